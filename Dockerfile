@@ -1,0 +1,17 @@
+# Samverkan bot. State in /data, configuration at /config/config.toml, secrets from the environment
+# (SAMVERKAN_PASSWORD or SAMVERKAN_ACCESS_TOKEN).
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY bot ./bot
+COPY config ./config
+RUN pip install --no-cache-dir . \
+    && useradd --system --uid 10001 --home-dir /data samverkan \
+    && mkdir -p /data /config && chown samverkan /data
+
+USER samverkan
+VOLUME ["/data"]
+STOPSIGNAL SIGTERM
+CMD ["python", "-m", "bot", "run", "--config", "/config/config.toml"]

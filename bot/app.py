@@ -1,0 +1,78 @@
+"""Lifecycle: the one place that wires the parts together and starts and stops them in order."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import Mapping
+
+from bot.config import Settings
+from bot.domain.clock import Clock, SystemClock
+from bot.domain.directory import Directory
+from bot.inbox import Inbox
+from bot.matrix.client import MatrixAdapter
+from bot.matrix.outbox import OutboxSender
+from bot.state.db import Database
+
+log = logging.getLogger(__name__)
+
+
+class App:
+    def __init__(self, settings: Settings, *, clock: Clock | None = None,
+                 env: Mapping[str, str] | None = None) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.db = Database(settings.database.url)
+        self.directory = Directory.build(settings)
+        self.matrix = MatrixAdapter(settings, self.db, self.clock, os.environ if env is None else env)
+        self.outbox = OutboxSender(self.db, self.matrix, self.clock)
+        self.inbox = Inbox(self.db, self.directory, self.clock, on_enqueued=self.outbox.notify)
+        self.matrix.on_message = self.inbox.handle
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        """Migrate, log in, join rooms, then start delivering and syncing."""
+        await self.db.migrate()
+        await self.matrix.login()
+        await self.matrix.join_configured_rooms()
+        self._tasks = [
+            asyncio.create_task(self.outbox.run(), name="outbox"),
+            asyncio.create_task(self.matrix.sync_forever(), name="sync"),
+        ]
+        log.info("started: %s", self.settings.summary())
+
+    async def wait_ready(self, timeout: float = 30.0) -> None:
+        """Until the first sync has completed."""
+        await asyncio.wait_for(self.matrix.synced.wait(), timeout)
+
+    async def stop(self, flush_timeout: float = 10.0) -> None:
+        """Stop syncing, let the outbox finish what is in flight, then close."""
+        for task in self._tasks:
+            if task.get_name() == "sync":
+                task.cancel()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._flush(), flush_timeout)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.matrix.close()
+        await self.db.close()
+        log.info("stopped")
+
+    async def _flush(self) -> None:
+        self.outbox.notify()
+        await asyncio.sleep(0)
+        await self.outbox.idle.wait()
+
+    async def run(self) -> None:
+        """Run until SIGTERM or SIGINT."""
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await self.start()
+        await stop.wait()
+        await self.stop()

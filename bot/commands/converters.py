@@ -1,0 +1,41 @@
+"""Argument converters: a word typed by a person -> a configured thing, or a clear error."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.commands.context import Context
+from bot.commands.errors import UnknownName
+from bot.config import Forum, Function, Organisation
+from bot.domain.names import Index
+
+
+def _lookup(ctx: Context, index: Index[Any], kind: str, raw: str) -> Any:
+    found = index.get(raw)
+    if found is None:
+        raise UnknownName(ctx.t(f"kind.{kind}"), raw, index.suggest(raw), [item.id for item in _unique(index)])
+    return found
+
+
+def _unique(index: Index[Any]) -> list[Any]:
+    seen: dict[str, Any] = {}
+    for name in index.names():
+        item = index.get(name)
+        if item is not None:
+            seen.setdefault(item.id, item)
+    return list(seen.values())
+
+
+def forum(ctx: Context, raw: str) -> Forum:
+    result: Forum = _lookup(ctx, ctx.directory.forums, "forum", raw)
+    return result
+
+
+def function(ctx: Context, raw: str) -> Function:
+    result: Function = _lookup(ctx, ctx.directory.functions, "function", raw)
+    return result
+
+
+def organisation(ctx: Context, raw: str) -> Organisation:
+    result: Organisation = _lookup(ctx, ctx.directory.organisations, "organisation", raw)
+    return result

@@ -1,0 +1,35 @@
+"""!hjälp / !help: every command with its usage, or one command in detail."""
+
+from __future__ import annotations
+
+from bot.commands.context import Context
+from bot.commands.errors import UnknownName
+from bot.commands.registry import REGISTRY, Access, Arg, CommandSpec, command
+from bot.messages import Message
+from bot.texts.rich import Rich
+
+
+def command_name(ctx: Context, raw: str) -> CommandSpec:
+    spec = REGISTRY.find(raw)
+    if spec is None:
+        raise UnknownName(ctx.t("kind.command"), raw, ["!" + s for s in REGISTRY.suggest(raw)])
+    return spec
+
+
+@command("hjälp", en="help", aliases=("hjalp", "h", "?"), args=(Arg("command", command_name, optional=True),))
+async def help_command(ctx: Context, command: CommandSpec | None) -> list[Message]:
+    lang = ctx.lang
+    rich = Rich()
+    if command is not None:
+        rich.bold(command.usage(lang)).br().text(command.help(lang))
+        other = command.en if lang == "sv" else command.name
+        names = ", ".join("!" + n for n in (other, *command.aliases) if n != command.usage(lang))
+        rich.br().text(ctx.t("help.aliases", aliases=names))
+        if command.access is Access.ADMIN:
+            rich.br().text(ctx.t("help.admin_only"))
+        return [ctx.reply(rich)]
+    rich.bold(ctx.t("help.title"))
+    for spec in REGISTRY.all():
+        rich.item().code(spec.usage(lang)).text(" — " + spec.help(lang))
+    rich.br().text(ctx.t("help.footer"))
+    return [ctx.reply(rich)]

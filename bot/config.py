@@ -1,0 +1,314 @@
+"""TOML configuration -> typed, validated settings.
+
+Loading never stops at the first mistake: `load_settings` raises `ConfigError` with every
+error and its place (`forum[2].activated[3]: unknown function 'sos-vb'; did you mean
+'sos-vakthavande'?`). Secrets never live in the file; they come from the environment.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+import zoneinfo
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from dateutil.rrule import rrulestr
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+
+from bot.domain.names import Index, normalise
+from bot.domain.timeparse import parse_duration
+
+SECRET_ENV = ("SAMVERKAN_PASSWORD", "SAMVERKAN_ACCESS_TOKEN")
+LEVELS = ("inriktande", "samordnande", "verkställande")
+_USER_ID = re.compile(r"^@[a-z0-9._=/+\-]+:[A-Za-z0-9.\-]+(:\d+)?$")
+_ROOM = re.compile(r"^[#!][^:\s]+:[A-Za-z0-9.\-]+(:\d+)?$")
+_ID = re.compile(r"^[a-z0-9][a-z0-9\-_]*$")
+
+
+def _duration(value: Any) -> Any:
+    if isinstance(value, str):
+        return parse_duration(value)
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+
+
+def _check_user_id(value: str) -> str:
+    if not _USER_ID.match(value):
+        raise ValueError(f"not a Matrix user id: {value!r} (expected @name:server)")
+    return value
+
+
+def _check_room(value: str) -> str:
+    if not _ROOM.match(value):
+        raise ValueError(f"not a Matrix room alias or id: {value!r} (expected #name:server or !id:server)")
+    return value
+
+
+def _check_id(value: str) -> str:
+    if not _ID.match(value):
+        raise ValueError(f"ids are lower-case letters, digits and '-': {value!r}")
+    return value
+
+
+UserId = Annotated[str, BeforeValidator(_check_user_id)]
+RoomRef = Annotated[str, BeforeValidator(_check_room)]
+Ident = Annotated[str, BeforeValidator(_check_id)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class BotSettings(_Strict):
+    language: Literal["sv", "en"] = "sv"
+    timezone: str = "Europe/Stockholm"
+    log_room: RoomRef | None = None
+    admins: tuple[UserId, ...] = ()
+    command_prefix: str = "!"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (example: Europe/Stockholm)") from None
+        return value
+
+
+class MatrixSettings(_Strict):
+    homeserver: str
+    user_id: UserId
+    device_name: str = "Samverkan bot"
+    # Give up a single HTTP request after this long; the loops above retry.
+    request_timeout: float = 60.0
+
+    @field_validator("homeserver")
+    @classmethod
+    def _http(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("homeserver must be an http:// or https:// address")
+        return value.rstrip("/")
+
+
+class DatabaseSettings(_Strict):
+    url: str = "sqlite+aiosqlite:///data/samverkan.db"
+
+
+class Organisation(_Strict):
+    id: Ident
+    name: str
+    aliases: tuple[str, ...] = ()
+    home_room: RoomRef | None = None
+
+
+class Rotation(_Strict):
+    every: Duration = timedelta(weeks=1)
+    handover: datetime
+
+
+class Function(_Strict):
+    id: Ident
+    organisation: str
+    name: str
+    aliases: tuple[str, ...] = ()
+    may_convene: bool = False
+    holders: tuple[UserId, ...] = ()
+    rotation: Rotation | None = None
+    deputies: tuple[str, ...] = ()
+    ack_within: Duration = timedelta(minutes=5)
+
+
+class Conference(_Strict):
+    phone: str | None = None
+    pin: str | None = None
+    url: str | None = None
+
+
+class Meeting(_Strict):
+    name: str
+    rrule: str
+    duration: Duration = timedelta(minutes=30)
+    convene_before: Duration = timedelta(hours=24)
+    remind_before: Duration = timedelta(minutes=15)
+    report_due_before: Duration = timedelta(hours=2)
+
+    @field_validator("rrule")
+    @classmethod
+    def _parses(cls, value: str) -> str:
+        try:
+            rrulestr(value, dtstart=datetime(2026, 1, 1))
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"RRULE does not parse: {exc}") from None
+        return value
+
+
+class Forum(_Strict):
+    id: Ident
+    name: str
+    level: Literal["inriktande", "samordnande", "verkställande"]
+    aliases: tuple[str, ...] = ()
+    room: RoomRef
+    chair: str
+    ordinary: tuple[str, ...] = ()
+    activated: tuple[str, ...] = ()
+    conference: Conference = Conference()
+    meetings: tuple[Meeting, ...] = Field(default=(), alias="meeting")
+
+    def members(self) -> tuple[str, ...]:
+        """Every function of either composition, ordinary first, without repeats."""
+        return tuple(dict.fromkeys(self.ordinary + self.activated))
+
+
+class Settings(_Strict):
+    bot: BotSettings = BotSettings()
+    matrix: MatrixSettings
+    database: DatabaseSettings = DatabaseSettings()
+    organisations: tuple[Organisation, ...] = Field(default=(), alias="organisation")
+    functions: tuple[Function, ...] = Field(default=(), alias="function")
+    forums: tuple[Forum, ...] = Field(default=(), alias="forum")
+
+    def summary(self) -> str:
+        meetings = sum(len(f.meetings) for f in self.forums)
+        return (
+            f"{len(self.organisations)} organisations, {len(self.functions)} functions, "
+            f"{len(self.forums)} forums, {meetings} meetings"
+        )
+
+
+class ConfigError(Exception):
+    """Every problem found in a configuration, each with its place."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("\n".join(errors))
+        self.errors = errors
+
+
+def _place(loc: Iterable[int | str]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top)"
+
+
+def _field_names(model: type[BaseModel]) -> list[str]:
+    return [info.alias or name for name, info in model.model_fields.items()]
+
+
+def _pydantic_errors(exc: ValidationError) -> list[str]:
+    errors = []
+    for err in exc.errors():
+        place = _place(err["loc"])
+        if err["type"] == "extra_forbidden":
+            key = str(err["loc"][-1])
+            if key in ("password", "access_token", "token"):
+                errors.append(f"{place}: secrets do not belong in the file; set {' or '.join(SECRET_ENV)}")
+            else:
+                errors.append(f"{place}: unknown setting '{key}'")
+        elif err["type"] == "missing":
+            errors.append(f"{place}: required setting is missing")
+        else:
+            message = err["msg"].removeprefix("Value error, ")
+            errors.append(f"{place}: {message}")
+    return errors
+
+
+def _suggest(index: Index[Any], name: str) -> str:
+    close = index.suggest(name)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def _cross_references(settings: Settings) -> list[str]:
+    errors: list[str] = []
+    orgs: Index[Organisation] = Index("organisation")
+    funcs: Index[Function] = Index("function")
+
+    def unique(kind: str, items: Iterable[Any]) -> None:
+        seen: set[str] = set()
+        for i, item in enumerate(items):
+            if item.id in seen:
+                errors.append(f"{kind}[{i}].id: '{item.id}' is used twice")
+            seen.add(item.id)
+
+    unique("organisation", settings.organisations)
+    unique("function", settings.functions)
+    unique("forum", settings.forums)
+    for org in settings.organisations:
+        orgs.add(org, [org.id])
+    for func in settings.functions:
+        funcs.add(func, [func.id])
+
+    org_ids = {org.id for org in settings.organisations}
+    func_ids = {func.id for func in settings.functions}
+
+    def known_function(place: str, name: str) -> None:
+        if name not in func_ids:
+            errors.append(f"{place}: unknown function '{name}'{_suggest(funcs, name)}")
+
+    for i, func in enumerate(settings.functions):
+        if func.organisation not in org_ids:
+            errors.append(
+                f"function[{i}].organisation: unknown organisation '{func.organisation}'"
+                f"{_suggest(orgs, func.organisation)}"
+            )
+        for j, deputy in enumerate(func.deputies):
+            known_function(f"function[{i}].deputies[{j}]", deputy)
+            if deputy == func.id:
+                errors.append(f"function[{i}].deputies[{j}]: a function cannot be its own deputy")
+        if func.rotation is not None and not func.holders:
+            errors.append(f"function[{i}].rotation: a rotation needs holders")
+    for i, forum in enumerate(settings.forums):
+        known_function(f"forum[{i}].chair", forum.chair)
+        for part in ("ordinary", "activated"):
+            for j, name in enumerate(getattr(forum, part)):
+                known_function(f"forum[{i}].{part}[{j}]", name)
+        if not forum.ordinary and not forum.activated:
+            errors.append(f"forum[{i}]: neither an ordinary nor an activated composition")
+
+    # Every id and alias must name one thing only, across all kinds, so that a command
+    # argument is never ambiguous.
+    owners: dict[str, str] = {}
+    kinds: tuple[tuple[str, tuple[Any, ...]], ...] = (
+        ("organisation", settings.organisations), ("function", settings.functions), ("forum", settings.forums))
+    for kind, items in kinds:
+        for i, item in enumerate(items):
+            for name in (item.id, *item.aliases):
+                key = normalise(name)
+                owner = f"{kind} '{item.id}'"
+                if key in owners and owners[key] != owner:
+                    errors.append(f"{kind}[{i}]: the name '{name}' is already used by {owners[key]}")
+                owners.setdefault(key, owner)
+    if not any(f.may_convene for f in settings.functions) and settings.forums:
+        errors.append("function: no function has may_convene = true, so no forum can be activated")
+    return errors
+
+
+def parse_settings(data: Mapping[str, Any]) -> Settings:
+    """Validate a plain mapping (as read from TOML); raise ConfigError with every error."""
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_pydantic_errors(exc)) from None
+    errors = _cross_references(settings)
+    if errors:
+        raise ConfigError(errors)
+    return settings
+
+
+def load_settings(path: str | Path) -> Settings:
+    """Read and validate a TOML file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read the file ({exc.strerror})"]) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
+    return parse_settings(data)

@@ -1,0 +1,64 @@
+"""The configured world, indexed: forums, functions and organisations by any of their names.
+
+Pure lookups over the configuration; who holds a function *now* is the roster's job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.config import Forum, Function, Organisation, Settings
+from bot.domain.names import Index
+
+
+@dataclass(frozen=True)
+class Directory:
+    settings: Settings
+    forums: Index[Forum]
+    functions: Index[Function]
+    organisations: Index[Organisation]
+
+    @classmethod
+    def build(cls, settings: Settings) -> Directory:
+        forums: Index[Forum] = Index("forum")
+        functions: Index[Function] = Index("function")
+        organisations: Index[Organisation] = Index("organisation")
+        for forum in settings.forums:
+            forums.add(forum, [forum.id, *forum.aliases, forum.name])
+        for org in settings.organisations:
+            organisations.add(org, [org.id, *org.aliases, org.name])
+        for func in settings.functions:
+            functions.add(func, [func.id, *func.aliases, func.name])
+        return cls(settings, forums, functions, organisations)
+
+    def function(self, function_id: str) -> Function:
+        found = self.functions.get(function_id)
+        if found is None:
+            raise KeyError(function_id)
+        return found
+
+    def forum(self, forum_id: str) -> Forum:
+        found = self.forums.get(forum_id)
+        if found is None:
+            raise KeyError(forum_id)
+        return found
+
+    def organisation(self, org_id: str) -> Organisation:
+        found = self.organisations.get(org_id)
+        if found is None:
+            raise KeyError(org_id)
+        return found
+
+    def is_admin(self, user_id: str) -> bool:
+        return user_id in self.settings.bot.admins
+
+    def listed_functions(self, user_id: str) -> list[Function]:
+        """Functions that name this person among their holders, whoever is on duty now."""
+        return [f for f in self.settings.functions if user_id in f.holders]
+
+    def is_known(self, user_id: str) -> bool:
+        """Anyone the configuration names: an admin or a listed holder of some function."""
+        return self.is_admin(user_id) or bool(self.listed_functions(user_id))
+
+    def forums_with_room(self, room: str) -> list[Forum]:
+        return [f for f in self.settings.forums if f.room == room]

@@ -1,0 +1,46 @@
+"""Durations ("5m", "1w", "2h30m") and, later, clock times in Swedish and English."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+_UNITS = {
+    "s": timedelta(seconds=1),
+    "m": timedelta(minutes=1),
+    "min": timedelta(minutes=1),
+    "h": timedelta(hours=1),
+    "t": timedelta(hours=1),  # timme
+    "d": timedelta(days=1),
+    "w": timedelta(weeks=1),
+    "v": timedelta(weeks=1),  # vecka
+}
+_PART = re.compile(r"(\d+)\s*(min|[smhtdwv])", re.IGNORECASE)
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse '5m', '24h', '1w', '2h30m' (Swedish 't' and 'v' too); ValueError otherwise."""
+    cleaned = text.strip().lower().replace(" ", "")
+    if not cleaned:
+        raise ValueError("empty duration")
+    total = timedelta()
+    position = 0
+    for match in _PART.finditer(cleaned):
+        if match.start() != position:
+            break
+        total += int(match.group(1)) * _UNITS[match.group(2)]
+        position = match.end()
+    if position != len(cleaned) or total <= timedelta():
+        raise ValueError(f"not a duration: {text!r} (examples: 5m, 2h, 1w, 2h30m)")
+    return total
+
+
+def format_duration(value: timedelta) -> str:
+    """The inverse of parse_duration, for help and status lines."""
+    seconds = int(value.total_seconds())
+    parts = []
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size:
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return "".join(parts) or "0s"

@@ -1,0 +1,264 @@
+"""The bot's Matrix connection: login that keeps one device, a sync loop that survives,
+room joins and direct rooms. The only module (with outbox.py) that talks to nio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from nio import (
+    AsyncClient,
+    AsyncClientConfig,
+    InviteMemberEvent,
+    JoinedRoomsResponse,
+    JoinError,
+    LoginResponse,
+    RoomCreateResponse,
+    RoomMessageText,
+    RoomResolveAliasResponse,
+    SyncError,
+    SyncResponse,
+    WhoamiResponse,
+)
+from nio.api import RoomPreset
+
+from bot.config import SECRET_ENV, Settings
+from bot.domain.clock import Clock
+from bot.messages import Incoming
+from bot.state import repo
+from bot.state.db import Database
+
+log = logging.getLogger(__name__)
+
+SYNC_TIMEOUT_MS = 30_000
+BACKOFF_START = 1.0
+BACKOFF_CAP = 30.0  # seconds; a storm at 03:00 is no time to wait minutes for a reconnect
+
+# Handlers the adapter calls; they may raise, and the batch is then retried from the old token.
+MessageHandler = Callable[[Incoming], Awaitable[None]]
+
+
+class LoginFailed(Exception):
+    """The bot could not log in; the message says what to fix."""
+
+
+class MatrixAdapter:
+    def __init__(self, settings: Settings, db: Database, clock: Clock, env: Mapping[str, str]) -> None:
+        self.settings = settings
+        self.db = db
+        self.clock = clock
+        self.env = env
+        self.user_id = settings.matrix.user_id
+        self.client = AsyncClient(
+            settings.matrix.homeserver,
+            self.user_id,
+            config=AsyncClientConfig(
+                # Errors come back to our loops, which retry with their own backoff.
+                max_limit_exceeded=0,
+                max_timeouts=0,
+                request_timeout=settings.matrix.request_timeout,
+            ),
+        )
+        self.on_message: MessageHandler | None = None
+        self.after_sync: Callable[[], None] = lambda: None
+        self.admins = set(settings.bot.admins)
+        self.aliases: dict[str, str] = {}
+        self.configured_room_ids: set[str] = set()
+        self.first_sync_at: datetime | None = None
+        self.synced = asyncio.Event()
+        self.last_sync_at: datetime | None = None
+        self._sync_token: str | None = None
+        # Rooms joined during this run: their history from before the join is not answered.
+        self.joined_at: dict[str, datetime] = {}
+
+    # ---- login ----
+
+    async def login(self) -> None:
+        """Log in once and keep the device: a restart reuses the stored token and device id."""
+        async with self.db.session() as session:
+            token = await repo.get_value(session, "access_token")
+            device_id = await repo.get_value(session, "device_id")
+            self._sync_token = await repo.get_value(session, "sync_token")
+            first = await repo.get_value(session, "first_sync_at")
+        self.first_sync_at = datetime.fromisoformat(first) if first else None
+        if token and device_id:
+            self.client.restore_login(self.user_id, device_id, token)
+            answer = await self.client.whoami()
+            if isinstance(answer, WhoamiResponse):
+                log.info("logged in as %s, device %s (stored)", self.user_id, device_id)
+                return
+            log.warning("the stored access token no longer works (%s); logging in again", answer)
+        env_token = self.env.get("SAMVERKAN_ACCESS_TOKEN")
+        password = self.env.get("SAMVERKAN_PASSWORD")
+        if env_token:
+            self.client.access_token = env_token
+            answer = await self.client.whoami()
+            if not isinstance(answer, WhoamiResponse) or not answer.device_id:
+                raise LoginFailed(f"SAMVERKAN_ACCESS_TOKEN was refused by the homeserver: {answer}")
+            self.client.restore_login(self.user_id, answer.device_id, env_token)
+            await self._store_login(env_token, answer.device_id)
+            return
+        if not password:
+            raise LoginFailed(f"set {' or '.join(SECRET_ENV)} in the environment")
+        if device_id:
+            self.client.device_id = device_id  # logging in again keeps the same device
+        login = await self.client.login(password, device_name=self.settings.matrix.device_name)
+        if not isinstance(login, LoginResponse):
+            raise LoginFailed(f"login as {self.user_id} failed: {login}")
+        await self._store_login(login.access_token, login.device_id)
+        log.info("logged in as %s, device %s (new login)", self.user_id, login.device_id)
+
+    async def _store_login(self, token: str, device_id: str) -> None:
+        async with self.db.session() as session:
+            await repo.set_value(session, "access_token", token)
+            await repo.set_value(session, "device_id", device_id)
+
+    @property
+    def device_id(self) -> str:
+        return str(self.client.device_id)
+
+    # ---- rooms ----
+
+    def configured_rooms(self) -> list[str]:
+        rooms = [forum.room for forum in self.settings.forums]
+        rooms += [org.home_room for org in self.settings.organisations if org.home_room]
+        if self.settings.bot.log_room:
+            rooms.append(self.settings.bot.log_room)
+        return list(dict.fromkeys(rooms))
+
+    async def resolve(self, room: str) -> str | None:
+        """A room id for an alias or id; None if the alias does not exist."""
+        if room.startswith("!"):
+            return room
+        if room in self.aliases:
+            return self.aliases[room]
+        answer = await self.client.room_resolve_alias(room)
+        if isinstance(answer, RoomResolveAliasResponse):
+            self.aliases[room] = str(answer.room_id)
+            return self.aliases[room]
+        log.warning("room %s cannot be resolved: %s", room, answer)
+        return None
+
+    async def join_configured_rooms(self) -> None:
+        """Join every room the configuration names; a missing room is logged, not fatal."""
+        answer = await self.client.joined_rooms()
+        already = set(answer.rooms) if isinstance(answer, JoinedRoomsResponse) else set()
+        for room in self.configured_rooms():
+            room_id = await self.resolve(room)
+            if room_id is None:
+                continue
+            self.configured_room_ids.add(room_id)
+            if room_id not in already:
+                await self.join(room_id)
+
+    async def join(self, room_id: str) -> bool:
+        answer = await self.client.join(room_id)
+        if isinstance(answer, JoinError):
+            log.warning("cannot join %s: %s", room_id, answer.message)
+            return False
+        self.joined_at.setdefault(room_id, datetime.now(UTC))
+        return True
+
+    async def direct_room(self, user_id: str) -> str:
+        """The one direct room with a person: created once, stored and reused."""
+        key = f"dm:{user_id}"
+        async with self.db.session() as session:
+            known = await repo.get_value(session, key)
+        if known:
+            return known
+        answer = await self.client.room_create(is_direct=True, invite=[user_id], preset=RoomPreset.trusted_private_chat)
+        if not isinstance(answer, RoomCreateResponse):
+            raise DirectRoomError(user_id, answer)
+        async with self.db.session() as session:
+            await repo.set_value(session, key, answer.room_id)
+        return str(answer.room_id)
+
+    # ---- sync ----
+
+    async def sync_forever(self) -> None:
+        """Sync until cancelled; every failure waits with capped exponential backoff."""
+        backoff = BACKOFF_START
+        while True:
+            try:
+                await self.sync_once()
+                backoff = BACKOFF_START
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the loop must survive anything
+                log.warning("sync failed (%s); retrying in %.0f s", exc or type(exc).__name__, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, BACKOFF_CAP)
+
+    async def sync_once(self) -> None:
+        first = self._sync_token is None
+        # The first sync of a run returns at once, so the bot is ready without a long poll.
+        answer = await self.client.sync(
+            timeout=SYNC_TIMEOUT_MS if self.synced.is_set() else 0,
+            since=self._sync_token,
+            sync_filter={"room": {"timeline": {"limit": 1 if first else 100}}},
+        )
+        if isinstance(answer, SyncError) or not isinstance(answer, SyncResponse):
+            raise ConnectionError(f"sync answered {answer}")
+        if first:
+            # History from before the first sync is never answered.
+            self.first_sync_at = datetime.now(UTC)
+            async with self.db.session() as session:
+                await repo.set_value(session, "first_sync_at", self.first_sync_at.isoformat())
+        else:
+            await self._dispatch(answer)
+        await self._handle_invites(answer)
+        async with self.db.session() as session:
+            await repo.set_value(session, "sync_token", answer.next_batch)
+        self._sync_token = answer.next_batch
+        self.last_sync_at = datetime.now(UTC)
+        self.synced.set()
+        self.after_sync()
+
+    async def _dispatch(self, answer: SyncResponse) -> None:
+        for room_id, info in answer.rooms.join.items():
+            room = self.client.rooms.get(room_id)
+            for event in info.timeline.events:
+                incoming = self._incoming(room_id, event, room.member_count if room else 0)
+                if incoming is not None and self.on_message is not None:
+                    await self.on_message(incoming)
+
+    def _incoming(self, room_id: str, event: Any, member_count: int) -> Incoming | None:
+        if not isinstance(event, RoomMessageText) or event.sender == self.user_id:
+            return None
+        content = event.source.get("content", {})
+        if not isinstance(content, dict) or not isinstance(event.body, str):
+            return None
+        relates = content.get("m.relates_to")
+        if isinstance(relates, dict) and relates.get("rel_type") == "m.replace":
+            return None  # an edit; the original was already handled
+        sent_at = datetime.fromtimestamp(event.server_timestamp / 1000, UTC)
+        not_before = self.joined_at.get(room_id) or self.first_sync_at
+        if not_before is not None and sent_at < not_before:
+            return None
+        return Incoming(room_id=room_id, sender=event.sender, event_id=event.event_id, body=event.body,
+                        sent_at=sent_at, is_direct=member_count == 2 and room_id not in self.configured_room_ids)
+
+    async def _handle_invites(self, answer: SyncResponse) -> None:
+        """Accept invitations from admins and to configured rooms; decline the rest."""
+        for room_id, info in answer.rooms.invite.items():
+            inviter = next((e.sender for e in info.invite_state
+                            if isinstance(e, InviteMemberEvent) and e.state_key == self.user_id), None)
+            if inviter in self.admins or room_id in self.configured_room_ids:
+                if await self.join(room_id):
+                    log.info("joined %s on invitation from %s", room_id, inviter)
+            else:
+                await self.client.room_leave(room_id)
+                log.info("declined invitation to %s from %s (not an admin)", room_id, inviter)
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
+class DirectRoomError(Exception):
+    def __init__(self, user_id: str, answer: object) -> None:
+        super().__init__(f"cannot open a direct room with {user_id}: {answer}")
+        self.user_id = user_id

@@ -1,0 +1,144 @@
+"""Deliver the outbox: most urgent first, in order within a room, honouring rate limits.
+
+Every message already has its transaction id; sending it again after a crash is
+de-duplicated by the homeserver, so nobody is pinged twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections import defaultdict
+from datetime import UTC, datetime
+
+from nio import RoomSendResponse
+
+from bot.domain.clock import Clock
+from bot.matrix.client import DirectRoomError, MatrixAdapter
+from bot.state import repo
+from bot.state.db import Database
+from bot.state.models import OutboxMessage
+
+log = logging.getLogger(__name__)
+
+PARALLEL_ROOMS = 16
+IDLE_WAIT = 30.0
+RETRY_CAP = 60.0
+MAX_ATTEMPTS = 8  # for errors that are neither rate limits nor a lost connection
+_PERMANENT = {"M_FORBIDDEN", "M_NOT_FOUND", "M_UNKNOWN_TOKEN", "M_BAD_JSON", "M_TOO_LARGE", "M_INVALID_PARAM"}
+
+
+class Transient(Exception):
+    """The homeserver could not take the message now; try again later."""
+
+    def __init__(self, message: str, wait: float) -> None:
+        super().__init__(message)
+        self.wait = wait
+
+
+class OutboxSender:
+    def __init__(self, db: Database, matrix: MatrixAdapter, clock: Clock) -> None:
+        self.db = db
+        self.matrix = matrix
+        self.clock = clock
+        self.wake = asyncio.Event()
+        self.idle = asyncio.Event()
+        self._backoff = 1.0
+
+    def notify(self) -> None:
+        self.wake.set()
+
+    async def run(self) -> None:
+        while True:
+            self.wake.clear()
+            try:
+                remaining = await self.deliver_due()
+                self._backoff = 1.0
+            except Transient as exc:
+                wait = max(exc.wait, self._backoff)
+                log.warning("outbox paused %.1f s: %s", wait, exc)
+                self._backoff = min(self._backoff * 2, RETRY_CAP)
+                await asyncio.sleep(wait)
+                continue
+            if remaining:
+                continue
+            self.idle.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), IDLE_WAIT)
+            self.idle.clear()
+
+    async def deliver_due(self) -> int:
+        """Send what is due, one priority level after another; returns how many were due."""
+        async with self.db.session() as session:
+            due = list(await repo.due_messages(session, self.clock.now()))
+        if not due:
+            return 0
+        top = due[0].priority
+        batch = [row for row in due if row.priority == top]
+        by_target: dict[str, list[OutboxMessage]] = defaultdict(list)
+        for row in batch:
+            by_target[row.target].append(row)
+        limit = asyncio.Semaphore(PARALLEL_ROOMS)
+
+        async def send_all(rows: list[OutboxMessage]) -> None:
+            async with limit:
+                for row in rows:
+                    await self.send(row)
+
+        results = await asyncio.gather(*(send_all(rows) for rows in by_target.values()), return_exceptions=True)
+        for result in results:
+            if isinstance(result, Transient):
+                raise result
+            if isinstance(result, BaseException):
+                raise result
+        return len(due)
+
+    async def send(self, row: OutboxMessage) -> None:
+        assert row.id is not None
+        try:
+            room_id = await self._room_for(row.target)
+        except DirectRoomError as exc:
+            await self._give_up(row, str(exc))
+            return
+        if room_id is None:
+            await self._give_up(row, f"room {row.target} does not exist")
+            return
+        content = json.loads(row.content)
+        try:
+            answer = await self.matrix.client.room_send(room_id, row.event_type, content, tx_id=row.txn_id,
+                                                        ignore_unverified_devices=True)
+        except (OSError, TimeoutError) as exc:
+            raise Transient(f"homeserver unreachable ({type(exc).__name__})", 1.0) from exc
+        if isinstance(answer, RoomSendResponse):
+            async with self.db.session() as session:
+                await repo.mark_sent(session, row.id, room_id, answer.event_id, datetime.now(UTC))
+            return
+        await self._failed(row, room_id, answer)
+
+    async def _failed(self, row: OutboxMessage, room_id: str, answer: object) -> None:
+        assert row.id is not None
+        code = getattr(answer, "status_code", None)
+        if code in ("M_LIMIT_EXCEEDED", 429):
+            wait = (getattr(answer, "retry_after_ms", None) or 1000) / 1000
+            raise Transient(f"rate limited for {wait:.1f} s", wait)
+        if code == "M_FORBIDDEN" and room_id not in self.matrix.client.rooms and await self.matrix.join(room_id):
+            raise Transient(f"joined {room_id}, sending again", 0.0)
+        if code in _PERMANENT or row.attempts + 1 >= MAX_ATTEMPTS:
+            await self._give_up(row, f"{code}: {getattr(answer, 'message', answer)}")
+            return
+        async with self.db.session() as session:
+            await repo.mark_retry(session, row.id, row.not_before, f"{code}: {answer}")
+        raise Transient(f"send failed ({code})", 1.0)
+
+    async def _give_up(self, row: OutboxMessage, reason: str) -> None:
+        assert row.id is not None
+        log.error("message %s to %s not delivered: %s", row.txn_id, row.target, reason)
+        async with self.db.session() as session:
+            await repo.mark_retry(session, row.id, row.not_before, reason, give_up=True)
+
+    async def _room_for(self, target: str) -> str | None:
+        if target.startswith("user:"):
+            return await self.matrix.direct_room(target.removeprefix("user:"))
+        return await self.matrix.resolve(target)

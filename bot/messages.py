@@ -1,0 +1,47 @@
+"""Plain values that cross the boundary to Matrix: what came in, what should go out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A text message someone sent in a room the bot is in."""
+
+    room_id: str
+    sender: str
+    event_id: str
+    body: str
+    sent_at: datetime
+    is_direct: bool = False
+
+
+@dataclass(frozen=True)
+class Message:
+    """Something the bot should say. Nothing is sent here; the outbox delivers it.
+
+    `ping=True` makes a phone ring: `m.text` with `m.mentions` for every id in `mentions`.
+    Otherwise the message is an `m.notice`, which default push rules keep quiet.
+    `target` is a room id or alias, or `user:@someone:server` for that person's direct room.
+    """
+
+    target: str
+    body: str
+    html: str
+    ping: bool = False
+    mentions: tuple[str, ...] = ()
+    reply_to: str | None = None
+    priority: int = 5
+
+
+# Delivery order: the room ping that reaches everyone first, chatter last.
+PRIORITY_PING = 0
+PRIORITY_DIRECT = 2
+PRIORITY_REPLY = 5
+
+
+def direct_target(user_id: str) -> str:
+    """The outbox target for a person's direct room with the bot."""
+    return f"user:{user_id}"

@@ -1,0 +1,103 @@
+"""The async engine, numbered migrations and the unit-of-work session."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, inspect
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlmodel import SQLModel
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.state import models
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    apply: Callable[[Connection], None]
+
+
+def _create(*tables: type[SQLModel]) -> Callable[[Connection], None]:
+    def apply(conn: Connection) -> None:
+        SQLModel.metadata.create_all(conn, tables=[t.__table__ for t in tables])  # type: ignore[attr-defined]
+
+    return apply
+
+
+# Append only: a migration that has shipped is never edited, a new one is added.
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "bot state, handled events, outbox, audit",
+              _create(models.KeyValue, models.HandledEvent, models.OutboxMessage, models.AuditEntry)),
+)
+
+
+def _migrate(conn: Connection) -> list[int]:
+    SQLModel.metadata.create_all(conn, tables=[models.SchemaVersion.__table__])  # type: ignore[attr-defined]
+    applied = {row[0] for row in conn.exec_driver_sql("SELECT version FROM schema_version")}
+    done = []
+    for migration in MIGRATIONS:
+        if migration.version in applied:
+            continue
+        migration.apply(conn)
+        conn.execute(
+            models.SchemaVersion.__table__.insert().values(  # type: ignore[attr-defined]
+                version=migration.version, description=migration.description, applied_at=datetime.now(UTC)
+            )
+        )
+        done.append(migration.version)
+    return done
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+class Database:
+    """Owns the engine; `session()` is one transaction that commits or rolls back whole."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        if url.startswith("sqlite"):
+            path = url.split(":///", 1)[1] if ":///" in url else ""
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.engine: AsyncEngine = create_async_engine(url)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+
+    async def migrate(self) -> list[int]:
+        """Bring the schema up to date; returns the versions applied now."""
+        async with self.engine.begin() as conn:
+            done = await conn.run_sync(_migrate)
+        if done:
+            log.info("database migrated to version %s", done[-1])
+        return done
+
+    async def table_names(self) -> list[str]:
+        async with self.engine.connect() as conn:
+            names: list[str] = await conn.run_sync(lambda c: inspect(c).get_table_names())
+            return names
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        async with AsyncSession(self.engine, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    async def close(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,97 @@
+"""SQLModel tables: the database is the truth for everything the bot must not forget."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Column, DateTime, Dialect, Text, TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores aware datetimes as UTC and always gives them back aware (SQLite forgets)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use UTC-aware times")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _utc_column(**kwargs: Any) -> Any:
+    return Column(UTCDateTime(), **kwargs)
+
+
+class SchemaVersion(SQLModel, table=True):
+    """Applied migrations, one row each."""
+
+    __tablename__ = "schema_version"
+    version: int = Field(primary_key=True)
+    description: str
+    applied_at: datetime = Field(sa_column=_utc_column(nullable=False))
+
+
+class KeyValue(SQLModel, table=True):
+    """Small facts about the bot itself: sync token, device id, first sync time."""
+
+    __tablename__ = "bot_state"
+    key: str = Field(primary_key=True)
+    value: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class HandledEvent(SQLModel, table=True):
+    """Event ids already handled, so a restart never runs a command twice."""
+
+    __tablename__ = "handled_event"
+    event_id: str = Field(primary_key=True)
+    room_id: str
+    handled_at: datetime = Field(sa_column=_utc_column(nullable=False, index=True))
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A message to deliver. Written before it is sent; `txn_id` makes retries idempotent.
+
+    `target` is a room id or alias, or `user:@someone:server` for a direct message.
+    Lower `priority` goes first (room pings before direct messages before chatter).
+    """
+
+    __tablename__ = "outbox"
+    id: int | None = Field(default=None, primary_key=True)
+    txn_id: str = Field(unique=True)
+    target: str
+    event_type: str = "m.room.message"
+    content: str = Field(sa_column=Column(Text, nullable=False))
+    priority: int = 5
+    created_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    not_before: datetime = Field(sa_column=_utc_column(nullable=False, index=True))
+    attempts: int = 0
+    sent_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True, index=True))
+    event_id: str | None = None
+    room_id: str | None = None
+    failed: bool = False
+    last_error: str | None = None
+
+
+class AuditEntry(SQLModel, table=True):
+    """Who did what, as which function, when and from which event; refusals too."""
+
+    __tablename__ = "audit"
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_column=_utc_column(nullable=False, index=True))
+    user_id: str
+    function_id: str | None = None
+    action: str
+    forum_id: str | None = Field(default=None, index=True)
+    allowed: bool = True
+    detail: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    event_id: str | None = None

@@ -1,0 +1,149 @@
+"""Repository functions: the only place that reads and writes the tables."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.matrix.content import message_content
+from bot.messages import Message
+from bot.state.models import AuditEntry, HandledEvent, KeyValue, OutboxMessage
+
+# ---- bot state ----
+
+
+async def get_value(session: AsyncSession, key: str) -> str | None:
+    row = await session.get(KeyValue, key)
+    return row.value if row else None
+
+
+async def set_value(session: AsyncSession, key: str, value: str) -> None:
+    row = await session.get(KeyValue, key)
+    if row is None:
+        session.add(KeyValue(key=key, value=value))
+    else:
+        row.value = value
+        session.add(row)
+
+
+# ---- handled events ----
+
+
+async def is_handled(session: AsyncSession, event_id: str) -> bool:
+    return await session.get(HandledEvent, event_id) is not None
+
+
+async def mark_handled(session: AsyncSession, event_id: str, room_id: str, at: datetime) -> None:
+    session.add(HandledEvent(event_id=event_id, room_id=room_id, handled_at=at))
+
+
+# ---- outbox ----
+
+
+def transaction_id(cause: str, index: int) -> str:
+    """Deterministic: the same cause always produces the same ids, so a retry is de-duplicated."""
+    return hashlib.sha256(f"{cause}\x00{index}".encode()).hexdigest()[:32]
+
+
+async def enqueue(session: AsyncSession, cause: str, messages: Sequence[Message], now: datetime) -> None:
+    """Write messages for delivery, in the transaction that decided them."""
+    for index, message in enumerate(messages):
+        session.add(
+            OutboxMessage(
+                txn_id=transaction_id(cause, index),
+                target=message.target,
+                content=json.dumps(message_content(message), ensure_ascii=False),
+                priority=message.priority,
+                created_at=now,
+                not_before=now,
+            )
+        )
+
+
+async def due_messages(session: AsyncSession, now: datetime, limit: int = 200) -> Sequence[OutboxMessage]:
+    """Undelivered messages whose time has come, most urgent first, oldest first."""
+    query = (
+        select(OutboxMessage)
+        .where(col(OutboxMessage.sent_at).is_(None), col(OutboxMessage.failed).is_(False),
+               col(OutboxMessage.not_before) <= now)
+        .order_by(col(OutboxMessage.priority), col(OutboxMessage.id))
+        .limit(limit)
+    )
+    return (await session.exec(query)).all()
+
+
+async def next_retry_at(session: AsyncSession) -> datetime | None:
+    query = (
+        select(OutboxMessage.not_before)
+        .where(col(OutboxMessage.sent_at).is_(None), col(OutboxMessage.failed).is_(False))
+        .order_by(col(OutboxMessage.not_before))
+        .limit(1)
+    )
+    return (await session.exec(query)).first()
+
+
+async def mark_sent(session: AsyncSession, message_id: int, room_id: str, event_id: str, at: datetime) -> None:
+    row = await session.get(OutboxMessage, message_id)
+    if row is not None:
+        row.sent_at, row.room_id, row.event_id = at, room_id, event_id
+        session.add(row)
+
+
+async def mark_retry(session: AsyncSession, message_id: int, not_before: datetime, error: str,
+                     *, give_up: bool = False) -> None:
+    row = await session.get(OutboxMessage, message_id)
+    if row is not None:
+        row.attempts += 1
+        row.not_before = not_before
+        row.last_error = error[:500]
+        row.failed = give_up
+        session.add(row)
+
+
+async def sent_messages(session: AsyncSession, target: str | None = None) -> Sequence[OutboxMessage]:
+    query = select(OutboxMessage).where(col(OutboxMessage.sent_at).is_not(None))
+    if target is not None:
+        query = query.where(OutboxMessage.target == target)
+    return (await session.exec(query.order_by(col(OutboxMessage.id)))).all()
+
+
+async def outbox_backlog(session: AsyncSession) -> int:
+    query = select(OutboxMessage.id).where(col(OutboxMessage.sent_at).is_(None),
+                                           col(OutboxMessage.failed).is_(False))
+    return len((await session.exec(query)).all())
+
+
+# ---- audit ----
+
+
+async def audit(
+    session: AsyncSession,
+    *,
+    at: datetime,
+    user_id: str,
+    action: str,
+    function_id: str | None = None,
+    forum_id: str | None = None,
+    allowed: bool = True,
+    event_id: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    session.add(
+        AuditEntry(
+            at=at, user_id=user_id, action=action, function_id=function_id, forum_id=forum_id,
+            allowed=allowed, event_id=event_id, detail=json.dumps(detail or {}, ensure_ascii=False),
+        )
+    )
+
+
+async def audit_entries(session: AsyncSession, forum_id: str | None = None) -> Sequence[AuditEntry]:
+    query = select(AuditEntry)
+    if forum_id is not None:
+        query = query.where(AuditEntry.forum_id == forum_id)
+    return (await session.exec(query.order_by(col(AuditEntry.id)))).all()

@@ -1,0 +1,169 @@
+"""Helpers for tests against the real homeserver: users, rooms, a bot per test, waiting for replies."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nio import AsyncClient, AsyncClientConfig, RoomCreateResponse, RoomMessagesResponse, RoomSendResponse
+
+from bot.app import App
+from bot.config import Settings, parse_settings
+from bot.devserver import Homeserver, RegisteredUser
+from bot.domain.clock import Clock
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex[:8]}"
+
+
+def client_for(hs: Homeserver, user: RegisteredUser) -> AsyncClient:
+    """A nio client with bounded retries, so a dead server fails the test instead of hanging it."""
+    client = AsyncClient(hs.url, user.user_id, device_id=user.device_id,
+                         config=AsyncClientConfig(max_limit_exceeded=3, max_timeouts=2, request_timeout=20))
+    client.restore_login(user.user_id, user.device_id, user.access_token)
+    return client
+
+
+async def create_room(client: AsyncClient, alias_localpart: str, invite: list[str]) -> str:
+    answer = await client.room_create(alias=alias_localpart, invite=invite, name=alias_localpart)
+    assert isinstance(answer, RoomCreateResponse), answer
+    return answer.room_id
+
+
+async def send_text(client: AsyncClient, room_id: str, body: str) -> str:
+    answer = await client.room_send(room_id, "m.room.message", {"msgtype": "m.text", "body": body})
+    assert isinstance(answer, RoomSendResponse), answer
+    return answer.event_id
+
+
+async def room_events(client: AsyncClient, room_id: str, limit: int = 100) -> list[dict[str, Any]]:
+    """The latest events of a room, oldest first, as raw dicts."""
+    answer = await client.room_messages(room_id, start="", limit=limit)
+    assert isinstance(answer, RoomMessagesResponse), answer
+    return [event.source for event in reversed(answer.chunk)]
+
+
+async def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, interval: float = 0.1) -> Any:
+    """Poll an async predicate until it returns something truthy (waits on the network, not a schedule)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"nothing after {timeout} s")
+        await asyncio.sleep(interval)
+
+
+async def wait_for_reply(client: AsyncClient, room_id: str, event_id: str, timeout: float = 15.0) -> dict[str, Any]:
+    """The bot's event that replies to `event_id`."""
+
+    async def find() -> dict[str, Any] | None:
+        for event in await room_events(client, room_id):
+            relates = event.get("content", {}).get("m.relates_to", {})
+            if relates.get("m.in_reply_to", {}).get("event_id") == event_id:
+                return event
+        return None
+
+    found: dict[str, Any] = await wait_for(find, timeout)
+    return found
+
+
+@dataclass
+class World:
+    """A bot user, a few people and a forum room, all fresh for one test."""
+
+    hs: Homeserver
+    tmp: Path
+    bot: RegisteredUser
+    people: dict[str, RegisteredUser]
+    clients: dict[str, AsyncClient]
+    rooms: dict[str, str]  # name -> room id
+    aliases: dict[str, str]  # name -> alias
+    apps: list[App] = field(default_factory=list)
+
+    def settings(self, extra: Callable[[dict[str, Any]], None] | None = None) -> Settings:
+        data = base_config(self)
+        if extra:
+            extra(data)
+        return parse_settings(data)
+
+    async def start_bot(self, settings: Settings | None = None, clock: Clock | None = None) -> App:
+        app = App(settings or self.settings(), clock=clock, env={"SAMVERKAN_PASSWORD": self.bot.password})
+        await app.start()
+        await app.wait_ready()
+        self.apps.append(app)
+        return app
+
+    async def stop_bots(self) -> None:
+        while self.apps:
+            await self.apps.pop().stop()
+
+    async def close(self) -> None:
+        await self.stop_bots()
+        for client in self.clients.values():
+            await client.close()
+
+
+def base_config(world: World) -> dict[str, Any]:
+    """A small model: Länsstyrelsen's TiB convenes, SOS Alarm and a municipality take part."""
+    p = world.people
+    return {
+        "bot": {"language": "sv", "timezone": "Europe/Stockholm", "admins": [p["admin"].user_id],
+                "log_room": world.aliases["logg"]},
+        "matrix": {"homeserver": world.hs.url, "user_id": world.bot.user_id},
+        "database": {"url": f"sqlite+aiosqlite:///{world.tmp / 'bot.db'}"},
+        "organisation": [
+            {"id": "lst", "name": "Länsstyrelsen Stockholm", "home_room": world.aliases["lst"]},
+            {"id": "sos", "name": "SOS Alarm"},
+            {"id": "nacka", "name": "Nacka kommun"},
+        ],
+        "function": [
+            {"id": "lst-tib", "organisation": "lst", "name": "Tjänsteman i beredskap (TiB)", "aliases": ["tib"],
+             "may_convene": True, "holders": [p["tib"].user_id], "deputies": ["lst-rsib"]},
+            {"id": "lst-rsib", "organisation": "lst", "name": "Regional samverkanskoordinator",
+             "holders": [p["rsib"].user_id]},
+            {"id": "sos-vakthavande", "organisation": "sos", "name": "Vakthavande, SOS Alarm",
+             "holders": [p["sos"].user_id]},
+            {"id": "nacka-tib", "organisation": "nacka", "name": "TiB, Nacka kommun",
+             "holders": [p["nacka"].user_id]},
+        ],
+        "forum": [
+            {"id": "samordnande", "name": "Regionalt samordnande forum", "level": "samordnande",
+             "aliases": ["samordning"], "room": world.aliases["samordnande"], "chair": "lst-tib",
+             "ordinary": ["lst-tib", "sos-vakthavande"],
+             "activated": ["lst-tib", "lst-rsib", "sos-vakthavande", "nacka-tib"],
+             "conference": {"phone": "+46812345678", "pin": "4711"},
+             "meeting": [{"name": "Veckomöte", "rrule": "FREQ=WEEKLY;BYDAY=TH;BYHOUR=10;BYMINUTE=0"}]},
+            {"id": "inriktande", "name": "Regionalt inriktande forum", "level": "inriktande",
+             "room": world.aliases["inriktande"], "chair": "lst-tib", "activated": ["lst-tib", "nacka-tib"]},
+        ],
+    }
+
+
+PEOPLE = ("admin", "tib", "rsib", "sos", "nacka", "outsider")
+ROOMS = ("samordnande", "inriktande", "logg", "lst")
+
+
+async def make_world(hs: Homeserver, tmp: Path) -> World:
+    bot = hs.register(unique("bot"))
+    people = {name: hs.register(unique(name)) for name in PEOPLE}
+    clients = {name: client_for(hs, user) for name, user in people.items()}
+    rooms: dict[str, str] = {}
+    aliases: dict[str, str] = {}
+    everyone = [u.user_id for n, u in people.items() if n != "admin"] + [bot.user_id]
+    for name in ROOMS:
+        localpart = unique(name)
+        rooms[name] = await create_room(clients["admin"], localpart, everyone)
+        aliases[name] = f"#{localpart}:{hs.server_name}"
+    for name, client in clients.items():
+        if name != "admin":
+            for room_id in rooms.values():
+                await client.join(room_id)
+    return World(hs, tmp, bot, people, clients, rooms, aliases)

@@ -1,0 +1,113 @@
+"""Configuration: the real example loads; broken files list every error with its place."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.config import ConfigError, load_settings, parse_settings
+
+EXAMPLE = Path(__file__).parents[2] / "config" / "example.toml"
+
+
+def example() -> dict[str, Any]:
+    return tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))
+
+
+def errors_of(data: dict[str, Any]) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(data)
+    return caught.value.errors
+
+
+def test_example_models_the_stockholm_region() -> None:
+    """The example has all 26 municipalities with a TiB, the regional actors and all three levels."""
+    settings = load_settings(EXAMPLE)
+    municipalities = [o for o in settings.organisations if o.name.endswith("kommun")]
+    assert len(municipalities) == 26
+    tib_orgs = {f.organisation for f in settings.functions if f.id.endswith("-tib")}
+    assert {m.id for m in municipalities} <= tib_orgs
+    assert {f.level for f in settings.forums} == {"inriktande", "samordnande", "verkställande"}
+    names = {o.name for o in settings.organisations}
+    for actor in ("Länsstyrelsen Stockholm", "Region Stockholm", "Polisregion Stockholm", "SOS Alarm",
+                  "Trafikverket", "Kustbevakningen", "Stockholms hamnar", "Storstockholms brandförsvar",
+                  "Södertörns brandförsvarsförbund", "Brandkåren Attunda"):
+        assert actor in names
+    assert any(f.meetings for f in settings.forums)
+
+
+def test_check_config_prints_ok_and_summary() -> None:
+    """`python -m bot check-config` on the example exits 0 with a one-line summary."""
+    done = subprocess.run([sys.executable, "-m", "bot", "check-config", str(EXAMPLE)],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0
+    assert done.stdout.startswith("OK: 37 organisations")
+
+
+def test_check_config_lists_every_error_and_exits_1(tmp_path: Path) -> None:
+    """A broken file: exit 1, each error on its own line with its place."""
+    text = EXAMPLE.read_text(encoding="utf-8").replace('chair = "lst-tib"', 'chair = "lst-tbi"')
+    text = text.replace('"sos-vakthavande",\n]', '"sos-vakthavand",\n]', 1)
+    broken = tmp_path / "broken.toml"
+    broken.write_text(text, encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "bot", "check-config", str(broken)],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 1
+    assert "forum[3].chair: unknown function 'lst-tbi'; did you mean 'lst-tib'?" in done.stderr
+    assert "did you mean 'sos-vakthavande'?" in done.stderr
+
+
+def test_unknown_references_are_all_reported_with_places() -> None:
+    data = example()
+    data["function"][0]["organisation"] = "lts"
+    data["function"][0]["deputies"] = ["lst-rsb"]
+    data["forum"][3]["activated"][2] = "sos-vb"
+    errors = errors_of(data)
+    assert "function[0].organisation: unknown organisation 'lts'; did you mean 'lst'?" in errors
+    assert "function[0].deputies[0]: unknown function 'lst-rsb'; did you mean 'lst-rsib'?" in errors
+    assert any(e.startswith("forum[3].activated[2]: unknown function 'sos-vb'") for e in errors)
+
+
+def test_type_errors_have_places_and_plain_words() -> None:
+    data = example()
+    data["function"][1]["holders"] = ["not-a-user"]
+    data["function"][0]["ack_within"] = "soon"
+    data["forum"][3]["meeting"][0]["rrule"] = "FREQ=SOMETIMES"
+    data["forum"][0]["level"] = "strategisk"
+    errors = errors_of(data)
+    assert any(e.startswith("function[1].holders[0]: not a Matrix user id") for e in errors)
+    assert any(e.startswith("function[0].ack_within: not a duration") for e in errors)
+    assert any(e.startswith("forum[3].meeting[0].rrule: RRULE does not parse") for e in errors)
+    assert any(e.startswith("forum[0].level:") for e in errors)
+
+
+def test_secrets_in_the_file_are_refused() -> None:
+    data = example()
+    data["matrix"]["password"] = "hunter2"
+    assert errors_of(data) == ["matrix.password: secrets do not belong in the file; set SAMVERKAN_PASSWORD "
+                               "or SAMVERKAN_ACCESS_TOKEN"]
+
+
+def test_duplicate_ids_and_clashing_aliases() -> None:
+    data = example()
+    data["function"].append(copy.deepcopy(data["function"][0]))
+    data["forum"][0]["aliases"] = ["samordning"]
+    errors = errors_of(data)
+    assert any("'lst-tib' is used twice" in e for e in errors)
+    assert any("'samordning' is already used by forum 'samordnande'" in e or
+               "'samordning' is already used by forum 'chefsgrupp'" in e for e in errors)
+
+
+def test_missing_file_and_bad_toml(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read the file"):
+        load_settings(tmp_path / "nope.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[bot\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_settings(bad)
