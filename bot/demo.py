@@ -5,6 +5,7 @@ scripted conversation printed as a transcript. Later features add steps to SCENA
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import shutil
 import sys
@@ -87,7 +88,7 @@ async def run_demo(keep_running: bool) -> int:
         room_ids: dict[str, str] = {}
         for alias in rooms(data):
             created = await clients["admin"].room_create(alias=alias, name=alias, invite=everyone)
-            room_ids[alias] = created.room_id  # type: ignore[union-attr]
+            room_ids[alias] = created.room_id
         for name, client in clients.items():
             if name != "admin":
                 for room_id in room_ids.values():
@@ -109,10 +110,8 @@ async def run_demo(keep_running: bool) -> int:
         print("--- end of transcript ---")
         if keep_running:
             print("\nThe bot keeps running; press Ctrl-C to stop.")
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.Event().wait()
-            except asyncio.CancelledError:
-                pass
         await app.stop()
         for client in clients.values():
             await client.close()
