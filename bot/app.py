@@ -29,8 +29,10 @@ class App:
         self.directory = Directory.build(settings)
         self.matrix = MatrixAdapter(settings, self.db, self.clock, os.environ if env is None else env)
         self.outbox = OutboxSender(self.db, self.matrix, self.clock)
-        self.inbox = Inbox(self.db, self.directory, self.clock, on_enqueued=self.outbox.notify)
+        self.inbox = Inbox(self.db, self.directory, self.clock, on_enqueued=self.outbox.notify,
+                           rooms=self.matrix.aliases)
         self.matrix.on_message = self.inbox.handle
+        self.matrix.on_reaction = self.inbox.handle_reaction
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:

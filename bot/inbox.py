@@ -1,4 +1,4 @@
-"""Incoming message -> command -> state and replies, in one transaction.
+"""Incoming message or reaction -> command -> state and replies, in one transaction.
 
 A command either succeeds, and its state changes, outgoing messages and the handled mark
 commit together; or it fails, its changes roll back, and the error reply and handled mark
@@ -10,17 +10,17 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.commands import REGISTRY
 from bot.commands.context import Context
 from bot.commands.errors import NotAllowed, UnknownName, UserError
-from bot.commands.registry import Access, CommandSpec
+from bot.commands.registry import REACTIONS, Access, CommandSpec
 from bot.domain.clock import Clock
 from bot.domain.directory import Directory
-from bot.messages import Incoming, Message
+from bot.messages import Incoming, Message, Outgoing, Reaction, approves
 from bot.state import repo
 from bot.state.db import Database
 from bot.texts import t
@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 _COMMAND = re.compile(r"(\S+)\s*(.*)", re.DOTALL)
 MAX_BODY = 16_000  # characters; longer messages are not read as commands
+
+Runner = Callable[[Context], Awaitable[list[Outgoing]]]
 
 
 def strip_reply_fallback(body: str) -> str:
@@ -44,11 +46,12 @@ def strip_reply_fallback(body: str) -> str:
 
 class Inbox:
     def __init__(self, db: Database, directory: Directory, clock: Clock,
-                 on_enqueued: Callable[[], None] = lambda: None) -> None:
+                 on_enqueued: Callable[[], None] = lambda: None, rooms: Mapping[str, str] | None = None) -> None:
         self.db = db
         self.directory = directory
         self.clock = clock
         self.on_enqueued = on_enqueued
+        self.rooms: Mapping[str, str] = rooms if rooms is not None else {}
 
     @property
     def lang(self) -> str:
@@ -71,24 +74,47 @@ class Inbox:
         if parsed is None:
             return
         name, rest = parsed
-        messages: list[Message]
+
+        async def run(ctx: Context) -> list[Outgoing]:
+            return await self._run_command(ctx, name, rest)
+
+        await self._process(incoming, run, REGISTRY.find(name))
+
+    async def handle_reaction(self, reaction: Reaction) -> None:
+        """A ✅/👍 on one of the bot's messages does what that message asked for."""
+        if not approves(reaction.key):
+            return
+        incoming = Incoming(reaction.room_id, reaction.sender, reaction.event_id, reaction.key, reaction.sent_at)
+
+        async def run(ctx: Context) -> list[Outgoing]:
+            if not self.directory.is_known(ctx.sender):
+                return []
+            target = await repo.outbox_by_event(ctx.session, reaction.reacts_to)
+            if target is None or not target.ref:
+                return []
+            kind, _, value = target.ref.partition(":")
+            handler = REACTIONS.get(kind)
+            return await handler(ctx, value) if handler else []
+
+        await self._process(incoming, run, None)
+
+    async def _process(self, incoming: Incoming, run: Runner, spec: CommandSpec | None) -> None:
+        messages: list[Outgoing]
         refused: NotAllowed | None = None
         try:
             async with self.db.session() as session:
                 if await repo.is_handled(session, incoming.event_id):
                     return
-                ctx = Context(incoming, session, self.directory, self.clock, self.lang)
-                messages = await self._run(ctx, name, rest)
+                messages = await run(self._context(incoming, session))
                 await self._commit(session, incoming, messages)
             self.on_enqueued()
             return
         except UserError as exc:
-            spec = REGISTRY.find(name)
             messages = [self._error_reply(incoming, exc, spec)]
             refused = exc if isinstance(exc, NotAllowed) else None
         except Exception:
             incident = uuid.uuid4().hex[:8]
-            log.exception("incident %s: command %r from %s in %s failed", incident, name,
+            log.exception("incident %s: %r from %s in %s failed", incident, incoming.body[:100],
                           incoming.sender, incoming.room_id)
             messages = [self._reply(incoming, Rich().text(self._t("error.incident", incident=incident)))]
         async with self.db.session() as session:
@@ -100,7 +126,10 @@ class Inbox:
             await self._commit(session, incoming, messages)
         self.on_enqueued()
 
-    async def _run(self, ctx: Context, name: str, rest: str) -> list[Message]:
+    def _context(self, incoming: Incoming, session: AsyncSession) -> Context:
+        return Context(incoming, session, self.directory, self.clock, self.lang, self.rooms)
+
+    async def _run_command(self, ctx: Context, name: str, rest: str) -> list[Outgoing]:
         if not self.directory.is_known(ctx.sender):
             return [ctx.reply(Rich().text(ctx.t("error.unknown_sender", user=ctx.sender)))]
         spec = REGISTRY.find(name)
@@ -115,7 +144,7 @@ class Inbox:
         arguments = spec.parse(ctx, rest)
         return await spec.run(ctx, **arguments)
 
-    async def _commit(self, session: AsyncSession, incoming: Incoming, messages: list[Message]) -> None:
+    async def _commit(self, session: AsyncSession, incoming: Incoming, messages: list[Outgoing]) -> None:
         await repo.enqueue(session, incoming.event_id, messages, self.clock.now())
         await repo.mark_handled(session, incoming.event_id, incoming.room_id, self.clock.now())
 

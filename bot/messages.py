@@ -19,6 +19,27 @@ class Incoming:
 
 
 @dataclass(frozen=True)
+class Reaction:
+    """An emoji reaction someone put on one of the bot's messages."""
+
+    room_id: str
+    sender: str
+    event_id: str
+    reacts_to: str
+    key: str
+    sent_at: datetime
+
+
+APPROVING = frozenset({"✅", "👍", "✔", "☑", "👌"})
+
+
+def approves(key: str) -> bool:
+    """✅ and 👍 (with or without skin tone or variation selector) say yes."""
+    base = "".join(ch for ch in key if ch not in "\ufe0f\U0001f3fb\U0001f3fc\U0001f3fd\U0001f3fe\U0001f3ff")
+    return base in APPROVING
+
+
+@dataclass(frozen=True)
 class Message:
     """Something the bot should say. Nothing is sent here; the outbox delivers it.
 
@@ -34,6 +55,7 @@ class Message:
     mentions: tuple[str, ...] = ()
     reply_to: str | None = None
     priority: int = 5
+    ref: str | None = None  # what this message is about (e.g. "request:12"), for reactions to it
 
 
 # Delivery order: the room ping that reaches everyone first, chatter last.
@@ -45,3 +67,17 @@ PRIORITY_REPLY = 5
 def direct_target(user_id: str) -> str:
     """The outbox target for a person's direct room with the bot."""
     return f"user:{user_id}"
+
+
+@dataclass(frozen=True)
+class StateUpdate:
+    """A room state event to set, such as the topic that shows a forum's mode."""
+
+    target: str
+    event_type: str
+    content: dict[str, object]
+    state_key: str = ""
+    priority: int = PRIORITY_REPLY
+
+
+Outgoing = Message | StateUpdate

@@ -6,11 +6,14 @@ outgoing messages) and return the messages to send; they never send anything the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.config import Forum
 from bot.domain.clock import Clock
 from bot.domain.directory import Directory
 from bot.messages import PRIORITY_REPLY, Incoming, Message
@@ -25,6 +28,20 @@ class Context:
     directory: Directory
     clock: Clock
     lang: str
+    rooms: Mapping[str, str] = field(default_factory=dict)  # room alias -> room id, as resolved
+
+    def forum_here(self) -> Forum | None:
+        """The forum whose room this command was sent in."""
+        for forum in self.directory.settings.forums:
+            if self.incoming.room_id in (forum.room, self.rooms.get(forum.room)):
+                return forum
+        return None
+
+    def when(self, instant: datetime) -> str:
+        """'21 nov 14:05' in local time."""
+        local = instant.astimezone(self.tz)
+        month = self.t("months").split()[local.month - 1]
+        return f"{local.day} {month} {local:%H:%M}"
 
     @property
     def tz(self) -> ZoneInfo:

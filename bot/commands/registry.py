@@ -14,14 +14,17 @@ from typing import TYPE_CHECKING, Any
 
 from bot.commands.errors import BadArgument, UserError
 from bot.domain.names import Index
-from bot.messages import Message
+from bot.messages import Outgoing
 from bot.texts import t
 
 if TYPE_CHECKING:
     from bot.commands.context import Context
 
 Converter = Callable[["Context", str], Any]
-Handler = Callable[..., Awaitable[list[Message]]]
+Handler = Callable[..., Awaitable[list[Outgoing]]]
+# A reaction (✅ 👍) on a message whose ref is "kind:value" calls the handler for kind with value.
+ReactionHandler = Callable[["Context", str], Awaitable[list[Outgoing]]]
+REACTIONS: dict[str, ReactionHandler] = {}
 
 MAX_REST = 2000  # characters of free text one argument may hold
 
@@ -147,6 +150,16 @@ def command(
     def wrap(handler: Handler) -> Handler:
         REGISTRY.register(CommandSpec(name=name, en=en, run=handler, args=args, aliases=aliases,
                                       access=access, usage_override=usage_override or {}))
+        return handler
+
+    return wrap
+
+
+def on_reaction(kind: str) -> Callable[[ReactionHandler], ReactionHandler]:
+    """Register what an approving reaction on a message with ref 'kind:…' does."""
+
+    def wrap(handler: ReactionHandler) -> ReactionHandler:
+        REACTIONS[kind] = handler
         return handler
 
     return wrap

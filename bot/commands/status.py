@@ -1,4 +1,4 @@
-"""!status: every forum's level, mode, chair, composition and next meeting."""
+"""!status [forum]: every forum's level, mode, event, chair and next meeting; one forum in detail."""
 
 from __future__ import annotations
 
@@ -8,13 +8,15 @@ from bot.commands import converters
 from bot.commands.context import Context
 from bot.commands.registry import Arg, command
 from bot.config import Forum
+from bot.domain.forums import ForumState
 from bot.domain.meetings import occurrences
 from bot.messages import Message
+from bot.state import forums as store
 from bot.texts.rich import Rich
 
 
 def format_when(ctx: Context, instant: datetime) -> str:
-    """Local time with ISO week, e.g. 'tor 26 nov 10:00 (v. 48)'."""
+    """Local time with ISO week, e.g. '2026-11-26 10:00 (v. 48)'."""
     local = instant.astimezone(ctx.tz)
     week = ctx.t("week", week=local.isocalendar().week)
     return f"{local:%Y-%m-%d %H:%M} ({week})"
@@ -26,13 +28,21 @@ def next_meeting(ctx: Context, forum: Forum) -> tuple[str, datetime] | None:
     return min(upcoming, key=lambda pair: pair[1]) if upcoming else None
 
 
-def forum_line(ctx: Context, forum: Forum, rich: Rich) -> None:
-    chair = ctx.directory.function(forum.chair)
-    rich.item().bold(forum.name).text(
-        f" ({ctx.t('status.level.' + forum.level)}) — {ctx.t('status.mode.ordinary')}"
-    )
+def forum_line(ctx: Context, forum: Forum, state: ForumState, rich: Rich) -> None:
+    chair = ctx.directory.function(state.chair_function(forum))
+    rich.item()
+    if state.exercise:
+        rich.bold(ctx.t("status.exercise")).text(" ")
+    rich.bold(forum.name).text(f" ({ctx.t('status.level.' + forum.level)}) — ")
+    if state.active:
+        rich.bold(f"{ctx.t('status.mode.activated')}: {state.event}")
+        if state.since:
+            rich.text(f" {ctx.t('status.since')} {ctx.when(state.since)}")
+    else:
+        rich.text(ctx.t("status.mode.ordinary"))
     rich.br().text(f"   {ctx.t('status.chair')}: {chair.name}; ")
-    rich.text(ctx.t("status.composition", count=len(forum.members())) + "; ")
+    size = len(forum.activated if state.active and forum.activated else forum.ordinary or forum.members())
+    rich.text(ctx.t("status.composition", count=size) + "; ")
     meeting = next_meeting(ctx, forum)
     if meeting:
         rich.text(f"{ctx.t('status.next_meeting')}: {meeting[0]} {format_when(ctx, meeting[1])}")
@@ -40,9 +50,38 @@ def forum_line(ctx: Context, forum: Forum, rich: Rich) -> None:
         rich.text(ctx.t("status.no_meeting"))
 
 
+async def details(ctx: Context, forum: Forum, state: ForumState, rich: Rich) -> None:
+    """Composition, unanswered requests and the latest activations of one forum."""
+    if state.description:
+        rich.br().text(state.description)
+    members = forum.activated if state.active and forum.activated else forum.ordinary or forum.members()
+    rich.br().bold(ctx.t("status.members"))
+    for function_id in members:
+        rich.item().text(ctx.directory.function(function_id).name)
+    requests = await store.pending_requests(ctx.session, forum.id)
+    if requests:
+        rich.br().bold(ctx.t("status.requests"))
+        for request in requests:
+            rich.item().text(ctx.t("status.requested_by", event=request.event, who=request.requested_by,
+                                   when=ctx.when(request.requested_at)))
+    past = await store.history(ctx.session, forum.id)
+    if past:
+        rich.br().bold(ctx.t("status.history"))
+        for activation in past:
+            rich.item()
+            if activation.exercise:
+                rich.text(ctx.t("status.exercise") + " ")
+            rich.text(f"{ctx.t('status.mode.activated')}: {activation.event} {ctx.when(activation.started_at)}")
+            if activation.ended_at:
+                rich.text(", " + ctx.t("status.ended", when=ctx.when(activation.ended_at)))
+
+
 @command("status", en="status", aliases=("läge", "lage"), args=(Arg("forum", converters.forum, optional=True),))
 async def status(ctx: Context, forum: Forum | None) -> list[Message]:
     rich = Rich().bold(ctx.t("status.title"))
     for item in [forum] if forum else ctx.directory.settings.forums:
-        forum_line(ctx, item, rich)
+        state = await store.forum_state(ctx.session, item.id)
+        forum_line(ctx, item, state, rich)
+        if forum is not None:
+            await details(ctx, item, state, rich)
     return [ctx.reply(rich)]

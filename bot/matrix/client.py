@@ -17,6 +17,7 @@ from nio import (
     JoinedRoomsResponse,
     JoinError,
     LoginResponse,
+    ReactionEvent,
     RoomCreateResponse,
     RoomMessageText,
     RoomResolveAliasResponse,
@@ -28,7 +29,7 @@ from nio.api import RoomPreset
 
 from bot.config import SECRET_ENV, Settings
 from bot.domain.clock import Clock
-from bot.messages import Incoming
+from bot.messages import Incoming, Reaction
 from bot.state import repo
 from bot.state.db import Database
 
@@ -40,6 +41,7 @@ BACKOFF_CAP = 30.0  # seconds; a storm at 03:00 is no time to wait minutes for a
 
 # Handlers the adapter calls; they may raise, and the batch is then retried from the old token.
 MessageHandler = Callable[[Incoming], Awaitable[None]]
+ReactionHandler = Callable[[Reaction], Awaitable[None]]
 
 
 class LoginFailed(Exception):
@@ -64,6 +66,7 @@ class MatrixAdapter:
             ),
         )
         self.on_message: MessageHandler | None = None
+        self.on_reaction: ReactionHandler | None = None
         self.after_sync: Callable[[], None] = lambda: None
         self.admins = set(settings.bot.admins)
         self.aliases: dict[str, str] = {}
@@ -222,9 +225,26 @@ class MatrixAdapter:
         for room_id, info in answer.rooms.join.items():
             room = self.client.rooms.get(room_id)
             for event in info.timeline.events:
+                if isinstance(event, ReactionEvent):
+                    reaction = self._reaction(room_id, event)
+                    if reaction is not None and self.on_reaction is not None:
+                        await self.on_reaction(reaction)
+                    continue
                 incoming = self._incoming(room_id, event, room.member_count if room else 0)
                 if incoming is not None and self.on_message is not None:
                     await self.on_message(incoming)
+
+    def _too_old(self, room_id: str, sent_at: datetime) -> bool:
+        not_before = self.joined_at.get(room_id) or self.first_sync_at
+        return not_before is not None and sent_at < not_before
+
+    def _reaction(self, room_id: str, event: ReactionEvent) -> Reaction | None:
+        if event.sender == self.user_id or not isinstance(event.key, str):
+            return None
+        sent_at = datetime.fromtimestamp(event.server_timestamp / 1000, UTC)
+        if self._too_old(room_id, sent_at):
+            return None
+        return Reaction(room_id, event.sender, event.event_id, event.reacts_to, event.key, sent_at)
 
     def _incoming(self, room_id: str, event: Any, member_count: int) -> Incoming | None:
         if not isinstance(event, RoomMessageText) or event.sender == self.user_id:
@@ -236,8 +256,7 @@ class MatrixAdapter:
         if isinstance(relates, dict) and relates.get("rel_type") == "m.replace":
             return None  # an edit; the original was already handled
         sent_at = datetime.fromtimestamp(event.server_timestamp / 1000, UTC)
-        not_before = self.joined_at.get(room_id) or self.first_sync_at
-        if not_before is not None and sent_at < not_before:
+        if self._too_old(room_id, sent_at):
             return None
         return Incoming(room_id=room_id, sender=event.sender, event_id=event.event_id, body=event.body,
                         sent_at=sent_at, is_direct=member_count == 2 and room_id not in self.configured_room_ids)

@@ -13,13 +13,16 @@ import logging
 from collections import defaultdict
 from datetime import UTC, datetime
 
-from nio import RoomSendResponse
+from nio import RoomPutStateResponse, RoomSendResponse
 
 from bot.domain.clock import Clock
 from bot.matrix.client import DirectRoomError, MatrixAdapter
+from bot.messages import Message
 from bot.state import repo
 from bot.state.db import Database
 from bot.state.models import OutboxMessage
+from bot.texts import t
+from bot.texts.rich import Rich
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +49,7 @@ class OutboxSender:
         self.wake = asyncio.Event()
         self.idle = asyncio.Event()
         self._backoff = 1.0
+        self.lang = matrix.settings.bot.language
 
     def notify(self) -> None:
         self.wake.set()
@@ -106,16 +110,35 @@ class OutboxSender:
             await self._give_up(row, f"room {row.target} does not exist")
             return
         content = json.loads(row.content)
+        client = self.matrix.client
         try:
-            answer = await self.matrix.client.room_send(room_id, row.event_type, content, tx_id=row.txn_id,
-                                                        ignore_unverified_devices=True)
+            if row.state_key is not None:
+                answer = await client.room_put_state(room_id, row.event_type, content, state_key=row.state_key)
+            else:
+                answer = await client.room_send(room_id, row.event_type, content, tx_id=row.txn_id,
+                                                ignore_unverified_devices=True)
         except (OSError, TimeoutError) as exc:
             raise Transient(f"homeserver unreachable ({type(exc).__name__})", 1.0) from exc
-        if isinstance(answer, RoomSendResponse):
+        if isinstance(answer, RoomSendResponse | RoomPutStateResponse):
             async with self.db.session() as session:
                 await repo.mark_sent(session, row.id, room_id, answer.event_id, datetime.now(UTC))
             return
+        if row.state_key is not None and getattr(answer, "status_code", None) == "M_FORBIDDEN":
+            await self._lacks_power(row, room_id)
+            return
         await self._failed(row, room_id, answer)
+
+    async def _lacks_power(self, row: OutboxMessage, room_id: str) -> None:
+        """Say once per room that the bot may not change the topic or state, and carry on."""
+        await self._give_up(row, f"no power to set {row.event_type} in {room_id}")
+        async with self.db.session() as session:
+            key = f"warned_power:{room_id}"
+            if await repo.get_value(session, key):
+                return
+            await repo.set_value(session, key, "1")
+            rich = Rich().text(t(self.lang, "power.missing"))
+            message = Message(target=room_id, body=rich.plain, html=rich.html)
+            await repo.enqueue(session, key, [message], self.clock.now())
 
     async def _failed(self, row: OutboxMessage, room_id: str, answer: object) -> None:
         assert row.id is not None

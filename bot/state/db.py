@@ -39,6 +39,8 @@ def _create(*tables: type[SQLModel]) -> Callable[[Connection], None]:
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "bot state, handled events, outbox, audit",
               _create(models.KeyValue, models.HandledEvent, models.OutboxMessage, models.AuditEntry)),
+    Migration(2, "forum state, activations, activation requests",
+              _create(models.ForumStateRow, models.ActivationRow, models.ActivationRequest)),
 )
 
 

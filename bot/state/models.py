@@ -80,6 +80,8 @@ class OutboxMessage(SQLModel, table=True):
     room_id: str | None = None
     failed: bool = False
     last_error: str | None = None
+    state_key: str | None = None  # set for state events (topic, forum state)
+    ref: str | None = Field(default=None, index=True)  # what the message is about, e.g. "request:12"
 
 
 class AuditEntry(SQLModel, table=True):
@@ -95,3 +97,54 @@ class AuditEntry(SQLModel, table=True):
     allowed: bool = True
     detail: str = Field(default="{}", sa_column=Column(Text, nullable=False))
     event_id: str | None = None
+
+
+class ForumStateRow(SQLModel, table=True):
+    """The current mode of each forum; no row means ordinary mode with the configured chair."""
+
+    __tablename__ = "forum_state"
+    forum_id: str = Field(primary_key=True)
+    mode: str = "ordinary"
+    event: str | None = None
+    description: str | None = None
+    since: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    activated_by: str | None = None
+    activated_by_function: str | None = None
+    chair: str | None = None
+    exercise: bool = False
+    activation_id: int | None = None
+
+
+class ActivationRow(SQLModel, table=True):
+    """One activation of one forum, from start to end: the forum's full history."""
+
+    __tablename__ = "activation"
+    id: int | None = Field(default=None, primary_key=True)
+    forum_id: str = Field(index=True)
+    event: str
+    description: str | None = None
+    started_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    started_by: str
+    started_by_function: str | None = None
+    request_id: int | None = None
+    exercise: bool = False
+    ended_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    ended_by: str | None = None
+
+
+class ActivationRequest(SQLModel, table=True):
+    """A member's request that a convener activate a forum ('the green button')."""
+
+    __tablename__ = "activation_request"
+    id: int | None = Field(default=None, primary_key=True)
+    forum_id: str = Field(index=True)
+    event: str
+    description: str | None = None
+    requested_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    requested_by: str
+    requested_by_function: str
+    request_room: str
+    status: str = "pending"  # pending | confirmed | declined | closed
+    answered_by: str | None = None
+    answered_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    reason: str | None = None

@@ -12,7 +12,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.matrix.content import message_content
-from bot.messages import Message
+from bot.messages import Outgoing, StateUpdate
 from bot.state.models import AuditEntry, HandledEvent, KeyValue, OutboxMessage
 
 # ---- bot state ----
@@ -51,19 +51,23 @@ def transaction_id(cause: str, index: int) -> str:
     return hashlib.sha256(f"{cause}\x00{index}".encode()).hexdigest()[:32]
 
 
-async def enqueue(session: AsyncSession, cause: str, messages: Sequence[Message], now: datetime) -> None:
+async def enqueue(session: AsyncSession, cause: str, messages: Sequence[Outgoing], now: datetime) -> None:
     """Write messages for delivery, in the transaction that decided them."""
     for index, message in enumerate(messages):
-        session.add(
-            OutboxMessage(
-                txn_id=transaction_id(cause, index),
-                target=message.target,
-                content=json.dumps(message_content(message), ensure_ascii=False),
-                priority=message.priority,
-                created_at=now,
-                not_before=now,
-            )
-        )
+        row = OutboxMessage(txn_id=transaction_id(cause, index), target=message.target,
+                            priority=message.priority, created_at=now, not_before=now, content="")
+        if isinstance(message, StateUpdate):
+            row.event_type, row.state_key = message.event_type, message.state_key
+            row.content = json.dumps(message.content, ensure_ascii=False)
+        else:
+            row.content = json.dumps(message_content(message), ensure_ascii=False)
+            row.ref = message.ref
+        session.add(row)
+
+
+async def outbox_by_event(session: AsyncSession, event_id: str) -> OutboxMessage | None:
+    """The sent message with this Matrix event id, e.g. the one someone reacted to."""
+    return (await session.exec(select(OutboxMessage).where(OutboxMessage.event_id == event_id))).first()
 
 
 async def due_messages(session: AsyncSession, now: datetime, limit: int = 200) -> Sequence[OutboxMessage]:

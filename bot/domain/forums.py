@@ -1,0 +1,113 @@
+"""Forums, their two modes and who may change them: the collaboration model as a state machine.
+
+A forum is in ordinary mode (planned work) or activated for an event (händelse). A holder of a
+`may_convene` function activates directly; a holder of any other member function files a
+request that a convener confirms or declines. A convener or the forum's chair deactivates.
+Pure: no Matrix, no database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from zoneinfo import ZoneInfo
+
+from bot.config import Forum, Function
+from bot.domain.directory import Directory
+from bot.domain.names import normalise
+
+ORDINARY = "ordinary"
+ACTIVATED = "activated"
+MAX_EVENT = 100  # characters of event name and description together
+
+
+@dataclass(frozen=True)
+class ForumState:
+    forum_id: str
+    mode: str = ORDINARY
+    event: str | None = None
+    description: str | None = None
+    since: datetime | None = None
+    activated_by: str | None = None
+    activated_by_function: str | None = None
+    chair: str | None = None  # function id; None means the configured chair
+    exercise: bool = False  # exercise mode: everything is marked ÖVNING
+
+    @property
+    def active(self) -> bool:
+        return self.mode == ACTIVATED
+
+    def chair_function(self, forum: Forum) -> str:
+        return self.chair or forum.chair
+
+
+@dataclass(frozen=True)
+class Authority:
+    """What a person may do in one forum, from the functions they hold."""
+
+    convener: Function | None  # a may_convene function they hold
+    member: Function | None  # a function of the forum they hold
+    chair: Function | None  # the forum's current chair function, if they hold it
+
+    @property
+    def any(self) -> Function | None:
+        return self.convener or self.chair or self.member
+
+
+def authority(directory: Directory, user_id: str, forum: Forum, state: ForumState) -> Authority:
+    held = directory.listed_functions(user_id)
+    convener = next((f for f in held if f.may_convene), None)
+    member = next((f for f in held if f.id in forum.members()), None)
+    chair = next((f for f in held if f.id == state.chair_function(forum)), None)
+    return Authority(convener, member, chair)
+
+
+class Activation(Enum):
+    ACTIVATE = "activate"  # activate now
+    REQUEST = "request"  # file a request for a convener to confirm
+    ALREADY_ACTIVE = "already_active"  # same event; nothing changes
+    NEEDS_NEW = "needs_new"  # active for another event; ask for --ny
+    REFUSED = "refused"  # holds no function of the forum and may not convene
+
+
+def decide_activation(state: ForumState, who: Authority, event: str, replace: bool) -> Activation:
+    if who.convener is None and who.member is None and who.chair is None:
+        return Activation.REFUSED
+    if state.active:
+        if state.event is not None and same_event(state.event, event):
+            return Activation.ALREADY_ACTIVE
+        if not replace:
+            return Activation.NEEDS_NEW
+    return Activation.ACTIVATE if who.convener else Activation.REQUEST
+
+
+def may_deactivate(who: Authority) -> bool:
+    return who.convener is not None or who.chair is not None
+
+
+def conveners(directory: Directory, forum: Forum) -> list[Function]:
+    """Who answers activation requests: the forum's own may_convene functions, else all of them."""
+    own = [directory.function(f) for f in forum.members() if directory.function(f).may_convene]
+    return own or [f for f in directory.settings.functions if f.may_convene]
+
+
+def same_event(a: str, b: str) -> bool:
+    return normalise(a) == normalise(b)
+
+
+def split_event(text: str) -> tuple[str, str | None]:
+    """'snöoväder klass 3 i norra länet' -> ('snöoväder', 'klass 3 i norra länet')."""
+    name, _, description = text.strip().partition(" ")
+    return name, description.strip() or None
+
+
+def topic(forum: Forum, state: ForumState, tz: ZoneInfo, labels: dict[str, str]) -> str:
+    """The room topic: the mode at a glance, e.g. 'AKTIVERAT: snöoväder — sedan 21 nov 14:05'."""
+    prefix = labels["exercise"] + ": " if state.exercise else ""
+    if state.active and state.since is not None:
+        since = state.since.astimezone(tz)
+        month = labels["months"].split()[since.month - 1]
+        return (f"{prefix}{labels['activated']}: {state.event} — {labels['since']} "
+                f"{since.day} {month} {since:%H:%M} · {forum.name}")
+    return f"{prefix}{forum.name} — {labels['ordinary']}"
