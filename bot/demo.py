@@ -29,6 +29,10 @@ SCENARIO: list[tuple[str, str, str]] = [
     ("anna", "samordnande", "!status"),
     ("sara", "samordnande", "!hjälp"),
     ("nils", "samordnande", "!stauts"),
+    ("anna", "samordnande", "!aktivera samordnande snöoväder röd varning för snö, hela länet"),
+    ("sara", "samordnande", "!status samordnande"),
+    ("nils", "inriktande", "!aktivera inriktande snöoväder"),
+    ("anna", "samordnande", "!avaktivera samordnande"),
 ]
 
 
@@ -87,7 +91,9 @@ async def run_demo(keep_running: bool) -> int:
         everyone = [u.user_id for n, u in users.items() if n != "admin"] + [bot_user.user_id]
         room_ids: dict[str, str] = {}
         for alias in rooms(data):
-            created = await clients["admin"].room_create(alias=alias, name=alias, invite=everyone)
+            created = await clients["admin"].room_create(
+                alias=alias, name=alias, invite=everyone,
+                power_level_override={"users": {bot_user.user_id: 50}})  # the bot may set the topic
             room_ids[alias] = created.room_id
         for name, client in clients.items():
             if name != "admin":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ class StateUpdate:
 
     target: str
     event_type: str
-    content: dict[str, object]
+    content: dict[str, Any]
     state_key: str = ""
     priority: int = PRIORITY_REPLY
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from nio import AsyncClient, AsyncClientConfig, RoomCreateResponse, RoomMessagesResponse, RoomSendResponse
 
 from bot.app import App
@@ -30,8 +31,11 @@ def client_for(hs: Homeserver, user: RegisteredUser) -> AsyncClient:
     return client
 
 
-async def create_room(client: AsyncClient, alias_localpart: str, invite: list[str]) -> str:
-    answer = await client.room_create(alias=alias_localpart, invite=invite, name=alias_localpart)
+async def create_room(client: AsyncClient, alias_localpart: str, invite: list[str],
+                      powers: dict[str, int] | None = None) -> str:
+    override = {"users": dict(powers or {})}
+    answer = await client.room_create(alias=alias_localpart, invite=invite, name=alias_localpart,
+                                      power_level_override=override)
     assert isinstance(answer, RoomCreateResponse), answer
     return answer.room_id
 
@@ -160,10 +164,41 @@ async def make_world(hs: Homeserver, tmp: Path) -> World:
     everyone = [u.user_id for n, u in people.items() if n != "admin"] + [bot.user_id]
     for name in ROOMS:
         localpart = unique(name)
-        rooms[name] = await create_room(clients["admin"], localpart, everyone)
+        # The bot may set the topic everywhere but in the inriktande room.
+        powers = {} if name == "inriktande" else {bot.user_id: 50}
+        rooms[name] = await create_room(clients["admin"], localpart, everyone, powers)
         aliases[name] = f"#{localpart}:{hs.server_name}"
     for name, client in clients.items():
         if name != "admin":
             for room_id in rooms.values():
                 await client.join(room_id)
     return World(hs, tmp, bot, people, clients, rooms, aliases)
+
+
+async def highlights(hs: Homeserver, user: RegisteredUser) -> list[dict[str, Any]]:
+    """What would ping this user's phone: the homeserver's own highlight decisions."""
+    async with aiohttp.ClientSession() as http, http.get(
+        f"{hs.url}/_matrix/client/v3/notifications", params={"only": "highlight"},
+        headers={"Authorization": f"Bearer {user.access_token}"},
+    ) as answer:
+        body = await answer.json()
+    return [{**n["event"], "room_id": n["room_id"]} for n in body["notifications"]]
+
+
+async def room_state(client: AsyncClient, room_id: str, event_type: str, state_key: str = "") -> dict[str, Any]:
+    answer = await client.room_get_state_event(room_id, event_type, state_key)
+    return dict(getattr(answer, "content", {}) or {})
+
+
+async def react(client: AsyncClient, room_id: str, event_id: str, key: str = "✅") -> None:
+    content = {"m.relates_to": {"rel_type": "m.annotation", "event_id": event_id, "key": key}}
+    answer = await client.room_send(room_id, "m.reaction", content)
+    assert isinstance(answer, RoomSendResponse), answer
+
+
+async def command(world: World, who: str, room: str, text: str) -> str:
+    """Send a command as `who` in the named room and return the body of the bot's reply."""
+    client = world.clients[who]
+    event_id = await send_text(client, world.rooms[room], text)
+    reply = await wait_for_reply(client, world.rooms[room], event_id)
+    return str(reply["content"]["body"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot.commands.context import Context
 from bot.commands.errors import UnknownName
 from bot.commands.registry import REGISTRY, Access, Arg, CommandSpec, command
-from bot.messages import Message
+from bot.messages import Outgoing
 from bot.texts.rich import Rich
 
 
@@ -17,7 +17,7 @@ def command_name(ctx: Context, raw: str) -> CommandSpec:
 
 
 @command("hjälp", en="help", aliases=("hjalp", "h", "?"), args=(Arg("command", command_name, optional=True),))
-async def help_command(ctx: Context, command: CommandSpec | None) -> list[Message]:
+async def help_command(ctx: Context, command: CommandSpec | None) -> list[Outgoing]:
     lang = ctx.lang
     rich = Rich()
     if command is not None:

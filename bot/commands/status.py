@@ -10,7 +10,7 @@ from bot.commands.registry import Arg, command
 from bot.config import Forum
 from bot.domain.forums import ForumState
 from bot.domain.meetings import occurrences
-from bot.messages import Message
+from bot.messages import Outgoing
 from bot.state import forums as store
 from bot.texts.rich import Rich
 
@@ -77,7 +77,7 @@ async def details(ctx: Context, forum: Forum, state: ForumState, rich: Rich) -> 
 
 
 @command("status", en="status", aliases=("läge", "lage"), args=(Arg("forum", converters.forum, optional=True),))
-async def status(ctx: Context, forum: Forum | None) -> list[Message]:
+async def status(ctx: Context, forum: Forum | None) -> list[Outgoing]:
     rich = Rich().bold(ctx.t("status.title"))
     for item in [forum] if forum else ctx.directory.settings.forums:
         state = await store.forum_state(ctx.session, item.id)

@@ -130,8 +130,10 @@ class OutboxSender:
 
     async def _lacks_power(self, row: OutboxMessage, room_id: str) -> None:
         """Say once per room that the bot may not change the topic or state, and carry on."""
-        await self._give_up(row, f"no power to set {row.event_type} in {room_id}")
+        assert row.id is not None
+        log.warning("no power to set %s in %s; the forum's mode shows in messages only", row.event_type, room_id)
         async with self.db.session() as session:
+            await repo.mark_retry(session, row.id, row.not_before, "M_FORBIDDEN: no power", give_up=True)
             key = f"warned_power:{room_id}"
             if await repo.get_value(session, key):
                 return

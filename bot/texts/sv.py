@@ -94,7 +94,8 @@ TEXTS: dict[str, str] = {
     "status.requests": "Obesvarade begäranden",
     "status.requested_by": "{event}, begärd av {who} {when}",
     "status.ended": "avslutad {when}",
-    "cmd.aktivera": "Aktivera ett forum för en händelse (eller begär aktivering). Lägg till --ny för att byta händelse.",
+    "cmd.aktivera": "Aktivera ett forum för en händelse (eller begär aktivering). "
+    "Lägg till --ny för att byta händelse.",
     "cmd.avaktivera": "Återgå till ordinarie läge.",
     "cmd.avslå": "Avslå en begäran om aktivering, med orsak.",
     "cmd.övning": "Slå på eller av övningsläge för ett forum: allt märks ÖVNING.",

@@ -1,0 +1,155 @@
+"""Forums, modes and activation on the real homeserver."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import text
+from support import (
+    World,
+    command,
+    highlights,
+    react,
+    room_events,
+    room_state,
+    wait_for,
+)
+
+
+def bot_events(events: list[dict[str, Any]], world: World) -> list[dict[str, Any]]:
+    return [e for e in events if e["sender"] == world.bot.user_id and e["type"] == "m.room.message"]
+
+
+async def test_convener_activates_directly_and_everyone_is_pinged(world: World) -> None:
+    """The TiB's !aktivera activates at once: a ping that rings each holder, topic and state changed, logged."""
+    await world.start_bot()
+    body = await command(world, "tib", "samordnande", "!aktivera samordnande snöoväder klass 3 i hela länet")
+    assert "aktiverat för snöoväder" in body
+    room = world.rooms["samordnande"]
+
+    async def pinged() -> list[dict[str, Any]]:
+        return [e for e in await highlights(world.hs, world.people["nacka"]) if e["room_id"] == room]
+
+    ping = (await wait_for(pinged))[0]
+    assert ping["sender"] == world.bot.user_id
+    assert ping["content"]["msgtype"] == "m.text"
+    assert "snöoväder" in ping["content"]["body"]
+    assert world.people["sos"].user_id in ping["content"]["m.mentions"]["user_ids"]
+
+    async def topic() -> str:
+        return str((await room_state(world.clients["tib"], room, "m.room.topic")).get("topic", ""))
+
+    assert "AKTIVERAT: snöoväder — sedan" in await wait_for(lambda: _contains(topic, "AKTIVERAT"))
+    state = await room_state(world.clients["tib"], room, "se.samverkan.forum", "samordnande")
+    assert state["mode"] == "activated" and state["event"] == "snöoväder"
+
+    log = await wait_for(lambda: _bot_said(world, "logg", "AKTIVERAT"))
+    assert "snöoväder" in log
+
+    status = await command(world, "sos", "samordnande", "!status")
+    assert "AKTIVERAT: snöoväder" in status
+
+
+async def _contains(getter: Any, needle: str) -> str | None:
+    value = await getter()
+    return value if needle in value else None
+
+
+async def _bot_said(world: World, room: str, needle: str) -> str | None:
+    for event in bot_events(await room_events(world.clients["tib"], world.rooms[room]), world):
+        if needle in event["content"].get("body", ""):
+            return str(event["content"]["body"])
+    return None
+
+
+async def test_member_request_pings_the_convener_who_confirms_with_a_reaction(world: World) -> None:
+    """Nacka's TiB requests; the Länsstyrelsen TiB's phone rings; ✅ on the request activates; Nacka is told."""
+    await world.start_bot()
+    body = await command(world, "nacka", "samordnande", "!aktivera samordnande snöoväder")
+    assert "Begäran om aktivering" in body
+    room = world.rooms["samordnande"]
+
+    async def request_ping() -> list[dict[str, Any]]:
+        return [e for e in await highlights(world.hs, world.people["tib"])
+                if e["room_id"] == room and "Begäran om aktivering" in e["content"]["body"]]
+
+    request = (await wait_for(request_ping))[0]
+    status = await command(world, "sos", "samordnande", "!status samordnande")
+    assert "ordinarie läge" in status and "begärd av" in status
+
+    await react(world.clients["tib"], room, request["event_id"])
+    told = await wait_for(lambda: _bot_said(world, "samordnande", "din begäran bekräftades"))
+    assert world.people["nacka"].user_id in told
+    status = await command(world, "sos", "samordnande", "!status")
+    assert "AKTIVERAT: snöoväder" in status
+
+
+async def test_convener_declines_a_request_with_a_reason(world: World) -> None:
+    """A declined request leaves the forum ordinary and tells the requester why."""
+    app = await world.start_bot()
+    await command(world, "nacka", "samordnande", "!aktivera samordnande skyfall")
+    body = await command(world, "tib", "samordnande", "!avslå samordnande hanteras lokalt i Nacka")
+    assert "avslagen" in body
+    told = await wait_for(lambda: _bot_said(world, "samordnande", "avslogs"))
+    assert "hanteras lokalt i Nacka" in told
+    async with app.db.session() as session:
+        mode = (await session.exec(text("SELECT mode FROM forum_state WHERE forum_id='samordnande'"))).first()
+    assert mode is None or mode[0] == "ordinary"
+
+
+async def test_deactivation_returns_to_ordinary_and_the_topic_follows(world: World) -> None:
+    await world.start_bot()
+    await command(world, "tib", "samordnande", "!aktivera samordnande snöoväder")
+    again = await command(world, "tib", "samordnande", "!aktivera samordnande snöoväder")
+    assert "redan aktiverat" in again
+    other = await command(world, "tib", "samordnande", "!aktivera samordnande storm")
+    assert "--ny" in other
+    body = await command(world, "tib", "samordnande", "!avaktivera samordnande")
+    assert "tillbaka i ordinarie läge" in body
+    room = world.rooms["samordnande"]
+
+    async def topic() -> str:
+        return str((await room_state(world.clients["tib"], room, "m.room.topic")).get("topic", ""))
+
+    assert "ordinarie läge" in await wait_for(lambda: _contains(topic, "ordinarie"))
+    again = await command(world, "tib", "samordnande", "!avaktivera samordnande")
+    assert "redan i ordinarie läge" in again
+
+
+async def test_sender_without_a_function_in_the_forum_changes_nothing(world: World) -> None:
+    """SOS Alarm is not in the inriktande forum: refused, audited, no state stored."""
+    app = await world.start_bot()
+    body = await command(world, "sos", "inriktande", "!aktivera inriktande storm")
+    assert "ingen funktion i Regionalt inriktande forum" in body
+    async with app.db.session() as session:
+        states = (await session.exec(text("SELECT count(*) FROM forum_state"))).one()[0]
+        activations = (await session.exec(text("SELECT count(*) FROM activation"))).one()[0]
+        audit = (await session.exec(text("SELECT action, allowed FROM audit"))).all()
+    assert (states, activations) == (0, 0)
+    assert [tuple(row) for row in audit] == [("activate", 0)]
+
+
+async def test_missing_power_is_said_once_and_activation_still_works(world: World) -> None:
+    """In a room where the bot may not set the topic it says so once and carries on."""
+    await world.start_bot()
+    body = await command(world, "tib", "inriktande", "!aktivera inriktande storm")
+    assert "aktiverat för storm" in body
+    assert "samordnande forumet först" in await wait_for(lambda: _bot_said(world, "inriktande", "först"))
+    await wait_for(lambda: _bot_said(world, "inriktande", "får inte ändra rummets ämne"))
+    await command(world, "tib", "inriktande", "!avaktivera inriktande")
+    await command(world, "tib", "inriktande", "!status")
+    events = bot_events(await room_events(world.clients["tib"], world.rooms["inriktande"]), world)
+    assert sum("får inte ändra rummets ämne" in e["content"]["body"] for e in events) == 1
+
+
+async def test_activation_survives_a_restart_and_exercise_is_marked(world: World) -> None:
+    await world.start_bot()
+    body = await command(world, "tib", "samordnande", "!övning på")
+    assert body.startswith("**ÖVNING**")
+    await command(world, "tib", "samordnande", "!aktivera samordning snöoväder")
+    await world.stop_bots()
+    await world.start_bot()
+    status = await command(world, "sos", "samordnande", "!status samordnande")
+    assert "**ÖVNING** **Regionalt samordnande forum**" in status
+    assert "AKTIVERAT: snöoväder" in status
+    assert "ÖVNING AKTIVERAT: snöoväder" in status
