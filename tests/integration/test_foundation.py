@@ -118,3 +118,14 @@ async def test_commands_sent_while_the_bot_is_down_are_answered_once(world: Worl
     events = await room_events(client, room)
     assert sum(1 for e in events
                if e["content"].get("m.relates_to", {}).get("m.in_reply_to", {}).get("event_id") == event_id) == 1
+
+
+async def test_bot_reconnects_by_itself_after_a_homeserver_restart(world: World) -> None:
+    """The homeserver goes away and comes back: the bot answers again without being touched."""
+    await world.start_bot()
+    world.hs.stop()
+    world.hs.start()
+    room = world.rooms["samordnande"]
+    event_id = await send_text(world.clients["tib"], room, "!status")
+    reply = await wait_for_reply(world.clients["tib"], room, event_id, timeout=60)
+    assert "Regionalt samordnande forum" in reply["content"]["body"]
