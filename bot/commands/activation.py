@@ -167,7 +167,8 @@ async def aktivera(ctx: Context, forum: Forum, event: str) -> list[Outgoing]:
         return await file_request(ctx, forum, name, description, function.id)
     assert who.convener is not None
     out = await activate_now(ctx, forum, name, description, who.convener.id)
-    return [ctx.reply(Rich().text(ctx.t("activation.done", forum=forum.name, event=name))), *out]
+    done = heading(ctx, state).text(ctx.t("activation.done", forum=forum.name, event=name))
+    return [ctx.reply(done), *out]
 
 
 @on_reaction("request")
