@@ -6,9 +6,20 @@ Pure lookups over the configuration; who holds a function *now* is the roster's 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 from bot.config import Forum, Function, Organisation, Settings
 from bot.domain.names import Index
+
+T = TypeVar("T")
+
+
+def _known(index: Index[T], name: str) -> T:
+    """A name the configuration has already checked; KeyError means a bug, not a user mistake."""
+    found = index.get(name)
+    if found is None:
+        raise KeyError(name)
+    return found
 
 
 @dataclass(frozen=True)
@@ -32,22 +43,13 @@ class Directory:
         return cls(settings, forums, functions, organisations)
 
     def function(self, function_id: str) -> Function:
-        found = self.functions.get(function_id)
-        if found is None:
-            raise KeyError(function_id)
-        return found
+        return _known(self.functions, function_id)
 
     def forum(self, forum_id: str) -> Forum:
-        found = self.forums.get(forum_id)
-        if found is None:
-            raise KeyError(forum_id)
-        return found
+        return _known(self.forums, forum_id)
 
     def organisation(self, org_id: str) -> Organisation:
-        found = self.organisations.get(org_id)
-        if found is None:
-            raise KeyError(org_id)
-        return found
+        return _known(self.organisations, org_id)
 
     def is_admin(self, user_id: str) -> bool:
         return user_id in self.settings.bot.admins

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import aiohttp
-from support import World, room_events, send_text, wait_for_reply
+from support import World, command, room_events, send_text, wait_for_reply
 
 
 async def test_help_is_a_notice_in_reply_to_the_command(world: World) -> None:
@@ -32,9 +32,7 @@ async def test_help_for_one_command_by_its_english_name(world: World) -> None:
 async def test_status_lists_every_forum_with_mode_chair_and_next_meeting(world: World) -> None:
     """!status shows both forums, ordinary mode, the chair's function and the weekly meeting."""
     await world.start_bot()
-    room = world.rooms["samordnande"]
-    event_id = await send_text(world.clients["nacka"], room, "!status")
-    body = (await wait_for_reply(world.clients["nacka"], room, event_id))["content"]["body"]
+    body = await command(world, "nacka", "samordnande", "!status")
     assert "Regionalt samordnande forum" in body
     assert "Regionalt inriktande forum" in body
     assert "ordinarie läge" in body
@@ -45,18 +43,14 @@ async def test_status_lists_every_forum_with_mode_chair_and_next_meeting(world: 
 async def test_unknown_command_gets_a_suggestion(world: World) -> None:
     """A typo is answered with the closest command."""
     await world.start_bot()
-    room = world.rooms["samordnande"]
-    event_id = await send_text(world.clients["tib"], room, "!stauts")
-    body = (await wait_for_reply(world.clients["tib"], room, event_id))["content"]["body"]
+    body = await command(world, "tib", "samordnande", "!stauts")
     assert "!stauts" in body and "Menade du !status?" in body
 
 
 async def test_unknown_forum_gets_usage_and_did_you_mean(world: World) -> None:
     """An unknown argument name gets the closest names and the usage."""
     await world.start_bot()
-    room = world.rooms["samordnande"]
-    event_id = await send_text(world.clients["tib"], room, "!status samordnade")
-    body = (await wait_for_reply(world.clients["tib"], room, event_id))["content"]["body"]
+    body = await command(world, "tib", "samordnande", "!status samordnade")
     assert "Okänd forum: samordnade." in body
     assert "samordnande" in body
     assert "Användning: !status [forum]" in body
@@ -65,9 +59,7 @@ async def test_unknown_forum_gets_usage_and_did_you_mean(world: World) -> None:
 async def test_sender_outside_the_configuration_is_refused(world: World) -> None:
     """Someone who holds no function gets a polite refusal and no status."""
     await world.start_bot()
-    room = world.rooms["samordnande"]
-    event_id = await send_text(world.clients["outsider"], room, "!status")
-    body = (await wait_for_reply(world.clients["outsider"], room, event_id))["content"]["body"]
+    body = await command(world, "outsider", "samordnande", "!status")
     assert "finns inte bland funktionerna" in body
     assert "Regionalt samordnande forum" not in body
 
