@@ -69,10 +69,10 @@ async def run_demo(keep_running: bool) -> int:
     port = 8008
     try:
         hs = Homeserver(WORKDIR / "synapse", port=port)
-        hs.start()
+        await hs.start_async()
     except RuntimeError:
         hs = Homeserver(WORKDIR / "synapse", port=free_port())
-        hs.start()
+        await hs.start_async()
     data = tomllib.loads(DEV_CONFIG.read_text(encoding="utf-8"))
     data["matrix"]["homeserver"] = hs.url
     data["database"]["url"] = f"sqlite+aiosqlite:///{WORKDIR / 'samverkan.db'}"

@@ -7,6 +7,7 @@ which answers with an access token at once.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -159,17 +160,22 @@ class Homeserver:
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"Synapse exited with {self.process.returncode}; see {self.workdir / 'stderr.log'}"
-                )
             try:
                 with urllib.request.urlopen(f"{self.url}/_matrix/client/versions", timeout=1):
                     return
             except (urllib.error.URLError, ConnectionError, TimeoutError):
-                time.sleep(0.1)
+                pass
+            try:
+                code = self.process.wait(0.1)  # an exit means Synapse failed to start
+            except subprocess.TimeoutExpired:
+                continue
+            raise RuntimeError(f"Synapse exited with {code}; see {self.workdir / 'stderr.log'}")
         self.stop()
         raise RuntimeError(f"Synapse did not answer within {timeout:.0f} s")
+
+    async def start_async(self, timeout: float = 60.0) -> None:
+        """`start` for async callers: the event loop keeps running while Synapse boots."""
+        await asyncio.to_thread(self.start, timeout)
 
     def stop(self, timeout: float = 20.0) -> None:
         """Stop Synapse with SIGTERM (SIGKILL if it does not stop in time)."""

@@ -116,7 +116,7 @@ async def test_bot_reconnects_by_itself_after_a_homeserver_restart(world: World)
     """The homeserver goes away and comes back: the bot answers again without being touched."""
     await world.start_bot()
     world.hs.stop()
-    world.hs.start()
+    await world.hs.start_async()
     room = world.rooms["samordnande"]
     event_id = await send_text(world.clients["tib"], room, "!status")
     reply = await wait_for_reply(world.clients["tib"], room, event_id, timeout=60)
