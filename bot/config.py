@@ -196,10 +196,6 @@ def _place(loc: Iterable[int | str]) -> str:
     return out or "(top)"
 
 
-def _field_names(model: type[BaseModel]) -> list[str]:
-    return [info.alias or name for name, info in model.model_fields.items()]
-
-
 def _pydantic_errors(exc: ValidationError) -> list[str]:
     errors = []
     for err in exc.errors():

@@ -194,18 +194,18 @@ async def avaktivera(ctx: Context, forum: Forum) -> list[Outgoing]:
     if not state.active:
         return [ctx.reply(Rich().text(ctx.t("activation.not_active", forum=forum.name)))]
     now = ctx.clock.now()
-    function = (who.convener or who.chair)
+    function = who.convener or who.chair
     assert function is not None
     await store.deactivate(ctx.session, forum.id, at=now, by=ctx.sender)
     await repo.audit(ctx.session, at=now, user_id=ctx.sender, function_id=function.id, action="deactivate",
                      forum_id=forum.id, event_id=ctx.incoming.event_id, detail={"event": state.event})
     after = await store.forum_state(ctx.session, forum.id)
-    text = ctx.t("activation.deactivated", forum=forum.name, event=state.event, who=function.name,
-                 sender=ctx.sender, when=ctx.when(now))
-    out: list[Outgoing] = [ctx.reply(heading(ctx, after).text(text))]
-    if ctx.incoming.room_id not in (forum.room, ctx.rooms.get(forum.room)):
-        out.append(Message(target=forum.room, body=text, html=heading(ctx, after).text(text).html))
-    out += log_notice(ctx, heading(ctx, after).text(text))
+    notice = heading(ctx, after).text(ctx.t("activation.deactivated", forum=forum.name, event=state.event,
+                                            who=function.name, sender=ctx.sender, when=ctx.when(now)))
+    out: list[Outgoing] = [ctx.reply(notice)]
+    if ctx.forum_here() is not forum:
+        out.append(Message(target=forum.room, body=notice.plain, html=notice.html))
+    out += log_notice(ctx, notice)
     out += room_state(ctx, forum, after)
     for pending in await store.pending_requests(ctx.session, forum.id):
         await store.answer_request(ctx.session, pending, status="closed", by=ctx.sender, at=now,

@@ -41,8 +41,7 @@ def forum_line(ctx: Context, forum: Forum, state: ForumState, rich: Rich) -> Non
     else:
         rich.text(ctx.t("status.mode.ordinary"))
     rich.br().text(f"   {ctx.t('status.chair')}: {chair.name}; ")
-    size = len(forum.activated if state.active and forum.activated else forum.ordinary or forum.members())
-    rich.text(ctx.t("status.composition", count=size) + "; ")
+    rich.text(ctx.t("status.composition", count=len(state.composition(forum))) + "; ")
     meeting = next_meeting(ctx, forum)
     if meeting:
         rich.text(f"{ctx.t('status.next_meeting')}: {meeting[0]} {format_when(ctx, meeting[1])}")
@@ -54,9 +53,8 @@ async def details(ctx: Context, forum: Forum, state: ForumState, rich: Rich) -> 
     """Composition, unanswered requests and the latest activations of one forum."""
     if state.description:
         rich.br().text(state.description)
-    members = forum.activated if state.active and forum.activated else forum.ordinary or forum.members()
     rich.br().bold(ctx.t("status.members"))
-    for function_id in members:
+    for function_id in state.composition(forum):
         rich.item().text(ctx.directory.function(function_id).name)
     requests = await store.pending_requests(ctx.session, forum.id)
     if requests:

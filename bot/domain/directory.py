@@ -65,6 +65,3 @@ class Directory:
     def is_known(self, user_id: str) -> bool:
         """Anyone the configuration names: an admin or a listed holder of some function."""
         return self.is_admin(user_id) or bool(self.listed_functions(user_id))
-
-    def forums_with_room(self, room: str) -> list[Forum]:
-        return [f for f in self.settings.forums if f.room == room]

@@ -41,6 +41,12 @@ class ForumState:
     def chair_function(self, forum: Forum) -> str:
         return self.chair or forum.chair
 
+    def composition(self, forum: Forum) -> tuple[str, ...]:
+        """The functions convened in the current mode."""
+        if self.active and forum.activated:
+            return forum.activated
+        return forum.ordinary or forum.members()
+
 
 @dataclass(frozen=True)
 class Authority:

@@ -53,6 +53,3 @@ class Index(Generic[T]):
 
     def names(self) -> list[str]:
         return sorted(self._shown.values(), key=normalise)
-
-    def __len__(self) -> int:
-        return len(self._items)

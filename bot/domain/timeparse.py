@@ -1,4 +1,4 @@
-"""Durations ("5m", "1w", "2h30m") and, later, clock times in Swedish and English."""
+"""Durations as people write them: "5m", "1w", "2h30m"."""
 
 from __future__ import annotations
 
@@ -33,14 +33,3 @@ def parse_duration(text: str) -> timedelta:
     if position != len(cleaned) or total <= timedelta():
         raise ValueError(f"not a duration: {text!r} (examples: 5m, 2h, 1w, 2h30m)")
     return total
-
-
-def format_duration(value: timedelta) -> str:
-    """The inverse of parse_duration, for help and status lines."""
-    seconds = int(value.total_seconds())
-    parts = []
-    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if seconds >= size:
-            parts.append(f"{seconds // size}{unit}")
-            seconds %= size
-    return "".join(parts) or "0s"

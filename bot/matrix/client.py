@@ -73,7 +73,6 @@ class MatrixAdapter:
         self.configured_room_ids: set[str] = set()
         self.first_sync_at: datetime | None = None
         self.synced = asyncio.Event()
-        self.last_sync_at: datetime | None = None
         self._sync_token: str | None = None
         # Rooms joined during this run: their history from before the join is not answered.
         self.joined_at: dict[str, datetime] = {}
@@ -217,7 +216,6 @@ class MatrixAdapter:
         async with self.db.session() as session:
             await repo.set_value(session, "sync_token", answer.next_batch)
         self._sync_token = answer.next_batch
-        self.last_sync_at = datetime.now(UTC)
         self.synced.set()
         self.after_sync()
 

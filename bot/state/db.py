@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, inspect
+from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel import SQLModel
@@ -90,11 +90,6 @@ class Database:
         if done:
             log.info("database migrated to version %s", done[-1])
         return done
-
-    async def table_names(self) -> list[str]:
-        async with self.engine.connect() as conn:
-            names: list[str] = await conn.run_sync(lambda c: inspect(c).get_table_names())
-            return names
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:

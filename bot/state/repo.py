@@ -82,16 +82,6 @@ async def due_messages(session: AsyncSession, now: datetime, limit: int = 200) -
     return (await session.exec(query)).all()
 
 
-async def next_retry_at(session: AsyncSession) -> datetime | None:
-    query = (
-        select(OutboxMessage.not_before)
-        .where(col(OutboxMessage.sent_at).is_(None), col(OutboxMessage.failed).is_(False))
-        .order_by(col(OutboxMessage.not_before))
-        .limit(1)
-    )
-    return (await session.exec(query)).first()
-
-
 async def mark_sent(session: AsyncSession, message_id: int, room_id: str, event_id: str, at: datetime) -> None:
     row = await session.get(OutboxMessage, message_id)
     if row is not None:
@@ -108,19 +98,6 @@ async def mark_retry(session: AsyncSession, message_id: int, not_before: datetim
         row.last_error = error[:500]
         row.failed = give_up
         session.add(row)
-
-
-async def sent_messages(session: AsyncSession, target: str | None = None) -> Sequence[OutboxMessage]:
-    query = select(OutboxMessage).where(col(OutboxMessage.sent_at).is_not(None))
-    if target is not None:
-        query = query.where(OutboxMessage.target == target)
-    return (await session.exec(query.order_by(col(OutboxMessage.id)))).all()
-
-
-async def outbox_backlog(session: AsyncSession) -> int:
-    query = select(OutboxMessage.id).where(col(OutboxMessage.sent_at).is_(None),
-                                           col(OutboxMessage.failed).is_(False))
-    return len((await session.exec(query)).all())
 
 
 # ---- audit ----
@@ -144,10 +121,3 @@ async def audit(
             allowed=allowed, event_id=event_id, detail=json.dumps(detail or {}, ensure_ascii=False),
         )
     )
-
-
-async def audit_entries(session: AsyncSession, forum_id: str | None = None) -> Sequence[AuditEntry]:
-    query = select(AuditEntry)
-    if forum_id is not None:
-        query = query.where(AuditEntry.forum_id == forum_id)
-    return (await session.exec(query.order_by(col(AuditEntry.id)))).all()

@@ -27,19 +27,13 @@ async def test_convener_activates_directly_and_everyone_is_pinged(world: World) 
     assert "aktiverat för snöoväder" in body
     room = world.rooms["samordnande"]
 
-    async def pinged() -> list[dict[str, Any]]:
-        return [e for e in await highlights(world.hs, world.people["nacka"]) if e["room_id"] == room]
-
-    ping = (await wait_for(pinged))[0]
+    ping = (await wait_for(lambda: _highlighted(world, "nacka", "samordnande")))[0]
     assert ping["sender"] == world.bot.user_id
     assert ping["content"]["msgtype"] == "m.text"
     assert "snöoväder" in ping["content"]["body"]
     assert world.people["sos"].user_id in ping["content"]["m.mentions"]["user_ids"]
 
-    async def topic() -> str:
-        return str((await room_state(world.clients["tib"], room, "m.room.topic")).get("topic", ""))
-
-    assert "AKTIVERAT: snöoväder — sedan" in await wait_for(lambda: _contains(topic, "AKTIVERAT"))
+    assert "AKTIVERAT: snöoväder — sedan" in await wait_for(lambda: _topic_with(world, "AKTIVERAT"))
     state = await room_state(world.clients["tib"], room, "se.samverkan.forum", "samordnande")
     assert state["mode"] == "activated" and state["event"] == "snöoväder"
 
@@ -50,9 +44,17 @@ async def test_convener_activates_directly_and_everyone_is_pinged(world: World) 
     assert "AKTIVERAT: snöoväder" in status
 
 
-async def _contains(getter: Any, needle: str) -> str | None:
-    value = await getter()
-    return value if needle in value else None
+async def _topic_with(world: World, needle: str) -> str | None:
+    """The samordnande room's topic once it contains `needle`."""
+    state = await room_state(world.clients["tib"], world.rooms["samordnande"], "m.room.topic")
+    topic = str(state.get("topic", ""))
+    return topic if needle in topic else None
+
+
+async def _highlighted(world: World, who: str, room: str, needle: str = "") -> list[dict[str, Any]]:
+    """Events in `room` that pinged `who`'s phone and contain `needle`."""
+    return [e for e in await highlights(world.hs, world.people[who])
+            if e["room_id"] == world.rooms[room] and needle in e["content"]["body"]]
 
 
 async def _bot_said(world: World, room: str, needle: str) -> str | None:
@@ -69,11 +71,7 @@ async def test_member_request_pings_the_convener_who_confirms_with_a_reaction(wo
     assert "Begäran om aktivering" in body
     room = world.rooms["samordnande"]
 
-    async def request_ping() -> list[dict[str, Any]]:
-        return [e for e in await highlights(world.hs, world.people["tib"])
-                if e["room_id"] == room and "Begäran om aktivering" in e["content"]["body"]]
-
-    request = (await wait_for(request_ping))[0]
+    request = (await wait_for(lambda: _highlighted(world, "tib", "samordnande", "Begäran om aktivering")))[0]
     status = await command(world, "sos", "samordnande", "!status samordnande")
     assert "ordinarie läge" in status and "begärd av" in status
 
@@ -106,12 +104,7 @@ async def test_deactivation_returns_to_ordinary_and_the_topic_follows(world: Wor
     assert "--ny" in other
     body = await command(world, "tib", "samordnande", "!avaktivera samordnande")
     assert "tillbaka i ordinarie läge" in body
-    room = world.rooms["samordnande"]
-
-    async def topic() -> str:
-        return str((await room_state(world.clients["tib"], room, "m.room.topic")).get("topic", ""))
-
-    assert "ordinarie läge" in await wait_for(lambda: _contains(topic, "ordinarie"))
+    assert "ordinarie läge" in await wait_for(lambda: _topic_with(world, "ordinarie"))
     again = await command(world, "tib", "samordnande", "!avaktivera samordnande")
     assert "redan i ordinarie läge" in again
 
