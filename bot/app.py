@@ -9,13 +9,18 @@ import os
 import signal
 from collections.abc import Mapping
 
+from bot.commands.context import Context
+from bot.commands.convene import undelivered
 from bot.config import Settings
 from bot.domain.clock import Clock, SystemClock
 from bot.domain.directory import Directory
 from bot.inbox import Inbox
 from bot.matrix.client import MatrixAdapter
 from bot.matrix.outbox import OutboxSender
+from bot.messages import Outgoing
 from bot.state.db import Database
+from bot.state.models import OutboxMessage
+from bot.timers import Timers
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +34,10 @@ class App:
         self.directory = Directory.build(settings)
         self.matrix = MatrixAdapter(settings, self.db, self.clock, os.environ if env is None else env)
         self.outbox = OutboxSender(self.db, self.matrix, self.clock)
-        self.inbox = Inbox(self.db, self.directory, self.clock, on_enqueued=self.outbox.notify,
+        self.inbox = Inbox(self.db, self.directory, self.clock, on_enqueued=self._enqueued,
                            rooms=self.matrix.aliases)
+        self.timers = Timers(self.db, self.inbox, self.clock)
+        self.outbox.on_give_up = self._undelivered
         self.matrix.on_message = self.inbox.handle
         self.matrix.on_reaction = self.inbox.handle_reaction
         self._tasks: list[asyncio.Task[None]] = []
@@ -43,8 +50,25 @@ class App:
         self._tasks = [
             asyncio.create_task(self.outbox.run(), name="outbox"),
             asyncio.create_task(self.matrix.sync_forever(), name="sync"),
+            asyncio.create_task(self.timers.run(), name="timers"),
         ]
         log.info("started: %s", self.settings.summary())
+
+    def _enqueued(self) -> None:
+        self.outbox.notify()
+        self.timers.notify()
+
+    async def _undelivered(self, row: OutboxMessage, reason: str) -> None:
+        """A convocation's direct message was given up on: the convocation records it and tells the chair."""
+        kind, _, value = (row.ref or "").partition(":")
+        if kind != "conv" or not row.target.startswith("user:"):
+            return
+        user = row.target.removeprefix("user:")
+
+        async def run(ctx: Context) -> list[Outgoing]:
+            return await undelivered(ctx, int(value), user, reason)
+
+        await self.inbox.run_internal(f"undelivered:{row.txn_id}", run)
 
     async def wait_ready(self, timeout: float = 30.0) -> None:
         """Until the first sync has completed."""

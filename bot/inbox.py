@@ -7,6 +7,7 @@ commit in a second transaction. Either way the event is handled exactly once.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import uuid
@@ -52,6 +53,8 @@ class Inbox:
         self.clock = clock
         self.on_enqueued = on_enqueued
         self.rooms: Mapping[str, str] = rooms if rooms is not None else {}
+        # One thing at a time: commands, reactions and timers never interleave their transactions.
+        self._lock = asyncio.Lock()
 
     @property
     def lang(self) -> str:
@@ -87,7 +90,7 @@ class Inbox:
         incoming = Incoming(reaction.room_id, reaction.sender, reaction.event_id, reaction.key, reaction.sent_at)
 
         async def run(ctx: Context) -> list[Outgoing]:
-            if not self.directory.is_known(ctx.sender):
+            if not await ctx.is_known():
                 return []
             target = await repo.outbox_by_event(ctx.session, reaction.reacts_to)
             if target is None or not target.ref:
@@ -98,7 +101,20 @@ class Inbox:
 
         await self._process(incoming, run, None)
 
+    async def run_internal(self, key: str, run: Runner) -> None:
+        """Work the bot starts itself (an escalation, a failed delivery), handled once per `key`.
+
+        It runs as the bot; a failure is logged with an incident id and nobody gets a reply.
+        """
+        bot = self.directory.settings.matrix.user_id
+        await self._process(Incoming(room_id="", sender=bot, event_id=key, body=key, sent_at=self.clock.now()),
+                            run, None)
+
     async def _process(self, incoming: Incoming, run: Runner, spec: CommandSpec | None) -> None:
+        async with self._lock:
+            await self._process_locked(incoming, run, spec)
+
+    async def _process_locked(self, incoming: Incoming, run: Runner, spec: CommandSpec | None) -> None:
         messages: list[Outgoing]
         refused: NotAllowed | None = None
         try:
@@ -117,6 +133,8 @@ class Inbox:
             log.exception("incident %s: %r from %s in %s failed", incident, incoming.body[:100],
                           incoming.sender, incoming.room_id)
             messages = [self._reply(incoming, Rich().text(self._t("error.incident", incident=incident)))]
+        if not incoming.room_id:
+            messages = []  # internal work has nobody to answer
         async with self.db.session() as session:
             if await repo.is_handled(session, incoming.event_id):
                 return
@@ -130,7 +148,7 @@ class Inbox:
         return Context(incoming, session, self.directory, self.clock, self.lang, self.rooms)
 
     async def _run_command(self, ctx: Context, name: str, rest: str) -> list[Outgoing]:
-        if not self.directory.is_known(ctx.sender):
+        if not await ctx.is_known():
             return [ctx.reply(Rich().text(ctx.t("error.unknown_sender", user=ctx.sender)))]
         spec = REGISTRY.find(name)
         if spec is None:

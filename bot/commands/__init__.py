@@ -1,6 +1,16 @@
-"""Chat commands, one module each. Importing this package registers them all, in help order."""
+"""Chat commands, one module each. Importing this package registers them all."""
 
-from bot.commands import activation, exercise, help, status  # noqa: F401  (registration by import)
+from bot.commands import (  # noqa: F401  (registration by import)
+    activation,
+    exercise,
+    help,
+    kalla,
+    kallelse,
+    kvittera,
+    status,
+    tjanstgor,
+    vem,
+)
 from bot.commands.registry import REGISTRY
 
 __all__ = ["REGISTRY"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from bot.commands import converters
 from bot.commands.context import Context
+from bot.commands.convene import convene
 from bot.commands.errors import BadArgument, NotAllowed, UserError
 from bot.commands.registry import Arg, command, on_reaction
 from bot.config import Forum
@@ -48,28 +49,24 @@ def log_notice(ctx: Context, rich: Rich) -> list[Outgoing]:
     return [Message(target=log_room, body=rich.plain, html=rich.html)] if log_room else []
 
 
-def holders_of(ctx: Context, function_ids: list[str]) -> list[str]:
-    return list(dict.fromkeys(user for f in function_ids for user in ctx.directory.holders(f)))
+async def holders_of(ctx: Context, function_ids: list[str]) -> list[str]:
+    """The people on duty now for these functions, once each."""
+    roster = await ctx.roster()
+    now = ctx.clock.now()
+    return list(dict.fromkeys(user for f in function_ids for user in roster.holders(f, now)))
 
 
-def activated_messages(ctx: Context, forum: Forum, state: ForumState, by_function: str | None) -> list[Outgoing]:
-    """The announcement that pings the activated composition, the log line and the room state."""
+async def activated_messages(ctx: Context, forum: Forum, state: ForumState, by_function: str | None) -> list[Outgoing]:
+    """The convocation of the activated composition, the log line and the room state."""
     who = ctx.directory.function(by_function).name if by_function else ctx.sender
-    people = holders_of(ctx, list(forum.activated or forum.members()))
-    announce = heading(ctx, state).bold(f"{ctx.t('status.mode.activated')}: {forum.name}").text(
-        " — " + ctx.t("activation.announce", event=state.event or "", who=who, sender=ctx.sender,
-                      when=ctx.when(state.since or ctx.clock.now())))
+    announce = Rich().text(ctx.t("activation.announce", event=state.event or "", who=who, sender=ctx.sender,
+                                 when=ctx.when(state.since or ctx.clock.now())))
     if state.description:
         announce.br().text(state.description)
-    if people:
-        announce.br()
-        for i, user in enumerate(people):
-            announce.text(", " if i else "").pill(user)
-    ping = Message(target=forum.room, body=announce.plain, html=announce.html, ping=True,
-                   mentions=tuple(people), priority=PRIORITY_PING)
+    convocation = await convene(ctx, forum, state, kind="activation", intro=announce)
     log_line = heading(ctx, state).text(ctx.t("activation.log", forum=forum.name, event=state.event or "",
                                               who=who, sender=ctx.sender, when=ctx.when(ctx.clock.now())))
-    return [ping, *log_notice(ctx, log_line), *room_state(ctx, forum, state)]
+    return [*convocation, *log_notice(ctx, log_line), *room_state(ctx, forum, state)]
 
 
 async def activate_now(ctx: Context, forum: Forum, event: str, description: str | None,
@@ -83,7 +80,7 @@ async def activate_now(ctx: Context, forum: Forum, event: str, description: str 
                      forum_id=forum.id, event_id=ctx.incoming.event_id,
                      detail={"event": event, "description": description, "exercise": state.exercise,
                              "request": request.id if request else None})
-    out = activated_messages(ctx, forum, state, by_function)
+    out = await activated_messages(ctx, forum, state, by_function)
     for pending in await store.pending_requests(ctx.session, forum.id):
         confirmed = model.same_event(pending.event, event)
         await store.answer_request(ctx.session, pending, status="confirmed" if confirmed else "closed",
@@ -121,7 +118,7 @@ async def file_request(ctx: Context, forum: Forum, event: str, description: str 
     await repo.audit(ctx.session, at=now, user_id=ctx.sender, function_id=by_function, action="request_activation",
                      forum_id=forum.id, event_id=ctx.incoming.event_id, detail={"event": event, "request": request.id})
     conveners = model.conveners(ctx.directory, forum)
-    people = holders_of(ctx, [f.id for f in conveners])
+    people = await holders_of(ctx, [f.id for f in conveners])
     requester = ctx.directory.function(by_function).name
     ask = Rich().bold(ctx.t("activation.request_title", forum=forum.name)).br().text(
         ctx.t("activation.request_body", who=requester, sender=ctx.sender, event=event, forum_id=forum.id))
@@ -151,7 +148,7 @@ async def aktivera(ctx: Context, forum: Forum, event: str) -> list[Outgoing]:
         raise BadArgument("error.too_long", arg=ctx.t("arg.event"), limit=model.MAX_EVENT)
     name, description = model.split_event(text)
     state = await store.forum_state(ctx.session, forum.id)
-    who = model.authority(ctx.directory, ctx.sender, forum, state)
+    who = await ctx.authority(forum, state)
     decision = model.decide_activation(state, who, name, replace)
     if decision is Activation.REFUSED:
         raise NotAllowed("activation.refused", action="activate", forum_id=forum.id, forum=forum.name)
@@ -179,7 +176,7 @@ async def confirm_by_reaction(ctx: Context, value: str) -> list[Outgoing]:
         return []
     forum = ctx.directory.forum(request.forum_id)
     state = await store.forum_state(ctx.session, forum.id)
-    who = model.authority(ctx.directory, ctx.sender, forum, state)
+    who = await ctx.authority(forum, state)
     if who.convener is None:
         return []
     return await activate_now(ctx, forum, request.event, request.description, who.convener.id, request)
@@ -188,7 +185,7 @@ async def confirm_by_reaction(ctx: Context, value: str) -> list[Outgoing]:
 @command("avaktivera", en="deactivate", args=(Arg("forum", converters.forum),))
 async def avaktivera(ctx: Context, forum: Forum) -> list[Outgoing]:
     state = await store.forum_state(ctx.session, forum.id)
-    who = model.authority(ctx.directory, ctx.sender, forum, state)
+    who = await ctx.authority(forum, state)
     if not model.may_deactivate(who):
         raise NotAllowed("activation.deactivate_refused", action="deactivate", forum_id=forum.id, forum=forum.name)
     if not state.active:
@@ -218,7 +215,7 @@ async def avaktivera(ctx: Context, forum: Forum) -> list[Outgoing]:
          args=(Arg("forum", converters.forum), Arg("reason", optional=True, rest=True, max_length=500)))
 async def avsla(ctx: Context, forum: Forum, reason: str | None) -> list[Outgoing]:
     state = await store.forum_state(ctx.session, forum.id)
-    who = model.authority(ctx.directory, ctx.sender, forum, state)
+    who = await ctx.authority(forum, state)
     if who.convener is None:
         raise NotAllowed("activation.decline_refused", action="decline", forum_id=forum.id, forum=forum.name)
     pending = await store.pending_requests(ctx.session, forum.id)

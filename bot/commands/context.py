@@ -13,10 +13,13 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.config import Forum
+from bot.config import Forum, Function
 from bot.domain.clock import Clock
 from bot.domain.directory import Directory
+from bot.domain.forums import Authority, ForumState, authority
+from bot.domain.roster import Roster
 from bot.messages import PRIORITY_REPLY, Incoming, Message
+from bot.state import roster as roster_store
 from bot.texts import t
 from bot.texts.rich import Rich
 
@@ -29,6 +32,24 @@ class Context:
     clock: Clock
     lang: str
     rooms: Mapping[str, str] = field(default_factory=dict)  # room alias -> room id, as resolved
+    _roster: Roster | None = None
+
+    async def roster(self, fresh: bool = False) -> Roster:
+        """The roster with the stand-ins in force, loaded once per command (or again if `fresh`)."""
+        if self._roster is None or fresh:
+            stand_ins = await roster_store.stand_ins(self.session, self.clock.now())
+            self._roster = Roster(self.directory, stand_ins, self.tz)
+        return self._roster
+
+    async def held(self) -> list[Function]:
+        """The functions the sender may act for now: listed for, or standing in for."""
+        return (await self.roster()).functions_of(self.sender, self.clock.now())
+
+    async def authority(self, forum: Forum, state: ForumState) -> Authority:
+        return authority(await self.held(), forum, state)
+
+    async def is_known(self) -> bool:
+        return self.directory.is_admin(self.sender) or bool(await self.held())
 
     def forum_here(self) -> Forum | None:
         """The forum whose room this command was sent in."""

@@ -39,3 +39,20 @@ def function(ctx: Context, raw: str) -> Function:
 def organisation(ctx: Context, raw: str) -> Organisation:
     result: Organisation = _lookup(ctx, ctx.directory.organisations, "organisation", raw)
     return result
+
+
+def function_or_organisation(ctx: Context, raw: str) -> Function | Organisation:
+    """A function or an organisation by any of its names, several words allowed ('Nacka TiB')."""
+    found: Function | Organisation | None = ctx.directory.functions.get(raw) or ctx.directory.organisations.get(raw)
+    if found is not None:
+        return found
+    suggestions = list(dict.fromkeys(ctx.directory.functions.suggest(raw) + ctx.directory.organisations.suggest(raw)))
+    known = [item.id for item in _unique(ctx.directory.functions)]
+    raise UnknownName(ctx.t("kind.function_or_organisation"), raw, suggestions[:3], known)
+
+
+def functions_of(ctx: Context, found: Function | Organisation) -> list[Function]:
+    """A function itself, or every function of an organisation."""
+    if isinstance(found, Function):
+        return [found]
+    return [f for f in ctx.directory.settings.functions if f.organisation == found.id]

@@ -8,7 +8,6 @@ from bot.commands.context import Context
 from bot.commands.errors import BadArgument, NotAllowed, UserError
 from bot.commands.registry import Arg, command
 from bot.config import Forum
-from bot.domain import forums as model
 from bot.domain.names import normalise
 from bot.messages import Outgoing
 from bot.state import forums as store
@@ -32,7 +31,7 @@ async def ovning(ctx: Context, on_off: bool, forum: Forum | None) -> list[Outgoi
     if forum is None:
         raise UserError("exercise.which_forum")
     state = await store.forum_state(ctx.session, forum.id)
-    who = model.authority(ctx.directory, ctx.sender, forum, state)
+    who = await ctx.authority(forum, state)
     if who.convener is None:
         raise NotAllowed("exercise.refused", action="exercise", forum_id=forum.id, forum=forum.name)
     if state.exercise == on_off:

@@ -8,6 +8,14 @@ from bot.commands.registry import REGISTRY, Access, Arg, CommandSpec, command
 from bot.messages import Outgoing
 from bot.texts.rich import Rich
 
+# The order of `!hjälp`: what a duty officer needs first. Commands not listed follow at the end.
+HELP_ORDER = ("aktivera", "kalla", "kvittera", "kallelse", "kalla-in", "vem", "tjänstgör", "status",
+              "avaktivera", "avslå", "övning", "hjälp")
+
+
+def help_order(spec: CommandSpec) -> int:
+    return HELP_ORDER.index(spec.name) if spec.name in HELP_ORDER else len(HELP_ORDER)
+
 
 def command_name(ctx: Context, raw: str) -> CommandSpec:
     spec = REGISTRY.find(raw)
@@ -29,7 +37,7 @@ async def help_command(ctx: Context, command: CommandSpec | None) -> list[Outgoi
             rich.br().text(ctx.t("help.admin_only"))
         return [ctx.reply(rich)]
     rich.bold(ctx.t("help.title"))
-    for spec in REGISTRY.all():
+    for spec in sorted(REGISTRY.all(), key=help_order):
         rich.item().code(spec.usage(lang)).text(" — " + spec.help(lang))
     rich.br().text(ctx.t("help.footer"))
     return [ctx.reply(rich)]

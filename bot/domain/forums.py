@@ -8,6 +8,7 @@ Pure: no Matrix, no database.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -33,6 +34,7 @@ class ForumState:
     activated_by_function: str | None = None
     chair: str | None = None  # function id; None means the configured chair
     exercise: bool = False  # exercise mode: everything is marked ÖVNING
+    activation_id: int | None = None
 
     @property
     def active(self) -> bool:
@@ -61,8 +63,8 @@ class Authority:
         return self.convener or self.chair or self.member
 
 
-def authority(directory: Directory, user_id: str, forum: Forum, state: ForumState) -> Authority:
-    held = directory.listed_functions(user_id)
+def authority(held: Sequence[Function], forum: Forum, state: ForumState) -> Authority:
+    """From the functions a person holds (listed or standing in for)."""
     convener = next((f for f in held if f.may_convene), None)
     member = next((f for f in held if f.id in forum.members()), None)
     chair = next((f for f in held if f.id == state.chair_function(forum)), None)

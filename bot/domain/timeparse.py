@@ -1,9 +1,19 @@
-"""Durations as people write them: "5m", "1w", "2h30m"."""
+"""Durations and times as people write them: "5m", "2h30m"; "18:00", "i morgon 08:00", "om 3h".
+
+Times are read in local wall-clock time and returned as UTC instants. Swedish and English
+words both work, with or without å ä ö.
+"""
 
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from dateutil.parser import isoparse
+from dateutil.relativedelta import FR, MO, SA, SU, TH, TU, WE, relativedelta, weekday
+
+from bot.domain.names import normalise
 
 _UNITS = {
     "s": timedelta(seconds=1),
@@ -16,11 +26,35 @@ _UNITS = {
     "v": timedelta(weeks=1),  # vecka
 }
 _PART = re.compile(r"(\d+)\s*(min|[smhtdwv])", re.IGNORECASE)
+# Spelled-out units after a number: "om 2 timmar", "in 30 minutes".
+_WORD_UNITS = {
+    "minut": "m", "minuter": "m", "minute": "m", "minutes": "m", "mins": "m",
+    "timme": "h", "timmar": "h", "hour": "h", "hours": "h", "tim": "h",
+    "dag": "d", "dagar": "d", "day": "d", "days": "d",
+    "vecka": "w", "veckor": "w", "week": "w", "weeks": "w",
+}
+_CLOCK = re.compile(r"^(\d{1,2})(?:[:.](\d{2}))?$")
+_DAYS: dict[str, weekday] = {}
+for _index, _names in enumerate((
+    ("mandag", "man", "monday", "mon"), ("tisdag", "tis", "tuesday", "tue"),
+    ("onsdag", "ons", "wednesday", "wed"), ("torsdag", "tor", "thursday", "thu"),
+    ("fredag", "fre", "friday", "fri"), ("lordag", "lor", "saturday", "sat"),
+    ("sondag", "son", "sunday", "sun"),
+)):
+    for _name in _names:
+        _DAYS[_name] = (MO, TU, WE, TH, FR, SA, SU)[_index]
+_TODAY = {"idag", "i dag", "today"}
+_TOMORROW = {"imorgon", "i morgon", "imorron", "i morron", "tomorrow"}
+_IN = {"om", "in"}
+
+TIME_EXAMPLES = "18:00, i morgon 08:00, måndag 12:00, om 3h, 2026-12-24 15:00"
 
 
 def parse_duration(text: str) -> timedelta:
     """Parse '5m', '24h', '1w', '2h30m' (Swedish 't' and 'v' too); ValueError otherwise."""
     cleaned = text.strip().lower().replace(" ", "")
+    for word, unit in _WORD_UNITS.items():
+        cleaned = re.sub(rf"(\d){word}$", rf"\g<1>{unit}", cleaned)
     if not cleaned:
         raise ValueError("empty duration")
     total = timedelta()
@@ -33,3 +67,71 @@ def parse_duration(text: str) -> timedelta:
     if position != len(cleaned) or total <= timedelta():
         raise ValueError(f"not a duration: {text!r} (examples: 5m, 2h, 1w, 2h30m)")
     return total
+
+
+def at_local(day: date, clock: time, tz: ZoneInfo) -> datetime:
+    """A local wall-clock time as a UTC instant (a time skipped by DST moves forward an hour)."""
+    local = datetime.combine(day, clock).replace(tzinfo=tz)
+    instant = local.astimezone(UTC)
+    if instant.astimezone(tz).replace(tzinfo=None) != local.replace(tzinfo=None):
+        instant = (local + timedelta(hours=1)).astimezone(UTC)  # 02:30 on the spring-forward night
+    return instant
+
+
+def _clock(word: str) -> time | None:
+    match = _CLOCK.match(word)
+    if match is None:
+        return None
+    hour, minute = int(match.group(1)), int(match.group(2) or 0)
+    if hour > 23 or minute > 59:
+        return None
+    return time(hour, minute)
+
+
+def parse_when(text: str, now: datetime, tz: ZoneInfo) -> datetime:
+    """'18:00', 'i morgon 08:00', 'måndag 12:00', 'om 3h', '2026-12-24 15:00' -> the next such instant.
+
+    A bare time or weekday that has already passed today means the next one. ValueError otherwise.
+    """
+    words = normalise(text).replace("kl.", "").replace("kl ", "").split()
+    if not words:
+        raise ValueError("empty time")
+    if words[0] in _IN:
+        return now + parse_duration(" ".join(words[1:]))
+    if re.match(r"^\d{4}-\d{2}-\d{2}", words[0]):
+        try:
+            parsed = isoparse("T".join(words[:2]) if len(words) == 2 else words[0])
+        except ValueError:
+            raise ValueError(f"not a time: {text!r}") from None
+        if len(words) > 2:
+            raise ValueError(f"not a time: {text!r}")
+        if parsed.tzinfo is not None:
+            return parsed.astimezone(UTC)
+        return at_local(parsed.date(), parsed.time(), tz)
+    local_today = now.astimezone(tz).date()
+    clock = _clock(words[-1])
+    day_words = " ".join(words[:-1]) if clock else " ".join(words)
+    if clock is None:
+        raise ValueError(f"not a time: {text!r} (examples: {TIME_EXAMPLES})")
+    if not day_words:
+        instant = at_local(local_today, clock, tz)
+        return instant if instant > now else at_local(local_today + timedelta(days=1), clock, tz)
+    if day_words in _TODAY:
+        return at_local(local_today, clock, tz)
+    if day_words in _TOMORROW:
+        return at_local(local_today + timedelta(days=1), clock, tz)
+    if day_words in _DAYS:
+        day = local_today + relativedelta(weekday=_DAYS[day_words])
+        instant = at_local(day, clock, tz)
+        return instant if instant > now else at_local(day + timedelta(days=7), clock, tz)
+    raise ValueError(f"not a time: {text!r} (examples: {TIME_EXAMPLES})")
+
+
+def split_when(words: list[str], now: datetime, tz: ZoneInfo, longest: int = 3) -> tuple[datetime | None, list[str]]:
+    """Read a time from the start of `words` if there is one: (time, the words after it)."""
+    for size in range(min(longest, len(words)), 0, -1):
+        try:
+            return parse_when(" ".join(words[:size]), now, tz), words[size:]
+        except ValueError:
+            continue
+    return None, words

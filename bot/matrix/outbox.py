@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from nio import RoomPutStateResponse, RoomSendResponse
@@ -50,6 +51,8 @@ class OutboxSender:
         self.idle = asyncio.Event()
         self._backoff = 1.0
         self.lang = matrix.settings.bot.language
+        # Told about every message given up on, so a convocation can report who was not reached.
+        self.on_give_up: Callable[[OutboxMessage, str], Awaitable[None]] | None = None
 
     def notify(self) -> None:
         self.wake.set()
@@ -162,6 +165,8 @@ class OutboxSender:
         log.error("message %s to %s not delivered: %s", row.txn_id, row.target, reason)
         async with self.db.session() as session:
             await repo.mark_retry(session, row.id, row.not_before, reason, give_up=True)
+        if self.on_give_up is not None:
+            await self.on_give_up(row, reason)
 
     async def _room_for(self, target: str) -> str | None:
         if target.startswith("user:"):

@@ -41,6 +41,8 @@ MIGRATIONS: tuple[Migration, ...] = (
               _create(models.KeyValue, models.HandledEvent, models.OutboxMessage, models.AuditEntry)),
     Migration(2, "forum state, activations, activation requests",
               _create(models.ForumStateRow, models.ActivationRow, models.ActivationRequest)),
+    Migration(3, "stand-ins, convocations, summonses, added functions",
+              _create(models.StandInRow, models.Convocation, models.Summons, models.AddedFunction)),
 )
 
 

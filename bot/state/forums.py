@@ -18,7 +18,8 @@ async def forum_state(session: AsyncSession, forum_id: str) -> ForumState:
         return ForumState(forum_id)
     return ForumState(forum_id=row.forum_id, mode=row.mode, event=row.event, description=row.description,
                       since=row.since, activated_by=row.activated_by,
-                      activated_by_function=row.activated_by_function, chair=row.chair, exercise=row.exercise)
+                      activated_by_function=row.activated_by_function, chair=row.chair, exercise=row.exercise,
+                      activation_id=row.activation_id)
 
 
 async def _row(session: AsyncSession, forum_id: str) -> ForumStateRow:

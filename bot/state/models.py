@@ -148,3 +148,68 @@ class ActivationRequest(SQLModel, table=True):
     answered_by: str | None = None
     answered_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
     reason: str | None = None
+
+
+class StandInRow(SQLModel, table=True):
+    """`!tjänstgör`: a person holding a function in place of the roster, until a time or released."""
+
+    __tablename__ = "stand_in"
+    id: int | None = Field(default=None, primary_key=True)
+    function_id: str = Field(index=True)
+    user_id: str
+    since: datetime = Field(sa_column=_utc_column(nullable=False))
+    until: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    set_by: str
+    released_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+
+
+class Convocation(SQLModel, table=True):
+    """One kallelse of a forum: an activation, an extra conference, or a scheduled meeting."""
+
+    __tablename__ = "convocation"
+    id: int | None = Field(default=None, primary_key=True)
+    forum_id: str = Field(index=True)
+    kind: str  # activation | extra | meeting
+    activation_id: int | None = None
+    event: str | None = None
+    subject: str | None = None
+    mode: str = "ordinary"
+    exercise: bool = False
+    created_at: datetime = Field(sa_column=_utc_column(nullable=False, index=True))
+    created_by: str
+    starts_at: datetime = Field(sa_column=_utc_column(nullable=False))  # when the conference begins
+
+
+class Summons(SQLModel, table=True):
+    """One function convened in one convocation: who was reached, acknowledgement, escalation.
+
+    `due_at` is the pending escalation timer (None when nothing more is due); it lives here so
+    a restart resumes it. `deputy_for` marks a deputy convened for an unanswered function.
+    """
+
+    __tablename__ = "summons"
+    id: int | None = Field(default=None, primary_key=True)
+    convocation_id: int = Field(index=True)
+    function_id: str
+    holders: str = Field(default="[]", sa_column=Column(Text, nullable=False))  # JSON list, resolved at send time
+    deputy_for: str | None = None
+    added: bool = False  # added to the composition for this event (!kalla-in)
+    convened_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    ack_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    ack_by: str | None = None
+    ack_note: str | None = None  # "joins 10:15" | "deputy" | "deputy: <function>"
+    step: int = 0  # 0 convened, 1 pinged again and deputies convened, 2 reported as not reached
+    due_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True, index=True))
+    undeliverable: str | None = None  # why a holder could not be reached
+
+
+class AddedFunction(SQLModel, table=True):
+    """Adapted composition (anpassad sammansättning): a function added to a forum for one activation."""
+
+    __tablename__ = "added_function"
+    id: int | None = Field(default=None, primary_key=True)
+    forum_id: str = Field(index=True)
+    activation_id: int
+    function_id: str
+    added_by: str
+    added_at: datetime = Field(sa_column=_utc_column(nullable=False))

@@ -1,0 +1,292 @@
+"""The convocation machinery: convene a forum's functions, acknowledge, escalate, report.
+
+Used by activation, `!kalla`, `!kalla-in` and (later) scheduled meetings. A convocation is
+one ping in the forum room that mentions every holder, so everyone's phone rings from a
+single event, plus one direct message per holder with the dial-in and how to acknowledge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bot.commands.context import Context
+from bot.config import Forum, Function
+from bot.domain import convocation as policy
+from bot.domain.convocation import Ack, Call
+from bot.domain.forums import ForumState, conveners
+from bot.messages import PRIORITY_DIRECT, PRIORITY_PING, Message, Outgoing, direct_target
+from bot.state import convocations as store
+from bot.state import forums as forum_store
+from bot.state.models import Convocation, Summons
+from bot.texts.rich import Rich
+
+RECENT = timedelta(hours=24)  # how long a convocation can still be acknowledged
+
+
+def ref(convocation: Convocation) -> str:
+    return f"conv:{convocation.id}"
+
+
+def headline(ctx: Context, forum: Forum, state: ForumState) -> Rich:
+    """'ÖVNING AKTIVERAT: Regionalt samordnande forum — snöoväder' or the forum in ordinary mode."""
+    rich = Rich()
+    if state.exercise:
+        rich.bold(ctx.t("status.exercise")).text(" ")
+    if state.active:
+        return rich.bold(f"{ctx.t('status.mode.activated')}: {forum.name}").text(f" — {state.event}")
+    return rich.bold(forum.name).text(f" — {ctx.t('status.mode.ordinary')}")
+
+
+def details(ctx: Context, forum: Forum, convocation: Convocation, rich: Rich) -> Rich:
+    """Time, subject, agenda line, dial-in and video: what someone needs to join from a phone."""
+    rich.br().text(ctx.t("conv.starts", when=ctx.when(convocation.starts_at)))
+    if convocation.subject:
+        rich.br().text(ctx.t("conv.subject", subject=convocation.subject))
+    rich.br().text(ctx.t("conv.agenda", agenda=ctx.t(f"agenda.{convocation.mode}")))
+    tel = policy.dial_in(forum.conference)
+    if tel and forum.conference.phone:
+        pin = f", PIN {forum.conference.pin}" if forum.conference.pin else ""
+        rich.br().text("📞 ").link(tel, f"{forum.conference.phone}{pin}")
+    if forum.conference.url:
+        rich.br().text("🎥 ").link(forum.conference.url, forum.conference.url)
+    return rich
+
+
+def pills(rich: Rich, users: Sequence[str]) -> Rich:
+    for i, user in enumerate(users):
+        rich.text(", " if i else "").pill(user)
+    return rich
+
+
+async def convene(ctx: Context, forum: Forum, state: ForumState, *, kind: str, starts_at: datetime | None = None,
+                  subject: str | None = None, function_ids: Sequence[str] | None = None,
+                  into: Convocation | None = None, added: bool = False,
+                  intro: Rich | None = None) -> list[Outgoing]:
+    """Convene the forum's composition (or `function_ids`) now; `into` adds to an existing convocation."""
+    now = ctx.clock.now()
+    roster = await ctx.roster()
+    if function_ids is None:
+        function_ids = [*state.composition(forum),
+                        *await store.added_functions(ctx.session, forum.id, state.activation_id)]
+    first = [f.id for f in conveners(ctx.directory, forum)] + [state.chair_function(forum)]
+    convocation = into or await store.add(ctx.session, Convocation(
+        forum_id=forum.id, kind=kind, activation_id=state.activation_id, event=state.event, subject=subject,
+        mode=state.mode, exercise=state.exercise, created_at=now, created_by=ctx.sender, starts_at=starts_at or now))
+    assert convocation.id is not None
+    already = {s.function_id for s in await store.summonses(ctx.session, convocation.id)}
+    call_list = [c for c in policy.calls(roster, function_ids, now, first) if c.function.id not in already]
+    nobody = [c for c in call_list if not c.holders]
+    deputies = [d for c in nobody for d in policy.deputy_calls(roster, c.function.id, now,
+                                                               already | {x.function.id for x in call_list})]
+    for call in call_list:
+        due = now + call.function.ack_within if call.holders else None
+        await store.summon(ctx.session, convocation.id, call.function.id, call.holders, now, due_at=due, added=added)
+    for call in deputies:
+        await store.summon(ctx.session, convocation.id, call.function.id, call.holders, now, due_at=None,
+                           deputy_for=call.deputy_for)
+    everyone = call_list + deputies
+    out = room_ping(ctx, forum, state, convocation, everyone, intro)
+    out += direct_messages(ctx, forum, state, convocation, everyone)
+    if nobody:
+        out += await tell_chair(ctx, forum, state, convocation, "conv.nobody", [c.function for c in nobody])
+    return out
+
+
+def room_ping(ctx: Context, forum: Forum, state: ForumState, convocation: Convocation,
+              call_list: Sequence[Call], intro: Rich | None = None) -> list[Outgoing]:
+    users = policy.people(call_list)
+    rich = headline(ctx, forum, state).br()
+    if intro is not None:
+        rich.extend(intro).br()
+    rich.text(ctx.t(f"conv.title.{convocation.kind}"))
+    details(ctx, forum, convocation, rich)
+    rich.br().text(ctx.t("conv.how_to_ack"))
+    if users:
+        pills(rich.br(), users)
+    return [Message(target=forum.room, body=rich.plain, html=rich.html, ping=True, mentions=tuple(users),
+                    priority=PRIORITY_PING, ref=ref(convocation))]
+
+
+def direct_messages(ctx: Context, forum: Forum, state: ForumState, convocation: Convocation,
+                    call_list: Sequence[Call], reminder: bool = False) -> list[Outgoing]:
+    """One message per person, naming every function they are convened for."""
+    functions: dict[str, list[Call]] = {}
+    for call in call_list:
+        for user in call.holders:
+            functions.setdefault(user, []).append(call)
+    out: list[Outgoing] = []
+    for user, calls in functions.items():
+        rich = Rich()
+        if reminder:
+            rich.bold(ctx.t("conv.reminder")).text(" ")
+        rich.extend(headline(ctx, forum, state)).br()
+        for call in calls:
+            if call.deputy_for:
+                principal = ctx.directory.function(call.deputy_for).name
+                rich.text(ctx.t("conv.you_deputy", function=call.function.name, principal=principal)).br()
+            else:
+                rich.text(ctx.t("conv.you_as", function=call.function.name)).br()
+        rich.text(ctx.t(f"conv.title.{convocation.kind}"))
+        details(ctx, forum, convocation, rich)
+        rich.br().text(ctx.t("conv.how_to_ack_dm"))
+        out.append(Message(target=direct_target(user), body=rich.plain, html=rich.html, ping=True,
+                           mentions=(user,), priority=PRIORITY_DIRECT, ref=ref(convocation)))
+    return out
+
+
+async def tell_chair(ctx: Context, forum: Forum, state: ForumState, convocation: Convocation, key: str,
+                     functions: Sequence[Function]) -> list[Outgoing]:
+    """A ping for the chair and the conveners in the forum room, and a direct message to each of them."""
+    roster = await ctx.roster()
+    chair_ids = [state.chair_function(forum), *(f.id for f in conveners(ctx.directory, forum))]
+    users = list(dict.fromkeys(u for f in chair_ids for u in roster.holders(f, ctx.clock.now())))
+    names = ", ".join(f.name for f in functions)
+    rich = headline(ctx, forum, state).br().text(ctx.t(key, functions=names))
+    if users:
+        pills(rich.br(), users)
+    out: list[Outgoing] = [Message(target=forum.room, body=rich.plain, html=rich.html, ping=True,
+                                   mentions=tuple(users), priority=PRIORITY_PING, ref=ref(convocation))]
+    out += [Message(target=direct_target(u), body=rich.plain, html=rich.html, ping=True, mentions=(u,),
+                    priority=PRIORITY_DIRECT) for u in users]
+    return out
+
+
+# ---- acknowledgement ----
+
+
+@dataclass(frozen=True)
+class Acknowledged:
+    forum: Forum
+    functions: list[Function]
+
+
+async def pending_for(ctx: Context, forum: Forum | None, convocation_id: int | None = None) -> list[Summons]:
+    """The sender's unacknowledged summonses: in one convocation, or the latest of each forum."""
+    after = ctx.clock.now() - RECENT
+    if convocation_id is not None:
+        found = await store.get(ctx.session, convocation_id)
+        recent = [found] if found is not None else []
+    else:
+        recent = list(await store.since(ctx.session, after, forum.id if forum else None))
+    seen_forums: set[str] = set()
+    pending: list[Summons] = []
+    for convocation in recent:
+        if convocation.forum_id in seen_forums:
+            continue  # only the latest convocation of each forum is open
+        seen_forums.add(convocation.forum_id)
+        assert convocation.id is not None
+        pending += [s for s in await store.summonses(ctx.session, convocation.id)
+                    if s.ack_at is None and ctx.sender in store.holders(s)]
+    return pending
+
+
+async def acknowledge(ctx: Context, pending: Sequence[Summons], ack: Ack) -> list[Acknowledged]:
+    """Record the acknowledgement on each summons; a deputy's answer also reaches its principal."""
+    now = ctx.clock.now()
+    note = "deputy" if ack.deputy else (f"joins {ack.joins_at.isoformat()}" if ack.joins_at else None)
+    done: dict[int, Acknowledged] = {}
+    for summons in pending:
+        summons.ack_at, summons.ack_by, summons.ack_note, summons.due_at = now, ctx.sender, note, None
+        ctx.session.add(summons)
+        if summons.deputy_for:
+            for other in await store.summonses(ctx.session, summons.convocation_id):
+                if other.function_id == summons.deputy_for and other.ack_at is None:
+                    other.ack_at, other.ack_by, other.due_at = now, ctx.sender, None
+                    other.ack_note = f"deputy:{summons.function_id}"
+                    ctx.session.add(other)
+        convocation = await store.get(ctx.session, summons.convocation_id)
+        assert convocation is not None and convocation.id is not None
+        entry = done.setdefault(convocation.id, Acknowledged(ctx.directory.forum(convocation.forum_id), []))
+        entry.functions.append(ctx.directory.function(summons.function_id))
+    return list(done.values())
+
+
+def ack_text(ctx: Context, acknowledged: Sequence[Acknowledged], ack: Ack) -> Rich:
+    rich = Rich()
+    for i, item in enumerate(acknowledged):
+        if i:
+            rich.br()
+        rich.text(ctx.t("ack.done", forum=item.forum.name, functions=", ".join(f.name for f in item.functions)))
+    if ack.joins_at:
+        rich.text(" " + ctx.t("ack.joins", when=ctx.when(ack.joins_at)))
+    if ack.deputy:
+        rich.text(" " + ctx.t("ack.deputy"))
+    return rich
+
+
+# ---- escalation ----
+
+
+async def escalate(ctx: Context, convocation_id: int, summons_ids: Sequence[int]) -> list[Outgoing]:
+    """Move the due, still unanswered summonses of one convocation to their next step."""
+    now = ctx.clock.now()
+    convocation = await store.get(ctx.session, convocation_id)
+    if convocation is None:
+        return []
+    forum = ctx.directory.forum(convocation.forum_id)
+    state = await forum_store.forum_state(ctx.session, forum.id)
+    roster = await ctx.roster()
+    all_summons = await store.summonses(ctx.session, convocation_id)
+    due = [s for s in all_summons if s.id in summons_ids and s.ack_at is None and s.due_at and s.due_at <= now]
+    remind = [s for s in due if s.step == policy.CONVENED]
+    report = [s for s in due if s.step == policy.ESCALATED]
+    out: list[Outgoing] = []
+    if remind:
+        convened = {s.function_id for s in all_summons}
+        again = [Call(ctx.directory.function(s.function_id), tuple(store.holders(s))) for s in remind]
+        deputies: list[Call] = []
+        for summons in remind:
+            deputies += policy.deputy_calls(roster, summons.function_id, now, convened)
+            convened |= {d.function.id for d in deputies}
+        for call in deputies:
+            await store.summon(ctx.session, convocation_id, call.function.id, call.holders, now, due_at=None,
+                               deputy_for=call.deputy_for)
+        out += escalation_ping(ctx, forum, state, convocation, again, deputies)
+        out += direct_messages(ctx, forum, state, convocation, again, reminder=True)
+        out += direct_messages(ctx, forum, state, convocation, deputies)
+    if report:
+        out += await tell_chair(ctx, forum, state, convocation, "conv.not_reached",
+                          [ctx.directory.function(s.function_id) for s in report])
+    for summons in remind + report:
+        summons.step += 1
+        ack_within = ctx.directory.function(summons.function_id).ack_within
+        summons.due_at = policy.next_due(summons.convened_at, ack_within, summons.step)
+        ctx.session.add(summons)
+    return out
+
+
+def escalation_ping(ctx: Context, forum: Forum, state: ForumState, convocation: Convocation,
+                    again: Sequence[Call], deputies: Sequence[Call]) -> list[Outgoing]:
+    rich = headline(ctx, forum, state).br().text(ctx.t("conv.unanswered",
+                                                       functions=", ".join(c.function.name for c in again)))
+    if deputies:
+        rich.br().text(ctx.t("conv.deputies", functions=", ".join(c.function.name for c in deputies)))
+    rich.br().text(ctx.t("conv.how_to_ack"))
+    users = policy.people([*again, *deputies])
+    if users:
+        pills(rich.br(), users)
+    return [Message(target=forum.room, body=rich.plain, html=rich.html, ping=True, mentions=tuple(users),
+                    priority=PRIORITY_PING, ref=ref(convocation))]
+
+
+async def undelivered(ctx: Context, convocation_id: int, user_id: str, reason: str) -> list[Outgoing]:
+    """A holder's direct message could not be delivered: mark it and tell the chair once."""
+    convocation = await store.get(ctx.session, convocation_id)
+    if convocation is None:
+        return []
+    from bot.state import forums as forum_store
+
+    forum = ctx.directory.forum(convocation.forum_id)
+    state = await forum_store.forum_state(ctx.session, forum.id)
+    hit = [s for s in await store.summonses(ctx.session, convocation_id) if user_id in store.holders(s)]
+    for summons in hit:
+        summons.undeliverable = f"{user_id}: {reason}"[:300]
+        ctx.session.add(summons)
+    functions = [ctx.directory.function(s.function_id) for s in hit]
+    if not functions:
+        return []
+    rich = headline(ctx, forum, state).br().text(ctx.t("conv.undeliverable", user=user_id,
+                                                       functions=", ".join(f.name for f in functions)))
+    return [Message(target=forum.room, body=rich.plain, html=rich.html, priority=PRIORITY_DIRECT)]

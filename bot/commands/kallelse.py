@@ -1,0 +1,83 @@
+"""!kallelse [forum]: who was convened, who acknowledged, who was escalated, who is not reached."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bot.commands import converters
+from bot.commands.context import Context
+from bot.commands.convene import RECENT, headline
+from bot.commands.errors import UserError
+from bot.commands.registry import Arg, command
+from bot.config import Forum
+from bot.domain.convocation import ESCALATED, REPORTED
+from bot.domain.forums import ForumState
+from bot.messages import Outgoing
+from bot.state import convocations as store
+from bot.state import forums as forum_store
+from bot.state.models import Convocation, Summons
+from bot.texts.rich import Rich
+
+
+def _ack_note(ctx: Context, summons: Summons) -> str:
+    note = summons.ack_note or ""
+    if note.startswith("joins "):
+        return ", " + ctx.t("kallelse.joins", when=ctx.when(datetime.fromisoformat(note.removeprefix("joins "))))
+    if note == "deputy":
+        return ", " + ctx.t("kallelse.sends_deputy")
+    if note.startswith("deputy:"):
+        return ", " + ctx.t("kallelse.via_deputy", function=ctx.directory.function(note.removeprefix("deputy:")).name)
+    return ""
+
+
+def summons_line(ctx: Context, summons: Summons, rich: Rich) -> None:
+    function = ctx.directory.function(summons.function_id)
+    people = store.holders(summons)
+    rich.item()
+    if summons.ack_at is not None:
+        rich.text(f"✅ {function.name} — {summons.ack_by} {ctx.when(summons.ack_at)}{_ack_note(ctx, summons)}")
+        return
+    mark = "❌" if summons.step >= REPORTED or not people or summons.undeliverable else "⏳"
+    rich.text(f"{mark} {function.name} — ")
+    rich.text(", ".join(people) if people else ctx.t("kallelse.nobody"))
+    if summons.deputy_for:
+        rich.text(" (" + ctx.t("kallelse.deputy_for", function=ctx.directory.function(summons.deputy_for).name) + ")")
+    if summons.undeliverable:
+        rich.text(" · " + ctx.t("kallelse.undeliverable"))
+    if summons.step == ESCALATED:
+        rich.text(" · " + ctx.t("kallelse.escalated"))
+    elif summons.step >= REPORTED:
+        rich.text(" · " + ctx.t("kallelse.not_reached"))
+
+
+async def report(ctx: Context, forum: Forum, state: ForumState, convocation: Convocation) -> Rich:
+    assert convocation.id is not None
+    summonses = await store.summonses(ctx.session, convocation.id)
+    acked = sum(1 for s in summonses if s.ack_at is not None)
+    queued, delivered, failed = await store.delivery(ctx.session, convocation.id)
+    rich = headline(ctx, forum, state).br()
+    title = ctx.t(f"conv.title.{convocation.kind}")
+    rich.text(ctx.t("kallelse.when", title=title, sent=ctx.when(convocation.created_at),
+                    starts=ctx.when(convocation.starts_at)))
+    rich.br().bold(ctx.t("kallelse.counts", acked=acked, total=len(summonses)))
+    rich.text(" · " + ctx.t("kallelse.delivery", delivered=delivered, queued=queued))
+    if failed:
+        rich.text(" · " + ctx.t("kallelse.failed", failed=failed))
+    for summons in sorted(summonses, key=lambda s: (s.ack_at is not None, s.id or 0)):
+        summons_line(ctx, summons, rich)
+    return rich
+
+
+@command("kallelse", en="convocation", aliases=("roll",), args=(Arg("forum", converters.forum, optional=True),))
+async def kallelse(ctx: Context, forum: Forum | None) -> list[Outgoing]:
+    forum = forum or ctx.forum_here()
+    if forum is None:
+        recent = await store.since(ctx.session, ctx.clock.now() - RECENT)
+        if not recent:
+            raise UserError("kallelse.which_forum")
+        forum = ctx.directory.forum(recent[0].forum_id)
+    convocation = await store.latest(ctx.session, forum.id)
+    if convocation is None:
+        return [ctx.reply(Rich().text(ctx.t("kallelse.none", forum=forum.name)))]
+    state = await forum_store.forum_state(ctx.session, forum.id)
+    return [ctx.reply(await report(ctx, forum, state, convocation))]

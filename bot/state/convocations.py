@@ -1,0 +1,95 @@
+"""Convocations, the functions they summoned, acknowledgements, escalation timers, added functions."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy import func
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.state.models import AddedFunction, Convocation, OutboxMessage, Summons
+
+
+def holders(summons: Summons) -> list[str]:
+    return list(json.loads(summons.holders))
+
+
+async def add(session: AsyncSession, convocation: Convocation) -> Convocation:
+    session.add(convocation)
+    await session.flush()
+    return convocation
+
+
+async def summon(session: AsyncSession, convocation_id: int, function_id: str, people: Sequence[str], at: datetime,
+                 *, due_at: datetime | None, deputy_for: str | None = None, added: bool = False) -> Summons:
+    row = Summons(convocation_id=convocation_id, function_id=function_id, holders=json.dumps(list(people)),
+                  deputy_for=deputy_for, added=added, convened_at=at, due_at=due_at)
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def get(session: AsyncSession, convocation_id: int) -> Convocation | None:
+    return await session.get(Convocation, convocation_id)
+
+
+async def latest(session: AsyncSession, forum_id: str) -> Convocation | None:
+    query = (select(Convocation).where(Convocation.forum_id == forum_id)
+             .order_by(col(Convocation.created_at).desc(), col(Convocation.id).desc()).limit(1))
+    return (await session.exec(query)).first()
+
+
+async def since(session: AsyncSession, after: datetime, forum_id: str | None = None) -> Sequence[Convocation]:
+    """Convocations created after `after`, newest first."""
+    query = select(Convocation).where(col(Convocation.created_at) >= after)
+    if forum_id is not None:
+        query = query.where(Convocation.forum_id == forum_id)
+    return (await session.exec(query.order_by(col(Convocation.id).desc()))).all()
+
+
+async def summonses(session: AsyncSession, convocation_id: int) -> list[Summons]:
+    query = select(Summons).where(Summons.convocation_id == convocation_id).order_by(col(Summons.id))
+    return list((await session.exec(query)).all())
+
+
+async def due(session: AsyncSession, now: datetime) -> Sequence[Summons]:
+    """Unacknowledged summonses whose escalation step has fallen due, oldest first."""
+    query = (select(Summons).where(col(Summons.due_at) <= now, col(Summons.ack_at).is_(None))
+             .order_by(col(Summons.due_at), col(Summons.id)))
+    return (await session.exec(query)).all()
+
+
+async def next_due(session: AsyncSession) -> datetime | None:
+    query = select(func.min(Summons.due_at)).where(col(Summons.ack_at).is_(None))
+    value: datetime | None = (await session.exec(query)).first()
+    if isinstance(value, str):  # SQLite gives an aggregate back without the column's type
+        value = datetime.fromisoformat(value)
+    if value is not None and value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value
+
+
+async def delivery(session: AsyncSession, convocation_id: int) -> tuple[int, int, int]:
+    """Direct messages of a convocation: (queued, delivered, failed)."""
+    query = select(OutboxMessage).where(OutboxMessage.ref == f"conv:{convocation_id}",
+                                        col(OutboxMessage.target).startswith("user:"))
+    rows = (await session.exec(query)).all()
+    return len(rows), sum(1 for r in rows if r.sent_at), sum(1 for r in rows if r.failed)
+
+
+async def add_function(session: AsyncSession, forum_id: str, activation_id: int, function_id: str,
+                       by: str, at: datetime) -> None:
+    session.add(AddedFunction(forum_id=forum_id, activation_id=activation_id, function_id=function_id,
+                              added_by=by, added_at=at))
+
+
+async def added_functions(session: AsyncSession, forum_id: str, activation_id: int | None) -> list[str]:
+    if activation_id is None:
+        return []
+    query = (select(AddedFunction).where(AddedFunction.forum_id == forum_id,
+                                         AddedFunction.activation_id == activation_id)
+             .order_by(col(AddedFunction.id)))
+    return list(dict.fromkeys(row.function_id for row in (await session.exec(query)).all()))

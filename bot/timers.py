@@ -1,0 +1,69 @@
+"""Escalation timers: the database says what falls due when; this loop makes it happen.
+
+Each due step runs through the inbox as internal work, so it commits together with its
+messages and the new due time: after a crash it is either done or still due, never twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+
+from bot.commands.context import Context
+from bot.commands.convene import escalate
+from bot.domain.clock import Clock
+from bot.inbox import Inbox
+from bot.messages import Outgoing
+from bot.state import convocations as store
+from bot.state.db import Database
+
+log = logging.getLogger(__name__)
+
+IDLE_WAIT = 30.0  # seconds; also bounds how late a timer can be if the clock jumps
+
+
+class Timers:
+    def __init__(self, db: Database, inbox: Inbox, clock: Clock) -> None:
+        self.db = db
+        self.inbox = inbox
+        self.clock = clock
+        self.wake = asyncio.Event()
+
+    def notify(self) -> None:
+        self.wake.set()
+
+    async def run(self) -> None:
+        while True:
+            self.wake.clear()
+            try:
+                await self.fire_due()
+                async with self.db.session() as session:
+                    upcoming = await store.next_due(session)
+            except Exception:
+                log.exception("escalation timers failed; trying again in %.0f s", IDLE_WAIT)
+                upcoming = None
+            wait = IDLE_WAIT
+            if upcoming is not None:
+                wait = min(IDLE_WAIT, max(0.0, (upcoming - self.clock.now()).total_seconds()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), wait)
+
+    async def fire_due(self) -> int:
+        """Run every escalation step that is due now; returns how many summonses moved."""
+        now = self.clock.now()
+        async with self.db.session() as session:
+            due = await store.due(session, now)
+        groups: dict[int, list[int]] = defaultdict(list)
+        for summons in due:
+            assert summons.id is not None
+            groups[summons.convocation_id].append(summons.id)
+        for convocation_id, ids in groups.items():
+            key = f"escalate:{convocation_id}:{ids[0]}:{now.isoformat()}"
+
+            async def run(ctx: Context, convocation_id: int = convocation_id, ids: list[int] = ids) -> list[Outgoing]:
+                return await escalate(ctx, convocation_id, ids)
+
+            await self.inbox.run_internal(key, run)
+        return len(due)
