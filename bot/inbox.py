@@ -173,7 +173,10 @@ class Inbox:
         return Message(target=incoming.room_id, body=rich.plain, html=rich.html, reply_to=incoming.event_id)
 
     def _error_reply(self, incoming: Incoming, exc: UserError, spec: CommandSpec | None) -> Message:
-        rich = Rich().text(self._t(exc.key, **exc.values))
+        text = self._t(exc.key, **exc.values)
+        if isinstance(exc, NotAllowed):
+            text = self._t("error.not_allowed", reason=text)
+        rich = Rich().text(text)
         if isinstance(exc, UnknownName):
             if exc.suggestions:
                 rich.text(" " + self._t("error.did_you_mean", suggestions=" / ".join(exc.suggestions)))

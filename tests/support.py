@@ -17,6 +17,7 @@ from bot.app import App
 from bot.config import Settings, parse_settings
 from bot.devserver import Homeserver, RegisteredUser
 from bot.domain.clock import Clock
+from bot.state import repo
 
 
 def unique(prefix: str) -> str:
@@ -202,3 +203,30 @@ async def command(world: World, who: str, room: str, text: str) -> str:
     event_id = await send_text(client, world.rooms[room], text)
     reply = await wait_for_reply(client, world.rooms[room], event_id)
     return str(reply["content"]["body"])
+
+
+async def direct_room(app: App, user: RegisteredUser, timeout: float = 15.0) -> str:
+    """The bot's direct room with `user`, once the bot has opened it."""
+
+    async def find() -> str | None:
+        async with app.db.session() as session:
+            return await repo.get_value(session, f"dm:{user.user_id}")
+
+    room_id: str = await wait_for(find, timeout)
+    return room_id
+
+
+async def direct_messages(world: World, app: App, who: str, count: int = 1, timeout: float = 15.0
+                          ) -> list[dict[str, Any]]:
+    """The bot's messages in its direct room with `who` (joining it), once there are at least `count`."""
+    room_id = await direct_room(app, world.people[who], timeout)
+    client = world.clients[who]
+    await client.join(room_id)
+
+    async def find() -> list[dict[str, Any]] | None:
+        events = [e for e in await room_events(client, room_id)
+                  if e["sender"] == world.bot.user_id and e["type"] == "m.room.message"]
+        return events if len(events) >= count else None
+
+    found: list[dict[str, Any]] = await wait_for(find, timeout)
+    return found

@@ -11,6 +11,7 @@ from bot.config import Forum
 from bot.domain.forums import ForumState
 from bot.domain.meetings import occurrences
 from bot.messages import Outgoing
+from bot.state import convocations
 from bot.state import forums as store
 from bot.texts.rich import Rich
 
@@ -56,6 +57,8 @@ async def details(ctx: Context, forum: Forum, state: ForumState, rich: Rich) -> 
     rich.br().bold(ctx.t("status.members"))
     for function_id in state.composition(forum):
         rich.item().text(ctx.directory.function(function_id).name)
+    for function_id in await convocations.added_functions(ctx.session, forum.id, state.activation_id):
+        rich.item().text(f"{ctx.directory.function(function_id).name} ({ctx.t('status.added')})")
     requests = await store.pending_requests(ctx.session, forum.id)
     if requests:
         rich.br().bold(ctx.t("status.requests"))

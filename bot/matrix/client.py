@@ -17,6 +17,7 @@ from nio import (
     JoinedRoomsResponse,
     JoinError,
     LoginResponse,
+    ProfileGetError,
     ReactionEvent,
     RoomCreateResponse,
     RoomMessageText,
@@ -157,8 +158,15 @@ class MatrixAdapter:
             if room_id not in already:
                 await self.join(room_id)
 
-    async def join(self, room_id: str) -> bool:
-        answer = await self.client.join(room_id)
+    async def join(self, room_id: str, attempts: int = 5) -> bool:
+        """Join a room, waiting out rate limits a few times; False if it cannot be joined."""
+        for _ in range(attempts):
+            answer = await self.client.join(room_id)
+            wait = retry_after(answer)
+            if wait is None:
+                break
+            log.warning("joining %s: rate limited, waiting %.1f s", room_id, wait)
+            await asyncio.sleep(wait)
         if isinstance(answer, JoinError):
             log.warning("cannot join %s: %s", room_id, answer.message)
             return False
@@ -172,8 +180,15 @@ class MatrixAdapter:
             known = await repo.get_value(session, key)
         if known:
             return known
+        profile = await self.client.get_profile(user_id)
+        http_status = getattr(profile.transport_response, "status", None)
+        if isinstance(profile, ProfileGetError) and (profile.status_code == "M_NOT_FOUND" or http_status == 404):
+            raise DirectRoomError(user_id, "no such user")  # an invitation would go nowhere
         answer = await self.client.room_create(is_direct=True, invite=[user_id], preset=RoomPreset.trusted_private_chat)
         if not isinstance(answer, RoomCreateResponse):
+            wait = retry_after(answer)
+            if wait is not None:
+                raise RateLimited(f"opening a direct room with {user_id}", wait)
             raise DirectRoomError(user_id, answer)
         async with self.db.session() as session:
             await repo.set_value(session, key, answer.room_id)
@@ -279,3 +294,18 @@ class DirectRoomError(Exception):
     def __init__(self, user_id: str, answer: object) -> None:
         super().__init__(f"cannot open a direct room with {user_id}: {answer}")
         self.user_id = user_id
+
+
+class RateLimited(Exception):
+    """The homeserver asked us to wait `wait` seconds before trying again."""
+
+    def __init__(self, what: str, wait: float) -> None:
+        super().__init__(f"{what}: rate limited for {wait:.1f} s")
+        self.wait = wait
+
+
+def retry_after(answer: object) -> float | None:
+    """Seconds to wait if `answer` is a rate-limit error, else None."""
+    if getattr(answer, "status_code", None) not in ("M_LIMIT_EXCEEDED", 429):
+        return None
+    return float(getattr(answer, "retry_after_ms", None) or 1000) / 1000

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from nio import RoomPutStateResponse, RoomSendResponse
 
 from bot.domain.clock import Clock
-from bot.matrix.client import DirectRoomError, MatrixAdapter
+from bot.matrix.client import DirectRoomError, MatrixAdapter, RateLimited, retry_after
 from bot.messages import Message
 from bot.state import repo
 from bot.state.db import Database
@@ -35,11 +35,15 @@ _PERMANENT = {"M_FORBIDDEN", "M_NOT_FOUND", "M_UNKNOWN_TOKEN", "M_BAD_JSON", "M_
 
 
 class Transient(Exception):
-    """The homeserver could not take the message now; try again later."""
+    """The homeserver could not take the message now; try again later.
 
-    def __init__(self, message: str, wait: float) -> None:
+    A rate limit says exactly how long to wait; other troubles back off exponentially.
+    """
+
+    def __init__(self, message: str, wait: float, *, rate_limited: bool = False) -> None:
         super().__init__(message)
         self.wait = wait
+        self.rate_limited = rate_limited
 
 
 class OutboxSender:
@@ -64,9 +68,12 @@ class OutboxSender:
                 remaining = await self.deliver_due()
                 self._backoff = 1.0
             except Transient as exc:
-                wait = max(exc.wait, self._backoff)
+                if exc.rate_limited:
+                    wait = exc.wait
+                else:
+                    wait = max(exc.wait, self._backoff)
+                    self._backoff = min(self._backoff * 2, RETRY_CAP)
                 log.warning("outbox paused %.1f s: %s", wait, exc)
-                self._backoff = min(self._backoff * 2, RETRY_CAP)
                 await asyncio.sleep(wait)
                 continue
             if remaining:
@@ -109,6 +116,8 @@ class OutboxSender:
         except DirectRoomError as exc:
             await self._give_up(row, str(exc))
             return
+        except RateLimited as exc:
+            raise Transient(str(exc), exc.wait, rate_limited=True) from exc
         if room_id is None:
             await self._give_up(row, f"room {row.target} does not exist")
             return
@@ -148,9 +157,9 @@ class OutboxSender:
     async def _failed(self, row: OutboxMessage, room_id: str, answer: object) -> None:
         assert row.id is not None
         code = getattr(answer, "status_code", None)
-        if code in ("M_LIMIT_EXCEEDED", 429):
-            wait = (getattr(answer, "retry_after_ms", None) or 1000) / 1000
-            raise Transient(f"rate limited for {wait:.1f} s", wait)
+        wait = retry_after(answer)
+        if wait is not None:
+            raise Transient(f"rate limited for {wait:.1f} s", wait, rate_limited=True)
         if code == "M_FORBIDDEN" and room_id not in self.matrix.client.rooms and await self.matrix.join(room_id):
             raise Transient(f"joined {room_id}, sending again", 0.0)
         if code in _PERMANENT or row.attempts + 1 >= MAX_ATTEMPTS:

@@ -49,7 +49,7 @@ TEXTS: dict[str, str] = {
     "cmd.hjälp": "Show all commands, or one in detail.",
     "cmd.status": "Every forum now: level, mode, event, chair, next meeting.",
     "months": "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec",
-    "error.admin_only": "That command is for administrators only.",
+    "error.admin_only": "that command is for administrators only.",
     "power.missing": "I may not change this room's topic or state, so the forum's mode shows only in my "
     "messages. Give me moderator power for the topic to show it.",
     "activation.announce": "event: {event}. Activated by {who} ({sender}) {when}.",

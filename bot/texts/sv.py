@@ -54,7 +54,7 @@ TEXTS: dict[str, str] = {
     "cmd.hjälp": "Visa alla kommandon, eller ett i detalj.",
     "cmd.status": "Läget i alla forum: nivå, läge, händelse, ordförande, nästa möte.",
     "months": "jan feb mar apr maj jun jul aug sep okt nov dec",
-    "error.admin_only": "Det kommandot är bara för administratörer.",
+    "error.admin_only": "det kommandot är bara för administratörer.",
     "power.missing": "Jag får inte ändra rummets ämne eller tillstånd här, så forumets läge syns bara i mina "
     "meddelanden. Ge mig behörighet (moderator) för att rummets ämne ska visa läget.",
     "activation.announce": "händelse: {event}. Aktiverat av {who} ({sender}) {when}.",

@@ -1,0 +1,174 @@
+"""Convocation by function on the real homeserver: pings, direct messages, acknowledgement, escalation."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from support import (
+    World,
+    command,
+    direct_messages,
+    highlights,
+    react,
+    room_events,
+    wait_for,
+)
+
+from bot.app import App
+from bot.domain.clock import FakeClock
+
+
+async def pinged(world: World, who: str, room_id: str, needle: str) -> list[dict[str, Any]]:
+    """Events in `room_id` that rang `who`'s phone and contain `needle`."""
+    return [e for e in await highlights(world.hs, world.people[who])
+            if e["room_id"] == room_id and needle in e["content"]["body"]]
+
+
+async def idle(app: App) -> None:
+    """Until the outbox has delivered everything due."""
+    app.outbox.notify()
+    await wait_for(lambda: _idle(app))
+
+
+async def _idle(app: App) -> bool:
+    return app.outbox.idle.is_set() and not app.outbox.wake.is_set()
+
+
+async def test_activation_convenes_every_holder_and_reactions_and_commands_acknowledge(world: World) -> None:
+    app = await world.start_bot()
+    await command(world, "tib", "samordnande", "!aktivera samordnande storm stormbyar i hela länet")
+    room = world.rooms["samordnande"]
+    names = {"tib": "Tjänsteman i beredskap (TiB)", "rsib": "Regional samverkanskoordinator",
+             "sos": "Vakthavande, SOS Alarm", "nacka": "TiB, Nacka kommun"}
+    for who, function in names.items():
+        ping = (await wait_for(lambda who=who: pinged(world, who, room, "Kallelse")))[0]  # type: ignore[misc]
+        assert ping["content"]["msgtype"] == "m.text" and "storm" in ping["content"]["body"]
+        dm = (await direct_messages(world, app, who))[0]["content"]
+        assert dm["msgtype"] == "m.text"
+        assert f"Du kallas som {function}" in dm["body"]
+        assert 'href="tel:+46812345678,,4711%23"' in dm["formatted_body"]
+        assert "!kvittera" in dm["body"]
+
+    sos_dm = (await direct_messages(world, app, "sos"))[0]
+    await react(world.clients["sos"], sos_dm["room_id"], sos_dm["event_id"])
+    confirmation = await direct_messages(world, app, "sos", count=2)
+    assert "Kvitterat: Vakthavande, SOS Alarm" in confirmation[-1]["content"]["body"]
+
+    answer = await command(world, "nacka", "samordnande", "!kvittera kommer 23:59")
+    assert "Kvitterat: TiB, Nacka kommun" in answer and "23:59" in answer
+    assert "ersättare kommer i ditt ställe" in (await command(world, "rsib", "samordnande", "!kvittera ersättare"))
+    assert "ingen obesvarad kallelse" in await command(world, "nacka", "samordnande", "!kvittera")
+    assert "Jag förstod inte kvittensen" in await command(world, "tib", "samordnande", "!kvittera kanske")
+
+    report = await command(world, "tib", "samordnande", "!kallelse")
+    assert "Kvitterat 3 av 4" in report
+    assert f"✅ Vakthavande, SOS Alarm — {world.people['sos'].user_id}" in report
+    assert "ansluter" in report and "23:59" in report
+    assert "ersättare kommer" in report
+    assert f"⏳ Tjänsteman i beredskap (TiB) — {world.people['tib'].user_id}" in report
+    assert "direktmeddelanden levererade 4 av 4" in report
+
+
+async def test_an_unanswered_function_escalates_to_its_deputy_then_the_chair_across_restarts(world: World) -> None:
+    def deputies(data: dict[str, Any]) -> None:
+        for function in data["function"]:
+            if function["id"] == "sos-vakthavande":
+                function["deputies"] = ["nacka-tib"]
+                function["ack_within"] = "2m"
+
+    settings = world.settings(deputies)
+    clock = FakeClock(datetime.now(UTC))
+    app = await world.start_bot(settings, clock)
+    await command(world, "tib", "samordnande", "!kalla samordnande elavbrott i Nacka")
+    room = world.rooms["samordnande"]
+    first = await direct_messages(world, app, "sos")
+    assert "Kallelse till extra samverkanskonferens" in first[0]["content"]["body"]
+    ping = (await wait_for(lambda: pinged(world, "tib", room, "Kallelse")))[0]
+    await react(world.clients["tib"], room, ping["event_id"])  # the TiB acknowledges on the room ping
+    await wait_for(lambda: _acknowledged(world, "TiB"))
+
+    # The bot is down while the deadline passes; after the restart the escalation runs once.
+    await world.stop_bots()
+    clock.advance(timedelta(minutes=2, seconds=30))
+    app = await world.start_bot(settings, clock)
+    reminder = await direct_messages(world, app, "sos", count=2)
+    assert "PÅMINNELSE" in reminder[-1]["content"]["body"]
+    deputy = await direct_messages(world, app, "nacka")
+    assert "ersättare för Vakthavande, SOS Alarm" in deputy[0]["content"]["body"]
+    assert await wait_for(lambda: pinged(world, "nacka", room, "Ersättare kallas"))
+
+    await world.stop_bots()
+    app = await world.start_bot(settings, clock)
+    assert await app.timers.fire_due() == 0
+    await idle(app)
+    assert len(await direct_messages(world, app, "sos", count=2)) == 2  # nothing sent twice
+    assert len(await direct_messages(world, app, "nacka")) == 1
+
+    clock.advance(timedelta(minutes=2))
+    assert await app.timers.fire_due() == 1
+    told = (await wait_for(lambda: pinged(world, "tib", room, "Ej nådda")))[0]
+    assert "Vakthavande, SOS Alarm" in told["content"]["body"]
+    report = await command(world, "tib", "samordnande", "!kallelse")
+    assert "❌ Vakthavande, SOS Alarm" in report and "ej nådd" in report
+    assert "ersättare för Vakthavande, SOS Alarm" in report
+
+
+async def _acknowledged(world: World, needle: str) -> bool:
+    report = await command(world, "tib", "samordnande", "!kallelse")
+    return "Kvitterat 1 av" in report and f"✅ {needle}" in report.replace("Tjänsteman i beredskap (TiB)", "TiB")
+
+
+async def test_a_stand_in_is_convened_in_place_of_the_roster(world: World) -> None:
+    app = await world.start_bot()
+    tib, rsib = world.people["tib"].user_id, world.people["rsib"].user_id
+    assert tib in await command(world, "rsib", "samordnande", "!vem tib")
+    answer = await command(world, "rsib", "samordnande", "!tjänstgör tib till 23:59")
+    assert f"{rsib} tjänstgör som Tjänsteman i beredskap (TiB) till" in answer
+    who = await command(world, "sos", "samordnande", "!vem Länsstyrelsen Stockholm")
+    assert f"Tjänsteman i beredskap (TiB)**: {rsib} (tjänstgör i stället) till" in who
+    assert "du får inte" in (await command(world, "sos", "samordnande", "!tjänstgör tib")).lower()
+
+    await command(world, "tib", "samordnande", "!kalla samordnande i morgon 09:00 genomgång")
+    dm = (await direct_messages(world, app, "rsib"))[0]["content"]["body"]
+    assert "Du kallas som Tjänsteman i beredskap (TiB)" in dm and "Ämne: genomgång" in dm
+    events = await room_events(world.clients["tib"], world.rooms["samordnande"])
+    convocation = [e for e in events if "Kallelse till extra" in e["content"].get("body", "")][-1]
+    assert tib not in convocation["content"]["m.mentions"]["user_ids"]
+
+    assert "tillbaka hos schemat" in await command(world, "rsib", "samordnande", "!tjänstgör tib slut")
+    assert f"Tjänsteman i beredskap (TiB)**: {tib}" in await command(world, "rsib", "samordnande", "!vem tib")
+
+
+async def test_calling_in_an_organisation_reports_who_has_nobody_and_who_cannot_be_reached(world: World) -> None:
+    ghost = f"@ghost-{world.bot.user_id[4:12]}:{world.hs.server_name}"
+
+    def trafikverket(data: dict[str, Any]) -> None:
+        data["organisation"].append({"id": "trv", "name": "Trafikverket"})
+        data["function"] += [
+            {"id": "trv-tlc", "organisation": "trv", "name": "Trafikledningscentral", "holders": [ghost]},
+            {"id": "trv-krisledning", "organisation": "trv", "name": "Krisledning, Trafikverket"},
+        ]
+
+    await world.start_bot(world.settings(trafikverket))
+    assert "inte aktiverat" in await command(world, "tib", "samordnande", "!kalla-in trafikverket inriktande")
+    await command(world, "tib", "samordnande", "!aktivera inriktande storm")
+    answer = await command(world, "tib", "samordnande", "!kalla-in Trafikverket inriktande")
+    assert "Trafikledningscentral" in answer and "Krisledning, Trafikverket" in answer
+    inriktande = world.rooms["inriktande"]
+    nobody = (await wait_for(lambda: pinged(world, "tib", inriktande, "Ingen innehar")))[0]
+    assert "Krisledning, Trafikverket" in nobody["content"]["body"]
+    assert await wait_for(lambda: _bot_said(world, "inriktande", f"inte levereras till {ghost}"))
+
+    status = await command(world, "tib", "samordnande", "!status inriktande")
+    assert "Trafikledningscentral (tillagd för händelsen)" in status
+    assert "ingår redan" in await command(world, "tib", "samordnande", "!kalla-in trafikverket inriktande")
+    assert "Menade du" in await command(world, "tib", "samordnande", "!kalla-in trafikverkt inriktande")
+    report = await command(world, "tib", "samordnande", "!kallelse inriktande")
+    assert "❌ Krisledning, Trafikverket — ingen innehar funktionen" in report
+    assert "kunde inte nås" in report
+
+
+async def _bot_said(world: World, room: str, needle: str) -> bool:
+    events = await room_events(world.clients["tib"], world.rooms[room])
+    return any(needle in e["content"].get("body", "") for e in events if e["sender"] == world.bot.user_id)

@@ -1,0 +1,99 @@
+"""The roster: who holds a function at an instant, across hand-overs, DST weekends and stand-ins."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from bot.config import parse_settings
+from bot.domain.directory import Directory
+from bot.domain.roster import Roster, StandIn
+
+TZ = ZoneInfo("Europe/Stockholm")
+ANNA, BENGT, CECILIA, RASMUS = "@anna:lst.test", "@bengt:lst.test", "@cecilia:lst.test", "@rasmus:lst.test"
+
+
+def directory() -> Directory:
+    return Directory.build(parse_settings({
+        "matrix": {"homeserver": "http://127.0.0.1:1", "user_id": "@bot:lst.test"},
+        "bot": {"admins": ["@admin:lst.test"]},
+        "organisation": [{"id": "lst", "name": "Länsstyrelsen"}, {"id": "sos", "name": "SOS Alarm"}],
+        "function": [
+            {"id": "lst-tib", "organisation": "lst", "name": "TiB", "may_convene": True,
+             "holders": [ANNA, BENGT, CECILIA],
+             "rotation": {"every": "1w", "handover": "2026-01-05T12:00"}, "deputies": ["lst-rsib"]},
+            {"id": "lst-rsib", "organisation": "lst", "name": "RSIB", "holders": [RASMUS]},
+            {"id": "sos-vb", "organisation": "sos", "name": "Vakthavande", "holders": ["@sara:sos.test"]},
+            {"id": "empty", "organisation": "sos", "name": "Nobody"},
+        ],
+        "forum": [{"id": "f", "name": "Forum", "level": "samordnande", "room": "#f:lst.test", "chair": "lst-tib",
+                   "ordinary": ["lst-tib", "sos-vb"]}],
+    }))
+
+
+def local(*args: int) -> datetime:
+    return datetime(*args, tzinfo=TZ)  # type: ignore[misc]
+
+
+def test_weekly_rotation_hands_over_on_monday_at_noon() -> None:
+    roster = Roster(directory(), [], TZ)
+    assert roster.holders("lst-tib", local(2026, 1, 5, 11, 59)) == (CECILIA,)  # the week before the hand-over
+    assert roster.holders("lst-tib", local(2026, 1, 5, 12, 0)) == (ANNA,)
+    assert roster.holders("lst-tib", local(2026, 1, 12, 11, 59)) == (ANNA,)
+    assert roster.holders("lst-tib", local(2026, 1, 12, 12, 0)) == (BENGT,)
+    duty = roster.duty("lst-tib", local(2026, 1, 8, 3, 0))
+    assert duty.until == local(2026, 1, 12, 12, 0) and duty.next_holders == (BENGT,)
+
+
+def test_hand_over_stays_at_noon_local_time_across_both_dst_weekends() -> None:
+    roster = Roster(directory(), [], TZ)
+    # Spring: clocks go forward on Sunday 2026-03-29; the Monday 30 March hand-over is at 12:00 CEST.
+    before = roster.duty("lst-tib", local(2026, 3, 28, 12, 0))
+    assert before.until == local(2026, 3, 30, 12, 0)
+    assert before.until.astimezone(UTC).hour == 10  # 12:00 CEST is 10:00 UTC
+    assert roster.holders("lst-tib", local(2026, 3, 30, 11, 59)) != roster.holders("lst-tib", local(2026, 3, 30, 12))
+    # Autumn: clocks go back on Sunday 2026-10-25; the Monday 26 October hand-over is at 12:00 CET.
+    autumn = roster.duty("lst-tib", local(2026, 10, 25, 2, 30))
+    assert autumn.until == local(2026, 10, 26, 12, 0)
+    assert autumn.until.astimezone(UTC).hour == 11
+    holders = [roster.holders("lst-tib", local(2026, 10, 26, 12, 0) + timedelta(weeks=n))[0] for n in range(3)]
+    assert sorted(holders) == sorted([ANNA, BENGT, CECILIA])  # everyone takes a turn, in order
+
+
+def test_a_stand_in_takes_over_until_it_expires() -> None:
+    now = local(2026, 11, 23, 9, 0)
+    stand_in = StandIn("lst-tib", RASMUS, since=now, until=now + timedelta(hours=9))
+    roster = Roster(directory(), [stand_in], TZ)
+    assert roster.holders("lst-tib", now) == (RASMUS,)
+    duty = roster.duty("lst-tib", now + timedelta(hours=1))
+    assert duty.stand_in == stand_in and duty.until == now + timedelta(hours=9)
+    assert duty.next_holders == Roster(directory(), [], TZ).holders("lst-tib", now + timedelta(hours=9))
+    assert roster.holders("lst-tib", now + timedelta(hours=9)) != (RASMUS,)
+    assert roster.holders("lst-tib", now - timedelta(minutes=1)) != (RASMUS,)
+
+
+def test_the_latest_stand_in_wins_and_an_open_one_lasts() -> None:
+    now = local(2026, 11, 23, 9, 0)
+    first = StandIn("sos-vb", ANNA, since=now)
+    second = StandIn("sos-vb", BENGT, since=now + timedelta(hours=1))
+    roster = Roster(directory(), [second, first], TZ)
+    assert roster.holders("sos-vb", now + timedelta(minutes=30)) == (ANNA,)
+    assert roster.holders("sos-vb", now + timedelta(days=30)) == (BENGT,)
+
+
+def test_without_rotation_every_listed_holder_is_on_duty_and_nobody_is_possible() -> None:
+    roster = Roster(directory(), [], TZ)
+    assert roster.holders("sos-vb", local(2026, 6, 1, 0, 0)) == ("@sara:sos.test",)
+    assert roster.holders("empty", local(2026, 6, 1, 0, 0)) == ()
+
+
+def test_deputies_and_who_may_stand_in() -> None:
+    d = directory()
+    roster = Roster(d, [StandIn("sos-vb", RASMUS, since=local(2026, 1, 1, 0, 0))], TZ)
+    assert [f.id for f in roster.deputies("lst-tib")] == ["lst-rsib"]
+    tib = d.function("lst-tib")
+    assert roster.may_stand_in(RASMUS, tib)  # listed for another function of Länsstyrelsen
+    assert not roster.may_stand_in("@sara:sos.test", tib)
+    assert roster.may_stand_in("@admin:lst.test", tib)
+    # A stand-in may act for the function it holds, besides the ones it is listed for.
+    assert {f.id for f in roster.functions_of(RASMUS, local(2026, 6, 1, 0, 0))} == {"lst-rsib", "sos-vb"}

@@ -1,0 +1,89 @@
+"""Times and acknowledgements as people type them, in Swedish and English."""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.config import Conference
+from bot.domain.convocation import Ack, dial_in, next_due, ordered, parse_ack
+from bot.domain.timeparse import parse_when, split_when
+
+TZ = ZoneInfo("Europe/Stockholm")
+NOW = datetime(2026, 11, 22, 16, 0, tzinfo=TZ)  # a Sunday afternoon
+
+
+def shown(instant: datetime) -> str:
+    return instant.astimezone(TZ).strftime("%a %Y-%m-%d %H:%M")
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("18:00", "Sun 2026-11-22 18:00"),
+    ("kl 14.30", "Mon 2026-11-23 14:30"),  # already passed today: tomorrow
+    ("i morgon 08:00", "Mon 2026-11-23 08:00"),
+    ("tomorrow 8", "Mon 2026-11-23 08:00"),
+    ("måndag 12:00", "Mon 2026-11-23 12:00"),
+    ("Monday 12:00", "Mon 2026-11-23 12:00"),
+    ("söndag 10:00", "Sun 2026-11-29 10:00"),  # today's has passed: next week
+    ("om 3h", "Sun 2026-11-22 19:00"),
+    ("in 30 minutes", "Sun 2026-11-22 16:30"),
+    ("om 2 timmar", "Sun 2026-11-22 18:00"),
+    ("2026-12-24 15:00", "Thu 2026-12-24 15:00"),
+])
+def test_times_in_swedish_and_english(text: str, expected: str) -> None:
+    assert shown(parse_when(text, NOW.astimezone(UTC), TZ)) == expected
+
+
+@pytest.mark.parametrize("text", ["", "25:00", "snart", "måndag", "om", "om tre timmar", "2026-13-01 10:00"])
+def test_what_is_not_a_time_is_refused(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_when(text, NOW, TZ)
+
+
+def test_a_time_skipped_by_dst_moves_forward() -> None:
+    night = datetime(2026, 3, 28, 22, 0, tzinfo=TZ)
+    assert shown(parse_when("i morgon 02:30", night, TZ)) == "Sun 2026-03-29 03:30"
+
+
+def test_a_time_is_read_from_the_start_of_a_subject() -> None:
+    when, rest = split_when(["i", "morgon", "09:00", "extra", "möte", "om", "elen"], NOW, TZ)
+    assert when is not None and shown(when) == "Mon 2026-11-23 09:00"
+    assert rest == ["extra", "möte", "om", "elen"]
+    assert split_when(["elavbrott"], NOW, TZ) == (None, ["elavbrott"])
+
+
+@given(st.text(max_size=60))
+def test_any_text_is_a_time_or_a_value_error(text: str) -> None:
+    with contextlib.suppress(ValueError):
+        parse_when(text, NOW, TZ)
+
+
+def test_acknowledgement_notes() -> None:
+    assert parse_ack("", NOW, TZ) == Ack()
+    assert parse_ack("ersättare", NOW, TZ) == Ack(deputy=True)
+    assert parse_ack("deputy", NOW, TZ) == Ack(deputy=True)
+    joins = parse_ack("kommer 16:45", NOW, TZ).joins_at
+    assert joins is not None and shown(joins) == "Sun 2026-11-22 16:45"
+    later = parse_ack("coming in 20 min", NOW, TZ).joins_at
+    assert later == NOW + timedelta(minutes=20)
+    with pytest.raises(ValueError):
+        parse_ack("kanske", NOW, TZ)
+
+
+def test_dial_in_is_one_tap_with_the_pin() -> None:
+    assert dial_in(Conference(phone="+46 8-123 456 78", pin="4711")) == "tel:+46812345678,,4711%23"
+    assert dial_in(Conference(phone="+46812345678")) == "tel:+46812345678"
+    assert dial_in(Conference()) is None
+
+
+def test_convener_and_chair_first_then_configured_order_and_escalation_steps() -> None:
+    assert ordered(["sos", "nacka", "lst-tib", "sos"], first=["lst-tib"]) == ["lst-tib", "sos", "nacka"]
+    start = NOW
+    assert next_due(start, timedelta(minutes=5), 0) == start + timedelta(minutes=5)
+    assert next_due(start, timedelta(minutes=5), 1) == start + timedelta(minutes=10)
+    assert next_due(start, timedelta(minutes=5), 2) is None
