@@ -69,10 +69,13 @@ def free_port() -> int:
 class Homeserver:
     """Start, stop and register users on a local Synapse."""
 
-    def __init__(self, workdir: Path, *, port: int | None = None, default_limits: bool = False) -> None:
+    def __init__(self, workdir: Path, *, port: int | None = None, default_limits: bool = False,
+                 relax: tuple[str, ...] = ()) -> None:
+        """`default_limits` keeps Synapse's rate limits, except the `relax` ones (e.g. "rc_registration")."""
         self.workdir = workdir
         self.port = port or free_port()
         self.default_limits = default_limits
+        self.relax = relax
         self.shared_secret = secrets.token_hex(16)
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -143,6 +146,7 @@ class Homeserver:
         }
         if not self.default_limits:
             config.update(_RELAXED_LIMITS)
+        config.update({key: _RELAXED_LIMITS[key] for key in self.relax})
         path = self.workdir / "homeserver.yaml"
         # JSON is valid YAML; it keeps us free of a YAML writer.
         path.write_text(json.dumps(config, indent=2))

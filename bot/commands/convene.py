@@ -54,10 +54,22 @@ def details(ctx: Context, forum: Forum, convocation: Convocation, rich: Rich) ->
     return rich
 
 
-def pills(rich: Rich, users: Sequence[str]) -> Rich:
-    for i, user in enumerate(users):
-        rich.text(", " if i else "").pill(user)
-    return rich
+MENTIONS_PER_MESSAGE = 150  # keeps each ping well under Matrix's 64 KiB event limit
+
+
+def pings(target: str, rich: Rich, users: Sequence[str], about: str | None) -> list[Outgoing]:
+    """`rich` and a pill for each user: one ping, or several when the list is long."""
+    out: list[Outgoing] = []
+    for start in range(0, max(len(users), 1), MENTIONS_PER_MESSAGE):
+        chunk = users[start:start + MENTIONS_PER_MESSAGE]
+        message = Rich().extend(rich) if start == 0 else Rich().text("… ")
+        if start == 0 and chunk:
+            message.br()
+        for i, user in enumerate(chunk):
+            message.text(", " if i else "").pill(user)
+        out.append(Message(target=target, body=message.plain, html=message.html, ping=True, mentions=tuple(chunk),
+                           priority=PRIORITY_PING, ref=about))
+    return out
 
 
 async def convene(ctx: Context, forum: Forum, state: ForumState, *, kind: str, starts_at: datetime | None = None,
@@ -103,10 +115,7 @@ def room_ping(ctx: Context, forum: Forum, state: ForumState, convocation: Convoc
     rich.text(ctx.t(f"conv.title.{convocation.kind}"))
     details(ctx, forum, convocation, rich)
     rich.br().text(ctx.t("conv.how_to_ack"))
-    if users:
-        pills(rich.br(), users)
-    return [Message(target=forum.room, body=rich.plain, html=rich.html, ping=True, mentions=tuple(users),
-                    priority=PRIORITY_PING, ref=ref(convocation))]
+    return pings(forum.room, rich, users, ref(convocation))
 
 
 def direct_messages(ctx: Context, forum: Forum, state: ForumState, convocation: Convocation,
@@ -144,10 +153,7 @@ async def tell_chair(ctx: Context, forum: Forum, state: ForumState, convocation:
     users = list(dict.fromkeys(u for f in chair_ids for u in roster.holders(f, ctx.clock.now())))
     names = ", ".join(f.name for f in functions)
     rich = headline(ctx, forum, state).br().text(ctx.t(key, functions=names))
-    if users:
-        pills(rich.br(), users)
-    out: list[Outgoing] = [Message(target=forum.room, body=rich.plain, html=rich.html, ping=True,
-                                   mentions=tuple(users), priority=PRIORITY_PING, ref=ref(convocation))]
+    out = pings(forum.room, rich, users, ref(convocation))
     out += [Message(target=direct_target(u), body=rich.plain, html=rich.html, ping=True, mentions=(u,),
                     priority=PRIORITY_DIRECT) for u in users]
     return out
@@ -264,11 +270,7 @@ def escalation_ping(ctx: Context, forum: Forum, state: ForumState, convocation: 
     if deputies:
         rich.br().text(ctx.t("conv.deputies", functions=", ".join(c.function.name for c in deputies)))
     rich.br().text(ctx.t("conv.how_to_ack"))
-    users = policy.people([*again, *deputies])
-    if users:
-        pills(rich.br(), users)
-    return [Message(target=forum.room, body=rich.plain, html=rich.html, ping=True, mentions=tuple(users),
-                    priority=PRIORITY_PING, ref=ref(convocation))]
+    return pings(forum.room, rich, policy.people([*again, *deputies]), ref(convocation))
 
 
 async def undelivered(ctx: Context, convocation_id: int, user_id: str, reason: str) -> list[Outgoing]:

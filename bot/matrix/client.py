@@ -71,6 +71,7 @@ class MatrixAdapter:
         self.after_sync: Callable[[], None] = lambda: None
         self.admins = set(settings.bot.admins)
         self.aliases: dict[str, str] = {}
+        self.direct_rooms: dict[str, str] = {}  # user id -> the direct room, as stored
         self.configured_room_ids: set[str] = set()
         self.first_sync_at: datetime | None = None
         self.synced = asyncio.Event()
@@ -175,10 +176,13 @@ class MatrixAdapter:
 
     async def direct_room(self, user_id: str) -> str:
         """The one direct room with a person: created once, stored and reused."""
+        if user_id in self.direct_rooms:
+            return self.direct_rooms[user_id]
         key = f"dm:{user_id}"
         async with self.db.session() as session:
             known = await repo.get_value(session, key)
         if known:
+            self.direct_rooms[user_id] = known
             return known
         profile = await self.client.get_profile(user_id)
         http_status = getattr(profile.transport_response, "status", None)
@@ -192,6 +196,7 @@ class MatrixAdapter:
             raise DirectRoomError(user_id, answer)
         async with self.db.session() as session:
             await repo.set_value(session, key, answer.room_id)
+        self.direct_rooms[user_id] = str(answer.room_id)
         return str(answer.room_id)
 
     # ---- sync ----

@@ -27,7 +27,7 @@ from bot.texts.rich import Rich
 
 log = logging.getLogger(__name__)
 
-PARALLEL_ROOMS = 16
+PARALLEL_ROOMS = 64
 IDLE_WAIT = 30.0
 RETRY_CAP = 60.0
 MAX_ATTEMPTS = 8  # for errors that are neither rate limits nor a lost connection
@@ -76,6 +76,12 @@ class OutboxSender:
                 log.warning("outbox paused %.1f s: %s", wait, exc)
                 await asyncio.sleep(wait)
                 continue
+            except Exception:
+                # A bug or a locked database must not stop delivery for good.
+                log.exception("outbox failed; trying again in %.0f s", self._backoff)
+                await asyncio.sleep(self._backoff)
+                self._backoff = min(self._backoff * 2, RETRY_CAP)
+                continue
             if remaining:
                 continue
             self.idle.set()
@@ -95,32 +101,40 @@ class OutboxSender:
         for row in batch:
             by_target[row.target].append(row)
         limit = asyncio.Semaphore(PARALLEL_ROOMS)
+        sent: list[tuple[int, str, str]] = []  # (outbox id, room id, event id)
 
         async def send_all(rows: list[OutboxMessage]) -> None:
             async with limit:
                 for row in rows:
-                    await self.send(row)
+                    done = await self.send(row)
+                    if done is not None:
+                        sent.append(done)
 
         results = await asyncio.gather(*(send_all(rows) for rows in by_target.values()), return_exceptions=True)
+        # One transaction records the whole batch; a crash before it only means a resend that
+        # the homeserver de-duplicates by transaction id.
+        async with self.db.session() as session:
+            now = datetime.now(UTC)
+            for message_id, room_id, event_id in sent:
+                await repo.mark_sent(session, message_id, room_id, event_id, now)
         for result in results:
-            if isinstance(result, Transient):
-                raise result
             if isinstance(result, BaseException):
                 raise result
         return len(due)
 
-    async def send(self, row: OutboxMessage) -> None:
+    async def send(self, row: OutboxMessage) -> tuple[int, str, str] | None:
+        """Send one message: (outbox id, room id, event id) once the homeserver has it, else None."""
         assert row.id is not None
         try:
             room_id = await self._room_for(row.target)
         except DirectRoomError as exc:
             await self._give_up(row, str(exc))
-            return
+            return None
         except RateLimited as exc:
             raise Transient(str(exc), exc.wait, rate_limited=True) from exc
         if room_id is None:
             await self._give_up(row, f"room {row.target} does not exist")
-            return
+            return None
         content = json.loads(row.content)
         client = self.matrix.client
         try:
@@ -132,13 +146,12 @@ class OutboxSender:
         except (OSError, TimeoutError) as exc:
             raise Transient(f"homeserver unreachable ({type(exc).__name__})", 1.0) from exc
         if isinstance(answer, RoomSendResponse | RoomPutStateResponse):
-            async with self.db.session() as session:
-                await repo.mark_sent(session, row.id, room_id, answer.event_id, datetime.now(UTC))
-            return
+            return row.id, room_id, answer.event_id
         if row.state_key is not None and getattr(answer, "status_code", None) == "M_FORBIDDEN":
             await self._lacks_power(row, room_id)
-            return
+            return None
         await self._failed(row, room_id, answer)
+        return None
 
     async def _lacks_power(self, row: OutboxMessage, room_id: str) -> None:
         """Say once per room that the bot may not change the topic or state, and carry on."""

@@ -28,7 +28,6 @@ async def summon(session: AsyncSession, convocation_id: int, function_id: str, p
     row = Summons(convocation_id=convocation_id, function_id=function_id, holders=json.dumps(list(people)),
                   deputy_for=deputy_for, added=added, convened_at=at, due_at=due_at)
     session.add(row)
-    await session.flush()
     return row
 
 

@@ -20,6 +20,8 @@ from bot.state import models
 
 log = logging.getLogger(__name__)
 
+POOL_SIZE = 16
+
 
 @dataclass(frozen=True)
 class Migration:
@@ -81,7 +83,8 @@ class Database:
             path = url.split(":///", 1)[1] if ":///" in url else ""
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self.engine: AsyncEngine = create_async_engine(url)
+        # Room for the outbox's parallel sends, the inbox and the timers at once.
+        self.engine: AsyncEngine = create_async_engine(url, pool_size=POOL_SIZE, max_overflow=POOL_SIZE)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
 

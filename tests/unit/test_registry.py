@@ -97,3 +97,4 @@ def test_parse_never_fails_with_anything_but_a_user_error(text: str) -> None:
     assert spec is not None
     with contextlib.suppress(UnknownName, BadArgument):
         spec.parse(context(), text)
+
