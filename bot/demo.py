@@ -19,18 +19,27 @@ from nio import AsyncClient, AsyncClientConfig, RoomMessagesResponse, RoomSendRe
 from bot.app import App
 from bot.config import parse_settings
 from bot.devserver import Homeserver, RegisteredUser, free_port
+from bot.domain.clock import OffsetClock
+from bot.domain.timeparse import parse_duration
+from bot.state import repo
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV_CONFIG = ROOT / "config" / "dev.toml"
 WORKDIR = ROOT / ".demo"
 
-# (who, room alias localpart, what they type). The transcript shows the bot's answers.
+# (who, where, what): where is a room alias localpart or "dm" (the person's direct room with the
+# bot); what is a command, or "✅" to react to the bot's latest message there. ("clock", "", "6m")
+# moves the bot's clock ahead and runs what fell due. The transcript shows the bot's answers.
 SCENARIO: list[tuple[str, str, str]] = [
     ("anna", "samordnande", "!status"),
-    ("sara", "samordnande", "!hjälp"),
     ("nils", "samordnande", "!stauts"),
+    ("sara", "samordnande", "!vem tib"),
     ("anna", "samordnande", "!aktivera samordnande snöoväder röd varning för snö, hela länet"),
-    ("sara", "samordnande", "!status samordnande"),
+    ("sara", "dm", "✅"),
+    ("bengt", "dm", "✅"),
+    ("nils", "samordnande", "!kvittera ersättare"),
+    ("clock", "", "6m"),
+    ("anna", "samordnande", "!kallelse"),
     ("nils", "inriktande", "!aktivera inriktande snöoväder"),
     ("anna", "samordnande", "!avaktivera samordnande"),
 ]
@@ -62,6 +71,75 @@ async def reply_to(client: AsyncClient, room_id: str, event_id: str, timeout: fl
                     return str(event.source["content"].get("body", ""))
         await asyncio.sleep(0.2)
     return "(no answer)"
+
+
+def indented(text: str, who: str = "bot") -> str:
+    return "\n".join(f"    {who}: {line}" for line in text.splitlines())
+
+
+class Player:
+    """Plays the scenario as the demo users and prints what the bot answers."""
+
+    def __init__(self, app: App, clients: dict[str, AsyncClient], room_ids: dict[str, str]) -> None:
+        self.app, self.clients, self.room_ids = app, clients, room_ids
+        self.seen: set[str] = set()
+
+    async def bot_messages(self, client: AsyncClient, room_id: str) -> list[dict[str, Any]]:
+        answer = await client.room_messages(room_id, start="", limit=50)
+        if not isinstance(answer, RoomMessagesResponse):
+            return []
+        return [e.source for e in reversed(answer.chunk)
+                if e.sender == self.app.settings.matrix.user_id and e.source.get("type") == "m.room.message"]
+
+    async def new_messages(self, client: AsyncClient, room_id: str) -> list[dict[str, Any]]:
+        """The bot's messages in a room not printed yet, once the outbox is idle."""
+        await asyncio.sleep(0.3)
+        await self.app.outbox.idle.wait()
+        fresh = [e for e in await self.bot_messages(client, room_id) if e["event_id"] not in self.seen]
+        self.seen.update(e["event_id"] for e in fresh)
+        return fresh
+
+    async def direct_room(self, who: str) -> str:
+        user_id = self.clients[who].user_id
+        for _ in range(100):
+            async with self.app.db.session() as session:
+                room_id = await repo.get_value(session, f"dm:{user_id}")
+            if room_id:
+                await self.clients[who].join(room_id)
+                return room_id
+            await asyncio.sleep(0.1)
+        raise RuntimeError(f"no direct room with {user_id}")
+
+    async def step(self, who: str, where: str, what: str) -> None:
+        if who == "clock":
+            self.app.clock.advance(parse_duration(what))  # type: ignore[attr-defined]
+            print(f"[{what} later, nobody else has answered]")
+            await self.app.timers.fire_due()
+            for event in await self.new_messages(self.clients["anna"], self.room_ids["samordnande"]):
+                print(indented(event["content"]["body"], "bot (ping)"))
+            return
+        client = self.clients[who]
+        room_id = await self.direct_room(who) if where == "dm" else self.room_ids[where]
+        if what == "✅":
+            target = (await self.bot_messages(client, room_id))[-1]
+            print(f"[{where}] {who} reacts ✅ to: {target['content']['body'].splitlines()[0]}")
+            await client.room_send(room_id, "m.reaction", {"m.relates_to": {
+                "rel_type": "m.annotation", "event_id": target["event_id"], "key": "✅"}})
+            await asyncio.sleep(0.5)
+            for event in await self.new_messages(client, await self.direct_room(who)):
+                print(indented(event["content"]["body"], "bot (direct)"))
+            return
+        sent = await client.room_send(room_id, "m.room.message", {"msgtype": "m.text", "body": what})
+        assert isinstance(sent, RoomSendResponse), sent
+        print(f"[{where}] {who}: {what}")
+        print(indented(await reply_to(client, room_id, sent.event_id)))
+        for event in await self.new_messages(client, room_id):
+            if event["content"].get("msgtype") == "m.text":  # pings, as opposed to the quiet reply
+                print(indented(event["content"]["body"], "bot (ping)"))
+        if what.startswith("!aktivera samordnande"):
+            for event in await self.new_messages(self.clients["bengt"], await self.direct_room("bengt")):
+                print("    direct message to bengt:")
+                print(indented(event["content"]["body"], "bot (direct)"))
 
 
 async def run_demo(keep_running: bool) -> int:
@@ -99,7 +177,7 @@ async def run_demo(keep_running: bool) -> int:
             if name != "admin":
                 for room_id in room_ids.values():
                     await client.join(room_id)
-        app = App(settings, env={"SAMVERKAN_PASSWORD": bot_user.password})
+        app = App(settings, clock=OffsetClock(), env={"SAMVERKAN_PASSWORD": bot_user.password})
         await app.start()
         await app.wait_ready()
 
@@ -107,12 +185,9 @@ async def run_demo(keep_running: bool) -> int:
         print(f"Users: {', '.join(f'@{n}:{hs.server_name}' for n in users)}; password for all: {password}")
         print(f"Rooms: {', '.join(f'#{a}:{hs.server_name}' for a in room_ids)}\n")
         print("--- transcript ---")
-        for who, alias, text in SCENARIO:
-            sent = await clients[who].room_send(room_ids[alias], "m.room.message", {"msgtype": "m.text", "body": text})
-            assert isinstance(sent, RoomSendResponse), sent
-            print(f"[{alias}] {who}: {text}")
-            answer = await reply_to(clients[who], room_ids[alias], sent.event_id)
-            print("\n".join(f"    bot: {line}" for line in answer.splitlines()))
+        play = Player(app, clients, room_ids)
+        for who, where, what in SCENARIO:
+            await play.step(who, where, what)
         print("--- end of transcript ---")
         if keep_running:
             print("\nThe bot keeps running; press Ctrl-C to stop.")

@@ -15,8 +15,8 @@ from bot.config import Forum
 from bot.domain import forums as model
 from bot.domain.forums import Activation, ForumState
 from bot.messages import PRIORITY_DIRECT, PRIORITY_PING, Message, Outgoing, StateUpdate, direct_target
+from bot.state import convocations, repo
 from bot.state import forums as store
-from bot.state import repo
 from bot.state.models import ActivationRequest
 from bot.texts.rich import Rich
 
@@ -194,6 +194,7 @@ async def avaktivera(ctx: Context, forum: Forum) -> list[Outgoing]:
     function = who.convener or who.chair
     assert function is not None
     await store.deactivate(ctx.session, forum.id, at=now, by=ctx.sender)
+    await convocations.stop_escalations(ctx.session, forum.id)
     await repo.audit(ctx.session, at=now, user_id=ctx.sender, function_id=function.id, action="deactivate",
                      forum_id=forum.id, event_id=ctx.incoming.event_id, detail={"event": state.event})
     after = await store.forum_state(ctx.session, forum.id)

@@ -83,6 +83,8 @@ async def convene(ctx: Context, forum: Forum, state: ForumState, *, kind: str, s
         function_ids = [*state.composition(forum),
                         *await store.added_functions(ctx.session, forum.id, state.activation_id)]
     first = [f.id for f in conveners(ctx.directory, forum)] + [state.chair_function(forum)]
+    if into is None:
+        await store.stop_escalations(ctx.session, forum.id)  # a new convocation supersedes the last one
     convocation = into or await store.add(ctx.session, Convocation(
         forum_id=forum.id, kind=kind, activation_id=state.activation_id, event=state.event, subject=subject,
         mode=state.mode, exercise=state.exercise, created_at=now, created_by=ctx.sender, starts_at=starts_at or now))

@@ -92,3 +92,14 @@ async def added_functions(session: AsyncSession, forum_id: str, activation_id: i
                                          AddedFunction.activation_id == activation_id)
              .order_by(col(AddedFunction.id)))
     return list(dict.fromkeys(row.function_id for row in (await session.exec(query)).all()))
+
+
+async def stop_escalations(session: AsyncSession, forum_id: str) -> int:
+    """End the pending escalation steps of a forum's convocations (superseded or deactivated)."""
+    query = (select(Summons).join(Convocation, col(Convocation.id) == col(Summons.convocation_id))
+             .where(Convocation.forum_id == forum_id, col(Summons.due_at).is_not(None)))
+    rows = (await session.exec(query)).all()
+    for row in rows:
+        row.due_at = None
+        session.add(row)
+    return len(rows)

@@ -172,3 +172,14 @@ async def test_calling_in_an_organisation_reports_who_has_nobody_and_who_cannot_
 async def _bot_said(world: World, room: str, needle: str) -> bool:
     events = await room_events(world.clients["tib"], world.rooms[room])
     return any(needle in e["content"].get("body", "") for e in events if e["sender"] == world.bot.user_id)
+
+
+async def test_deactivation_stops_the_escalation_of_its_convocation(world: World) -> None:
+    clock = FakeClock(datetime.now(UTC))
+    app = await world.start_bot(clock=clock)
+    await command(world, "tib", "samordnande", "!aktivera samordnande storm")
+    await command(world, "tib", "samordnande", "!avaktivera samordnande")
+    clock.advance(timedelta(minutes=30))
+    assert await app.timers.fire_due() == 0
+    await idle(app)
+    assert len(await direct_messages(world, app, "sos")) == 1  # the convocation, and no reminder
