@@ -51,8 +51,19 @@ class App:
             asyncio.create_task(self.outbox.run(), name="outbox"),
             asyncio.create_task(self.matrix.sync_forever(), name="sync"),
             asyncio.create_task(self.timers.run(), name="timers"),
+            asyncio.create_task(self._open_direct_rooms(), name="direct-rooms"),
         ]
         log.info("started: %s", self.settings.summary())
+
+    async def _open_direct_rooms(self) -> None:
+        """Everyone the configuration lists, so convocations never wait for room creation."""
+        if not self.settings.matrix.open_direct_rooms:
+            return
+        people = list(dict.fromkeys(user for f in self.settings.functions for user in f.holders))
+        try:
+            await self.matrix.open_direct_rooms(people)
+        except Exception:
+            log.exception("opening direct rooms failed; they will be opened when first needed")
 
     def _enqueued(self) -> None:
         self.outbox.notify()

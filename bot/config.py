@@ -87,6 +87,8 @@ class MatrixSettings(_Strict):
     device_name: str = "Samverkan bot"
     # Give up a single HTTP request after this long; the loops above retry.
     request_timeout: float = 60.0
+    # Open a direct room with every listed holder at start, so a convocation never waits for one.
+    open_direct_rooms: bool = True
 
     @field_validator("homeserver")
     @classmethod

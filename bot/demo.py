@@ -121,6 +121,7 @@ class Player:
         client = self.clients[who]
         room_id = await self.direct_room(who) if where == "dm" else self.room_ids[where]
         if what == "✅":
+            await self.new_messages(client, room_id)  # only what the reaction brings is shown
             target = (await self.bot_messages(client, room_id))[-1]
             print(f"[{where}] {who} reacts ✅ to: {target['content']['body'].splitlines()[0]}")
             await client.room_send(room_id, "m.reaction", {"m.relates_to": {

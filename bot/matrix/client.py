@@ -72,6 +72,7 @@ class MatrixAdapter:
         self.admins = set(settings.bot.admins)
         self.aliases: dict[str, str] = {}
         self.direct_rooms: dict[str, str] = {}  # user id -> the direct room, as stored
+        self._direct_locks: dict[str, asyncio.Lock] = {}
         self.configured_room_ids: set[str] = set()
         self.first_sync_at: datetime | None = None
         self.synced = asyncio.Event()
@@ -178,6 +179,12 @@ class MatrixAdapter:
         """The one direct room with a person: created once, stored and reused."""
         if user_id in self.direct_rooms:
             return self.direct_rooms[user_id]
+        async with self._direct_locks.setdefault(user_id, asyncio.Lock()):  # one room, even when asked twice at once
+            return await self._direct_room(user_id)
+
+    async def _direct_room(self, user_id: str) -> str:
+        if user_id in self.direct_rooms:
+            return self.direct_rooms[user_id]
         key = f"dm:{user_id}"
         async with self.db.session() as session:
             known = await repo.get_value(session, key)
@@ -198,6 +205,31 @@ class MatrixAdapter:
             await repo.set_value(session, key, answer.room_id)
         self.direct_rooms[user_id] = str(answer.room_id)
         return str(answer.room_id)
+
+    async def open_direct_rooms(self, users: list[str]) -> int:
+        """Open the direct room with everyone who may be convened, ahead of the first convocation.
+
+        Homeservers limit room creation hard (Synapse: about one a minute after a burst of 10), so
+        rooms opened now, at the homeserver's pace, are rooms a 03:00 convocation does not wait for.
+        Returns how many were opened now.
+        """
+        opened = 0
+        for user_id in users:
+            while True:
+                if user_id in self.direct_rooms:
+                    break
+                try:
+                    await self.direct_room(user_id)
+                    opened += 1
+                    break
+                except RateLimited as exc:
+                    await asyncio.sleep(exc.wait)
+                except DirectRoomError as exc:
+                    log.warning("%s", exc)
+                    break
+        if opened:
+            log.info("opened %d direct rooms", opened)
+        return opened
 
     # ---- sync ----
 

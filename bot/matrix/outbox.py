@@ -12,7 +12,7 @@ import json
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from nio import RoomPutStateResponse, RoomSendResponse
 
@@ -27,7 +27,7 @@ from bot.texts.rich import Rich
 
 log = logging.getLogger(__name__)
 
-PARALLEL_ROOMS = 64
+PARALLEL_ROOMS = 100  # as many connections as the HTTP client keeps
 IDLE_WAIT = 30.0
 RETRY_CAP = 60.0
 MAX_ATTEMPTS = 8  # for errors that are neither rate limits nor a lost connection
@@ -86,8 +86,16 @@ class OutboxSender:
                 continue
             self.idle.set()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), IDLE_WAIT)
+                await asyncio.wait_for(self.wake.wait(), await self._until_next())
             self.idle.clear()
+
+    async def _until_next(self) -> float:
+        """Seconds until a postponed message falls due, at most IDLE_WAIT."""
+        async with self.db.session() as session:
+            upcoming = await repo.next_not_before(session)
+        if upcoming is None:
+            return IDLE_WAIT
+        return min(IDLE_WAIT, max(0.05, (upcoming - self.clock.now()).total_seconds()))
 
     async def deliver_due(self) -> int:
         """Send what is due, one priority level after another; returns how many were due."""
@@ -131,7 +139,11 @@ class OutboxSender:
             await self._give_up(row, str(exc))
             return None
         except RateLimited as exc:
-            raise Transient(str(exc), exc.wait, rate_limited=True) from exc
+            # Room creation has its own, stricter limit: this person's message waits, the rest go on.
+            log.warning("%s; message %s postponed", exc, row.txn_id)
+            async with self.db.session() as session:
+                await repo.postpone(session, row.id, self.clock.now() + timedelta(seconds=exc.wait))
+            return None
         if room_id is None:
             await self._give_up(row, f"room {row.target} does not exist")
             return None

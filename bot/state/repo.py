@@ -70,7 +70,7 @@ async def outbox_by_event(session: AsyncSession, event_id: str) -> OutboxMessage
     return (await session.exec(select(OutboxMessage).where(OutboxMessage.event_id == event_id))).first()
 
 
-async def due_messages(session: AsyncSession, now: datetime, limit: int = 200) -> Sequence[OutboxMessage]:
+async def due_messages(session: AsyncSession, now: datetime, limit: int = 2000) -> Sequence[OutboxMessage]:
     """Undelivered messages whose time has come, most urgent first, oldest first."""
     query = (
         select(OutboxMessage)
@@ -80,6 +80,22 @@ async def due_messages(session: AsyncSession, now: datetime, limit: int = 200) -
         .limit(limit)
     )
     return (await session.exec(query)).all()
+
+
+async def next_not_before(session: AsyncSession) -> datetime | None:
+    """When the earliest postponed message falls due."""
+    query = (select(OutboxMessage.not_before)
+             .where(col(OutboxMessage.sent_at).is_(None), col(OutboxMessage.failed).is_(False))
+             .order_by(col(OutboxMessage.not_before)).limit(1))
+    return (await session.exec(query)).first()
+
+
+async def postpone(session: AsyncSession, message_id: int, not_before: datetime) -> None:
+    """Send later, without counting an attempt (the homeserver asked us to wait)."""
+    row = await session.get(OutboxMessage, message_id)
+    if row is not None:
+        row.not_before = not_before
+        session.add(row)
 
 
 async def mark_sent(session: AsyncSession, message_id: int, room_id: str, event_id: str, at: datetime) -> None:

@@ -9,6 +9,7 @@ from support import (
     World,
     command,
     direct_messages,
+    direct_room,
     highlights,
     react,
     room_events,
@@ -183,3 +184,16 @@ async def test_deactivation_stops_the_escalation_of_its_convocation(world: World
     assert await app.timers.fire_due() == 0
     await idle(app)
     assert len(await direct_messages(world, app, "sos")) == 1  # the convocation, and no reminder
+
+
+async def test_direct_rooms_are_opened_at_start_and_reused_by_convocations(world: World) -> None:
+    app = await world.start_bot()
+    opened = {who: await direct_room(app, world.people[who]) for who in ("tib", "rsib", "sos", "nacka")}
+    assert len(set(opened.values())) == 4
+    await command(world, "tib", "samordnande", "!aktivera samordnande storm")
+    for who, room_id in opened.items():
+        assert (await direct_messages(world, app, who))[0]["room_id"] == room_id
+    await world.stop_bots()
+    app = await world.start_bot()
+    await command(world, "tib", "samordnande", "!kalla samordnande")
+    assert [m["room_id"] for m in await direct_messages(world, app, "sos", count=2)] == [opened["sos"]] * 2
