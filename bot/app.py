@@ -18,6 +18,7 @@ from bot.inbox import Inbox
 from bot.matrix.client import MatrixAdapter
 from bot.matrix.outbox import OutboxSender
 from bot.messages import Outgoing
+from bot.scheduler import MeetingScheduler
 from bot.state.db import Database
 from bot.state.models import OutboxMessage
 from bot.timers import Timers
@@ -37,6 +38,7 @@ class App:
         self.inbox = Inbox(self.db, self.directory, self.clock, on_enqueued=self._enqueued,
                            rooms=self.matrix.aliases)
         self.timers = Timers(self.db, self.inbox, self.clock)
+        self.meetings = MeetingScheduler(self.db, self.inbox, self.directory, self.clock)
         self.outbox.on_give_up = self._undelivered
         self.matrix.on_message = self.inbox.handle
         self.matrix.on_reaction = self.inbox.handle_reaction
@@ -51,8 +53,10 @@ class App:
             asyncio.create_task(self.outbox.run(), name="outbox"),
             asyncio.create_task(self.matrix.sync_forever(), name="sync"),
             asyncio.create_task(self.timers.run(), name="timers"),
+            asyncio.create_task(self.meetings.run(), name="meetings"),
             asyncio.create_task(self._open_direct_rooms(), name="direct-rooms"),
         ]
+        await self.meetings.start()
         log.info("started: %s", self.settings.summary())
 
     async def _open_direct_rooms(self) -> None:
@@ -68,6 +72,7 @@ class App:
     def _enqueued(self) -> None:
         self.outbox.notify()
         self.timers.notify()
+        self.meetings.notify()  # a move or cancellation changes the plan
 
     async def _undelivered(self, row: OutboxMessage, reason: str) -> None:
         """A convocation's direct message was given up on: the convocation records it and tells the chair."""
@@ -87,6 +92,7 @@ class App:
 
     async def stop(self, flush_timeout: float = 10.0) -> None:
         """Stop syncing, let the outbox finish what is in flight, then close."""
+        self.meetings.stop()
         for task in self._tasks:
             if task.get_name() == "sync":
                 task.cancel()

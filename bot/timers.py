@@ -1,4 +1,4 @@
-"""Escalation timers: the database says what falls due when; this loop makes it happen.
+"""Escalation and action reminders: the database says what falls due when; this loop makes it happen.
 
 Each due step runs through the inbox as internal work, so it commits together with its
 messages and the new due time: after a crash it is either done or still due, never twice.
@@ -10,18 +10,22 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
+from datetime import timedelta
 
+from bot.commands.beslut import remind_action
 from bot.commands.context import Context
 from bot.commands.convene import escalate
 from bot.domain.clock import Clock
 from bot.inbox import Inbox
 from bot.messages import Outgoing
 from bot.state import convocations as store
+from bot.state import meetings
 from bot.state.db import Database
 
 log = logging.getLogger(__name__)
 
 IDLE_WAIT = 30.0  # seconds; also bounds how late a timer can be if the clock jumps
+ACTION_NOTICE = timedelta(hours=1)  # an action's owner is reminded this long before it is due
 
 
 class Timers:
@@ -59,6 +63,15 @@ class Timers:
         for summons in due:
             assert summons.id is not None
             groups[summons.convocation_id].append(summons.id)
+        async with self.db.session() as session:
+            actions = await meetings.actions_to_remind(session, now + ACTION_NOTICE)
+        for action in actions:
+            key = f"action-reminder:{action.id}"
+
+            async def remind(ctx: Context, action_id: int = action.id or 0) -> list[Outgoing]:
+                return await remind_action(ctx, action_id)
+
+            await self.inbox.run_internal(key, remind)
         for convocation_id, ids in groups.items():
             key = f"escalate:{convocation_id}:{ids[0]}:{now.isoformat()}"
 
@@ -66,4 +79,4 @@ class Timers:
                 return await escalate(ctx, convocation_id, ids)
 
             await self.inbox.run_internal(key, run)
-        return len(due)
+        return len(due) + len(actions)

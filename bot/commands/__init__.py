@@ -2,13 +2,19 @@
 
 from bot.commands import (  # noqa: F401  (registration by import)
     activation,
+    beslut,
     exercise,
+    flytta,
     help,
     kalla,
     kallelse,
     kvittera,
+    mote,
+    protokoll,
+    schema,
     status,
     tjanstgor,
+    upprop,
     vem,
 )
 from bot.commands.registry import REGISTRY

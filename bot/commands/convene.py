@@ -75,8 +75,12 @@ def pings(target: str, rich: Rich, users: Sequence[str], about: str | None) -> l
 async def convene(ctx: Context, forum: Forum, state: ForumState, *, kind: str, starts_at: datetime | None = None,
                   subject: str | None = None, function_ids: Sequence[str] | None = None,
                   into: Convocation | None = None, added: bool = False,
-                  intro: Rich | None = None) -> list[Outgoing]:
-    """Convene the forum's composition (or `function_ids`) now; `into` adds to an existing convocation."""
+                  intro: Rich | None = None, escalate: bool = True) -> list[Outgoing]:
+    """Convene the forum's composition (or `function_ids`) now; `into` adds to an existing convocation.
+
+    Without `escalate` (a weekly meeting convened a day ahead) nobody is escalated; a reminder
+    before the meeting takes that role.
+    """
     now = ctx.clock.now()
     roster = await ctx.roster()
     if function_ids is None:
@@ -95,7 +99,7 @@ async def convene(ctx: Context, forum: Forum, state: ForumState, *, kind: str, s
     deputies = [d for c in nobody for d in policy.deputy_calls(roster, c.function.id, now,
                                                                already | {x.function.id for x in call_list})]
     for call in call_list:
-        due = now + call.function.ack_within if call.holders else None
+        due = now + call.function.ack_within if call.holders and escalate else None
         await store.summon(ctx.session, convocation.id, call.function.id, call.holders, now, due_at=due, added=added)
     for call in deputies:
         await store.summon(ctx.session, convocation.id, call.function.id, call.holders, now, due_at=None,
@@ -104,7 +108,8 @@ async def convene(ctx: Context, forum: Forum, state: ForumState, *, kind: str, s
     out = room_ping(ctx, forum, state, convocation, everyone, intro)
     out += direct_messages(ctx, forum, state, convocation, everyone)
     if nobody:
-        out += await tell_chair(ctx, forum, state, convocation, "conv.nobody", [c.function for c in nobody])
+        text = ctx.t("conv.nobody", functions=names([c.function for c in nobody]))
+        out += await tell_chair(ctx, forum, state, text, ref(convocation))
     return out
 
 
@@ -147,18 +152,21 @@ def direct_messages(ctx: Context, forum: Forum, state: ForumState, convocation: 
     return out
 
 
-async def tell_chair(ctx: Context, forum: Forum, state: ForumState, convocation: Convocation, key: str,
-                     functions: Sequence[Function]) -> list[Outgoing]:
+async def tell_chair(ctx: Context, forum: Forum, state: ForumState, text: str,
+                     about: str | None = None) -> list[Outgoing]:
     """A ping for the chair and the conveners in the forum room, and a direct message to each of them."""
     roster = await ctx.roster()
     chair_ids = [state.chair_function(forum), *(f.id for f in conveners(ctx.directory, forum))]
     users = list(dict.fromkeys(u for f in chair_ids for u in roster.holders(f, ctx.clock.now())))
-    names = ", ".join(f.name for f in functions)
-    rich = headline(ctx, forum, state).br().text(ctx.t(key, functions=names))
-    out = pings(forum.room, rich, users, ref(convocation))
+    rich = headline(ctx, forum, state).br().text(text)
+    out = pings(forum.room, rich, users, about)
     out += [Message(target=direct_target(u), body=rich.plain, html=rich.html, ping=True, mentions=(u,),
                     priority=PRIORITY_DIRECT) for u in users]
     return out
+
+
+def names(functions: Sequence[Function]) -> str:
+    return ", ".join(f.name for f in functions)
 
 
 # ---- acknowledgement ----
@@ -255,8 +263,8 @@ async def escalate(ctx: Context, convocation_id: int, summons_ids: Sequence[int]
         out += direct_messages(ctx, forum, state, convocation, again, reminder=True)
         out += direct_messages(ctx, forum, state, convocation, deputies)
     if report:
-        out += await tell_chair(ctx, forum, state, convocation, "conv.not_reached",
-                          [ctx.directory.function(s.function_id) for s in report])
+        text = ctx.t("conv.not_reached", functions=names([ctx.directory.function(s.function_id) for s in report]))
+        out += await tell_chair(ctx, forum, state, text, ref(convocation))
     for summons in remind + report:
         summons.step += 1
         ack_within = ctx.directory.function(summons.function_id).ack_within

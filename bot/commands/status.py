@@ -11,7 +11,7 @@ from bot.config import Forum
 from bot.domain.forums import ForumState
 from bot.domain.meetings import occurrences
 from bot.messages import Outgoing
-from bot.state import convocations
+from bot.state import convocations, meetings
 from bot.state import forums as store
 from bot.texts.rich import Rich
 
@@ -59,6 +59,14 @@ async def details(ctx: Context, forum: Forum, state: ForumState, rich: Rich) -> 
         rich.item().text(ctx.directory.function(function_id).name)
     for function_id in await convocations.added_functions(ctx.session, forum.id, state.activation_id):
         rich.item().text(f"{ctx.directory.function(function_id).name} ({ctx.t('status.added')})")
+    actions = await meetings.open_actions(ctx.session, forum.id)
+    if actions:
+        rich.br().bold(ctx.t("status.open_actions"))
+        for action in actions:
+            owner = ctx.directory.function(action.owner_function).name if action.owner_function else "—"
+            rich.item().text(f"#{action.id} {owner}: {action.text}")
+            if action.due_at:
+                rich.text(" — " + ctx.t("minutes.due", when=ctx.when(action.due_at)))
     requests = await store.pending_requests(ctx.session, forum.id)
     if requests:
         rich.br().bold(ctx.t("status.requests"))

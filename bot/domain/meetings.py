@@ -17,8 +17,11 @@ from bot.config import Meeting
 def occurrences(meeting: Meeting, after: datetime, tz: ZoneInfo, count: int = 1) -> list[datetime]:
     """The next `count` starts of `meeting` strictly after `after`, as UTC instants."""
     local_after = after.astimezone(tz).replace(tzinfo=None)
-    # Anchor the rule a little before `after`, on a whole minute, so BY* parts decide the time.
-    anchor = (local_after - timedelta(days=1)).replace(second=0, microsecond=0)
+    if meeting.start is not None:
+        anchor = meeting.start.replace(tzinfo=None)
+    else:
+        # Anchor the rule a little before `after`, on a whole minute, so BY* parts decide the time.
+        anchor = (local_after - timedelta(days=1)).replace(second=0, microsecond=0)
     rule = rrulestr(meeting.rrule, dtstart=anchor)
     found: list[datetime] = []
     cursor = local_after

@@ -85,8 +85,9 @@ class OutboxSender:
             if remaining:
                 continue
             self.idle.set()
+            wait = await self._until_next()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), await self._until_next())
+                await asyncio.wait_for(self.wake.wait(), wait)
             self.idle.clear()
 
     async def _until_next(self) -> float:

@@ -45,6 +45,8 @@ MIGRATIONS: tuple[Migration, ...] = (
               _create(models.ForumStateRow, models.ActivationRow, models.ActivationRequest)),
     Migration(3, "stand-ins, convocations, summonses, added functions",
               _create(models.StandInRow, models.Convocation, models.Summons, models.AddedFunction)),
+    Migration(4, "meetings: changes, meetings, attendance, meeting log",
+              _create(models.MeetingChange, models.MeetingRow, models.Attendance, models.LogEntry)),
 )
 
 

@@ -94,3 +94,9 @@ async def answer_request(session: AsyncSession, request: ActivationRequest, *, s
                          at: datetime, reason: str | None = None) -> None:
     request.status, request.answered_by, request.answered_at, request.reason = status, by, at, reason
     session.add(request)
+
+
+async def set_chair(session: AsyncSession, forum_id: str, function_id: str) -> None:
+    row = await _row(session, forum_id)
+    row.chair = function_id
+    session.add(row)

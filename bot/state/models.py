@@ -213,3 +213,71 @@ class AddedFunction(SQLModel, table=True):
     function_id: str
     added_by: str
     added_at: datetime = Field(sa_column=_utc_column(nullable=False))
+
+
+class MeetingChange(SQLModel, table=True):
+    """`!flytta` / `!ställ-in`: one occurrence of a scheduled meeting moved or cancelled."""
+
+    __tablename__ = "meeting_change"
+    id: int | None = Field(default=None, primary_key=True)
+    forum_id: str = Field(index=True)
+    meeting: str
+    original: datetime = Field(sa_column=_utc_column(nullable=False))
+    moved_to: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))  # None: cancelled
+    changed_by: str
+    changed_at: datetime = Field(sa_column=_utc_column(nullable=False))
+
+
+class MeetingRow(SQLModel, table=True):
+    """One meeting (conference) of a forum: scheduled or called, from convocation to minutes."""
+
+    __tablename__ = "meeting"
+    id: int | None = Field(default=None, primary_key=True)
+    forum_id: str = Field(index=True)
+    name: str
+    occurrence: str | None = Field(default=None, unique=True)  # the schedule's key; None for ad hoc
+    starts_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    status: str = "planned"  # planned | open | ended | missed | cancelled
+    opened_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    ended_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    mode: str = "ordinary"
+    activation_id: int | None = None
+    event: str | None = None
+    exercise: bool = False
+    chair_function: str | None = None
+    secretary_function: str | None = None
+    convocation_id: int | None = None
+    roll_call_ref: str | None = None
+
+
+class Attendance(SQLModel, table=True):
+    """A function present at a meeting (roll call), with the person who answered for it."""
+
+    __tablename__ = "attendance"
+    id: int | None = Field(default=None, primary_key=True)
+    meeting_id: int = Field(index=True)
+    function_id: str
+    user_id: str
+    deputy: bool = False  # a deputy attends for the function
+    at: datetime = Field(sa_column=_utc_column(nullable=False))
+
+
+class LogEntry(SQLModel, table=True):
+    """The meeting log: a decision, direction, action or piece of information, as written."""
+
+    __tablename__ = "log_entry"
+    id: int | None = Field(default=None, primary_key=True)
+    forum_id: str = Field(index=True)
+    meeting_id: int | None = Field(default=None, index=True)
+    activation_id: int | None = None
+    event: str | None = None
+    kind: str  # decision | direction | action | info
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    author: str
+    author_function: str | None = None
+    at: datetime = Field(sa_column=_utc_column(nullable=False))
+    owner_function: str | None = None  # actions: who is to do it
+    due_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    done_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    reminded_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    withdrawn_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))

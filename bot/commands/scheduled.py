@@ -1,0 +1,114 @@
+"""What the schedule does at each step of a meeting: convene, remind, open.
+
+A step that comes late (the bot was down) still runs if the meeting has not ended, and says it is
+late; once the meeting has ended it is recorded as missed and the chair is told, once.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from bot.commands.context import Context
+from bot.commands.convene import convene, details, direct_messages, headline, tell_chair
+from bot.config import Forum
+from bot.domain.convocation import Call
+from bot.domain.forums import ForumState
+from bot.domain.schedule import CONVENE, OPEN, REMIND, Occurrence, Step
+from bot.messages import Message, Outgoing
+from bot.state import convocations as conv_store
+from bot.state import forums as forum_store
+from bot.state import meetings as store
+from bot.state.models import Convocation, MeetingRow
+
+LATE = timedelta(minutes=5)  # a step run later than this says so
+
+
+async def meeting_for(ctx: Context, occurrence: Occurrence, state: ForumState) -> MeetingRow:
+    """The meeting row of a scheduled occurrence, created at its first step."""
+    meeting = await store.by_occurrence(ctx.session, occurrence.key)
+    if meeting is None:
+        meeting = await store.add(ctx.session, MeetingRow(
+            forum_id=occurrence.forum.id, name=occurrence.meeting.name, occurrence=occurrence.key,
+            starts_at=occurrence.starts_at, mode=state.mode, activation_id=state.activation_id, event=state.event,
+            exercise=state.exercise))
+    meeting.starts_at = occurrence.starts_at
+    ctx.session.add(meeting)
+    return meeting
+
+
+async def run_step(ctx: Context, step: Step) -> list[Outgoing]:
+    occurrence = step.occurrence
+    forum = occurrence.forum
+    now = ctx.clock.now()
+    state = await forum_store.forum_state(ctx.session, forum.id)
+    meeting = await meeting_for(ctx, occurrence, state)
+    if meeting.status in ("missed", "cancelled", "ended") or (step.kind != OPEN and meeting.status == "open"):
+        return []
+    if now >= occurrence.ends_at:
+        meeting.status = "missed"
+        ctx.session.add(meeting)
+        return await tell_chair(ctx, forum, state, ctx.t("meeting.missed", name=meeting.name,
+                                                         when=ctx.when(meeting.starts_at)))
+    late = now - step.at > LATE
+    if step.kind == CONVENE:
+        return await _convene(ctx, forum, state, meeting, late)
+    if step.kind == REMIND:
+        return await _remind(ctx, forum, state, meeting)
+    return await open_meeting(ctx, forum, state, meeting, late=late)
+
+
+async def _convocation(ctx: Context, meeting: MeetingRow) -> Convocation | None:
+    if meeting.convocation_id is None:
+        return None
+    return await conv_store.get(ctx.session, meeting.convocation_id)
+
+
+async def _convene(ctx: Context, forum: Forum, state: ForumState, meeting: MeetingRow, late: bool) -> list[Outgoing]:
+    subject = meeting.name + (" — " + ctx.t("meeting.late_convocation") if late else "")
+    out = await convene(ctx, forum, state, kind="meeting", starts_at=meeting.starts_at, subject=subject,
+                        escalate=False)
+    convocation = await conv_store.latest(ctx.session, forum.id)
+    meeting.convocation_id = convocation.id if convocation else None
+    ctx.session.add(meeting)
+    return out
+
+
+async def _remind(ctx: Context, forum: Forum, state: ForumState, meeting: MeetingRow) -> list[Outgoing]:
+    """The dial-in again, to those convened who have not acknowledged."""
+    if meeting.convocation_id is None:
+        return []
+    convocation = await conv_store.get(ctx.session, meeting.convocation_id)
+    if convocation is None:
+        return []
+    waiting = [Call(ctx.directory.function(s.function_id), tuple(conv_store.holders(s)))
+               for s in await conv_store.summonses(ctx.session, meeting.convocation_id) if s.ack_at is None]
+    return direct_messages(ctx, forum, state, convocation, waiting, reminder=True)
+
+
+async def open_meeting(ctx: Context, forum: Forum, state: ForumState, meeting: MeetingRow, *,
+                       late: bool = False) -> list[Outgoing]:
+    """The meeting begins: it takes the forum's mode and chair, and the room is told how to join."""
+    now = ctx.clock.now()
+    meeting.status, meeting.opened_at = "open", now
+    meeting.mode, meeting.activation_id, meeting.event = state.mode, state.activation_id, state.event
+    meeting.exercise = state.exercise
+    first = state.active and state.activation_id is not None and not [
+        m for m in await store.of_activation(ctx.session, forum.id, state.activation_id) if m.id != meeting.id]
+    chair = state.chair_function(forum)
+    if first and state.activated_by_function:
+        chair = state.activated_by_function  # the convener chairs and documents the first meeting
+    meeting.chair_function = meeting.chair_function or chair
+    meeting.secretary_function = meeting.secretary_function or (chair if first else None)
+    ctx.session.add(meeting)
+    rich = headline(ctx, forum, state).br().bold(ctx.t("meeting.opened", name=meeting.name))
+    if late:
+        rich.text(" " + ctx.t("meeting.opened_late"))
+    rich.br().text(ctx.t("meeting.chair", function=ctx.directory.function(meeting.chair_function).name))
+    if first:
+        rich.br().text(ctx.t("meeting.first_of_activation"))
+    convocation = await _convocation(ctx, meeting)
+    if convocation is not None:
+        details(ctx, forum, convocation, rich)
+    rich.br().text(ctx.t("meeting.how_to"))
+    return [Message(target=forum.room, body=rich.plain, html=rich.html)]
+

@@ -1,0 +1,138 @@
+"""Scheduled meetings, the meeting log and the minutes on the real homeserver, with an injected clock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from support import World, command, direct_messages, react, room_events, wait_for
+
+from bot.app import App
+from bot.domain.clock import FakeClock
+from bot.domain.meetings import occurrences
+
+TZ = ZoneInfo("Europe/Stockholm")
+
+
+def next_meeting(world: World) -> datetime:
+    """The start of the test forum's next weekly meeting (Thursday 10:00)."""
+    meeting = world.settings().forums[0].meetings[0]
+    return occurrences(meeting, datetime.now(UTC) + timedelta(days=2), TZ)[0]
+
+
+async def bot_said(world: World, room: str, needle: str) -> list[dict[str, Any]]:
+    return [e for e in await room_events(world.clients["tib"], world.rooms[room])
+            if e["sender"] == world.bot.user_id and needle in e["content"].get("body", "")]
+
+
+async def settle(app: App) -> None:
+    app.outbox.notify()
+    await wait_for(lambda: _idle(app))
+
+
+async def _idle(app: App) -> bool:
+    return app.outbox.idle.is_set() and not app.outbox.wake.is_set()
+
+
+async def test_a_weekly_meeting_is_convened_reminded_opened_logged_and_minuted_across_restarts(world: World) -> None:
+    starts = next_meeting(world)
+    clock = FakeClock(starts - timedelta(hours=24, minutes=2))
+    app = await world.start_bot(clock=clock)
+    assert await app.meetings.run_due() == 0  # a fresh bot has missed nothing
+
+    clock.advance(timedelta(minutes=3))
+    assert await app.meetings.run_due() == 1
+    convened = (await direct_messages(world, app, "sos"))[0]["content"]["body"]
+    assert "Kallelse till samverkanskonferens" in convened and "Veckomöte" in convened
+    assert "tel:+46812345678,,4711%23" in (await direct_messages(world, app, "sos"))[0]["content"]["formatted_body"]
+    await command(world, "tib", "samordnande", "!kvittera")
+
+    # Down over the reminder: it is sent at start, once, and only to who has not acknowledged.
+    await world.stop_bots()
+    clock.set(starts - timedelta(minutes=10))
+    app = await world.start_bot(clock=clock)
+    reminder = await direct_messages(world, app, "sos", count=2)
+    assert "PÅMINNELSE" in reminder[-1]["content"]["body"]
+    await world.stop_bots()
+    app = await world.start_bot(clock=clock)
+    await settle(app)
+    assert len(await direct_messages(world, app, "sos", count=2)) == 2
+    assert len(await direct_messages(world, app, "tib")) == 1
+
+    clock.set(starts + timedelta(minutes=1))
+    assert await app.meetings.run_due() == 1
+    assert await wait_for(lambda: bot_said(world, "samordnande", "Veckomöte har börjat"))
+    assert "Upprop: Veckomöte" in await command(world, "tib", "samordnande", "!upprop")
+    call = (await wait_for(lambda: bot_said(world, "samordnande", "Upprop: Veckomöte")))[0]
+    await react(world.clients["sos"], world.rooms["samordnande"], call["event_id"])
+    assert "Närvarande: Tjänsteman i beredskap (TiB)" in await command(world, "tib", "samordnande", "!här")
+    assert "Noterat: beslut" in await command(world, "tib", "samordnande", "!beslut Länsgemensamt budskap om snö")
+    await command(world, "tib", "samordnande", "!inriktning Prioritera framkomlighet till sjukhusen")
+    action = await command(world, "tib", "samordnande", "!åtgärd sos-vakthavande samla in lägesbilder senast 23:59")
+    assert "Noterat: åtgärd" in action
+    await command(world, "sos", "samordnande", "!info 112 har normalt tryck")
+    await command(world, "sos", "samordnande", "!info fel text")
+    assert "Tillbakatagen" in await command(world, "sos", "samordnande", "!ångra")
+    assert "Öppna åtgärder" in await command(world, "sos", "samordnande", "!status samordnande")
+    assert "BESLUT" in (await wait_for(lambda: bot_said(world, "logg", "Länsgemensamt budskap")))[0]["content"]["body"]
+
+    ended = await command(world, "tib", "samordnande", "!möte slut")
+    assert "Veckomöte avslutades" in ended
+    minutes = (await wait_for(lambda: bot_said(world, "logg", "Protokoll: Veckomöte")))[0]["content"]
+    for needle in ("Närvarande (2)", "Vakthavande, SOS Alarm", "Länsgemensamt budskap om snö",
+                   "Prioritera framkomlighet", "samla in lägesbilder", "ansvarig: Vakthavande, SOS Alarm",
+                   "112 har normalt tryck"):
+        assert needle in minutes["body"], needle
+    assert "fel text" not in minutes["body"]
+    assert await wait_for(lambda: bot_said(world, "lst", "Protokoll: Veckomöte"))  # back to the home organisation
+
+
+async def test_a_meeting_that_passed_while_the_bot_was_down_is_recorded_as_missed(world: World) -> None:
+    starts = next_meeting(world)
+    clock = FakeClock(starts - timedelta(hours=25))
+    await world.start_bot(clock=clock)
+    await world.stop_bots()
+    clock.set(starts + timedelta(hours=2))
+    app = await world.start_bot(clock=clock)
+    missed = await wait_for(lambda: bot_said(world, "samordnande", "noterat som missat"))
+    assert len(missed) == 1 and missed[0]["content"]["msgtype"] == "m.text"  # it rings the chair
+    assert world.people["tib"].user_id in missed[0]["content"]["m.mentions"]["user_ids"]
+    await settle(app)
+    assert not await bot_said(world, "samordnande", "Kallelse")
+
+
+async def test_one_meeting_is_moved_and_another_cancelled(world: World) -> None:
+    starts = next_meeting(world)
+    clock = FakeClock(starts - timedelta(days=3))
+    await world.start_bot(clock=clock)
+    local = starts.astimezone(TZ)
+    schedule = await command(world, "sos", "samordnande", "!schema")
+    assert f"v. {local.isocalendar().week}" in schedule and "Veckomöte" in schedule
+    day = ("måndag", "tisdag", "onsdag", "torsdag", "fredag", "lördag", "söndag")[local.weekday()]
+    moved = await command(world, "tib", "samordnande", f"!flytta samordnande {day} 10:00 till {day} 13:00")
+    assert "är flyttat" in moved and "13:00" in moved
+    assert "flyttat från" in await command(world, "sos", "samordnande", "!schema samordnande")
+    assert "du får inte" in (await command(world, "sos", "samordnande", "!ställ-in samordnande")).lower()
+    assert "Inget planerat möte" in await command(world, "tib", "samordnande", "!ställ-in samordnande 03:17")
+    cancelled = await command(world, "tib", "samordnande", f"!ställ-in samordnande {day} 13:00")
+    assert "är inställt" in cancelled
+    assert "INSTÄLLT" in await command(world, "sos", "samordnande", "!schema samordnande")
+
+
+async def test_the_first_meeting_of_an_activation_and_log_entries_outside_meetings(world: World) -> None:
+    await world.start_bot()
+    assert "Starta ett möte med !möte start" in await command(world, "tib", "samordnande", "!beslut något")
+    await command(world, "tib", "samordnande", "!aktivera samordnande storm")
+    assert "Noterat: beslut" in await command(world, "tib", "samordnande", "!beslut Aktivering bekräftad")
+    await command(world, "tib", "samordnande", "!möte start")
+    opened = (await wait_for(lambda: bot_said(world, "samordnande", "har börjat")))[0]["content"]["body"]
+    assert "Första mötet i aktiveringen leds och dokumenteras" in opened
+    assert "pågår redan" in await command(world, "sos", "samordnande", "!möte start")
+    assert "ordförande" in await command(world, "tib", "samordnande", "!ordförande sos-vakthavande")
+    assert "för protokollet" in await command(world, "sos", "samordnande", "!sekreterare nacka-tib")
+    assert "du får inte" in (await command(world, "nacka", "samordnande", "!ordförande nacka-tib")).lower()
+    await command(world, "sos", "samordnande", "!möte slut")
+    minutes = await command(world, "sos", "samordnande", "!protokoll")
+    assert "Ordförande: Vakthavande, SOS Alarm" in minutes and "Sekreterare: TiB, Nacka kommun" in minutes
+    assert "AKTIVERAT (storm)" in minutes

@@ -1,0 +1,69 @@
+"""Scheduled meetings as steps: local times across DST, moves, cancellations, downtime."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from bot.config import Forum, Meeting
+from bot.domain.schedule import CONVENE, OPEN, REMIND, Change, due_steps, forum_occurrences, next_step, steps
+
+TZ = ZoneInfo("Europe/Stockholm")
+WEEKLY = Meeting(name="Veckomöte", rrule="FREQ=WEEKLY;BYDAY=TH;BYHOUR=10;BYMINUTE=0",
+                 convene_before=timedelta(hours=24), remind_before=timedelta(minutes=15),
+                 duration=timedelta(minutes=30))
+FORUM = Forum.model_validate({"id": "samordnande", "name": "Samordnande", "level": "samordnande",
+                              "room": "#s:example.org", "chair": "lst-tib", "ordinary": ["lst-tib"],
+                              "meeting": [WEEKLY.model_dump()]})
+
+
+def local(*args: int) -> datetime:
+    return datetime(*args, tzinfo=TZ)  # type: ignore[misc]
+
+
+def shown(instant: datetime) -> str:
+    return instant.astimezone(TZ).strftime("%a %d %b %H:%M")
+
+
+def test_thursday_ten_stays_local_across_both_dst_switches() -> None:
+    spring = forum_occurrences(FORUM, local(2026, 3, 20, 0, 0), local(2026, 4, 5, 0, 0), TZ)
+    autumn = forum_occurrences(FORUM, local(2026, 10, 20, 0, 0), local(2026, 11, 5, 0, 0), TZ)
+    assert [shown(o.starts_at) for o in spring] == ["Thu 26 Mar 10:00", "Thu 02 Apr 10:00"]
+    assert [shown(o.starts_at) for o in autumn] == ["Thu 22 Oct 10:00", "Thu 29 Oct 10:00"]
+
+
+def test_each_occurrence_is_convened_reminded_and_opened() -> None:
+    occurrence = forum_occurrences(FORUM, local(2026, 11, 23, 0, 0), local(2026, 11, 30, 0, 0), TZ)[0]
+    assert [(s.kind, shown(s.at)) for s in steps(occurrence)] == [
+        (CONVENE, "Wed 25 Nov 10:00"), (REMIND, "Thu 26 Nov 09:45"), (OPEN, "Thu 26 Nov 10:00")]
+    assert len({s.key for s in steps(occurrence)}) == 3
+
+
+def test_a_move_keeps_the_convocation_and_a_cancellation_removes_every_step() -> None:
+    original = local(2026, 11, 26, 10, 0)
+    moved = Change("samordnande", "Veckomöte", original, local(2026, 11, 27, 13, 0))
+    occurrence = forum_occurrences(FORUM, local(2026, 11, 23, 0, 0), local(2026, 11, 30, 0, 0), TZ, [moved])[0]
+    assert shown(occurrence.starts_at) == "Fri 27 Nov 13:00" and occurrence.moved
+    plain = forum_occurrences(FORUM, local(2026, 11, 23, 0, 0), local(2026, 11, 30, 0, 0), TZ)[0]
+    assert steps(occurrence)[0].key == steps(plain)[0].key  # convened once, not again for the move
+    assert steps(occurrence)[2].key != steps(plain)[2].key
+    assert shown(steps(occurrence)[1].at) == "Fri 27 Nov 12:45"
+    cancelled = Change("samordnande", "Veckomöte", original, None)
+    gone = forum_occurrences(FORUM, local(2026, 11, 23, 0, 0), local(2026, 11, 30, 0, 0), TZ, [cancelled])[0]
+    assert gone.cancelled and steps(gone) == []
+
+
+def test_steps_missed_during_downtime_are_found_once_in_order() -> None:
+    due = due_steps([FORUM], [], since=local(2026, 11, 24, 12, 0), now=local(2026, 11, 26, 10, 5), tz=TZ)
+    assert [s.kind for s in due] == [CONVENE, REMIND, OPEN]
+    later = due_steps([FORUM], [], since=local(2026, 11, 26, 10, 5), now=local(2026, 11, 26, 12, 0), tz=TZ)
+    assert later == []
+    assert next_step([FORUM], [], local(2026, 11, 26, 10, 5), TZ) == local(2026, 12, 2, 10, 0)
+
+
+def test_every_other_week_counts_from_the_configured_start() -> None:
+    biweekly = WEEKLY.model_copy(update={"rrule": "FREQ=WEEKLY;INTERVAL=2;BYDAY=TH;BYHOUR=10;BYMINUTE=0",
+                                         "start": datetime(2026, 11, 5, 10, 0)})
+    forum = FORUM.model_copy(update={"meetings": (biweekly,)})
+    found = forum_occurrences(forum, local(2026, 11, 10, 0, 0), local(2026, 12, 20, 0, 0), TZ)
+    assert [shown(o.starts_at) for o in found] == ["Thu 19 Nov 10:00", "Thu 03 Dec 10:00", "Thu 17 Dec 10:00"]
