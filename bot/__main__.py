@@ -20,6 +20,10 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config", help="validate a configuration and list every error")
     check.add_argument("path")
     sub.add_parser("demo", help="start a local homeserver and the bot with a scripted conversation")
+    ics = sub.add_parser("ics", help="write a forum's upcoming meetings as iCalendar")
+    ics.add_argument("--config", required=True, help="path to the TOML configuration")
+    ics.add_argument("--forum", required=True, help="forum id or name")
+    ics.add_argument("--output", help="file to write (default: standard output)")
     return parser
 
 
@@ -52,11 +56,60 @@ def main(argv: list[str] | None = None) -> int:
             print(f"cannot start: {exc}", file=sys.stderr)
             return 1
         return 0
+    if args.command == "ics":
+        return _ics(args.config, args.forum, args.output)
     if args.command == "demo":
         from bot.demo import main as demo_main
 
         return demo_main()
     return 2
+
+
+def _ics(config: str, forum_name: str, output: str | None) -> int:
+    """The calendar of one forum, with the moves and cancellations in the bot's database."""
+    from datetime import UTC, datetime
+    from pathlib import Path
+    from zoneinfo import ZoneInfo
+
+    from bot.domain.directory import Directory
+    from bot.domain.schedule import Change, forum_occurrences
+    from bot.ics import HORIZON, calendar
+    from bot.state import meetings
+    from bot.state.db import Database
+
+    try:
+        settings = load_settings(config)
+    except ConfigError as exc:
+        print(f"{config}: configuration errors:\n  " + "\n  ".join(exc.errors), file=sys.stderr)
+        return 1
+    forum = Directory.build(settings).forums.get(forum_name)
+    if forum is None:
+        print(f"unknown forum {forum_name!r}; forums: {', '.join(f.id for f in settings.forums)}", file=sys.stderr)
+        return 1
+
+    url = settings.database.url
+    # A database that does not exist yet means no bot has run: nothing is moved or cancelled.
+    fresh = url.startswith("sqlite") and not Path(url.split(":///", 1)[-1]).exists()
+
+    async def changes() -> list[Change]:
+        if fresh:
+            return []
+        db = Database(url)
+        try:
+            await db.migrate()
+            async with db.session() as session:
+                return await meetings.changes(session)
+        finally:
+            await db.close()
+
+    now = datetime.now(UTC)
+    found = forum_occurrences(forum, now, now + HORIZON, ZoneInfo(settings.bot.timezone), asyncio.run(changes()))
+    text = calendar(forum, found, now)
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
 
 
 if __name__ == "__main__":

@@ -41,6 +41,15 @@ def approves(key: str) -> bool:
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """A file sent after its message: minutes, a calendar."""
+
+    filename: str
+    mimetype: str
+    data: str
+
+
+@dataclass(frozen=True)
 class Message:
     """Something the bot should say. Nothing is sent here; the outbox delivers it.
 
@@ -57,6 +66,7 @@ class Message:
     reply_to: str | None = None
     priority: int = 5
     ref: str | None = None  # what this message is about (e.g. "request:12"), for reactions to it
+    attachment: Attachment | None = None  # sent as a file right after the message
 
 
 # Delivery order: the room ping that reaches everyone first, chatter last.

@@ -6,6 +6,7 @@ from bot.commands import (  # noqa: F401  (registration by import)
     exercise,
     flytta,
     help,
+    kalender,
     kalla,
     kallelse,
     kvittera,

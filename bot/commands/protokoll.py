@@ -7,11 +7,13 @@ the formatted body.
 
 from __future__ import annotations
 
+import html
+
 from bot.commands.context import Context
 from bot.commands.errors import UserError
 from bot.commands.registry import Arg, command
 from bot.config import Forum
-from bot.messages import Message, Outgoing
+from bot.messages import Attachment, Message, Outgoing
 from bot.state import meetings as store
 from bot.state.models import LogEntry, MeetingRow
 from bot.texts.rich import Rich
@@ -72,7 +74,17 @@ async def publish(ctx: Context, forum: Forum, meeting: MeetingRow) -> list[Outgo
         org = ctx.directory.organisation(ctx.directory.function(attendance.function_id).organisation)
         if org.home_room:
             rooms.append(org.home_room)
-    return [Message(target=room, body=rich.plain, html=rich.html) for room in dict.fromkeys(rooms)]
+    return [Message(target=room, body=rich.plain, html=rich.html, attachment=minutes_file(forum, meeting, rich))
+            for room in dict.fromkeys(rooms)]
+
+
+def minutes_file(forum: Forum, meeting: MeetingRow, rich: Rich) -> Attachment:
+    """The minutes as an HTML page to keep, forward or print."""
+    day = (meeting.opened_at or meeting.starts_at).date().isoformat()
+    page = (f'<!doctype html><html><head><meta charset="utf-8"><meta name="viewport" '
+            f'content="width=device-width, initial-scale=1"><title>{html.escape(forum.name)} {day}</title></head>'
+            f"<body>{rich.html}</body></html>")
+    return Attachment(f"protokoll-{forum.id}-{day}.html", "text/html", page)
 
 
 @command("protokoll", en="minutes", args=(Arg("meeting", optional=True, rest=True, max_length=100),))

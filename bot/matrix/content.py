@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.messages import Message
+from bot.messages import Attachment, Message
 
 
 def message_content(message: Message) -> dict[str, Any]:
@@ -20,3 +20,13 @@ def message_content(message: Message) -> dict[str, Any]:
     if message.reply_to:
         content["m.relates_to"] = {"m.in_reply_to": {"event_id": message.reply_to}}
     return content
+
+
+UPLOAD = "se.samverkan.upload"  # file data waiting for upload; replaced by the mxc url when sent
+
+
+def file_content(attachment: Attachment) -> dict[str, Any]:
+    data = attachment.data.encode()
+    return {"msgtype": "m.file", "body": attachment.filename, "filename": attachment.filename,
+            "info": {"mimetype": attachment.mimetype, "size": len(data)}, UPLOAD: attachment.data,
+            "m.mentions": {}}

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
-from nio import RoomPutStateResponse, RoomSendResponse
+from nio import RoomPutStateResponse, RoomSendResponse, UploadResponse
 
 from bot.domain.clock import Clock
 from bot.matrix.client import DirectRoomError, MatrixAdapter, RateLimited, retry_after
+from bot.matrix.content import UPLOAD
 from bot.messages import Message
 from bot.state import repo
 from bot.state.db import Database
@@ -151,6 +153,14 @@ class OutboxSender:
         content = json.loads(row.content)
         client = self.matrix.client
         try:
+            if UPLOAD in content:
+                data = content.pop(UPLOAD).encode()
+                uploaded, _ = await client.upload(io.BytesIO(data), content_type=content["info"]["mimetype"],
+                                                  filename=content["body"], filesize=len(data))
+                if not isinstance(uploaded, UploadResponse):
+                    await self._failed(row, room_id, uploaded)
+                    return None
+                content["url"] = uploaded.content_uri
             if row.state_key is not None:
                 answer = await client.room_put_state(room_id, row.event_type, content, state_key=row.state_key)
             else:

@@ -11,7 +11,7 @@ from typing import Any
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.matrix.content import message_content
+from bot.matrix.content import file_content, message_content
 from bot.messages import Outgoing, StateUpdate
 from bot.state.models import AuditEntry, HandledEvent, KeyValue, OutboxMessage
 
@@ -51,17 +51,29 @@ def transaction_id(cause: str, index: int) -> str:
     return hashlib.sha256(f"{cause}\x00{index}".encode()).hexdigest()[:32]
 
 
+def _rows(message: Outgoing, now: datetime) -> list[OutboxMessage]:
+    """The outbox rows for one message: a state event, or a message and its attachment."""
+    row = OutboxMessage(txn_id="", target=message.target, priority=message.priority, created_at=now,
+                        not_before=now, content="")
+    if isinstance(message, StateUpdate):
+        row.event_type, row.state_key = message.event_type, message.state_key
+        row.content = json.dumps(message.content, ensure_ascii=False)
+        return [row]
+    row.content = json.dumps(message_content(message), ensure_ascii=False)
+    row.ref = message.ref
+    if message.attachment is None:
+        return [row]
+    attachment = OutboxMessage(txn_id="", target=message.target, priority=message.priority, created_at=now,
+                               not_before=now, content=json.dumps(file_content(message.attachment),
+                                                                  ensure_ascii=False))
+    return [row, attachment]
+
+
 async def enqueue(session: AsyncSession, cause: str, messages: Sequence[Outgoing], now: datetime) -> None:
     """Write messages for delivery, in the transaction that decided them."""
-    for index, message in enumerate(messages):
-        row = OutboxMessage(txn_id=transaction_id(cause, index), target=message.target,
-                            priority=message.priority, created_at=now, not_before=now, content="")
-        if isinstance(message, StateUpdate):
-            row.event_type, row.state_key = message.event_type, message.state_key
-            row.content = json.dumps(message.content, ensure_ascii=False)
-        else:
-            row.content = json.dumps(message_content(message), ensure_ascii=False)
-            row.ref = message.ref
+    rows = [row for message in messages for row in _rows(message, now)]
+    for index, row in enumerate(rows):
+        row.txn_id = transaction_id(cause, index)
         session.add(row)
 
 

@@ -258,4 +258,7 @@ TEXTS: dict[str, str] = {
     "cmd.schema": "Upcoming meetings with week numbers.",
     "cmd.flytta": "Move a planned meeting.",
     "cmd.ställ-in": "Cancel a planned meeting.",
+    "calendar.which_forum": "Say which forum (this room belongs to no forum).",
+    "calendar.attached": "Calendar for {forum}: {count} meetings, as a file to add to your calendar.",
+    "cmd.kalender": "The forum's upcoming meetings as a calendar file (iCalendar).",
 }

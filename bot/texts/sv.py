@@ -265,4 +265,7 @@ TEXTS: dict[str, str] = {
     "cmd.schema": "Kommande möten med veckonummer.",
     "cmd.flytta": "Flytta ett planerat möte.",
     "cmd.ställ-in": "Ställ in ett planerat möte.",
+    "calendar.which_forum": "Ange vilket forum (det här rummet hör inte till något forum).",
+    "calendar.attached": "Kalender för {forum}: {count} möten, som fil att lägga till i din kalender.",
+    "cmd.kalender": "Forumets kommande möten som kalenderfil (iCalendar).",
 }

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import aiohttp
 from support import World, command, direct_messages, react, room_events, wait_for
 
 from bot.app import App
@@ -24,6 +25,21 @@ def next_meeting(world: World) -> datetime:
 async def bot_said(world: World, room: str, needle: str) -> list[dict[str, Any]]:
     return [e for e in await room_events(world.clients["tib"], world.rooms[room])
             if e["sender"] == world.bot.user_id and needle in e["content"].get("body", "")]
+
+
+async def bot_file(world: World, room: str, prefix: str) -> dict[str, Any] | None:
+    found = [e for e in await bot_said(world, room, prefix) if e["content"].get("msgtype") == "m.file"]
+    return found[-1] if found else None
+
+
+async def download(world: World, event: dict[str, Any]) -> str:
+    """The text of a file the bot sent, fetched from the homeserver's media repository."""
+    server, media_id = event["content"]["url"].removeprefix("mxc://").split("/", 1)
+    async with aiohttp.ClientSession() as http, http.get(
+            f"{world.hs.url}/_matrix/client/v1/media/download/{server}/{media_id}",
+            headers={"Authorization": f"Bearer {world.people['tib'].access_token}"}) as answer:
+        assert answer.status == 200, await answer.text()
+        return await answer.text()
 
 
 async def settle(app: App) -> None:
@@ -86,6 +102,8 @@ async def test_a_weekly_meeting_is_convened_reminded_opened_logged_and_minuted_a
         assert needle in minutes["body"], needle
     assert "fel text" not in minutes["body"]
     assert await wait_for(lambda: bot_said(world, "lst", "Protokoll: Veckomöte"))  # back to the home organisation
+    page = await wait_for(lambda: bot_file(world, "logg", "protokoll-samordnande-"))
+    assert "Länsgemensamt budskap om snö" in await download(world, page)
 
 
 async def test_a_meeting_that_passed_while_the_bot_was_down_is_recorded_as_missed(world: World) -> None:
@@ -118,6 +136,9 @@ async def test_one_meeting_is_moved_and_another_cancelled(world: World) -> None:
     cancelled = await command(world, "tib", "samordnande", f"!ställ-in samordnande {day} 13:00")
     assert "är inställt" in cancelled
     assert "INSTÄLLT" in await command(world, "sos", "samordnande", "!schema samordnande")
+    assert "Kalender för Regionalt samordnande forum" in await command(world, "sos", "samordnande", "!kalender")
+    ics = await download(world, await wait_for(lambda: bot_file(world, "samordnande", "samordnande.ics")))
+    assert ics.startswith("BEGIN:VCALENDAR") and "STATUS:CANCELLED" in ics
 
 
 async def test_the_first_meeting_of_an_activation_and_log_entries_outside_meetings(world: World) -> None:

@@ -5,8 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from icalendar import Calendar
+
 from bot.config import Forum, Meeting
 from bot.domain.schedule import CONVENE, OPEN, REMIND, Change, due_steps, forum_occurrences, next_step, steps
+from bot.ics import calendar
 
 TZ = ZoneInfo("Europe/Stockholm")
 WEEKLY = Meeting(name="Veckomöte", rrule="FREQ=WEEKLY;BYDAY=TH;BYHOUR=10;BYMINUTE=0",
@@ -67,3 +70,17 @@ def test_every_other_week_counts_from_the_configured_start() -> None:
     forum = FORUM.model_copy(update={"meetings": (biweekly,)})
     found = forum_occurrences(forum, local(2026, 11, 10, 0, 0), local(2026, 12, 20, 0, 0), TZ)
     assert [shown(o.starts_at) for o in found] == ["Thu 19 Nov 10:00", "Thu 03 Dec 10:00", "Thu 17 Dec 10:00"]
+
+
+def test_the_calendar_export_has_each_meeting_in_utc_with_the_dial_in() -> None:
+    forum = FORUM.model_copy(update={"conference": FORUM.conference.model_copy(update={"phone": "+46812345678",
+                                                                                        "pin": "4711"})})
+    cancelled = Change("samordnande", "Veckomöte", local(2026, 11, 26, 10, 0), None)
+    found = forum_occurrences(forum, local(2026, 11, 23, 0, 0), local(2026, 12, 8, 0, 0), TZ, [cancelled])
+    parsed = Calendar.from_ical(calendar(forum, found, local(2026, 11, 22, 12, 0)))
+    events = list(parsed.walk("VEVENT"))
+    assert [e.decoded("dtstart").astimezone(TZ).strftime("%d %b %H:%M") for e in events] == [
+        "26 Nov 10:00", "03 Dec 10:00"]
+    assert [str(e["status"]) for e in events] == ["CANCELLED", "CONFIRMED"]
+    assert "tel:+46812345678,,4711%23" in str(events[1]["description"])
+    assert len({str(e["uid"]) for e in events}) == 2
