@@ -40,6 +40,14 @@ SCENARIO: list[tuple[str, str, str]] = [
     ("nils", "samordnande", "!kvittera ersättare"),
     ("clock", "", "6m"),
     ("anna", "samordnande", "!kallelse"),
+    ("anna", "samordnande", "!möte start"),
+    ("anna", "samordnande", "!upprop"),
+    ("sara", "samordnande", "!här"),
+    ("nils", "samordnande", "!här"),
+    ("anna", "samordnande", "!beslut Gemensamt budskap: undvik onödiga resor i hela länet"),
+    ("anna", "samordnande", "!beslut Nästa konferens kl 08:00 i morgon"),
+    ("anna", "samordnande", "!åtgärd tlc lägesbild för E4 och E18 senast 07:30"),
+    ("anna", "samordnande", "!möte slut"),
     ("nils", "inriktande", "!aktivera inriktande snöoväder"),
     ("anna", "samordnande", "!avaktivera samordnande"),
 ]
@@ -137,6 +145,11 @@ class Player:
         for event in await self.new_messages(client, room_id):
             if event["content"].get("msgtype") == "m.text":  # pings, as opposed to the quiet reply
                 print(indented(event["content"]["body"], "bot (ping)"))
+        if what.startswith("!möte slut"):
+            for event in await self.new_messages(self.clients["anna"], self.room_ids["samverkan-logg"]):
+                if event["content"].get("msgtype") != "m.file":
+                    print("    in the log room:")
+                    print(indented(event["content"]["body"]))
         if what.startswith("!aktivera samordnande"):
             for event in await self.new_messages(self.clients["bengt"], await self.direct_room("bengt")):
                 print("    direct message to bengt:")
