@@ -100,7 +100,10 @@ class App:
             await asyncio.wait_for(self._flush(), flush_timeout)
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._tasks:
+            _, stuck = await asyncio.wait(self._tasks, timeout=flush_timeout)
+            for task in stuck:
+                log.error("task %s did not stop: %s", task.get_name(), task.get_stack(limit=5))
         await self.matrix.close()
         await self.db.close()
         log.info("stopped")

@@ -102,6 +102,12 @@ async def test_a_weekly_meeting_is_convened_reminded_opened_logged_and_minuted_a
         assert needle in minutes["body"], needle
     assert "fel text" not in minutes["body"]
     assert await wait_for(lambda: bot_said(world, "lst", "Protokoll: Veckomöte"))  # back to the home organisation
+    due = (starts.astimezone(TZ).replace(hour=23, minute=59)).astimezone(UTC)
+    clock.set(due - timedelta(minutes=30))
+    assert await app.timers.fire_due() == 1
+    owner = await direct_messages(world, app, "sos", count=4)  # convocation, reminder, attendance, action
+    reminder_body = owner[-1]["content"]["body"]
+    assert "Påminnelse: åtgärd" in reminder_body and "samla in lägesbilder" in reminder_body
     page = await wait_for(lambda: bot_file(world, "logg", "protokoll-samordnande-"))
     assert "Länsgemensamt budskap om snö" in await download(world, page)
 
