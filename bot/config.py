@@ -139,6 +139,7 @@ class Meeting(_Strict):
     convene_before: Duration = timedelta(hours=24)
     remind_before: Duration = timedelta(minutes=15)
     report_due_before: Duration = timedelta(hours=2)
+    summary_before: Duration = timedelta(minutes=10)  # when "Regional lägesbild vecka NN" is posted
     # The first occurrence, in local time; needed when the rule has an INTERVAL (every other week).
     start: datetime | None = None
 

@@ -178,8 +178,13 @@ async def make_world(hs: Homeserver, tmp: Path) -> World:
 
 async def highlights(hs: Homeserver, user: RegisteredUser) -> list[dict[str, Any]]:
     """What would ping this user's phone: the homeserver's own highlight decisions."""
+    return await notifications(hs, user, only_highlight=True)
+
+
+async def notifications(hs: Homeserver, user: RegisteredUser, only_highlight: bool = False) -> list[dict[str, Any]]:
+    """What the homeserver notifies this user of (a message in a 1:1 room notifies with sound)."""
     async with aiohttp.ClientSession() as http, http.get(
-        f"{hs.url}/_matrix/client/v3/notifications", params={"only": "highlight"},
+        f"{hs.url}/_matrix/client/v3/notifications", params={"only": "highlight"} if only_highlight else {},
         headers={"Authorization": f"Bearer {user.access_token}"},
     ) as answer:
         body = await answer.json()

@@ -10,9 +10,9 @@ from bot.texts.rich import Rich
 
 # The order of `!hjälp`: what a duty officer needs first. Commands not listed follow at the end.
 HELP_ORDER = ("aktivera", "kalla", "kvittera", "kallelse", "kalla-in", "vem", "tjänstgör", "status",
-              "möte", "upprop", "här", "beslut", "inriktning", "åtgärd", "info", "ångra", "protokoll",
-              "ordförande", "sekreterare", "schema", "kalender", "flytta", "ställ-in", "avaktivera", "avslå",
-              "övning", "hjälp")
+              "rapport", "lägesbild", "ikapp", "möte", "upprop", "här", "beslut", "inriktning", "åtgärd", "info",
+              "ångra", "protokoll", "ordförande", "sekreterare", "schema", "kalender", "flytta", "ställ-in",
+              "avaktivera", "avslå", "övning", "hjälp")
 
 
 def help_order(spec: CommandSpec) -> int:

@@ -13,8 +13,10 @@ from bot.commands.context import Context
 from bot.commands.errors import UserError
 from bot.commands.registry import Arg, command
 from bot.config import Forum
+from bot.domain.lagesbild import week_of
 from bot.messages import Attachment, Message, Outgoing
 from bot.state import meetings as store
+from bot.state import reports
 from bot.state.models import LogEntry, MeetingRow
 from bot.texts.rich import Rich
 
@@ -53,6 +55,10 @@ async def render(ctx: Context, forum: Forum, meeting: MeetingRow) -> Rich:
         rich.item().text(f"{ctx.directory.organisation(function.organisation).name}: {function.name} "
                          f"({attendance.user_id}" + (f", {ctx.t('rollcall.deputy')})" if attendance.deputy else ")"))
     rich.br().bold(ctx.t("minutes.agenda")).br().text(ctx.t(f"agenda.{meeting.mode}"))
+    year, week = week_of(meeting.opened_at or meeting.starts_at, ctx.tz)
+    summary = await reports.summary(ctx.session, forum.id, year, week)
+    if summary is not None:
+        rich.br().text(ctx.t("minutes.summary", week=week, when=ctx.when(summary.at)))
     entries = [e for e in await store.entries(ctx.session, meeting.id) if e.withdrawn_at is None]
     for kind, label in SECTIONS:
         chosen = [e for e in entries if e.kind == kind]

@@ -78,7 +78,7 @@ class CommandSpec:
         values: dict[str, Any] = {}
         for arg in self.args:
             if arg.rest:
-                raw = " ".join(words).strip()
+                raw = _remainder(text, len(text.split()) - len(words))  # as written, line breaks kept
                 words = []
             elif words and (not arg.optional or self._fits(ctx, arg, words[0])):
                 raw = words.pop(0)
@@ -106,6 +106,14 @@ class CommandSpec:
         except UserError:
             return False
         return True
+
+
+def _remainder(text: str, skip: int) -> str:
+    """`text` after its first `skip` words, exactly as written."""
+    rest = text
+    for _ in range(skip):
+        rest = rest.lstrip().split(None, 1)[1] if len(rest.split(None, 1)) > 1 else ""
+    return rest.strip()
 
 
 class Registry:

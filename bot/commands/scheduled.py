@@ -1,4 +1,5 @@
-"""What the schedule does at each step of a meeting: convene, remind, open.
+"""What the schedule does at each step of a meeting: convene, ask for reports, chase the missing,
+post the weekly summary, remind, open.
 
 A step that comes late (the bot was down) still runs if the meeting has not ended, and says it is
 late; once the meeting has ended it is recorded as missed and the chair is told, once.
@@ -10,10 +11,11 @@ from datetime import timedelta
 
 from bot.commands.context import Context
 from bot.commands.convene import convene, details, direct_messages, headline, tell_chair
+from bot.commands.lagesbild import chase, request_reports, weekly_summary
 from bot.config import Forum
 from bot.domain.convocation import Call
 from bot.domain.forums import ForumState
-from bot.domain.schedule import CONVENE, OPEN, REMIND, Occurrence, Step
+from bot.domain.schedule import CONVENE, DEADLINE, OPEN, REMIND, REQUEST, SUMMARY, Occurrence, Step
 from bot.messages import Message, Outgoing
 from bot.state import convocations as conv_store
 from bot.state import forums as forum_store
@@ -52,6 +54,13 @@ async def run_step(ctx: Context, step: Step) -> list[Outgoing]:
     late = now - step.at > LATE
     if step.kind == CONVENE:
         return await _convene(ctx, forum, state, meeting, late)
+    if step.kind == REQUEST:
+        deadline = occurrence.starts_at - occurrence.meeting.report_due_before
+        return await request_reports(ctx, forum, state, max(deadline, now), meeting.name) if deadline > now else []
+    if step.kind == DEADLINE:
+        return await chase(ctx, forum, state)
+    if step.kind == SUMMARY:
+        return await weekly_summary(ctx, forum, state)
     if step.kind == REMIND:
         return await _remind(ctx, forum, state, meeting)
     return await open_meeting(ctx, forum, state, meeting, late=late)

@@ -1,9 +1,11 @@
 """Scheduled meetings as steps in time: convene, remind, open — with moves and cancellations.
 
-Each occurrence of a `[[forum.meeting]]` produces three steps: the convocation `convene_before`
-the start, a reminder `remind_before`, and the opening at the start. A step has a key that names
-it for good, so it is carried out once whatever happens to the bot. A moved occurrence keeps its
-convocation (people are told of the move) and gets a new reminder and opening at the new time.
+Each occurrence of a `[[forum.meeting]]` produces its steps: the convocation `convene_before`
+the start (with the request for situation reports), the report deadline `report_due_before`,
+the weekly summary `summary_before`, a reminder `remind_before`, and the opening at the start.
+A step has a key that names it for good, so it is carried out once whatever happens to the bot.
+A moved occurrence keeps its convocation (people are told of the move) and gets its later steps
+again at the new time.
 Pure: forums, changes and times are given.
 """
 
@@ -19,6 +21,8 @@ from bot.domain.meetings import occurrences
 from bot.domain.names import normalise
 
 CONVENE, REMIND, OPEN = "convene", "remind", "open"
+REQUEST, DEADLINE, SUMMARY = "request", "deadline", "summary"  # situation reports before the meeting
+ORDER = (CONVENE, REQUEST, DEADLINE, SUMMARY, REMIND, OPEN)  # for steps at the same moment
 LOOKAHEAD = timedelta(days=8)  # further than any convene_before in practice
 
 
@@ -100,8 +104,11 @@ def steps(occurrence: Occurrence) -> list[Step]:
     start = occurrence.starts_at
     convene_at = (occurrence.original if not occurrence.moved else min(occurrence.original, start)) \
         - meeting.convene_before
-    return [Step(occurrence, CONVENE, convene_at), Step(occurrence, REMIND, start - meeting.remind_before),
-            Step(occurrence, OPEN, start)]
+    deadline = start - meeting.report_due_before
+    return sorted([Step(occurrence, CONVENE, convene_at), Step(occurrence, REQUEST, min(convene_at, deadline)),
+                   Step(occurrence, DEADLINE, deadline), Step(occurrence, SUMMARY, start - meeting.summary_before),
+                   Step(occurrence, REMIND, start - meeting.remind_before), Step(occurrence, OPEN, start)],
+                  key=lambda s: (s.at, ORDER.index(s.kind)))
 
 
 def due_steps(forums: Iterable[Forum], changes: Sequence[Change], since: datetime, now: datetime,
@@ -112,7 +119,7 @@ def due_steps(forums: Iterable[Forum], changes: Sequence[Change], since: datetim
         longest = max((m.convene_before for m in forum.meetings), default=timedelta())
         for occurrence in forum_occurrences(forum, since - longest, now + longest + timedelta(days=1), tz, changes):
             due += [s for s in steps(occurrence) if since < s.at <= now]
-    return sorted(due, key=lambda s: (s.at, s.kind))
+    return sorted(due, key=lambda s: (s.at, ORDER.index(s.kind)))
 
 
 def next_step(forums: Iterable[Forum], changes: Sequence[Change], now: datetime, tz: ZoneInfo) -> datetime | None:

@@ -47,6 +47,7 @@ MIGRATIONS: tuple[Migration, ...] = (
               _create(models.StandInRow, models.Convocation, models.Summons, models.AddedFunction)),
     Migration(4, "meetings: changes, meetings, attendance, meeting log",
               _create(models.MeetingChange, models.MeetingRow, models.Attendance, models.LogEntry)),
+    Migration(5, "situation reports and weekly summaries", _create(models.ReportRow, models.WeeklySummary)),
 )
 
 

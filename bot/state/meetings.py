@@ -129,3 +129,13 @@ async def actions_to_remind(session: AsyncSession, before: datetime) -> Sequence
                                    col(LogEntry.done_at).is_(None), col(LogEntry.reminded_at).is_(None),
                                    col(LogEntry.due_at).is_not(None), col(LogEntry.due_at) <= before)
     return (await session.exec(query)).all()
+
+
+async def in_force(session: AsyncSession, forum_id: str, activation_id: int | None, limit: int = 20) -> list[LogEntry]:
+    """Decisions and directions not withdrawn: of the current activation, or the latest ones."""
+    query = select(LogEntry).where(LogEntry.forum_id == forum_id, col(LogEntry.kind).in_(("decision", "direction")),
+                                   col(LogEntry.withdrawn_at).is_(None))
+    if activation_id is not None:
+        query = query.where(LogEntry.activation_id == activation_id)
+    rows = (await session.exec(query.order_by(col(LogEntry.id).desc()).limit(limit))).all()
+    return list(reversed(rows))

@@ -281,3 +281,39 @@ class LogEntry(SQLModel, table=True):
     done_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
     reminded_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
     withdrawn_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+
+
+class ReportRow(SQLModel, table=True):
+    """One situation report (lägesbild) from an organisation, as written; a newer one replaces it in
+    the compiled picture, but both are kept."""
+
+    __tablename__ = "report"
+    id: int | None = Field(default=None, primary_key=True)
+    forum_id: str = Field(index=True)
+    organisation_id: str
+    function_id: str
+    author: str
+    at: datetime = Field(sa_column=_utc_column(nullable=False))
+    year: int
+    week: int = Field(index=True)
+    activation_id: int | None = Field(default=None, index=True)
+    event: str | None = None
+    relayed_by: str | None = None  # organisation that passed it on (förmedlad)
+    raw: str = Field(sa_column=Column(Text, nullable=False))
+    text: str = Field(default="", sa_column=Column(Text, nullable=False))
+    fields: str = Field(default="{}", sa_column=Column(Text, nullable=False))  # JSON
+    no_change: bool = False
+    carried_from: int | None = None
+
+
+class WeeklySummary(SQLModel, table=True):
+    """'Regional lägesbild vecka NN' as posted."""
+
+    __tablename__ = "weekly_summary"
+    id: int | None = Field(default=None, primary_key=True)
+    forum_id: str = Field(index=True)
+    year: int
+    week: int
+    at: datetime = Field(sa_column=_utc_column(nullable=False))
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    html: str = Field(sa_column=Column(Text, nullable=False))

@@ -8,7 +8,19 @@ from zoneinfo import ZoneInfo
 from icalendar import Calendar
 
 from bot.config import Forum, Meeting
-from bot.domain.schedule import CONVENE, OPEN, REMIND, Change, due_steps, forum_occurrences, next_step, steps
+from bot.domain.schedule import (
+    CONVENE,
+    DEADLINE,
+    OPEN,
+    REMIND,
+    REQUEST,
+    SUMMARY,
+    Change,
+    due_steps,
+    forum_occurrences,
+    next_step,
+    steps,
+)
 from bot.ics import calendar
 
 TZ = ZoneInfo("Europe/Stockholm")
@@ -38,8 +50,9 @@ def test_thursday_ten_stays_local_across_both_dst_switches() -> None:
 def test_each_occurrence_is_convened_reminded_and_opened() -> None:
     occurrence = forum_occurrences(FORUM, local(2026, 11, 23, 0, 0), local(2026, 11, 30, 0, 0), TZ)[0]
     assert [(s.kind, shown(s.at)) for s in steps(occurrence)] == [
-        (CONVENE, "Wed 25 Nov 10:00"), (REMIND, "Thu 26 Nov 09:45"), (OPEN, "Thu 26 Nov 10:00")]
-    assert len({s.key for s in steps(occurrence)}) == 3
+        (CONVENE, "Wed 25 Nov 10:00"), (REQUEST, "Wed 25 Nov 10:00"), (DEADLINE, "Thu 26 Nov 08:00"),
+        (REMIND, "Thu 26 Nov 09:45"), (SUMMARY, "Thu 26 Nov 09:50"), (OPEN, "Thu 26 Nov 10:00")]
+    assert len({s.key for s in steps(occurrence)}) == 6
 
 
 def test_a_move_keeps_the_convocation_and_a_cancellation_removes_every_step() -> None:
@@ -49,8 +62,8 @@ def test_a_move_keeps_the_convocation_and_a_cancellation_removes_every_step() ->
     assert shown(occurrence.starts_at) == "Fri 27 Nov 13:00" and occurrence.moved
     plain = forum_occurrences(FORUM, local(2026, 11, 23, 0, 0), local(2026, 11, 30, 0, 0), TZ)[0]
     assert steps(occurrence)[0].key == steps(plain)[0].key  # convened once, not again for the move
-    assert steps(occurrence)[2].key != steps(plain)[2].key
-    assert shown(steps(occurrence)[1].at) == "Fri 27 Nov 12:45"
+    assert steps(occurrence)[-1].key != steps(plain)[-1].key
+    assert [shown(s.at) for s in steps(occurrence) if s.kind == REMIND] == ["Fri 27 Nov 12:45"]
     cancelled = Change("samordnande", "Veckomöte", original, None)
     gone = forum_occurrences(FORUM, local(2026, 11, 23, 0, 0), local(2026, 11, 30, 0, 0), TZ, [cancelled])[0]
     assert gone.cancelled and steps(gone) == []
@@ -58,7 +71,7 @@ def test_a_move_keeps_the_convocation_and_a_cancellation_removes_every_step() ->
 
 def test_steps_missed_during_downtime_are_found_once_in_order() -> None:
     due = due_steps([FORUM], [], since=local(2026, 11, 24, 12, 0), now=local(2026, 11, 26, 10, 5), tz=TZ)
-    assert [s.kind for s in due] == [CONVENE, REMIND, OPEN]
+    assert [s.kind for s in due] == [CONVENE, REQUEST, DEADLINE, REMIND, SUMMARY, OPEN]
     later = due_steps([FORUM], [], since=local(2026, 11, 26, 10, 5), now=local(2026, 11, 26, 12, 0), tz=TZ)
     assert later == []
     assert next_step([FORUM], [], local(2026, 11, 26, 10, 5), TZ) == local(2026, 12, 2, 10, 0)
