@@ -108,7 +108,7 @@ async def main() -> None:
         tracemalloc.stop()
         rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         await db.close()
-        size = os.path.getsize(path)
+        size = await asyncio.to_thread(os.path.getsize, path)
     result = {
         "when": datetime.now().isoformat(timespec="seconds"), "organisations": args.organisations,
         "history_rows": rows, "database_bytes": size, "fill_s": round(fill_s, 2), "covered": covered,
