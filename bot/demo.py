@@ -49,7 +49,12 @@ SCENARIO: list[tuple[str, str, str]] = [
     ("anna", "samordnande", "!åtgärd tlc lägesbild för E4 och E18 senast 07:30"),
     ("anna", "samordnande", "!möte slut"),
     ("nils", "inriktande", "!aktivera inriktande snöoväder"),
+    ("sara", "samordnande", "!rapport konsekvenser: högt tryck på 112 ; behov: inga"),
+    ("nils", "samordnande", "!rapport konsekvenser: elavbrott i Boo, 800 hushåll\n"
+                            "samordning: gemensamt budskap om värmestugor"),
+    ("tove", "samordnande", "!rapport åtgärder: E4 och E18 plogas kontinuerligt; bedömning: bättre i natt"),
     ("anna", "samordnande", "!avaktivera samordnande"),
+    ("anna", "samordnande", "!lägesbild"),
 ]
 
 
