@@ -57,11 +57,3 @@ class Directory:
     def listed_functions(self, user_id: str) -> list[Function]:
         """Functions that name this person among their holders, whoever is on duty now."""
         return [f for f in self.settings.functions if user_id in f.holders]
-
-    def holders(self, function_id: str) -> list[str]:
-        """Who is reached for a function."""
-        return list(self.function(function_id).holders)
-
-    def is_known(self, user_id: str) -> bool:
-        """Anyone the configuration names: an admin or a listed holder of some function."""
-        return self.is_admin(user_id) or bool(self.listed_functions(user_id))
