@@ -20,6 +20,9 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config", help="validate a configuration and list every error")
     check.add_argument("path")
     sub.add_parser("demo", help="start a local homeserver and the bot with a scripted conversation")
+    backup = sub.add_parser("backup", help="copy the database while the bot runs (SQLite online backup)")
+    backup.add_argument("--config", required=True, help="path to the TOML configuration")
+    backup.add_argument("path", help="the new file to write")
     ics = sub.add_parser("ics", help="write a forum's upcoming meetings as iCalendar")
     ics.add_argument("--config", required=True, help="path to the TOML configuration")
     ics.add_argument("--forum", required=True, help="forum id or name")
@@ -57,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"cannot start: {exc}", file=sys.stderr)
             return 1
         return 0
+    if args.command == "backup":
+        return _backup(args.config, args.path)
     if args.command == "ics":
         return _ics(args.config, args.forum, args.output)
     if args.command == "demo":
@@ -64,6 +69,24 @@ def main(argv: list[str] | None = None) -> int:
 
         return demo_main()
     return 2
+
+
+def _backup(config: str, path: str) -> int:
+    from pathlib import Path
+
+    from bot.state.backup import backup, sqlite_path
+
+    try:
+        settings = load_settings(config)
+        result = backup(sqlite_path(settings.database.url), Path(path))
+    except ConfigError as exc:
+        print(f"{config}: configuration errors:\n  " + "\n  ".join(exc.errors), file=sys.stderr)
+        return 1
+    except (ValueError, OSError) as exc:
+        print(f"backup failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"backup written to {path}; integrity check: {result}")
+    return 0 if result == "ok" else 1
 
 
 def _ics(config: str, forum_name: str, output: str | None) -> int:
