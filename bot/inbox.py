@@ -149,6 +149,8 @@ class Inbox:
 
     async def _run_command(self, ctx: Context, name: str, rest: str) -> list[Outgoing]:
         if not await ctx.is_known():
+            await repo.audit(ctx.session, at=self.clock.now(), user_id=ctx.sender, action=f"command:{name[:50]}",
+                             allowed=False, event_id=ctx.incoming.event_id, detail={"reason": "unknown sender"})
             return [ctx.reply(Rich().text(ctx.t("error.unknown_sender", user=ctx.sender)))]
         spec = REGISTRY.find(name)
         if spec is None:

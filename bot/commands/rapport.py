@@ -19,6 +19,7 @@ from bot.domain.lagesbild import FIELDS, parse, week_of
 from bot.domain.names import normalise
 from bot.messages import Outgoing
 from bot.state import forums as forum_store
+from bot.state import repo
 from bot.state import reports as store
 from bot.state.models import ReportRow
 from bot.texts.rich import Rich
@@ -87,6 +88,9 @@ async def rapport(ctx: Context, report: str | None) -> list[Outgoing]:
             raise UserError("report.nothing_to_carry")
         row.text, row.fields, row.carried_from = previous.text, previous.fields, previous.id
     await store.add(ctx.session, row)
+    await repo.audit(ctx.session, at=now, user_id=ctx.sender, function_id=function.id, action="report",
+                     forum_id=forum.id, event_id=ctx.incoming.event_id,
+                     detail={"report": row.id, "organisation": organisation, "relayed": relayed is not None})
     compiled = await week_picture(ctx, forum, state, year, week)
     org_name = ctx.directory.organisation(organisation).name
     rich = Rich().text(ctx.t("report.received", organisation=org_name, week=week) + " " + coverage_line(ctx, compiled))

@@ -1,0 +1,101 @@
+"""Who may change what: every state-changing command against every kind of sender.
+
+Runs the real inbox on a real SQLite database. A command changed state when it wrote an allowed
+audit entry; a known sender's refusal writes a refused one. Only Matrix ids count: a user on
+another server called "tib" is a stranger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlmodel import select
+
+from bot.config import parse_settings
+from bot.domain.clock import FakeClock
+from bot.domain.directory import Directory
+from bot.inbox import Inbox
+from bot.messages import Incoming
+from bot.state.db import Database
+from bot.state.models import AuditEntry
+
+FORUM_ROOM = "!forum:example.org"
+SENDERS = {
+    "convener": "@tib:example.org",  # Länsstyrelsen's TiB: may convene
+    "chair": "@nacka:example.org",  # the forum's chair function
+    "member": "@sos:example.org",  # a member function of the forum
+    "other_forum": "@other:example.org",  # a function of another forum only
+    "admin": "@admin:example.org",  # an admin without a function
+    "outsider": "@nobody:example.org",
+    "bot": "@bot:example.org",
+    "lookalike": "@tib:evil.example",  # same local name, another homeserver
+}
+# command, whether the forum is activated first, who may
+MATRIX: list[tuple[str, bool, set[str]]] = [
+    ("!aktivera samordnande storm", False, {"convener", "chair", "member"}),  # members file a request
+    ("!avaktivera samordnande", True, {"convener", "chair"}),
+    ("!kalla samordnande", False, {"convener", "chair"}),
+    ("!kalla-in varmdo-tib samordnande", True, {"convener", "chair"}),
+    ("!övning på samordnande", False, {"convener"}),
+    ("!tjänstgör lst-tib", False, {"convener", "admin"}),
+    ("!ställ-in samordnande", False, {"convener", "chair"}),
+    ("!beslut stäng E4", True, {"convener", "chair", "member"}),
+    ("!ordförande sos-vb", False, {"convener", "chair"}),
+    ("!rapport konsekvenser: köer", False, {"convener", "chair", "member"}),
+]
+
+
+def config(tmp: Path) -> Any:
+    return parse_settings({
+        "bot": {"admins": [SENDERS["admin"]]},
+        "matrix": {"homeserver": "http://127.0.0.1:1", "user_id": SENDERS["bot"]},
+        "database": {"url": f"sqlite+aiosqlite:///{tmp / 'bot.db'}"},
+        "organisation": [{"id": "lst", "name": "Länsstyrelsen"}, {"id": "sos", "name": "SOS Alarm"},
+                         {"id": "nacka", "name": "Nacka kommun"}, {"id": "varmdo", "name": "Värmdö kommun"}],
+        "function": [
+            {"id": "lst-tib", "organisation": "lst", "name": "TiB", "may_convene": True,
+             "holders": [SENDERS["convener"]]},
+            {"id": "sos-vb", "organisation": "sos", "name": "Vakthavande", "holders": [SENDERS["member"]]},
+            {"id": "nacka-tib", "organisation": "nacka", "name": "Nacka TiB", "holders": [SENDERS["chair"]]},
+            {"id": "varmdo-tib", "organisation": "varmdo", "name": "Värmdö TiB", "holders": [SENDERS["other_forum"]]},
+        ],
+        "forum": [
+            {"id": "samordnande", "name": "Samordnande", "level": "samordnande", "room": FORUM_ROOM,
+             "chair": "nacka-tib", "ordinary": ["lst-tib", "sos-vb", "nacka-tib"],
+             "meeting": [{"name": "Veckomöte", "rrule": "FREQ=WEEKLY;BYDAY=TH;BYHOUR=10;BYMINUTE=0"}]},
+            {"id": "inriktande", "name": "Inriktande", "level": "inriktande", "room": "!inr:example.org",
+             "chair": "lst-tib", "ordinary": ["lst-tib", "varmdo-tib"]},
+        ],
+    })
+
+
+async def attempt(tmp: Path, command: str, activated: bool, sender: str) -> tuple[int, int]:
+    """(allowed, refused) audit entries written by `sender`'s command."""
+    settings = config(tmp)
+    db = Database(settings.database.url)
+    await db.migrate()
+    inbox = Inbox(db, Directory.build(settings), FakeClock(datetime(2026, 11, 23, 9, 0, tzinfo=UTC)))
+    if activated:
+        await inbox.handle(Incoming(FORUM_ROOM, SENDERS["convener"], "$setup", "!aktivera samordnande storm",
+                                    datetime.now(UTC)))
+    await inbox.handle(Incoming(FORUM_ROOM, sender, "$tried", command, datetime.now(UTC)))
+    async with db.session() as session:
+        rows = (await session.exec(select(AuditEntry).where(AuditEntry.event_id == "$tried"))).all()
+    await db.close()
+    return sum(1 for r in rows if r.allowed), sum(1 for r in rows if not r.allowed)
+
+
+@pytest.mark.parametrize(("command", "activated", "allowed"), MATRIX, ids=[c for c, _, _ in MATRIX])
+def test_only_the_allowed_senders_change_state_and_refusals_are_audited(
+        tmp_path: Path, command: str, activated: bool, allowed: set[str]) -> None:
+    for kind, sender in SENDERS.items():
+        changed, refused = asyncio.run(attempt(tmp_path / kind, command, activated, sender))
+        if kind in allowed:
+            assert changed >= 1 and refused == 0, f"{kind} should be allowed: {command}"
+        else:
+            assert changed == 0, f"{kind} must not change anything: {command}"
+            assert refused == 1, f"{kind}'s refusal is not audited: {command}"
