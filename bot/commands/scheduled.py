@@ -15,7 +15,7 @@ from bot.commands.lagesbild import chase, request_reports, weekly_summary
 from bot.config import Forum
 from bot.domain.convocation import Call
 from bot.domain.forums import ForumState
-from bot.domain.schedule import CONVENE, DEADLINE, OPEN, REMIND, REQUEST, SUMMARY, Occurrence, Step
+from bot.domain.schedule import CONVENE, DEADLINE, REMIND, REQUEST, SUMMARY, Occurrence, Step
 from bot.messages import Message, Outgoing
 from bot.state import convocations as conv_store
 from bot.state import forums as forum_store
@@ -44,7 +44,7 @@ async def run_step(ctx: Context, step: Step) -> list[Outgoing]:
     now = ctx.clock.now()
     state = await forum_store.forum_state(ctx.session, forum.id)
     meeting = await meeting_for(ctx, occurrence, state)
-    if meeting.status in ("missed", "cancelled", "ended") or (step.kind != OPEN and meeting.status == "open"):
+    if meeting.status != "planned":  # held already (opened by hand), missed or cancelled
         return []
     if now >= occurrence.ends_at:
         meeting.status = "missed"
@@ -56,7 +56,7 @@ async def run_step(ctx: Context, step: Step) -> list[Outgoing]:
         return await _convene(ctx, forum, state, meeting, late)
     if step.kind == REQUEST:
         deadline = occurrence.starts_at - occurrence.meeting.report_due_before
-        return await request_reports(ctx, forum, state, max(deadline, now), meeting.name) if deadline > now else []
+        return await request_reports(ctx, forum, state, deadline, meeting.name) if deadline > now else []
     if step.kind == DEADLINE:
         return await chase(ctx, forum, state)
     if step.kind == SUMMARY:
