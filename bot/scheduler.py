@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 CHECKED_UNTIL = "schedule_checked_until"
 LOOKBACK = timedelta(days=7)  # how far back missed steps are looked for after downtime
 JOB_ID = "meetings"
+COALESCE = 1.0  # seconds
 
 
 class MeetingScheduler:
@@ -52,11 +53,13 @@ class MeetingScheduler:
         """Plan again whenever something may have changed the schedule."""
         while True:
             await self._replan.wait()
+            await asyncio.sleep(COALESCE)  # a burst of commands is planned for once
             self._replan.clear()
             try:
                 await self.plan()
             except Exception:
                 log.exception("planning the next meeting step failed")
+
     async def start(self) -> None:
         self.scheduler.start()
         await self.run_due()

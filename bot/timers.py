@@ -25,7 +25,8 @@ from bot.state.db import Database
 log = logging.getLogger(__name__)
 
 IDLE_WAIT = 30.0  # seconds; also bounds how late a timer can be if the clock jumps
-ACTION_NOTICE = timedelta(hours=1)  # an action's owner is reminded this long before it is due
+ACTION_NOTICE = timedelta(hours=1)
+COALESCE = 0.5  # seconds  # an action's owner is reminded this long before it is due
 
 
 class Timers:
@@ -53,6 +54,7 @@ class Timers:
                 wait = min(IDLE_WAIT, max(0.0, (upcoming - self.clock.now()).total_seconds()))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), wait)
+            await asyncio.sleep(COALESCE)  # a burst of commands wakes the timers once
 
     async def fire_due(self) -> int:
         """Run every escalation step that is due now; returns how many summonses moved."""
