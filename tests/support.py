@@ -235,3 +235,13 @@ async def direct_messages(world: World, app: App, who: str, count: int = 1, time
 
     found: list[dict[str, Any]] = await wait_for(find, timeout)
     return found
+
+
+async def settle(app: App) -> None:
+    """Until the bot's outbox has delivered everything due."""
+    app.outbox.notify()
+
+    async def idle() -> bool:
+        return app.outbox.idle.is_set() and not app.outbox.wake.is_set()
+
+    await wait_for(idle)

@@ -13,10 +13,10 @@ from support import (
     highlights,
     react,
     room_events,
+    settle,
     wait_for,
 )
 
-from bot.app import App
 from bot.domain.clock import FakeClock
 
 
@@ -24,16 +24,6 @@ async def pinged(world: World, who: str, room_id: str, needle: str) -> list[dict
     """Events in `room_id` that rang `who`'s phone and contain `needle`."""
     return [e for e in await highlights(world.hs, world.people[who])
             if e["room_id"] == room_id and needle in e["content"]["body"]]
-
-
-async def idle(app: App) -> None:
-    """Until the outbox has delivered everything due."""
-    app.outbox.notify()
-    await wait_for(lambda: _idle(app))
-
-
-async def _idle(app: App) -> bool:
-    return app.outbox.idle.is_set() and not app.outbox.wake.is_set()
 
 
 async def test_activation_convenes_every_holder_and_reactions_and_commands_acknowledge(world: World) -> None:
@@ -102,7 +92,7 @@ async def test_an_unanswered_function_escalates_to_its_deputy_then_the_chair_acr
     await world.stop_bots()
     app = await world.start_bot(settings, clock)
     assert await app.timers.fire_due() == 0
-    await idle(app)
+    await settle(app)
     assert len(await direct_messages(world, app, "sos", count=2)) == 2  # nothing sent twice
     assert len(await direct_messages(world, app, "nacka")) == 1
 
@@ -182,7 +172,7 @@ async def test_deactivation_stops_the_escalation_of_its_convocation(world: World
     await command(world, "tib", "samordnande", "!avaktivera samordnande")
     clock.advance(timedelta(minutes=30))
     assert await app.timers.fire_due() == 0
-    await idle(app)
+    await settle(app)
     assert len(await direct_messages(world, app, "sos")) == 1  # the convocation, and no reminder
 
 

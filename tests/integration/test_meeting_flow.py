@@ -7,7 +7,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import aiohttp
-from support import World, command, direct_messages, react, room_events, wait_for
+from support import World, command, direct_messages, react, room_events, settle, wait_for
 
 from bot.app import App
 from bot.domain.clock import FakeClock
@@ -46,15 +46,6 @@ async def dms_with(world: World, app: App, who: str, needle: str, count: int = 1
     """The bot's direct messages to `who` that contain `needle`, once there are `count` of them."""
     found = [m for m in await direct_messages(world, app, who) if needle in m["content"]["body"]]
     return found if len(found) >= count else []
-
-
-async def settle(app: App) -> None:
-    app.outbox.notify()
-    await wait_for(lambda: _idle(app))
-
-
-async def _idle(app: App) -> bool:
-    return app.outbox.idle.is_set() and not app.outbox.wake.is_set()
 
 
 async def test_a_weekly_meeting_is_convened_reminded_opened_logged_and_minuted_across_restarts(world: World) -> None:
