@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
+import aiohttp
 from nio import RoomPutStateResponse, RoomSendResponse, UploadResponse
 
 from bot.domain.clock import Clock
@@ -138,6 +139,8 @@ class OutboxSender:
         assert row.id is not None
         try:
             room_id = await self._room_for(row.target)
+        except (OSError, TimeoutError, aiohttp.ClientError) as exc:
+            raise Transient(f"homeserver unreachable ({type(exc).__name__})", 1.0) from exc
         except DirectRoomError as exc:
             await self._give_up(row, str(exc))
             return None
@@ -166,7 +169,7 @@ class OutboxSender:
             else:
                 answer = await client.room_send(room_id, row.event_type, content, tx_id=row.txn_id,
                                                 ignore_unverified_devices=True)
-        except (OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError, aiohttp.ClientError) as exc:
             raise Transient(f"homeserver unreachable ({type(exc).__name__})", 1.0) from exc
         if isinstance(answer, RoomSendResponse | RoomPutStateResponse):
             return row.id, room_id, answer.event_id

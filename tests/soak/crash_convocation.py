@@ -97,7 +97,7 @@ def count_deliveries(hs_db: Path, bot: str, forum_room: str,
                 for user in content.get("m.mentions", {}).get("user_ids", []):
                     if user in mentions:
                         mentions[user] += 1
-        elif "Du kallas som" in body:
+        elif "Du kallas som" in body and "PÅMINNELSE" not in body:  # a convocation, not its reminder
             for user in members.get(room_id, set()) & set(dms):
                 dms[user] += 1
     return dms, mentions
