@@ -72,12 +72,16 @@ class OutboxSender:
                 self._backoff = 1.0
             except Transient as exc:
                 if exc.rate_limited:
-                    wait = exc.wait
-                else:
-                    wait = max(exc.wait, self._backoff)
-                    self._backoff = min(self._backoff * 2, RETRY_CAP)
-                log.warning("outbox paused %.1f s: %s", wait, exc)
-                await asyncio.sleep(wait)
+                    log.warning("outbox paused %.1f s: %s", exc.wait, exc)
+                    await asyncio.sleep(exc.wait)  # the homeserver said how long
+                    continue
+                wait = max(exc.wait, self._backoff)
+                self._backoff = min(self._backoff * 2, RETRY_CAP)
+                log.warning("outbox paused up to %.1f s: %s", wait, exc)
+                # New messages mean the bot is syncing again, so the homeserver is back: try at once.
+                self.wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), wait)
                 continue
             except Exception:
                 # A bug or a locked database must not stop delivery for good.
