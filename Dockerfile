@@ -14,4 +14,6 @@ RUN pip install --no-cache-dir . \
 USER samverkan
 VOLUME ["/data"]
 STOPSIGNAL SIGTERM
+HEALTHCHECK --interval=60s --timeout=10s --start-period=60s \
+    CMD ["python", "-m", "bot", "health", "--config", "/config/config.toml"]
 CMD ["python", "-m", "bot", "run", "--config", "/config/config.toml"]

@@ -20,6 +20,8 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config", help="validate a configuration and list every error")
     check.add_argument("path")
     sub.add_parser("demo", help="start a local homeserver and the bot with a scripted conversation")
+    health = sub.add_parser("health", help="exit 0 if the database is readable and the bot synced lately")
+    health.add_argument("--config", required=True, help="path to the TOML configuration")
     backup = sub.add_parser("backup", help="copy the database while the bot runs (SQLite online backup)")
     backup.add_argument("--config", required=True, help="path to the TOML configuration")
     backup.add_argument("path", help="the new file to write")
@@ -60,6 +62,16 @@ def main(argv: list[str] | None = None) -> int:
             print(f"cannot start: {exc}", file=sys.stderr)
             return 1
         return 0
+    if args.command == "health":
+        from bot.health import check
+
+        try:
+            healthy, why = asyncio.run(check(load_settings(args.config)))
+        except ConfigError as exc:
+            print(f"{args.config}: configuration errors:\n  " + "\n  ".join(exc.errors), file=sys.stderr)
+            return 1
+        print(why)
+        return 0 if healthy else 1
     if args.command == "backup":
         return _backup(args.config, args.path)
     if args.command == "ics":

@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 SYNC_TIMEOUT_MS = 30_000
 BACKOFF_START = 1.0
+LAST_SYNC = "last_sync_at"  # when a sync last succeeded: what `python -m bot health` checks
 PROBE_EVERY = 1.0  # seconds between checks whether an unreachable homeserver is back
 BACKOFF_CAP = 30.0  # seconds; a storm at 03:00 is no time to wait minutes for a reconnect
 
@@ -290,6 +291,7 @@ class MatrixAdapter:
         await self._handle_invites(answer)
         async with self.db.session() as session:
             await repo.set_value(session, "sync_token", answer.next_batch)
+            await repo.set_value(session, LAST_SYNC, datetime.now(UTC).isoformat())
         self._sync_token = answer.next_batch
         self.synced.set()
         self.after_sync()

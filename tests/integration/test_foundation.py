@@ -5,6 +5,8 @@ from __future__ import annotations
 import aiohttp
 from support import World, command, room_events, send_text, wait_for_reply
 
+from bot.health import check
+
 
 async def test_help_is_a_notice_in_reply_to_the_command(world: World) -> None:
     """!hjälp lists the commands with usage, quietly (m.notice), as a reply."""
@@ -121,3 +123,12 @@ async def test_bot_reconnects_by_itself_after_a_homeserver_restart(world: World)
     event_id = await send_text(world.clients["tib"], room, "!status")
     reply = await wait_for_reply(world.clients["tib"], room, event_id, timeout=60)
     assert "Regionalt samordnande forum" in reply["content"]["body"]
+
+
+async def test_health_is_ok_while_the_bot_syncs(world: World) -> None:
+    """`python -m bot health` answers from the running bot's database."""
+    settings = world.settings()
+    assert not (await check(settings))[0]  # nothing has run yet
+    await world.start_bot(settings)
+    healthy, why = await check(settings)
+    assert healthy and why.startswith("ok: last successful sync")

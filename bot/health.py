@@ -1,0 +1,40 @@
+"""`python -m bot health`: is the database readable and did the bot sync with its homeserver lately?
+
+Meant for a container HEALTHCHECK or a monitoring probe: one line, exit code 0 when healthy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bot.config import Settings
+from bot.matrix.client import LAST_SYNC
+from bot.state import repo
+from bot.state.db import Database
+
+# The sync long-polls for 30 s; two missed polls and a bit is unhealthy.
+STALE = timedelta(seconds=90)
+
+
+async def check(settings: Settings, now: datetime | None = None) -> tuple[bool, str]:
+    """(healthy, a sentence saying why)."""
+    now = now or datetime.now(UTC)
+    url = settings.database.url
+    if url.startswith("sqlite") and not await asyncio.to_thread(Path(url.split(":///", 1)[-1]).exists):
+        return False, f"no database at {url.split(':///', 1)[-1]}"  # and do not create one
+    db = Database(url)
+    try:
+        async with db.session() as session:
+            last = await repo.get_value(session, LAST_SYNC)
+    except Exception as exc:  # noqa: BLE001 - any failure to read the database is the answer
+        return False, f"database unreadable: {type(exc).__name__}: {exc}"
+    finally:
+        await db.close()
+    if last is None:
+        return False, "the bot has not synced with its homeserver yet"
+    age = now - datetime.fromisoformat(last)
+    if age > STALE:
+        return False, f"last successful sync {age.total_seconds():.0f} s ago"
+    return True, f"ok: last successful sync {age.total_seconds():.0f} s ago"
