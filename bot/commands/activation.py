@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from bot.commands import converters
 from bot.commands.context import Context
-from bot.commands.convene import convene
+from bot.commands.convene import convene, pings, rings
 from bot.commands.errors import BadArgument, NotAllowed, UserError
 from bot.commands.registry import Arg, command, on_reaction
 from bot.config import Forum
 from bot.domain import forums as model
 from bot.domain.forums import Activation, ForumState
-from bot.messages import PRIORITY_DIRECT, PRIORITY_PING, Message, Outgoing, StateUpdate, direct_target
+from bot.messages import PRIORITY_DIRECT, Message, Outgoing, StateUpdate
 from bot.state import convocations, repo
 from bot.state import forums as store
 from bot.state.models import ActivationRequest
@@ -124,14 +124,8 @@ async def file_request(ctx: Context, forum: Forum, event: str, description: str 
         ctx.t("activation.request_body", who=requester, sender=ctx.sender, event=event, forum_id=forum.id))
     if description:
         ask.br().text(description)
-    ask.br()
-    for i, user in enumerate(people):
-        ask.text(", " if i else "").pill(user)
     ref = f"request:{request.id}"
-    out: list[Outgoing] = [Message(target=forum.room, body=ask.plain, html=ask.html, ping=True,
-                                   mentions=tuple(people), priority=PRIORITY_PING, ref=ref)]
-    out += [Message(target=direct_target(user), body=ask.plain, html=ask.html, ping=True, mentions=(user,),
-                    priority=PRIORITY_DIRECT, ref=ref) for user in people]
+    out = [*pings(forum.room, ask, people, ref), *rings(people, ask, ref)]
     names = ", ".join(f.name for f in conveners)
     out.append(ctx.reply(Rich().text(ctx.t("activation.request_sent", forum=forum.name, conveners=names))))
     return out

@@ -11,13 +11,14 @@ from datetime import datetime
 
 from bot.commands import converters
 from bot.commands.context import Context
+from bot.commands.convene import rings
 from bot.commands.errors import BadArgument, UserError
 from bot.commands.mote import member_function, which_forum
 from bot.commands.registry import Arg, command
 from bot.config import Forum, Function
 from bot.domain.names import normalise
 from bot.domain.timeparse import TIME_EXAMPLES, parse_when
-from bot.messages import PRIORITY_DIRECT, Message, Outgoing, direct_target
+from bot.messages import Message, Outgoing
 from bot.state import forums as forum_store
 from bot.state import meetings as store
 from bot.state import repo
@@ -135,5 +136,4 @@ async def remind_action(ctx: Context, action_id: int) -> list[Outgoing]:
     rich = Rich().text(ctx.t("action.reminder", number=action.id, function=owner.name, when=ctx.when(action.due_at),
                              text=action.text))
     holders = (await ctx.roster()).holders(owner.id, ctx.clock.now())
-    return [Message(target=direct_target(u), body=rich.plain, html=rich.html, ping=True, mentions=(u,),
-                    priority=PRIORITY_DIRECT) for u in holders]
+    return rings(holders, rich)

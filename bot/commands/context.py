@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.commands.errors import NotAllowed
 from bot.config import Forum, Function
 from bot.domain.clock import Clock
 from bot.domain.directory import Directory
@@ -47,6 +48,14 @@ class Context:
 
     async def authority(self, forum: Forum, state: ForumState) -> Authority:
         return authority(await self.held(), forum, state)
+
+    async def convener_or_chair(self, forum: Forum, state: ForumState, refusal: str, action: str) -> Function:
+        """The sender's convener or chair function in the forum; refused (and audited) without one."""
+        who = await self.authority(forum, state)
+        function = who.convener or who.chair
+        if function is None:
+            raise NotAllowed(refusal, action=action, forum_id=forum.id, forum=forum.name)
+        return function
 
     async def is_known(self) -> bool:
         return self.directory.is_admin(self.sender) or bool(await self.held())

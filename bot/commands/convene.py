@@ -72,6 +72,12 @@ def pings(target: str, rich: Rich, users: Sequence[str], about: str | None) -> l
     return out
 
 
+def rings(users: Sequence[str], rich: Rich, about: str | None = None) -> list[Outgoing]:
+    """The same words to each person by direct message, as `m.text` that rings their phone."""
+    return [Message(target=direct_target(u), body=rich.plain, html=rich.html, ping=True, mentions=(u,),
+                    priority=PRIORITY_DIRECT, ref=about) for u in users]
+
+
 async def convene(ctx: Context, forum: Forum, state: ForumState, *, kind: str, starts_at: datetime | None = None,
                   subject: str | None = None, function_ids: Sequence[str] | None = None,
                   into: Convocation | None = None, added: bool = False,
@@ -147,8 +153,7 @@ def direct_messages(ctx: Context, forum: Forum, state: ForumState, convocation: 
         rich.text(ctx.t(f"conv.title.{convocation.kind}"))
         details(ctx, forum, convocation, rich)
         rich.br().text(ctx.t("conv.how_to_ack_dm"))
-        out.append(Message(target=direct_target(user), body=rich.plain, html=rich.html, ping=True,
-                           mentions=(user,), priority=PRIORITY_DIRECT, ref=ref(convocation)))
+        out += rings([user], rich, ref(convocation))
     return out
 
 
@@ -159,10 +164,7 @@ async def tell_chair(ctx: Context, forum: Forum, state: ForumState, text: str,
     chair_ids = [state.chair_function(forum), *(f.id for f in conveners(ctx.directory, forum))]
     users = list(dict.fromkeys(u for f in chair_ids for u in roster.holders(f, ctx.clock.now())))
     rich = headline(ctx, forum, state).br().text(text)
-    out = pings(forum.room, rich, users, about)
-    out += [Message(target=direct_target(u), body=rich.plain, html=rich.html, ping=True, mentions=(u,),
-                    priority=PRIORITY_DIRECT) for u in users]
-    return out
+    return [*pings(forum.room, rich, users, about), *rings(users, rich)]
 
 
 def names(functions: Sequence[Function]) -> str:

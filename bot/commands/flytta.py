@@ -9,15 +9,15 @@ from datetime import datetime, timedelta
 
 from bot.commands import converters
 from bot.commands.context import Context
-from bot.commands.convene import headline, pings
-from bot.commands.errors import BadArgument, NotAllowed, UserError
+from bot.commands.convene import headline, pings, rings
+from bot.commands.errors import BadArgument, UserError
 from bot.commands.registry import Arg, command
 from bot.commands.schema import upcoming, when_with_week
 from bot.config import Forum
 from bot.domain.names import normalise
 from bot.domain.schedule import Occurrence
 from bot.domain.timeparse import TIME_EXAMPLES, parse_when
-from bot.messages import PRIORITY_DIRECT, Message, Outgoing, direct_target
+from bot.messages import Outgoing
 from bot.state import convocations as conv_store
 from bot.state import forums as forum_store
 from bot.state import meetings as store
@@ -30,11 +30,7 @@ MATCH = timedelta(minutes=1)
 
 async def _allowed(ctx: Context, forum: Forum, action: str) -> str:
     state = await forum_store.forum_state(ctx.session, forum.id)
-    who = await ctx.authority(forum, state)
-    function = who.convener or who.chair
-    if function is None:
-        raise NotAllowed("schema.refused", action=action, forum_id=forum.id, forum=forum.name)
-    return function.id
+    return (await ctx.convener_or_chair(forum, state, "schema.refused", action)).id
 
 
 def _time(ctx: Context, words: list[str]) -> datetime:
@@ -63,9 +59,7 @@ async def _tell(ctx: Context, forum: Forum, occurrence: Occurrence, text: str) -
         return pings(forum.room, rich, [], None)
     summonses = await conv_store.summonses(ctx.session, meeting.convocation_id)
     people = list(dict.fromkeys(u for s in summonses for u in conv_store.holders(s)))
-    return [*pings(forum.room, rich, people, None),
-            *(Message(target=direct_target(u), body=rich.plain, html=rich.html, ping=True, mentions=(u,),
-                      priority=PRIORITY_DIRECT) for u in people)]
+    return [*pings(forum.room, rich, people, None), *rings(people, rich)]
 
 
 @command("flytta", en="reschedule", args=(Arg("forum", converters.forum), Arg("times", rest=True, max_length=200)),

@@ -7,7 +7,7 @@ from __future__ import annotations
 from bot.commands import converters
 from bot.commands.context import Context
 from bot.commands.convene import convene
-from bot.commands.errors import BadArgument, NotAllowed, UserError
+from bot.commands.errors import BadArgument, UserError
 from bot.commands.registry import Arg, command
 from bot.config import Forum
 from bot.domain.convocation import ordered
@@ -24,10 +24,7 @@ MAX_SUBJECT = 200
 @command("kalla", en="convene", args=(Arg("forum", converters.forum), Arg("time_subject", optional=True, rest=True)))
 async def kalla(ctx: Context, forum: Forum, time_subject: str | None) -> list[Outgoing]:
     state = await forum_store.forum_state(ctx.session, forum.id)
-    who = await ctx.authority(forum, state)
-    function = who.convener or who.chair
-    if function is None:
-        raise NotAllowed("kalla.refused", action="convene", forum_id=forum.id, forum=forum.name)
+    function = await ctx.convener_or_chair(forum, state, "kalla.refused", "convene")
     now = ctx.clock.now()
     words = (time_subject or "").split()
     starts_at, rest = split_when(words, now, ctx.tz)
@@ -64,10 +61,7 @@ async def kalla_in(ctx: Context, who_forum: str) -> list[Outgoing]:
     if forum is None:
         raise UserError("kalla.which_forum")
     state = await forum_store.forum_state(ctx.session, forum.id)
-    who = await ctx.authority(forum, state)
-    function = who.convener or who.chair
-    if function is None:
-        raise NotAllowed("kalla.add_refused", action="add_function", forum_id=forum.id, forum=forum.name)
+    function = await ctx.convener_or_chair(forum, state, "kalla.add_refused", "add_function")
     if not state.active or state.activation_id is None:
         raise UserError("kalla.not_active", forum=forum.name, forum_id=forum.id)
     present = set(state.composition(forum)) | set(await store.added_functions(ctx.session, forum.id,

@@ -8,14 +8,14 @@ from dataclasses import replace
 from datetime import datetime
 
 from bot.commands.context import Context
-from bot.commands.convene import headline, pings
+from bot.commands.convene import headline, pings, rings
 from bot.commands.errors import UserError
 from bot.commands.registry import Arg, command
 from bot.config import Forum
 from bot.domain.forums import ForumState
 from bot.domain.lagesbild import Compiled, compile_reports, week_of
 from bot.domain.names import normalise
-from bot.messages import PRIORITY_DIRECT, Attachment, Message, Outgoing, direct_target
+from bot.messages import Attachment, Message, Outgoing
 from bot.state import convocations as conv_store
 from bot.state import forums as forum_store
 from bot.state import reports as store
@@ -132,8 +132,7 @@ async def request_reports(ctx: Context, forum: Forum, state: ForumState, deadlin
             for user in roster.holders(function, ctx.clock.now()):
                 if user not in asked:
                     asked.add(user)
-                    out.append(Message(target=direct_target(user), body=rich.plain, html=rich.html, ping=True,
-                                       mentions=(user,), priority=PRIORITY_DIRECT))
+                    out += rings([user], rich)
     return out
 
 
@@ -155,9 +154,7 @@ async def chase(ctx: Context, forum: Forum, state: ForumState) -> list[Outgoing]
     out = pings(forum.room, rich, list(dict.fromkeys([*missing_people, *chair])), None)
     reminder = Rich().bold(ctx.t("conv.reminder")).text(" ").text(ctx.t("report.reminder", week=week,
                                                                           forum=forum.name, forum_id=forum.id))
-    out += [Message(target=direct_target(u), body=reminder.plain, html=reminder.html, ping=True, mentions=(u,),
-                    priority=PRIORITY_DIRECT) for u in missing_people]
-    return out
+    return out + rings(missing_people, reminder)
 
 
 async def weekly_summary(ctx: Context, forum: Forum, state: ForumState) -> list[Outgoing]:

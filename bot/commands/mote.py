@@ -56,15 +56,11 @@ async def member_function(ctx: Context, forum: Forum, action: str) -> Function:
 
 async def chair_function(ctx: Context, forum: Forum, action: str) -> Function:
     state = await forum_store.forum_state(ctx.session, forum.id)
-    who = await ctx.authority(forum, state)
     meeting = await store.open_meeting(ctx.session, forum.id)
     held = {f.id for f in await ctx.held()}
     if meeting is not None and meeting.chair_function in held:
         return ctx.directory.function(meeting.chair_function)
-    function = who.chair or who.convener
-    if function is None:
-        raise NotAllowed("meeting.chair_refused", action=action, forum_id=forum.id, forum=forum.name)
-    return function
+    return await ctx.convener_or_chair(forum, state, "meeting.chair_refused", action)
 
 
 async def require_open(ctx: Context, forum: Forum) -> MeetingRow:
