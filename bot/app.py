@@ -93,11 +93,15 @@ class App:
     async def stop(self, flush_timeout: float = 10.0) -> None:
         """Stop syncing, let the outbox finish what is in flight, then close."""
         self.meetings.stop()
+        self.matrix.stopped = True
         for task in self._tasks:
             if task.get_name() == "sync":
                 task.cancel()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._flush(), flush_timeout)
+        self.outbox.stopped = self.timers.stopped = True
+        self.outbox.notify()
+        self.timers.notify()
         for task in self._tasks:
             task.cancel()
         if self._tasks:

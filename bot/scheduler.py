@@ -45,13 +45,14 @@ class MeetingScheduler:
         self.tz = ZoneInfo(directory.settings.bot.timezone)
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self._replan = asyncio.Event()
+        self.stopped = False
 
     def notify(self) -> None:
         self._replan.set()
 
     async def run(self) -> None:
         """Plan again whenever something may have changed the schedule."""
-        while True:
+        while not self.stopped:
             await self._replan.wait()
             await asyncio.sleep(COALESCE)  # a burst of commands is planned for once
             self._replan.clear()
@@ -65,6 +66,8 @@ class MeetingScheduler:
         await self.run_due()
 
     def stop(self) -> None:
+        self.stopped = True
+        self._replan.set()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
 

@@ -35,12 +35,13 @@ class Timers:
         self.inbox = inbox
         self.clock = clock
         self.wake = asyncio.Event()
+        self.stopped = False
 
     def notify(self) -> None:
         self.wake.set()
 
     async def run(self) -> None:
-        while True:
+        while not self.stopped:
             self.wake.clear()
             try:
                 await self.fire_due()

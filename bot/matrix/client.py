@@ -79,6 +79,7 @@ class MatrixAdapter:
         self.configured_room_ids: set[str] = set()
         self.first_sync_at: datetime | None = None
         self.synced = asyncio.Event()
+        self.stopped = False  # ends the loops even if a cancellation is lost
         self._sync_token: str | None = None
         # Rooms joined during this run: their history from before the join is not answered.
         self.joined_at: dict[str, datetime] = {}
@@ -218,7 +219,7 @@ class MatrixAdapter:
         """
         opened = 0
         for user_id in users:
-            while True:
+            while not self.stopped:
                 if user_id in self.direct_rooms:
                     break
                 try:
@@ -239,7 +240,7 @@ class MatrixAdapter:
     async def sync_forever(self) -> None:
         """Sync until cancelled; every failure waits with capped exponential backoff."""
         backoff = BACKOFF_START
-        while True:
+        while not self.stopped:
             try:
                 await self.sync_once()
                 backoff = BACKOFF_START

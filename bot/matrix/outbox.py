@@ -55,6 +55,7 @@ class OutboxSender:
         self.matrix = matrix
         self.clock = clock
         self.wake = asyncio.Event()
+        self.stopped = False  # ends the loop even if a cancellation is lost (asyncio.wait_for before 3.12)
         self.idle = asyncio.Event()
         self._backoff = 1.0
         self.lang = matrix.settings.bot.language
@@ -65,7 +66,7 @@ class OutboxSender:
         self.wake.set()
 
     async def run(self) -> None:
-        while True:
+        while not self.stopped:
             self.wake.clear()
             try:
                 remaining = await self.deliver_due()
