@@ -99,7 +99,18 @@ class MatrixSettings(_Strict):
 
 
 class DatabaseSettings(_Strict):
+    """SQLite by default; PostgreSQL as `postgresql+asyncpg://user@host/db` (password from PGPASSWORD)."""
+
     url: str = "sqlite+aiosqlite:///data/samverkan.db"
+
+    @field_validator("url")
+    @classmethod
+    def _supported(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("url must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        if re.match(r"^postgresql\+asyncpg://[^/@]*:[^/@]*@", value):
+            raise ValueError("no password in the file: set PGPASSWORD in the environment instead")
+        return value
 
 
 class Organisation(_Strict):
@@ -313,3 +324,4 @@ def load_settings(path: str | Path) -> Settings:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
     return parse_settings(data)
+

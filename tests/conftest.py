@@ -1,15 +1,16 @@
-"""Fixtures: one real Synapse per test session, a fresh world (users, rooms, bot) per test."""
+"""Fixtures: one real Synapse and one PostgreSQL per test session, a fresh world (users, rooms, bot) per test."""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from pgserver import Postgres
 from support import World, make_world
 
 from bot.devserver import Homeserver
@@ -28,3 +29,29 @@ async def world(homeserver: Homeserver, tmp_path: Path) -> AsyncIterator[World]:
     w = await make_world(homeserver, tmp_path)
     yield w
     await w.close()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    bindir, why = Postgres.find()
+    if bindir is None:
+        pytest.skip(why)
+    server = Postgres(bindir)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def new_database(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], str]:
+    """Makes fresh, empty databases on each backend the state layer supports; gives their URLs."""
+    if request.param == "sqlite":
+        count = iter(range(1_000_000))
+        return lambda: f"sqlite+aiosqlite:///{tmp_path / f'bot{next(count)}.db'}"
+    server: Postgres = request.getfixturevalue("postgres")
+    return server.new_database
+
+
+@pytest.fixture
+def database_url(new_database: Callable[[], str]) -> str:
+    return new_database()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -90,6 +91,11 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(url, pool_size=POOL_SIZE, max_overflow=POOL_SIZE)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        self._open: dict[int, Any] = {}  # the driver connections not yet closed, by id
+        pool = self.engine.sync_engine
+        event.listen(pool, "connect", lambda conn, _record: self._open.__setitem__(id(conn), conn))
+        for closed in ("close", "close_detached"):
+            event.listen(pool, closed, lambda conn, *_: self._open.pop(id(conn), None))
 
     async def migrate(self) -> list[int]:
         """Bring the schema up to date; returns the versions applied now."""
@@ -105,4 +111,15 @@ class Database:
             yield session
 
     async def close(self) -> None:
+        """Close every connection, also one a cancelled task never gave back.
+
+        An abandoned transaction would otherwise keep SQLite's write lock until the process ends;
+        it is rolled back (it never committed, so the work it was part of is done again later).
+        """
         await self.engine.dispose()
+        for conn in list(self._open.values()):
+            raw = getattr(conn, "_connection", None)  # the driver's own asyncio connection
+            with contextlib.suppress(Exception):
+                if raw is not None:
+                    await raw.close()
+        self._open.clear()

@@ -61,8 +61,12 @@ async def test_activation_convenes_every_holder_and_reactions_and_commands_ackno
     assert "direktmeddelanden levererade 4 av 4" in report
 
 
-async def test_an_unanswered_function_escalates_to_its_deputy_then_the_chair_across_restarts(world: World) -> None:
+async def test_an_unanswered_function_escalates_to_its_deputy_then_the_chair_across_restarts(
+        world: World, database_url: str) -> None:
+    """On SQLite and on PostgreSQL: the state layer is the same."""
+
     def deputies(data: dict[str, Any]) -> None:
+        data["database"]["url"] = database_url
         for function in data["function"]:
             if function["id"] == "sos-vakthavande":
                 function["deputies"] = ["nacka-tib"]

@@ -1,6 +1,6 @@
 """Who may change what: every state-changing command against every kind of sender.
 
-Runs the real inbox on a real SQLite database. A command changed state when it wrote an allowed
+Runs the real inbox on a real SQLite database and on PostgreSQL. A command changed state when it wrote an allowed
 audit entry; a known sender's refusal writes a refused one. Only Matrix ids count: a user on
 another server called "tib" is a stranger.
 """
@@ -8,8 +8,8 @@ another server called "tib" is a stranger.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -49,11 +49,11 @@ MATRIX: list[tuple[str, bool, set[str]]] = [
 ]
 
 
-def config(tmp: Path) -> Any:
+def config(url: str) -> Any:
     return parse_settings({
         "bot": {"admins": [SENDERS["admin"]]},
         "matrix": {"homeserver": "http://127.0.0.1:1", "user_id": SENDERS["bot"]},
-        "database": {"url": f"sqlite+aiosqlite:///{tmp / 'bot.db'}"},
+        "database": {"url": url},
         "organisation": [{"id": "lst", "name": "Länsstyrelsen"}, {"id": "sos", "name": "SOS Alarm"},
                          {"id": "nacka", "name": "Nacka kommun"}, {"id": "varmdo", "name": "Värmdö kommun"}],
         "function": [
@@ -73,9 +73,9 @@ def config(tmp: Path) -> Any:
     })
 
 
-async def attempt(tmp: Path, command: str, activated: bool, sender: str) -> tuple[int, int]:
+async def attempt(url: str, command: str, activated: bool, sender: str) -> tuple[int, int]:
     """(allowed, refused) audit entries written by `sender`'s command."""
-    settings = config(tmp)
+    settings = config(url)
     db = Database(settings.database.url)
     await db.migrate()
     inbox = Inbox(db, Directory.build(settings), FakeClock(datetime(2026, 11, 23, 9, 0, tzinfo=UTC)))
@@ -91,9 +91,9 @@ async def attempt(tmp: Path, command: str, activated: bool, sender: str) -> tupl
 
 @pytest.mark.parametrize(("command", "activated", "allowed"), MATRIX, ids=[c for c, _, _ in MATRIX])
 def test_only_the_allowed_senders_change_state_and_refusals_are_audited(
-        tmp_path: Path, command: str, activated: bool, allowed: set[str]) -> None:
+        new_database: Callable[[], str], command: str, activated: bool, allowed: set[str]) -> None:
     for kind, sender in SENDERS.items():
-        changed, refused = asyncio.run(attempt(tmp_path / kind, command, activated, sender))
+        changed, refused = asyncio.run(attempt(new_database(), command, activated, sender))
         if kind in allowed:
             assert changed >= 1 and refused == 0, f"{kind} should be allowed: {command}"
         else:

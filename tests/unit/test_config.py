@@ -92,6 +92,13 @@ def test_secrets_in_the_file_are_refused() -> None:
     data["matrix"]["password"] = "hunter2"
     assert errors_of(data) == ["matrix.password: secrets do not belong in the file; set SAMVERKAN_PASSWORD "
                                "or SAMVERKAN_ACCESS_TOKEN"]
+    data = example()
+    data["database"] = {"url": "postgresql+asyncpg://samverkan:hunter2@db.example.org/samverkan"}
+    assert errors_of(data) == ["database.url: no password in the file: set PGPASSWORD in the environment instead"]
+    data["database"] = {"url": "mysql://db.example.org/samverkan"}
+    assert errors_of(data) == ["database.url: url must start with sqlite+aiosqlite:// or postgresql+asyncpg://"]
+    data["database"] = {"url": "postgresql+asyncpg://samverkan@db.example.org:5432/samverkan"}
+    assert parse_settings(data).database.url.endswith("/samverkan")
 
 
 def test_duplicate_ids_and_clashing_aliases() -> None:
