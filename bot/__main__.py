@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
+from pathlib import Path
 
 from bot.config import ConfigError, load_settings
+from bot.logs import configure as configure_logging
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="samverkan-bot", description="Samverkan bot: a Matrix bot for "
                                      "regional crisis collaboration (convening by function, meetings, lägesbild).")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument("--log-format", default="text", choices=["text", "json"],
+                        help="json: one object per line, for a log collector")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the bot")
     run.add_argument("--config", required=True, help="path to the TOML configuration")
@@ -34,9 +37,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("nio").setLevel(logging.WARNING)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    configure_logging(args.log_level, args.log_format)
     if args.command == "check-config":
         try:
             settings = load_settings(args.path)
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{args.config}: configuration errors:\n  " + "\n  ".join(exc.errors), file=sys.stderr)
             return 1
         try:
-            asyncio.run(App(settings).run())
+            asyncio.run(App(settings, config_path=Path(args.config)).run())
         except LoginFailed as exc:
             print(f"cannot start: {exc}", file=sys.stderr)
             return 1
@@ -84,8 +85,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _backup(config: str, path: str) -> int:
-    from pathlib import Path
-
     from bot.state.backup import backup, sqlite_path
 
     try:
@@ -104,7 +103,6 @@ def _backup(config: str, path: str) -> int:
 def _ics(config: str, forum_name: str, output: str | None) -> int:
     """The calendar of one forum, with the moves and cancellations in the bot's database."""
     from datetime import UTC, datetime
-    from pathlib import Path
     from zoneinfo import ZoneInfo
 
     from bot.domain.directory import Directory

@@ -7,11 +7,14 @@ import contextlib
 import logging
 import os
 import signal
+import time
 from collections.abc import Mapping
+from pathlib import Path
 
+from bot import metrics
 from bot.commands.context import Context
 from bot.commands.convene import undelivered
-from bot.config import Settings
+from bot.config import ConfigError, Reloaded, Settings, changes, load_settings, reload_errors
 from bot.domain.clock import Clock, SystemClock
 from bot.domain.directory import Directory
 from bot.inbox import Inbox
@@ -25,18 +28,21 @@ from bot.timers import Timers
 
 log = logging.getLogger(__name__)
 
+STOP_GRACE = 2.0  # seconds the loops get to end by themselves before they are cancelled
+
 
 class App:
     def __init__(self, settings: Settings, *, clock: Clock | None = None,
-                 env: Mapping[str, str] | None = None) -> None:
+                 env: Mapping[str, str] | None = None, config_path: Path | None = None) -> None:
         self.settings = settings
+        self.config_path = config_path
         self.clock = clock or SystemClock()
         self.db = Database(settings.database.url)
         self.directory = Directory.build(settings)
         self.matrix = MatrixAdapter(settings, self.db, self.clock, os.environ if env is None else env)
         self.outbox = OutboxSender(self.db, self.matrix, self.clock)
         self.inbox = Inbox(self.db, self.directory, self.clock, on_enqueued=self._enqueued,
-                           rooms=self.matrix.aliases)
+                           rooms=self.matrix.aliases, reload=self.reload)
         self.timers = Timers(self.db, self.inbox, self.clock)
         self.meetings = MeetingScheduler(self.db, self.inbox, self.directory, self.clock)
         self.outbox.on_give_up = self._undelivered
@@ -57,7 +63,13 @@ class App:
             asyncio.create_task(self._open_direct_rooms(), name="direct-rooms"),
         ]
         await self.meetings.start()
+        if self.settings.metrics.listen:
+            metrics.serve(self.settings.metrics.listen, self._sync_lag)
         log.info("started: %s", self.settings.summary())
+
+    def _sync_lag(self) -> float:
+        last = self.matrix.last_sync
+        return float("inf") if last is None else time.monotonic() - last
 
     async def _open_direct_rooms(self) -> None:
         """Everyone the configuration lists, so convocations never wait for room creation."""
@@ -68,6 +80,40 @@ class App:
             await self.matrix.open_direct_rooms(people)
         except Exception:
             log.exception("opening direct rooms failed; they will be opened when first needed")
+
+    async def reload(self) -> Reloaded:
+        """Read the configuration file again. With any error, the running configuration stays whole."""
+        if self.config_path is None:
+            return Reloaded(errors=("the bot was started without a configuration file",))
+        try:
+            new = load_settings(self.config_path)
+        except ConfigError as exc:
+            return Reloaded(errors=tuple(exc.errors))
+        refused = reload_errors(self.settings, new)
+        if refused:
+            return Reloaded(errors=tuple(refused))
+        changed = tuple(changes(self.settings, new))
+        self.settings, self.directory = new, Directory.build(new)
+        self.inbox.directory = self.meetings.directory = self.directory
+        self.matrix.settings = new
+        self.meetings.notify()
+        self._tasks.append(asyncio.create_task(self._join_and_open(), name="reload-rooms"))
+        log.info("configuration reloaded: %s; %s", new.summary(), "; ".join(changed) or "no changes")
+        return Reloaded(changes=changed, summary=new.summary())
+
+    async def _join_and_open(self) -> None:
+        """After a reload: rooms and people the new configuration names."""
+        try:
+            await self.matrix.join_configured_rooms()
+        except Exception:
+            log.exception("joining the configured rooms after a reload failed")
+        await self._open_direct_rooms()
+
+    async def _reload_on_signal(self) -> None:
+        result = await self.reload()
+        if result.errors:
+            log.error("SIGHUP: the configuration was not reloaded; the running one stays:\n  %s",
+                      "\n  ".join(result.errors))
 
     def _enqueued(self) -> None:
         self.outbox.notify()
@@ -102,12 +148,16 @@ class App:
         self.outbox.stopped = self.timers.stopped = True
         self.outbox.notify()
         self.timers.notify()
+        if self._tasks:  # sends and steps in flight finish; only what still waits is cancelled
+            await asyncio.wait(self._tasks, timeout=STOP_GRACE)
         for task in self._tasks:
             task.cancel()
         if self._tasks:
             _, stuck = await asyncio.wait(self._tasks, timeout=flush_timeout)
             for task in stuck:
                 log.error("task %s did not stop: %s", task.get_name(), task.get_stack(limit=5))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.inbox.drain(), flush_timeout)
         await self.matrix.close()
         await self.db.close()
         log.info("stopped")
@@ -123,6 +173,9 @@ class App:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(signal.SIGHUP, lambda: self._tasks.append(
+            asyncio.create_task(self._reload_on_signal(), name="reload")))
         await self.start()
         await stop.wait()
-        await self.stop()
+        log.info("stopping")
+        await self.stop(flush_timeout=self.settings.bot.stop_timeout)

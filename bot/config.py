@@ -11,6 +11,7 @@ import re
 import tomllib
 import zoneinfo
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -70,6 +71,8 @@ class BotSettings(_Strict):
     log_room: RoomRef | None = None
     admins: tuple[UserId, ...] = ()
     command_prefix: str = "!"
+    # On SIGTERM, seconds to keep delivering queued messages; below a container engine's grace period.
+    stop_timeout: float = Field(default=5.0, ge=0, le=300)
 
     @field_validator("timezone")
     @classmethod
@@ -96,6 +99,19 @@ class MatrixSettings(_Strict):
         if not value.startswith(("http://", "https://")):
             raise ValueError("homeserver must be an http:// or https:// address")
         return value.rstrip("/")
+
+
+class MetricsSettings(_Strict):
+    """Prometheus metrics on `listen` (`127.0.0.1:9464`); off when unset."""
+
+    listen: str | None = None
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"(\[[0-9a-fA-F:]+\]|[\w.-]+):\d{1,5}", value):
+            raise ValueError("listen must be host:port, e.g. 127.0.0.1:9464")
+        return value
 
 
 class DatabaseSettings(_Strict):
@@ -185,6 +201,7 @@ class Settings(_Strict):
     bot: BotSettings = BotSettings()
     matrix: MatrixSettings
     database: DatabaseSettings = DatabaseSettings()
+    metrics: MetricsSettings = MetricsSettings()
     organisations: tuple[Organisation, ...] = Field(default=(), alias="organisation")
     functions: tuple[Function, ...] = Field(default=(), alias="function")
     forums: tuple[Forum, ...] = Field(default=(), alias="forum")
@@ -325,3 +342,41 @@ def load_settings(path: str | Path) -> Settings:
         raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
     return parse_settings(data)
 
+
+# What a running bot cannot change without a restart: where it logs in and where it keeps its state.
+FIXED_AT_START = (("matrix", "homeserver"), ("matrix", "user_id"), ("database", "url"), ("metrics", "listen"))
+
+
+@dataclass(frozen=True)
+class Reloaded:
+    """The outcome of reading the configuration again: errors (nothing changed), or the changes made."""
+
+    errors: tuple[str, ...] = ()
+    changes: tuple[str, ...] = ()
+    summary: str = ""
+
+
+def reload_errors(old: Settings, new: Settings) -> list[str]:
+    """Why `new` cannot replace the running `old` configuration; empty when it can."""
+    return [f"{section}.{name}: changes only with a restart of the bot"
+            for section, name in FIXED_AT_START
+            if getattr(getattr(old, section), name) != getattr(getattr(new, section), name)]
+
+
+def changes(old: Settings, new: Settings) -> list[str]:
+    """What a reload changes, in words an admin can check: 'function added: nacka-tib'."""
+    found = []
+    kinds: tuple[tuple[str, Iterable[Any], Iterable[Any]], ...] = (
+        ("organisation", old.organisations, new.organisations), ("function", old.functions, new.functions),
+        ("forum", old.forums, new.forums))
+    for kind, before_items, after_items in kinds:
+        before = {item.id: item for item in before_items}
+        after = {item.id: item for item in after_items}
+        found += [f"{kind} added: {i}" for i in after if i not in before]
+        found += [f"{kind} removed: {i}" for i in before if i not in after]
+        found += [f"{kind} changed: {i}" for i in after if i in before and after[i] != before[i]]
+    if old.bot != new.bot:
+        found.append("[bot] changed")
+    if old.matrix != new.matrix:
+        found.append("[matrix] changed")
+    return found

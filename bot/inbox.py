@@ -15,10 +15,12 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot import metrics
 from bot.commands import REGISTRY
 from bot.commands.context import Context
 from bot.commands.errors import NotAllowed, UnknownName, UserError
 from bot.commands.registry import REACTIONS, Access, CommandSpec
+from bot.config import Reloaded
 from bot.domain.clock import Clock
 from bot.domain.directory import Directory
 from bot.messages import Incoming, Message, Outgoing, Reaction, approves
@@ -47,8 +49,10 @@ def strip_reply_fallback(body: str) -> str:
 
 class Inbox:
     def __init__(self, db: Database, directory: Directory, clock: Clock,
-                 on_enqueued: Callable[[], None] = lambda: None, rooms: Mapping[str, str] | None = None) -> None:
+                 on_enqueued: Callable[[], None] = lambda: None, rooms: Mapping[str, str] | None = None,
+                 reload: Callable[[], Awaitable[Reloaded]] | None = None) -> None:
         self.db = db
+        self.reload = reload
         self.directory = directory
         self.clock = clock
         self.on_enqueued = on_enqueued
@@ -110,6 +114,11 @@ class Inbox:
         await self._process(Incoming(room_id="", sender=bot, event_id=key, body=key, sent_at=self.clock.now()),
                             run, None)
 
+    async def drain(self) -> None:
+        """Until the command or timer step in hand has finished."""
+        async with self._lock:
+            pass
+
     async def _process(self, incoming: Incoming, run: Runner, spec: CommandSpec | None) -> None:
         async with self._lock:
             await self._process_locked(incoming, run, spec)
@@ -121,17 +130,24 @@ class Inbox:
             async with self.db.session() as session:
                 if await repo.is_handled(session, incoming.event_id):
                     return
-                messages = await run(self._context(incoming, session))
+                ctx = self._context(incoming, session)
+                messages = await run(ctx)
                 await self._commit(session, incoming, messages)
+            for counted in ctx.committed:
+                counted()
+            if spec is not None:
+                metrics.COMMANDS.labels("ok").inc()
             self.on_enqueued()
             return
         except UserError as exc:
             messages = [self._error_reply(incoming, exc, spec)]
             refused = exc if isinstance(exc, NotAllowed) else None
+            metrics.COMMANDS.labels("refused" if refused else "error").inc()
         except Exception:
+            metrics.COMMANDS.labels("incident").inc()
             incident = uuid.uuid4().hex[:8]
             log.exception("incident %s: %r from %s in %s failed", incident, incoming.body[:100],
-                          incoming.sender, incoming.room_id)
+                          incoming.sender, incoming.room_id, extra={"incident": incident})
             messages = [self._reply(incoming, Rich().text(self._t("error.incident", incident=incident)))]
         if not incoming.room_id:
             messages = []  # internal work has nobody to answer
@@ -145,7 +161,7 @@ class Inbox:
         self.on_enqueued()
 
     def _context(self, incoming: Incoming, session: AsyncSession) -> Context:
-        return Context(incoming, session, self.directory, self.clock, self.lang, self.rooms)
+        return Context(incoming, session, self.directory, self.clock, self.lang, self.rooms, self.reload)
 
     async def _run_command(self, ctx: Context, name: str, rest: str) -> list[Outgoing]:
         if not await ctx.is_known():

@@ -42,10 +42,13 @@ class MeetingScheduler:
         self.inbox = inbox
         self.directory = directory
         self.clock = clock
-        self.tz = ZoneInfo(directory.settings.bot.timezone)
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self._replan = asyncio.Event()
         self.stopped = False
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.directory.settings.bot.timezone)
 
     def notify(self) -> None:
         self._replan.set()
@@ -54,6 +57,8 @@ class MeetingScheduler:
         """Plan again whenever something may have changed the schedule."""
         while not self.stopped:
             await self._replan.wait()
+            if self.stopped:
+                break
             await asyncio.sleep(COALESCE)  # a burst of commands is planned for once
             self._replan.clear()
             try:

@@ -11,6 +11,7 @@ from bot.commands import (  # noqa: F401  (registration by import)
     kalla,
     kallelse,
     kvittera,
+    ladda_om,
     lagesbild,
     mote,
     protokoll,

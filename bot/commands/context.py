@@ -6,7 +6,7 @@ outgoing messages) and return the messages to send; they never send anything the
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.commands.errors import NotAllowed
-from bot.config import Forum, Function
+from bot.config import Forum, Function, Reloaded
 from bot.domain.clock import Clock
 from bot.domain.directory import Directory
 from bot.domain.forums import Authority, ForumState, authority
@@ -33,7 +33,9 @@ class Context:
     clock: Clock
     lang: str
     rooms: Mapping[str, str] = field(default_factory=dict)  # room alias -> room id, as resolved
+    reload: Callable[[], Awaitable[Reloaded]] | None = None  # read the configuration file again
     _roster: Roster | None = None
+    committed: list[Callable[[], None]] = field(default_factory=list)  # run once the transaction has committed
 
     async def roster(self, fresh: bool = False) -> Roster:
         """The roster with the stand-ins in force, loaded once per command (or again if `fresh`)."""

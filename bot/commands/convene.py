@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from bot import metrics
 from bot.commands.context import Context
 from bot.config import Forum, Function
 from bot.domain import convocation as policy
@@ -111,6 +112,8 @@ async def convene(ctx: Context, forum: Forum, state: ForumState, *, kind: str, s
         await store.summon(ctx.session, convocation.id, call.function.id, call.holders, now, due_at=None,
                            deputy_for=call.deputy_for)
     everyone = call_list + deputies
+    if into is None:
+        ctx.committed.append(metrics.CONVOCATIONS.labels(kind).inc)
     out = room_ping(ctx, forum, state, convocation, everyone, intro)
     out += direct_messages(ctx, forum, state, convocation, everyone)
     if nobody:
@@ -218,6 +221,7 @@ async def acknowledge(ctx: Context, pending: Sequence[Summons], ack: Ack) -> lis
         assert convocation is not None and convocation.id is not None
         entry = done.setdefault(convocation.id, Acknowledged(ctx.directory.forum(convocation.forum_id), []))
         entry.functions.append(ctx.directory.function(summons.function_id))
+        ctx.committed.append(metrics.ACKNOWLEDGEMENTS.inc)
     return list(done.values())
 
 
@@ -268,6 +272,7 @@ async def escalate(ctx: Context, convocation_id: int, summons_ids: Sequence[int]
         text = ctx.t("conv.not_reached", functions=names([ctx.directory.function(s.function_id) for s in report]))
         out += await tell_chair(ctx, forum, state, text, ref(convocation))
     for summons in remind + report:
+        ctx.committed.append(metrics.ESCALATIONS.inc)
         summons.step += 1
         ack_within = ctx.directory.function(summons.function_id).ack_within
         summons.due_at = policy.next_due(summons.convened_at, ack_within, summons.step)

@@ -12,7 +12,7 @@ from bot.texts.rich import Rich
 HELP_ORDER = ("aktivera", "kalla", "kvittera", "kallelse", "kalla-in", "vem", "tjänstgör", "status",
               "rapport", "lägesbild", "ikapp", "möte", "upprop", "här", "beslut", "inriktning", "åtgärd", "info",
               "ångra", "protokoll", "ordförande", "sekreterare", "schema", "kalender", "flytta", "ställ-in",
-              "avaktivera", "avslå", "övning", "hjälp")
+              "avaktivera", "avslå", "övning", "ladda-om", "hjälp")
 
 
 def help_order(spec: CommandSpec) -> int:

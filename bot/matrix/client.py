@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -72,6 +73,7 @@ class MatrixAdapter:
         self.on_message: MessageHandler | None = None
         self.on_reaction: ReactionHandler | None = None
         self.after_sync: Callable[[], None] = lambda: None
+        self.last_sync: float | None = None  # time.monotonic() of the last successful sync
         self.admins = set(settings.bot.admins)
         self.aliases: dict[str, str] = {}
         self.direct_rooms: dict[str, str] = {}  # user id -> the direct room, as stored
@@ -294,6 +296,7 @@ class MatrixAdapter:
             await repo.set_value(session, "sync_token", answer.next_batch)
             await repo.set_value(session, LAST_SYNC, datetime.now(UTC).isoformat())
         self._sync_token = answer.next_batch
+        self.last_sync = time.monotonic()
         self.synced.set()
         self.after_sync()
 
@@ -301,14 +304,15 @@ class MatrixAdapter:
         for room_id, info in answer.rooms.join.items():
             room = self.client.rooms.get(room_id)
             for event in info.timeline.events:
+                # Shielded: stopping the sync loop never cuts a command off halfway through its transaction.
                 if isinstance(event, ReactionEvent):
                     reaction = self._reaction(room_id, event)
                     if reaction is not None and self.on_reaction is not None:
-                        await self.on_reaction(reaction)
+                        await asyncio.shield(self.on_reaction(reaction))
                     continue
                 incoming = self._incoming(room_id, event, room.member_count if room else 0)
                 if incoming is not None and self.on_message is not None:
-                    await self.on_message(incoming)
+                    await asyncio.shield(self.on_message(incoming))
 
     def _too_old(self, room_id: str, sent_at: datetime) -> bool:
         not_before = self.joined_at.get(room_id) or self.first_sync_at

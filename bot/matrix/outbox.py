@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 from nio import RoomPutStateResponse, RoomSendResponse, UploadResponse
 
+from bot import metrics
 from bot.domain.clock import Clock
 from bot.matrix.client import DirectRoomError, MatrixAdapter, RateLimited, retry_after
 from bot.matrix.content import UPLOAD
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 
 PARALLEL_ROOMS = 100  # as many connections as the HTTP client keeps
 IDLE_WAIT = 30.0
+RECORD_EVERY = 50  # sent messages recorded per transaction while a large batch goes out
 RETRY_CAP = 60.0
 MAX_ATTEMPTS = 8  # for errors that are neither rate limits nor a lost connection
 _PERMANENT = {"M_FORBIDDEN", "M_NOT_FOUND", "M_UNKNOWN_TOKEN", "M_BAD_JSON", "M_TOO_LARGE", "M_INVALID_PARAM"}
@@ -110,6 +112,7 @@ class OutboxSender:
         """Send what is due, one priority level after another; returns how many were due."""
         async with self.db.session() as session:
             due = list(await repo.due_messages(session, self.clock.now()))
+        metrics.OUTBOX_BACKLOG.set(len(due))
         if not due:
             return 0
         top = due[0].priority
@@ -118,22 +121,33 @@ class OutboxSender:
         for row in batch:
             by_target[row.target].append(row)
         limit = asyncio.Semaphore(PARALLEL_ROOMS)
-        sent: list[tuple[int, str, str]] = []  # (outbox id, room id, event id)
+        sent: list[tuple[int, str, str]] = []  # (outbox id, room id, event id), not yet recorded
+
+        async def record() -> None:
+            # A crash before a record only means a resend that the homeserver de-duplicates by
+            # transaction id; recording every RECORD_EVERY keeps that window small.
+            done = sent.copy()
+            sent.clear()
+            if done:
+                async with self.db.session() as session:
+                    now = datetime.now(UTC)
+                    for message_id, room_id, event_id in done:
+                        await repo.mark_sent(session, message_id, room_id, event_id, now)
+                metrics.MESSAGES_SENT.inc(len(done))
 
         async def send_all(rows: list[OutboxMessage]) -> None:
             async with limit:
                 for row in rows:
+                    if self.stopped:
+                        return  # stopping: sends in flight finish, the rest waits for the next start
                     done = await self.send(row)
                     if done is not None:
                         sent.append(done)
+                        if len(sent) >= RECORD_EVERY:
+                            await record()
 
         results = await asyncio.gather(*(send_all(rows) for rows in by_target.values()), return_exceptions=True)
-        # One transaction records the whole batch; a crash before it only means a resend that
-        # the homeserver de-duplicates by transaction id.
-        async with self.db.session() as session:
-            now = datetime.now(UTC)
-            for message_id, room_id, event_id in sent:
-                await repo.mark_sent(session, message_id, room_id, event_id, now)
+        await record()
         for result in results:
             if isinstance(result, BaseException):
                 raise result

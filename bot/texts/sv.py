@@ -51,6 +51,12 @@ TEXTS: dict[str, str] = {
     "status.members": "Sammansättning",
     "week": "v. {week}",
     # command help lines
+    "cmd.ladda-om": "Läs konfigurationsfilen igen. En fil med fel ändrar ingenting.",
+    "reload.done": "Konfigurationen är omladdad: {summary}.",
+    "reload.no_changes": "inga ändringar",
+    "reload.refused": "Konfigurationen laddades inte om ({count} fel); den som körs gäller fortfarande.",
+    "reload.more": "… och {count} till (se loggen)",
+    "reload.unavailable": "boten startades utan konfigurationsfil, så det finns inget att läsa om.",
     "cmd.hjälp": "Visa alla kommandon, eller ett i detalj.",
     "cmd.status": "Läget i alla forum: nivå, läge, händelse, ordförande, nästa möte.",
     "months": "jan feb mar apr maj jun jul aug sep okt nov dec",
