@@ -92,7 +92,8 @@ class Setup:
                       "may_convene": i == 0} for i, h in enumerate(self.holders)]
         self.settings = parse_settings({
             "bot": {"admins": [self.admin.user_id]},
-            "matrix": {"homeserver": hs.url, "user_id": self.bot.user_id, "open_direct_rooms": self.open_rooms},
+            "matrix": {"homeserver": hs.url, "user_id": self.bot.user_id, "open_direct_rooms": self.open_rooms,
+                       "encryption": False},
             "database": {"url": f"sqlite+aiosqlite:///{db}"},
             "organisation": [{"id": "org", "name": "Organisation"}],
             "function": functions,

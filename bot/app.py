@@ -48,6 +48,7 @@ class App:
         self.outbox.on_give_up = self._undelivered
         self.matrix.on_message = self.inbox.handle
         self.matrix.on_reaction = self.inbox.handle_reaction
+        self.matrix.on_undecryptable = self.inbox.handle_undecryptable
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:

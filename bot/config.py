@@ -92,6 +92,10 @@ class MatrixSettings(_Strict):
     request_timeout: float = 60.0
     # Open a direct room with every listed holder at start, so a convocation never waits for one.
     open_direct_rooms: bool = True
+    # End-to-end encryption: None means on when matrix-nio's e2e extra is installed (it is by default).
+    encryption: bool | None = None
+    # Where the encryption keys live; by default a `crypto` folder beside the SQLite database.
+    store_path: str | None = None
 
     @field_validator("homeserver")
     @classmethod
@@ -205,6 +209,15 @@ class Settings(_Strict):
     organisations: tuple[Organisation, ...] = Field(default=(), alias="organisation")
     functions: tuple[Function, ...] = Field(default=(), alias="function")
     forums: tuple[Forum, ...] = Field(default=(), alias="forum")
+
+    def crypto_store(self) -> Path:
+        """The folder of the bot's encryption keys: one device for the bot's life lives here."""
+        if self.matrix.store_path:
+            return Path(self.matrix.store_path)
+        url = self.database.url
+        if url.startswith("sqlite") and ":///" in url and ":memory:" not in url:
+            return Path(url.split(":///", 1)[1]).parent / "crypto"
+        return Path("data") / "crypto"
 
     def summary(self) -> str:
         meetings = sum(len(f.meetings) for f in self.forums)

@@ -105,6 +105,16 @@ class Inbox:
 
         await self._process(incoming, run, None)
 
+    async def handle_undecryptable(self, incoming: Incoming) -> None:
+        """An encrypted message the bot has no key for: it may have been a command, so ask for it again."""
+
+        async def run(ctx: Context) -> list[Outgoing]:
+            if not await ctx.is_known():
+                return []
+            return [ctx.reply(Rich().text(ctx.t("error.undecryptable")))]
+
+        await self._process(incoming, run, None)
+
     async def run_internal(self, key: str, run: Runner) -> None:
         """Work the bot starts itself (an escalation, a failed delivery), handled once per `key`.
 

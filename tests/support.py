@@ -122,7 +122,8 @@ def base_config(world: World) -> dict[str, Any]:
     return {
         "bot": {"language": "sv", "timezone": "Europe/Stockholm", "admins": [p["admin"].user_id],
                 "log_room": world.aliases["logg"]},
-        "matrix": {"homeserver": world.hs.url, "user_id": world.bot.user_id},
+        # Plain rooms and direct rooms, read by plain test clients; test_encryption turns it on.
+        "matrix": {"homeserver": world.hs.url, "user_id": world.bot.user_id, "encryption": False},
         "database": {"url": f"sqlite+aiosqlite:///{world.tmp / 'bot.db'}"},
         "organisation": [
             {"id": "lst", "name": "Länsstyrelsen Stockholm", "home_room": world.aliases["lst"]},

@@ -5,6 +5,7 @@ room joins and direct rooms. The only module (with outbox.py) that talks to nio.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -18,7 +19,9 @@ from nio import (
     InviteMemberEvent,
     JoinedRoomsResponse,
     JoinError,
+    LocalProtocolError,
     LoginResponse,
+    MegolmEvent,
     ProfileGetError,
     ReactionEvent,
     RoomCreateResponse,
@@ -29,6 +32,7 @@ from nio import (
     WhoamiResponse,
 )
 from nio.api import RoomPreset
+from nio.crypto import ENCRYPTION_ENABLED
 
 from bot.config import SECRET_ENV, Settings
 from bot.domain.clock import Clock
@@ -43,6 +47,9 @@ BACKOFF_START = 1.0
 LAST_SYNC = "last_sync_at"  # when a sync last succeeded: what `python -m bot health` checks
 PROBE_EVERY = 1.0  # seconds between checks whether an unreachable homeserver is back
 BACKOFF_CAP = 30.0  # seconds; a storm at 03:00 is no time to wait minutes for a reconnect
+
+STORE_KEY_ENV = "SAMVERKAN_STORE_KEY"  # encrypts the key store at rest; optional
+ENCRYPTION = {"type": "m.room.encryption", "state_key": "", "content": {"algorithm": "m.megolm.v1.aes-sha2"}}
 
 # Handlers the adapter calls; they may raise, and the batch is then retried from the old token.
 MessageHandler = Callable[[Incoming], Awaitable[None]]
@@ -60,17 +67,28 @@ class MatrixAdapter:
         self.clock = clock
         self.env = env
         self.user_id = settings.matrix.user_id
+        wanted = settings.matrix.encryption
+        self.encryption = ENCRYPTION_ENABLED if wanted is None else wanted
+        store = settings.crypto_store()
         self.client = AsyncClient(
             settings.matrix.homeserver,
             self.user_id,
+            store_path=str(store) if self.encryption else "",
             config=AsyncClientConfig(
                 # Errors come back to our loops, which retry with their own backoff.
                 max_limit_exceeded=0,
                 max_timeouts=0,
                 request_timeout=settings.matrix.request_timeout,
+                encryption_enabled=self.encryption and ENCRYPTION_ENABLED,
+                store_sync_tokens=False,  # the bot's database keeps the sync token
+                pickle_key=env.get(STORE_KEY_ENV) or "DEFAULT_KEY",
             ),
         )
+        if self.encryption and ENCRYPTION_ENABLED:
+            store.mkdir(parents=True, exist_ok=True)
         self.on_message: MessageHandler | None = None
+        self.on_undecryptable: MessageHandler | None = None
+        self._told_undecryptable: set[tuple[str, str]] = set()  # (sender, session id) asked to re-send
         self.on_reaction: ReactionHandler | None = None
         self.after_sync: Callable[[], None] = lambda: None
         self.last_sync: float | None = None  # time.monotonic() of the last successful sync
@@ -90,6 +108,14 @@ class MatrixAdapter:
 
     async def login(self) -> None:
         """Log in once and keep the device: a restart reuses the stored token and device id."""
+        if self.encryption and not ENCRYPTION_ENABLED:
+            raise LoginFailed("[matrix] encryption = true needs matrix-nio's e2e extra: pip install 'matrix-nio[e2e]'")
+        await self._login()
+        if self.client.olm is not None:
+            log.info("end-to-end encryption on; device %s, keys in %s", self.device_id,
+                     self.settings.crypto_store())
+
+    async def _login(self) -> None:
         async with self.db.session() as session:
             token = await repo.get_value(session, "access_token")
             device_id = await repo.get_value(session, "device_id")
@@ -201,7 +227,8 @@ class MatrixAdapter:
         http_status = getattr(profile.transport_response, "status", None)
         if isinstance(profile, ProfileGetError) and (profile.status_code == "M_NOT_FOUND" or http_status == 404):
             raise DirectRoomError(user_id, "no such user")  # an invitation would go nowhere
-        answer = await self.client.room_create(is_direct=True, invite=[user_id], preset=RoomPreset.trusted_private_chat)
+        answer = await self.client.room_create(is_direct=True, invite=[user_id], preset=RoomPreset.trusted_private_chat,
+                                               initial_state=[ENCRYPTION] if self.client.olm else [])
         if not isinstance(answer, RoomCreateResponse):
             wait = retry_after(answer)
             if wait is not None:
@@ -292,6 +319,8 @@ class MatrixAdapter:
         else:
             await self._dispatch(answer)
         await self._handle_invites(answer)
+        if self.client.olm is not None:
+            await self._maintain_keys()
         async with self.db.session() as session:
             await repo.set_value(session, "sync_token", answer.next_batch)
             await repo.set_value(session, LAST_SYNC, datetime.now(UTC).isoformat())
@@ -300,10 +329,50 @@ class MatrixAdapter:
         self.synced.set()
         self.after_sync()
 
+    async def _maintain_keys(self) -> None:
+        """Upload the bot's keys, learn members' devices, open Olm sessions, send queued key shares."""
+        client = self.client
+        try:
+            if client.should_upload_keys:
+                await client.keys_upload()
+            if client.should_query_keys:
+                await client.keys_query()
+            if client.should_claim_keys:
+                await client.keys_claim(client.get_users_for_key_claiming())
+            await client.send_to_device_messages()
+        except LocalProtocolError as exc:  # another task did it meanwhile
+            log.debug("key maintenance: %s", exc)
+
+    def is_encrypted(self, room_id: str) -> bool:
+        room = self.client.rooms.get(room_id)
+        return bool(room is not None and room.encrypted and self.client.olm is not None)
+
+    async def _undecryptable(self, room_id: str, event: MegolmEvent) -> None:
+        """A message the bot cannot read: log it, ask the sender's devices for the key, and the sender
+        to re-send (once per sender and session, so a busy room is not flooded)."""
+        sent_at = datetime.fromtimestamp(event.server_timestamp / 1000, UTC)
+        if event.sender == self.user_id or self._too_old(room_id, sent_at):
+            return
+        log.warning("cannot decrypt %s from %s (device %s) in %s: no key for session %s",
+                    event.event_id, event.sender, event.device_id, room_id, event.session_id)
+        with contextlib.suppress(LocalProtocolError):  # raised when already asked
+            await self.client.request_room_key(event)
+        told = (event.sender, event.session_id)
+        if told in self._told_undecryptable or self.on_undecryptable is None:
+            return
+        self._told_undecryptable.add(told)
+        room = self.client.rooms.get(room_id)
+        await self.on_undecryptable(Incoming(
+            room_id=room_id, sender=event.sender, event_id=event.event_id, body="", sent_at=sent_at,
+            is_direct=bool(room and room.member_count == 2) and room_id not in self.configured_room_ids))
+
     async def _dispatch(self, answer: SyncResponse) -> None:
         for room_id, info in answer.rooms.join.items():
             room = self.client.rooms.get(room_id)
             for event in info.timeline.events:
+                if isinstance(event, MegolmEvent):  # still encrypted: nio had no key for it
+                    await asyncio.shield(self._undecryptable(room_id, event))
+                    continue
                 # Shielded: stopping the sync loop never cuts a command off halfway through its transaction.
                 if isinstance(event, ReactionEvent):
                     reaction = self._reaction(room_id, event)

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import aiohttp
-from nio import RoomPutStateResponse, RoomSendResponse, UploadResponse
+from nio import LocalProtocolError, RoomPutStateResponse, RoomSendResponse, SendRetryError, UploadResponse
 
 from bot import metrics
 from bot.domain.clock import Clock
@@ -177,12 +177,16 @@ class OutboxSender:
         try:
             if UPLOAD in content:
                 data = content.pop(UPLOAD).encode()
-                uploaded, _ = await client.upload(io.BytesIO(data), content_type=content["info"]["mimetype"],
-                                                  filename=content["body"], filesize=len(data))
+                encrypt = self.matrix.is_encrypted(room_id)  # the file is encrypted like the room
+                uploaded, keys = await client.upload(io.BytesIO(data), content_type=content["info"]["mimetype"],
+                                                     filename=content["body"], filesize=len(data), encrypt=encrypt)
                 if not isinstance(uploaded, UploadResponse):
                     await self._failed(row, room_id, uploaded)
                     return None
-                content["url"] = uploaded.content_uri
+                if encrypt and keys:
+                    content["file"] = {"url": uploaded.content_uri, **keys}
+                else:
+                    content["url"] = uploaded.content_uri
             if row.state_key is not None:
                 answer = await client.room_put_state(room_id, row.event_type, content, state_key=row.state_key)
             else:
@@ -190,6 +194,9 @@ class OutboxSender:
                                                 ignore_unverified_devices=True)
         except (OSError, TimeoutError, aiohttp.ClientError) as exc:
             raise Transient(f"homeserver unreachable ({type(exc).__name__})", 1.0) from exc
+        except (LocalProtocolError, SendRetryError) as exc:
+            # Encrypted rooms: a room not synced yet, or members' keys still being fetched.
+            raise Transient(f"cannot encrypt for {room_id} yet ({exc})", 1.0) from exc
         if isinstance(answer, RoomSendResponse | RoomPutStateResponse):
             return row.id, room_id, answer.event_id
         if row.state_key is not None and getattr(answer, "status_code", None) == "M_FORBIDDEN":

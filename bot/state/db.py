@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -91,11 +91,14 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(url, pool_size=POOL_SIZE, max_overflow=POOL_SIZE)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
-        self._open: dict[int, Any] = {}  # the driver connections not yet closed, by id
-        pool = self.engine.sync_engine
-        event.listen(pool, "connect", lambda conn, _record: self._open.__setitem__(id(conn), conn))
-        for closed in ("close", "close_detached"):
-            event.listen(pool, closed, lambda conn, *_: self._open.pop(id(conn), None))
+        # Every driver connection made, until it is really closed. The pool's own close events are
+        # not proof: a connection invalidated outside the event loop's reach may stay open.
+        self._made: list[Any] = []
+        event.listen(self.engine.sync_engine, "connect", self._track)
+
+    def _track(self, conn: Any, _record: Any) -> None:
+        self._made = [c for c in self._made if _driver(c) is not None]
+        self._made.append(conn)
 
     async def migrate(self) -> list[int]:
         """Bring the schema up to date; returns the versions applied now."""
@@ -117,9 +120,20 @@ class Database:
         it is rolled back (it never committed, so the work it was part of is done again later).
         """
         await self.engine.dispose()
-        for conn in list(self._open.values()):
-            raw = getattr(conn, "_connection", None)  # the driver's own asyncio connection
-            with contextlib.suppress(Exception):
-                if raw is not None:
-                    await raw.close()
-        self._open.clear()
+        left = [raw for raw in map(_driver, self._made) if raw is not None]
+        if left:
+            log.warning("closing %d database connections that were never given back", len(left))
+            # All at once: a statement waiting for a lock ends as soon as the holder is closed.
+            await asyncio.gather(*(raw.close() for raw in left), return_exceptions=True)
+        self._made.clear()
+
+
+def _driver(conn: Any) -> Any:
+    """The driver's asyncio connection behind SQLAlchemy's adapter, or None once it is closed."""
+    raw = getattr(conn, "_connection", None)
+    if raw is None or getattr(raw, "_connection", True) is None:  # aiosqlite drops its sqlite3 connection
+        return None
+    is_closed = getattr(raw, "is_closed", None)  # asyncpg
+    if callable(is_closed) and is_closed():
+        return None
+    return raw

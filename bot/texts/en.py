@@ -7,6 +7,8 @@ TEXTS: dict[str, str] = {
     "error.did_you_mean": "Did you mean {suggestions}?",
     "error.see_help": "Type !help for all commands.",
     "error.usage": "Usage: {usage}",
+    "error.undecryptable": "I could not read your encrypted message (I do not have its key). If it was a "
+    "command, please send it again.",
     "error.incident": "Something went wrong on my side (incident {incident}). Nothing was changed. Try "
     "again, and mention the incident number to an administrator if it happens again.",
     "error.unknown_name": "Unknown {kind}: {name}.",

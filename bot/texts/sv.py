@@ -8,6 +8,8 @@ TEXTS: dict[str, str] = {
     "error.did_you_mean": "Menade du {suggestions}?",
     "error.see_help": "Skriv !hjälp för alla kommandon.",
     "error.usage": "Användning: {usage}",
+    "error.undecryptable": "Jag kunde inte läsa ditt krypterade meddelande (jag saknar nyckeln). Om det var "
+    "ett kommando: skicka det igen.",
     "error.incident": "Något gick fel hos mig (incident {incident}). Inget ändrades. Försök igen, och "
     "nämn incidentnumret för en administratör om det händer igen.",
     "error.unknown_name": "Okänd {kind}: {name}.",

@@ -55,7 +55,7 @@ def config(world: World) -> dict[str, Any]:
                   "may_convene": i == 0} for i, user in enumerate(holders)]
     return {
         "bot": {"admins": [world.people["admin"].user_id]},
-        "matrix": {"homeserver": world.hs.url, "user_id": world.bot.user_id},
+        "matrix": {"homeserver": world.hs.url, "user_id": world.bot.user_id, "encryption": False},
         "database": {"url": f"sqlite+aiosqlite:///{world.tmp / 'bot.db'}"},
         "organisation": [{"id": "lst", "name": "Länsstyrelsen"}],
         "function": functions,

@@ -128,7 +128,8 @@ def main() -> int:
             config = tmp / "config.toml"
             config.write_text(to_toml({
                 "bot": {"admins": [admin.user_id]},
-                "matrix": {"homeserver": hs.url, "user_id": bot.user_id, "open_direct_rooms": False},
+                "matrix": {"homeserver": hs.url, "user_id": bot.user_id, "open_direct_rooms": False,
+                           "encryption": False},
                 "database": {"url": f"sqlite+aiosqlite:///{db}"},
                 "organisation": [{"id": "org", "name": "Organisation"}],
                 "function": [{"id": f"f{i}", "organisation": "org", "name": f"Funktion {i}", "holders": [h.user_id],

@@ -77,7 +77,8 @@ async def main() -> int:
             meeting = {"name": "Veckomöte", "rrule": "FREQ=WEEKLY;BYDAY=TH;BYHOUR=10;BYMINUTE=0"}
             settings = parse_settings({
                 "bot": {"admins": [admin.user_id]},
-                "matrix": {"homeserver": hs.url, "user_id": bot.user_id, "open_direct_rooms": False},
+                "matrix": {"homeserver": hs.url, "user_id": bot.user_id, "open_direct_rooms": False,
+                           "encryption": False},
                 "database": {"url": f"sqlite+aiosqlite:///{tmp / 'bot.db'}"},
                 "organisation": [{"id": "org", "name": "Organisation"}],
                 "function": [{"id": f"f{i}", "organisation": "org", "name": f"Funktion {i}", "holders": [h.user_id],
