@@ -71,8 +71,9 @@ async def wait_for_reply(client: AsyncClient, room_id: str, event_id: str, timeo
 
     async def find() -> dict[str, Any] | None:
         for event in await room_events(client, room_id):
-            relates = event.get("content", {}).get("m.relates_to", {})
-            if relates.get("m.in_reply_to", {}).get("event_id") == event_id:
+            relates = event.get("content", {}).get("m.relates_to")
+            reply_to = relates.get("m.in_reply_to") if isinstance(relates, dict) else None
+            if isinstance(reply_to, dict) and reply_to.get("event_id") == event_id:
                 return event
         return None
 
