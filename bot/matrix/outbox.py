@@ -60,7 +60,6 @@ class OutboxSender:
         self.stopped = False  # ends the loop even if a cancellation is lost (asyncio.wait_for before 3.12)
         self.idle = asyncio.Event()
         self._backoff = 1.0
-        self.lang = matrix.settings.bot.language
         # Told about every message given up on, so a convocation can report who was not reached.
         self.on_give_up: Callable[[OutboxMessage, str], Awaitable[None]] | None = None
 
@@ -215,7 +214,7 @@ class OutboxSender:
             if await repo.get_value(session, key):
                 return
             await repo.set_value(session, key, "1")
-            rich = Rich().text(t(self.lang, "power.missing"))
+            rich = Rich().text(t(self.matrix.settings.bot.language, "power.missing"))
             message = Message(target=room_id, body=rich.plain, html=rich.html)
             await repo.enqueue(session, key, [message], self.clock.now())
 
