@@ -110,10 +110,40 @@ class MatrixAdapter:
         """Log in once and keep the device: a restart reuses the stored token and device id."""
         if self.encryption and not ENCRYPTION_ENABLED:
             raise LoginFailed("[matrix] encryption = true needs matrix-nio's e2e extra: pip install 'matrix-nio[e2e]'")
+        without_keys = await self._device_without_keys()
         await self._login()
-        if self.client.olm is not None:
-            log.info("end-to-end encryption on; device %s, keys in %s", self.device_id,
-                     self.settings.crypto_store())
+        if self.client.olm is None:
+            return
+        if self.device_id == without_keys:
+            await self._new_device()
+        log.info("end-to-end encryption on; device %s, keys in %s", self.device_id, self.settings.crypto_store())
+
+    async def _device_without_keys(self) -> str | None:
+        """The stored device, if it has synced before but its key store is gone (the homeserver
+        already has its keys and would refuse new ones)."""
+        async with self.db.session() as session:
+            device_id = await repo.get_value(session, "device_id")
+            synced = await repo.get_value(session, "sync_token")
+        if not (self.encryption and device_id and synced):
+            return None
+        name = self.client.config.store_name or f"{self.user_id}_{device_id}.db"  # nio's store file
+        return None if (self.settings.crypto_store() / name).exists() else device_id
+
+    async def _new_device(self) -> None:
+        """Log in as a new device when the key store was lost (a restore without its crypto folder)."""
+        password = self.env.get("SAMVERKAN_PASSWORD")
+        store = self.settings.crypto_store()
+        if not password:
+            raise LoginFailed(f"the encryption keys of device {self.device_id} are not in {store}: restore them "
+                              "from the backup, or set SAMVERKAN_PASSWORD so the bot can log in as a new device")
+        log.warning("the encryption keys of device %s are not in %s; logging in as a new device (people's "
+                    "clients will show it as new)", self.device_id, store)
+        client = self.client
+        client.olm, client.store, client.device_id, client.access_token = None, None, None, ""
+        login = await client.login(password, device_name=self.settings.matrix.device_name)
+        if not isinstance(login, LoginResponse):
+            raise LoginFailed(f"login as {self.user_id} failed: {login}")
+        await self._store_login(login.access_token, login.device_id)
 
     async def _login(self) -> None:
         async with self.db.session() as session:

@@ -22,6 +22,7 @@ from bot.state import models
 log = logging.getLogger(__name__)
 
 POOL_SIZE = 16
+CLOSE_TIMEOUT = 5.0  # seconds to close connections left behind
 
 
 @dataclass(frozen=True)
@@ -124,14 +125,22 @@ class Database:
         if left:
             log.warning("closing %d database connections that were never given back", len(left))
             # All at once: a statement waiting for a lock ends as soon as the holder is closed.
-            await asyncio.gather(*(raw.close() for raw in left), return_exceptions=True)
+            closing = asyncio.gather(*(raw.close() for raw in left), return_exceptions=True)
+            try:
+                await asyncio.wait_for(closing, CLOSE_TIMEOUT)
+            except TimeoutError:
+                log.error("database connections still open after %.0f s; the process exit closes them",
+                          CLOSE_TIMEOUT)
         self._made.clear()
 
 
 def _driver(conn: Any) -> Any:
     """The driver's asyncio connection behind SQLAlchemy's adapter, or None once it is closed."""
     raw = getattr(conn, "_connection", None)
-    if raw is None or getattr(raw, "_connection", True) is None:  # aiosqlite drops its sqlite3 connection
+    if raw is None:
+        return None
+    # aiosqlite: no sqlite3 connection, or its thread told to stop (closing it again would wait forever).
+    if getattr(raw, "_connection", True) is None or getattr(raw, "_running", True) is False:
         return None
     is_closed = getattr(raw, "is_closed", None)  # asyncpg
     if callable(is_closed) and is_closed():

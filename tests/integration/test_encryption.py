@@ -8,6 +8,7 @@ acknowledges, and after a restart the bot keeps its device and reads new message
 from __future__ import annotations
 
 import asyncio
+import shutil
 import uuid
 from pathlib import Path
 from typing import Any
@@ -206,4 +207,27 @@ async def test_a_message_the_bot_cannot_decrypt_gets_one_request_to_send_it_agai
     assert [b for r, e in tib.read[seen:] if r == room_id and "kunde inte läsa" in (b := e.body)] == [
         "Jag kunde inte läsa ditt krypterade meddelande (jag saknar nyckeln). Om det var ett kommando: "
         "skicka det igen."]  # once per sender and session, not once per message
+    await tib.stop()
+
+
+async def test_a_lost_key_store_means_a_new_device_that_people_can_still_reach(world: World) -> None:
+    room_id, alias = await encrypted_forum(world)
+    tib = Phone(world, world.people["tib"], world.tmp / "phone-tib")
+    await tib.start()
+    await tib.client.join(room_id)
+
+    def encrypted(data: dict[str, Any]) -> None:
+        data["matrix"]["encryption"] = True
+        data["forum"][0]["room"] = alias
+
+    settings = world.settings(encrypted)
+    app = await world.start_bot(settings)
+    old_device = app.matrix.device_id
+    assert await tib.ask(room_id, "!status", world.bot.user_id, "Regionalt samordnande forum")
+    await world.stop_bots()
+    shutil.rmtree(world.tmp / "crypto")  # a restore without the crypto folder
+
+    app = await world.start_bot(settings)
+    assert app.matrix.device_id != old_device  # the old device's keys are gone for good
+    assert await tib.ask(room_id, "!status", world.bot.user_id, "Regionalt samordnande forum")
     await tib.stop()
