@@ -14,7 +14,8 @@ CONVOCATIONS = Counter("samverkan_convocations", "Convocations sent, by kind (ac
                        ["kind"])
 ACKNOWLEDGEMENTS = Counter("samverkan_acknowledgements", "Summoned functions that acknowledged")
 ESCALATIONS = Counter("samverkan_escalations", "Escalation steps run: reminders, deputies convened, chair told")
-COMMANDS = Counter("samverkan_commands", "Commands handled, by outcome (ok, refused, error)", ["outcome"])
+COMMANDS = Counter("samverkan_commands", "Commands handled, by outcome (ok, refused, error, incident)",
+                   ["outcome"])
 MESSAGES_SENT = Counter("samverkan_messages_sent", "Messages the homeserver accepted from the outbox")
 OUTBOX_BACKLOG = Gauge("samverkan_outbox_backlog", "Messages due and not yet delivered at the outbox's last look")
 SYNC_LAG = Gauge("samverkan_sync_lag_seconds", "Seconds since the last successful sync with the homeserver")

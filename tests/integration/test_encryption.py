@@ -17,15 +17,19 @@ import aiohttp
 from nio import (
     AsyncClient,
     AsyncClientConfig,
+    DownloadResponse,
     InviteMemberEvent,
     MatrixRoom,
     RoomCreateResponse,
+    RoomEncryptedFile,
     RoomMessageNotice,
     RoomMessageText,
     RoomSendResponse,
 )
+from nio.crypto import decrypt_attachment
 from support import World, direct_room, room_events, wait_for
 
+from bot.config import Settings
 from bot.devserver import RegisteredUser
 
 ENCRYPTED = {"type": "m.room.encryption", "state_key": "", "content": {"algorithm": "m.megolm.v1.aes-sha2"}}
@@ -41,16 +45,17 @@ class Phone:
                                                            request_timeout=20))
         self.user = user
         self.homeserver = world.hs.url
-        self.read: list[tuple[str, Any]] = []  # (room id, decrypted text or notice)
+        self.read: list[tuple[str, Any]] = []  # (room id, decrypted text, notice or file)
         self.task: asyncio.Task[Any] | None = None
 
     async def start(self) -> None:
         await self.client.login(self.user.password, device_name="telefon")
-        self.client.add_event_callback(self._message, (RoomMessageText, RoomMessageNotice))  # type: ignore[arg-type]
+        self.client.add_event_callback(self._message, (RoomMessageText, RoomMessageNotice,  # type: ignore[arg-type]
+                                                       RoomEncryptedFile))
         self.client.add_event_callback(self._invited, InviteMemberEvent)  # type: ignore[arg-type]
         self.task = asyncio.create_task(self.client.sync_forever(timeout=300, full_state=True))
 
-    async def _message(self, room: MatrixRoom, event: RoomMessageText | RoomMessageNotice) -> None:
+    async def _message(self, room: MatrixRoom, event: Any) -> None:
         self.read.append((room.room_id, event))
 
     async def _invited(self, room: MatrixRoom, event: InviteMemberEvent) -> None:
@@ -93,29 +98,29 @@ class Phone:
         await self.client.close()
 
 
-async def encrypted_forum(world: World) -> tuple[str, str]:
-    """A new encrypted room for the samordnande forum, everyone invited and the plain clients joined."""
+async def encrypted_forum(world: World, *people: str) -> tuple[str, Settings, dict[str, Phone]]:
+    """A new encrypted room for the samordnande forum, everyone invited, `people` on their phones in it;
+    the bot's settings with encryption on and the forum in that room."""
     localpart = f"krypterat{uuid.uuid4().hex[:8]}"
     invite = [u.user_id for n, u in world.people.items() if n != "admin"] + [world.bot.user_id]
     answer = await world.clients["admin"].room_create(alias=localpart, invite=invite, initial_state=[ENCRYPTED],
                                                       power_level_override={"users": {world.bot.user_id: 50}})
     assert isinstance(answer, RoomCreateResponse), answer
-    return answer.room_id, f"#{localpart}:{world.hs.server_name}"
+    phones = {who: Phone(world, world.people[who], world.tmp / f"phone-{who}") for who in people}
+    for phone in phones.values():
+        await phone.start()
+        await phone.client.join(answer.room_id)
+
+    def encrypted(data: dict[str, Any]) -> None:
+        data["matrix"]["encryption"] = True
+        data["forum"][0]["room"] = f"#{localpart}:{world.hs.server_name}"
+
+    return answer.room_id, world.settings(encrypted), phones
 
 
 async def test_encrypted_forum_and_direct_messages_from_activation_to_acknowledgement_and_restart(
         world: World) -> None:
-    room_id, alias = await encrypted_forum(world)
-    phones = {who: Phone(world, world.people[who], world.tmp / f"phone-{who}") for who in ("tib", "sos")}
-    for phone in phones.values():
-        await phone.start()
-        await phone.client.join(room_id)
-
-    def encrypted(data: dict[str, Any]) -> None:
-        data["matrix"]["encryption"] = True
-        data["forum"][0]["room"] = alias
-
-    settings = world.settings(encrypted)
+    room_id, settings, phones = await encrypted_forum(world, "tib", "sos")
     app = await world.start_bot(settings)
     device = app.matrix.device_id
     assert app.matrix.client.olm is not None
@@ -155,6 +160,19 @@ async def test_encrypted_forum_and_direct_messages_from_activation_to_acknowledg
     await phones["sos"].react(sos_dm, dm.event_id)
     assert await tib.ask(room_id, "!kallelse", bot, "✅ Vakthavande, SOS Alarm")
 
+    # The compiled lägesbild comes with a file; in an encrypted room the file is encrypted too.
+    await tib.client.room_send(room_id, "m.room.message", {"msgtype": "m.text", "body": "!lägesbild"},
+                               ignore_unverified_devices=True)
+
+    async def attached() -> RoomEncryptedFile | None:
+        return next((e for r, e in tib.read if r == room_id and isinstance(e, RoomEncryptedFile)), None)
+
+    file = await wait_for(attached, 30)
+    download = await tib.client.download(mxc=file.url)
+    assert isinstance(download, DownloadResponse), download
+    markdown = decrypt_attachment(download.body, file.key["k"], file.hashes["sha256"], file.iv).decode()
+    assert "Samlad lägesbild: storm" in markdown and "Samlad lägesbild" not in download.body.decode(errors="ignore")
+
     await world.stop_bots()
     app = await world.start_bot(settings)
     assert app.matrix.device_id == device  # one device for the bot's life
@@ -178,16 +196,9 @@ async def test_encrypted_forum_and_direct_messages_from_activation_to_acknowledg
 
 
 async def test_a_message_the_bot_cannot_decrypt_gets_one_request_to_send_it_again(world: World) -> None:
-    room_id, alias = await encrypted_forum(world)
-    tib = Phone(world, world.people["tib"], world.tmp / "phone-tib")
-    await tib.start()
-    await tib.client.join(room_id)
-
-    def encrypted(data: dict[str, Any]) -> None:
-        data["matrix"]["encryption"] = True
-        data["forum"][0]["room"] = alias
-
-    await world.start_bot(world.settings(encrypted))
+    room_id, settings, phones = await encrypted_forum(world, "tib")
+    tib = phones["tib"]
+    await world.start_bot(settings)
     # Encrypted for a session the bot never received, as from a device that did not share its key.
     content = {"algorithm": "m.megolm.v1.aes-sha2", "ciphertext": "AwgAEnB" + "x" * 40, "device_id": "PHONE",
                "sender_key": "a" * 43, "session_id": "b" * 43}
@@ -211,16 +222,8 @@ async def test_a_message_the_bot_cannot_decrypt_gets_one_request_to_send_it_agai
 
 
 async def test_a_lost_key_store_means_a_new_device_that_people_can_still_reach(world: World) -> None:
-    room_id, alias = await encrypted_forum(world)
-    tib = Phone(world, world.people["tib"], world.tmp / "phone-tib")
-    await tib.start()
-    await tib.client.join(room_id)
-
-    def encrypted(data: dict[str, Any]) -> None:
-        data["matrix"]["encryption"] = True
-        data["forum"][0]["room"] = alias
-
-    settings = world.settings(encrypted)
+    room_id, settings, phones = await encrypted_forum(world, "tib")
+    tib = phones["tib"]
     app = await world.start_bot(settings)
     old_device = app.matrix.device_id
     assert await tib.ask(room_id, "!status", world.bot.user_id, "Regionalt samordnande forum")
