@@ -130,8 +130,11 @@ class Inbox:
             pass
 
     async def _process(self, incoming: Incoming, run: Runner, spec: CommandSpec | None) -> None:
-        async with self._lock:
-            await self._process_locked(incoming, run, spec)
+        async def locked() -> None:
+            async with self._lock:
+                await self._process_locked(incoming, run, spec)
+
+        await asyncio.shield(locked())  # a command, once begun, commits whole even if the caller is cancelled
 
     async def _process_locked(self, incoming: Incoming, run: Runner, spec: CommandSpec | None) -> None:
         messages: list[Outgoing]

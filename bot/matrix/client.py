@@ -33,6 +33,7 @@ from nio import (
 )
 from nio.api import RoomPreset
 from nio.crypto import ENCRYPTION_ENABLED
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import SECRET_ENV, Settings
 from bot.domain.clock import Clock
@@ -264,9 +265,9 @@ class MatrixAdapter:
             if wait is not None:
                 raise RateLimited(f"opening a direct room with {user_id}", wait)
             raise DirectRoomError(user_id, answer)
-        async with self.db.session() as session:
-            await repo.set_value(session, key, answer.room_id)
-        self.direct_rooms[user_id] = str(answer.room_id)
+        room_id = str(answer.room_id)
+        await self.db.write(lambda session: repo.set_value(session, key, room_id))
+        self.direct_rooms[user_id] = room_id
         return str(answer.room_id)
 
     async def open_direct_rooms(self, users: list[str]) -> int:
@@ -351,9 +352,11 @@ class MatrixAdapter:
         await self._handle_invites(answer)
         if self.client.olm is not None:
             await self._maintain_keys()
-        async with self.db.session() as session:
+        async def remember(session: AsyncSession) -> None:
             await repo.set_value(session, "sync_token", answer.next_batch)
             await repo.set_value(session, LAST_SYNC, datetime.now(UTC).isoformat())
+
+        await self.db.write(remember)
         self._sync_token = answer.next_batch
         self.last_sync = time.monotonic()
         self.synced.set()
@@ -401,17 +404,16 @@ class MatrixAdapter:
             room = self.client.rooms.get(room_id)
             for event in info.timeline.events:
                 if isinstance(event, MegolmEvent):  # still encrypted: nio had no key for it
-                    await asyncio.shield(self._undecryptable(room_id, event))
+                    await self._undecryptable(room_id, event)
                     continue
-                # Shielded: stopping the sync loop never cuts a command off halfway through its transaction.
                 if isinstance(event, ReactionEvent):
                     reaction = self._reaction(room_id, event)
                     if reaction is not None and self.on_reaction is not None:
-                        await asyncio.shield(self.on_reaction(reaction))
+                        await self.on_reaction(reaction)
                     continue
                 incoming = self._incoming(room_id, event, room.member_count if room else 0)
                 if incoming is not None and self.on_message is not None:
-                    await asyncio.shield(self.on_message(incoming))
+                    await self.on_message(incoming)
 
     def _too_old(self, room_id: str, sent_at: datetime) -> bool:
         not_before = self.joined_at.get(room_id) or self.first_sync_at

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 import aiohttp
 from nio import LocalProtocolError, RoomPutStateResponse, RoomSendResponse, SendRetryError, UploadResponse
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import metrics
 from bot.domain.clock import Clock
@@ -128,10 +129,13 @@ class OutboxSender:
             done = sent.copy()
             sent.clear()
             if done:
-                async with self.db.session() as session:
-                    now = datetime.now(UTC)
+                now = datetime.now(UTC)
+
+                async def mark(session: AsyncSession) -> None:
                     for message_id, room_id, event_id in done:
                         await repo.mark_sent(session, message_id, room_id, event_id, now)
+
+                await self.db.write(mark)
                 metrics.MESSAGES_SENT.inc(len(done))
 
         async def send_all(rows: list[OutboxMessage]) -> None:

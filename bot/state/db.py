@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -20,6 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.state import models
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 POOL_SIZE = 16
 CLOSE_TIMEOUT = 5.0  # seconds to close connections left behind
@@ -95,6 +97,7 @@ class Database:
         # Every driver connection made, until it is really closed. The pool's own close events are
         # not proof: a connection invalidated outside the event loop's reach may stay open.
         self._made: list[Any] = []
+        self.closed = False
         event.listen(self.engine.sync_engine, "connect", self._track)
 
     def _track(self, conn: Any, _record: Any) -> None:
@@ -111,8 +114,27 @@ class Database:
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
-        async with AsyncSession(self.engine, expire_on_commit=False) as session, session.begin():
-            yield session
+        if self.closed:  # a task that outlived its app must not take the write lock from the next one
+            raise DatabaseClosed(self.url.split("://", 1)[0])
+        try:
+            async with AsyncSession(self.engine, expire_on_commit=False) as session, session.begin():
+                yield session
+        except OperationalError as exc:
+            if "locked" in str(exc):  # someone held the write lock past the busy timeout: who?
+                log.error("database is locked; %s; tasks: %s", self.engine.pool.status(), _tasks_now())
+            raise
+
+    async def write(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """One transaction that a cancellation of the caller does not cut in half.
+
+        A cancelled task in the middle of a write can leave its connection holding SQLite's write
+        lock; background loops that are cancelled at stop write through here.
+        """
+        async def run() -> T:
+            async with self.session() as session:
+                return await work(session)
+
+        return await asyncio.shield(run())
 
     async def close(self) -> None:
         """Close every connection, also one a cancelled task never gave back.
@@ -120,6 +142,7 @@ class Database:
         An abandoned transaction would otherwise keep SQLite's write lock until the process ends;
         it is rolled back (it never committed, so the work it was part of is done again later).
         """
+        self.closed = True
         await self.engine.dispose()
         left = [raw for raw in map(_driver, self._made) if raw is not None]
         if left:
@@ -132,6 +155,21 @@ class Database:
                 log.error("database connections still open after %.0f s; the process exit closes them",
                           CLOSE_TIMEOUT)
         self._made.clear()
+
+
+def _tasks_now() -> str:
+    """Every task of the event loop and where it waits, for the log."""
+    where = []
+    for task in asyncio.all_tasks():
+        frames = task.get_stack(limit=4)
+        place = " < ".join(f"{f.f_code.co_name}:{f.f_lineno}" for f in reversed(frames))
+        where.append(f"{task.get_name()} at {place}")
+    return "; ".join(sorted(where))
+
+
+class DatabaseClosed(RuntimeError):
+    def __init__(self, kind: str) -> None:
+        super().__init__(f"the {kind} database was closed; work after the bot stopped is not done")
 
 
 def _driver(conn: Any) -> Any:

@@ -17,7 +17,7 @@ from sqlmodel import select
 
 from bot.messages import Message
 from bot.state import convocations, forums, meetings, repo, reports
-from bot.state.db import MIGRATIONS, Database
+from bot.state.db import MIGRATIONS, Database, DatabaseClosed
 from bot.state.models import Convocation, LogEntry, MeetingRow, OutboxMessage, ReportRow, SchemaVersion
 
 NOW = datetime(2026, 11, 26, 2, 57, tzinfo=UTC)
@@ -160,3 +160,17 @@ async def test_a_transaction_a_cancelled_task_abandoned_does_not_block_the_next_
         async with second.session() as session:
             assert await repo.get_value(session, "sync_token") == "s2"
     await second.close()
+
+
+async def test_after_close_nothing_more_is_written(database_url: str) -> None:
+    """A task that outlives its app gets an error instead of taking the write lock from the next start."""
+    db = Database(database_url)
+    await db.migrate()
+    await db.close()
+    with pytest.raises(DatabaseClosed):
+        async with db.session() as session:
+            await repo.set_value(session, "sync_token", "late")
+    again = Database(database_url)
+    async with again.session() as session:
+        assert await repo.get_value(session, "sync_token") is None
+    await again.close()
