@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from bot.app import App  # noqa: E402
 from bot.config import parse_settings  # noqa: E402
-from bot.devserver import Homeserver, RegisteredUser  # noqa: E402
+from bot.devserver import Homeserver, RegisteredUser, one_forum  # noqa: E402
 from bot.state.models import Convocation, OutboxMessage  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
@@ -88,19 +88,10 @@ class Setup:
         self.convener = client(hs, self.holders[0])
         await self.convener.join(self.room_id)
         db = self.tmp / f"{self.alias}.db"
-        functions = [{"id": f"f{i}", "organisation": "org", "name": f"Funktion {i}", "holders": [h.user_id],
-                      "may_convene": i == 0} for i, h in enumerate(self.holders)]
-        self.settings = parse_settings({
-            "bot": {"admins": [self.admin.user_id]},
-            "matrix": {"homeserver": hs.url, "user_id": self.bot.user_id, "open_direct_rooms": self.open_rooms,
-                       "encryption": False},
-            "database": {"url": f"sqlite+aiosqlite:///{db}"},
-            "organisation": [{"id": "org", "name": "Organisation"}],
-            "function": functions,
-            "forum": [{"id": "forum", "name": "Forum", "level": "samordnande",
-                       "room": f"#{self.alias}:{hs.server_name}",
-                       "chair": "f0", "activated": [f["id"] for f in functions]}],
-        })
+        data = one_forum(hs, self.admin, self.bot, self.holders, db, room=f"#{self.alias}:{hs.server_name}",
+                         activated=[f"f{i}" for i in range(self.n)])
+        data["matrix"]["open_direct_rooms"] = self.open_rooms
+        self.settings = parse_settings(data)
         self.app = App(self.settings, env={"SAMVERKAN_PASSWORD": self.bot.password})
         await self.app.start()
         await self.app.wait_ready()

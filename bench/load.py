@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from bot.app import App  # noqa: E402
 from bot.config import parse_settings  # noqa: E402
-from bot.devserver import Homeserver, RegisteredUser  # noqa: E402
+from bot.devserver import Homeserver, RegisteredUser, one_forum  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 COMMANDS = ("!status", "!vem f0", "!schema", "!kallelse", "!hjälp kalla")
@@ -151,18 +151,9 @@ async def main() -> None:
                 c = client(hs, p)
                 await c.join(room_id)
                 await c.close()
-            settings = parse_settings({
-                "bot": {"admins": [admin.user_id]},
-                "matrix": {"homeserver": hs.url, "user_id": bot.user_id, "open_direct_rooms": False,
-                           "encryption": False},
-                "database": {"url": f"sqlite+aiosqlite:///{tmp / 'bot.db'}"},
-                "organisation": [{"id": "org", "name": "Organisation"}],
-                "function": [{"id": f"f{i}", "organisation": "org", "name": f"Funktion {i}",
-                              "holders": [p.user_id], "may_convene": i == 0} for i, p in enumerate(people)],
-                "forum": [{"id": "forum", "name": "Forum", "level": "samordnande", "room": f"#forum:{hs.server_name}",
-                           "chair": "f0", "ordinary": [f"f{i}" for i in range(len(people))],
-                           "meeting": [{"name": "Veckomöte", "rrule": "FREQ=WEEKLY;BYDAY=TH;BYHOUR=10;BYMINUTE=0"}]}],
-            })
+            settings = parse_settings(one_forum(
+                hs, admin, bot, people, tmp / "bot.db", ordinary=[f"f{i}" for i in range(len(people))],
+                meeting=[{"name": "Veckomöte", "rrule": "FREQ=WEEKLY;BYDAY=TH;BYHOUR=10;BYMINUTE=0"}]))
             app = App(settings, env={"SAMVERKAN_PASSWORD": bot.password})
             await app.start()
             await app.wait_ready()

@@ -229,3 +229,19 @@ class Homeserver:
             {"messages_per_second": 0, "burst_count": 0},
             token=admin_token,
         )
+
+
+def one_forum(hs: Homeserver, admin: RegisteredUser, bot: RegisteredUser, holders: list[RegisteredUser],
+              database: Path, **forum: Any) -> dict[str, Any]:
+    """Configuration for the benchmarks and soaks: one forum whose functions are held one each by
+    `holders`; the first convenes and chairs. Plain rooms, no direct rooms opened at start."""
+    return {
+        "bot": {"admins": [admin.user_id]},
+        "matrix": {"homeserver": hs.url, "user_id": bot.user_id, "open_direct_rooms": False, "encryption": False},
+        "database": {"url": f"sqlite+aiosqlite:///{database}"},
+        "organisation": [{"id": "org", "name": "Organisation"}],
+        "function": [{"id": f"f{i}", "organisation": "org", "name": f"Funktion {i}", "holders": [h.user_id],
+                      "may_convene": i == 0} for i, h in enumerate(holders)],
+        "forum": [{"id": "forum", "name": "Forum", "level": "samordnande", "room": f"#forum:{hs.server_name}",
+                   "chair": "f0", **forum}],
+    }

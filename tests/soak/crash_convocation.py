@@ -28,7 +28,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from bot.devserver import Homeserver, RegisteredUser  # noqa: E402
+from bot.devserver import Homeserver, RegisteredUser, one_forum  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 
@@ -126,18 +126,8 @@ def main() -> int:
             request(hs, "POST", f"/_matrix/client/v3/join/{forum_room}", convener.access_token, {})
             db = tmp / "bot.db"
             config = tmp / "config.toml"
-            config.write_text(to_toml({
-                "bot": {"admins": [admin.user_id]},
-                "matrix": {"homeserver": hs.url, "user_id": bot.user_id, "open_direct_rooms": False,
-                           "encryption": False},
-                "database": {"url": f"sqlite+aiosqlite:///{db}"},
-                "organisation": [{"id": "org", "name": "Organisation"}],
-                "function": [{"id": f"f{i}", "organisation": "org", "name": f"Funktion {i}", "holders": [h.user_id],
-                              "may_convene": i == 0} for i, h in enumerate(holders)],
-                "forum": [{"id": "forum", "name": "Forum", "level": "samordnande",
-                           "room": f"#forum:{hs.server_name}", "chair": "f0",
-                           "activated": [f"f{i}" for i in range(len(holders))]}],
-            }))
+            config.write_text(to_toml(one_forum(hs, admin, bot, holders, db,
+                                                activated=[f"f{i}" for i in range(len(holders))])))
             log = tmp / "bot.log"
             process = start_bot(config, bot.password, log)
             deadline = time.monotonic() + 60

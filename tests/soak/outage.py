@@ -34,7 +34,7 @@ from crash_convocation import count_deliveries, request  # noqa: E402
 
 from bot.app import App  # noqa: E402
 from bot.config import parse_settings  # noqa: E402
-from bot.devserver import Homeserver  # noqa: E402
+from bot.devserver import Homeserver, one_forum  # noqa: E402
 from bot.domain.clock import FakeClock  # noqa: E402
 from bot.domain.meetings import occurrences  # noqa: E402
 
@@ -75,18 +75,9 @@ async def main() -> int:
             convener = holders[0]
             request(hs, "POST", f"/_matrix/client/v3/join/{room}", convener.access_token, {})
             meeting = {"name": "Veckomöte", "rrule": "FREQ=WEEKLY;BYDAY=TH;BYHOUR=10;BYMINUTE=0"}
-            settings = parse_settings({
-                "bot": {"admins": [admin.user_id]},
-                "matrix": {"homeserver": hs.url, "user_id": bot.user_id, "open_direct_rooms": False,
-                           "encryption": False},
-                "database": {"url": f"sqlite+aiosqlite:///{tmp / 'bot.db'}"},
-                "organisation": [{"id": "org", "name": "Organisation"}],
-                "function": [{"id": f"f{i}", "organisation": "org", "name": f"Funktion {i}", "holders": [h.user_id],
-                              "may_convene": i == 0} for i, h in enumerate(holders)],
-                "forum": [{"id": "forum", "name": "Forum", "level": "samordnande",
-                           "room": f"#forum:{hs.server_name}", "chair": "f0", "ordinary": ["f0", "f1"],
-                           "activated": [f"f{i}" for i in range(len(holders))], "meeting": [meeting]}],
-            })
+            settings = parse_settings(one_forum(hs, admin, bot, holders, tmp / "bot.db", ordinary=["f0", "f1"],
+                                                activated=[f"f{i}" for i in range(len(holders))],
+                                                meeting=[meeting]))
             starts = occurrences(settings.forums[0].meetings[0], datetime.now(UTC) + timedelta(days=2), TZ)[0]
             clock = FakeClock(starts - timedelta(hours=24, minutes=5))
             app = App(settings, clock=clock, env={"SAMVERKAN_PASSWORD": bot.password})
