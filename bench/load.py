@@ -18,7 +18,6 @@ import json
 import logging
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from datetime import datetime
@@ -32,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from bot.app import App  # noqa: E402
 from bot.config import parse_settings  # noqa: E402
-from bot.devserver import Homeserver, RegisteredUser, one_forum  # noqa: E402
+from bot.devserver import Homeserver, RegisteredUser, one_forum, register_many, scratch_homeserver  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 COMMANDS = ("!status", "!vem f0", "!schema", "!kallelse", "!hjälp kalla")
@@ -133,38 +132,32 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
-    with tempfile.TemporaryDirectory() as tmp_name:
-        tmp = Path(tmp_name)
-        hs = Homeserver(tmp / "synapse")
-        hs.start()
-        try:
-            admin = hs.register(f"admin{uuid.uuid4().hex[:6]}", admin=True)
-            bot, echo = hs.register("samverkan"), hs.register("echo")
-            people = [hs.register(f"u{i}x{uuid.uuid4().hex[:4]}") for i in range(args.users)]
-            admin_client = client(hs, admin)
-            created = await admin_client.room_create(alias="forum", initial_state=[
-                {"type": "m.room.join_rules", "state_key": "", "content": {"join_rule": "public"}}])
-            assert isinstance(created, RoomCreateResponse), created
-            room_id = created.room_id
-            await admin_client.close()
-            for p in people:
-                c = client(hs, p)
-                await c.join(room_id)
-                await c.close()
-            settings = parse_settings(one_forum(
-                hs, admin, bot, people, tmp / "bot.db", ordinary=[f"f{i}" for i in range(len(people))],
-                meeting=[{"name": "Veckomöte", "rrule": "FREQ=WEEKLY;BYDAY=TH;BYHOUR=10;BYMINUTE=0"}]))
-            app = App(settings, env={"SAMVERKAN_PASSWORD": bot.password})
-            await app.start()
-            await app.wait_ready()
-            bot_figures = await measure(hs, people, room_id, bot.user_id, args.seconds)
-            await app.stop()
-            echo_client, echo_task = await echo_bot(hs, echo, room_id)
-            echo_figures = await measure(hs, people, room_id, echo.user_id, args.seconds)
-            echo_task.cancel()
-            await echo_client.close()
-        finally:
-            hs.stop()
+    with scratch_homeserver() as (tmp, hs):
+        admin = hs.register(f"admin{uuid.uuid4().hex[:6]}", admin=True)
+        bot, echo = hs.register("samverkan"), hs.register("echo")
+        people = register_many(hs, "u", args.users)
+        admin_client = client(hs, admin)
+        created = await admin_client.room_create(alias="forum", initial_state=[
+            {"type": "m.room.join_rules", "state_key": "", "content": {"join_rule": "public"}}])
+        assert isinstance(created, RoomCreateResponse), created
+        room_id = created.room_id
+        await admin_client.close()
+        for p in people:
+            c = client(hs, p)
+            await c.join(room_id)
+            await c.close()
+        settings = parse_settings(one_forum(
+            hs, admin, bot, people, tmp / "bot.db", ordinary=[f"f{i}" for i in range(len(people))],
+            meeting=[{"name": "Veckomöte", "rrule": "FREQ=WEEKLY;BYDAY=TH;BYHOUR=10;BYMINUTE=0"}]))
+        app = App(settings, env={"SAMVERKAN_PASSWORD": bot.password})
+        await app.start()
+        await app.wait_ready()
+        bot_figures = await measure(hs, people, room_id, bot.user_id, args.seconds)
+        await app.stop()
+        echo_client, echo_task = await echo_bot(hs, echo, room_id)
+        echo_figures = await measure(hs, people, room_id, echo.user_id, args.seconds)
+        echo_task.cancel()
+        await echo_client.close()
     result = {"when": datetime.now().isoformat(timespec="seconds"), "users": args.users, "seconds": args.seconds,
               "bot": bot_figures, "echo_bot": echo_figures,
               "p50_ratio": round_(bot_figures["p50_ms"] / echo_figures["p50_ms"], 2)

@@ -19,10 +19,13 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -229,6 +232,24 @@ class Homeserver:
             {"messages_per_second": 0, "burst_count": 0},
             token=admin_token,
         )
+
+
+@contextmanager
+def scratch_homeserver() -> Iterator[tuple[Path, Homeserver]]:
+    """A temporary folder and a Synapse running in it, stopped and removed afterwards (soaks, benchmarks)."""
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        hs = Homeserver(tmp / "synapse")
+        hs.start()
+        try:
+            yield tmp, hs
+        finally:
+            hs.stop()
+
+
+def register_many(hs: Homeserver, prefix: str, count: int) -> list[RegisteredUser]:
+    """`count` users with unique names starting with `prefix`."""
+    return [hs.register(f"{prefix}{i}x{secrets.token_hex(2)}") for i in range(count)]
 
 
 def one_forum(hs: Homeserver, admin: RegisteredUser, bot: RegisteredUser, holders: list[RegisteredUser],

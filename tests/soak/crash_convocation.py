@@ -19,7 +19,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -28,7 +27,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from bot.devserver import Homeserver, RegisteredUser, one_forum  # noqa: E402
+from bot.devserver import Homeserver, RegisteredUser, one_forum, register_many, scratch_homeserver  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 
@@ -60,6 +59,18 @@ def to_toml(data: dict[str, Any]) -> str:
 
 def request(hs: Homeserver, method: str, path: str, token: str, body: dict[str, Any] | None = None) -> Any:
     return hs._request(method, path, body, token=token)
+
+
+def forum_with_holders(hs: Homeserver, count: int) -> tuple[RegisteredUser, RegisteredUser, list[RegisteredUser], str]:
+    """An admin, the bot, `count` holders and the forum room #forum, which the first holder (the convener) joined."""
+    admin = hs.register(f"admin{uuid.uuid4().hex[:6]}", admin=True)
+    bot = hs.register("samverkan")
+    holders = register_many(hs, "h", count)
+    room = request(hs, "POST", "/_matrix/client/v3/createRoom", admin.access_token,
+                   {"room_alias_name": "forum", "preset": "public_chat",
+                    "power_level_content_override": {"users": {bot.user_id: 50}}})["room_id"]
+    request(hs, "POST", f"/_matrix/client/v3/join/{room}", holders[0].access_token, {})
+    return admin, bot, holders, str(room)
 
 
 def start_bot(config: Path, password: str, log: Path) -> subprocess.Popen[bytes]:
@@ -110,57 +121,44 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     rng = random.Random(args.seed)
-    with tempfile.TemporaryDirectory() as tmp_name:
-        tmp = Path(tmp_name)
-        hs = Homeserver(tmp / "synapse")
-        hs.start()
-        try:
-            admin = hs.register(f"admin{uuid.uuid4().hex[:6]}", admin=True)
-            bot = hs.register("samverkan")
-            holders: list[RegisteredUser] = [hs.register(f"h{i}x{uuid.uuid4().hex[:4]}") for i in range(args.holders)]
-            room = request(hs, "POST", "/_matrix/client/v3/createRoom", admin.access_token,
-                           {"room_alias_name": "forum", "preset": "public_chat",
-                            "power_level_content_override": {"users": {bot.user_id: 50}}})
-            forum_room = room["room_id"]
-            convener = holders[0]
-            request(hs, "POST", f"/_matrix/client/v3/join/{forum_room}", convener.access_token, {})
-            db = tmp / "bot.db"
-            config = tmp / "config.toml"
-            config.write_text(to_toml(one_forum(hs, admin, bot, holders, db,
-                                                activated=[f"f{i}" for i in range(len(holders))])))
-            log = tmp / "bot.log"
+    with scratch_homeserver() as (tmp, hs):
+        admin, bot, holders, forum_room = forum_with_holders(hs, args.holders)
+        convener = holders[0]
+        db = tmp / "bot.db"
+        config = tmp / "config.toml"
+        config.write_text(to_toml(one_forum(hs, admin, bot, holders, db,
+                                            activated=[f"f{i}" for i in range(len(holders))])))
+        log = tmp / "bot.log"
+        process = start_bot(config, bot.password, log)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            joined = request(hs, "GET", f"/_matrix/client/v3/rooms/{forum_room}/joined_members",
+                             convener.access_token)
+            if bot.user_id in joined.get("joined", {}):
+                break
+            time.sleep(0.2)
+        time.sleep(1.0)
+        txn = uuid.uuid4().hex
+        request(hs, "PUT", f"/_matrix/client/v3/rooms/{forum_room}/send/m.room.message/{txn}",
+                convener.access_token, {"msgtype": "m.text", "body": "!aktivera forum storm"})
+        started = time.monotonic()
+        for _ in range(args.kills):
+            time.sleep(rng.uniform(0.05, 1.5))
+            process.send_signal(signal.SIGKILL)
+            process.wait()
             process = start_bot(config, bot.password, log)
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                joined = request(hs, "GET", f"/_matrix/client/v3/rooms/{forum_room}/joined_members",
-                                 convener.access_token)
-                if bot.user_id in joined.get("joined", {}):
-                    break
-                time.sleep(0.2)
+        while time.monotonic() - started < 900:
             time.sleep(1.0)
-            txn = uuid.uuid4().hex
-            request(hs, "PUT", f"/_matrix/client/v3/rooms/{forum_room}/send/m.room.message/{txn}",
-                    convener.access_token, {"msgtype": "m.text", "body": "!aktivera forum storm"})
-            started = time.monotonic()
-            for _ in range(args.kills):
-                time.sleep(rng.uniform(0.05, 1.5))
-                process.send_signal(signal.SIGKILL)
-                process.wait()
-                process = start_bot(config, bot.password, log)
-            while time.monotonic() - started < 900:
-                time.sleep(1.0)
-                if outbox_pending(db) == 0:
-                    break
-            time.sleep(2.0)
-            process.send_signal(signal.SIGTERM)
-            process.wait(30)
-            elapsed = time.monotonic() - started
-            with sqlite3.connect(db) as conn:
-                integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
-            ids = [h.user_id for h in holders]
-            dms, mentions = count_deliveries(tmp / "synapse" / "homeserver.db", bot.user_id, forum_room, ids)
-        finally:
-            hs.stop()
+            if outbox_pending(db) == 0:
+                break
+        time.sleep(2.0)
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
+        elapsed = time.monotonic() - started
+        with sqlite3.connect(db) as conn:
+            integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
+        ids = [h.user_id for h in holders]
+        dms, mentions = count_deliveries(tmp / "synapse" / "homeserver.db", bot.user_id, forum_room, ids)
     result = {
         "holders": args.holders, "kills": args.kills, "seconds": round(elapsed, 1), "integrity_check": integrity,
         "dm_lost": sum(1 for n in dms.values() if n == 0), "dm_duplicated": sum(1 for n in dms.values() if n > 1),

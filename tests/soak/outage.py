@@ -18,7 +18,6 @@ import json
 import logging
 import sqlite3
 import sys
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -30,11 +29,11 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "soak"))
 
-from crash_convocation import count_deliveries, request  # noqa: E402
+from crash_convocation import count_deliveries, forum_with_holders, request  # noqa: E402
 
 from bot.app import App  # noqa: E402
 from bot.config import parse_settings  # noqa: E402
-from bot.devserver import Homeserver, one_forum  # noqa: E402
+from bot.devserver import one_forum, scratch_homeserver  # noqa: E402
 from bot.domain.clock import FakeClock  # noqa: E402
 from bot.domain.meetings import occurrences  # noqa: E402
 
@@ -61,60 +60,48 @@ async def main() -> int:
     parser.add_argument("--down", type=float, default=60.0, help="seconds the homeserver is stopped")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
-    with tempfile.TemporaryDirectory() as tmp_name:
-        tmp = Path(tmp_name)
-        hs = Homeserver(tmp / "synapse")
-        hs.start()
-        try:
-            admin = hs.register(f"admin{uuid.uuid4().hex[:6]}", admin=True)
-            bot = hs.register("samverkan")
-            holders = [hs.register(f"h{i}x{uuid.uuid4().hex[:4]}") for i in range(args.holders)]
-            room = request(hs, "POST", "/_matrix/client/v3/createRoom", admin.access_token,
-                           {"room_alias_name": "forum", "preset": "public_chat",
-                            "power_level_content_override": {"users": {bot.user_id: 50}}})["room_id"]
-            convener = holders[0]
-            request(hs, "POST", f"/_matrix/client/v3/join/{room}", convener.access_token, {})
-            meeting = {"name": "Veckomöte", "rrule": "FREQ=WEEKLY;BYDAY=TH;BYHOUR=10;BYMINUTE=0"}
-            settings = parse_settings(one_forum(hs, admin, bot, holders, tmp / "bot.db", ordinary=["f0", "f1"],
-                                                activated=[f"f{i}" for i in range(len(holders))],
-                                                meeting=[meeting]))
-            starts = occurrences(settings.forums[0].meetings[0], datetime.now(UTC) + timedelta(days=2), TZ)[0]
-            clock = FakeClock(starts - timedelta(hours=24, minutes=5))
-            app = App(settings, clock=clock, env={"SAMVERKAN_PASSWORD": bot.password})
-            await app.start()
-            await app.wait_ready()
+    with scratch_homeserver() as (tmp, hs):
+        admin, bot, holders, room = forum_with_holders(hs, args.holders)
+        convener = holders[0]
+        meeting = {"name": "Veckomöte", "rrule": "FREQ=WEEKLY;BYDAY=TH;BYHOUR=10;BYMINUTE=0"}
+        settings = parse_settings(one_forum(hs, admin, bot, holders, tmp / "bot.db", ordinary=["f0", "f1"],
+                                            activated=[f"f{i}" for i in range(len(holders))],
+                                            meeting=[meeting]))
+        starts = occurrences(settings.forums[0].meetings[0], datetime.now(UTC) + timedelta(days=2), TZ)[0]
+        clock = FakeClock(starts - timedelta(hours=24, minutes=5))
+        app = App(settings, clock=clock, env={"SAMVERKAN_PASSWORD": bot.password})
+        await app.start()
+        await app.wait_ready()
 
-            def send(body: str) -> str:
-                txn = uuid.uuid4().hex
-                answer = request(hs, "PUT", f"/_matrix/client/v3/rooms/{room}/send/m.room.message/{txn}",
-                                 convener.access_token, {"msgtype": "m.text", "body": body})
-                return str(answer["event_id"])
+        def send(body: str) -> str:
+            txn = uuid.uuid4().hex
+            answer = request(hs, "PUT", f"/_matrix/client/v3/rooms/{room}/send/m.room.message/{txn}",
+                             convener.access_token, {"msgtype": "m.text", "body": body})
+            return str(answer["event_id"])
 
-            send("!aktivera forum storm")
-            await asyncio.sleep(0.3)  # the convocation is under way when the homeserver goes
-            hs.stop()
-            clock.advance(timedelta(minutes=10))  # the weekly meeting's convocation falls due meanwhile
-            await asyncio.sleep(args.down)
-            await hs.start_async()
-            ready = time.monotonic()
-            first = send("!status")
-            typed = [send(f"!vem f{i % args.holders}") for i in range(COMMANDS)]  # typed while it was down
-            first_answer = None
-            while time.monotonic() - ready < 120:
-                if replies(tmp / "synapse" / "homeserver.db", bot.user_id, room).get(first):
-                    first_answer = time.monotonic() - ready
-                    break
-                await asyncio.sleep(0.1)
-            await app.meetings.run_due()
-            await asyncio.wait_for(app.outbox.idle.wait(), 300)
-            await asyncio.sleep(2.0)
-            await app.stop()
-            ids = [h.user_id for h in holders]
-            hs_db = tmp / "synapse" / "homeserver.db"
-            dms, mentions = count_deliveries(hs_db, bot.user_id, room, ids)
-            answered = replies(hs_db, bot.user_id, room)
-        finally:
-            hs.stop()
+        send("!aktivera forum storm")
+        await asyncio.sleep(0.3)  # the convocation is under way when the homeserver goes
+        hs.stop()
+        clock.advance(timedelta(minutes=10))  # the weekly meeting's convocation falls due meanwhile
+        await asyncio.sleep(args.down)
+        await hs.start_async()
+        ready = time.monotonic()
+        first = send("!status")
+        typed = [send(f"!vem f{i % args.holders}") for i in range(COMMANDS)]  # typed while it was down
+        first_answer = None
+        while time.monotonic() - ready < 120:
+            if replies(tmp / "synapse" / "homeserver.db", bot.user_id, room).get(first):
+                first_answer = time.monotonic() - ready
+                break
+            await asyncio.sleep(0.1)
+        await app.meetings.run_due()
+        await asyncio.wait_for(app.outbox.idle.wait(), 300)
+        await asyncio.sleep(2.0)
+        await app.stop()
+        ids = [h.user_id for h in holders]
+        hs_db = tmp / "synapse" / "homeserver.db"
+        dms, mentions = count_deliveries(hs_db, bot.user_id, room, ids)
+        answered = replies(hs_db, bot.user_id, room)
     result: dict[str, Any] = {
         "holders": args.holders, "down_s": args.down,
         "ready_to_first_answer_s": round(first_answer, 2) if first_answer is not None else None,
