@@ -4,7 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo lint clean postgres
+PHONE := tests/phone/node_modules/.installed
+
+.PHONY: test demo lint clean postgres phone
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,8 +14,16 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test,dev]'
 	touch $(STAMP)
 
-test: $(STAMP) postgres
+test: $(STAMP) postgres phone
 	$(PY) -m pytest -q
+
+# The test phone runs Element's crypto stack (matrix-js-sdk + Rust crypto wasm) under Node.
+phone: $(PHONE)
+$(PHONE): tests/phone/package-lock.json
+	@command -v npm >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq nodejs npm >/dev/null 2>&1 || \
+	  { apt-get update -qq >/dev/null && apt-get install -y -qq nodejs npm >/dev/null; }; }
+	cd tests/phone && npm ci --no-audit --no-fund --loglevel=error
+	touch $(PHONE)
 
 # The state tests also run on a PostgreSQL server the suite starts; Debian's package provides it.
 postgres:
@@ -30,4 +40,4 @@ lint: $(STAMP)
 	$(PY) -m mypy
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache tests/phone/node_modules

@@ -25,7 +25,8 @@ from bot.domain.timeparse import parse_duration
 SECRET_ENV = ("SAMVERKAN_PASSWORD", "SAMVERKAN_ACCESS_TOKEN")
 LEVELS = ("inriktande", "samordnande", "verkställande")
 _USER_ID = re.compile(r"^@[a-z0-9._=/+\-]+:[A-Za-z0-9.\-]+(:\d+)?$")
-_ROOM = re.compile(r"^[#!][^:\s]+:[A-Za-z0-9.\-]+(:\d+)?$")
+# Aliases and older room ids end in :server; room ids of version 12 (Synapse's default) are `!opaque`.
+_ROOM = re.compile(r"^(#[^:\s]+:[A-Za-z0-9.\-]+(:\d+)?|![^:\s]+(:[A-Za-z0-9.\-]+(:\d+)?)?)$")
 _ID = re.compile(r"^[a-z0-9][a-z0-9\-_]*$")
 
 
@@ -46,7 +47,7 @@ def _check_user_id(value: str) -> str:
 
 def _check_room(value: str) -> str:
     if not _ROOM.match(value):
-        raise ValueError(f"not a Matrix room alias or id: {value!r} (expected #name:server or !id:server)")
+        raise ValueError(f"not a Matrix room alias or id: {value!r} (expected #name:server, !id or !id:server)")
     return value
 
 
@@ -96,6 +97,11 @@ class MatrixSettings(_Strict):
     encryption: bool | None = None
     # Where the encryption keys live; by default a `crypto` folder beside the SQLite database.
     store_path: str | None = None
+    # Set up cross-signing for the bot's account and sign its device, so Element trusts it.
+    cross_signing: bool = True
+    # Room keys go only to devices their owners have cross-signed, as Element does; "all" for a
+    # homeserver whose users have no cross-signing.
+    share_keys_with: Literal["cross-signed", "all"] = "cross-signed"
 
     @field_validator("homeserver")
     @classmethod

@@ -111,7 +111,10 @@ class Inbox:
         async def run(ctx: Context) -> list[Outgoing]:
             if not await ctx.is_known():
                 return []
-            return [ctx.reply(Rich().text(ctx.t("error.undecryptable")))]
+            rich = Rich().text(ctx.t("error.undecryptable"))
+            if incoming.device_unsigned:
+                rich.br().text(ctx.t("error.unsigned_device"))
+            return [ctx.reply(rich)]
 
         await self._process(incoming, run, None)
 
@@ -201,7 +204,8 @@ class Inbox:
         return t(self.lang, key, **values)
 
     def _reply(self, incoming: Incoming, rich: Rich) -> Message:
-        return Message(target=incoming.room_id, body=rich.plain, html=rich.html, reply_to=incoming.event_id)
+        return Message(target=incoming.room_id, body=rich.plain, html=rich.html, reply_to=incoming.event_id,
+                       thread_root=incoming.thread_root)
 
     def _error_reply(self, incoming: Incoming, exc: UserError, spec: CommandSpec | None) -> Message:
         text = self._t(exc.key, **exc.values)

@@ -17,6 +17,8 @@ class Incoming:
     body: str
     sent_at: datetime
     is_direct: bool = False
+    thread_root: str | None = None  # the thread the message was sent in, if any
+    device_unsigned: bool = False  # sent from a device its owner has not cross-signed
 
 
 @dataclass(frozen=True)
@@ -64,9 +66,11 @@ class Message:
     ping: bool = False
     mentions: tuple[str, ...] = ()
     reply_to: str | None = None
+    thread_root: str | None = None  # answered in this thread (a reply to a command sent in one)
     priority: int = 5
     ref: str | None = None  # what this message is about (e.g. "request:12"), for reactions to it
     attachment: Attachment | None = None  # sent as a file right after the message
+    pin: bool = False  # pinned in its room once sent (the activation message: a banner on Element X)
 
 
 # Delivery order: the room ping that reaches everyone first, chatter last.
@@ -78,6 +82,12 @@ PRIORITY_REPLY = 5
 def direct_target(user_id: str) -> str:
     """The outbox target for a person's direct room with the bot."""
     return f"user:{user_id}"
+
+
+# A topic update whose content is {TOPIC_PREFIX: "AKTIVERAT: …"} puts that in front of the topic people
+# wrote (an empty prefix restores theirs); {UNPIN: True} on m.room.pinned_events unpins what the bot pinned.
+TOPIC_PREFIX = "se.samverkan.topic_prefix"
+UNPIN = "se.samverkan.unpin"
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,8 @@ who confirm (with !aktivera or a ✅ on the request) or decline with a reason.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from bot.commands import converters
 from bot.commands.context import Context
 from bot.commands.convene import convene, pings, rings
@@ -14,7 +16,7 @@ from bot.commands.registry import Arg, command, on_reaction
 from bot.config import Forum
 from bot.domain import forums as model
 from bot.domain.forums import Activation, ForumState
-from bot.messages import PRIORITY_DIRECT, Message, Outgoing, StateUpdate
+from bot.messages import PRIORITY_DIRECT, TOPIC_PREFIX, UNPIN, Message, Outgoing, StateUpdate
 from bot.state import convocations, repo
 from bot.state import forums as store
 from bot.state.models import ActivationRequest
@@ -36,11 +38,12 @@ def room_state(ctx: Context, forum: Forum, state: ForumState) -> list[Outgoing]:
     """The topic people see, and the same facts machine-readably."""
     labels = {"activated": ctx.t("status.mode.activated"), "ordinary": ctx.t("status.mode.ordinary"),
               "since": ctx.t("status.since"), "exercise": ctx.t("status.exercise"), "months": ctx.t("months")}
-    topic = model.topic(forum, state, ctx.tz, labels)
+    prefix = model.topic_prefix(state, ctx.tz, labels)
     machine = {"forum": forum.id, "level": forum.level, "mode": state.mode, "event": state.event,
                "description": state.description, "since": state.since.isoformat() if state.since else None,
                "activated_by": state.activated_by, "exercise": state.exercise}
-    return [StateUpdate(forum.room, "m.room.topic", {"topic": topic}),
+    return [StateUpdate(forum.room, "m.room.topic", {TOPIC_PREFIX: prefix}),
+            *([] if state.active else [StateUpdate(forum.room, "m.room.pinned_events", {UNPIN: True})]),
             StateUpdate(forum.room, FORUM_STATE_EVENT, machine, state_key=forum.id)]
 
 
@@ -64,6 +67,11 @@ async def activated_messages(ctx: Context, forum: Forum, state: ForumState, by_f
     if state.description:
         announce.br().text(state.description)
     convocation = await convene(ctx, forum, state, kind="activation", intro=announce)
+    pings = [i for i, m in enumerate(convocation) if isinstance(m, Message) and m.ping and m.target == forum.room]
+    if pings:  # the activation stays in view as a pinned banner until deactivation
+        first = convocation[pings[0]]
+        assert isinstance(first, Message)
+        convocation[pings[0]] = replace(first, pin=True)
     log_line = heading(ctx, state).text(ctx.t("activation.log", forum=forum.name, event=state.event or "",
                                               who=who, sender=ctx.sender, when=ctx.when(ctx.clock.now())))
     return [*convocation, *log_notice(ctx, log_line), *room_state(ctx, forum, state)]

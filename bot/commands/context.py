@@ -93,5 +93,6 @@ class Context:
             body=rich.plain,
             html=rich.html,
             reply_to=self.incoming.event_id,
+            thread_root=self.incoming.thread_root,
             priority=PRIORITY_REPLY,
         )

@@ -110,12 +110,12 @@ def split_event(text: str) -> tuple[str, str | None]:
     return name, description.strip() or None
 
 
-def topic(forum: Forum, state: ForumState, tz: ZoneInfo, labels: dict[str, str]) -> str:
-    """The room topic: the mode at a glance, e.g. 'AKTIVERAT: snöoväder — sedan 21 nov 14:05'."""
-    prefix = labels["exercise"] + ": " if state.exercise else ""
+def topic_prefix(state: ForumState, tz: ZoneInfo, labels: dict[str, str]) -> str:
+    """What goes in front of the topic people wrote: the mode at a glance, e.g.
+    'AKTIVERAT: snöoväder — sedan 21 nov 14:05'; nothing in ordinary mode."""
+    exercise = labels["exercise"] + ": " if state.exercise else ""
     if state.active and state.since is not None:
         since = state.since.astimezone(tz)
         month = labels["months"].split()[since.month - 1]
-        return (f"{prefix}{labels['activated']}: {state.event} — {labels['since']} "
-                f"{since.day} {month} {since:%H:%M} · {forum.name}")
-    return f"{prefix}{forum.name} — {labels['ordinary']}"
+        return f"{exercise}{labels['activated']}: {state.event} — {labels['since']} {since.day} {month} {since:%H:%M}"
+    return f"{exercise}{labels['ordinary']}" if state.exercise else ""

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 from nio import (
@@ -19,12 +21,15 @@ from nio import (
     InviteMemberEvent,
     JoinedRoomsResponse,
     JoinError,
+    KeysQueryResponse,
     LocalProtocolError,
     LoginResponse,
     MegolmEvent,
     ProfileGetError,
     ReactionEvent,
     RoomCreateResponse,
+    RoomGetStateEventResponse,
+    RoomMemberEvent,
     RoomMessageText,
     RoomResolveAliasResponse,
     SyncError,
@@ -37,6 +42,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import SECRET_ENV, Settings
 from bot.domain.clock import Clock
+from bot.matrix import crosssign
+from bot.matrix.crosssign import STORE_KEY_ENV, CrossSigningError
 from bot.messages import Incoming, Reaction
 from bot.state import repo
 from bot.state.db import Database
@@ -49,7 +56,6 @@ LAST_SYNC = "last_sync_at"  # when a sync last succeeded: what `python -m bot he
 PROBE_EVERY = 1.0  # seconds between checks whether an unreachable homeserver is back
 BACKOFF_CAP = 30.0  # seconds; a storm at 03:00 is no time to wait minutes for a reconnect
 
-STORE_KEY_ENV = "SAMVERKAN_STORE_KEY"  # encrypts the key store at rest; optional
 ENCRYPTION = {"type": "m.room.encryption", "state_key": "", "content": {"algorithm": "m.megolm.v1.aes-sha2"}}
 
 # Handlers the adapter calls; they may raise, and the batch is then retried from the old token.
@@ -97,6 +103,7 @@ class MatrixAdapter:
         self.aliases: dict[str, str] = {}
         self.direct_rooms: dict[str, str] = {}  # user id -> the direct room, as stored
         self._direct_locks: dict[str, asyncio.Lock] = {}
+        self._direct_data_lock = asyncio.Lock()
         self.configured_room_ids: set[str] = set()
         self.first_sync_at: datetime | None = None
         self.synced = asyncio.Event()
@@ -115,9 +122,18 @@ class MatrixAdapter:
         await self._login()
         if self.client.olm is None:
             return
-        if self.device_id == without_keys:
+        lost_store = self.device_id == without_keys
+        if lost_store:
             await self._new_device()
         log.info("end-to-end encryption on; device %s, keys in %s", self.device_id, self.settings.crypto_store())
+        if self.settings.matrix.cross_signing:
+            if self.client.should_upload_keys:
+                await self.client.keys_upload()  # the device's keys must be on the homeserver to be signed
+            try:
+                # A lost key store lost the cross-signing keys with it: the new device gets a new identity.
+                await crosssign.sign_own_device(self, self.settings.crypto_store(), self.env, replace=lost_store)
+            except CrossSigningError as exc:
+                raise LoginFailed(f"cross-signing: {exc}") from exc
 
     async def _device_without_keys(self) -> str | None:
         """The stored device, if it has synced before but its key store is gone (the homeserver
@@ -248,9 +264,7 @@ class MatrixAdapter:
     async def _direct_room(self, user_id: str) -> str:
         if user_id in self.direct_rooms:
             return self.direct_rooms[user_id]
-        key = f"dm:{user_id}"
-        async with self.db.session() as session:
-            known = await repo.get_value(session, key)
+        known = await self._stored_direct(user_id)
         if known:
             self.direct_rooms[user_id] = known
             return known
@@ -266,9 +280,40 @@ class MatrixAdapter:
                 raise RateLimited(f"opening a direct room with {user_id}", wait)
             raise DirectRoomError(user_id, answer)
         room_id = str(answer.room_id)
-        await self.db.write(lambda session: repo.set_value(session, key, room_id))
+        await self._adopt_direct(user_id, room_id)
+        return room_id
+
+    async def _adopt_direct(self, user_id: str, room_id: str) -> None:
+        """Remember the direct room with a person, and mark it direct for the bot's own clients (m.direct)."""
+        await self.db.write(lambda session: repo.set_value(session, f"dm:{user_id}", room_id))
         self.direct_rooms[user_id] = room_id
-        return str(answer.room_id)
+        await self._mark_direct(user_id, room_id, add=True)
+
+    async def _mark_direct(self, user_id: str, room_id: str, *, add: bool) -> None:
+        path = f"/user/{quote(self.user_id)}/account_data/m.direct"
+        async with self._direct_data_lock:  # read, change, write: one at a time
+            await self._write_direct(path, user_id, room_id, add)
+
+    async def _write_direct(self, path: str, user_id: str, room_id: str, add: bool) -> None:
+        try:
+            status, direct = await self.api("GET", path)
+            rooms = [r for r in (direct.get(user_id) or []) if r != room_id] if status == 200 else []
+            status, answer = await self.api("PUT", path, {**(direct if status == 200 else {}),
+                                                          user_id: [*rooms, room_id] if add else rooms})
+        except (OSError, TimeoutError, aiohttp.ClientError) as exc:
+            status, answer = 0, {"error": str(exc)}
+        if status != 200:
+            log.warning("cannot update m.direct for %s: %s", user_id, answer)
+
+    async def _forget_direct(self, user_id: str, room_id: str) -> None:
+        """The person left (or refused) their direct room: the next message opens a new one."""
+        if await self._stored_direct(user_id) != room_id:
+            return
+        log.info("%s left their direct room %s; the next message to them opens a new one", user_id, room_id)
+        await self.db.write(lambda session: repo.delete_value(session, f"dm:{user_id}"))
+        self.direct_rooms.pop(user_id, None)
+        await self._mark_direct(user_id, room_id, add=False)
+        await self.client.room_leave(room_id)
 
     async def open_direct_rooms(self, users: list[str]) -> int:
         """Open the direct room with everyone who may be convened, ahead of the first convocation.
@@ -369,12 +414,74 @@ class MatrixAdapter:
             if client.should_upload_keys:
                 await client.keys_upload()
             if client.should_query_keys:
-                await client.keys_query()
+                await self._query_keys()
             if client.should_claim_keys:
                 await client.keys_claim(client.get_users_for_key_claiming())
             await client.send_to_device_messages()
         except LocalProtocolError as exc:  # another task did it meanwhile
             log.debug("key maintenance: %s", exc)
+
+    async def api(self, method: str, path: str, body: Any = None) -> tuple[int, dict[str, Any]]:
+        """A client-server API call nio has no method for: (HTTP status, JSON answer)."""
+        answer = await self.client.send(method, f"/_matrix/client/v3{path}",
+                                        None if body is None else json.dumps(body),
+                                        headers={"Authorization": f"Bearer {self.client.access_token}",
+                                                 "Content-Type": "application/json"})
+        async with answer:
+            data = await answer.json(content_type=None)
+        return answer.status, data if isinstance(data, dict) else {}
+
+    async def _query_keys(self) -> None:
+        """nio's key query, plus the cross-signing keys nio ignores: which devices their owners signed."""
+        users = sorted(self.client.users_for_key_query)
+        status, raw = await self.api("POST", "/keys/query", {"device_keys": {user: [] for user in users}})
+        if status != 200:
+            raise ConnectionError(f"keys/query answered {status}: {raw.get('errcode')}")
+        response = KeysQueryResponse.from_dict(raw)
+        if not isinstance(response, KeysQueryResponse):
+            raise ConnectionError(f"keys/query answered {response}")
+        await self.client.receive_response(response)
+        if self.settings.matrix.share_keys_with == "cross-signed":
+            for user_id in raw.get("device_keys", {}):
+                self._apply_trust(user_id, crosssign.trusted_devices(raw, user_id))
+
+    def _apply_trust(self, user_id: str, trusted: set[str]) -> None:
+        """Room keys only for devices their owner has cross-signed: nio skips blacklisted devices."""
+        client = self.client
+        for device in client.device_store.active_user_devices(user_id):
+            if device.id in trusted and device.blacklisted:
+                client.unblacklist_device(device)
+            elif device.id not in trusted and not device.blacklisted:
+                log.info("device %s of %s is not cross-signed by its owner: no room keys for it", device.id, user_id)
+                client.blacklist_device(device)  # nio starts a new room key in the rooms they share
+
+    def device_trusted(self, user_id: str, device_id: str) -> bool:
+        """False for a device the bot knows and does not trust (not cross-signed by its owner)."""
+        if self.client.olm is None:
+            return True
+        device = self.client.device_store.active_user_devices(user_id)
+        return not any(d.id == device_id and d.blacklisted for d in device)
+
+    async def room_state(self, room_id: str, event_type: str) -> dict[str, Any]:
+        """A room's current state event content; empty when the room has none."""
+        answer = await self.client.room_get_state_event(room_id, event_type)
+        if isinstance(answer, RoomGetStateEventResponse):
+            return dict(answer.content)
+        if getattr(answer, "status_code", None) != "M_NOT_FOUND":
+            raise ConnectionError(f"reading {event_type} of {room_id}: {answer}")
+        return {}
+
+    def expect_member(self, room_id: str, user_id: str) -> None:
+        """Count the person the bot invited to its direct room as a member, joined or not, so the room
+        key of a message sent before they join is shared with their devices too (nio may not have
+        seen the invitation: it only learns members from sync)."""
+        room = self.client.rooms.get(room_id)
+        if room is None or user_id in room.users:
+            return
+        room.add_member(user_id, None, None, invited=True)
+        if room.encrypted and self.client.olm is not None:
+            self.client.olm.update_tracked_users(room)
+            self.client.invalidate_outbound_session(room_id)
 
     def is_encrypted(self, room_id: str) -> bool:
         room = self.client.rooms.get(room_id)
@@ -397,12 +504,18 @@ class MatrixAdapter:
         room = self.client.rooms.get(room_id)
         await self.on_undecryptable(Incoming(
             room_id=room_id, sender=event.sender, event_id=event.event_id, body="", sent_at=sent_at,
-            is_direct=bool(room and room.member_count == 2) and room_id not in self.configured_room_ids))
+            is_direct=bool(room and room.member_count == 2) and room_id not in self.configured_room_ids,
+            device_unsigned=not self.device_trusted(event.sender, event.device_id),
+            thread_root=thread_of(event.source.get("content"))))
 
     async def _dispatch(self, answer: SyncResponse) -> None:
         for room_id, info in answer.rooms.join.items():
             room = self.client.rooms.get(room_id)
             for event in info.timeline.events:
+                if isinstance(event, RoomMemberEvent) and event.membership in ("leave", "ban") \
+                        and event.state_key != self.user_id:
+                    await self._forget_direct(event.state_key, room_id)
+                    continue
                 if isinstance(event, MegolmEvent):  # still encrypted: nio had no key for it
                     await self._undecryptable(room_id, event)
                     continue
@@ -434,28 +547,54 @@ class MatrixAdapter:
         if not isinstance(content, dict) or not isinstance(event.body, str):
             return None
         relates = content.get("m.relates_to")
-        if isinstance(relates, dict) and relates.get("rel_type") == "m.replace":
+        relation = relates.get("rel_type") if isinstance(relates, dict) else None
+        if relation == "m.replace":
             return None  # an edit; the original was already handled
+
         sent_at = datetime.fromtimestamp(event.server_timestamp / 1000, UTC)
         if self._too_old(room_id, sent_at):
             return None
         return Incoming(room_id=room_id, sender=event.sender, event_id=event.event_id, body=event.body,
-                        sent_at=sent_at, is_direct=member_count == 2 and room_id not in self.configured_room_ids)
+                        sent_at=sent_at, is_direct=member_count == 2 and room_id not in self.configured_room_ids,
+                        thread_root=thread_of(content))
 
     async def _handle_invites(self, answer: SyncResponse) -> None:
         """Accept invitations from admins and to configured rooms; decline the rest."""
         for room_id, info in answer.rooms.invite.items():
-            inviter = next((e.sender for e in info.invite_state
-                            if isinstance(e, InviteMemberEvent) and e.state_key == self.user_id), None)
-            if inviter in self.admins or room_id in self.configured_room_ids:
+            invitation = next((e for e in info.invite_state
+                               if isinstance(e, InviteMemberEvent) and e.state_key == self.user_id), None)
+            inviter = invitation.sender if invitation else None
+            direct = bool(invitation and invitation.content.get("is_direct"))
+            if direct and inviter in self.known_people():
+                if await self.join(room_id):
+                    log.info("joined the direct room %s that %s opened", room_id, inviter)
+                    if inviter not in self.direct_rooms and not await self._stored_direct(inviter):
+                        await self._adopt_direct(inviter, room_id)
+            elif inviter in self.admins or room_id in self.configured_room_ids:
                 if await self.join(room_id):
                     log.info("joined %s on invitation from %s", room_id, inviter)
             else:
                 await self.client.room_leave(room_id)
                 log.info("declined invitation to %s from %s (not an admin)", room_id, inviter)
 
+    def known_people(self) -> set[str]:
+        """Everyone the configuration names: function holders and admins."""
+        return {user for f in self.settings.functions for user in f.holders} | set(self.settings.bot.admins)
+
+    async def _stored_direct(self, user_id: str) -> str | None:
+        async with self.db.session() as session:
+            return await repo.get_value(session, f"dm:{user_id}")
+
     async def close(self) -> None:
         await self.client.close()
+
+
+def thread_of(content: object) -> str | None:
+    """The root of the thread a message was sent in (thread relations stay unencrypted)."""
+    relates = content.get("m.relates_to") if isinstance(content, dict) else None
+    if isinstance(relates, dict) and relates.get("rel_type") == "m.thread" and isinstance(relates.get("event_id"), str):
+        return str(relates["event_id"])
+    return None
 
 
 class DirectRoomError(Exception):

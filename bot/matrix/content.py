@@ -17,9 +17,37 @@ def message_content(message: Message) -> dict[str, Any]:
         # An empty m.mentions tells the homeserver that nobody is to be notified by name.
         "m.mentions": {"user_ids": list(message.mentions)} if message.ping else {},
     }
-    if message.reply_to:
+    if message.thread_root:
+        # In a thread: the reply fallback points at the command itself, so is_falling_back is false.
+        content["m.relates_to"] = {"rel_type": "m.thread", "event_id": message.thread_root,
+                                   "is_falling_back": message.reply_to is None,
+                                   "m.in_reply_to": {"event_id": message.reply_to or message.thread_root}}
+    elif message.reply_to:
         content["m.relates_to"] = {"m.in_reply_to": {"event_id": message.reply_to}}
+    if message.pin:
+        content[PIN] = True
     return content
+
+
+PIN = "se.samverkan.pin"  # pin the message once sent; removed before sending
+TOPIC_SEPARATOR = " | "
+
+
+def compose_topic(current: str, last_prefix: str | None, prefix: str) -> str:
+    """The topic people wrote with the bot's mode `prefix` in front; an empty prefix gives theirs back.
+
+    `last_prefix` is what the bot put in front before, taken off first, so the people's text
+    (edited meanwhile or not) is never lost or doubled.
+    """
+    theirs = current
+    if last_prefix:
+        if current.startswith(last_prefix + TOPIC_SEPARATOR):
+            theirs = current[len(last_prefix + TOPIC_SEPARATOR):]
+        elif current == last_prefix:
+            theirs = ""
+    if not prefix:
+        return theirs
+    return f"{prefix}{TOPIC_SEPARATOR}{theirs}" if theirs else prefix
 
 
 UPLOAD = "se.samverkan.upload"  # file data waiting for upload; replaced by the mxc url when sent

@@ -14,6 +14,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import aiohttp
 from nio import LocalProtocolError, RoomPutStateResponse, RoomSendResponse, SendRetryError, UploadResponse
@@ -22,8 +23,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot import metrics
 from bot.domain.clock import Clock
 from bot.matrix.client import DirectRoomError, MatrixAdapter, RateLimited, retry_after
-from bot.matrix.content import UPLOAD
-from bot.messages import Message
+from bot.matrix.content import PIN, UPLOAD, compose_topic
+from bot.messages import TOPIC_PREFIX, UNPIN, Message
 from bot.state import repo
 from bot.state.db import Database
 from bot.state.models import OutboxMessage
@@ -175,9 +176,17 @@ class OutboxSender:
         if room_id is None:
             await self._give_up(row, f"room {row.target} does not exist")
             return None
+        if row.target.startswith("user:"):
+            self.matrix.expect_member(room_id, row.target.removeprefix("user:"))
         content = json.loads(row.content)
+        pin = content.pop(PIN, False)
         client = self.matrix.client
         try:
+            if row.state_key is not None:
+                state = await self._state_content(room_id, row.event_type, content)
+                if state is None:
+                    return row.id, room_id, ""  # nothing to change
+                content = state
             if UPLOAD in content:
                 data = content.pop(UPLOAD).encode()
                 encrypt = self.matrix.is_encrypted(room_id)  # the file is encrypted like the room
@@ -201,12 +210,52 @@ class OutboxSender:
             # Encrypted rooms: a room not synced yet, or members' keys still being fetched.
             raise Transient(f"cannot encrypt for {room_id} yet ({exc})", 1.0) from exc
         if isinstance(answer, RoomSendResponse | RoomPutStateResponse):
+            if pin:
+                await self._pin(room_id, answer.event_id)
             return row.id, room_id, answer.event_id
         if row.state_key is not None and getattr(answer, "status_code", None) == "M_FORBIDDEN":
             await self._lacks_power(row, room_id)
             return None
         await self._failed(row, room_id, answer)
         return None
+
+    async def _state_content(self, room_id: str, event_type: str, content: dict[str, Any]) -> dict[str, Any] | None:
+        """The state to set, for the updates that depend on what the room has now: the mode in front of
+        the topic people wrote, and unpinning what the bot pinned. None: nothing to change."""
+        if TOPIC_PREFIX in content:
+            key = f"topic_prefix:{room_id}"
+            async with self.db.session() as session:
+                last = await repo.get_value(session, key)
+            current = str((await self.matrix.room_state(room_id, "m.room.topic")).get("topic", ""))
+            prefix = str(content[TOPIC_PREFIX])
+            await self.db.write(lambda session: repo.set_value(session, key, prefix))
+            return {"topic": compose_topic(current, last, prefix)}
+        if content.get(UNPIN):
+            key = f"pinned:{room_id}"
+            async with self.db.session() as session:
+                ours = json.loads(await repo.get_value(session, key) or "[]")
+            if not ours:
+                return None
+            pinned = (await self.matrix.room_state(room_id, "m.room.pinned_events")).get("pinned", [])
+            await self.db.write(lambda session: repo.set_value(session, key, "[]"))
+            return {"pinned": [event for event in pinned if event not in ours]}
+        return content
+
+    async def _pin(self, room_id: str, event_id: str) -> None:
+        """Pin a message the bot sent (Element X shows pins as a banner); without power, only a log line."""
+        pinned = (await self.matrix.room_state(room_id, "m.room.pinned_events")).get("pinned", [])
+        answer = await self.matrix.client.room_put_state(room_id, "m.room.pinned_events",
+                                                         {"pinned": [*pinned, event_id]})
+        if not isinstance(answer, RoomPutStateResponse):
+            log.warning("cannot pin %s in %s: %s", event_id, room_id, answer)
+            return
+        key = f"pinned:{room_id}"
+
+        async def remember(session: AsyncSession) -> None:
+            ours = json.loads(await repo.get_value(session, key) or "[]")
+            await repo.set_value(session, key, json.dumps([*ours, event_id]))
+
+        await self.db.write(remember)
 
     async def _lacks_power(self, row: OutboxMessage, room_id: str) -> None:
         """Say once per room that the bot may not change the topic or state, and carry on."""

@@ -32,6 +32,12 @@ async def set_value(session: AsyncSession, key: str, value: str) -> None:
         session.add(row)
 
 
+async def delete_value(session: AsyncSession, key: str) -> None:
+    row = await session.get(KeyValue, key)
+    if row is not None:
+        await session.delete(row)
+
+
 # ---- handled events ----
 
 

@@ -9,6 +9,8 @@ TEXTS: dict[str, str] = {
     "error.usage": "Usage: {usage}",
     "error.undecryptable": "I could not read your encrypted message (I do not have its key). If it was a "
     "command, please send it again.",
+    "error.unsigned_device": "The device you wrote from is not verified: verify it in Element "
+    "(Settings → Sessions) with another of your devices or your recovery key, so that I can read it.",
     "error.incident": "Something went wrong on my side (incident {incident}). Nothing was changed. Try "
     "again, and mention the incident number to an administrator if it happens again.",
     "error.unknown_name": "Unknown {kind}: {name}.",

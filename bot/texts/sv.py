@@ -10,6 +10,8 @@ TEXTS: dict[str, str] = {
     "error.usage": "Användning: {usage}",
     "error.undecryptable": "Jag kunde inte läsa ditt krypterade meddelande (jag saknar nyckeln). Om det var "
     "ett kommando: skicka det igen.",
+    "error.unsigned_device": "Enheten du skrev från är inte verifierad: verifiera den i Element "
+    "(Inställningar → Sessioner) med en av dina andra enheter eller din återställningsnyckel, så kan jag läsa den.",
     "error.incident": "Något gick fel hos mig (incident {incident}). Inget ändrades. Försök igen, och "
     "nämn incidentnumret för en administratör om det händer igen.",
     "error.unknown_name": "Okänd {kind}: {name}.",

@@ -44,6 +44,19 @@ async def test_convener_activates_directly_and_everyone_is_pinged(world: World) 
     assert "AKTIVERAT: snöoväder" in status
 
 
+async def _topic_without(world: World, needle: str) -> str | None:
+    state = await room_state(world.clients["tib"], world.rooms["samordnande"], "m.room.topic")
+    topic = str(state.get("topic", ""))
+    return topic if needle not in topic else None
+
+
+async def _pins_beyond(world: World, count: int, at_most: bool = False) -> list[str] | None:
+    """The room's pinned events once there are more than `count` (or, with at_most, no more than count+1)."""
+    pinned = list((await room_state(world.clients["tib"], world.rooms["samordnande"],
+                                    "m.room.pinned_events")).get("pinned", []))
+    return pinned if (len(pinned) <= count + 1 if at_most else len(pinned) > count) else None
+
+
 async def _topic_with(world: World, needle: str) -> str | None:
     """The samordnande room's topic once it contains `needle`."""
     state = await room_state(world.clients["tib"], world.rooms["samordnande"], "m.room.topic")
@@ -96,15 +109,31 @@ async def test_convener_declines_a_request_with_a_reason(world: World) -> None:
 
 
 async def test_deactivation_returns_to_ordinary_and_the_topic_follows(world: World) -> None:
+    """The mode goes in front of the topic people wrote and the activation is pinned; deactivation gives
+    them back their topic (with what they changed meanwhile) and unpins it, leaving their own pins."""
+    room = world.rooms["samordnande"]
+    theirs = "Samverkan i Stockholms län — TiB nås på 08-123 456"
+    await world.clients["admin"].room_put_state(room, "m.room.topic", {"topic": theirs})
+    await world.clients["admin"].room_put_state(room, "m.room.pinned_events", {"pinned": ["$deras-egen"]})
     await world.start_bot()
     await command(world, "tib", "samordnande", "!aktivera samordnande snöoväder")
+    topic = await wait_for(lambda: _topic_with(world, "AKTIVERAT"))
+    assert topic.startswith("AKTIVERAT: snöoväder — sedan ") and topic.endswith(f" | {theirs}")
+    pins = (await wait_for(lambda: _pins_beyond(world, 1)))
+    ping = pins[-1]
+    assert pins[0] == "$deras-egen" and len(pins) == 2
+    assert any(e["event_id"] == ping and "AKTIVERAT" in e["content"]["body"]
+               for e in await room_events(world.clients["tib"], room))
+    edited = topic.replace(theirs, "Ny text från forumet")
+    await world.clients["admin"].room_put_state(room, "m.room.topic", {"topic": edited})
     again = await command(world, "tib", "samordnande", "!aktivera samordnande snöoväder")
     assert "redan aktiverat" in again
     other = await command(world, "tib", "samordnande", "!aktivera samordnande storm")
     assert "--ny" in other
     body = await command(world, "tib", "samordnande", "!avaktivera samordnande")
     assert "tillbaka i ordinarie läge" in body
-    assert "ordinarie läge" in await wait_for(lambda: _topic_with(world, "ordinarie"))
+    assert await wait_for(lambda: _topic_without(world, "AKTIVERAT")) == "Ny text från forumet"
+    assert await wait_for(lambda: _pins_beyond(world, 0, at_most=True)) == ["$deras-egen"]
     again = await command(world, "tib", "samordnande", "!avaktivera samordnande")
     assert "redan i ordinarie läge" in again
 

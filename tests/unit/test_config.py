@@ -118,3 +118,17 @@ def test_missing_file_and_bad_toml(tmp_path: Path) -> None:
     bad.write_text("[bot\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_settings(bad)
+
+
+def test_room_ids_of_every_room_version_and_aliases_are_accepted() -> None:
+    """A room version 12 id has no server part; older ids and aliases have one. Anything else is refused."""
+    data = example()
+    data["forum"][0]["room"] = "!O4L6k0OkR335jQa81NovZLfsngtWFJstamfzm0f4x70"
+    data["forum"][1]["room"] = "!abcDEF123:example.org"
+    data["bot"]["log_room"] = "#samverkan-logg:example.org:8448"
+    settings = parse_settings(data)
+    assert settings.forums[0].room == "!O4L6k0OkR335jQa81NovZLfsngtWFJstamfzm0f4x70"
+    assert settings.forums[1].room == "!abcDEF123:example.org"
+    for bad in ("#no-server", "!has space", "samordnande:example.org", "!:example.org", "!"):
+        data["forum"][0]["room"] = bad
+        assert any("forum[0].room" in e and "!id" in e for e in errors_of(data)), bad
