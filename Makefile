@@ -33,10 +33,10 @@ postgres:
 	  echo "PostgreSQL could not be installed: its tests will be skipped"
 
 demo: $(STAMP)
-	$(PY) -m bot demo
+	$(PY) -m dev.demo
 
 lint: $(STAMP)
-	$(PY) -m ruff check bot tests bench
+	$(PY) -m ruff check bot dev tests bench
 	$(PY) -m mypy
 
 clean:

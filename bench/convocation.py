@@ -38,8 +38,8 @@ sys.path.insert(0, str(ROOT))
 
 from bot.app import App  # noqa: E402
 from bot.config import parse_settings  # noqa: E402
-from bot.devserver import Homeserver, RegisteredUser, one_forum  # noqa: E402
 from bot.state.models import Convocation, OutboxMessage  # noqa: E402
+from dev.devserver import Homeserver, RegisteredUser, one_forum  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 RELAX = ("rc_registration", "rc_login", "rc_joins", "rc_joins_per_room")  # setup only; the bot's own limits stay

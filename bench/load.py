@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from bot.app import App  # noqa: E402
 from bot.config import parse_settings  # noqa: E402
-from bot.devserver import Homeserver, RegisteredUser, one_forum, register_many, scratch_homeserver  # noqa: E402
+from dev.devserver import Homeserver, RegisteredUser, one_forum, register_many, scratch_homeserver  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 COMMANDS = ("!status", "!vem f0", "!schema", "!kallelse", "!hjälp kalla")

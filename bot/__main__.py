@@ -1,4 +1,4 @@
-"""Command line: `python -m bot run|check-config|demo`. Composes the parts; no logic here."""
+"""Command line: `python -m bot run|check-config|health|backup|ics`. Composes the parts; no logic here."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from bot.config import ConfigError, load_settings
-from bot.logs import configure as configure_logging
+from bot.ops.logs import configure as configure_logging
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -22,7 +22,6 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--config", required=True, help="path to the TOML configuration")
     check = sub.add_parser("check-config", help="validate a configuration and list every error")
     check.add_argument("path")
-    sub.add_parser("demo", help="start a local homeserver and the bot with a scripted conversation")
     health = sub.add_parser("health", help="exit 0 if the database is readable and the bot synced lately")
     health.add_argument("--config", required=True, help="path to the TOML configuration")
     backup = sub.add_parser("backup", help="copy the database while the bot runs (SQLite online backup)")
@@ -64,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         return 0
     if args.command == "health":
-        from bot.health import check
+        from bot.ops.health import check
 
         try:
             healthy, why = asyncio.run(check(load_settings(args.config)))
@@ -77,15 +76,11 @@ def main(argv: list[str] | None = None) -> int:
         return _backup(args.config, args.path)
     if args.command == "ics":
         return _ics(args.config, args.forum, args.output)
-    if args.command == "demo":
-        from bot.demo import main as demo_main
-
-        return demo_main()
     return 2
 
 
 def _backup(config: str, path: str) -> int:
-    from bot.state.backup import backup, sqlite_path
+    from bot.ops.backup import backup, sqlite_path
 
     try:
         settings = load_settings(config)
@@ -107,7 +102,7 @@ def _ics(config: str, forum_name: str, output: str | None) -> int:
 
     from bot.domain.directory import Directory
     from bot.domain.schedule import Change, forum_occurrences
-    from bot.ics import HORIZON, calendar
+    from bot.ops.ics import HORIZON, calendar
     from bot.state import meetings
     from bot.state.db import Database
 

@@ -11,20 +11,20 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from bot import metrics
 from bot.commands.context import Context
 from bot.commands.convene import undelivered
 from bot.config import ConfigError, Reloaded, Settings, changes, load_settings, reload_errors
 from bot.domain.clock import Clock, SystemClock
 from bot.domain.directory import Directory
-from bot.inbox import Inbox
 from bot.matrix.client import MatrixAdapter
 from bot.matrix.outbox import OutboxSender
 from bot.messages import Outgoing
-from bot.scheduler import MeetingScheduler
+from bot.ops import metrics
+from bot.runtime.dispatch import Dispatcher
+from bot.runtime.scheduler import MeetingScheduler
+from bot.runtime.timers import Timers
 from bot.state.db import Database
 from bot.state.models import OutboxMessage
-from bot.timers import Timers
 
 log = logging.getLogger(__name__)
 
@@ -41,14 +41,14 @@ class App:
         self.directory = Directory.build(settings)
         self.matrix = MatrixAdapter(settings, self.db, self.clock, os.environ if env is None else env)
         self.outbox = OutboxSender(self.db, self.matrix, self.clock)
-        self.inbox = Inbox(self.db, self.directory, self.clock, on_enqueued=self._enqueued,
+        self.dispatch = Dispatcher(self.db, self.directory, self.clock, on_enqueued=self._enqueued,
                            rooms=self.matrix.aliases, reload=self.reload)
-        self.timers = Timers(self.db, self.inbox, self.clock)
-        self.meetings = MeetingScheduler(self.db, self.inbox, self.directory, self.clock)
+        self.timers = Timers(self.db, self.dispatch, self.clock)
+        self.meetings = MeetingScheduler(self.db, self.dispatch, self.directory, self.clock)
         self.outbox.on_give_up = self._undelivered
-        self.matrix.on_message = self.inbox.handle
-        self.matrix.on_reaction = self.inbox.handle_reaction
-        self.matrix.on_undecryptable = self.inbox.handle_undecryptable
+        self.matrix.on_message = self.dispatch.handle
+        self.matrix.on_reaction = self.dispatch.handle_reaction
+        self.matrix.on_undecryptable = self.dispatch.handle_undecryptable
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -95,7 +95,7 @@ class App:
             return Reloaded(errors=tuple(refused))
         changed = tuple(changes(self.settings, new))
         self.settings, self.directory = new, Directory.build(new)
-        self.inbox.directory = self.meetings.directory = self.directory
+        self.dispatch.directory = self.meetings.directory = self.directory
         self.matrix.settings = new
         self.meetings.notify()
         self._tasks.append(asyncio.create_task(self._join_and_open(), name="reload-rooms"))
@@ -131,7 +131,7 @@ class App:
         async def run(ctx: Context) -> list[Outgoing]:
             return await undelivered(ctx, int(value), user, reason)
 
-        await self.inbox.run_internal(f"undelivered:{row.txn_id}", run)
+        await self.dispatch.run_internal(f"undelivered:{row.txn_id}", run)
 
     async def wait_ready(self, timeout: float = 30.0) -> None:
         """Until the first sync has completed."""
@@ -158,7 +158,7 @@ class App:
             for task in stuck:
                 log.error("task %s did not stop: %s", task.get_name(), task.get_stack(limit=5))
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.inbox.drain(), flush_timeout)
+            await asyncio.wait_for(self.dispatch.drain(), flush_timeout)
         await self.matrix.close()
         await self.db.close()
         log.info("stopped")

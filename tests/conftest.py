@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from pgserver import Postgres
 from support import World, make_world
 
-from bot.devserver import Homeserver
+from dev.devserver import Homeserver
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ from typing import Any
 
 from support import wait_for
 
-from bot.devserver import Homeserver, RegisteredUser
+from dev.devserver import Homeserver, RegisteredUser
 
 PHONE_DIR = Path(__file__).parent / "phone"
 

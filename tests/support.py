@@ -15,9 +15,9 @@ from nio import AsyncClient, AsyncClientConfig, RoomCreateResponse, RoomMessages
 
 from bot.app import App
 from bot.config import Settings, parse_settings
-from bot.devserver import Homeserver, RegisteredUser
 from bot.domain.clock import Clock
 from bot.state import repo
+from dev.devserver import Homeserver, RegisteredUser
 
 
 def unique(prefix: str) -> str:

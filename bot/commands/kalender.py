@@ -10,8 +10,8 @@ from bot.commands.errors import UserError
 from bot.commands.registry import Arg, command
 from bot.config import Forum
 from bot.domain.schedule import forum_occurrences
-from bot.ics import HORIZON, calendar
 from bot.messages import Attachment, Outgoing
+from bot.ops.ics import HORIZON, calendar
 from bot.state import meetings as store
 from bot.texts.rich import Rich
 

@@ -20,11 +20,11 @@ import aiohttp
 from nio import LocalProtocolError, RoomPutStateResponse, RoomSendResponse, SendRetryError, UploadResponse
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import metrics
 from bot.domain.clock import Clock
 from bot.matrix.client import DirectRoomError, MatrixAdapter, RateLimited, retry_after
 from bot.matrix.content import PIN, UPLOAD, compose_topic
 from bot.messages import TOPIC_PREFIX, UNPIN, Message
+from bot.ops import metrics
 from bot.state import repo
 from bot.state.db import Database
 from bot.state.models import OutboxMessage

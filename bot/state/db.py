@@ -90,7 +90,7 @@ class Database:
             path = url.split(":///", 1)[1] if ":///" in url else ""
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-        # Room for the outbox's parallel sends, the inbox and the timers at once.
+        # Room for the outbox's parallel sends, the dispatcher and the timers at once.
         self.engine: AsyncEngine = create_async_engine(url, pool_size=POOL_SIZE, max_overflow=POOL_SIZE)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)

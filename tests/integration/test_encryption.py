@@ -30,7 +30,7 @@ from nio.crypto import decrypt_attachment
 from support import World, direct_room, room_events, wait_for
 
 from bot.config import Settings
-from bot.devserver import RegisteredUser
+from dev.devserver import RegisteredUser
 
 ENCRYPTED = {"type": "m.room.encryption", "state_key": "", "content": {"algorithm": "m.megolm.v1.aes-sha2"}}
 

@@ -6,7 +6,7 @@ import aiohttp
 from nio import RoomRedactResponse, RoomSendError, RoomSendResponse
 from support import World, command, room_events, send_text, wait_for_reply
 
-from bot.health import check
+from bot.ops.health import check
 from bot.state import forums
 
 

@@ -13,8 +13,8 @@ from support import World, client_for, direct_messages, highlights, send_text, u
 
 from bot.app import App
 from bot.config import parse_settings
-from bot.devserver import Homeserver
 from bot.state.models import OutboxMessage
+from dev.devserver import Homeserver
 
 HOLDERS = 8  # with the room ping, the room state and the reply: more events than Synapse's burst of 10
 

@@ -27,7 +27,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from bot.devserver import Homeserver, RegisteredUser, one_forum, register_many, scratch_homeserver  # noqa: E402
+from dev.devserver import Homeserver, RegisteredUser, one_forum, register_many, scratch_homeserver  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 

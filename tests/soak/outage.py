@@ -33,9 +33,9 @@ from crash_convocation import count_deliveries, forum_with_holders, request  # n
 
 from bot.app import App  # noqa: E402
 from bot.config import parse_settings  # noqa: E402
-from bot.devserver import one_forum, scratch_homeserver  # noqa: E402
 from bot.domain.clock import FakeClock  # noqa: E402
 from bot.domain.meetings import occurrences  # noqa: E402
+from dev.devserver import one_forum, scratch_homeserver  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 TZ = ZoneInfo("Europe/Stockholm")

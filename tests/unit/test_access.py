@@ -1,6 +1,6 @@
 """Who may change what: every state-changing command against every kind of sender.
 
-Runs the real inbox on a real SQLite database and on PostgreSQL. A command changed state when it wrote an allowed
+Runs the real dispatcher on a real SQLite database and on PostgreSQL. A command changed state when it wrote an allowed
 audit entry; a known sender's refusal writes a refused one. Only Matrix ids count: a user on
 another server called "tib" is a stranger.
 """
@@ -18,8 +18,8 @@ from sqlmodel import select
 from bot.config import parse_settings
 from bot.domain.clock import FakeClock
 from bot.domain.directory import Directory
-from bot.inbox import Inbox
 from bot.messages import Incoming
+from bot.runtime.dispatch import Dispatcher
 from bot.state.db import Database
 from bot.state.models import AuditEntry
 
@@ -78,11 +78,11 @@ async def attempt(url: str, command: str, activated: bool, sender: str) -> tuple
     settings = config(url)
     db = Database(settings.database.url)
     await db.migrate()
-    inbox = Inbox(db, Directory.build(settings), FakeClock(datetime(2026, 11, 23, 9, 0, tzinfo=UTC)))
+    dispatch = Dispatcher(db, Directory.build(settings), FakeClock(datetime(2026, 11, 23, 9, 0, tzinfo=UTC)))
     if activated:
-        await inbox.handle(Incoming(FORUM_ROOM, SENDERS["convener"], "$setup", "!aktivera samordnande storm",
+        await dispatch.handle(Incoming(FORUM_ROOM, SENDERS["convener"], "$setup", "!aktivera samordnande storm",
                                     datetime.now(UTC)))
-    await inbox.handle(Incoming(FORUM_ROOM, sender, "$tried", command, datetime.now(UTC)))
+    await dispatch.handle(Incoming(FORUM_ROOM, sender, "$tried", command, datetime.now(UTC)))
     async with db.session() as session:
         rows = (await session.exec(select(AuditEntry).where(AuditEntry.event_id == "$tried"))).all()
     await db.close()

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.ops.backup import backup, sqlite_path
 from bot.state import repo
-from bot.state.backup import backup, sqlite_path
 from bot.state.db import Database
 
 

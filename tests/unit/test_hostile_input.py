@@ -1,6 +1,6 @@
 """Whatever anyone types after any command: a sentence back, never an incident, never raw HTML.
 
-Runs the real inbox (parser, converters, handlers) on a real SQLite database, without Matrix:
+Runs the real dispatcher (parser, converters, handlers) on a real SQLite database, without Matrix:
 the replies are read from the outbox, exactly as they would be sent.
 """
 
@@ -21,8 +21,8 @@ from bot.commands import REGISTRY
 from bot.config import parse_settings
 from bot.domain.clock import FakeClock
 from bot.domain.directory import Directory
-from bot.inbox import Inbox
 from bot.messages import Incoming
+from bot.runtime.dispatch import Dispatcher
 from bot.state.db import Database
 from bot.state.models import OutboxMessage
 
@@ -65,13 +65,13 @@ async def run_all(tmp: Path, texts: list[str]) -> list[dict[str, Any]]:
     config = world_settings(tmp)
     db = Database(config.database.url)
     await db.migrate()
-    inbox = Inbox(db, Directory.build(config), FakeClock(datetime(2026, 11, 23, 9, 0, tzinfo=UTC)))
+    dispatch = Dispatcher(db, Directory.build(config), FakeClock(datetime(2026, 11, 23, 9, 0, tzinfo=UTC)))
     n = 0
     for text in texts:
         for spec in REGISTRY.all():
             for room in ("!forum:example.org", "!dm:example.org"):
                 n += 1
-                await inbox.handle(Incoming(room, TIB, f"$e{n}", f"!{spec.name} {text}", datetime.now(UTC)))
+                await dispatch.handle(Incoming(room, TIB, f"$e{n}", f"!{spec.name} {text}", datetime.now(UTC)))
     async with db.session() as session:
         rows = (await session.exec(select(OutboxMessage))).all()
     await db.close()

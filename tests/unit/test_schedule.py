@@ -21,7 +21,7 @@ from bot.domain.schedule import (
     next_step,
     steps,
 )
-from bot.ics import calendar
+from bot.ops.ics import calendar
 
 TZ = ZoneInfo("Europe/Stockholm")
 WEEKLY = Meeting(name="Veckomöte", rrule="FREQ=WEEKLY;BYDAY=TH;BYHOUR=10;BYMINUTE=0",

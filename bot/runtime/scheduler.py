@@ -22,8 +22,8 @@ from bot.commands.scheduled import run_step
 from bot.domain.clock import Clock
 from bot.domain.directory import Directory
 from bot.domain.schedule import Step, due_steps, next_step
-from bot.inbox import Inbox
 from bot.messages import Outgoing
+from bot.runtime.dispatch import Dispatcher
 from bot.state import meetings as store
 from bot.state import repo
 from bot.state.db import Database
@@ -37,9 +37,9 @@ COALESCE = 1.0  # seconds
 
 
 class MeetingScheduler:
-    def __init__(self, db: Database, inbox: Inbox, directory: Directory, clock: Clock) -> None:
+    def __init__(self, db: Database, dispatch: Dispatcher, directory: Directory, clock: Clock) -> None:
         self.db = db
-        self.inbox = inbox
+        self.dispatch = dispatch
         self.directory = directory
         self.clock = clock
         self.scheduler = AsyncIOScheduler(timezone="UTC")
@@ -87,7 +87,7 @@ class MeetingScheduler:
         since = max(datetime.fromisoformat(checked), now - LOOKBACK) if checked else now
         steps = due_steps(self.directory.settings.forums, changes, since, now, self.tz)
         for step in steps:
-            await self.inbox.run_internal(step.key, self._runner(step))
+            await self.dispatch.run_internal(step.key, self._runner(step))
         async with self.db.session() as session:
             await repo.set_value(session, CHECKED_UNTIL, now.isoformat())
         await self.plan()

@@ -18,10 +18,10 @@ from nio import AsyncClient, AsyncClientConfig, RoomMessagesResponse, RoomSendRe
 
 from bot.app import App
 from bot.config import parse_settings
-from bot.devserver import Homeserver, RegisteredUser, free_port
 from bot.domain.clock import OffsetClock
 from bot.domain.timeparse import parse_duration
 from bot.state import repo
+from dev.devserver import Homeserver, RegisteredUser, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV_CONFIG = ROOT / "config" / "dev.toml"
@@ -226,3 +226,7 @@ def main() -> int:
         return asyncio.run(run_demo(keep_running))
     except KeyboardInterrupt:
         return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

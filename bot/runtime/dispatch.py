@@ -15,7 +15,6 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import metrics
 from bot.commands import REGISTRY
 from bot.commands.context import Context
 from bot.commands.errors import NotAllowed, UnknownName, UserError
@@ -24,6 +23,7 @@ from bot.config import Reloaded
 from bot.domain.clock import Clock
 from bot.domain.directory import Directory
 from bot.messages import Incoming, Message, Outgoing, Reaction, approves
+from bot.ops import metrics
 from bot.state import repo
 from bot.state.db import Database
 from bot.texts import t
@@ -47,7 +47,9 @@ def strip_reply_fallback(body: str) -> str:
     return "\n".join(lines).lstrip()
 
 
-class Inbox:
+class Dispatcher:
+    """Turns each event (a command, a reaction, due work) into one transaction: state, replies and the handled mark."""
+
     def __init__(self, db: Database, directory: Directory, clock: Clock,
                  on_enqueued: Callable[[], None] = lambda: None, rooms: Mapping[str, str] | None = None,
                  reload: Callable[[], Awaitable[Reloaded]] | None = None) -> None:

@@ -1,6 +1,6 @@
 """Escalation and action reminders: the database says what falls due when; this loop makes it happen.
 
-Each due step runs through the inbox as internal work, so it commits together with its
+Each due step runs through the dispatcher as internal work, so it commits together with its
 messages and the new due time: after a crash it is either done or still due, never twice.
 """
 
@@ -16,8 +16,8 @@ from bot.commands.beslut import remind_action
 from bot.commands.context import Context
 from bot.commands.convene import escalate
 from bot.domain.clock import Clock
-from bot.inbox import Inbox
 from bot.messages import Outgoing
+from bot.runtime.dispatch import Dispatcher
 from bot.state import convocations as store
 from bot.state import meetings
 from bot.state.db import Database
@@ -30,9 +30,9 @@ COALESCE = 0.5  # seconds  # an action's owner is reminded this long before it i
 
 
 class Timers:
-    def __init__(self, db: Database, inbox: Inbox, clock: Clock) -> None:
+    def __init__(self, db: Database, dispatch: Dispatcher, clock: Clock) -> None:
         self.db = db
-        self.inbox = inbox
+        self.dispatch = dispatch
         self.clock = clock
         self.wake = asyncio.Event()
         self.stopped = False
@@ -74,12 +74,12 @@ class Timers:
             async def remind(ctx: Context, action_id: int = action.id or 0) -> list[Outgoing]:
                 return await remind_action(ctx, action_id)
 
-            await self.inbox.run_internal(key, remind)
+            await self.dispatch.run_internal(key, remind)
         for convocation_id, ids in groups.items():
             key = f"escalate:{convocation_id}:{ids[0]}:{now.isoformat()}"
 
             async def run(ctx: Context, convocation_id: int = convocation_id, ids: list[int] = ids) -> list[Outgoing]:
                 return await escalate(ctx, convocation_id, ids)
 
-            await self.inbox.run_internal(key, run)
+            await self.dispatch.run_internal(key, run)
         return len(due) + len(actions)

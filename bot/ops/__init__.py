@@ -1,0 +1,1 @@
+"""Operations: health check, metrics, logs, calendar export, backup."""
