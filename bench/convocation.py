@@ -196,7 +196,7 @@ async def limited_run(hs: Homeserver, admin: RegisteredUser, n: int, cap: float,
     await setup.build()
     opening = time.monotonic()
     for _ in range(4 * 3600 if warm else 0):
-        if len(setup.app.matrix.direct_rooms) >= n:
+        if len(setup.app.matrix.rooms.direct_rooms) >= n:
             break
         await asyncio.sleep(1)
     opened_s = round(time.monotonic() - opening, 1) if warm else None

@@ -27,6 +27,9 @@ def _parser() -> argparse.ArgumentParser:
     backup = sub.add_parser("backup", help="copy the database while the bot runs (SQLite online backup)")
     backup.add_argument("--config", required=True, help="path to the TOML configuration")
     backup.add_argument("path", help="the new file to write")
+    migrate = sub.add_parser("migrate", help="bring the database to this version's schema (the bot also does at start)")
+    migrate.add_argument("--config", required=True, help="path to the TOML configuration")
+    migrate.add_argument("--sql", action="store_true", help="print the SQL for a database administrator instead")
     ics = sub.add_parser("ics", help="write a forum's upcoming meetings as iCalendar")
     ics.add_argument("--config", required=True, help="path to the TOML configuration")
     ics.add_argument("--forum", required=True, help="forum id or name")
@@ -49,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "run":
         from bot.app import App
-        from bot.matrix.client import LoginFailed
+        from bot.matrix.session import LoginFailed
+        from bot.state.db import SchemaError
 
         try:
             settings = load_settings(args.config)
@@ -58,10 +62,12 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         try:
             asyncio.run(App(settings, config_path=Path(args.config)).run())
-        except LoginFailed as exc:
+        except (LoginFailed, SchemaError) as exc:
             print(f"cannot start: {exc}", file=sys.stderr)
             return 1
         return 0
+    if args.command == "migrate":
+        return _migrate(args.config, args.sql)
     if args.command == "health":
         from bot.ops.health import check
 
@@ -93,6 +99,34 @@ def _backup(config: str, path: str) -> int:
         return 1
     print(f"backup written to {path}; integrity check: {result}")
     return 0 if result == "ok" else 1
+
+
+def _migrate(config: str, sql: bool) -> int:
+    from bot.state.db import Database, SchemaError, migration_sql
+
+    try:
+        settings = load_settings(config)
+    except ConfigError as exc:
+        print(f"{config}: configuration errors:\n  " + "\n  ".join(exc.errors), file=sys.stderr)
+        return 1
+    if sql:
+        print(migration_sql(settings.database.url))
+        return 0
+
+    async def run() -> list[str]:
+        db = Database(settings.database.url)
+        try:
+            return await db.migrate()
+        finally:
+            await db.close()
+
+    try:
+        applied = asyncio.run(run())
+    except SchemaError as exc:
+        print(f"cannot migrate: {exc}", file=sys.stderr)
+        return 1
+    print(f"migrated: {', '.join(applied)}" if applied else "the database is up to date")
+    return 0
 
 
 def _ics(config: str, forum_name: str, output: str | None) -> int:

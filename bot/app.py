@@ -11,13 +11,14 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from bot.commands.context import Context
-from bot.commands.convene import undelivered
 from bot.config import ConfigError, Reloaded, Settings, changes, load_settings, reload_errors
 from bot.domain.clock import Clock, SystemClock
 from bot.domain.directory import Directory
+from bot.flows.context import Context
+from bot.flows.convocation import undelivered
 from bot.matrix.client import MatrixAdapter
 from bot.matrix.outbox import OutboxSender
+from bot.matrix.sync import Handlers
 from bot.messages import Outgoing
 from bot.ops import metrics
 from bot.runtime.dispatch import Dispatcher
@@ -39,26 +40,25 @@ class App:
         self.clock = clock or SystemClock()
         self.db = Database(settings.database.url)
         self.directory = Directory.build(settings)
-        self.matrix = MatrixAdapter(settings, self.db, self.clock, os.environ if env is None else env)
+        self.matrix = MatrixAdapter(settings, self.db, os.environ if env is None else env)
         self.outbox = OutboxSender(self.db, self.matrix, self.clock)
         self.dispatch = Dispatcher(self.db, self.directory, self.clock, on_enqueued=self._enqueued,
-                           rooms=self.matrix.aliases, reload=self.reload)
+                                   rooms=self.matrix.rooms.aliases, reload=self.reload,
+                                   bot_user=settings.matrix.user_id)
         self.timers = Timers(self.db, self.dispatch, self.clock)
         self.meetings = MeetingScheduler(self.db, self.dispatch, self.directory, self.clock)
         self.outbox.on_give_up = self._undelivered
-        self.matrix.on_message = self.dispatch.handle
-        self.matrix.on_reaction = self.dispatch.handle_reaction
-        self.matrix.on_undecryptable = self.dispatch.handle_undecryptable
+        self.matrix.listen(Handlers(message=self.dispatch.handle, reaction=self.dispatch.handle_reaction,
+                                    undecryptable=self.dispatch.handle_undecryptable))
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         """Migrate, log in, join rooms, then start delivering and syncing."""
         await self.db.migrate()
-        await self.matrix.login()
-        await self.matrix.join_configured_rooms()
+        await self.matrix.start()
         self._tasks = [
             asyncio.create_task(self.outbox.run(), name="outbox"),
-            asyncio.create_task(self.matrix.sync_forever(), name="sync"),
+            asyncio.create_task(self.matrix.sync.sync_forever(), name="sync"),
             asyncio.create_task(self.timers.run(), name="timers"),
             asyncio.create_task(self.meetings.run(), name="meetings"),
             asyncio.create_task(self._open_direct_rooms(), name="direct-rooms"),
@@ -69,7 +69,7 @@ class App:
         log.info("started: %s", self.settings.summary())
 
     def _sync_lag(self) -> float:
-        last = self.matrix.last_sync
+        last = self.matrix.sync.last_sync
         return float("inf") if last is None else time.monotonic() - last
 
     async def _open_direct_rooms(self) -> None:
@@ -78,7 +78,7 @@ class App:
             return
         people = list(dict.fromkeys(user for f in self.settings.functions for user in f.holders))
         try:
-            await self.matrix.open_direct_rooms(people)
+            await self.matrix.rooms.open_direct_rooms(people)
         except Exception:
             log.exception("opening direct rooms failed; they will be opened when first needed")
 
@@ -96,7 +96,7 @@ class App:
         changed = tuple(changes(self.settings, new))
         self.settings, self.directory = new, Directory.build(new)
         self.dispatch.directory = self.meetings.directory = self.directory
-        self.matrix.settings = new
+        self.matrix.reconfigure(new)
         self.meetings.notify()
         self._tasks.append(asyncio.create_task(self._join_and_open(), name="reload-rooms"))
         log.info("configuration reloaded: %s; %s", new.summary(), "; ".join(changed) or "no changes")
@@ -105,7 +105,7 @@ class App:
     async def _join_and_open(self) -> None:
         """After a reload: rooms and people the new configuration names."""
         try:
-            await self.matrix.join_configured_rooms()
+            await self.matrix.rooms.join_configured_rooms()
         except Exception:
             log.exception("joining the configured rooms after a reload failed")
         await self._open_direct_rooms()
@@ -135,12 +135,12 @@ class App:
 
     async def wait_ready(self, timeout: float = 30.0) -> None:
         """Until the first sync has completed."""
-        await asyncio.wait_for(self.matrix.synced.wait(), timeout)
+        await asyncio.wait_for(self.matrix.sync.synced.wait(), timeout)
 
     async def stop(self, flush_timeout: float = 10.0) -> None:
         """Stop syncing, let the outbox finish what is in flight, then close."""
         self.meetings.stop()
-        self.matrix.stopped = True
+        self.matrix.stop()
         for task in self._tasks:
             if task.get_name() == "sync":
                 task.cancel()

@@ -12,61 +12,24 @@ import tomllib
 import zoneinfo
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from dateutil.rrule import rrulestr
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 
+from bot.domain.model import (
+    Forum,
+    Function,
+    Organisation,
+    RoomRef,
+    Strict,
+    UserId,
+)
 from bot.domain.names import Index, normalise
-from bot.domain.timeparse import parse_duration
 
 SECRET_ENV = ("SAMVERKAN_PASSWORD", "SAMVERKAN_ACCESS_TOKEN")
 LEVELS = ("inriktande", "samordnande", "verkställande")
-_USER_ID = re.compile(r"^@[a-z0-9._=/+\-]+:[A-Za-z0-9.\-]+(:\d+)?$")
-# Aliases and older room ids end in :server; room ids of version 12 (Synapse's default) are `!opaque`.
-_ROOM = re.compile(r"^(#[^:\s]+:[A-Za-z0-9.\-]+(:\d+)?|![^:\s]+(:[A-Za-z0-9.\-]+(:\d+)?)?)$")
-_ID = re.compile(r"^[a-z0-9][a-z0-9\-_]*$")
-
-
-def _duration(value: Any) -> Any:
-    if isinstance(value, str):
-        return parse_duration(value)
-    return value
-
-
-Duration = Annotated[timedelta, BeforeValidator(_duration)]
-
-
-def _check_user_id(value: str) -> str:
-    if not _USER_ID.match(value):
-        raise ValueError(f"not a Matrix user id: {value!r} (expected @name:server)")
-    return value
-
-
-def _check_room(value: str) -> str:
-    if not _ROOM.match(value):
-        raise ValueError(f"not a Matrix room alias or id: {value!r} (expected #name:server, !id or !id:server)")
-    return value
-
-
-def _check_id(value: str) -> str:
-    if not _ID.match(value):
-        raise ValueError(f"ids are lower-case letters, digits and '-': {value!r}")
-    return value
-
-
-UserId = Annotated[str, BeforeValidator(_check_user_id)]
-RoomRef = Annotated[str, BeforeValidator(_check_room)]
-Ident = Annotated[str, BeforeValidator(_check_id)]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-class BotSettings(_Strict):
+class BotSettings(Strict):
     language: Literal["sv", "en"] = "sv"
     timezone: str = "Europe/Stockholm"
     log_room: RoomRef | None = None
@@ -85,7 +48,7 @@ class BotSettings(_Strict):
         return value
 
 
-class MatrixSettings(_Strict):
+class MatrixSettings(Strict):
     homeserver: str
     user_id: UserId
     device_name: str = "Samverkan bot"
@@ -111,7 +74,7 @@ class MatrixSettings(_Strict):
         return value.rstrip("/")
 
 
-class MetricsSettings(_Strict):
+class MetricsSettings(Strict):
     """Prometheus metrics on `listen` (`127.0.0.1:9464`); off when unset."""
 
     listen: str | None = None
@@ -124,7 +87,7 @@ class MetricsSettings(_Strict):
         return value
 
 
-class DatabaseSettings(_Strict):
+class DatabaseSettings(Strict):
     """SQLite by default; PostgreSQL as `postgresql+asyncpg://user@host/db` (password from PGPASSWORD)."""
 
     url: str = "sqlite+aiosqlite:///data/samverkan.db"
@@ -139,75 +102,7 @@ class DatabaseSettings(_Strict):
         return value
 
 
-class Organisation(_Strict):
-    id: Ident
-    name: str
-    aliases: tuple[str, ...] = ()
-    home_room: RoomRef | None = None
-
-
-class Rotation(_Strict):
-    every: Duration = timedelta(weeks=1)
-    handover: datetime
-
-
-class Function(_Strict):
-    id: Ident
-    organisation: str
-    name: str
-    aliases: tuple[str, ...] = ()
-    may_convene: bool = False
-    holders: tuple[UserId, ...] = ()
-    rotation: Rotation | None = None
-    deputies: tuple[str, ...] = ()
-    ack_within: Duration = timedelta(minutes=5)
-
-
-class Conference(_Strict):
-    phone: str | None = None
-    pin: str | None = None
-    url: str | None = None
-
-
-class Meeting(_Strict):
-    name: str
-    rrule: str
-    duration: Duration = timedelta(minutes=30)
-    convene_before: Duration = timedelta(hours=24)
-    remind_before: Duration = timedelta(minutes=15)
-    report_due_before: Duration = timedelta(hours=2)
-    summary_before: Duration = timedelta(minutes=10)  # when "Regional lägesbild vecka NN" is posted
-    # The first occurrence, in local time; needed when the rule has an INTERVAL (every other week).
-    start: datetime | None = None
-
-    @field_validator("rrule")
-    @classmethod
-    def _parses(cls, value: str) -> str:
-        try:
-            rrulestr(value, dtstart=datetime(2026, 1, 1))
-        except (ValueError, TypeError) as exc:
-            raise ValueError(f"RRULE does not parse: {exc}") from None
-        return value
-
-
-class Forum(_Strict):
-    id: Ident
-    name: str
-    level: Literal["inriktande", "samordnande", "verkställande"]
-    aliases: tuple[str, ...] = ()
-    room: RoomRef
-    chair: str
-    ordinary: tuple[str, ...] = ()
-    activated: tuple[str, ...] = ()
-    conference: Conference = Conference()
-    meetings: tuple[Meeting, ...] = Field(default=(), alias="meeting")
-
-    def members(self) -> tuple[str, ...]:
-        """Every function of either composition, ordinary first, without repeats."""
-        return tuple(dict.fromkeys(self.ordinary + self.activated))
-
-
-class Settings(_Strict):
+class Settings(Strict):
     bot: BotSettings = BotSettings()
     matrix: MatrixSettings
     database: DatabaseSettings = DatabaseSettings()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -71,6 +71,20 @@ class Message:
     ref: str | None = None  # what this message is about (e.g. "request:12"), for reactions to it
     attachment: Attachment | None = None  # sent as a file right after the message
     pin: bool = False  # pinned in its room once sent (the activation message: a banner on Element X)
+
+
+MESSAGE, ATTACHMENT = "message", "attachment"  # the kinds of outgoing content the outbox stores
+
+
+def message_data(message: Message) -> dict[str, Any]:
+    """A message as plain JSON-able data, for the outbox (its attachment is stored on its own)."""
+    data = asdict(message)
+    data.pop("attachment")
+    return data
+
+
+def message_from_data(data: dict[str, Any]) -> Message:
+    return Message(**{**data, "mentions": tuple(data.get("mentions", ()))})
 
 
 # Delivery order: the room ping that reaches everyone first, chatter last.

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.commands.context import Context
-from bot.commands.errors import UnknownName
-from bot.config import Forum, Function, Organisation
+from bot.domain.model import Forum, Function, Organisation
 from bot.domain.names import Index
+from bot.flows.context import Context
+from bot.flows.errors import UnknownName
 
 
 def _lookup(ctx: Context, index: Index[Any], kind: str, raw: str) -> Any:

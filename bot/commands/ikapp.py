@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from bot.commands import converters
-from bot.commands.context import Context
-from bot.commands.convene import headline
-from bot.commands.errors import UserError
-from bot.commands.lagesbild import event_picture, render, week_picture, week_title
 from bot.commands.registry import Arg, command
-from bot.commands.schema import upcoming, when_with_week
-from bot.config import Forum
 from bot.domain.lagesbild import week_of
+from bot.domain.model import Forum
+from bot.flows.context import Context
+from bot.flows.convocation import headline
+from bot.flows.errors import UserError
+from bot.flows.lagesbild import event_picture, render, week_picture, week_title
+from bot.flows.meetings import upcoming, when_with_week
 from bot.messages import Outgoing
 from bot.state import forums as forum_store
 from bot.state import meetings

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 from bot.commands import converters
-from bot.commands.context import Context
-from bot.commands.errors import UserError
 from bot.commands.registry import Arg, command
-from bot.config import Forum
+from bot.domain.model import Forum
 from bot.domain.schedule import forum_occurrences
+from bot.flows.context import Context
+from bot.flows.errors import UserError
 from bot.messages import Attachment, Outgoing
 from bot.ops.ics import HORIZON, calendar
 from bot.state import meetings as store

@@ -1,19 +1,15 @@
-"""!kalla: convene an (extra) conference now or for a time; !kalla-in: add a function or
-organisation to an activated forum's composition for this event and convene it at once.
-"""
+"""!kalla <forum> [tid] [ämne…]: convene an (extra) conference now or for a time."""
 
 from __future__ import annotations
 
 from bot.commands import converters
-from bot.commands.context import Context
-from bot.commands.convene import convene
-from bot.commands.errors import BadArgument, UserError
 from bot.commands.registry import Arg, command
-from bot.config import Forum
-from bot.domain.convocation import ordered
+from bot.domain.model import Forum
 from bot.domain.timeparse import TIME_EXAMPLES, split_when
+from bot.flows.context import Context
+from bot.flows.convocation import convene
+from bot.flows.errors import BadArgument
 from bot.messages import Message, Outgoing
-from bot.state import convocations as store
 from bot.state import forums as forum_store
 from bot.state import repo
 from bot.texts.rich import Rich
@@ -40,43 +36,3 @@ async def kalla(ctx: Context, forum: Forum, time_subject: str | None) -> list[Ou
     reached = sum(1 for m in out if isinstance(m, Message) and m.target.startswith("user:") and m.ref)
     done = Rich().text(ctx.t("kalla.done", forum=forum.name, when=ctx.when(starts_at or now), people=reached))
     return [ctx.reply(done), *out]
-
-
-def _split_forum(ctx: Context, text: str) -> tuple[str, Forum | None]:
-    """'trafikverket samordnande' -> ('trafikverket', the forum); the forum word is optional."""
-    words = text.split()
-    if len(words) > 1:
-        forum = ctx.directory.forums.get(words[-1])
-        if forum is not None and not (ctx.directory.functions.get(text) or ctx.directory.organisations.get(text)):
-            return " ".join(words[:-1]), forum
-    return text, None
-
-
-@command("kalla-in", en="add", aliases=("kallain",), args=(Arg("who_forum", rest=True, max_length=200),),
-         usage_override={"sv": "<funktion|organisation> [forum]", "en": "<function|organisation> [forum]"})
-async def kalla_in(ctx: Context, who_forum: str) -> list[Outgoing]:
-    name, forum = _split_forum(ctx, who_forum)
-    found = converters.function_or_organisation(ctx, name)
-    forum = forum or ctx.forum_here()
-    if forum is None:
-        raise UserError("kalla.which_forum")
-    state = await forum_store.forum_state(ctx.session, forum.id)
-    function = await ctx.convener_or_chair(forum, state, "kalla.add_refused", "add_function")
-    if not state.active or state.activation_id is None:
-        raise UserError("kalla.not_active", forum=forum.name, forum_id=forum.id)
-    present = set(state.composition(forum)) | set(await store.added_functions(ctx.session, forum.id,
-                                                                              state.activation_id))
-    new = [f.id for f in converters.functions_of(ctx, found) if f.id not in present]
-    if not new:
-        return [ctx.reply(Rich().text(ctx.t("kalla.already_in", name=found.name, forum=forum.name)))]
-    now = ctx.clock.now()
-    for function_id in new:
-        await store.add_function(ctx.session, forum.id, state.activation_id, function_id, ctx.sender, now)
-    await repo.audit(ctx.session, at=now, user_id=ctx.sender, function_id=function.id, action="add_function",
-                     forum_id=forum.id, event_id=ctx.incoming.event_id, detail={"added": new, "event": state.event})
-    latest = await store.latest(ctx.session, forum.id)
-    into = latest if latest is not None and latest.activation_id == state.activation_id else None
-    out = await convene(ctx, forum, state, kind="activation" if into else "extra", function_ids=ordered(new, ()),
-                        into=into, added=True)
-    names = ", ".join(ctx.directory.function(f).name for f in new)
-    return [ctx.reply(Rich().text(ctx.t("kalla.added", functions=names, forum=forum.name, event=state.event))), *out]

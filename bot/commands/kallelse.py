@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.commands import converters
-from bot.commands.context import Context
-from bot.commands.convene import RECENT, headline
-from bot.commands.errors import UserError
 from bot.commands.registry import Arg, command
-from bot.config import Forum
 from bot.domain.convocation import ESCALATED, REPORTED
 from bot.domain.forums import ForumState
+from bot.domain.model import Forum
+from bot.flows.context import Context
+from bot.flows.convocation import RECENT, headline
+from bot.flows.errors import UserError
 from bot.messages import Outgoing
 from bot.state import convocations as store
 from bot.state import forums as forum_store

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from bot.commands.context import Context
-from bot.commands.convene import Acknowledged, ack_text, acknowledge, pending_for
-from bot.commands.errors import BadArgument, UserError
 from bot.commands.registry import Arg, command, on_reaction
 from bot.domain.convocation import Ack, parse_ack
 from bot.domain.timeparse import TIME_EXAMPLES
+from bot.flows.context import Context
+from bot.flows.convocation import Acknowledged, ack_text, acknowledge, pending_for
+from bot.flows.errors import BadArgument, UserError
 from bot.messages import Message, Outgoing, direct_target
 from bot.state import repo
 

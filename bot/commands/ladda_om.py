@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bot.commands.context import Context
-from bot.commands.errors import UserError
 from bot.commands.registry import Access, command
+from bot.flows.context import Context
+from bot.flows.errors import UserError
 from bot.messages import Outgoing
 from bot.state import repo
 from bot.texts.rich import Rich

@@ -1,82 +1,20 @@
-"""!lägesbild [forum] [vecka N | händelse]: the compiled situation picture; and what the schedule
-does with reports before a meeting: ask for them, chase the missing, post the weekly summary.
-"""
+"""!lägesbild [forum] [vecka N | händelse]: the compiled situation picture."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-from datetime import datetime
-
-from bot.commands.context import Context
-from bot.commands.convene import headline, pings, rings
-from bot.commands.errors import UserError
 from bot.commands.registry import Arg, command
-from bot.config import Forum
-from bot.domain.forums import ForumState
-from bot.domain.lagesbild import Compiled, compile_reports, week_of
+from bot.domain.lagesbild import week_of
 from bot.domain.names import normalise
-from bot.messages import Attachment, Message, Outgoing
-from bot.state import convocations as conv_store
+from bot.flows.context import Context
+from bot.flows.errors import UserError
+from bot.flows.lagesbild import event_picture, render, week_picture, week_title, with_file
+from bot.messages import Outgoing
 from bot.state import forums as forum_store
-from bot.state import reports as store
-from bot.texts.rich import Rich
 
-SHORT = 160  # characters of a statement in the message; the attached file has everything
 EVENT_WORDS = {"handelse", "event"}
+
+
 WEEK_WORDS = {"vecka", "v", "v.", "week"}
-
-
-async def expected(ctx: Context, forum: Forum, state: ForumState) -> list[str]:
-    """The organisations of the forum's composition, in configured order."""
-    added = await conv_store.added_functions(ctx.session, forum.id, state.activation_id)
-    functions = [*state.composition(forum), *added]
-    return list(dict.fromkeys(ctx.directory.function(f).organisation for f in functions))
-
-
-def reporters(ctx: Context, forum: Forum, state: ForumState, organisation: str) -> list[str]:
-    """The composition functions through which an organisation reports."""
-    return [f for f in state.composition(forum) if ctx.directory.function(f).organisation == organisation]
-
-
-async def week_picture(ctx: Context, forum: Forum, state: ForumState, year: int, week: int) -> Compiled:
-    rows = await store.of_week(ctx.session, forum.id, year, week)
-    return compile_reports([store.domain(r) for r in rows], await expected(ctx, forum, state))
-
-
-async def event_picture(ctx: Context, forum: Forum, state: ForumState) -> Compiled:
-    rows = await store.of_activation(ctx.session, forum.id, state.activation_id or 0)
-    return compile_reports([store.domain(r) for r in rows], await expected(ctx, forum, state))
-
-
-def coverage_line(ctx: Context, compiled: Compiled) -> str:
-    done, total = compiled.coverage
-    return ctx.t("report.coverage", done=done, total=total)
-
-
-def render(ctx: Context, forum: Forum, title: str, compiled: Compiled, short: bool) -> Rich:
-    """Header, coverage, then each field's statements by organisation, then who is missing."""
-    rich = Rich().bold(title).text(f" — {forum.name}").br()
-    rich.text(f"{ctx.when(ctx.clock.now())} · {coverage_line(ctx, compiled)}")
-    for key, statements in compiled.by_field.items():
-        rich.br().bold(ctx.t(f"report.field.{key}"))
-        for org, statement in statements:
-            text = statement if not short or len(statement) <= SHORT else statement[:SHORT] + "…"
-            report = compiled.reports[org]
-            mark = f" ({ctx.t('report.relayed')})" if report.relayed_by else ""
-            rich.item().bold(ctx.directory.organisation(org).name).text(f"{mark}: {text}")
-    if compiled.missing:
-        rich.br().bold(ctx.t("report.missing")).text(
-            ": " + ", ".join(ctx.directory.organisation(o).name for o in compiled.missing))
-    return rich
-
-
-def week_title(ctx: Context, week: int) -> str:
-    return ctx.t("report.week_title", week=week)
-
-
-def with_file(message: Message, forum: Forum, full: Rich, name: str) -> Message:
-    """The message, with the full picture attached as Markdown."""
-    return replace(message, attachment=Attachment(f"lagesbild-{forum.id}-{name}.md", "text/markdown", full.plain))
 
 
 @command("lägesbild", en="sitrep", aliases=("lagesbild", "situation"),
@@ -109,65 +47,3 @@ async def lagesbild(ctx: Context, which: str | None) -> list[Outgoing]:
         title, name = week_title(ctx, week), f"{year}-v{week:02d}"
     full = render(ctx, forum, title, compiled, short=False)
     return [with_file(ctx.reply(render(ctx, forum, title, compiled, short=True)), forum, full, name)]
-
-
-# ---- the schedule's steps ----
-
-
-async def request_reports(ctx: Context, forum: Forum, state: ForumState, deadline: datetime,
-                          meeting_name: str) -> list[Outgoing]:
-    """Ask each organisation that has not reported this week, by direct message to its reporter."""
-    year, week = week_of(ctx.clock.now(), ctx.tz)
-    done = (await week_picture(ctx, forum, state, year, week)).reports
-    roster = await ctx.roster()
-    out: list[Outgoing] = []
-    asked: set[str] = set()
-    for org in await expected(ctx, forum, state):
-        if org in done:
-            continue
-        rich = Rich().bold(ctx.t("report.request_title", week=week, forum=forum.name)).br()
-        rich.text(ctx.t("report.request", organisation=ctx.directory.organisation(org).name, meeting=meeting_name,
-                        deadline=ctx.when(deadline), forum_id=forum.id))
-        for function in reporters(ctx, forum, state, org):
-            for user in roster.holders(function, ctx.clock.now()):
-                if user not in asked:
-                    asked.add(user)
-                    out += rings([user], rich)
-    return out
-
-
-async def chase(ctx: Context, forum: Forum, state: ForumState) -> list[Outgoing]:
-    """At the deadline: who is missing, in the forum room, pinging them (and the chair sees coverage)."""
-    year, week = week_of(ctx.clock.now(), ctx.tz)
-    compiled = await week_picture(ctx, forum, state, year, week)
-    roster = await ctx.roster()
-    now = ctx.clock.now()
-    missing_people = list(dict.fromkeys(
-        u for org in compiled.missing for f in reporters(ctx, forum, state, org) for u in roster.holders(f, now)))
-    chair = list(roster.holders(state.chair_function(forum), now))
-    rich = headline(ctx, forum, state).br().bold(ctx.t("report.deadline", week=week)).text(
-        " " + coverage_line(ctx, compiled))
-    if compiled.missing:
-        rich.br().text(ctx.t("report.missing") + ": " + ", ".join(
-            ctx.directory.organisation(o).name for o in compiled.missing))
-        rich.br().text(ctx.t("report.how", forum_id=forum.id))
-    out = pings(forum.room, rich, list(dict.fromkeys([*missing_people, *chair])), None)
-    reminder = Rich().bold(ctx.t("conv.reminder")).text(" ").text(ctx.t("report.reminder", week=week,
-                                                                          forum=forum.name, forum_id=forum.id))
-    return out + rings(missing_people, reminder)
-
-
-async def weekly_summary(ctx: Context, forum: Forum, state: ForumState) -> list[Outgoing]:
-    """'Regional lägesbild vecka NN' to the forum room and the log room, stored once per week."""
-    now = ctx.clock.now()
-    year, week = week_of(now, ctx.tz)
-    if await store.summary(ctx.session, forum.id, year, week) is not None:
-        return []
-    compiled = await week_picture(ctx, forum, state, year, week)
-    short = render(ctx, forum, week_title(ctx, week), compiled, short=True)
-    full = render(ctx, forum, week_title(ctx, week), compiled, short=False)
-    await store.add_summary(ctx.session, forum.id, year, week, now, full.plain, full.html)
-    rooms = [forum.room, *([ctx.directory.settings.bot.log_room] if ctx.directory.settings.bot.log_room else [])]
-    return [Message(target=room, body=short.plain, html=short.html,
-                    attachment=Attachment(f"lagesbild-{forum.id}-{year}-v{week:02d}.md", "text/markdown",
-                                          full.plain)) for room in rooms]

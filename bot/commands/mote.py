@@ -1,9 +1,4 @@
-"""!möte start|slut [forum], !ordförande <funktion>, !sekreterare <funktion>: running a meeting.
-
-A meeting opens by the schedule or with `!möte start`; the first meeting of an activation is
-chaired and documented by the convener function, which asks the meeting to decide the chair.
-`!möte slut` ends it and publishes the minutes to the log room and the home organisations.
-"""
+"""!möte start|slut [forum]: open the forum's meeting; ending it publishes the minutes."""
 
 from __future__ import annotations
 
@@ -11,14 +6,14 @@ from dataclasses import replace
 from datetime import timedelta
 
 from bot.commands import converters
-from bot.commands.context import Context
-from bot.commands.convene import headline
-from bot.commands.errors import BadArgument, NotAllowed, UserError
-from bot.commands.protokoll import publish
 from bot.commands.registry import Arg, command
-from bot.commands.scheduled import open_meeting
-from bot.config import Forum, Function
+from bot.domain.model import Forum
 from bot.domain.names import normalise
+from bot.flows.context import Context
+from bot.flows.convocation import headline
+from bot.flows.errors import BadArgument, UserError
+from bot.flows.meeting_steps import open_meeting
+from bot.flows.meetings import member_function, publish, which_forum
 from bot.messages import Message, Outgoing
 from bot.state import convocations as conv_store
 from bot.state import forums as forum_store
@@ -37,37 +32,6 @@ def start_or_end(ctx: Context, raw: str) -> str:
     if word in ("slut", "end", "avsluta", "stop", "stang", "close"):
         return "end"
     raise BadArgument("error.missing_arg", arg=ctx.t("arg.start_end"))
-
-
-def which_forum(ctx: Context, forum: Forum | None) -> Forum:
-    forum = forum or ctx.forum_here()
-    if forum is None:
-        raise UserError("meeting.which_forum")
-    return forum
-
-
-async def member_function(ctx: Context, forum: Forum, action: str) -> Function:
-    state = await forum_store.forum_state(ctx.session, forum.id)
-    function = (await ctx.authority(forum, state)).any
-    if function is None:
-        raise NotAllowed("meeting.refused", action=action, forum_id=forum.id, forum=forum.name)
-    return function
-
-
-async def chair_function(ctx: Context, forum: Forum, action: str) -> Function:
-    state = await forum_store.forum_state(ctx.session, forum.id)
-    meeting = await store.open_meeting(ctx.session, forum.id)
-    held = {f.id for f in await ctx.held()}
-    if meeting is not None and meeting.chair_function in held:
-        return ctx.directory.function(meeting.chair_function)
-    return await ctx.convener_or_chair(forum, state, "meeting.chair_refused", action)
-
-
-async def require_open(ctx: Context, forum: Forum) -> MeetingRow:
-    meeting = await store.open_meeting(ctx.session, forum.id)
-    if meeting is None:
-        raise UserError("meeting.none_open", forum=forum.name)
-    return meeting
 
 
 @command("möte", en="meeting", aliases=("mote",),
@@ -105,30 +69,3 @@ async def mote(ctx: Context, start_end: str, forum: Forum | None) -> list[Outgoi
     if ctx.forum_here() is forum:  # the opening answers the command
         return [replace(m, reply_to=ctx.incoming.event_id) if isinstance(m, Message) else m for m in out]
     return [*out, ctx.reply(Rich().text(ctx.t("meeting.started_elsewhere", forum=forum.name)))]
-
-
-@command("ordförande", en="chair", aliases=("ordforande",), args=(Arg("function", converters.function, rest=True),))
-async def ordforande(ctx: Context, function: Function) -> list[Outgoing]:
-    forum = which_forum(ctx, None)
-    by = await chair_function(ctx, forum, "set_chair")
-    now = ctx.clock.now()
-    await forum_store.set_chair(ctx.session, forum.id, function.id)
-    meeting = await store.open_meeting(ctx.session, forum.id)
-    if meeting is not None:
-        meeting.chair_function = function.id
-        ctx.session.add(meeting)
-    await repo.audit(ctx.session, at=now, user_id=ctx.sender, function_id=by.id, action="set_chair",
-                     forum_id=forum.id, event_id=ctx.incoming.event_id, detail={"chair": function.id})
-    return [ctx.reply(Rich().text(ctx.t("meeting.chair_set", function=function.name, forum=forum.name)))]
-
-
-@command("sekreterare", en="secretary", args=(Arg("function", converters.function, rest=True),))
-async def sekreterare(ctx: Context, function: Function) -> list[Outgoing]:
-    forum = which_forum(ctx, None)
-    by = await chair_function(ctx, forum, "set_secretary")
-    meeting = await require_open(ctx, forum)
-    meeting.secretary_function = function.id
-    ctx.session.add(meeting)
-    await repo.audit(ctx.session, at=ctx.clock.now(), user_id=ctx.sender, function_id=by.id, action="set_secretary",
-                     forum_id=forum.id, event_id=ctx.incoming.event_id, detail={"secretary": function.id})
-    return [ctx.reply(Rich().text(ctx.t("meeting.secretary_set", function=function.name)))]

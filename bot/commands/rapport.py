@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 
-from bot.commands.context import Context
-from bot.commands.errors import BadArgument, NotAllowed, UserError
-from bot.commands.lagesbild import coverage_line, week_picture
 from bot.commands.registry import Arg, command
-from bot.config import Forum, Organisation
 from bot.domain.lagesbild import FIELDS, parse, week_of
+from bot.domain.model import Forum, Organisation
 from bot.domain.names import normalise
+from bot.flows.context import Context
+from bot.flows.errors import BadArgument, NotAllowed, UserError
+from bot.flows.lagesbild import coverage_line, week_picture
 from bot.messages import Outgoing
 from bot.state import forums as forum_store
 from bot.state import repo

@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from bot.commands.errors import BadArgument, UserError
 from bot.domain.names import Index
+from bot.flows.errors import BadArgument, UserError
 from bot.messages import Outgoing
 from bot.texts import t
 
 if TYPE_CHECKING:
-    from bot.commands.context import Context
+    from bot.flows.context import Context
 
 Converter = Callable[["Context", str], Any]
 Handler = Callable[..., Awaitable[list[Outgoing]]]

@@ -1,33 +1,16 @@
-"""!schema [forum]: the next meetings in local time, with ISO week numbers, moves and cancellations."""
+"""!schema [forum]: the next meetings, in local time with the ISO week."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
 from bot.commands import converters
-from bot.commands.context import Context
 from bot.commands.registry import Arg, command
-from bot.config import Forum
-from bot.domain.schedule import Occurrence, forum_occurrences
+from bot.domain.model import Forum
+from bot.flows.context import Context
+from bot.flows.meetings import upcoming, when_with_week
 from bot.messages import Outgoing
-from bot.state import meetings as store
 from bot.texts.rich import Rich
 
-HORIZON = timedelta(weeks=5)
 SHOWN = 5  # occurrences per forum
-
-
-def when_with_week(ctx: Context, instant: datetime) -> str:
-    """'tor 26 nov 10:00 (v. 48)' in local time."""
-    local = instant.astimezone(ctx.tz)
-    day = ctx.t("weekdays").split()[local.weekday()]
-    return f"{day} {ctx.when(instant)} ({ctx.t('week', week=local.isocalendar().week)})"
-
-
-async def upcoming(ctx: Context, forum: Forum, horizon: timedelta = HORIZON) -> list[Occurrence]:
-    changes = await store.changes(ctx.session)
-    now = ctx.clock.now()
-    return forum_occurrences(forum, now, now + horizon, ctx.tz, changes)
 
 
 @command("schema", en="schedule", args=(Arg("forum", converters.forum, optional=True),))

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.commands import converters
-from bot.commands.context import Context
 from bot.commands.registry import Arg, command
-from bot.config import Forum
 from bot.domain.forums import ForumState
 from bot.domain.meetings import occurrences
+from bot.domain.model import Forum
+from bot.flows.context import Context
 from bot.messages import Outgoing
 from bot.state import convocations, meetings
 from bot.state import forums as store

@@ -9,12 +9,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.commands import converters
-from bot.commands.context import Context
-from bot.commands.errors import BadArgument, NotAllowed, UserError
 from bot.commands.registry import Arg, command
-from bot.config import Function
+from bot.domain.model import Function
 from bot.domain.names import normalise
 from bot.domain.timeparse import TIME_EXAMPLES, parse_when
+from bot.flows.context import Context
+from bot.flows.errors import BadArgument, NotAllowed, UserError
 from bot.messages import Outgoing
 from bot.state import repo
 from bot.state import roster as store

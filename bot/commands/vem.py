@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from bot.commands import converters
-from bot.commands.context import Context
 from bot.commands.registry import Arg, command
-from bot.config import Function, Organisation
+from bot.domain.model import Function, Organisation
 from bot.domain.roster import Duty, Roster
+from bot.flows.context import Context
 from bot.messages import Outgoing
 from bot.texts.rich import Rich
 

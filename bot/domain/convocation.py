@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.config import Conference, Function
+from bot.domain.model import Conference, Function
 from bot.domain.names import normalise
 from bot.domain.roster import Roster
 from bot.domain.timeparse import parse_when

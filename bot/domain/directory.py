@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypeVar
 
-from bot.config import Forum, Function, Organisation, Settings
+from bot.domain.model import Forum, Function, Organisation, Region
 from bot.domain.names import Index
 
 T = TypeVar("T")
@@ -24,13 +24,13 @@ def _known(index: Index[T], name: str) -> T:
 
 @dataclass(frozen=True)
 class Directory:
-    settings: Settings
+    settings: Region
     forums: Index[Forum]
     functions: Index[Function]
     organisations: Index[Organisation]
 
     @classmethod
-    def build(cls, settings: Settings) -> Directory:
+    def build(cls, settings: Region) -> Directory:
         forums: Index[Forum] = Index("forum")
         functions: Index[Function] = Index("function")
         organisations: Index[Organisation] = Index("organisation")

@@ -14,8 +14,8 @@ from datetime import datetime
 from enum import Enum
 from zoneinfo import ZoneInfo
 
-from bot.config import Forum, Function
 from bot.domain.directory import Directory
+from bot.domain.model import Forum, Function
 from bot.domain.names import normalise
 
 ORDINARY = "ordinary"

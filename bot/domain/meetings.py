@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from dateutil.rrule import rrulestr
 
-from bot.config import Meeting
+from bot.domain.model import Meeting
 
 
 def occurrences(meeting: Meeting, after: datetime, tz: ZoneInfo, count: int = 1) -> list[datetime]:

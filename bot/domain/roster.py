@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from bot.config import Function
 from bot.domain.directory import Directory
+from bot.domain.model import Function
 from bot.domain.timeparse import at_local
 
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.config import Forum, Meeting
 from bot.domain.meetings import occurrences
+from bot.domain.model import Forum, Meeting
 from bot.domain.names import normalise
 
 CONVENE, REMIND, OPEN = "convene", "remind", "open"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.messages import Attachment, Message
+from bot.messages import ATTACHMENT, MESSAGE, Attachment, Message, message_from_data
 
 
 def message_content(message: Message) -> dict[str, Any]:
@@ -48,6 +48,16 @@ def compose_topic(current: str, last_prefix: str | None, prefix: str) -> str:
     if not prefix:
         return theirs
     return f"{prefix}{TOPIC_SEPARATOR}{theirs}" if theirs else prefix
+
+
+def render(stored: dict[str, Any]) -> dict[str, Any]:
+    """Matrix content for an outbox row's stored data: a message, an attachment, or (for rows queued by
+    an earlier version, which stored Matrix content) the content itself."""
+    if MESSAGE in stored and len(stored) == 1:
+        return message_content(message_from_data(stored[MESSAGE]))
+    if ATTACHMENT in stored and len(stored) == 1:
+        return file_content(Attachment(**stored[ATTACHMENT]))
+    return stored
 
 
 UPLOAD = "se.samverkan.upload"  # file data waiting for upload; replaced by the mxc url when sent

@@ -21,8 +21,10 @@ from nio import LocalProtocolError, RoomPutStateResponse, RoomSendResponse, Send
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain.clock import Clock
-from bot.matrix.client import DirectRoomError, MatrixAdapter, RateLimited, retry_after
-from bot.matrix.content import PIN, UPLOAD, compose_topic
+from bot.matrix.client import MatrixAdapter
+from bot.matrix.content import PIN, UPLOAD, compose_topic, render
+from bot.matrix.rooms import DirectRoomError
+from bot.matrix.session import RateLimited, retry_after
 from bot.messages import TOPIC_PREFIX, UNPIN, Message
 from bot.ops import metrics
 from bot.state import repo
@@ -177,8 +179,8 @@ class OutboxSender:
             await self._give_up(row, f"room {row.target} does not exist")
             return None
         if row.target.startswith("user:"):
-            self.matrix.expect_member(room_id, row.target.removeprefix("user:"))
-        content = json.loads(row.content)
+            self.matrix.rooms.expect_member(room_id, row.target.removeprefix("user:"))
+        content = json.loads(row.content) if row.state_key is not None else render(json.loads(row.content))
         pin = content.pop(PIN, False)
         client = self.matrix.client
         try:
@@ -189,7 +191,7 @@ class OutboxSender:
                 content = state
             if UPLOAD in content:
                 data = content.pop(UPLOAD).encode()
-                encrypt = self.matrix.is_encrypted(room_id)  # the file is encrypted like the room
+                encrypt = self.matrix.session.is_encrypted(room_id)  # the file is encrypted like the room
                 uploaded, keys = await client.upload(io.BytesIO(data), content_type=content["info"]["mimetype"],
                                                      filename=content["body"], filesize=len(data), encrypt=encrypt)
                 if not isinstance(uploaded, UploadResponse):
@@ -226,7 +228,7 @@ class OutboxSender:
             key = f"topic_prefix:{room_id}"
             async with self.db.session() as session:
                 last = await repo.get_value(session, key)
-            current = str((await self.matrix.room_state(room_id, "m.room.topic")).get("topic", ""))
+            current = str((await self.matrix.rooms.room_state(room_id, "m.room.topic")).get("topic", ""))
             prefix = str(content[TOPIC_PREFIX])
             await self.db.write(lambda session: repo.set_value(session, key, prefix))
             return {"topic": compose_topic(current, last, prefix)}
@@ -236,14 +238,14 @@ class OutboxSender:
                 ours = json.loads(await repo.get_value(session, key) or "[]")
             if not ours:
                 return None
-            pinned = (await self.matrix.room_state(room_id, "m.room.pinned_events")).get("pinned", [])
+            pinned = (await self.matrix.rooms.room_state(room_id, "m.room.pinned_events")).get("pinned", [])
             await self.db.write(lambda session: repo.set_value(session, key, "[]"))
             return {"pinned": [event for event in pinned if event not in ours]}
         return content
 
     async def _pin(self, room_id: str, event_id: str) -> None:
         """Pin a message the bot sent (Element X shows pins as a banner); without power, only a log line."""
-        pinned = (await self.matrix.room_state(room_id, "m.room.pinned_events")).get("pinned", [])
+        pinned = (await self.matrix.rooms.room_state(room_id, "m.room.pinned_events")).get("pinned", [])
         answer = await self.matrix.client.room_put_state(room_id, "m.room.pinned_events",
                                                          {"pinned": [*pinned, event_id]})
         if not isinstance(answer, RoomPutStateResponse):
@@ -267,7 +269,7 @@ class OutboxSender:
             if await repo.get_value(session, key):
                 return
             await repo.set_value(session, key, "1")
-            rich = Rich().text(t(self.matrix.settings.bot.language, "power.missing"))
+            rich = Rich().text(t(self.matrix.rooms.settings.bot.language, "power.missing"))
             message = Message(target=room_id, body=rich.plain, html=rich.html)
             await repo.enqueue(session, key, [message], self.clock.now())
 
@@ -277,7 +279,7 @@ class OutboxSender:
         wait = retry_after(answer)
         if wait is not None:
             raise Transient(f"rate limited for {wait:.1f} s", wait, rate_limited=True)
-        if code == "M_FORBIDDEN" and room_id not in self.matrix.client.rooms and await self.matrix.join(room_id):
+        if code == "M_FORBIDDEN" and room_id not in self.matrix.client.rooms and await self.matrix.rooms.join(room_id):
             raise Transient(f"joined {room_id}, sending again", 0.0)
         if code in _PERMANENT or row.attempts + 1 >= MAX_ATTEMPTS:
             await self._give_up(row, f"{code}: {getattr(answer, 'message', answer)}")
@@ -296,5 +298,5 @@ class OutboxSender:
 
     async def _room_for(self, target: str) -> str | None:
         if target.startswith("user:"):
-            return await self.matrix.direct_room(target.removeprefix("user:"))
-        return await self.matrix.resolve(target)
+            return await self.matrix.rooms.direct_room(target.removeprefix("user:"))
+        return await self.matrix.rooms.resolve(target)

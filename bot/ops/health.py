@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.config import Settings
-from bot.matrix.client import LAST_SYNC
+from bot.matrix.sync import LAST_SYNC
 from bot.state import repo
 from bot.state.db import Database
 

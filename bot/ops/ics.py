@@ -6,8 +6,8 @@ from datetime import datetime, timedelta
 
 from icalendar import Calendar, Event
 
-from bot.config import Forum
 from bot.domain.convocation import dial_in
+from bot.domain.model import Forum
 from bot.domain.schedule import Occurrence
 
 PRODID = "-//Samverkan bot//samverkan//SV"

@@ -16,12 +16,12 @@ from collections.abc import Awaitable, Callable, Mapping
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.commands import REGISTRY
-from bot.commands.context import Context
-from bot.commands.errors import NotAllowed, UnknownName, UserError
 from bot.commands.registry import REACTIONS, Access, CommandSpec
 from bot.config import Reloaded
 from bot.domain.clock import Clock
 from bot.domain.directory import Directory
+from bot.flows.context import Context
+from bot.flows.errors import NotAllowed, UnknownName, UserError
 from bot.messages import Incoming, Message, Outgoing, Reaction, approves
 from bot.ops import metrics
 from bot.state import repo
@@ -52,8 +52,9 @@ class Dispatcher:
 
     def __init__(self, db: Database, directory: Directory, clock: Clock,
                  on_enqueued: Callable[[], None] = lambda: None, rooms: Mapping[str, str] | None = None,
-                 reload: Callable[[], Awaitable[Reloaded]] | None = None) -> None:
+                 reload: Callable[[], Awaitable[Reloaded]] | None = None, bot_user: str = "") -> None:
         self.db = db
+        self.bot_user = bot_user  # internal work runs as the bot
         self.reload = reload
         self.directory = directory
         self.clock = clock
@@ -125,9 +126,8 @@ class Dispatcher:
 
         It runs as the bot; a failure is logged with an incident id and nobody gets a reply.
         """
-        bot = self.directory.settings.matrix.user_id
-        await self._process(Incoming(room_id="", sender=bot, event_id=key, body=key, sent_at=self.clock.now()),
-                            run, None)
+        internal = Incoming(room_id="", sender=self.bot_user, event_id=key, body=key, sent_at=self.clock.now())
+        await self._process(internal, run, None)
 
     async def drain(self) -> None:
         """Until the command or timer step in hand has finished."""

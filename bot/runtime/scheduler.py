@@ -17,11 +17,11 @@ from zoneinfo import ZoneInfo
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 
-from bot.commands.context import Context
-from bot.commands.scheduled import run_step
 from bot.domain.clock import Clock
 from bot.domain.directory import Directory
 from bot.domain.schedule import Step, due_steps, next_step
+from bot.flows.context import Context
+from bot.flows.meeting_steps import run_step
 from bot.messages import Outgoing
 from bot.runtime.dispatch import Dispatcher
 from bot.state import meetings as store

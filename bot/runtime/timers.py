@@ -12,10 +12,10 @@ import logging
 from collections import defaultdict
 from datetime import timedelta
 
-from bot.commands.beslut import remind_action
-from bot.commands.context import Context
-from bot.commands.convene import escalate
 from bot.domain.clock import Clock
+from bot.flows.context import Context
+from bot.flows.convocation import escalate
+from bot.flows.meetings import remind_action
 from bot.messages import Outgoing
 from bot.runtime.dispatch import Dispatcher
 from bot.state import convocations as store

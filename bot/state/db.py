@@ -1,24 +1,26 @@
-"""The async engine, numbered migrations and the unit-of-work session."""
+"""The async engine, the migrations (Alembic, frozen files in migrations/versions) and the unit-of-work
+session."""
 
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import event
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import event, inspect
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
-
-from bot.state import models
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -27,49 +29,73 @@ POOL_SIZE = 16
 CLOSE_TIMEOUT = 5.0  # seconds to close connections left behind
 
 
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+BASELINE = "0001"  # the schema of the releases before Alembic (schema_version 1-5)
+
+
+class SchemaError(Exception):
+    """The database cannot be used by this version of the bot; the message says why and what to do."""
+
+
 @dataclass(frozen=True)
 class Migration:
+    """One step in the schema's history, as schema_version records it for people to read."""
+
     version: int
     description: str
-    apply: Callable[[Connection], None]
 
 
-def _create(*tables: type[SQLModel]) -> Callable[[Connection], None]:
-    def apply(conn: Connection) -> None:
-        SQLModel.metadata.create_all(conn, tables=[t.__table__ for t in tables])  # type: ignore[attr-defined]
-
-    return apply
-
-
-# Append only: a migration that has shipped is never edited, a new one is added.
-MIGRATIONS: tuple[Migration, ...] = (
-    Migration(1, "bot state, handled events, outbox, audit",
-              _create(models.KeyValue, models.HandledEvent, models.OutboxMessage, models.AuditEntry)),
-    Migration(2, "forum state, activations, activation requests",
-              _create(models.ForumStateRow, models.ActivationRow, models.ActivationRequest)),
-    Migration(3, "stand-ins, convocations, summonses, added functions",
-              _create(models.StandInRow, models.Convocation, models.Summons, models.AddedFunction)),
-    Migration(4, "meetings: changes, meetings, attendance, meeting log",
-              _create(models.MeetingChange, models.MeetingRow, models.Attendance, models.LogEntry)),
-    Migration(5, "situation reports and weekly summaries", _create(models.ReportRow, models.WeeklySummary)),
-)
+def alembic_config(url: str | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if url:
+        config.set_main_option("sqlalchemy.url", url)
+    return config
 
 
-def _migrate(conn: Connection) -> list[int]:
-    SQLModel.metadata.create_all(conn, tables=[models.SchemaVersion.__table__])  # type: ignore[attr-defined]
-    applied = {row[0] for row in conn.exec_driver_sql("SELECT version FROM schema_version")}
-    done = []
-    for migration in MIGRATIONS:
-        if migration.version in applied:
-            continue
-        migration.apply(conn)
-        conn.execute(
-            models.SchemaVersion.__table__.insert().values(  # type: ignore[attr-defined]
-                version=migration.version, description=migration.description, applied_at=datetime.now(UTC)
-            )
-        )
-        done.append(migration.version)
-    return done
+def _history() -> tuple[Migration, ...]:
+    script = ScriptDirectory.from_config(alembic_config())
+    revisions = reversed(list(script.walk_revisions()))
+    return tuple(Migration(v, d) for rev in revisions for v, d in getattr(rev.module, "HISTORY", ()))
+
+
+MIGRATIONS = _history()
+
+
+def _migrate(conn: Connection) -> list[str]:
+    """Upgrade to the newest revision; a database of the release before Alembic is taken over as the baseline."""
+    config = alembic_config()
+    config.attributes["connection"] = conn
+    script = ScriptDirectory.from_config(config)
+    current = MigrationContext.configure(conn).get_current_revision()
+    if current is None and inspect(conn).has_table("schema_version"):
+        legacy = {row[0] for row in conn.exec_driver_sql("SELECT version FROM schema_version")}
+        if not {m.version for m in MIGRATIONS if m.version <= 5} <= legacy:
+            raise SchemaError(f"the database has schema versions {sorted(legacy)} of an unfinished first start; "
+                              "start from a backup or an empty database")
+        command.stamp(config, BASELINE)
+        current = BASELINE
+        log.info("database of the release before Alembic: taken over as revision %s", BASELINE)
+    known = {rev.revision for rev in script.walk_revisions()}
+    if current is not None and current not in known:
+        raise SchemaError(f"the database is at schema revision {current}, which this version of the bot does not "
+                          "know: it was upgraded by a newer version. Run that version, or restore a backup "
+                          "taken before the upgrade")
+    head = script.get_current_head()
+    pending = [] if current == head else [
+        rev.revision for rev in reversed(list(script.iterate_revisions(head, current or "base")))]
+    if pending:
+        command.upgrade(config, "head")
+    return pending
+
+
+def migration_sql(url: str) -> str:
+    """The SQL that brings an empty database of this kind to the newest revision, for a DBA to read or run."""
+    out = io.StringIO()
+    config = alembic_config(url.replace("+aiosqlite", "").replace("+asyncpg", ""))
+    config.output_buffer = out
+    command.upgrade(config, "head", sql=True)
+    return out.getvalue()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -104,8 +130,8 @@ class Database:
         self._made = [c for c in self._made if _driver(c) is not None]
         self._made.append(conn)
 
-    async def migrate(self) -> list[int]:
-        """Bring the schema up to date; returns the versions applied now."""
+    async def migrate(self) -> list[str]:
+        """Bring the schema up to date; returns the revisions applied now."""
         async with self.engine.begin() as conn:
             done = await conn.run_sync(_migrate)
         if done:

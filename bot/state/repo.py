@@ -5,14 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.matrix.content import file_content, message_content
-from bot.messages import Outgoing, StateUpdate
+from bot.messages import ATTACHMENT, MESSAGE, Outgoing, StateUpdate, message_data
 from bot.state.models import AuditEntry, HandledEvent, KeyValue, OutboxMessage
 
 # ---- bot state ----
@@ -65,12 +65,13 @@ def _rows(message: Outgoing, now: datetime) -> list[OutboxMessage]:
         row.event_type, row.state_key = message.event_type, message.state_key
         row.content = json.dumps(message.content, ensure_ascii=False)
         return [row]
-    row.content = json.dumps(message_content(message), ensure_ascii=False)
+    # Plain data: bot/matrix renders it as Matrix content when it sends.
+    row.content = json.dumps({MESSAGE: message_data(message)}, ensure_ascii=False)
     row.ref = message.ref
     if message.attachment is None:
         return [row]
     attachment = OutboxMessage(txn_id="", target=message.target, priority=message.priority, created_at=now,
-                               not_before=now, content=json.dumps(file_content(message.attachment),
+                               not_before=now, content=json.dumps({ATTACHMENT: asdict(message.attachment)},
                                                                   ensure_ascii=False))
     return [row, attachment]
 

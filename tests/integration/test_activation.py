@@ -34,7 +34,11 @@ async def test_convener_activates_directly_and_everyone_is_pinged(world: World) 
     assert world.people["sos"].user_id in ping["content"]["m.mentions"]["user_ids"]
 
     assert "AKTIVERAT: snöoväder — sedan" in await wait_for(lambda: _topic_with(world, "AKTIVERAT"))
-    state = await room_state(world.clients["tib"], room, "se.samverkan.forum", "samordnande")
+
+    async def forum_state() -> dict[str, Any]:  # set right after the topic
+        return await room_state(world.clients["tib"], room, "se.samverkan.forum", "samordnande")
+
+    state = await wait_for(forum_state)
     assert state["mode"] == "activated" and state["event"] == "snöoväder"
 
     log = await wait_for(lambda: _bot_said(world, "logg", "AKTIVERAT"))

@@ -14,7 +14,7 @@ from support import World
 from bot.app import App
 from bot.config import Settings
 from bot.matrix import crosssign
-from bot.matrix.client import LoginFailed
+from bot.matrix.session import LoginFailed
 
 
 def encrypted(data: dict[str, Any]) -> None:

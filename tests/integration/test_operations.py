@@ -26,6 +26,7 @@ from support import World, base_config, command, room_events, wait_for
 
 from bot.app import App
 from bot.config import parse_settings
+from bot.matrix.content import render
 from bot.messages import Message
 from bot.state import repo
 from bot.state.db import Database
@@ -182,7 +183,7 @@ async def test_sigterm_finishes_sends_in_flight_and_a_restart_delivers_the_rest_
     async with db.session() as session:
         rows = (await session.exec(select(OutboxMessage).where(OutboxMessage.target == room))).all()
     await db.close()
-    sent = {json.loads(r.content)["body"] for r in rows if r.sent_at}
+    sent = {render(json.loads(r.content))["body"] for r in rows if r.sent_at}
     assert 0 < len(sent) < BACKLOG  # it stopped with messages still queued
     assert sorted(await bodies()) == sorted(sent)  # what the bot recorded as sent arrived, and only that
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from bot.matrix.content import PIN, compose_topic, message_content
-from bot.messages import Message
+import json
+
+from bot.matrix.content import PIN, compose_topic, message_content, render
+from bot.messages import ATTACHMENT, MESSAGE, Message, message_data, message_from_data
 
 THEIRS = "Samverkan i länet — TiB nås på 08-123 456"
 MODE = "AKTIVERAT: snöoväder — sedan 2 dec 03:00"
@@ -38,3 +40,17 @@ def test_a_reply_in_a_thread_stays_in_the_thread_and_points_at_the_command() -> 
     assert plain["m.relates_to"] == {"m.in_reply_to": {"event_id": "$cmd"}}
     assert PIN not in plain
     assert message_content(Message(target="!r", body="b", html="b", ping=True, pin=True))[PIN] is True
+
+
+def test_the_outbox_stores_plain_data_and_renders_matrix_content_at_send() -> None:
+    """What the state layer keeps is the message itself; rows an earlier version queued as Matrix content still send."""
+    message = Message(target="user:@a:x", body="Kallelse", html="<b>Kallelse</b>", ping=True, mentions=("@a:x",),
+                      reply_to="$c", thread_root="$r", pin=True)
+    stored = json.loads(json.dumps({MESSAGE: message_data(message)}))
+    assert message_from_data(stored[MESSAGE]) == message
+    assert render(stored) == message_content(message)
+    assert "msgtype" not in json.dumps(stored), "no Matrix wire format at rest"
+    legacy = {"msgtype": "m.notice", "body": "b", "format": "org.matrix.custom.html", "formatted_body": "b"}
+    assert render(legacy) == legacy
+    file = render({ATTACHMENT: {"filename": "protokoll.html", "mimetype": "text/html", "data": "<p>x</p>"}})
+    assert file["msgtype"] == "m.file" and file["info"] == {"mimetype": "text/html", "size": 8}

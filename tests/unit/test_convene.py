@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.commands.convene import MENTIONS_PER_MESSAGE, pings
+from bot.flows.convocation import MENTIONS_PER_MESSAGE, pings
 from bot.messages import Message
 from bot.texts.rich import Rich
 

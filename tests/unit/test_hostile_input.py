@@ -21,6 +21,7 @@ from bot.commands import REGISTRY
 from bot.config import parse_settings
 from bot.domain.clock import FakeClock
 from bot.domain.directory import Directory
+from bot.matrix.content import render
 from bot.messages import Incoming
 from bot.runtime.dispatch import Dispatcher
 from bot.state.db import Database
@@ -75,7 +76,7 @@ async def run_all(tmp: Path, texts: list[str]) -> list[dict[str, Any]]:
     async with db.session() as session:
         rows = (await session.exec(select(OutboxMessage))).all()
     await db.close()
-    return [json.loads(r.content) for r in rows]
+    return [render(json.loads(r.content)) for r in rows if r.state_key is None]
 
 
 @settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from bot.config import Meeting
 from bot.domain.meetings import occurrences
+from bot.domain.model import Meeting
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 WEEKLY = Meeting(name="Veckomöte", rrule="FREQ=WEEKLY;BYDAY=TH;BYHOUR=10;BYMINUTE=0")

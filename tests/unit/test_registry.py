@@ -11,12 +11,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.commands import REGISTRY
-from bot.commands.context import Context
-from bot.commands.errors import BadArgument, UnknownName
 from bot.config import parse_settings
 from bot.domain.clock import FakeClock
 from bot.domain.directory import Directory
 from bot.domain.names import normalise
+from bot.flows.context import Context
+from bot.flows.errors import BadArgument, UnknownName
 from bot.messages import Incoming
 
 

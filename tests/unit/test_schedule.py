@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from icalendar import Calendar
 
-from bot.config import Forum, Meeting
+from bot.domain.model import Forum, Meeting
 from bot.domain.schedule import (
     CONVENE,
     DEADLINE,

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.config import Conference
 from bot.domain.convocation import Ack, dial_in, next_due, ordered, parse_ack
+from bot.domain.model import Conference
 from bot.domain.timeparse import parse_when, split_when
 
 TZ = ZoneInfo("Europe/Stockholm")

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from bot.commands import converters
-from bot.commands.activation import heading, room_state
-from bot.commands.context import Context
-from bot.commands.errors import BadArgument, NotAllowed, UserError
 from bot.commands.registry import Arg, command
-from bot.config import Forum
+from bot.domain.model import Forum
 from bot.domain.names import normalise
+from bot.flows.context import Context
+from bot.flows.errors import BadArgument, NotAllowed, UserError
+from bot.flows.forums import heading, room_state
 from bot.messages import Outgoing
 from bot.state import forums as store
 from bot.state import repo

@@ -13,12 +13,13 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.commands.errors import NotAllowed
-from bot.config import Forum, Function, Reloaded
+from bot.config import Reloaded
 from bot.domain.clock import Clock
 from bot.domain.directory import Directory
 from bot.domain.forums import Authority, ForumState, authority
+from bot.domain.model import Forum, Function
 from bot.domain.roster import Roster
+from bot.flows.errors import NotAllowed
 from bot.messages import PRIORITY_REPLY, Incoming, Message
 from bot.state import roster as roster_store
 from bot.texts import t

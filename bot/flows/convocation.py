@@ -11,11 +11,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.commands.context import Context
-from bot.config import Forum, Function
 from bot.domain import convocation as policy
 from bot.domain.convocation import Ack, Call
 from bot.domain.forums import ForumState, conveners
+from bot.domain.model import Forum, Function
+from bot.flows.context import Context
 from bot.messages import PRIORITY_DIRECT, PRIORITY_PING, Message, Outgoing, direct_target
 from bot.ops import metrics
 from bot.state import convocations as store

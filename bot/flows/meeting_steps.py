@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.commands.context import Context
-from bot.commands.convene import convene, details, direct_messages, headline, tell_chair
-from bot.commands.lagesbild import chase, request_reports, weekly_summary
-from bot.config import Forum
 from bot.domain.convocation import Call
 from bot.domain.forums import ForumState
+from bot.domain.model import Forum
 from bot.domain.schedule import CONVENE, DEADLINE, REMIND, REQUEST, SUMMARY, Occurrence, Step
+from bot.flows.context import Context
+from bot.flows.convocation import convene, details, direct_messages, headline, tell_chair
+from bot.flows.lagesbild import chase, request_reports, weekly_summary
 from bot.messages import Message, Outgoing
 from bot.state import convocations as conv_store
 from bot.state import forums as forum_store

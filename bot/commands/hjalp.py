@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bot.commands.context import Context
-from bot.commands.errors import UnknownName
 from bot.commands.registry import REGISTRY, Access, Arg, CommandSpec, command
+from bot.flows.context import Context
+from bot.flows.errors import UnknownName
 from bot.messages import Outgoing
 from bot.texts.rich import Rich
 

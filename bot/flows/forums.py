@@ -1,29 +1,22 @@
-"""!aktivera, !avaktivera, !avslå: activating a forum for an event, and going back to ordinary.
-
-A convener activates at once; any other member files a request that pings the conveners,
-who confirm (with !aktivera or a ✅ on the request) or decline with a reason.
-"""
+"""Activation: putting a forum in activated mode for an event and back, activation requests,
+and the room state (topic prefix, pinned activation, `se.samverkan.forum`) that shows the mode."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from bot.commands import converters
-from bot.commands.context import Context
-from bot.commands.convene import convene, pings, rings
-from bot.commands.errors import BadArgument, NotAllowed, UserError
-from bot.commands.registry import Arg, command, on_reaction
-from bot.config import Forum
 from bot.domain import forums as model
-from bot.domain.forums import Activation, ForumState
+from bot.domain.forums import ForumState
+from bot.domain.model import Forum
+from bot.flows.context import Context
+from bot.flows.convocation import convene, pings, rings
 from bot.messages import PRIORITY_DIRECT, TOPIC_PREFIX, UNPIN, Message, Outgoing, StateUpdate
-from bot.state import convocations, repo
 from bot.state import forums as store
+from bot.state import repo
 from bot.state.models import ActivationRequest
 from bot.texts.rich import Rich
 
 FORUM_STATE_EVENT = "se.samverkan.forum"
-REPLACE_FLAGS = ("--ny", "--new")
 
 
 def heading(ctx: Context, state: ForumState) -> Rich:
@@ -137,100 +130,3 @@ async def file_request(ctx: Context, forum: Forum, event: str, description: str 
     names = ", ".join(f.name for f in conveners)
     out.append(ctx.reply(Rich().text(ctx.t("activation.request_sent", forum=forum.name, conveners=names))))
     return out
-
-
-@command("aktivera", en="activate", args=(Arg("forum", converters.forum), Arg("event", rest=True, max_length=150)))
-async def aktivera(ctx: Context, forum: Forum, event: str) -> list[Outgoing]:
-    words = event.split()
-    replace = any(w.lower() in REPLACE_FLAGS for w in words)
-    text = " ".join(w for w in words if w.lower() not in REPLACE_FLAGS)
-    if not text:
-        raise BadArgument("error.missing_arg", arg=ctx.t("arg.event"))
-    if len(text) > model.MAX_EVENT:
-        raise BadArgument("error.too_long", arg=ctx.t("arg.event"), limit=model.MAX_EVENT)
-    name, description = model.split_event(text)
-    state = await store.forum_state(ctx.session, forum.id)
-    who = await ctx.authority(forum, state)
-    decision = model.decide_activation(state, who, name, replace)
-    if decision is Activation.REFUSED:
-        raise NotAllowed("activation.refused", action="activate", forum_id=forum.id, forum=forum.name)
-    if decision is Activation.ALREADY_ACTIVE:
-        return [ctx.reply(Rich().text(ctx.t("activation.already_active", forum=forum.name, event=state.event,
-                                            when=ctx.when(state.since or ctx.clock.now()))))]
-    if decision is Activation.NEEDS_NEW:
-        return [ctx.reply(Rich().text(ctx.t("activation.needs_new", forum=forum.name, event=state.event,
-                                            forum_id=forum.id, new=name)))]
-    if decision is Activation.REQUEST:
-        function = who.member or who.chair
-        assert function is not None
-        return await file_request(ctx, forum, name, description, function.id)
-    assert who.convener is not None
-    out = await activate_now(ctx, forum, name, description, who.convener.id)
-    done = heading(ctx, state).text(ctx.t("activation.done", forum=forum.name, event=name))
-    return [ctx.reply(done), *out]
-
-
-@on_reaction("request")
-async def confirm_by_reaction(ctx: Context, value: str) -> list[Outgoing]:
-    """A convener's ✅ on an activation request confirms it."""
-    request = await store.get_request(ctx.session, int(value))
-    if request is None or request.status != "pending":
-        return []
-    forum = ctx.directory.forum(request.forum_id)
-    state = await store.forum_state(ctx.session, forum.id)
-    who = await ctx.authority(forum, state)
-    if who.convener is None:
-        return []
-    return await activate_now(ctx, forum, request.event, request.description, who.convener.id, request)
-
-
-@command("avaktivera", en="deactivate", args=(Arg("forum", converters.forum),))
-async def avaktivera(ctx: Context, forum: Forum) -> list[Outgoing]:
-    state = await store.forum_state(ctx.session, forum.id)
-    who = await ctx.authority(forum, state)
-    if not model.may_deactivate(who):
-        raise NotAllowed("activation.deactivate_refused", action="deactivate", forum_id=forum.id, forum=forum.name)
-    if not state.active:
-        return [ctx.reply(Rich().text(ctx.t("activation.not_active", forum=forum.name)))]
-    now = ctx.clock.now()
-    function = who.convener or who.chair
-    assert function is not None
-    await store.deactivate(ctx.session, forum.id, at=now, by=ctx.sender)
-    await convocations.stop_escalations(ctx.session, forum.id)
-    await repo.audit(ctx.session, at=now, user_id=ctx.sender, function_id=function.id, action="deactivate",
-                     forum_id=forum.id, event_id=ctx.incoming.event_id, detail={"event": state.event})
-    after = await store.forum_state(ctx.session, forum.id)
-    notice = heading(ctx, after).text(ctx.t("activation.deactivated", forum=forum.name, event=state.event,
-                                            who=function.name, sender=ctx.sender, when=ctx.when(now)))
-    out: list[Outgoing] = [ctx.reply(notice)]
-    if ctx.forum_here() is not forum:
-        out.append(Message(target=forum.room, body=notice.plain, html=notice.html))
-    out += log_notice(ctx, notice)
-    out += room_state(ctx, forum, after)
-    for pending in await store.pending_requests(ctx.session, forum.id):
-        await store.answer_request(ctx.session, pending, status="closed", by=ctx.sender, at=now,
-                                   reason="deactivated")
-        out.append(tell_requester(ctx, pending, Rich().text(ctx.t("activation.request_closed", forum=forum.name))))
-    return out
-
-
-@command("avslå", en="decline", aliases=("avsla",),
-         args=(Arg("forum", converters.forum), Arg("reason", optional=True, rest=True, max_length=500)))
-async def avsla(ctx: Context, forum: Forum, reason: str | None) -> list[Outgoing]:
-    state = await store.forum_state(ctx.session, forum.id)
-    who = await ctx.authority(forum, state)
-    if who.convener is None:
-        raise NotAllowed("activation.decline_refused", action="decline", forum_id=forum.id, forum=forum.name)
-    pending = await store.pending_requests(ctx.session, forum.id)
-    if not pending:
-        raise UserError("activation.no_request", forum=forum.name)
-    request = pending[-1]
-    now = ctx.clock.now()
-    await store.answer_request(ctx.session, request, status="declined", by=ctx.sender, at=now, reason=reason)
-    await repo.audit(ctx.session, at=now, user_id=ctx.sender, function_id=who.convener.id, action="decline",
-                     forum_id=forum.id, event_id=ctx.incoming.event_id,
-                     detail={"request": request.id, "reason": reason})
-    told = Rich().text(ctx.t("activation.request_declined", forum=forum.name, event=request.event,
-                             who=who.convener.name, reason=reason or "—"))
-    return [ctx.reply(Rich().text(ctx.t("activation.declined_ok", event=request.event))),
-            tell_requester(ctx, request, told)]

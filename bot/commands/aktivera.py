@@ -1,0 +1,65 @@
+"""!aktivera <forum> <händelse…> [ny]: activate a forum for an event.
+
+A convener activates at once; any other member files a request that pings the conveners, who
+confirm (with !aktivera or a ✅ on the request) or decline with !avslå."""
+
+from __future__ import annotations
+
+from bot.commands import converters
+from bot.commands.registry import Arg, command, on_reaction
+from bot.domain import forums as model
+from bot.domain.forums import Activation
+from bot.domain.model import Forum
+from bot.flows.context import Context
+from bot.flows.errors import BadArgument, NotAllowed
+from bot.flows.forums import activate_now, file_request, heading
+from bot.messages import Outgoing
+from bot.state import forums as store
+from bot.texts.rich import Rich
+
+REPLACE_FLAGS = ("--ny", "--new")
+
+
+@command("aktivera", en="activate", args=(Arg("forum", converters.forum), Arg("event", rest=True, max_length=150)))
+async def aktivera(ctx: Context, forum: Forum, event: str) -> list[Outgoing]:
+    words = event.split()
+    replace = any(w.lower() in REPLACE_FLAGS for w in words)
+    text = " ".join(w for w in words if w.lower() not in REPLACE_FLAGS)
+    if not text:
+        raise BadArgument("error.missing_arg", arg=ctx.t("arg.event"))
+    if len(text) > model.MAX_EVENT:
+        raise BadArgument("error.too_long", arg=ctx.t("arg.event"), limit=model.MAX_EVENT)
+    name, description = model.split_event(text)
+    state = await store.forum_state(ctx.session, forum.id)
+    who = await ctx.authority(forum, state)
+    decision = model.decide_activation(state, who, name, replace)
+    if decision is Activation.REFUSED:
+        raise NotAllowed("activation.refused", action="activate", forum_id=forum.id, forum=forum.name)
+    if decision is Activation.ALREADY_ACTIVE:
+        return [ctx.reply(Rich().text(ctx.t("activation.already_active", forum=forum.name, event=state.event,
+                                            when=ctx.when(state.since or ctx.clock.now()))))]
+    if decision is Activation.NEEDS_NEW:
+        return [ctx.reply(Rich().text(ctx.t("activation.needs_new", forum=forum.name, event=state.event,
+                                            forum_id=forum.id, new=name)))]
+    if decision is Activation.REQUEST:
+        function = who.member or who.chair
+        assert function is not None
+        return await file_request(ctx, forum, name, description, function.id)
+    assert who.convener is not None
+    out = await activate_now(ctx, forum, name, description, who.convener.id)
+    done = heading(ctx, state).text(ctx.t("activation.done", forum=forum.name, event=name))
+    return [ctx.reply(done), *out]
+
+
+@on_reaction("request")
+async def confirm_by_reaction(ctx: Context, value: str) -> list[Outgoing]:
+    """A convener's ✅ on an activation request confirms it."""
+    request = await store.get_request(ctx.session, int(value))
+    if request is None or request.status != "pending":
+        return []
+    forum = ctx.directory.forum(request.forum_id)
+    state = await store.forum_state(ctx.session, forum.id)
+    who = await ctx.authority(forum, state)
+    if who.convener is None:
+        return []
+    return await activate_now(ctx, forum, request.event, request.description, who.convener.id, request)

@@ -1,0 +1,13 @@
+"""!inriktning <text>: log a direction in the open meeting (echoed to the log room)."""
+
+from __future__ import annotations
+
+from bot.commands.registry import Arg, command
+from bot.flows.context import Context
+from bot.flows.meetings import MAX_ENTRY, log
+from bot.messages import Outgoing
+
+
+@command("inriktning", en="direction", args=(Arg("text", rest=True, max_length=MAX_ENTRY),))
+async def inriktning(ctx: Context, text: str) -> list[Outgoing]:
+    return await log(ctx, "direction", text)

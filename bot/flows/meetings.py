@@ -1,0 +1,272 @@
+"""Meetings: opening and finding the open meeting, the meeting log (decisions, directions, actions,
+information), roll call, the minutes, and changes to the schedule."""
+
+from __future__ import annotations
+
+import html
+from datetime import datetime, timedelta
+
+from bot.domain.lagesbild import week_of
+from bot.domain.model import Forum, Function
+from bot.domain.schedule import Occurrence, forum_occurrences
+from bot.domain.timeparse import TIME_EXAMPLES, parse_when
+from bot.flows.context import Context
+from bot.flows.convocation import headline, pings, rings
+from bot.flows.errors import BadArgument, NotAllowed, UserError
+from bot.messages import Attachment, Message, Outgoing
+from bot.state import convocations as conv_store
+from bot.state import forums as forum_store
+from bot.state import meetings as store
+from bot.state import repo, reports
+from bot.state.models import LogEntry, MeetingRow
+from bot.texts.rich import Rich
+
+
+def which_forum(ctx: Context, forum: Forum | None) -> Forum:
+    forum = forum or ctx.forum_here()
+    if forum is None:
+        raise UserError("meeting.which_forum")
+    return forum
+
+
+async def member_function(ctx: Context, forum: Forum, action: str) -> Function:
+    state = await forum_store.forum_state(ctx.session, forum.id)
+    function = (await ctx.authority(forum, state)).any
+    if function is None:
+        raise NotAllowed("meeting.refused", action=action, forum_id=forum.id, forum=forum.name)
+    return function
+
+
+async def chair_function(ctx: Context, forum: Forum, action: str) -> Function:
+    state = await forum_store.forum_state(ctx.session, forum.id)
+    meeting = await store.open_meeting(ctx.session, forum.id)
+    held = {f.id for f in await ctx.held()}
+    if meeting is not None and meeting.chair_function in held:
+        return ctx.directory.function(meeting.chair_function)
+    return await ctx.convener_or_chair(forum, state, "meeting.chair_refused", action)
+
+
+async def require_open(ctx: Context, forum: Forum) -> MeetingRow:
+    meeting = await store.open_meeting(ctx.session, forum.id)
+    if meeting is None:
+        raise UserError("meeting.none_open", forum=forum.name)
+    return meeting
+
+
+MAX_ENTRY = 1000
+
+
+async def log(ctx: Context, kind: str, text: str, owner: Function | None = None,
+              due: datetime | None = None) -> list[Outgoing]:
+    forum = which_forum(ctx, None)
+    author = await member_function(ctx, forum, f"log_{kind}")
+    state = await forum_store.forum_state(ctx.session, forum.id)
+    meeting = await store.open_meeting(ctx.session, forum.id)
+    if meeting is None and not state.active:
+        raise UserError("log.nowhere", forum=forum.name)
+    now = ctx.clock.now()
+    entry = await store.add_entry(ctx.session, LogEntry(
+        forum_id=forum.id, meeting_id=meeting.id if meeting else None, activation_id=state.activation_id,
+        event=state.event, kind=kind, text=text, author=ctx.sender, author_function=author.id, at=now,
+        owner_function=owner.id if owner else None, due_at=due))
+    await repo.audit(ctx.session, at=now, user_id=ctx.sender, function_id=author.id, action=f"log_{kind}",
+                     forum_id=forum.id, event_id=ctx.incoming.event_id, detail={"entry": entry.id})
+    label = ctx.t(f"log.kind.{kind}")
+    out: list[Outgoing] = [ctx.reply(Rich().text(ctx.t("log.noted", kind=label, number=entry.id)))]
+    if kind in ("decision", "direction"):
+        out += echo(ctx, forum, state.event, label, entry, author)
+    return out
+
+
+def echo(ctx: Context, forum: Forum, event: str | None, label: str, entry: LogEntry,
+         author: Function) -> list[Outgoing]:
+    """A decision or direction, as made, in the log room."""
+    log_room = ctx.directory.settings.bot.log_room
+    if not log_room:
+        return []
+    rich = Rich().bold(f"{label.upper()} #{entry.id}").text(f" — {forum.name}" + (f" ({event})" if event else ""))
+    rich.br().text(entry.text).br().text(f"{author.name} ({ctx.sender}), {ctx.when(entry.at)}")
+    return [Message(target=log_room, body=rich.plain, html=rich.html)]
+
+
+async def remind_action(ctx: Context, action_id: int) -> list[Outgoing]:
+    """Before an action is due, its owner function hears about it by direct message."""
+    action = await store.get_entry(ctx.session, action_id)
+    if action is None or action.reminded_at is not None or action.owner_function is None or action.due_at is None:
+        return []
+    action.reminded_at = ctx.clock.now()
+    ctx.session.add(action)
+    owner = ctx.directory.function(action.owner_function)
+    rich = Rich().text(ctx.t("action.reminder", number=action.id, function=owner.name, when=ctx.when(action.due_at),
+                             text=action.text))
+    holders = (await ctx.roster()).holders(owner.id, ctx.clock.now())
+    return rings(holders, rich)
+
+
+async def composition(ctx: Context, forum: Forum, meeting: MeetingRow) -> list[str]:
+    state = await forum_store.forum_state(ctx.session, forum.id)
+    added = await conv_store.added_functions(ctx.session, forum.id, meeting.activation_id)
+    return list(dict.fromkeys([*state.composition(forum), *added]))
+
+
+async def roll_call_text(ctx: Context, forum: Forum, meeting: MeetingRow) -> Rich:
+    present = {a.function_id: a for a in await store.attendance(ctx.session, meeting.id or 0)}
+    rich = Rich().bold(ctx.t("rollcall.title", name=meeting.name, forum=forum.name))
+    by_org: dict[str, list[str]] = {}
+    for function_id in await composition(ctx, forum, meeting):
+        by_org.setdefault(ctx.directory.function(function_id).organisation, []).append(function_id)
+    for org_id, functions in by_org.items():
+        rich.item().bold(ctx.directory.organisation(org_id).name).text(": ")
+        for i, function_id in enumerate(functions):
+            mark = present.get(function_id)
+            rich.text(", " if i else "").text(ctx.directory.function(function_id).name)
+            if mark is None:
+                rich.text(" —")
+            else:
+                rich.text(f" ✅ {mark.user_id}" + (f" ({ctx.t('rollcall.deputy')})" if mark.deputy else ""))
+    rich.br().text(ctx.t("rollcall.how", present=len(present), total=sum(len(f) for f in by_org.values())))
+    return rich
+
+
+async def mark_present(ctx: Context, forum: Forum, meeting: MeetingRow, as_deputy: bool) -> list[str]:
+    """The functions of the meeting the sender answers for: their own, or as a deputy for one."""
+    wanted = await composition(ctx, forum, meeting)
+    held = await ctx.held()
+    marked: list[str] = []
+    for function in held:
+        if function.id in wanted and await store.attend(ctx.session, meeting.id or 0, function.id, ctx.sender,
+                                                         as_deputy, ctx.clock.now()):
+            marked.append(function.id)
+    if not marked and not any(f.id in wanted for f in held):
+        for function_id in wanted:  # standing in for a function whose deputy they hold
+            deputies = ctx.directory.function(function_id).deputies
+            if any(f.id in deputies for f in held) and await store.attend(
+                    ctx.session, meeting.id or 0, function_id, ctx.sender, True, ctx.clock.now()):
+                marked.append(function_id)
+    return marked
+
+
+SECTIONS = (("decision", "minutes.decisions"), ("direction", "minutes.directions"),
+            ("action", "minutes.actions"), ("info", "minutes.info"))
+
+
+def entry_line(ctx: Context, entry: LogEntry, rich: Rich) -> None:
+    rich.item().text(entry.text)
+    if entry.kind == "action" and entry.owner_function:
+        rich.text(" — " + ctx.t("minutes.owner", function=ctx.directory.function(entry.owner_function).name))
+        if entry.due_at:
+            rich.text(", " + ctx.t("minutes.due", when=ctx.when(entry.due_at)))
+    author = ctx.directory.function(entry.author_function).name if entry.author_function else entry.author
+    rich.text(f" ({author}, {ctx.when(entry.at)})")
+
+
+async def minutes(ctx: Context, forum: Forum, meeting: MeetingRow) -> Rich:
+    assert meeting.id is not None
+    rich = Rich()
+    if meeting.exercise:
+        rich.bold(ctx.t("status.exercise")).text(" ")
+    rich.bold(ctx.t("minutes.title", name=meeting.name, forum=forum.name)).br()
+    rich.text(f"{ctx.t('minutes.level')}: {ctx.t('status.level.' + forum.level)} · {ctx.t('minutes.mode')}: ")
+    rich.text(ctx.t(f"status.mode.{meeting.mode}") + (f" ({meeting.event})" if meeting.event else "")).br()
+    opened = ctx.when(meeting.opened_at or meeting.starts_at)
+    rich.text(f"{ctx.t('minutes.time')}: {opened}" + (f"–{ctx.when(meeting.ended_at)}" if meeting.ended_at else ""))
+    for label, function_id in (("minutes.chair", meeting.chair_function),
+                               ("minutes.secretary", meeting.secretary_function)):
+        if function_id:
+            rich.br().text(f"{ctx.t(label)}: {ctx.directory.function(function_id).name}")
+    present = await store.attendance(ctx.session, meeting.id)
+    rich.br().bold(ctx.t("minutes.attendance", count=len(present)))
+    for attendance in present:
+        function = ctx.directory.function(attendance.function_id)
+        rich.item().text(f"{ctx.directory.organisation(function.organisation).name}: {function.name} "
+                         f"({attendance.user_id}" + (f", {ctx.t('rollcall.deputy')})" if attendance.deputy else ")"))
+    rich.br().bold(ctx.t("minutes.agenda")).br().text(ctx.t(f"agenda.{meeting.mode}"))
+    year, week = week_of(meeting.opened_at or meeting.starts_at, ctx.tz)
+    summary = await reports.summary(ctx.session, forum.id, year, week)
+    if summary is not None:
+        rich.br().text(ctx.t("minutes.summary", week=week, when=ctx.when(summary.at)))
+    entries = [e for e in await store.entries(ctx.session, meeting.id) if e.withdrawn_at is None]
+    for kind, label in SECTIONS:
+        chosen = [e for e in entries if e.kind == kind]
+        rich.br().bold(ctx.t(label))
+        if not chosen:
+            rich.item().text("—")
+        for entry in chosen:
+            entry_line(ctx, entry, rich)
+    return rich
+
+
+async def publish(ctx: Context, forum: Forum, meeting: MeetingRow) -> list[Outgoing]:
+    """The minutes to the log room and the home room of each organisation present."""
+    rich = await minutes(ctx, forum, meeting)
+    rooms: list[str] = []
+    if ctx.directory.settings.bot.log_room:
+        rooms.append(ctx.directory.settings.bot.log_room)
+    for attendance in await store.attendance(ctx.session, meeting.id or 0):
+        org = ctx.directory.organisation(ctx.directory.function(attendance.function_id).organisation)
+        if org.home_room:
+            rooms.append(org.home_room)
+    return [Message(target=room, body=rich.plain, html=rich.html, attachment=minutes_file(forum, meeting, rich))
+            for room in dict.fromkeys(rooms)]
+
+
+def minutes_file(forum: Forum, meeting: MeetingRow, rich: Rich) -> Attachment:
+    """The minutes as an HTML page to keep, forward or print."""
+    day = (meeting.opened_at or meeting.starts_at).date().isoformat()
+    page = (f'<!doctype html><html><head><meta charset="utf-8"><meta name="viewport" '
+            f'content="width=device-width, initial-scale=1"><title>{html.escape(forum.name)} {day}</title></head>'
+            f"<body>{rich.html}</body></html>")
+    return Attachment(f"protokoll-{forum.id}-{day}.html", "text/html", page)
+
+
+HORIZON = timedelta(weeks=5)
+
+
+def when_with_week(ctx: Context, instant: datetime) -> str:
+    """'tor 26 nov 10:00 (v. 48)' in local time."""
+    local = instant.astimezone(ctx.tz)
+    day = ctx.t("weekdays").split()[local.weekday()]
+    return f"{day} {ctx.when(instant)} ({ctx.t('week', week=local.isocalendar().week)})"
+
+
+async def upcoming(ctx: Context, forum: Forum, horizon: timedelta = HORIZON) -> list[Occurrence]:
+    changes = await store.changes(ctx.session)
+    now = ctx.clock.now()
+    return forum_occurrences(forum, now, now + horizon, ctx.tz, changes)
+
+
+MATCH = timedelta(minutes=1)
+
+
+async def may_change_schedule(ctx: Context, forum: Forum, action: str) -> str:
+    state = await forum_store.forum_state(ctx.session, forum.id)
+    return (await ctx.convener_or_chair(forum, state, "schema.refused", action)).id
+
+
+def meeting_time(ctx: Context, words: list[str]) -> datetime:
+    try:
+        return parse_when(" ".join(words), ctx.clock.now(), ctx.tz)
+    except ValueError:
+        raise BadArgument("schema.bad_time", examples=TIME_EXAMPLES) from None
+
+
+async def occurrence_at(ctx: Context, forum: Forum, at: datetime | None) -> Occurrence:
+    """The scheduled occurrence at `at`, or the next one."""
+    found = [o for o in await upcoming(ctx, forum, timedelta(days=90)) if not o.cancelled]
+    if at is not None:
+        found = [o for o in found if abs(o.starts_at - at) < MATCH]
+    if not found:
+        raise UserError("schema.no_such_meeting", forum=forum.name, forum_id=forum.id)
+    return found[0]
+
+
+async def tell_convened(ctx: Context, forum: Forum, occurrence: Occurrence, text: str) -> list[Outgoing]:
+    """The forum room, and everyone already convened by direct message."""
+    state = await forum_store.forum_state(ctx.session, forum.id)
+    meeting = await store.by_occurrence(ctx.session, occurrence.key)
+    rich = headline(ctx, forum, state).br().text(text)
+    if meeting is None or meeting.convocation_id is None:
+        return pings(forum.room, rich, [], None)
+    summonses = await conv_store.summonses(ctx.session, meeting.convocation_id)
+    people = list(dict.fromkeys(u for s in summonses for u in conv_store.holders(s)))
+    return [*pings(forum.room, rich, people, None), *rings(people, rich)]

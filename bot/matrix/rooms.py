@@ -1,0 +1,237 @@
+"""Rooms: aliases, joining the configured rooms, invitations, and the one direct room with each person
+(marked in m.direct, replaced when the person leaves it, adopted when the person opens one)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+from nio import (
+    InviteMemberEvent,
+    JoinedRoomsResponse,
+    JoinError,
+    ProfileGetError,
+    RoomCreateResponse,
+    RoomGetStateEventResponse,
+    RoomResolveAliasResponse,
+    SyncResponse,
+)
+from nio.api import RoomPreset
+
+from bot.config import Settings
+from bot.matrix.session import RateLimited, Session, retry_after
+from bot.state import repo
+from bot.state.db import Database
+
+log = logging.getLogger(__name__)
+
+ENCRYPTION = {"type": "m.room.encryption", "state_key": "", "content": {"algorithm": "m.megolm.v1.aes-sha2"}}
+
+
+class DirectRoomError(Exception):
+    def __init__(self, user_id: str, answer: object) -> None:
+        super().__init__(f"cannot open a direct room with {user_id}: {answer}")
+        self.user_id = user_id
+
+
+
+class Rooms:
+    def __init__(self, session: Session, settings: Settings, db: Database) -> None:
+        self.session = session
+        self.client = session.client
+        self.user_id = session.user_id
+        self.settings = settings
+        self.db = db
+        self.stopped = False  # ends opening direct rooms when the bot stops
+        self.aliases: dict[str, str] = {}
+        self.direct_rooms: dict[str, str] = {}  # user id -> the direct room, as stored
+        self._direct_locks: dict[str, asyncio.Lock] = {}
+        self._direct_data_lock = asyncio.Lock()
+        self.configured_room_ids: set[str] = set()
+        # Rooms joined during this run: their history from before the join is not answered.
+        self.joined_at: dict[str, datetime] = {}
+
+    def configured_rooms(self) -> list[str]:
+        rooms = [forum.room for forum in self.settings.forums]
+        rooms += [org.home_room for org in self.settings.organisations if org.home_room]
+        if self.settings.bot.log_room:
+            rooms.append(self.settings.bot.log_room)
+        return list(dict.fromkeys(rooms))
+
+    async def resolve(self, room: str) -> str | None:
+        """A room id for an alias or id; None if the alias does not exist."""
+        if room.startswith("!"):
+            return room
+        if room in self.aliases:
+            return self.aliases[room]
+        answer = await self.client.room_resolve_alias(room)
+        if isinstance(answer, RoomResolveAliasResponse):
+            self.aliases[room] = str(answer.room_id)
+            return self.aliases[room]
+        log.warning("room %s cannot be resolved: %s", room, answer)
+        return None
+
+    async def join_configured_rooms(self) -> None:
+        """Join every room the configuration names; a missing room is logged, not fatal."""
+        answer = await self.client.joined_rooms()
+        already = set(answer.rooms) if isinstance(answer, JoinedRoomsResponse) else set()
+        for room in self.configured_rooms():
+            room_id = await self.resolve(room)
+            if room_id is None:
+                continue
+            self.configured_room_ids.add(room_id)
+            if room_id not in already:
+                await self.join(room_id)
+
+    async def join(self, room_id: str, attempts: int = 5) -> bool:
+        """Join a room, waiting out rate limits a few times; False if it cannot be joined."""
+        for _ in range(attempts):
+            answer = await self.client.join(room_id)
+            wait = retry_after(answer)
+            if wait is None:
+                break
+            log.warning("joining %s: rate limited, waiting %.1f s", room_id, wait)
+            await asyncio.sleep(wait)
+        if isinstance(answer, JoinError):
+            log.warning("cannot join %s: %s", room_id, answer.message)
+            return False
+        self.joined_at.setdefault(room_id, datetime.now(UTC))
+        return True
+
+    async def direct_room(self, user_id: str) -> str:
+        """The one direct room with a person: created once, stored and reused."""
+        if user_id in self.direct_rooms:
+            return self.direct_rooms[user_id]
+        async with self._direct_locks.setdefault(user_id, asyncio.Lock()):  # one room, even when asked twice at once
+            return await self._direct_room(user_id)
+
+    async def _direct_room(self, user_id: str) -> str:
+        if user_id in self.direct_rooms:
+            return self.direct_rooms[user_id]
+        known = await self._stored_direct(user_id)
+        if known:
+            self.direct_rooms[user_id] = known
+            return known
+        profile = await self.client.get_profile(user_id)
+        http_status = getattr(profile.transport_response, "status", None)
+        if isinstance(profile, ProfileGetError) and (profile.status_code == "M_NOT_FOUND" or http_status == 404):
+            raise DirectRoomError(user_id, "no such user")  # an invitation would go nowhere
+        answer = await self.client.room_create(is_direct=True, invite=[user_id], preset=RoomPreset.trusted_private_chat,
+                                               initial_state=[ENCRYPTION] if self.client.olm else [])
+        if not isinstance(answer, RoomCreateResponse):
+            wait = retry_after(answer)
+            if wait is not None:
+                raise RateLimited(f"opening a direct room with {user_id}", wait)
+            raise DirectRoomError(user_id, answer)
+        room_id = str(answer.room_id)
+        await self._adopt_direct(user_id, room_id)
+        return room_id
+
+    async def _adopt_direct(self, user_id: str, room_id: str) -> None:
+        """Remember the direct room with a person, and mark it direct for the bot's own clients (m.direct)."""
+        await self.db.write(lambda session: repo.set_value(session, f"dm:{user_id}", room_id))
+        self.direct_rooms[user_id] = room_id
+        await self._mark_direct(user_id, room_id, add=True)
+
+    async def _mark_direct(self, user_id: str, room_id: str, *, add: bool) -> None:
+        path = f"/user/{quote(self.user_id)}/account_data/m.direct"
+        async with self._direct_data_lock:  # read, change, write: one at a time
+            await self._write_direct(path, user_id, room_id, add)
+
+    async def _write_direct(self, path: str, user_id: str, room_id: str, add: bool) -> None:
+        try:
+            status, direct = await self.session.api("GET", path)
+            rooms = [r for r in (direct.get(user_id) or []) if r != room_id] if status == 200 else []
+            status, answer = await self.session.api("PUT", path, {**(direct if status == 200 else {}),
+                                                          user_id: [*rooms, room_id] if add else rooms})
+        except (OSError, TimeoutError, aiohttp.ClientError) as exc:
+            status, answer = 0, {"error": str(exc)}
+        if status != 200:
+            log.warning("cannot update m.direct for %s: %s", user_id, answer)
+
+    async def forget_direct(self, user_id: str, room_id: str) -> None:
+        """The person left (or refused) their direct room: the next message opens a new one."""
+        if await self._stored_direct(user_id) != room_id:
+            return
+        log.info("%s left their direct room %s; the next message to them opens a new one", user_id, room_id)
+        await self.db.write(lambda session: repo.delete_value(session, f"dm:{user_id}"))
+        self.direct_rooms.pop(user_id, None)
+        await self._mark_direct(user_id, room_id, add=False)
+        await self.client.room_leave(room_id)
+
+    async def open_direct_rooms(self, users: list[str]) -> int:
+        """Open the direct room with everyone who may be convened, ahead of the first convocation.
+
+        Homeservers limit room creation hard (Synapse: about one a minute after a burst of 10), so
+        rooms opened now, at the homeserver's pace, are rooms a 03:00 convocation does not wait for.
+        Returns how many were opened now.
+        """
+        opened = 0
+        for user_id in users:
+            while not self.stopped:
+                if user_id in self.direct_rooms:
+                    break
+                try:
+                    await self.direct_room(user_id)
+                    opened += 1
+                    break
+                except RateLimited as exc:
+                    await asyncio.sleep(exc.wait)
+                except DirectRoomError as exc:
+                    log.warning("%s", exc)
+                    break
+        if opened:
+            log.info("opened %d direct rooms", opened)
+        return opened
+
+    async def room_state(self, room_id: str, event_type: str) -> dict[str, Any]:
+        """A room's current state event content; empty when the room has none."""
+        answer = await self.client.room_get_state_event(room_id, event_type)
+        if isinstance(answer, RoomGetStateEventResponse):
+            return dict(answer.content)
+        if getattr(answer, "status_code", None) != "M_NOT_FOUND":
+            raise ConnectionError(f"reading {event_type} of {room_id}: {answer}")
+        return {}
+
+    def expect_member(self, room_id: str, user_id: str) -> None:
+        """Count the person the bot invited to its direct room as a member, joined or not, so the room
+        key of a message sent before they join is shared with their devices too (nio may not have
+        seen the invitation: it only learns members from sync)."""
+        room = self.client.rooms.get(room_id)
+        if room is None or user_id in room.users:
+            return
+        room.add_member(user_id, None, None, invited=True)
+        if room.encrypted and self.client.olm is not None:
+            self.client.olm.update_tracked_users(room)
+            self.client.invalidate_outbound_session(room_id)
+
+    async def handle_invites(self, answer: SyncResponse) -> None:
+        """Accept invitations from admins and to configured rooms; decline the rest."""
+        for room_id, info in answer.rooms.invite.items():
+            invitation = next((e for e in info.invite_state
+                               if isinstance(e, InviteMemberEvent) and e.state_key == self.user_id), None)
+            inviter = invitation.sender if invitation else None
+            direct = bool(invitation and invitation.content.get("is_direct"))
+            if direct and inviter in self.known_people():
+                if await self.join(room_id):
+                    log.info("joined the direct room %s that %s opened", room_id, inviter)
+                    if inviter not in self.direct_rooms and not await self._stored_direct(inviter):
+                        await self._adopt_direct(inviter, room_id)
+            elif inviter in self.settings.bot.admins or room_id in self.configured_room_ids:
+                if await self.join(room_id):
+                    log.info("joined %s on invitation from %s", room_id, inviter)
+            else:
+                await self.client.room_leave(room_id)
+                log.info("declined invitation to %s from %s (not an admin)", room_id, inviter)
+
+    def known_people(self) -> set[str]:
+        """Everyone the configuration names: function holders and admins."""
+        return {user for f in self.settings.functions for user in f.holders} | set(self.settings.bot.admins)
+
+    async def _stored_direct(self, user_id: str) -> str | None:
+        async with self.db.session() as session:
+            return await repo.get_value(session, f"dm:{user_id}")

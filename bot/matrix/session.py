@@ -1,0 +1,219 @@
+"""The bot's Matrix session: one nio client, a login that keeps one device for the bot's life,
+cross-signing, and the upkeep of end-to-end encryption keys."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from nio import AsyncClient, AsyncClientConfig, KeysQueryResponse, LocalProtocolError, LoginResponse, WhoamiResponse
+from nio.crypto import ENCRYPTION_ENABLED
+
+from bot.config import SECRET_ENV, Settings
+from bot.matrix import crosssign
+from bot.matrix.crosssign import STORE_KEY_ENV, CrossSigningError
+from bot.state import repo
+from bot.state.db import Database
+
+log = logging.getLogger(__name__)
+
+
+class LoginFailed(Exception):
+    """The bot could not log in; the message says what to fix."""
+
+
+
+class Session:
+    """Login, device and keys. Every other part of bot/matrix reaches the homeserver through `client`."""
+
+    def __init__(self, settings: Settings, db: Database, env: Mapping[str, str]) -> None:
+        self.settings = settings
+        self.db = db
+        self.env = env
+        self.user_id = settings.matrix.user_id
+        wanted = settings.matrix.encryption
+        self.encryption = ENCRYPTION_ENABLED if wanted is None else wanted
+        store = settings.crypto_store()
+        self.client = AsyncClient(
+            settings.matrix.homeserver,
+            self.user_id,
+            store_path=str(store) if self.encryption else "",
+            config=AsyncClientConfig(
+                # Errors come back to our loops, which retry with their own backoff.
+                max_limit_exceeded=0,
+                max_timeouts=0,
+                request_timeout=settings.matrix.request_timeout,
+                encryption_enabled=self.encryption and ENCRYPTION_ENABLED,
+                store_sync_tokens=False,  # the bot's database keeps the sync token
+                pickle_key=env.get(STORE_KEY_ENV) or "DEFAULT_KEY",
+            ),
+        )
+        if self.encryption and ENCRYPTION_ENABLED:
+            store.mkdir(parents=True, exist_ok=True)
+
+    async def login(self) -> None:
+        """Log in once and keep the device: a restart reuses the stored token and device id."""
+        if self.encryption and not ENCRYPTION_ENABLED:
+            raise LoginFailed("[matrix] encryption = true needs matrix-nio's e2e extra: pip install 'matrix-nio[e2e]'")
+        without_keys = await self._device_without_keys()
+        await self._login()
+        if self.client.olm is None:
+            return
+        lost_store = self.device_id == without_keys
+        if lost_store:
+            await self._new_device()
+        log.info("end-to-end encryption on; device %s, keys in %s", self.device_id, self.settings.crypto_store())
+        if self.settings.matrix.cross_signing:
+            if self.client.should_upload_keys:
+                await self.client.keys_upload()  # the device's keys must be on the homeserver to be signed
+            try:
+                # A lost key store lost the cross-signing keys with it: the new device gets a new identity.
+                await crosssign.sign_own_device(self, self.settings.crypto_store(), self.env, replace=lost_store)
+            except CrossSigningError as exc:
+                raise LoginFailed(f"cross-signing: {exc}") from exc
+
+    async def _device_without_keys(self) -> str | None:
+        """The stored device, if it has synced before but its key store is gone (the homeserver
+        already has its keys and would refuse new ones)."""
+        async with self.db.session() as session:
+            device_id = await repo.get_value(session, "device_id")
+            synced = await repo.get_value(session, "sync_token")
+        if not (self.encryption and device_id and synced):
+            return None
+        name = self.client.config.store_name or f"{self.user_id}_{device_id}.db"  # nio's store file
+        return None if (self.settings.crypto_store() / name).exists() else device_id
+
+    async def _new_device(self) -> None:
+        """Log in as a new device when the key store was lost (a restore without its crypto folder)."""
+        password = self.env.get("SAMVERKAN_PASSWORD")
+        store = self.settings.crypto_store()
+        if not password:
+            raise LoginFailed(f"the encryption keys of device {self.device_id} are not in {store}: restore them "
+                              "from the backup, or set SAMVERKAN_PASSWORD so the bot can log in as a new device")
+        log.warning("the encryption keys of device %s are not in %s; logging in as a new device (people's "
+                    "clients will show it as new)", self.device_id, store)
+        client = self.client
+        client.olm, client.store, client.device_id, client.access_token = None, None, None, ""
+        login = await client.login(password, device_name=self.settings.matrix.device_name)
+        if not isinstance(login, LoginResponse):
+            raise LoginFailed(f"login as {self.user_id} failed: {login}")
+        await self._store_login(login.access_token, login.device_id)
+
+    async def _login(self) -> None:
+        async with self.db.session() as session:
+            token = await repo.get_value(session, "access_token")
+            device_id = await repo.get_value(session, "device_id")
+        if token and device_id:
+            self.client.restore_login(self.user_id, device_id, token)
+            answer = await self.client.whoami()
+            if isinstance(answer, WhoamiResponse):
+                log.info("logged in as %s, device %s (stored)", self.user_id, device_id)
+                return
+            log.warning("the stored access token no longer works (%s); logging in again", answer)
+        env_token = self.env.get("SAMVERKAN_ACCESS_TOKEN")
+        password = self.env.get("SAMVERKAN_PASSWORD")
+        if env_token:
+            self.client.access_token = env_token
+            answer = await self.client.whoami()
+            if not isinstance(answer, WhoamiResponse) or not answer.device_id:
+                raise LoginFailed(f"SAMVERKAN_ACCESS_TOKEN was refused by the homeserver: {answer}")
+            self.client.restore_login(self.user_id, answer.device_id, env_token)
+            await self._store_login(env_token, answer.device_id)
+            return
+        if not password:
+            raise LoginFailed(f"set {' or '.join(SECRET_ENV)} in the environment")
+        if device_id:
+            self.client.device_id = device_id  # logging in again keeps the same device
+        login = await self.client.login(password, device_name=self.settings.matrix.device_name)
+        if not isinstance(login, LoginResponse):
+            raise LoginFailed(f"login as {self.user_id} failed: {login}")
+        await self._store_login(login.access_token, login.device_id)
+        log.info("logged in as %s, device %s (new login)", self.user_id, login.device_id)
+
+    async def _store_login(self, token: str, device_id: str) -> None:
+        async with self.db.session() as session:
+            await repo.set_value(session, "access_token", token)
+            await repo.set_value(session, "device_id", device_id)
+
+    @property
+    def device_id(self) -> str:
+        return str(self.client.device_id)
+
+    async def api(self, method: str, path: str, body: Any = None) -> tuple[int, dict[str, Any]]:
+        """A client-server API call nio has no method for: (HTTP status, JSON answer)."""
+        answer = await self.client.send(method, f"/_matrix/client/v3{path}",
+                                        None if body is None else json.dumps(body),
+                                        headers={"Authorization": f"Bearer {self.client.access_token}",
+                                                 "Content-Type": "application/json"})
+        async with answer:
+            data = await answer.json(content_type=None)
+        return answer.status, data if isinstance(data, dict) else {}
+
+    async def maintain_keys(self) -> None:
+        """Upload the bot's keys, learn members' devices, open Olm sessions, send queued key shares."""
+        client = self.client
+        try:
+            if client.should_upload_keys:
+                await client.keys_upload()
+            if client.should_query_keys:
+                await self._query_keys()
+            if client.should_claim_keys:
+                await client.keys_claim(client.get_users_for_key_claiming())
+            await client.send_to_device_messages()
+        except LocalProtocolError as exc:  # another task did it meanwhile
+            log.debug("key maintenance: %s", exc)
+
+    async def _query_keys(self) -> None:
+        """nio's key query, plus the cross-signing keys nio ignores: which devices their owners signed."""
+        users = sorted(self.client.users_for_key_query)
+        status, raw = await self.api("POST", "/keys/query", {"device_keys": {user: [] for user in users}})
+        if status != 200:
+            raise ConnectionError(f"keys/query answered {status}: {raw.get('errcode')}")
+        response = KeysQueryResponse.from_dict(raw)
+        if not isinstance(response, KeysQueryResponse):
+            raise ConnectionError(f"keys/query answered {response}")
+        await self.client.receive_response(response)
+        if self.settings.matrix.share_keys_with == "cross-signed":
+            for user_id in raw.get("device_keys", {}):
+                self._apply_trust(user_id, crosssign.trusted_devices(raw, user_id))
+
+    def _apply_trust(self, user_id: str, trusted: set[str]) -> None:
+        """Room keys only for devices their owner has cross-signed: nio skips blacklisted devices."""
+        client = self.client
+        for device in client.device_store.active_user_devices(user_id):
+            if device.id in trusted and device.blacklisted:
+                client.unblacklist_device(device)
+            elif device.id not in trusted and not device.blacklisted:
+                log.info("device %s of %s is not cross-signed by its owner: no room keys for it", device.id, user_id)
+                client.blacklist_device(device)  # nio starts a new room key in the rooms they share
+
+    def device_trusted(self, user_id: str, device_id: str) -> bool:
+        """False for a device the bot knows and does not trust (not cross-signed by its owner)."""
+        if self.client.olm is None:
+            return True
+        device = self.client.device_store.active_user_devices(user_id)
+        return not any(d.id == device_id and d.blacklisted for d in device)
+
+    def is_encrypted(self, room_id: str) -> bool:
+        room = self.client.rooms.get(room_id)
+        return bool(room is not None and room.encrypted and self.client.olm is not None)
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
+class RateLimited(Exception):
+    """The homeserver asked us to wait `wait` seconds before trying again."""
+
+    def __init__(self, what: str, wait: float) -> None:
+        super().__init__(f"{what}: rate limited for {wait:.1f} s")
+        self.wait = wait
+
+
+def retry_after(answer: object) -> float | None:
+    """Seconds to wait if `answer` is a rate-limit error, else None."""
+    if getattr(answer, "status_code", None) not in ("M_LIMIT_EXCEEDED", 429):
+        return None
+    return float(getattr(answer, "retry_after_ms", None) or 1000) / 1000

@@ -1,0 +1,219 @@
+"""The sync loop: survives anything with capped backoff, is back within a second of the homeserver,
+and turns Matrix events into the plain values the runtime handles (`Incoming`, `Reaction`)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+from nio import (
+    LocalProtocolError,
+    MegolmEvent,
+    ReactionEvent,
+    RoomMemberEvent,
+    RoomMessageText,
+    SyncError,
+    SyncResponse,
+)
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.matrix.rooms import Rooms
+from bot.matrix.session import Session
+from bot.messages import Incoming, Reaction
+from bot.state import repo
+from bot.state.db import Database
+
+log = logging.getLogger(__name__)
+
+SYNC_TIMEOUT_MS = 30_000
+BACKOFF_START = 1.0
+LAST_SYNC = "last_sync_at"  # when a sync last succeeded: what `python -m bot health` checks
+PROBE_EVERY = 1.0  # seconds between checks whether an unreachable homeserver is back
+BACKOFF_CAP = 30.0  # seconds; a storm at 03:00 is no time to wait minutes for a reconnect
+
+
+@dataclass(frozen=True)
+class Handlers:
+    """What the runtime does with what arrives; a handler may raise, and the batch is then retried
+    from the old token."""
+
+    message: Callable[[Incoming], Awaitable[None]]
+    reaction: Callable[[Reaction], Awaitable[None]]
+    undecryptable: Callable[[Incoming], Awaitable[None]]
+    after_sync: Callable[[], None] = lambda: None
+
+
+class Syncer:
+    def __init__(self, session: Session, rooms: Rooms, db: Database, homeserver: str) -> None:
+        self.session = session
+        self.client = session.client
+        self.user_id = session.user_id
+        self.rooms = rooms
+        self.db = db
+        self.homeserver = homeserver
+        self.handlers: Handlers | None = None
+        self._told_undecryptable: set[tuple[str, str]] = set()  # (sender, session id) asked to re-send
+        self.last_sync: float | None = None  # time.monotonic() of the last successful sync
+        self.first_sync_at: datetime | None = None
+        self.synced = asyncio.Event()
+        self.stopped = False  # ends the loop even if a cancellation is lost
+        self._sync_token: str | None = None
+
+    async def load(self) -> None:
+        """Where the last run stopped: the sync token and when the bot first synced."""
+        async with self.db.session() as session:
+            self._sync_token = await repo.get_value(session, "sync_token")
+            first = await repo.get_value(session, "first_sync_at")
+        self.first_sync_at = datetime.fromisoformat(first) if first else None
+
+    async def sync_forever(self) -> None:
+        """Sync until cancelled; every failure waits with capped exponential backoff."""
+        backoff = BACKOFF_START
+        while not self.stopped:
+            try:
+                await self.sync_once()
+                backoff = BACKOFF_START
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the loop must survive anything
+                log.warning("sync failed (%s); retrying within %.0f s", exc or type(exc).__name__, backoff)
+                if isinstance(exc, OSError | TimeoutError | aiohttp.ClientError):
+                    await self._until_reachable(backoff)  # the homeserver is away: back as soon as it is
+                else:
+                    await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, BACKOFF_CAP)
+
+    async def _until_reachable(self, at_most: float) -> None:
+        """Wait `at_most` seconds, but stop as soon as the homeserver answers again.
+
+        The backoff spares a struggling homeserver; a cheap probe every second means that after
+        an outage the bot is back within a second of the homeserver, not half a minute later.
+        """
+        deadline = asyncio.get_running_loop().time() + at_most
+        url = self.homeserver.rstrip("/") + "/_matrix/client/versions"
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=PROBE_EVERY)) as http:
+            while asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(PROBE_EVERY)
+                try:
+                    async with http.get(url) as answer:
+                        if answer.status == 200:
+                            return
+                except (aiohttp.ClientError, OSError, TimeoutError):
+                    continue
+
+    async def sync_once(self) -> None:
+        first = self._sync_token is None
+        # The first sync of a run returns at once, so the bot is ready without a long poll.
+        answer = await self.client.sync(
+            timeout=SYNC_TIMEOUT_MS if self.synced.is_set() else 0,
+            since=self._sync_token,
+            sync_filter={"room": {"timeline": {"limit": 1 if first else 100}}},
+        )
+        if isinstance(answer, SyncError) or not isinstance(answer, SyncResponse):
+            raise ConnectionError(f"sync answered {answer}")
+        if first:
+            # History from before the first sync is never answered.
+            self.first_sync_at = datetime.now(UTC)
+            async with self.db.session() as session:
+                await repo.set_value(session, "first_sync_at", self.first_sync_at.isoformat())
+        else:
+            await self._dispatch(answer)
+        await self.rooms.handle_invites(answer)
+        if self.client.olm is not None:
+            await self.session.maintain_keys()
+        async def remember(session: AsyncSession) -> None:
+            await repo.set_value(session, "sync_token", answer.next_batch)
+            await repo.set_value(session, LAST_SYNC, datetime.now(UTC).isoformat())
+
+        await self.db.write(remember)
+        self._sync_token = answer.next_batch
+        self.last_sync = time.monotonic()
+        self.synced.set()
+        if self.handlers is not None:
+            self.handlers.after_sync()
+
+    async def _undecryptable(self, room_id: str, event: MegolmEvent) -> None:
+        """A message the bot cannot read: log it, ask the sender's devices for the key, and the sender
+        to re-send (once per sender and session, so a busy room is not flooded)."""
+        sent_at = datetime.fromtimestamp(event.server_timestamp / 1000, UTC)
+        if event.sender == self.user_id or self._too_old(room_id, sent_at):
+            return
+        log.warning("cannot decrypt %s from %s (device %s) in %s: no key for session %s",
+                    event.event_id, event.sender, event.device_id, room_id, event.session_id)
+        with contextlib.suppress(LocalProtocolError):  # raised when already asked
+            await self.client.request_room_key(event)
+        told = (event.sender, event.session_id)
+        if told in self._told_undecryptable or self.handlers is None:
+            return
+        self._told_undecryptable.add(told)
+        room = self.client.rooms.get(room_id)
+        await self.handlers.undecryptable(Incoming(
+            room_id=room_id, sender=event.sender, event_id=event.event_id, body="", sent_at=sent_at,
+            is_direct=bool(room and room.member_count == 2) and room_id not in self.rooms.configured_room_ids,
+            device_unsigned=not self.session.device_trusted(event.sender, event.device_id),
+            thread_root=thread_of(event.source.get("content"))))
+
+    async def _dispatch(self, answer: SyncResponse) -> None:
+        for room_id, info in answer.rooms.join.items():
+            room = self.client.rooms.get(room_id)
+            for event in info.timeline.events:
+                if isinstance(event, RoomMemberEvent) and event.membership in ("leave", "ban") \
+                        and event.state_key != self.user_id:
+                    await self.rooms.forget_direct(event.state_key, room_id)
+                    continue
+                if isinstance(event, MegolmEvent):  # still encrypted: nio had no key for it
+                    await self._undecryptable(room_id, event)
+                    continue
+                if isinstance(event, ReactionEvent):
+                    reaction = self._reaction(room_id, event)
+                    if reaction is not None and self.handlers is not None:
+                        await self.handlers.reaction(reaction)
+                    continue
+                incoming = self._incoming(room_id, event, room.member_count if room else 0)
+                if incoming is not None and self.handlers is not None:
+                    await self.handlers.message(incoming)
+
+    def _too_old(self, room_id: str, sent_at: datetime) -> bool:
+        not_before = self.rooms.joined_at.get(room_id) or self.first_sync_at
+        return not_before is not None and sent_at < not_before
+
+    def _reaction(self, room_id: str, event: ReactionEvent) -> Reaction | None:
+        if event.sender == self.user_id or not isinstance(event.key, str):
+            return None
+        sent_at = datetime.fromtimestamp(event.server_timestamp / 1000, UTC)
+        if self._too_old(room_id, sent_at):
+            return None
+        return Reaction(room_id, event.sender, event.event_id, event.reacts_to, event.key, sent_at)
+
+    def _incoming(self, room_id: str, event: Any, member_count: int) -> Incoming | None:
+        if not isinstance(event, RoomMessageText) or event.sender == self.user_id:
+            return None
+        content = event.source.get("content", {})
+        if not isinstance(content, dict) or not isinstance(event.body, str):
+            return None
+        relates = content.get("m.relates_to")
+        relation = relates.get("rel_type") if isinstance(relates, dict) else None
+        if relation == "m.replace":
+            return None  # an edit; the original was already handled
+
+        sent_at = datetime.fromtimestamp(event.server_timestamp / 1000, UTC)
+        if self._too_old(room_id, sent_at):
+            return None
+        return Incoming(room_id=room_id, sender=event.sender, event_id=event.event_id, body=event.body,
+                        sent_at=sent_at, is_direct=member_count == 2 and room_id not in self.rooms.configured_room_ids,
+                        thread_root=thread_of(content))
+
+
+def thread_of(content: object) -> str | None:
+    """The root of the thread a message was sent in (thread relations stay unencrypted)."""
+    relates = content.get("m.relates_to") if isinstance(content, dict) else None
+    if isinstance(relates, dict) and relates.get("rel_type") == "m.thread" and isinstance(relates.get("event_id"), str):
+        return str(relates["event_id"])
+    return None

@@ -1,0 +1,1 @@
+"""Alembic migrations: frozen revision files in versions/, applied by `bot.state.db.Database.migrate`."""
