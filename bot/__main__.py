@@ -53,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run":
         from bot.app import App
         from bot.matrix.session import LoginFailed
+        from bot.runtime.lease import LeaseLost
         from bot.state.db import SchemaError
 
         try:
@@ -64,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(App(settings, config_path=Path(args.config)).run())
         except (LoginFailed, SchemaError) as exc:
             print(f"cannot start: {exc}", file=sys.stderr)
+            return 1
+        except LeaseLost as exc:
+            print(f"stopped: {exc}", file=sys.stderr)
             return 1
         return 0
     if args.command == "migrate":

@@ -22,6 +22,7 @@ from bot.matrix.sync import Handlers
 from bot.messages import Outgoing
 from bot.ops import metrics
 from bot.runtime.dispatch import Dispatcher
+from bot.runtime.lease import Lease, LeaseLost
 from bot.runtime.scheduler import MeetingScheduler
 from bot.runtime.timers import Timers
 from bot.state.db import Database
@@ -46,6 +47,7 @@ class App:
                                    rooms=self.matrix.rooms.aliases, reload=self.reload,
                                    bot_user=settings.matrix.user_id)
         self.timers = Timers(self.db, self.dispatch, self.clock)
+        self.lease = Lease(self.db)
         self.meetings = MeetingScheduler(self.db, self.dispatch, self.directory, self.clock)
         self.outbox.on_give_up = self._undelivered
         self.matrix.listen(Handlers(message=self.dispatch.handle, reaction=self.dispatch.handle_reaction,
@@ -55,8 +57,10 @@ class App:
     async def start(self) -> None:
         """Migrate, log in, join rooms, then start delivering and syncing."""
         await self.db.migrate()
+        await self.lease.hold()
         await self.matrix.start()
         self._tasks = [
+            asyncio.create_task(self.lease.keep(), name="lease"),
             asyncio.create_task(self.outbox.run(), name="outbox"),
             asyncio.create_task(self.matrix.sync.sync_forever(), name="sync"),
             asyncio.create_task(self.timers.run(), name="timers"),
@@ -146,7 +150,7 @@ class App:
                 task.cancel()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._flush(), flush_timeout)
-        self.outbox.stopped = self.timers.stopped = True
+        self.outbox.stopped = self.timers.stopped = self.lease.stopped = True
         self.outbox.notify()
         self.timers.notify()
         if self._tasks:  # sends and steps in flight finish; only what still waits is cancelled
@@ -160,6 +164,9 @@ class App:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.dispatch.drain(), flush_timeout)
         await self.matrix.close()
+        if not self.lease.lost.is_set():
+            with contextlib.suppress(Exception):  # a database that is gone cannot be released; the TTL frees it
+                await self.lease.release()
         await self.db.close()
         log.info("stopped")
 
@@ -177,6 +184,12 @@ class App:
         loop.add_signal_handler(signal.SIGHUP, lambda: self._tasks.append(
             asyncio.create_task(self._reload_on_signal(), name="reload")))
         await self.start()
-        await stop.wait()
+        stopping = asyncio.create_task(stop.wait())
+        lost = asyncio.create_task(self.lease.lost.wait())
+        await asyncio.wait([stopping, lost], return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        lost.cancel()
         log.info("stopping")
         await self.stop(flush_timeout=self.settings.bot.stop_timeout)
+        if self.lease.lost.is_set():
+            raise LeaseLost("another instance has taken over")

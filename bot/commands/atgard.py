@@ -38,6 +38,8 @@ def parse_action(ctx: Context, text: str) -> tuple[Function, str, datetime | Non
             due = parse_when(" ".join(words[cut + 1:]), ctx.clock.now(), ctx.tz)
         except ValueError:
             raise BadArgument("log.bad_due", examples=TIME_EXAMPLES) from None
+        if due <= ctx.clock.now():
+            raise BadArgument("kalla.past", when=ctx.when(due), examples=TIME_EXAMPLES)
         words = words[:cut]
     if not words:
         raise BadArgument("error.missing_arg", arg=ctx.t("arg.text"))

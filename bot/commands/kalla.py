@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot.commands import converters
 from bot.commands.registry import Arg, command
 from bot.domain.model import Forum
-from bot.domain.timeparse import TIME_EXAMPLES, split_when
+from bot.domain.timeparse import TIME_EXAMPLES, looks_like_time, split_when
 from bot.flows.context import Context
 from bot.flows.convocation import convene
 from bot.flows.errors import BadArgument
@@ -24,6 +24,8 @@ async def kalla(ctx: Context, forum: Forum, time_subject: str | None) -> list[Ou
     now = ctx.clock.now()
     words = (time_subject or "").split()
     starts_at, rest = split_when(words, now, ctx.tz)
+    if starts_at is None and looks_like_time(words):  # '25:99' is a mistake, never a subject to ring on
+        raise BadArgument("kalla.bad_time", time=" ".join(words[:3]), examples=TIME_EXAMPLES)
     if starts_at is not None and starts_at < now:
         raise BadArgument("kalla.past", when=ctx.when(starts_at), examples=TIME_EXAMPLES)
     subject = " ".join(rest) or None

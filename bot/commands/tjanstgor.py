@@ -42,6 +42,8 @@ def parse(ctx: Context, text: str) -> tuple[Function, str | None, datetime | Non
             until = parse_when(" ".join(words[cut + 1:]), ctx.clock.now(), ctx.tz)
         except ValueError:
             raise BadArgument("tjanstgor.bad_time", examples=TIME_EXAMPLES) from None
+        if until <= ctx.clock.now():
+            raise BadArgument("kalla.past", when=ctx.when(until), examples=TIME_EXAMPLES)
     return function, person, until, release
 
 

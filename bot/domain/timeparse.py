@@ -43,6 +43,16 @@ for _index, _names in enumerate((
 )):
     for _name in _names:
         _DAYS[_name] = (MO, TU, WE, TH, FR, SA, SU)[_index]
+_MONTHS: dict[str, int] = {}
+_MONTH_NAMES: tuple[tuple[str, ...], ...] = (
+    ("jan", "januari", "january"), ("feb", "februari", "february"), ("mar", "mars", "march"),
+    ("apr", "april"), ("maj", "may"), ("jun", "juni", "june"), ("jul", "juli", "july"),
+    ("aug", "augusti", "august"), ("sep", "sept", "september"), ("okt", "oct", "oktober", "october"),
+    ("nov", "november"), ("dec", "december"),
+)
+for _number, _month in enumerate(_MONTH_NAMES, start=1):
+    for _name in _month:
+        _MONTHS[_name] = _number
 _TODAY = {"idag", "i dag", "today"}
 _TOMORROW = {"imorgon", "i morgon", "imorron", "i morron", "tomorrow"}
 _IN = {"om", "in"}
@@ -109,6 +119,16 @@ def parse_when(text: str, now: datetime, tz: ZoneInfo) -> datetime:
             return parsed.astimezone(UTC)
         return at_local(parsed.date(), parsed.time(), tz)
     local_today = now.astimezone(tz).date()
+    if len(words) in (3, 4) and words[0].isdigit() and words[1].rstrip(".") in _MONTHS:  # '3 dec 10:00', the bot's own
+        clock = _clock(words[-1])
+        year = int(words[2]) if len(words) == 4 and words[2].isdigit() else local_today.year
+        if clock is None or (len(words) == 4 and not words[2].isdigit()):
+            raise ValueError(f"not a time: {text!r}")
+        try:
+            day = date(year, _MONTHS[words[1].rstrip(".")], int(words[0]))
+        except ValueError:
+            raise ValueError(f"no such day: {text!r}") from None
+        return at_local(day, clock, tz)
     clock = _clock(words[-1])
     day_words = " ".join(words[:-1]) if clock else " ".join(words)
     if clock is None:
@@ -125,6 +145,29 @@ def parse_when(text: str, now: datetime, tz: ZoneInfo) -> datetime:
         instant = at_local(day, clock, tz)
         return instant if instant > now else at_local(day + timedelta(days=7), clock, tz)
     raise ValueError(f"not a time: {text!r} (examples: {TIME_EXAMPLES})")
+
+
+_CLOCKISH = re.compile(r"^\d{1,2}[:.]\d{1,3}$")
+_DATEISH = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}")
+
+
+def looks_like_time(words: list[str]) -> bool:
+    """Whether the words start the way a time does ('25:99', 'om -2h', '31 feb 10:00', 'fredag 24:00'),
+    so that a time that does not parse is an error to report, never a subject to send on."""
+    norm = [normalise(w) for w in words[:3]]
+    if not norm:
+        return False
+    first, second = norm[0], norm[1] if len(norm) > 1 else ""
+    if _CLOCKISH.match(first) or _DATEISH.match(first) or first in ("kl", "kl."):
+        return True
+    if first in _IN:
+        return bool(re.match(r"^[-+]?\d", second))
+    if first.isdigit() and second.rstrip(".") in _MONTHS:
+        return True
+    day = " ".join(norm[:2]) if " ".join(norm[:2]) in _TODAY | _TOMORROW else first
+    rest = norm[len(day.split()):]
+    return (day in _DAYS or day in _TODAY or day in _TOMORROW) and bool(rest) and bool(
+        _CLOCKISH.match(rest[0]) or rest[0].isdigit())
 
 
 def split_when(words: list[str], now: datetime, tz: ZoneInfo, longest: int = 3) -> tuple[datetime | None, list[str]]:

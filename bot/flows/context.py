@@ -74,7 +74,8 @@ class Context:
         """'21 nov 14:05' in local time."""
         local = instant.astimezone(self.tz)
         month = self.t("months").split()[local.month - 1]
-        return f"{local.day} {month} {local:%H:%M}"
+        year = f" {local.year}" if local.year != self.clock.now().astimezone(self.tz).year else ""
+        return f"{local.day} {month}{year} {local:%H:%M}"
 
     @property
     def tz(self) -> ZoneInfo:

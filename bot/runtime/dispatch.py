@@ -32,7 +32,7 @@ from bot.texts.rich import Rich
 log = logging.getLogger(__name__)
 
 _COMMAND = re.compile(r"(\S+)\s*(.*)", re.DOTALL)
-MAX_BODY = 16_000  # characters; longer messages are not read as commands
+MAX_BODY = 16_000  # characters; a longer command is answered with the limit and not run
 
 Runner = Callable[[Context], Awaitable[list[Outgoing]]]
 
@@ -71,7 +71,7 @@ class Dispatcher:
         """(command word, the rest) if the message is a command, else None."""
         text = strip_reply_fallback(incoming.body).strip()
         prefix = self.directory.settings.bot.command_prefix
-        if not text.startswith(prefix) or len(text) > MAX_BODY:
+        if not text.startswith(prefix):
             return None
         match = _COMMAND.match(text[len(prefix):])
         if match is None or not match.group(1)[0].isalpha():
@@ -86,6 +86,8 @@ class Dispatcher:
         name, rest = parsed
 
         async def run(ctx: Context) -> list[Outgoing]:
+            if len(incoming.body) > MAX_BODY:
+                return await self._too_long(ctx, name)
             return await self._run_command(ctx, name, rest)
 
         await self._process(incoming, run, REGISTRY.find(name))
@@ -180,6 +182,16 @@ class Dispatcher:
 
     def _context(self, incoming: Incoming, session: AsyncSession) -> Context:
         return Context(incoming, session, self.directory, self.clock, self.lang, self.rooms, self.reload)
+
+    async def _too_long(self, ctx: Context, name: str) -> list[Outgoing]:
+        """A command longer than the bot reads: a sentence with the limit, and a record of it; nothing else."""
+        if not await ctx.is_known():
+            return [ctx.reply(Rich().text(ctx.t("error.unknown_sender", user=ctx.sender)))]
+        await repo.audit(ctx.session, at=self.clock.now(), user_id=ctx.sender, action=f"command:{name[:50]}",
+                         allowed=False, event_id=ctx.incoming.event_id,
+                         detail={"reason": "too long", "characters": len(ctx.incoming.body)})
+        return [ctx.reply(Rich().text(ctx.t("error.message_too_long", command="!" + name[:50], limit=MAX_BODY,
+                                            length=len(ctx.incoming.body))))]
 
     async def _run_command(self, ctx: Context, name: str, rest: str) -> list[Outgoing]:
         if not await ctx.is_known():

@@ -4,6 +4,7 @@ session."""
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import io
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -30,6 +31,7 @@ CLOSE_TIMEOUT = 5.0  # seconds to close connections left behind
 
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+PG_MIGRATION_LOCK = 7_302_915  # any fixed number: PostgreSQL's advisory lock for migrating
 BASELINE = "0001"  # the schema of the releases before Alembic (schema_version 1-5)
 
 
@@ -131,12 +133,28 @@ class Database:
         self._made.append(conn)
 
     async def migrate(self) -> list[str]:
-        """Bring the schema up to date; returns the revisions applied now."""
-        async with self.engine.begin() as conn:
+        """Bring the schema up to date; returns the revisions applied now. Two processes starting at once
+        migrate one after the other (a file lock beside SQLite's file, an advisory lock on PostgreSQL)."""
+        async with self._migration_lock(), self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PG_MIGRATION_LOCK})")
             done = await conn.run_sync(_migrate)
         if done:
             log.info("database migrated to version %s", done[-1])
         return done
+
+    @asynccontextmanager
+    async def _migration_lock(self) -> AsyncIterator[None]:
+        path = self.url.split(":///", 1)[1] if self.url.startswith("sqlite") and ":///" in self.url else ""
+        if not path or path == ":memory:":
+            yield
+            return
+        with open(f"{path}.migrate-lock", "a") as handle:  # noqa: ASYNC230 - a lock file, once at start
+            await asyncio.to_thread(fcntl.flock, handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:

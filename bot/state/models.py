@@ -41,6 +41,18 @@ class SchemaVersion(SQLModel, table=True):
     applied_at: datetime = Field(sa_column=_utc_column(nullable=False))
 
 
+class LeaseRow(SQLModel, table=True):
+    """Which process runs the bot: one row, renewed every few seconds by the instance that holds it."""
+
+    __tablename__ = "lease"
+    name: str = Field(primary_key=True)
+    holder: str  # a random id per process
+    host: str
+    pid: int
+    since: datetime = Field(sa_column=_utc_column(nullable=False))
+    renewed_at: datetime = Field(sa_column=_utc_column(nullable=False))
+
+
 class KeyValue(SQLModel, table=True):
     """Small facts about the bot itself: sync token, device id, first sync time."""
 

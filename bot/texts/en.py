@@ -11,6 +11,8 @@ TEXTS: dict[str, str] = {
     "command, please send it again.",
     "error.unsigned_device": "The device you wrote from is not verified: verify it in Element "
     "(Settings → Sessions) with another of your devices or your recovery key, so that I can read it.",
+    "error.message_too_long": "The message is too long ({length} characters; at most {limit}). {command} was "
+    "not run and nothing was saved. Shorten the text or split it.",
     "error.incident": "Something went wrong on my side (incident {incident}). Nothing was changed. Try "
     "again, and mention the incident number to an administrator if it happens again.",
     "error.unknown_name": "Unknown {kind}: {name}.",
@@ -149,6 +151,7 @@ TEXTS: dict[str, str] = {
     "kalla.refused": "only a convener or the chair may convene {forum}.",
     "kalla.add_refused": "only a convener or the chair may call more into {forum}.",
     "kalla.past": "{when} has already passed. Give a time to come, e.g. {examples}.",
+    "kalla.bad_time": "I cannot read the time in “{time}”. No convocation was sent. Give a time such as {examples}.",
     "kalla.done": "Convocation to {forum} {when} sent to {people} people. Follow the answers with !convocation.",
     "kalla.which_forum": "Say which forum (this room belongs to no forum).",
     "kalla.not_active": "{forum} is not activated. !add adds for an event; activate first with "

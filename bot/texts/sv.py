@@ -12,6 +12,8 @@ TEXTS: dict[str, str] = {
     "ett kommando: skicka det igen.",
     "error.unsigned_device": "Enheten du skrev från är inte verifierad: verifiera den i Element "
     "(Inställningar → Sessioner) med en av dina andra enheter eller din återställningsnyckel, så kan jag läsa den.",
+    "error.message_too_long": "Meddelandet är för långt ({length} tecken; högst {limit}). {command} utfördes "
+    "inte och inget sparades. Korta texten eller dela upp den.",
     "error.incident": "Något gick fel hos mig (incident {incident}). Inget ändrades. Försök igen, och "
     "nämn incidentnumret för en administratör om det händer igen.",
     "error.unknown_name": "Okänd {kind}: {name}.",
@@ -155,6 +157,7 @@ TEXTS: dict[str, str] = {
     "kalla.refused": "bara den som får sammankalla eller ordföranden kan kalla {forum}.",
     "kalla.add_refused": "bara den som får sammankalla eller ordföranden kan kalla in fler till {forum}.",
     "kalla.past": "{when} har redan varit. Ange en kommande tid, t.ex. {examples}.",
+    "kalla.bad_time": "Jag kan inte läsa tiden i ”{time}”. Ingen kallelse skickades. Ange en tid som {examples}.",
     "kalla.done": "Kallelse till {forum} {when} skickad till {people} personer. Följ svaren med !kallelse.",
     "kalla.which_forum": "Ange vilket forum (det här rummet hör inte till något forum).",
     "kalla.not_active": "{forum} är inte aktiverat. !kalla-in lägger till för en händelse; aktivera först "

@@ -176,7 +176,9 @@ async def test_edits_redactions_and_malformed_events_are_ignored_and_the_bot_goe
                if e["sender"] == world.bot.user_id and e["type"] == "m.room.message"]
     answered = [((e["content"].get("m.relates_to") or {}).get("m.in_reply_to") or {}).get("event_id") for e in replies]
     assert answered.count(command_id) == 1 and answered.count(after) == 1
-    assert len(replies) == 2  # nothing else was answered; the edit did not activate anything
+    too_long = [e for e in replies if "Meddelandet är för långt" in e["content"]["body"]]
+    assert len(too_long) == 1, "the command past the size limit gets the limit, once"
+    assert len(replies) == 3  # nothing else was answered; the edit did not activate anything
     async with app.db.session() as session:
         state = await forums.forum_state(session, "samordnande")
     assert state.mode == "ordinary"

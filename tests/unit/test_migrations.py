@@ -27,6 +27,7 @@ ROOT = Path(__file__).parents[2]
 # sha256 of each released revision file: a released migration never changes; a new one is added.
 RELEASED = {
     "0001_baseline.py": "f6721f325fb6cf3b03bc15f69436f508acec333b2242643d913adf7e3d4eb620",
+    "0002_lease.py": "a3a6f89b9687dc51fbb01ea3ed53174ebd73e8f5a073778b43cffa1e9b3a13e8",
 }
 
 
@@ -58,21 +59,21 @@ async def test_a_database_of_the_previous_release_upgrades_without_loss(new_data
         await repo.audit(session, at=datetime.now(UTC), user_id="@anna:example.org", action="activate",
                          forum_id="samordnande")
         await repo.set_value(session, "sync_token", "s72594_4483_1934")
-    assert await db.migrate() == [], "taken over as the baseline: nothing to run, nothing re-created"
+    assert await db.migrate() == ["0002"], "taken over as the baseline: only what came after it runs"
     assert await db.migrate() == []
     async with db.session() as session:
         audit = (await session.exec(select(AuditEntry))).all()
         assert [(a.user_id, a.action) for a in audit] == [("@anna:example.org", "activate")]
         assert await repo.get_value(session, "sync_token") == "s72594_4483_1934"
-        assert sorted((await session.exec(select(SchemaVersion.version))).all()) == [1, 2, 3, 4, 5]
-        assert (await session.exec(text("SELECT version_num FROM alembic_version"))).all() == [("0001",)]
+        assert sorted((await session.exec(select(SchemaVersion.version))).all()) == [1, 2, 3, 4, 5, 6]
+        assert (await session.exec(text("SELECT version_num FROM alembic_version"))).all() == [("0002",)]
         session.add(ForumStateRow(forum_id="samordnande", mode="activated"))  # the tables work as before
     await db.close()
 
 
 async def test_a_new_database_gets_every_revision_and_its_history(new_database: Callable[[], str]) -> None:
     db = Database(new_database())
-    assert await db.migrate() == ["0001"]
+    assert await db.migrate() == ["0001", "0002"]
     assert await db.migrate() == []
     async with db.session() as session:
         rows = (await session.exec(select(SchemaVersion))).all()
@@ -127,4 +128,5 @@ def test_migrate_sql_prints_the_ddl_for_a_dba(tmp_path: Path, url: str, dialect_
     assert answer.returncode == 0, answer.stderr
     assert "CREATE TABLE outbox" in answer.stdout and dialect_word in answer.stdout
     assert "INSERT INTO alembic_version (version_num) VALUES ('0001')" in answer.stdout
+    assert "CREATE TABLE lease" in answer.stdout
     assert not (tmp_path / "data").exists(), "--sql touches no database"

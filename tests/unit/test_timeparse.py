@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from bot.domain.convocation import Ack, dial_in, next_due, ordered, parse_ack
 from bot.domain.model import Conference
-from bot.domain.timeparse import parse_when, split_when
+from bot.domain.timeparse import looks_like_time, parse_when, split_when
 
 TZ = ZoneInfo("Europe/Stockholm")
 NOW = datetime(2026, 11, 22, 16, 0, tzinfo=TZ)  # a Sunday afternoon
@@ -87,3 +87,26 @@ def test_convener_and_chair_first_then_configured_order_and_escalation_steps() -
     assert next_due(start, timedelta(minutes=5), 0) == start + timedelta(minutes=5)
     assert next_due(start, timedelta(minutes=5), 1) == start + timedelta(minutes=10)
     assert next_due(start, timedelta(minutes=5), 2) is None
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("3 dec 10:00", "Thu 2026-12-03 10:00"),  # the way the bot writes times
+    ("24 december 2026 15:00", "Thu 2026-12-24 15:00"),
+    ("1 Jan 2027 00:30", "Fri 2027-01-01 00:30"),
+])
+def test_day_and_month_as_the_bot_writes_them(text: str, expected: str) -> None:
+    assert shown(parse_when(text, NOW, TZ)) == expected
+
+
+@pytest.mark.parametrize("words", ["25:99", "24:00", "31 feb 10:00", "om -2h", "in 5 fortnights", "fredag 25:00",
+                                   "i morgon 08:61", "2026-13-01 10:00", "kl 25", "30 februari 2027 10:00"])
+def test_what_looks_like_a_time_but_is_none_is_caught_not_taken_as_a_subject(words: str) -> None:
+    assert looks_like_time(words.split())
+    assert split_when(words.split(), NOW.astimezone(UTC), TZ)[0] is None
+    with pytest.raises(ValueError):
+        parse_when(words, NOW.astimezone(UTC), TZ)
+
+
+@pytest.mark.parametrize("words", ["om budskapet", "extra avstämning", "fredag möte", "in case", "idag"])
+def test_ordinary_words_are_not_mistaken_for_times(words: str) -> None:
+    assert not looks_like_time(words.split())

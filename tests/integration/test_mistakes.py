@@ -1,0 +1,48 @@
+"""A careless user on the real homeserver: a time that is not one, a due time long past, a message far
+too long. Each gets a sentence; nothing rings, nothing is stored."""
+
+from __future__ import annotations
+
+from sqlmodel import select
+from support import World, command, highlights, settle
+
+from bot.state.models import AuditEntry, LogEntry, ReportRow, Summons
+
+
+async def test_a_word_that_looks_like_a_time_but_is_not_one_rings_nobody(world: World) -> None:
+    app = await world.start_bot()
+    for bad in ("25:99", "24:00", "31 feb 10:00", "om -2h", "fredag 25:00"):
+        answer = await command(world, "tib", "samordnande", f"!kalla samordnande {bad} extra avstämning")
+        assert "Ingen kallelse skickades" in answer and "18:00" in answer, (bad, answer)
+    await settle(app)
+    async with app.db.session() as session:
+        assert (await session.exec(select(Summons))).all() == [], "nobody convened"
+    for who in ("tib", "sos"):
+        assert await highlights(world.hs, world.people[who]) == [], f"{who}'s phone did not ring"
+
+    answer = await command(world, "tib", "samordnande", "!kalla samordnande om budskapet till allmänheten")
+    assert "Kallelse till Regionalt samordnande forum" in answer, "'om' before a word is a subject, not a time"
+
+
+async def test_a_due_time_in_the_past_is_refused_and_nothing_is_logged(world: World) -> None:
+    app = await world.start_bot()
+    await command(world, "tib", "samordnande", "!möte start samordnande")
+    answer = await command(world, "tib", "samordnande", "!åtgärd sos-vakthavande städa senast 1900-01-01")
+    assert "1 jan 1900 00:00 har redan varit" in answer
+    answer = await command(world, "tib", "samordnande", "!tjänstgör sos-vakthavande till 2001-01-01 10:00")
+    assert "har redan varit" in answer
+    async with app.db.session() as session:
+        assert (await session.exec(select(LogEntry))).all() == []
+
+
+async def test_a_far_too_long_command_gets_the_limit_and_is_recorded_not_run(world: World) -> None:
+    app = await world.start_bot()
+    text = "!rapport samordnande konsekvenser: " + "halka " * 9_000  # 54 KB, under the event size limit
+    answer = await command(world, "sos", "samordnande", text)
+    assert "för långt" in answer and "16000" in answer.replace(" ", "").replace("\u00a0", "")
+    assert "!rapport utfördes inte" in answer
+    async with app.db.session() as session:
+        assert (await session.exec(select(ReportRow))).all() == [], "no report stored"
+        audit = (await session.exec(select(AuditEntry))).all()
+    assert [(a.user_id, a.action, a.allowed) for a in audit] == [(world.people["sos"].user_id, "command:rapport",
+                                                                   False)]
