@@ -5,15 +5,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from importlib import metadata
 from pathlib import Path
 
 from bot.config import ConfigError, load_settings
 from bot.ops.logs import configure as configure_logging
 
 
+def _version() -> str:
+    try:
+        return metadata.version("samverkan-bot")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="samverkan-bot", description="Samverkan bot: a Matrix bot for "
                                      "regional crisis collaboration (convening by function, meetings, lägesbild).")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     parser.add_argument("--log-format", default="text", choices=["text", "json"],
                         help="json: one object per line, for a log collector")

@@ -40,7 +40,7 @@ async def lagesbild(ctx: Context, which: str | None) -> list[Outgoing]:
     else:
         if wanted:
             number = wanted[-1] if wanted[0] in WEEK_WORDS else wanted[0]
-            if not number.isdigit() or not 1 <= int(number) <= 53:
+            if not number.isdecimal() or not 1 <= int(number) <= 53:
                 raise UserError("report.bad_week")
             year, week = (year if int(number) <= week else year - 1), int(number)
         compiled = await week_picture(ctx, forum, state, year, week)

@@ -14,8 +14,10 @@ from bot.state.models import MeetingRow
 @command("protokoll", en="minutes", args=(Arg("meeting", optional=True, rest=True, max_length=100),))
 async def protokoll(ctx: Context, meeting: str | None) -> list[Outgoing]:
     found: MeetingRow | None
-    if meeting and meeting.strip().lstrip("#").isdigit():
-        found = await store.get(ctx.session, int(meeting.strip().lstrip("#")))
+    number = (meeting or "").strip().lstrip("#")
+    if number.isdecimal():
+        # A number no meeting can have (beyond the database's integers) is simply not found.
+        found = await store.get(ctx.session, int(number)) if len(number) <= 9 else None
     else:
         forum = ctx.directory.forums.get(meeting) if meeting else ctx.forum_here()
         if forum is None:

@@ -65,7 +65,7 @@ async def rapport(ctx: Context, report: str | None) -> list[Outgoing]:
     relayed, words = _relayed(ctx, words)
     now = ctx.clock.now()
     year, week = week_of(now, ctx.tz)
-    if len(words) >= 2 and normalise(words[0]) in {"vecka", "week", "v"} and words[1].isdigit():
+    if len(words) >= 2 and normalise(words[0]) in {"vecka", "week", "v"} and words[1].isdecimal():
         if int(words[1]) != week:
             raise UserError("report.week_closed", week=words[1], current=week)
         words = words[2:]

@@ -72,7 +72,10 @@ def parse_duration(text: str) -> timedelta:
     for match in _PART.finditer(cleaned):
         if match.start() != position:
             break
-        total += int(match.group(1)) * _UNITS[match.group(2)]
+        try:
+            total += int(match.group(1)) * _UNITS[match.group(2)]
+        except OverflowError:
+            raise ValueError(f"too long a duration: {text!r}") from None
         position = match.end()
     if position != len(cleaned) or total <= timedelta():
         raise ValueError(f"not a duration: {text!r} (examples: 5m, 2h, 1w, 2h30m)")
@@ -107,7 +110,10 @@ def parse_when(text: str, now: datetime, tz: ZoneInfo) -> datetime:
     if not words:
         raise ValueError("empty time")
     if words[0] in _IN:
-        return now + parse_duration(" ".join(words[1:]))
+        try:
+            return now + parse_duration(" ".join(words[1:]))
+        except OverflowError:
+            raise ValueError(f"too far ahead: {text!r}") from None
     if re.match(r"^\d{4}-\d{2}-\d{2}", words[0]):
         try:
             parsed = isoparse("T".join(words[:2]) if len(words) == 2 else words[0])
@@ -119,10 +125,11 @@ def parse_when(text: str, now: datetime, tz: ZoneInfo) -> datetime:
             return parsed.astimezone(UTC)
         return at_local(parsed.date(), parsed.time(), tz)
     local_today = now.astimezone(tz).date()
-    if len(words) in (3, 4) and words[0].isdigit() and words[1].rstrip(".") in _MONTHS:  # '3 dec 10:00', the bot's own
+    # '3 dec 10:00' (and '3 dec 2026 10:00'): the way the bot itself writes times
+    if len(words) in (3, 4) and words[0].isdecimal() and words[1].rstrip(".") in _MONTHS:
         clock = _clock(words[-1])
-        year = int(words[2]) if len(words) == 4 and words[2].isdigit() else local_today.year
-        if clock is None or (len(words) == 4 and not words[2].isdigit()):
+        year = int(words[2]) if len(words) == 4 and words[2].isdecimal() else local_today.year
+        if clock is None or (len(words) == 4 and not words[2].isdecimal()):
             raise ValueError(f"not a time: {text!r}")
         try:
             day = date(year, _MONTHS[words[1].rstrip(".")], int(words[0]))
@@ -162,12 +169,12 @@ def looks_like_time(words: list[str]) -> bool:
         return True
     if first in _IN:
         return bool(re.match(r"^[-+]?\d", second))
-    if first.isdigit() and second.rstrip(".") in _MONTHS:
+    if first.isdecimal() and second.rstrip(".") in _MONTHS:
         return True
     day = " ".join(norm[:2]) if " ".join(norm[:2]) in _TODAY | _TOMORROW else first
     rest = norm[len(day.split()):]
     return (day in _DAYS or day in _TODAY or day in _TOMORROW) and bool(rest) and bool(
-        _CLOCKISH.match(rest[0]) or rest[0].isdigit())
+        _CLOCKISH.match(rest[0]) or rest[0].isdecimal())
 
 
 def split_when(words: list[str], now: datetime, tz: ZoneInfo, longest: int = 3) -> tuple[datetime | None, list[str]]:

@@ -7,34 +7,29 @@ and signs its device with its self-signing key. It applies the same rule itself:
 only to devices cross-signed by their owner (`[matrix] share_keys_with = "cross-signed"`).
 
 Signing and verifying are signedjson's (canonical JSON and ed25519 through PyNaCl); the private
-keys are sealed with PyNaCl's SecretBox under a key derived from SAMVERKAN_STORE_KEY.
+keys are sealed by the vault (bot/matrix/vault.py).
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-import nacl.exceptions
-import nacl.pwhash
-import nacl.secret
-import nacl.utils
 import signedjson.types
 from nacl.signing import SigningKey
 from signedjson.key import decode_signing_key_base64, decode_verify_key_bytes
 from signedjson.sign import SignatureVerifyException, sign_json, verify_signed_json
 from unpaddedbase64 import decode_base64, encode_base64
 
+from bot.matrix.vault import STORE_KEY_ENV, Vault, VaultError, write_private
+
 log = logging.getLogger(__name__)
 
 KEY_FILE = "cross-signing.json"
-STORE_KEY_ENV = "SAMVERKAN_STORE_KEY"
 RESET_ENV = "SAMVERKAN_RESET_CROSS_SIGNING"  # "1": replace keys the bot does not hold with its own
 SELF_SIGNING_ENV = "SAMVERKAN_SELF_SIGNING_KEY"  # the account's self-signing private key, unpadded base64
 USAGES = ("master", "self_signing", "user_signing")
@@ -120,18 +115,11 @@ def trusted_devices(query: Mapping[str, Any], user_id: str) -> set[str]:
 
 
 class KeyFile:
-    """The private keys in the key store folder, sealed when SAMVERKAN_STORE_KEY is set."""
+    """The private keys in the key store folder, sealed by the vault."""
 
-    def __init__(self, folder: Path, store_key: str | None) -> None:
+    def __init__(self, folder: Path, vault: Vault) -> None:
         self.path = folder / KEY_FILE
-        self.store_key = store_key
-
-    def _box(self, salt: bytes) -> nacl.secret.SecretBox:
-        assert self.store_key
-        key = nacl.pwhash.argon2id.kdf(nacl.secret.SecretBox.KEY_SIZE, self.store_key.encode(), salt,
-                                       opslimit=nacl.pwhash.argon2id.OPSLIMIT_INTERACTIVE,
-                                       memlimit=nacl.pwhash.argon2id.MEMLIMIT_INTERACTIVE)
-        return nacl.secret.SecretBox(key)
+        self.vault = vault
 
     def load(self, user_id: str) -> Identity | None:
         if not self.path.exists():
@@ -139,33 +127,14 @@ class KeyFile:
         stored = json.loads(self.path.read_text())
         if stored.get("user_id") != user_id:
             return None
-        if "sealed" in stored:
-            if not self.store_key:
-                raise CrossSigningError(f"{self.path} is sealed: set {STORE_KEY_ENV} to the key it was sealed with")
-            try:
-                opened = self._box(base64.b64decode(stored["salt"])).decrypt(base64.b64decode(stored["sealed"]))
-            except nacl.exceptions.CryptoError as exc:
-                raise CrossSigningError(f"{STORE_KEY_ENV} does not open {self.path}: is it the key it was "
-                                        "sealed with?") from exc
-            seeds = json.loads(opened)
-        else:
-            seeds = stored["keys"]
-        return Identity.from_seeds(seeds)
+        try:
+            return Identity.from_seeds(json.loads(self.vault.open(stored["sealed"])))
+        except VaultError as exc:
+            raise CrossSigningError(f"{self.path}: {exc}; give the {STORE_KEY_ENV} it was sealed with") from exc
 
     def save(self, user_id: str, identity: Identity) -> None:
-        seeds = identity.seeds()
-        stored: dict[str, Any] = {"user_id": user_id}
-        if self.store_key:
-            salt = nacl.utils.random(nacl.pwhash.argon2id.SALTBYTES)
-            sealed = self._box(salt).encrypt(json.dumps(seeds).encode())
-            stored |= {"salt": base64.b64encode(salt).decode(), "sealed": base64.b64encode(sealed).decode()}
-        else:
-            stored["keys"] = seeds
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_suffix(".tmp")
-        with open(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
-            json.dump(stored, out)
-        temporary.replace(self.path)
+        sealed = self.vault.seal(json.dumps(identity.seeds()))
+        write_private(self.path, json.dumps({"user_id": user_id, "sealed": sealed}))
 
 
 def device_signature(user_id: str, device_keys: Mapping[str, Any], identity: Identity) -> dict[str, Any]:
@@ -200,14 +169,15 @@ def _refusal(status: int, answer: Mapping[str, Any]) -> str:
     return f"HTTP {status} {answer.get('errcode', '')}: {answer.get('error', '')}".strip()
 
 
-async def sign_own_device(matrix: Api, folder: Path, env: Mapping[str, str], *, replace: bool = False) -> None:
+async def sign_own_device(matrix: Api, folder: Path, vault: Vault, env: Mapping[str, str], *,
+                          replace: bool = False) -> None:
     """Make sure the account has the bot's cross-signing identity and the device is signed by it.
 
     Idempotent: a restart with the same device finds it signed and changes nothing. `replace`
     allows a new identity when the account has one the bot does not hold (its store was lost).
     """
     user_id, device_id = matrix.user_id, matrix.device_id
-    key_file = KeyFile(folder, env.get(STORE_KEY_ENV))
+    key_file = KeyFile(folder, vault)
     status, query = await matrix.api("POST", "/keys/query", {"device_keys": {user_id: [device_id]}})
     if status != 200:
         raise CrossSigningError(f"cannot read the account's keys ({_refusal(status, query)})")

@@ -13,7 +13,8 @@ from nio.crypto import ENCRYPTION_ENABLED
 
 from bot.config import SECRET_ENV, Settings
 from bot.matrix import crosssign
-from bot.matrix.crosssign import STORE_KEY_ENV, CrossSigningError
+from bot.matrix.crosssign import CrossSigningError
+from bot.matrix.vault import GENERATED_KEY_FILE, STORE_KEY_ENV, Vault, VaultError, is_sealed
 from bot.state import repo
 from bot.state.db import Database
 
@@ -36,6 +37,9 @@ class Session:
         wanted = settings.matrix.encryption
         self.encryption = ENCRYPTION_ENABLED if wanted is None else wanted
         store = settings.crypto_store()
+        # A key store made before the bot sealed it was pickled with nio's default key: keep opening it.
+        legacy = not env.get(STORE_KEY_ENV) and not (store / GENERATED_KEY_FILE).exists() and any(store.glob("*.db"))
+        self.vault = Vault.for_store(store, env)
         self.client = AsyncClient(
             settings.matrix.homeserver,
             self.user_id,
@@ -47,7 +51,7 @@ class Session:
                 request_timeout=settings.matrix.request_timeout,
                 encryption_enabled=self.encryption and ENCRYPTION_ENABLED,
                 store_sync_tokens=False,  # the bot's database keeps the sync token
-                pickle_key=env.get(STORE_KEY_ENV) or "DEFAULT_KEY",
+                pickle_key="DEFAULT_KEY" if legacy else self.vault.key,
             ),
         )
         if self.encryption and ENCRYPTION_ENABLED:
@@ -70,7 +74,8 @@ class Session:
                 await self.client.keys_upload()  # the device's keys must be on the homeserver to be signed
             try:
                 # A lost key store lost the cross-signing keys with it: the new device gets a new identity.
-                await crosssign.sign_own_device(self, self.settings.crypto_store(), self.env, replace=lost_store)
+                await crosssign.sign_own_device(self, self.settings.crypto_store(), self.vault, self.env,
+                                                replace=lost_store)
             except CrossSigningError as exc:
                 raise LoginFailed(f"cross-signing: {exc}") from exc
 
@@ -103,13 +108,16 @@ class Session:
 
     async def _login(self) -> None:
         async with self.db.session() as session:
-            token = await repo.get_value(session, "access_token")
+            stored = await repo.get_value(session, "access_token")
             device_id = await repo.get_value(session, "device_id")
+        token = self._unseal(stored)
         if token and device_id:
             self.client.restore_login(self.user_id, device_id, token)
             answer = await self.client.whoami()
             if isinstance(answer, WhoamiResponse):
                 log.info("logged in as %s, device %s (stored)", self.user_id, device_id)
+                if stored is not None and not is_sealed(stored):  # kept in the clear by an earlier version
+                    await self._store_login(token, device_id)
                 return
             log.warning("the stored access token no longer works (%s); logging in again", answer)
         env_token = self.env.get("SAMVERKAN_ACCESS_TOKEN")
@@ -132,9 +140,19 @@ class Session:
         await self._store_login(login.access_token, login.device_id)
         log.info("logged in as %s, device %s (new login)", self.user_id, login.device_id)
 
+    def _unseal(self, stored: str | None) -> str | None:
+        """The stored access token; a token stored before sealing is used (and sealed at the next login)."""
+        if stored is None or not is_sealed(stored):
+            return stored
+        try:
+            return self.vault.open(stored)
+        except VaultError as exc:
+            log.warning("the stored access token cannot be opened (%s); logging in again", exc)
+            return None
+
     async def _store_login(self, token: str, device_id: str) -> None:
         async with self.db.session() as session:
-            await repo.set_value(session, "access_token", token)
+            await repo.set_value(session, "access_token", self.vault.seal(token))
             await repo.set_value(session, "device_id", device_id)
 
     @property

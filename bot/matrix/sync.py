@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 SYNC_TIMEOUT_MS = 30_000
 BACKOFF_START = 1.0
 LAST_SYNC = "last_sync_at"  # when a sync last succeeded: what `python -m bot health` checks
+NOT_READY = "not_ready"  # why the bot could not start yet (the homeserver does not answer), for `health`
 PROBE_EVERY = 1.0  # seconds between checks whether an unreachable homeserver is back
 BACKOFF_CAP = 30.0  # seconds; a storm at 03:00 is no time to wait minutes for a reconnect
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.config import Settings
-from bot.matrix.sync import LAST_SYNC
+from bot.matrix.sync import LAST_SYNC, NOT_READY
 from bot.state import repo
 from bot.state.db import Database
 
@@ -28,10 +28,14 @@ async def check(settings: Settings, now: datetime | None = None) -> tuple[bool, 
     try:
         async with db.session() as session:
             last = await repo.get_value(session, LAST_SYNC)
+            not_ready = await repo.get_value(session, NOT_READY)
     except Exception as exc:  # noqa: BLE001 - any failure to read the database is the answer
         return False, f"database unreadable: {type(exc).__name__}: {exc}"
     finally:
         await db.close()
+    if not_ready is not None:
+        since, _, reason = not_ready.partition(" ")
+        return False, f"not ready: {reason} (since {since})"
     if last is None:
         return False, "the bot has not synced with its homeserver yet"
     age = now - datetime.fromisoformat(last)

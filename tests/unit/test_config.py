@@ -132,3 +132,11 @@ def test_room_ids_of_every_room_version_and_aliases_are_accepted() -> None:
     for bad in ("#no-server", "!has space", "samordnande:example.org", "!:example.org", "!"):
         data["forum"][0]["room"] = bad
         assert any("forum[0].room" in e and "!id" in e for e in errors_of(data)), bad
+
+
+def test_the_version_is_the_package_version() -> None:
+    from importlib import metadata
+
+    done = subprocess.run([sys.executable, "-m", "bot", "--version"], capture_output=True, text=True, check=False)
+    assert done.returncode == 0
+    assert done.stdout.strip() == f"samverkan-bot {metadata.version('samverkan-bot')}"

@@ -14,6 +14,7 @@ from signedjson.sign import sign_json
 
 from bot.matrix import crosssign
 from bot.matrix.crosssign import CrossSigningError, Identity, KeyFile, key_object, trusted_devices, upload_body
+from bot.matrix.vault import GENERATED_KEY_FILE, Vault
 
 USER = "@anna:example.org"
 
@@ -58,26 +59,24 @@ def test_a_tampered_device_is_not_trusted() -> None:
     assert trusted_devices(query(anna, {"PHONE": phone}), USER) == set()
 
 
-@pytest.mark.parametrize("store_key", [None, "ett långt hemligt lösenord"])
-def test_the_key_file_keeps_the_identity_and_is_sealed_with_the_store_key(tmp_path: Path,
-                                                                         store_key: str | None) -> None:
+@pytest.mark.parametrize("env", [{}, {"SAMVERKAN_STORE_KEY": "ett långt hemligt lösenord"}])
+def test_the_key_file_keeps_the_identity_sealed(tmp_path: Path, env: dict[str, str]) -> None:
+    """Sealed with SAMVERKAN_STORE_KEY, or without it with a key generated beside the store (mode 0600)."""
     identity = Identity.generate()
-    KeyFile(tmp_path, store_key).save(USER, identity)
+    KeyFile(tmp_path, Vault.for_store(tmp_path, env)).save(USER, identity)
     stored = (tmp_path / crosssign.KEY_FILE).read_text()
     assert (tmp_path / crosssign.KEY_FILE).stat().st_mode & 0o777 == 0o600
-    seed = identity.seeds()["self_signing"]
-    assert (seed in stored) is (store_key is None), "sealed: no private key in the file"
-    loaded = KeyFile(tmp_path, store_key).load(USER)
+    assert identity.seeds()["self_signing"] not in stored, "no private key in the clear"
+    assert (tmp_path / GENERATED_KEY_FILE).exists() is (not env)
+    loaded = KeyFile(tmp_path, Vault.for_store(tmp_path, env)).load(USER)
     assert loaded is not None and loaded.seeds() == identity.seeds()
-    assert KeyFile(tmp_path, store_key).load("@someone-else:example.org") is None
+    assert KeyFile(tmp_path, Vault.for_store(tmp_path, env)).load("@someone-else:example.org") is None
 
 
 def test_a_sealed_key_file_needs_the_right_store_key(tmp_path: Path) -> None:
-    KeyFile(tmp_path, "rätt").save(USER, Identity.generate())
-    with pytest.raises(CrossSigningError, match="SAMVERKAN_STORE_KEY does not open"):
-        KeyFile(tmp_path, "fel").load(USER)
-    with pytest.raises(CrossSigningError, match="set SAMVERKAN_STORE_KEY"):
-        KeyFile(tmp_path, None).load(USER)
+    KeyFile(tmp_path, Vault("rätt", "test")).save(USER, Identity.generate())
+    with pytest.raises(CrossSigningError, match="does not open it; give the SAMVERKAN_STORE_KEY"):
+        KeyFile(tmp_path, Vault("fel", "test")).load(USER)
 
 
 class FakeHomeserver:
@@ -104,7 +103,7 @@ class FakeHomeserver:
 async def test_a_homeserver_without_cross_signing_gets_a_sentence_and_nothing_is_signed(tmp_path: Path) -> None:
     hs = FakeHomeserver([(404, {"errcode": "M_UNRECOGNIZED", "error": "Unrecognized request"})])
     with pytest.raises(CrossSigningError, match=r"does not support cross-signing.*cross_signing = false"):
-        await crosssign.sign_own_device(hs, tmp_path, {})
+        await crosssign.sign_own_device(hs, tmp_path, Vault("k", "test"), {})
     assert [path for path, _ in hs.calls] == ["/keys/query", "/keys/device_signing/upload"]
 
 
@@ -112,7 +111,7 @@ async def test_the_password_is_sent_only_when_asked_and_a_wrong_one_is_named(tmp
     asks = (401, {"flows": [{"stages": ["m.login.password"]}], "session": "s1"})
     hs = FakeHomeserver([asks, (401, {"errcode": "M_FORBIDDEN", "error": "Invalid password"})])
     with pytest.raises(CrossSigningError, match=r"refused SAMVERKAN_PASSWORD.*nothing was changed"):
-        await crosssign.sign_own_device(hs, tmp_path, {"SAMVERKAN_PASSWORD": "fel"})
+        await crosssign.sign_own_device(hs, tmp_path, Vault("k", "test"), {"SAMVERKAN_PASSWORD": "fel"})
     first, second = hs.calls[1][1], hs.calls[2][1]
     assert "auth" not in first
     assert second["auth"] == {"type": "m.login.password", "identifier": {"type": "m.id.user", "user": USER},
@@ -122,17 +121,17 @@ async def test_the_password_is_sent_only_when_asked_and_a_wrong_one_is_named(tmp
 
     hs = FakeHomeserver([asks])
     with pytest.raises(CrossSigningError, match="set SAMVERKAN_PASSWORD"):
-        await crosssign.sign_own_device(hs, tmp_path, {})
+        await crosssign.sign_own_device(hs, tmp_path, Vault("k", "test"), {})
 
 
 async def test_a_new_identity_is_uploaded_whole_then_the_device_is_signed(tmp_path: Path) -> None:
     hs = FakeHomeserver([(200, {})])
-    await crosssign.sign_own_device(hs, tmp_path, {})
+    await crosssign.sign_own_device(hs, tmp_path, Vault("k", "test"), {})
     paths = [path for path, _ in hs.calls]
     assert paths == ["/keys/query", "/keys/device_signing/upload", "/keys/signatures/upload"]
     uploaded = hs.calls[1][1]
     assert set(uploaded) == {"master_key", "self_signing_key", "user_signing_key"}
-    held = KeyFile(tmp_path, None).load(USER)
+    held = KeyFile(tmp_path, Vault("k", "test")).load(USER)
     assert held is not None and held.master is not None
     master = crosssign.public(held.master)
     assert crosssign.signed_by(uploaded["self_signing_key"], USER, master)
