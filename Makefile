@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 PHONE := tests/phone/node_modules/.installed
 
-.PHONY: test demo lint clean postgres phone
+.PHONY: test demo lint clean postgres phone lock
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,13 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 test: $(STAMP) postgres phone
+	$(PY) -m dev.audit
 	$(PY) -m pytest -q
+
+# The image installs exactly these versions; after a change to the dependencies: make lock
+lock: $(STAMP)
+	$(VENV)/bin/uv pip compile pyproject.toml --extra postgres --generate-hashes --python-version 3.11 \
+	  -o requirements.lock -q
 
 # The test phone runs Element's crypto stack (matrix-js-sdk + Rust crypto wasm) under Node.
 phone: $(PHONE)

@@ -27,3 +27,17 @@ def test_every_command_module_registers_its_commands_by_itself() -> None:
     registered = {spec.run.__module__ for spec in REGISTRY.all()}
     modules = {f"bot.commands.{m.name}" for m in pkgutil.iter_modules(bot.commands.__path__)}
     assert modules - {"bot.commands.registry", "bot.commands.converters"} == registered
+
+
+def test_the_image_lock_pins_every_dependency_with_hashes() -> None:
+    """requirements.lock (what the image installs) names every runtime dependency, each pinned and hashed."""
+    import re
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    wanted = [*project["dependencies"], *project["optional-dependencies"]["postgres"]]
+    names = {re.split(r"[\[<>=!~ ;]", d, maxsplit=1)[0].lower().replace("_", "-") for d in wanted}
+    lock = (ROOT / "requirements.lock").read_text(encoding="utf-8")
+    pinned = dict(re.findall(r"^([A-Za-z0-9_.\-]+)==(\S+)", lock, re.M))
+    assert names <= {n.lower().replace("_", "-") for n in pinned}, names - set(pinned)
+    assert lock.count("--hash=sha256:") >= len(pinned)
