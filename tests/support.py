@@ -239,6 +239,18 @@ async def direct_messages(world: World, app: App, who: str, count: int = 1, time
     return found
 
 
+async def direct_bodies(world: World, app: App, who: str) -> list[str]:
+    """What the bot has sent to `who` in their direct room so far (nothing if it has none)."""
+    async with app.db.session() as session:
+        room_id = await repo.get_value(session, f"dm:{world.people[who].user_id}")
+    if room_id is None:
+        return []
+    client = world.clients[who]
+    await client.join(room_id)
+    return [e["content"]["body"] for e in await room_events(client, room_id)
+            if e["sender"] == world.bot.user_id and e["type"] == "m.room.message"]
+
+
 async def settle(app: App) -> None:
     """Until the bot's outbox has delivered everything due."""
     app.outbox.notify()

@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlmodel import col, select
 from support import (
     World,
     command,
+    direct_bodies,
     direct_messages,
     direct_room,
     highlights,
@@ -18,6 +20,7 @@ from support import (
 )
 
 from bot.domain.clock import FakeClock
+from bot.state.models import Convocation, Summons
 
 
 async def pinged(world: World, who: str, room_id: str, needle: str) -> list[dict[str, Any]]:
@@ -92,6 +95,11 @@ async def test_an_unanswered_function_escalates_to_its_deputy_then_the_chair_acr
     deputy = await direct_messages(world, app, "nacka")
     assert "ersättare för Vakthavande, SOS Alarm" in deputy[0]["content"]["body"]
     assert await wait_for(lambda: pinged(world, "nacka", room, "Ersättare kallas"))
+    await settle(app)
+    # The TiB acknowledged: no reminder for it, and its deputy is not convened.
+    tib = await direct_bodies(world, app, "tib")
+    assert not any("PÅMINNELSE" in body for body in tib), tib
+    assert await direct_bodies(world, app, "rsib") == [], "the TiB's deputy is not convened"
 
     await world.stop_bots()
     app = await world.start_bot(settings, clock)
@@ -191,3 +199,44 @@ async def test_direct_rooms_are_opened_at_start_and_reused_by_convocations(world
     app = await world.start_bot()
     await command(world, "tib", "samordnande", "!kalla samordnande")
     assert [m["room_id"] for m in await direct_messages(world, app, "sos", count=2)] == [opened["sos"]] * 2
+
+
+async def test_a_reaction_acknowledges_only_the_convocation_it_is_on(world: World) -> None:
+    """✅ on the inriktande forum's convocation leaves the TiB's samordnande convocation unanswered; 👎 acknowledges
+    nothing."""
+    app = await world.start_bot()
+    await command(world, "tib", "inriktande", "!aktivera inriktande storm")
+    await command(world, "tib", "samordnande", "!kalla samordnande avstämning")
+    inriktande = (await wait_for(lambda: pinged(world, "tib", world.rooms["inriktande"], "storm")))[0]
+    samordnande = (await wait_for(lambda: pinged(world, "sos", world.rooms["samordnande"], "avstämning")))[0]
+    await react(world.clients["sos"], world.rooms["samordnande"], samordnande["event_id"], "👎")
+    await react(world.clients["tib"], world.rooms["inriktande"], inriktande["event_id"])
+    await wait_for(lambda: _acked(app, "inriktande", "lst-tib"))
+    await settle(app)
+    assert not await _acked(app, "samordnande", "lst-tib"), "the other forum's convocation is still unanswered"
+    assert not await _acked(app, "samordnande", "sos-vakthavande"), "👎 is no acknowledgement"
+
+
+async def _acked(app: Any, forum_id: str, function_id: str) -> bool:
+    async with app.db.session() as session:
+        rows = (await session.exec(select(Summons).join(Convocation, col(Convocation.id) == col(Summons.convocation_id))
+                                   .where(Convocation.forum_id == forum_id, Summons.function_id == function_id,
+                                          col(Summons.ack_at).is_not(None)))).all()
+    return bool(rows)
+
+
+async def test_the_escalation_falls_due_at_ack_within_not_a_second_before(world: World) -> None:
+    clock = FakeClock(datetime.now(UTC))
+    app = await world.start_bot(clock=clock)
+    await command(world, "tib", "samordnande", "!kalla samordnande avstämning")
+    await settle(app)
+    clock.advance(timedelta(minutes=5) - timedelta(seconds=1))  # ack_within is 5 minutes by default
+    assert await app.timers.fire_due() == 0
+    await settle(app)
+    assert not any("PÅMINNELSE" in b for b in await direct_bodies(world, app, "sos"))
+    clock.advance(timedelta(seconds=1))
+    assert await app.timers.fire_due() == 2, "the TiB's and SOS Alarm's summonses, both unanswered"
+    await settle(app)
+    reminders = [b for b in await direct_bodies(world, app, "sos") if "PÅMINNELSE" in b]
+    assert len(reminders) == 1, "one reminder"
+    assert await app.timers.fire_due() == 0, "and never again for the same step"

@@ -14,6 +14,7 @@ from support import (
     notifications,
     room_events,
     send_text,
+    settle,
     wait_for,
     wait_for_reply,
 )
@@ -90,6 +91,9 @@ async def test_reports_are_requested_chased_at_the_deadline_and_summarised(world
     assert "1 av 2 aktörer har rapporterat" in chase["body"] and "Ingen rapport från: SOS Alarm" in chase["body"]
     assert world.people["sos"].user_id in chase["m.mentions"]["user_ids"]
     assert await wait_for(lambda: _dm_with(world, app, "sos", "saknas"))
+    await settle(app)
+    assert await _dm_with(world, app, "tib", "saknas") is None, "the TiB reported: no reminder"
+    assert len([m for m in await direct_messages(world, app, "sos") if "saknas" in m["content"]["body"]]) == 1
 
     clock.set(starts - timedelta(minutes=9))
     await app.meetings.run_due()

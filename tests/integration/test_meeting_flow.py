@@ -7,11 +7,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import aiohttp
+from sqlmodel import col, select
 from support import World, command, direct_messages, react, room_events, settle, wait_for
 
 from bot.app import App
 from bot.domain.clock import FakeClock
 from bot.domain.meetings import occurrences
+from bot.state.models import LogEntry
 
 TZ = ZoneInfo("Europe/Stockholm")
 
@@ -99,6 +101,11 @@ async def test_a_weekly_meeting_is_convened_reminded_opened_logged_and_minuted_a
         assert needle in minutes["body"], needle
     assert "fel text" not in minutes["body"]
     assert await wait_for(lambda: bot_said(world, "lst", "Protokoll: Veckomöte"))  # back to the home organisation
+    again = await command(world, "tib", "samordnande", "!möte slut")
+    assert "Inget möte pågår" in again, "a second end publishes nothing"
+    await settle(app)
+    assert len(await bot_said(world, "logg", "Protokoll: Veckomöte")) == 1, "one set of minutes in the log room"
+    assert len(await bot_said(world, "lst", "Protokoll: Veckomöte")) == 1, "and one in the home room"
     due = (starts.astimezone(TZ).replace(hour=23, minute=59)).astimezone(UTC)
     clock.set(due - timedelta(minutes=30))
     assert await app.timers.fire_due() == 1
@@ -160,3 +167,20 @@ async def test_the_first_meeting_of_an_activation_and_log_entries_outside_meetin
     minutes = await command(world, "sos", "samordnande", "!protokoll")
     assert "Ordförande: Vakthavande, SOS Alarm" in minutes and "Sekreterare: TiB, Nacka kommun" in minutes
     assert "AKTIVERAT (storm)" in minutes
+
+
+async def test_undo_withdraws_only_your_own_latest_entry(world: World) -> None:
+    """Two authors: !ångra withdraws the sender's latest entry, never the other's; again, the one before."""
+    app = await world.start_bot()
+    await command(world, "tib", "samordnande", "!möte start samordnande")
+    await command(world, "tib", "samordnande", "!info TiB:s första")
+    await command(world, "tib", "samordnande", "!info TiB:s andra")
+    await command(world, "sos", "samordnande", "!info SOS senaste")
+    withdrawn = await command(world, "tib", "samordnande", "!ångra")
+    assert "TiB:s andra" in withdrawn and "SOS senaste" not in withdrawn
+    assert "TiB:s första" in await command(world, "tib", "samordnande", "!ångra")
+    assert "Du har inget i loggen" in await command(world, "nacka", "samordnande", "!ångra")
+    async with app.db.session() as session:
+        entries = (await session.exec(select(LogEntry).order_by(col(LogEntry.id)))).all()
+    assert [(e.text, e.withdrawn_at is not None) for e in entries] == [
+        ("TiB:s första", True), ("TiB:s andra", True), ("SOS senaste", False)]

@@ -55,6 +55,7 @@ def configure(world: World, url: str) -> Path:
     data = base_config(world)
     data["database"]["url"] = url
     data["matrix"]["open_direct_rooms"] = False
+    data["matrix"]["store_path"] = str(world.tmp / "crypto")
     path = world.tmp / "config.toml"
     path.write_text(tomli_w.dumps(data), encoding="utf-8")
     return path

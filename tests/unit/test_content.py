@@ -54,3 +54,13 @@ def test_the_outbox_stores_plain_data_and_renders_matrix_content_at_send() -> No
     assert render(legacy) == legacy
     file = render({ATTACHMENT: {"filename": "protokoll.html", "mimetype": "text/html", "data": "<p>x</p>"}})
     assert file["msgtype"] == "m.file" and file["info"] == {"mimetype": "text/html", "size": 8}
+
+
+def test_only_a_yes_acknowledges() -> None:
+    """✅ 👍 (any skin tone, with or without the variation selector) say yes; 👎 ❌ and the rest never do."""
+    from bot.messages import approves
+
+    for yes in ("✅", "👍", "👍🏽", "✔️", "☑️", "👌", "✅\ufe0f"):
+        assert approves(yes), yes
+    for no in ("👎", "👎🏻", "❌", "✖️", "🚫", "⛔", "🙅", "👀", "", "ja", "✅✅", "👍👎"):
+        assert not approves(no), no
