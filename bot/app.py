@@ -48,6 +48,7 @@ class App:
                                    bot_user=settings.matrix.user_id)
         self.timers = Timers(self.db, self.dispatch, self.clock)
         self.lease = Lease(self.db)
+        self.clock.watch(self._clock_moved)
         self.meetings = MeetingScheduler(self.db, self.dispatch, self.directory, self.clock)
         self.outbox.on_give_up = self._undelivered
         self.matrix.listen(Handlers(message=self.dispatch.handle, reaction=self.dispatch.handle_reaction,
@@ -119,6 +120,11 @@ class App:
         if result.errors:
             log.error("SIGHUP: the configuration was not reloaded; the running one stays:\n  %s",
                       "\n  ".join(result.errors))
+
+    def _clock_moved(self) -> None:
+        """A clock that jumped (tests, the demo): what waits for a time looks again."""
+        self.timers.notify()
+        self.meetings.clock_moved()
 
     def _enqueued(self) -> None:
         self.outbox.notify()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -92,6 +92,12 @@ class MeetingScheduler:
             await repo.set_value(session, CHECKED_UNTIL, now.isoformat())
         await self.plan()
         return len(steps)
+
+    def clock_moved(self) -> None:
+        """The clock jumped (tests, the demo): APScheduler wakes at once and what is now due runs."""
+        if self.scheduler.running and not self.stopped:
+            self.scheduler.add_job(self.run_due, DateTrigger(run_date=datetime.now(UTC)), id=JOB_ID,
+                                   replace_existing=True, misfire_grace_time=None, coalesce=True)
 
     async def plan(self) -> None:
         """(Re)schedule the single wake-up job for the next step."""

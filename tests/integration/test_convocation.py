@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlmodel import col, select
 from support import (
@@ -20,6 +21,7 @@ from support import (
 )
 
 from bot.domain.clock import FakeClock
+from bot.domain.meetings import occurrences
 from bot.state.models import Convocation, Summons
 
 
@@ -240,3 +242,27 @@ async def test_the_escalation_falls_due_at_ack_within_not_a_second_before(world:
     reminders = [b for b in await direct_bodies(world, app, "sos") if "PÅMINNELSE" in b]
     assert len(reminders) == 1, "one reminder"
     assert await app.timers.fire_due() == 0, "and never again for the same step"
+
+
+async def test_time_that_passes_fires_the_escalation_and_a_meeting_step_through_the_real_loops(world: World) -> None:
+    """No step function called by hand: the clock moves, the timer loop and APScheduler's wake-up do the rest."""
+    meeting = world.settings().forums[0].meetings[0]
+    starts = occurrences(meeting, datetime.now(UTC) + timedelta(days=2), ZoneInfo("Europe/Stockholm"))[0]
+    clock = FakeClock(starts - timedelta(hours=24, minutes=10))  # before the weekly convocation goes out
+    app = await world.start_bot(clock=clock)
+    await command(world, "tib", "samordnande", "!kalla samordnande avstämning")
+    await settle(app)
+    assert not any("PÅMINNELSE" in b for b in await direct_bodies(world, app, "sos"))
+
+    clock.advance(timedelta(minutes=5))  # ack_within has passed: the timer loop escalates
+    await wait_for(lambda: _bodies_with(world, app, "sos", "PÅMINNELSE"), 20)
+
+    clock.advance(timedelta(minutes=10))  # the weekly meeting's convocation is due: APScheduler wakes
+    convened = await wait_for(lambda: _bodies_with(world, app, "sos", "Veckomöte"), 20)
+    assert len(convened) == 1
+    await settle(app)
+    assert len(await _bodies_with(world, app, "sos", "PÅMINNELSE")) == 1, "each step once"
+
+
+async def _bodies_with(world: World, app: Any, who: str, needle: str) -> list[str]:
+    return [b for b in await direct_bodies(world, app, who) if needle in b]
