@@ -192,7 +192,7 @@ async def test_encrypted_forum_and_direct_messages_from_activation_to_acknowledg
     async def newcomer_reads() -> bool:
         return any(r == room_id and e.sender == bot and "✅ Vakthavande" in e.body for r, e in newcomer.read)
 
-    assert await wait_for(newcomer_reads, 30)
+    assert await wait_for(newcomer_reads, 60)  # a loaded machine: the key share takes a while
     for phone in phones.values():
         await phone.stop()
 

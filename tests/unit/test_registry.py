@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +17,7 @@ from bot.domain.names import normalise
 from bot.flows.context import Context
 from bot.flows.errors import BadArgument, UnknownName
 from bot.messages import Incoming
+from bot.texts import t
 
 
 def settings_data() -> dict[str, Any]:
@@ -95,6 +95,11 @@ def test_normalise_is_idempotent_and_case_free(text: str) -> None:
 def test_parse_never_fails_with_anything_but_a_user_error(text: str) -> None:
     spec = REGISTRY.find("status")
     assert spec is not None
-    with contextlib.suppress(UnknownName, BadArgument):
-        spec.parse(context(), text)
+    try:
+        parsed = spec.parse(context(), text)
+    except (UnknownName, BadArgument) as exc:
+        sentence = t("sv", exc.key, **exc.values)
+        assert sentence and "{" not in sentence, sentence  # a whole sentence for the user
+        return
+    assert set(parsed) == {arg.name for arg in spec.args}
 
