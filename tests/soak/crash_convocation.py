@@ -114,15 +114,11 @@ def count_deliveries(hs_db: Path, bot: str, forum_room: str,
     return dms, mentions
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--holders", type=int, default=200)
-    parser.add_argument("--kills", type=int, default=20)
-    parser.add_argument("--seed", type=int, default=7)
-    args = parser.parse_args()
-    rng = random.Random(args.seed)
+def run(holders_count: int, kills: int, seed: int) -> dict[str, Any]:
+    """Convene `holders_count` holders while killing the bot `kills` times; the counts per holder."""
+    rng = random.Random(seed)
     with scratch_homeserver() as (tmp, hs):
-        admin, bot, holders, forum_room = forum_with_holders(hs, args.holders)
+        admin, bot, holders, forum_room = forum_with_holders(hs, holders_count)
         convener = holders[0]
         db = tmp / "bot.db"
         config = tmp / "config.toml"
@@ -142,7 +138,7 @@ def main() -> int:
         request(hs, "PUT", f"/_matrix/client/v3/rooms/{forum_room}/send/m.room.message/{txn}",
                 convener.access_token, {"msgtype": "m.text", "body": "!aktivera forum storm"})
         started = time.monotonic()
-        for _ in range(args.kills):
+        for _ in range(kills):
             time.sleep(rng.uniform(0.05, 1.5))
             process.send_signal(signal.SIGKILL)
             process.wait()
@@ -159,17 +155,31 @@ def main() -> int:
             integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
         ids = [h.user_id for h in holders]
         dms, mentions = count_deliveries(tmp / "synapse" / "homeserver.db", bot.user_id, forum_room, ids)
-    result = {
-        "holders": args.holders, "kills": args.kills, "seconds": round(elapsed, 1), "integrity_check": integrity,
+    return {
+        "holders": holders_count, "kills": kills, "seconds": round(elapsed, 1), "integrity_check": integrity,
         "dm_lost": sum(1 for n in dms.values() if n == 0), "dm_duplicated": sum(1 for n in dms.values() if n > 1),
         "ping_lost": sum(1 for n in mentions.values() if n == 0),
         "ping_duplicated": sum(1 for n in mentions.values() if n > 1),
     }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--holders", type=int, default=200)
+    parser.add_argument("--kills", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    result = run(args.holders, args.kills, args.seed)
     print(json.dumps(result, indent=2))
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "crash_convocation.json").write_text(json.dumps(result, indent=2) + "\n")
-    ok = integrity == "ok" and not any(result[k] for k in ("dm_lost", "dm_duplicated", "ping_lost", "ping_duplicated"))
-    return 0 if ok else 1
+    return 0 if exactly_once(result) else 1
+
+
+def exactly_once(result: dict[str, Any]) -> bool:
+    """Nothing lost, nothing twice, the database whole."""
+    return result["integrity_check"] == "ok" and not any(
+        result[k] for k in ("dm_lost", "dm_duplicated", "ping_lost", "ping_duplicated"))
 
 
 if __name__ == "__main__":
