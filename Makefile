@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 PHONE := tests/phone/node_modules/.installed
 
-.PHONY: test demo lint clean postgres phone lock
+.PHONY: test demo lint clean postgres phone lock mutants
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ postgres:
 	  { apt-get install -y -qq postgresql >/dev/null 2>&1 || \
 	    { apt-get update -qq >/dev/null && apt-get install -y -qq postgresql >/dev/null; }; }; } || \
 	  echo "PostgreSQL could not be installed: its tests will be skipped"
+
+# Mutation testing of the convocation, roster, forum, schedule and lägesbild rules (a few minutes).
+mutants: $(STAMP)
+	$(VENV)/bin/pip install --quiet mutmut
+	$(PY) -m dev.mutants
 
 demo: $(STAMP)
 	$(PY) -m dev.demo

@@ -97,3 +97,17 @@ def test_deputies_and_who_may_stand_in() -> None:
     assert roster.may_stand_in("@admin:lst.test", tib)
     # A stand-in may act for the function it holds, besides the ones it is listed for.
     assert {f.id for f in roster.functions_of(RASMUS, local(2026, 6, 1, 0, 0))} == {"lst-rsib", "sos-vb"}
+
+
+def test_a_stand_in_gives_the_function_to_that_person_only_and_while_it_lasts() -> None:
+    """Standing in for the TiB makes Rasmus able to act for it until the stand-in ends; nobody else gains it."""
+    until = local(2026, 1, 8, 18, 0)
+    at = local(2026, 1, 8, 9, 0)
+    roster = Roster(directory(), [StandIn("lst-tib", RASMUS, at - timedelta(hours=1), until)], TZ)
+    assert [f.id for f in roster.functions_of(RASMUS, at)] == ["lst-rsib", "lst-tib"]
+    others = [f.id for f in roster.functions_of("@sara:sos.test", at)]
+    assert others == ["sos-vb"], "no function from another person's stand-in"
+    assert [f.id for f in roster.functions_of(RASMUS, until + timedelta(minutes=1))] == ["lst-rsib"]
+    duty = roster.duty("lst-tib", at)
+    assert duty.function.id == "lst-tib" and duty.holders == (RASMUS,) and duty.until == until
+    assert roster.duty("sos-vb", at).function.id == "sos-vb"
