@@ -87,8 +87,9 @@ def message_from_data(data: dict[str, Any]) -> Message:
     return Message(**{**data, "mentions": tuple(data.get("mentions", ()))})
 
 
-# Delivery order: the room ping that reaches everyone first, chatter last.
+# Delivery order: the room ping that reaches everyone first, then answers, then direct messages, chatter last.
 PRIORITY_PING = 0
+PRIORITY_ANSWER = 1  # the answer to a command someone just typed: before a backlog of direct messages
 PRIORITY_DIRECT = 2
 PRIORITY_REPLY = 5
 

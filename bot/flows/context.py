@@ -20,7 +20,7 @@ from bot.domain.forums import Authority, ForumState, authority
 from bot.domain.model import Forum, Function
 from bot.domain.roster import Roster
 from bot.flows.errors import NotAllowed
-from bot.messages import PRIORITY_REPLY, Incoming, Message
+from bot.messages import PRIORITY_ANSWER, Incoming, Message
 from bot.state import roster as roster_store
 from bot.texts import t
 from bot.texts.rich import Rich
@@ -96,5 +96,5 @@ class Context:
             html=rich.html,
             reply_to=self.incoming.event_id,
             thread_root=self.incoming.thread_root,
-            priority=PRIORITY_REPLY,
+            priority=PRIORITY_ANSWER,
         )

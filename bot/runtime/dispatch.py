@@ -22,7 +22,7 @@ from bot.domain.clock import Clock
 from bot.domain.directory import Directory
 from bot.flows.context import Context
 from bot.flows.errors import NotAllowed, UnknownName, UserError
-from bot.messages import Incoming, Message, Outgoing, Reaction, approves
+from bot.messages import PRIORITY_ANSWER, Incoming, Message, Outgoing, Reaction, approves
 from bot.ops import metrics
 from bot.state import repo
 from bot.state.db import Database
@@ -219,7 +219,7 @@ class Dispatcher:
 
     def _reply(self, incoming: Incoming, rich: Rich) -> Message:
         return Message(target=incoming.room_id, body=rich.plain, html=rich.html, reply_to=incoming.event_id,
-                       thread_root=incoming.thread_root)
+                       thread_root=incoming.thread_root, priority=PRIORITY_ANSWER)
 
     def _error_reply(self, incoming: Incoming, exc: UserError, spec: CommandSpec | None) -> Message:
         text = self._t(exc.key, **exc.values)

@@ -48,7 +48,7 @@ async def latest(hs: Homeserver, token: str, room: str) -> list[dict[str, Any]]:
 
 async def one_run(hs: Homeserver, folder: Path, url: str, admin: RegisteredUser, bot: RegisteredUser,
                   holders: list[RegisteredUser], room: str, run: int) -> dict[str, Any]:
-    data = one_forum(hs, admin, bot, holders, folder / "unused.db")
+    data = one_forum(hs, admin, bot, holders, folder / "unused.db", activated=[f"f{i}" for i in range(len(holders))])
     data["database"]["url"] = url
     data["matrix"]["store_path"] = str(folder / "crypto")
     config = folder / f"config-{run}.toml"
@@ -68,6 +68,8 @@ async def one_run(hs: Homeserver, folder: Path, url: str, admin: RegisteredUser,
                 break
             await asyncio.sleep(0.2)
         running = sum("started:" in (log.read_text(encoding="utf-8")) for log in logs)
+        if running == 0:
+            raise RuntimeError(f"no instance started: {logs[0].read_text(encoding='utf-8')[-2000:]}")
         convener = holders[0]
         event = f"storm{run}"
         async with aiohttp.ClientSession() as http, http.put(
