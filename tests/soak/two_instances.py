@@ -47,7 +47,7 @@ async def latest(hs: Homeserver, token: str, room: str) -> list[dict[str, Any]]:
 
 
 async def one_run(hs: Homeserver, folder: Path, url: str, admin: RegisteredUser, bot: RegisteredUser,
-                  holders: list[RegisteredUser], room: str, run: int) -> dict[str, Any]:
+                  holders: list[RegisteredUser], room: str, run: str) -> dict[str, Any]:
     data = one_forum(hs, admin, bot, holders, folder / "unused.db", activated=[f"f{i}" for i in range(len(holders))])
     data["database"]["url"] = url
     data["matrix"]["store_path"] = str(folder / "crypto")
@@ -117,7 +117,8 @@ async def main() -> int:
             print(f"PostgreSQL: skipped ({why})")
         try:
             for name, url in backends.items():
-                rounds = [await one_run(hs, folder, url(), admin, bot, holders, room, run) for run in range(args.runs)]
+                rounds = [await one_run(hs, folder, url(), admin, bot, holders, room, f"{name}{run}")
+                          for run in range(args.runs)]
                 doubled = sum(r["pings"] > 1 for r in rounds)
                 lost = sum(r["pings"] == 0 for r in rounds)
                 both = sum(r["running"] > 1 for r in rounds)
