@@ -117,7 +117,7 @@ class ElementPhone:
     def seen(self, predicate: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
         return [event for event in self.events if predicate(event)]
 
-    async def wait(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 30.0) -> dict[str, Any]:
+    async def wait(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 60.0) -> dict[str, Any]:
         """The first event the phone has seen that matches."""
 
         async def find() -> dict[str, Any] | None:

@@ -133,9 +133,9 @@ class Rooms:
 
     async def _adopt_direct(self, user_id: str, room_id: str) -> None:
         """Remember the direct room with a person, and mark it direct for the bot's own clients (m.direct)."""
+        await self._mark_direct(user_id, room_id, add=True)
         await self.db.write(lambda session: repo.set_value(session, f"dm:{user_id}", room_id))
         self.direct_rooms[user_id] = room_id
-        await self._mark_direct(user_id, room_id, add=True)
 
     async def _mark_direct(self, user_id: str, room_id: str, *, add: bool) -> None:
         path = f"/user/{quote(self.user_id)}/account_data/m.direct"

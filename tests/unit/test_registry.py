@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +19,7 @@ from bot.flows.context import Context
 from bot.flows.errors import BadArgument, UnknownName
 from bot.messages import Incoming
 from bot.texts import t
+from bot.texts.sv import TEXTS as SV
 
 
 def settings_data() -> dict[str, Any]:
@@ -98,8 +100,9 @@ def test_parse_never_fails_with_anything_but_a_user_error(text: str) -> None:
     try:
         parsed = spec.parse(context(), text)
     except (UnknownName, BadArgument) as exc:
-        sentence = t("sv", exc.key, **exc.values)
-        assert sentence and "{" not in sentence, sentence  # a whole sentence for the user
+        template = SV[exc.key]
+        assert set(re.findall(r"{(\w+)}", template)) <= set(exc.values), template  # every blank filled
+        assert t("sv", exc.key, **exc.values).strip()  # a whole sentence for the user
         return
     assert set(parsed) == {arg.name for arg in spec.args}
 
