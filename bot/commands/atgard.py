@@ -8,7 +8,6 @@ from bot.commands import converters
 from bot.commands.registry import Arg, command
 from bot.domain.model import Function
 from bot.domain.names import normalise
-from bot.domain.timeparse import TIME_EXAMPLES, parse_when
 from bot.flows.context import Context
 from bot.flows.errors import BadArgument
 from bot.flows.meetings import MAX_ENTRY, log
@@ -34,12 +33,7 @@ def parse_action(ctx: Context, text: str) -> tuple[Function, str, datetime | Non
     due = None
     cut = max((i for i, w in enumerate(words) if normalise(w) in BY), default=None)
     if cut is not None:
-        try:
-            due = parse_when(" ".join(words[cut + 1:]), ctx.clock.now(), ctx.tz)
-        except ValueError:
-            raise BadArgument("log.bad_due", examples=TIME_EXAMPLES) from None
-        if due <= ctx.clock.now():
-            raise BadArgument("kalla.past", when=ctx.when(due), examples=TIME_EXAMPLES)
+        due = ctx.time_to_come(" ".join(words[cut + 1:]), "log.bad_due")
         words = words[:cut]
     if not words:
         raise BadArgument("error.missing_arg", arg=ctx.t("arg.text"))

@@ -12,7 +12,6 @@ from bot.commands import converters
 from bot.commands.registry import Arg, command
 from bot.domain.model import Function
 from bot.domain.names import normalise
-from bot.domain.timeparse import TIME_EXAMPLES, parse_when
 from bot.flows.context import Context
 from bot.flows.errors import BadArgument, NotAllowed, UserError
 from bot.messages import Outgoing
@@ -38,12 +37,7 @@ def parse(ctx: Context, text: str) -> tuple[Function, str | None, datetime | Non
     function = converters.function(ctx, " ".join(words[:cut]))
     until = None
     if cut < len(words):
-        try:
-            until = parse_when(" ".join(words[cut + 1:]), ctx.clock.now(), ctx.tz)
-        except ValueError:
-            raise BadArgument("tjanstgor.bad_time", examples=TIME_EXAMPLES) from None
-        if until <= ctx.clock.now():
-            raise BadArgument("kalla.past", when=ctx.when(until), examples=TIME_EXAMPLES)
+        until = ctx.time_to_come(" ".join(words[cut + 1:]), "tjanstgor.bad_time")
     return function, person, until, release
 
 

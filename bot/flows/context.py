@@ -19,7 +19,8 @@ from bot.domain.directory import Directory
 from bot.domain.forums import Authority, ForumState, authority
 from bot.domain.model import Forum, Function
 from bot.domain.roster import Roster
-from bot.flows.errors import NotAllowed
+from bot.domain.timeparse import TIME_EXAMPLES, parse_when
+from bot.flows.errors import BadArgument, NotAllowed
 from bot.messages import PRIORITY_ANSWER, Incoming, Message
 from bot.state import roster as roster_store
 from bot.texts import t
@@ -76,6 +77,16 @@ class Context:
         month = self.t("months").split()[local.month - 1]
         year = f" {local.year}" if local.year != self.clock.now().astimezone(self.tz).year else ""
         return f"{local.day} {month}{year} {local:%H:%M}"
+
+    def time_to_come(self, text: str, unreadable: str) -> datetime:
+        """A time the user wrote that is still to come; otherwise a sentence (`unreadable`, or that it has passed)."""
+        try:
+            instant = parse_when(text, self.clock.now(), self.tz)
+        except ValueError:
+            raise BadArgument(unreadable, examples=TIME_EXAMPLES) from None
+        if instant <= self.clock.now():
+            raise BadArgument("kalla.past", when=self.when(instant), examples=TIME_EXAMPLES)
+        return instant
 
     @property
     def tz(self) -> ZoneInfo:
