@@ -14,6 +14,7 @@ from typing import Any
 
 import aiohttp
 from nio import (
+    EncryptionError,
     LocalProtocolError,
     MegolmEvent,
     ReactionEvent,
@@ -33,6 +34,8 @@ from bot.state.db import Database
 log = logging.getLogger(__name__)
 
 SYNC_TIMEOUT_MS = 30_000
+KEY_GRACE = 10.0  # seconds an undecryptable message waits for its room key before the sender is asked again
+KEY_POLL_MS = 1_000
 BACKOFF_START = 1.0
 LAST_SYNC = "last_sync_at"  # when a sync last succeeded: what `python -m bot health` checks
 NOT_READY = "not_ready"  # why the bot could not start yet (the homeserver does not answer), for `health`
@@ -61,6 +64,7 @@ class Syncer:
         self.homeserver = homeserver
         self.handlers: Handlers | None = None
         self._told_undecryptable: set[tuple[str, str]] = set()  # (sender, session id) asked to re-send
+        self._waiting: dict[str, tuple[str, MegolmEvent, float]] = {}  # event id -> (room, event, since)
         self.last_sync: float | None = None  # time.monotonic() of the last successful sync
         self.first_sync_at: datetime | None = None
         self.synced = asyncio.Event()
@@ -113,7 +117,8 @@ class Syncer:
         first = self._sync_token is None
         # The first sync of a run returns at once, so the bot is ready without a long poll.
         answer = await self.client.sync(
-            timeout=SYNC_TIMEOUT_MS if self.synced.is_set() else 0,
+            # While a message waits for its room key, look again soon rather than long-polling.
+            timeout=(KEY_POLL_MS if self._waiting else SYNC_TIMEOUT_MS) if self.synced.is_set() else 0,
             since=self._sync_token,
             sync_filter={"room": {"timeline": {"limit": 1 if first else 100}}},
         )
@@ -141,15 +146,35 @@ class Syncer:
             self.handlers.after_sync()
 
     async def _undecryptable(self, room_id: str, event: MegolmEvent) -> None:
-        """A message the bot cannot read: log it, ask the sender's devices for the key, and the sender
-        to re-send (once per sender and session, so a busy room is not flooded)."""
+        """A message the bot cannot read yet: its room key may come in the next sync (a phone sends the
+        key and the message one after the other), so it waits a little and is tried again."""
         sent_at = datetime.fromtimestamp(event.server_timestamp / 1000, UTC)
         if event.sender == self.user_id or self._too_old(room_id, sent_at):
             return
-        log.warning("cannot decrypt %s from %s (device %s) in %s: no key for session %s",
-                    event.event_id, event.sender, event.device_id, room_id, event.session_id)
         with contextlib.suppress(LocalProtocolError):  # raised when already asked
             await self.client.request_room_key(event)
+        self._waiting[event.event_id] = (room_id, event, time.monotonic())
+
+    async def _retry_waiting(self) -> None:
+        """Events whose room key has arrived meanwhile are handled now; the rest, after a grace period,
+        are logged and the sender asked to send again."""
+        for event_id, (room_id, event, since) in list(self._waiting.items()):
+            try:
+                decrypted = self.client.decrypt_event(event)
+            except (EncryptionError, LocalProtocolError):
+                decrypted = None
+            if decrypted is not None:
+                del self._waiting[event_id]
+                await self._handle(room_id, decrypted)
+            elif time.monotonic() - since > KEY_GRACE:
+                del self._waiting[event_id]
+                await self._never_decrypted(room_id, event)
+
+    async def _never_decrypted(self, room_id: str, event: MegolmEvent) -> None:
+        """Log it, and ask the sender to re-send (once per sender and session, so a busy room is not flooded)."""
+        sent_at = datetime.fromtimestamp(event.server_timestamp / 1000, UTC)
+        log.warning("cannot decrypt %s from %s (device %s) in %s: no key for session %s",
+                    event.event_id, event.sender, event.device_id, room_id, event.session_id)
         told = (event.sender, event.session_id)
         if told in self._told_undecryptable or self.handlers is None:
             return
@@ -163,7 +188,6 @@ class Syncer:
 
     async def _dispatch(self, answer: SyncResponse) -> None:
         for room_id, info in answer.rooms.join.items():
-            room = self.client.rooms.get(room_id)
             for event in info.timeline.events:
                 if isinstance(event, RoomMemberEvent) and event.membership in ("leave", "ban") \
                         and event.state_key != self.user_id:
@@ -172,14 +196,19 @@ class Syncer:
                 if isinstance(event, MegolmEvent):  # still encrypted: nio had no key for it
                     await self._undecryptable(room_id, event)
                     continue
-                if isinstance(event, ReactionEvent):
-                    reaction = self._reaction(room_id, event)
-                    if reaction is not None and self.handlers is not None:
-                        await self.handlers.reaction(reaction)
-                    continue
-                incoming = self._incoming(room_id, event, room.member_count if room else 0)
-                if incoming is not None and self.handlers is not None:
-                    await self.handlers.message(incoming)
+                await self._handle(room_id, event)
+        await self._retry_waiting()
+
+    async def _handle(self, room_id: str, event: Any) -> None:
+        room = self.client.rooms.get(room_id)
+        if isinstance(event, ReactionEvent):
+            reaction = self._reaction(room_id, event)
+            if reaction is not None and self.handlers is not None:
+                await self.handlers.reaction(reaction)
+            return
+        incoming = self._incoming(room_id, event, room.member_count if room else 0)
+        if incoming is not None and self.handlers is not None:
+            await self.handlers.message(incoming)
 
     def _too_old(self, room_id: str, sent_at: datetime) -> bool:
         not_before = self.rooms.joined_at.get(room_id) or self.first_sync_at
