@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 from importlib import metadata
 from pathlib import Path
 
-from bot.config import ConfigError, load_settings
+from bot.config import ConfigError, load_settings, warnings
 from bot.ops.logs import configure as configure_logging
 
 
@@ -57,7 +58,10 @@ def main(argv: list[str] | None = None) -> int:
             for error in exc.errors:
                 print(f"  {error}", file=sys.stderr)
             return 1
-        print(f"OK: {settings.summary()}")
+        found = warnings(settings)
+        for warning in found:
+            print(f"warning: {warning}", file=sys.stderr)
+        print(f"OK: {settings.summary()}" + (f"; {len(found)} warning(s)" if found else ""))
         return 0
     if args.command == "run":
         from bot.app import App
@@ -70,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         except ConfigError as exc:
             print(f"{args.config}: configuration errors:\n  " + "\n  ".join(exc.errors), file=sys.stderr)
             return 1
+        for warning in warnings(settings):
+            logging.getLogger("bot.config").warning("%s: %s", args.config, warning)
         try:
             asyncio.run(App(settings, config_path=Path(args.config)).run())
         except (LoginFailed, SchemaError) as exc:

@@ -231,6 +231,24 @@ def _cross_references(settings: Settings) -> list[str]:
     return errors
 
 
+def warnings(settings: Settings) -> list[str]:
+    """What is allowed but most likely a mistake: each with its place, as errors are."""
+    found: list[str] = []
+    organisation = {f.id: f.organisation for f in settings.functions}
+    for i, func in enumerate(settings.functions):
+        for j, deputy in enumerate(func.deputies):
+            if organisation.get(deputy, func.organisation) != func.organisation:
+                found.append(f"function[{i}].deputies[{j}]: '{deputy}' belongs to another organisation "
+                             f"('{organisation[deputy]}', not '{func.organisation}') and has no mandate for it")
+    for i, forum in enumerate(settings.forums):
+        for part in ("ordinary", "activated"):
+            names = getattr(forum, part)
+            for j, name in enumerate(names):
+                if name in names[:j]:
+                    found.append(f"forum[{i}].{part}[{j}]: '{name}' is listed twice")
+    return found
+
+
 def parse_settings(data: Mapping[str, Any]) -> Settings:
     """Validate a plain mapping (as read from TOML); raise ConfigError with every error."""
     try:

@@ -1,4 +1,4 @@
-"""!aktivera <forum> <händelse…> [ny]: activate a forum for an event.
+"""!aktivera <forum> <händelse…> [ny]: activate a forum for an event (`ny` last: replace the event).
 
 A convener activates at once; any other member files a request that pings the conveners, who
 confirm (with !aktivera or a ✅ on the request) or decline with !avslå."""
@@ -17,14 +17,21 @@ from bot.messages import Outgoing
 from bot.state import forums as store
 from bot.texts.rich import Rich
 
-REPLACE_FLAGS = ("--ny", "--new")
+REPLACE_WORDS = ("ny", "new")  # last word; phones turn "--ny" into "—ny", so dashes are ignored
+
+
+def _replace(words: list[str]) -> tuple[bool, list[str]]:
+    """'storm ny' or 'storm --ny' -> (True, ['storm'])."""
+    if len(words) > 1 and words[-1].lower().lstrip("-—–") in REPLACE_WORDS:
+        return True, words[:-1]
+    flagged = [w for w in words if w.lower() in ("--ny", "--new")]
+    return bool(flagged), [w for w in words if w not in flagged]
 
 
 @command("aktivera", en="activate", args=(Arg("forum", converters.forum), Arg("event", rest=True, max_length=150)))
 async def aktivera(ctx: Context, forum: Forum, event: str) -> list[Outgoing]:
-    words = event.split()
-    replace = any(w.lower() in REPLACE_FLAGS for w in words)
-    text = " ".join(w for w in words if w.lower() not in REPLACE_FLAGS)
+    replace, words = _replace(event.split())
+    text = " ".join(words)
     if not text:
         raise BadArgument("error.missing_arg", arg=ctx.t("arg.event"))
     if len(text) > model.MAX_EVENT:

@@ -13,7 +13,7 @@ from bot.flows.errors import UnknownName
 def _lookup(ctx: Context, index: Index[Any], kind: str, raw: str) -> Any:
     found = index.get(raw)
     if found is None:
-        raise UnknownName(ctx.t(f"kind.{kind}"), raw, index.suggest(raw), [item.id for item in _unique(index)])
+        raise UnknownName(kind, raw, index.suggest(raw), [item.id for item in _unique(index)])
     return found
 
 
@@ -48,7 +48,7 @@ def function_or_organisation(ctx: Context, raw: str) -> Function | Organisation:
         return found
     suggestions = list(dict.fromkeys(ctx.directory.functions.suggest(raw) + ctx.directory.organisations.suggest(raw)))
     known = [item.id for item in _unique(ctx.directory.functions)]
-    raise UnknownName(ctx.t("kind.function_or_organisation"), raw, suggestions[:3], known)
+    raise UnknownName("function_or_organisation", raw, suggestions[:3], known)
 
 
 def functions_of(ctx: Context, found: Function | Organisation) -> list[Function]:

@@ -22,7 +22,7 @@ def help_order(spec: CommandSpec) -> int:
 def command_name(ctx: Context, raw: str) -> CommandSpec:
     spec = REGISTRY.find(raw)
     if spec is None:
-        raise UnknownName(ctx.t("kind.command"), raw, ["!" + s for s in REGISTRY.suggest(raw)])
+        raise UnknownName("command", raw, ["!" + s for s in REGISTRY.suggest(raw)])
     return spec
 
 

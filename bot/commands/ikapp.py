@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from bot.commands import converters
 from bot.commands.registry import Arg, command
-from bot.domain.lagesbild import week_of
 from bot.domain.model import Forum
 from bot.flows.context import Context
 from bot.flows.convocation import headline
 from bot.flows.errors import UserError
-from bot.flows.lagesbild import event_picture, render, week_picture, week_title
+from bot.flows.lagesbild import current_week, event_picture, render, week_picture, week_title
 from bot.flows.meetings import upcoming, when_with_week
 from bot.messages import Outgoing
 from bot.state import forums as forum_store
@@ -27,7 +26,7 @@ async def ikapp(ctx: Context, forum: Forum | None) -> list[Outgoing]:
         rich.text(f" ({ctx.t('status.since')} {ctx.when(state.since)})")
     if state.description:
         rich.br().text(state.description)
-    year, week = week_of(ctx.clock.now(), ctx.tz)
+    year, week = await current_week(ctx, forum)
     if state.active:
         compiled = await event_picture(ctx, forum, state)
         title = ctx.t("report.event_title", event=state.event)

@@ -36,5 +36,5 @@ async def kalla(ctx: Context, forum: Forum, time_subject: str | None) -> list[Ou
                      forum_id=forum.id, event_id=ctx.incoming.event_id,
                      detail={"starts_at": (starts_at or now).isoformat(), "subject": subject})
     reached = sum(1 for m in out if isinstance(m, Message) and m.target.startswith("user:") and m.ref)
-    done = Rich().text(ctx.t("kalla.done", forum=forum.name, when=ctx.when(starts_at or now), people=reached))
+    done = Rich().text(ctx.t("kalla.done", forum=forum.name, when=ctx.when(starts_at or now), count=reached))
     return [ctx.reply(done), *out]

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from bot.commands.registry import Arg, command
-from bot.domain.lagesbild import week_of
 from bot.domain.names import normalise
 from bot.flows.context import Context
 from bot.flows.errors import UserError
-from bot.flows.lagesbild import event_picture, render, week_picture, week_title, with_file
+from bot.flows.lagesbild import current_week, event_picture, render, week_picture, week_title, with_file
 from bot.messages import Outgoing
 from bot.state import forums as forum_store
 
@@ -29,8 +28,7 @@ async def lagesbild(ctx: Context, which: str | None) -> list[Outgoing]:
     if forum is None:
         raise UserError("report.which_forum")
     state = await forum_store.forum_state(ctx.session, forum.id)
-    now = ctx.clock.now()
-    year, week = week_of(now, ctx.tz)
+    year, week = await current_week(ctx, forum)
     wanted = [normalise(w) for w in words]
     if (wanted and wanted[0] in EVENT_WORDS) or (not wanted and state.active):
         if not state.active:

@@ -11,7 +11,8 @@ from bot.state import meetings as store
 from bot.state.models import MeetingRow
 
 
-@command("protokoll", en="minutes", args=(Arg("meeting", optional=True, rest=True, max_length=100),))
+@command("protokoll", en="minutes", aliases=("minnesanteckningar", "anteckningar"),
+         args=(Arg("meeting", optional=True, rest=True, max_length=100),))
 async def protokoll(ctx: Context, meeting: str | None) -> list[Outgoing]:
     found: MeetingRow | None
     number = (meeting or "").strip().lstrip("#")

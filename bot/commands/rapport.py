@@ -2,8 +2,9 @@
 
 Free text is always accepted; fields are optional (`konsekvenser: … ; åtgärder: … ; behov: …`).
 `ingen förändring` carries the previous report forward. `för <organisation>` relays a report on
-another organisation's behalf (förmedlad). A report belongs to the current week: an earlier
-week is closed.
+another organisation's behalf (förmedlad). A report belongs to the week of the meeting it is asked
+for (from the request until the meeting starts), otherwise to the current week: an earlier week
+is closed.
 """
 
 from __future__ import annotations
@@ -11,12 +12,12 @@ from __future__ import annotations
 import json
 
 from bot.commands.registry import Arg, command
-from bot.domain.lagesbild import FIELDS, parse, week_of
+from bot.domain.lagesbild import FIELDS, parse
 from bot.domain.model import Forum, Organisation
 from bot.domain.names import normalise
 from bot.flows.context import Context
 from bot.flows.errors import BadArgument, NotAllowed, UserError
-from bot.flows.lagesbild import coverage_line, week_picture
+from bot.flows.lagesbild import coverage_line, current_week, week_picture
 from bot.messages import Outgoing
 from bot.state import forums as forum_store
 from bot.state import repo
@@ -64,10 +65,11 @@ async def rapport(ctx: Context, report: str | None) -> list[Outgoing]:
     forum, words = await _forum(ctx, first_line.split())
     relayed, words = _relayed(ctx, words)
     now = ctx.clock.now()
-    year, week = week_of(now, ctx.tz)
+    year, week = await current_week(ctx, forum)
     if len(words) >= 2 and normalise(words[0]) in {"vecka", "week", "v"} and words[1].isdecimal():
         if int(words[1]) != week:
-            raise UserError("report.week_closed", week=words[1], current=week)
+            later = int(words[1]) > week
+            raise UserError("report.week_not_open" if later else "report.week_closed", week=words[1], current=week)
         words = words[2:]
     state = await forum_store.forum_state(ctx.session, forum.id)
     function = (await ctx.authority(forum, state)).member

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 from bot.commands import converters
 from bot.commands.registry import Arg, command
 from bot.domain.forums import ForumState
-from bot.domain.meetings import occurrences
 from bot.domain.model import Forum
+from bot.domain.schedule import Change, Occurrence, forum_occurrences
 from bot.flows.context import Context
 from bot.messages import Outgoing
 from bot.state import convocations, meetings
@@ -23,13 +24,21 @@ def format_when(ctx: Context, instant: datetime) -> str:
     return f"{local:%Y-%m-%d %H:%M} ({week})"
 
 
-def next_meeting(ctx: Context, forum: Forum) -> tuple[str, datetime] | None:
+HORIZON = timedelta(days=63)  # a monthly meeting, even after a cancellation
+
+
+def next_meetings(ctx: Context, forum: Forum, changes: Sequence[Change]) -> list[Occurrence]:
+    """The cancelled occurrences before the next meeting that is held, and that meeting."""
     now = ctx.clock.now()
-    upcoming = [(m.name, when) for m in forum.meetings for when in occurrences(m, now, ctx.tz)]
-    return min(upcoming, key=lambda pair: pair[1]) if upcoming else None
+    found: list[Occurrence] = []
+    for occurrence in forum_occurrences(forum, now, now + HORIZON, ctx.tz, changes):
+        found.append(occurrence)
+        if not occurrence.cancelled:
+            break
+    return found
 
 
-def forum_line(ctx: Context, forum: Forum, state: ForumState, rich: Rich) -> None:
+def forum_line(ctx: Context, forum: Forum, state: ForumState, rich: Rich, changes: Sequence[Change]) -> None:
     chair = ctx.directory.function(state.chair_function(forum))
     rich.item()
     if state.exercise:
@@ -43,11 +52,17 @@ def forum_line(ctx: Context, forum: Forum, state: ForumState, rich: Rich) -> Non
         rich.text(ctx.t("status.mode.ordinary"))
     rich.br().text(f"   {ctx.t('status.chair')}: {chair.name}; ")
     rich.text(ctx.t("status.composition", count=len(state.composition(forum))) + "; ")
-    meeting = next_meeting(ctx, forum)
-    if meeting:
-        rich.text(f"{ctx.t('status.next_meeting')}: {meeting[0]} {format_when(ctx, meeting[1])}")
+    found = next_meetings(ctx, forum, changes)
+    held = [o for o in found if not o.cancelled]
+    if held:
+        meeting = held[0]
+        rich.text(f"{ctx.t('status.next_meeting')}: {meeting.meeting.name} {format_when(ctx, meeting.starts_at)}")
+        if meeting.moved:
+            rich.text(f" ({ctx.t('status.moved', when=format_when(ctx, meeting.original))})")
     else:
         rich.text(ctx.t("status.no_meeting"))
+    for cancelled in (o for o in found if o.cancelled):
+        rich.text(f" ({ctx.t('status.cancelled', when=format_when(ctx, cancelled.original))})")
 
 
 async def details(ctx: Context, forum: Forum, state: ForumState, rich: Rich) -> None:
@@ -88,9 +103,10 @@ async def details(ctx: Context, forum: Forum, state: ForumState, rich: Rich) -> 
 @command("status", en="status", aliases=("läge", "lage"), args=(Arg("forum", converters.forum, optional=True),))
 async def status(ctx: Context, forum: Forum | None) -> list[Outgoing]:
     rich = Rich().bold(ctx.t("status.title"))
+    changes = await meetings.changes(ctx.session)
     for item in [forum] if forum else ctx.directory.settings.forums:
         state = await store.forum_state(ctx.session, item.id)
-        forum_line(ctx, item, state, rich)
+        forum_line(ctx, item, state, rich, changes)
         if forum is not None:
             await details(ctx, item, state, rich)
     return [ctx.reply(rich)]

@@ -75,7 +75,7 @@ class Activation(Enum):
     ACTIVATE = "activate"  # activate now
     REQUEST = "request"  # file a request for a convener to confirm
     ALREADY_ACTIVE = "already_active"  # same event; nothing changes
-    NEEDS_NEW = "needs_new"  # active for another event; ask for --ny
+    NEEDS_NEW = "needs_new"  # active for another event; ask for "ny" to replace it
     REFUSED = "refused"  # holds no function of the forum and may not convene
 
 

@@ -86,8 +86,15 @@ class Conference(Strict):
     url: str | None = None
 
 
+MEETING_KINDS = ("veckomöte", "chefsgrupp", "samordningsgrupp", "extra")
+COLLECTS_REPORTS = ("veckomöte", "extra")  # the samverkanskonferenser, where the actors' lägesbilder are shared
+
+
 class Meeting(Strict):
+    """A recurring meeting of a forum. Its kind gives its agenda and whether lägesbilder are asked for."""
+
     name: str
+    kind: Literal["veckomöte", "chefsgrupp", "samordningsgrupp", "extra"] = "veckomöte"
     rrule: str
     duration: Duration = timedelta(minutes=30)
     convene_before: Duration = timedelta(hours=24)
@@ -105,6 +112,10 @@ class Meeting(Strict):
         except (ValueError, TypeError) as exc:
             raise ValueError(f"RRULE does not parse: {exc}") from None
         return value
+
+    @property
+    def collects_reports(self) -> bool:
+        return self.kind in COLLECTS_REPORTS
 
 
 class Forum(Strict):

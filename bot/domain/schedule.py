@@ -1,8 +1,9 @@
 """Scheduled meetings as steps in time: convene, remind, open — with moves and cancellations.
 
 Each occurrence of a `[[forum.meeting]]` produces its steps: the convocation `convene_before`
-the start (with the request for situation reports), the report deadline `report_due_before`,
-the weekly summary `summary_before`, a reminder `remind_before`, and the opening at the start.
+the start, a reminder `remind_before`, and the opening at the start. A meeting whose kind collects
+lägesbilder also asks for them with the convocation, chases the missing at `report_due_before`
+and posts the week's summary `summary_before` the start; the reports belong to the meeting's week.
 A step has a key that names it for good, so it is carried out once whatever happens to the bot.
 A moved occurrence keeps its convocation (people are told of the move) and gets its later steps
 again at the new time.
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.domain.lagesbild import week_of
 from bot.domain.meetings import occurrences
 from bot.domain.model import Forum, Meeting
 from bot.domain.names import normalise
@@ -104,11 +106,28 @@ def steps(occurrence: Occurrence) -> list[Step]:
     start = occurrence.starts_at
     convene_at = (occurrence.original if not occurrence.moved else min(occurrence.original, start)) \
         - meeting.convene_before
-    deadline = start - meeting.report_due_before
-    return sorted([Step(occurrence, CONVENE, convene_at), Step(occurrence, REQUEST, min(convene_at, deadline)),
-                   Step(occurrence, DEADLINE, deadline), Step(occurrence, SUMMARY, start - meeting.summary_before),
-                   Step(occurrence, REMIND, start - meeting.remind_before), Step(occurrence, OPEN, start)],
-                  key=lambda s: (s.at, ORDER.index(s.kind)))
+    found = [Step(occurrence, CONVENE, convene_at), Step(occurrence, REMIND, start - meeting.remind_before),
+             Step(occurrence, OPEN, start)]
+    if meeting.collects_reports:
+        deadline = start - meeting.report_due_before
+        found += [Step(occurrence, REQUEST, min(convene_at, deadline)), Step(occurrence, DEADLINE, deadline),
+                  Step(occurrence, SUMMARY, start - meeting.summary_before)]
+    return sorted(found, key=lambda s: (s.at, ORDER.index(s.kind)))
+
+
+def report_week(forum: Forum, changes: Sequence[Change], now: datetime, tz: ZoneInfo) -> tuple[int, int]:
+    """(ISO year, week) a report filed `now` belongs to: the week of the meeting it has been asked for.
+
+    From the moment a meeting's request goes out until the meeting starts, reports are for that
+    meeting, even when the request went out in the week before (a Monday meeting convened on the
+    Friday); otherwise the week of `now`.
+    """
+    longest = max((m.convene_before for m in forum.meetings), default=timedelta())
+    for occurrence in forum_occurrences(forum, now, now + longest + LOOKAHEAD, tz, changes):
+        asked = [s for s in steps(occurrence) if s.kind == REQUEST and s.at <= now]
+        if asked:
+            return week_of(occurrence.starts_at, tz)
+    return week_of(now, tz)
 
 
 def due_steps(forums: Iterable[Forum], changes: Sequence[Change], since: datetime, now: datetime,

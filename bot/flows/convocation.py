@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from bot.domain import convocation as policy
 from bot.domain.convocation import Ack, Call
 from bot.domain.forums import ForumState, conveners
-from bot.domain.model import Forum, Function
+from bot.domain.model import MEETING_KINDS, Forum, Function
 from bot.flows.context import Context
 from bot.messages import PRIORITY_DIRECT, PRIORITY_PING, Message, Outgoing, direct_target
 from bot.ops import metrics
@@ -45,7 +45,7 @@ def details(ctx: Context, forum: Forum, convocation: Convocation, rich: Rich) ->
     rich.br().text(ctx.t("conv.starts", when=ctx.when(convocation.starts_at)))
     if convocation.subject:
         rich.br().text(ctx.t("conv.subject", subject=convocation.subject))
-    rich.br().text(ctx.t("conv.agenda", agenda=ctx.t(f"agenda.{convocation.mode}")))
+    rich.br().text(ctx.t("conv.agenda", agenda=agenda(ctx, convocation.mode, convocation.kind)))
     tel = policy.dial_in(forum.conference)
     if tel and forum.conference.phone:
         pin = f", PIN {forum.conference.pin}" if forum.conference.pin else ""
@@ -53,6 +53,13 @@ def details(ctx: Context, forum: Forum, convocation: Convocation, rich: Rich) ->
     if forum.conference.url:
         rich.br().text("🎥 ").link(forum.conference.url, forum.conference.url)
     return rich
+
+
+def agenda(ctx: Context, mode: str, kind: str) -> str:
+    """The agenda of an activated conference, or of the kind of meeting (an older row's 'meeting' is weekly)."""
+    if mode == "activated":
+        return ctx.t("agenda.activated")
+    return ctx.t(f"agenda.{kind if kind in MEETING_KINDS else 'veckomöte'}")
 
 
 MENTIONS_PER_MESSAGE = 150  # keeps each ping well under Matrix's 64 KiB event limit

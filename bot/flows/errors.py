@@ -29,8 +29,11 @@ class BadArgument(UserError):
 
 
 class UnknownName(UserError):
+    """`kind` is forum, function, organisation, command or function_or_organisation: each has its own
+    sentence, since the adjective agrees with the noun ("Okänt forum", "Okänd funktion")."""
+
     def __init__(self, kind: str, name: str, suggestions: list[str], known: list[str] | None = None) -> None:
-        super().__init__("error.unknown_name", kind=kind, name=name)
+        super().__init__(f"error.unknown.{kind}", name=name)
         self.kind = kind
         self.name = name
         self.suggestions = suggestions

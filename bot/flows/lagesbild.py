@@ -7,12 +7,14 @@ from dataclasses import replace
 from datetime import datetime
 
 from bot.domain.forums import ForumState
-from bot.domain.lagesbild import Compiled, compile_reports, week_of
+from bot.domain.lagesbild import Compiled, compile_reports
 from bot.domain.model import Forum
+from bot.domain.schedule import report_week
 from bot.flows.context import Context
 from bot.flows.convocation import headline, pings, rings
 from bot.messages import Attachment, Message, Outgoing
 from bot.state import convocations as conv_store
+from bot.state import meetings as meeting_store
 from bot.state import reports as store
 from bot.texts.rich import Rich
 
@@ -24,6 +26,11 @@ async def expected(ctx: Context, forum: Forum, state: ForumState) -> list[str]:
     added = await conv_store.added_functions(ctx.session, forum.id, state.activation_id)
     functions = [*state.composition(forum), *added]
     return list(dict.fromkeys(ctx.directory.function(f).organisation for f in functions))
+
+
+async def current_week(ctx: Context, forum: Forum) -> tuple[int, int]:
+    """(ISO year, week) a report filed now belongs to: that of the meeting it has been asked for."""
+    return report_week(forum, await meeting_store.changes(ctx.session), ctx.clock.now(), ctx.tz)
 
 
 def reporters(ctx: Context, forum: Forum, state: ForumState, organisation: str) -> list[str]:
@@ -43,7 +50,7 @@ async def event_picture(ctx: Context, forum: Forum, state: ForumState) -> Compil
 
 def coverage_line(ctx: Context, compiled: Compiled) -> str:
     done, total = compiled.coverage
-    return ctx.t("report.coverage", done=done, total=total)
+    return ctx.t("report.coverage", done=done, count=total)
 
 
 def render(ctx: Context, forum: Forum, title: str, compiled: Compiled, short: bool) -> Rich:
@@ -76,9 +83,8 @@ def with_file(message: Message, forum: Forum, full: Rich, name: str) -> Message:
 
 
 async def request_reports(ctx: Context, forum: Forum, state: ForumState, deadline: datetime,
-                          meeting_name: str) -> list[Outgoing]:
-    """Ask each organisation that has not reported this week, by direct message to its reporter."""
-    year, week = week_of(ctx.clock.now(), ctx.tz)
+                          meeting_name: str, year: int, week: int) -> list[Outgoing]:
+    """Ask each organisation that has not reported for the meeting's week, by direct message to its reporter."""
     done = (await week_picture(ctx, forum, state, year, week)).reports
     roster = await ctx.roster()
     out: list[Outgoing] = []
@@ -97,9 +103,8 @@ async def request_reports(ctx: Context, forum: Forum, state: ForumState, deadlin
     return out
 
 
-async def chase(ctx: Context, forum: Forum, state: ForumState) -> list[Outgoing]:
+async def chase(ctx: Context, forum: Forum, state: ForumState, year: int, week: int) -> list[Outgoing]:
     """At the deadline: who is missing, in the forum room, pinging them (and the chair sees coverage)."""
-    year, week = week_of(ctx.clock.now(), ctx.tz)
     compiled = await week_picture(ctx, forum, state, year, week)
     roster = await ctx.roster()
     now = ctx.clock.now()
@@ -118,10 +123,9 @@ async def chase(ctx: Context, forum: Forum, state: ForumState) -> list[Outgoing]
     return out + rings(missing_people, reminder)
 
 
-async def weekly_summary(ctx: Context, forum: Forum, state: ForumState) -> list[Outgoing]:
+async def weekly_summary(ctx: Context, forum: Forum, state: ForumState, year: int, week: int) -> list[Outgoing]:
     """'Regional lägesbild vecka NN' to the forum room and the log room, stored once per week."""
     now = ctx.clock.now()
-    year, week = week_of(now, ctx.tz)
     if await store.summary(ctx.session, forum.id, year, week) is not None:
         return []
     compiled = await week_picture(ctx, forum, state, year, week)

@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from bot.domain.convocation import Call
 from bot.domain.forums import ForumState
+from bot.domain.lagesbild import week_of
 from bot.domain.model import Forum
 from bot.domain.schedule import CONVENE, DEADLINE, REMIND, REQUEST, SUMMARY, Occurrence, Step
 from bot.flows.context import Context
@@ -52,15 +53,18 @@ async def run_step(ctx: Context, step: Step) -> list[Outgoing]:
         return await tell_chair(ctx, forum, state, ctx.t("meeting.missed", name=meeting.name,
                                                          when=ctx.when(meeting.starts_at)))
     late = now - step.at > LATE
+    year, week = week_of(occurrence.starts_at, ctx.tz)  # the reports are for this meeting
     if step.kind == CONVENE:
-        return await _convene(ctx, forum, state, meeting, late)
+        return await _convene(ctx, forum, state, meeting, occurrence.meeting.kind, late)
     if step.kind == REQUEST:
         deadline = occurrence.starts_at - occurrence.meeting.report_due_before
-        return await request_reports(ctx, forum, state, deadline, meeting.name) if deadline > now else []
+        if deadline <= now:
+            return []
+        return await request_reports(ctx, forum, state, deadline, meeting.name, year, week)
     if step.kind == DEADLINE:
-        return await chase(ctx, forum, state)
+        return await chase(ctx, forum, state, year, week)
     if step.kind == SUMMARY:
-        return await weekly_summary(ctx, forum, state)
+        return await weekly_summary(ctx, forum, state, year, week)
     if step.kind == REMIND:
         return await _remind(ctx, forum, state, meeting)
     return await open_meeting(ctx, forum, state, meeting, late=late)
@@ -72,9 +76,10 @@ async def _convocation(ctx: Context, meeting: MeetingRow) -> Convocation | None:
     return await conv_store.get(ctx.session, meeting.convocation_id)
 
 
-async def _convene(ctx: Context, forum: Forum, state: ForumState, meeting: MeetingRow, late: bool) -> list[Outgoing]:
+async def _convene(ctx: Context, forum: Forum, state: ForumState, meeting: MeetingRow, kind: str,
+                   late: bool) -> list[Outgoing]:
     subject = meeting.name + (" — " + ctx.t("meeting.late_convocation") if late else "")
-    out = await convene(ctx, forum, state, kind="meeting", starts_at=meeting.starts_at, subject=subject,
+    out = await convene(ctx, forum, state, kind=kind, starts_at=meeting.starts_at, subject=subject,
                         escalate=False)
     convocation = await conv_store.latest(ctx.session, forum.id)
     meeting.convocation_id = convocation.id if convocation else None

@@ -11,7 +11,7 @@ from bot.domain.model import Forum, Function
 from bot.domain.schedule import Occurrence, forum_occurrences
 from bot.domain.timeparse import TIME_EXAMPLES, parse_when
 from bot.flows.context import Context
-from bot.flows.convocation import headline, pings, rings
+from bot.flows.convocation import agenda, headline, pings, rings
 from bot.flows.errors import BadArgument, NotAllowed, UserError
 from bot.messages import Attachment, Message, Outgoing
 from bot.state import convocations as conv_store
@@ -180,7 +180,8 @@ async def minutes(ctx: Context, forum: Forum, meeting: MeetingRow) -> Rich:
         function = ctx.directory.function(attendance.function_id)
         rich.item().text(f"{ctx.directory.organisation(function.organisation).name}: {function.name} "
                          f"({attendance.user_id}" + (f", {ctx.t('rollcall.deputy')})" if attendance.deputy else ")"))
-    rich.br().bold(ctx.t("minutes.agenda")).br().text(ctx.t(f"agenda.{meeting.mode}"))
+    kind = next((m.kind for m in forum.meetings if m.name == meeting.name), "extra")  # ad hoc: an extra conference
+    rich.br().bold(ctx.t("minutes.agenda")).br().text(agenda(ctx, meeting.mode, kind))
     year, week = week_of(meeting.opened_at or meeting.starts_at, ctx.tz)
     summary = await reports.summary(ctx.session, forum.id, year, week)
     if summary is not None:

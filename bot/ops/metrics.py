@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from prometheus_client import Counter, Gauge, start_http_server
 
-CONVOCATIONS = Counter("samverkan_convocations", "Convocations sent, by kind (activation, extra, meeting)",
+CONVOCATIONS = Counter("samverkan_convocations", "Convocations sent, by kind (activation, extra, or the meeting kind)",
                        ["kind"])
 ACKNOWLEDGEMENTS = Counter("samverkan_acknowledgements", "Summoned functions that acknowledged")
 ESCALATIONS = Counter("samverkan_escalations", "Escalation steps run: reminders, deputies convened, chair told")

@@ -181,7 +181,7 @@ class Convocation(SQLModel, table=True):
     __tablename__ = "convocation"
     id: int | None = Field(default=None, primary_key=True)
     forum_id: str = Field(index=True)
-    kind: str  # activation | extra | meeting
+    kind: str  # activation | extra | a meeting kind (veckomöte, chefsgrupp, …; "meeting" in older rows)
     activation_id: int | None = None
     event: str | None = None
     subject: str | None = None

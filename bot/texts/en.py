@@ -1,37 +1,31 @@
 """English texts."""
 
 TEXTS: dict[str, str] = {
-    "error.unknown_sender": "You ({user}) are not among the functions of the collaboration model, so I "
-    "cannot take commands from you. Ask an administrator if you should be.",
-    "error.unknown_command": "There is no command {command}.",
+    "error.unknown_sender": "You ({user}) are not registered for any function of the collaboration model, so "
+    "you cannot give commands. Ask an administrator if you should be.",
+    "error.unknown_command": "Unknown command: {command}.",
     "error.did_you_mean": "Did you mean {suggestions}?",
     "error.see_help": "Type !help for all commands.",
     "error.usage": "Usage: {usage}",
     "error.undecryptable": "I could not read your encrypted message (I do not have its key). If it was a "
     "command, please send it again.",
-    "error.unsigned_device": "The device you wrote from is not verified: verify it in Element "
-    "(Settings → Sessions) with another of your devices or your recovery key, so that I can read it.",
+    "error.unsigned_device": "The device you wrote from is not verified: verify it in Element (Settings → "
+    "Sessions) with another of your devices or your recovery key, so that I can read "
+    "it.",
     "error.message_too_long": "The message is too long ({length} characters; at most {limit}). {command} was "
     "not run and nothing was saved. Shorten the text or split it.",
-    "error.incident": "Something went wrong on my side (incident {incident}). Nothing was changed. Try "
-    "again, and mention the incident number to an administrator if it happens again.",
-    "error.unknown_name": "Unknown {kind}: {name}.",
-    "error.known_names": "Known: {names}.",
+    "error.incident": "Something went wrong on my side (incident {incident}). Nothing was changed. Try again, "
+    "and mention the incident number to an administrator if it happens again.",
+    "error.known_names": "Available: {names}.",
     "error.missing_arg": "Give {arg}.",
-    "error.too_long": "{arg} is too long (at most {limit} characters).",
+    "error.too_long": "The text for {arg} is too long (at most {limit} characters).",
     "error.extra_args": "I did not understand: {extra}.",
     "error.not_allowed": "You may not do that: {reason}",
-    "kind.forum": "forum",
-    "kind.function": "function",
-    "kind.organisation": "organisation",
-    "kind.command": "command",
-    "kind.forum_or_function": "name",
     "arg.forum": "forum",
     "arg.command": "command",
     "arg.event": "event",
     "arg.function": "function",
     "arg.reason": "reason",
-    "arg.flags": "--new",
     "help.title": "Commands (Swedish and English names both work):",
     "help.footer": "Type !help <command> for details.",
     "help.aliases": "Also: {aliases}",
@@ -49,7 +43,7 @@ TEXTS: dict[str, str] = {
     "status.since": "since",
     "status.event": "event",
     "status.exercise": "EXERCISE",
-    "status.history": "Latest changes",
+    "status.history": "Latest activations",
     "status.members": "Composition",
     "week": "week {week}",
     "cmd.ladda-om": "Read the configuration file again. A file with errors changes nothing.",
@@ -62,26 +56,27 @@ TEXTS: dict[str, str] = {
     "cmd.status": "Every forum now: level, mode, event, chair, next meeting.",
     "months": "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec",
     "error.admin_only": "that command is for administrators only.",
-    "power.missing": "I may not change this room's topic or state, so the forum's mode shows only in my "
-    "messages. Give me moderator power for the topic to show it.",
-    "activation.announce": "event: {event}. Activated by {who} ({sender}) {when}.",
+    "power.missing": "I may not change this room's topic, so the forum's mode shows only in my messages. Make "
+    "me a moderator so that the room topic shows the mode.",
+    "activation.announce": "Event: {event}. Activated by {who} ({sender}) {when}.",
     "activation.log": "{forum} ACTIVATED for {event} by {who} ({sender}) {when}.",
     "activation.done": "{forum} is activated for {event}.",
     "activation.refused": "you hold no function in {forum}, so you can neither activate it nor request activation.",
     "activation.already_active": "{forum} is already activated for {event} since {when}. Nothing changed.",
-    "activation.needs_new": "{forum} is already activated for {event}. To switch the event to {new}, type "
-    "!activate {forum_id} {new} --new",
+    "activation.needs_new": "{forum} is already activated for {event}. Switch the event to {new}? Type "
+    "!activate {forum_id} {new} new",
     "activation.inriktande_first": "Note: normally the coordinating forum is activated first; no coordinating "
     "forum is active now.",
     "activation.already_requested": "Activation of {forum} for {event} is already requested and awaits an answer.",
     "activation.request_title": "Activation request: {forum}",
     "activation.request_body": "{who} ({sender}) asks for activation for {event}. Confirm with ✅ on this "
-    "message or !activate {forum_id} {event}; decline with !decline {forum_id} <reason>.",
+    "message or !activate {forum_id} {event}; decline with !decline {forum_id} "
+    "<reason>.",
     "activation.request_sent": "The request to activate {forum} went to {conveners}. You will be told here.",
     "activation.request_confirmed": "your request was confirmed: {forum} is activated for {event}.",
     "activation.request_superseded": "{forum} was activated for {event} instead of your request.",
-    "activation.request_declined": "your request to activate {forum} for {event} was declined by {who}. "
-    "Reason: {reason}",
+    "activation.request_declined": "your request to activate {forum} for {event} was declined by {who}. Reason:"
+    " {reason}",
     "activation.request_closed": "your request to activate {forum} was closed when the forum returned to "
     "ordinary mode.",
     "activation.declined_ok": "The request for {event} is declined and the requester has been told.",
@@ -89,7 +84,7 @@ TEXTS: dict[str, str] = {
     "activation.no_request": "There is no unanswered request to activate {forum}.",
     "activation.deactivate_refused": "only a convener or the chair can deactivate {forum}.",
     "activation.not_active": "{forum} is already in ordinary mode. Nothing changed.",
-    "activation.deactivated": "{forum} is back in ordinary mode (event {event} ended) by {who} ({sender}) {when}.",
+    "activation.deactivated": "{forum} returned to ordinary mode {when}, decided by {who} ({sender}). Event: {event}.",
     "exercise.on": "EXERCISE: {forum} is in exercise mode. Everything I send for it is marked EXERCISE.",
     "exercise.off": "{forum} is no longer in exercise mode.",
     "exercise.unchanged": "{forum} is already {state}.",
@@ -100,25 +95,23 @@ TEXTS: dict[str, str] = {
     "arg.on_off": "on|off",
     "status.requests": "Unanswered requests",
     "status.requested_by": "{event}, requested by {who} {when}",
-    "status.ended": "ended {when}",
-    "cmd.aktivera": "Activate a forum for an event (or request activation). Add --new to switch the event.",
+    "status.ended": "back in ordinary mode {when}",
+    "cmd.aktivera": "Activate a forum for an event (or request activation). Add new at the end to switch the event.",
     "cmd.avaktivera": "Return to ordinary mode.",
     "cmd.avslå": "Decline an activation request, with a reason.",
     "cmd.övning": "Switch a forum's exercise mode on or off: everything is marked EXERCISE.",
-    # convocation
-    "conv.title.activation": "Convocation to an activated coordination conference.",
+    "conv.title.activation": "Convocation to a coordination conference in activated mode.",
     "conv.title.extra": "Convocation to an extra coordination conference.",
     "conv.title.meeting": "Convocation to a coordination conference.",
     "conv.starts": "Time: {when}",
     "conv.subject": "Subject: {subject}",
     "conv.agenda": "Agenda: {agenda}",
-    "agenda.activated": "roll call · event and purpose · actors' situation pictures · joint situation picture · "
-    "coordination needs · decisions/direction · communication · chair and composition · next meeting",
-    "agenda.ordinary": "opening · roll call · weather and warnings · actor reports · coordination needs · "
-    "communication · summary · next meeting",
+    "agenda.activated": "roll call · event and purpose · actors' situation pictures · joint situation picture ·"
+    " coordination needs · decisions/direction · communication · chair and composition · "
+    "next meeting",
     "conv.how_to_ack": "Acknowledge with ✅ on this message or !ack (coming HH:MM | deputy).",
-    "conv.how_to_ack_dm": "Acknowledge with ✅ on this message or reply !ack; "
-    "!ack coming 10:15 if you join later, !ack deputy if a deputy comes instead.",
+    "conv.how_to_ack_dm": "Acknowledge with ✅ on this message or reply !ack; !ack coming 10:15 if you join "
+    "later, !ack deputy if a deputy comes instead.",
     "conv.reminder": "REMINDER, not acknowledged:",
     "conv.you_as": "You are convened as {function}.",
     "conv.you_deputy": "You are convened as {function}, deputy for {principal}, who has not answered.",
@@ -136,8 +129,8 @@ TEXTS: dict[str, str] = {
     "ack.nothing": "You have no unanswered convocation to acknowledge.",
     "kallelse.when": "{title} Sent {sent}, time {starts}.",
     "kallelse.counts": "Acknowledged {acked} of {total}",
-    "kallelse.delivery": "direct messages delivered {delivered} of {queued}",
-    "kallelse.failed": "{failed} could not be delivered",
+    "kallelse.delivery": "direct messages sent {delivered} of {queued}",
+    "kallelse.failed": "{failed} could not be sent",
     "kallelse.joins": "joins {when}",
     "kallelse.sends_deputy": "deputy coming",
     "kallelse.via_deputy": "reached through deputy ({function})",
@@ -152,10 +145,10 @@ TEXTS: dict[str, str] = {
     "kalla.add_refused": "only a convener or the chair may call more into {forum}.",
     "kalla.past": "{when} has already passed. Give a time to come, e.g. {examples}.",
     "kalla.bad_time": "I cannot read the time in “{time}”. No convocation was sent. Give a time such as {examples}.",
-    "kalla.done": "Convocation to {forum} {when} sent to {people} people. Follow the answers with !convocation.",
+    "kalla.done": "Convocation to {forum} {when} sent to {count} people. Follow the answers with !convocation.",
     "kalla.which_forum": "Say which forum (this room belongs to no forum).",
-    "kalla.not_active": "{forum} is not activated. !add adds for an event; activate first with "
-    "!activate {forum_id} <event>.",
+    "kalla.not_active": "{forum} is not activated. !add adds for an event; activate first with !activate "
+    "{forum_id} <event>.",
     "kalla.already_in": "{name} is already part of {forum}. Nothing changed.",
     "kalla.added": "Added to {forum} for {event}: {functions}. They are being convened.",
     "vem.title": "Who holds the function ({when})",
@@ -168,7 +161,7 @@ TEXTS: dict[str, str] = {
     "tjanstgor.others_admin_only": "only an admin may put someone else on duty.",
     "tjanstgor.refused": "only people listed for {function} or its organisation may take it over.",
     "tjanstgor.nothing_to_release": "Nobody is standing in for {function} right now.",
-    "tjanstgor.released": "{function} is back with the roster: {who}.",
+    "tjanstgor.released": "{function} follows the on-call schedule again: {who}.",
     "tjanstgor.until": "{who} holds {function} until {when}. Convocations go there.",
     "tjanstgor.open": "{who} holds {function} until further notice (!takeover <function> end gives it back).",
     "status.added": "added for the event",
@@ -178,35 +171,34 @@ TEXTS: dict[str, str] = {
     "arg.ack_note": "coming HH:MM | deputy",
     "arg.function_or_organisation": "function|organisation",
     "arg.function_until": "function",
-    "kind.function_or_organisation": "function or organisation",
     "cmd.kalla": "Convene the forum to an (extra) conference now or at a time: 14:30, in 2h, tomorrow 09:00.",
     "cmd.kalla-in": "Adapted composition: add a function or organisation and convene it.",
     "cmd.kvittera": "Acknowledge a convocation (✅ on the convocation does the same).",
     "cmd.kallelse": "Who was convened, acknowledged, escalated and not reached.",
     "cmd.vem": "Who holds a function now, until when, who is next, and the deputies.",
     "cmd.tjänstgör": "Take over a function (until a time or further notice); 'end' gives it back.",
-    # meetings
     "weekdays": "Mon Tue Wed Thu Fri Sat Sun",
-    "meeting.name.ordinary": "Coordination conference",
-    "meeting.name.activated": "Activated coordination conference",
+    "meeting.name.ordinary": "Extra coordination conference",
+    "meeting.name.activated": "Coordination conference in activated mode",
     "meeting.opened": "{name} has begun.",
     "meeting.opened_late": "(Opened late: I was not running when the meeting started.)",
     "meeting.chair": "Chair: {function}.",
-    "meeting.first_of_activation": "The first meeting of an activation is chaired and documented by the "
-    "convener. Decide the chair from now on: !chair <function>.",
-    "meeting.how_to": "Roll call: !rollcall · attendance: !here · log: !decision, !direction, !action, !information "
-    "· end: !meeting end.",
+    "meeting.first_of_activation": "The first meeting of the activation is led and documented by whoever "
+    "convened it. The meeting decides who chairs from now on: !chair <function>.",
+    "meeting.how_to": "Roll call: !rollcall · attendance: !here · log: !decision, !direction, !action, "
+    "!information · end: !meeting end.",
     "meeting.late_convocation": "late convocation, I was not running when it was due",
-    "meeting.missed": "{name} {when} could not be convened or opened in time (I was not running) and has already "
-    "passed. It is recorded as missed.",
+    "meeting.missed": "{name} {when} could not be convened or opened in time (I was not running) and has "
+    "already passed. It is recorded as missed.",
     "meeting.already_open": "{name} has been running since {when}.",
-    "meeting.ended": "{name} ended {when}. The minutes go to the log room and the home organisations.",
+    "meeting.ended": "{name} ended {when}. The minutes are published in the log room and sent to the home "
+    "organisations.",
     "meeting.none_open": "No meeting is running in {forum}. Start one with !meeting start.",
     "meeting.which_forum": "Write in the forum's room (or name the forum).",
     "meeting.refused": "you hold no function in {forum}.",
     "meeting.chair_refused": "only the chair or a convener may do that in {forum}.",
     "meeting.chair_set": "{function} chairs {forum}.",
-    "meeting.secretary_set": "{function} keeps the minutes.",
+    "meeting.secretary_set": "Secretary (takes the minutes): {function}.",
     "meeting.started_elsewhere": "The meeting in {forum} has begun; see the forum's room.",
     "rollcall.title": "Roll call: {name}, {forum}",
     "rollcall.deputy": "deputy",
@@ -217,12 +209,12 @@ TEXTS: dict[str, str] = {
     "log.kind.direction": "direction",
     "log.kind.action": "action",
     "log.kind.info": "information",
-    "log.noted": "Noted: {kind} #{number}. !undo takes it back.",
-    "log.nowhere": "No meeting is running in {forum} and the forum is not activated, so there is nothing to "
-    "log it in. Start a meeting with !meeting start.",
+    "log.noted": "Noted: {kind} #{number}. !undo strikes it out.",
+    "log.nowhere": "No meeting is running in {forum} and the forum is not activated, so there is nothing to log"
+    " it in. Start a meeting with !meeting start.",
     "log.bad_due": "I did not understand the time after 'by'. Examples: {examples}.",
-    "log.nothing_to_undo": "You have nothing in the log to take back.",
-    "log.withdrawn": "Withdrawn: {kind} #{number} ({text}). It stays in the log, marked.",
+    "log.nothing_to_undo": "You have no log entry to strike out.",
+    "log.withdrawn": "Struck out: {kind} #{number} ({text}). It stays in the log, marked as struck out.",
     "minutes.title": "Minutes: {name}, {forum}",
     "minutes.level": "Level",
     "minutes.mode": "Mode",
@@ -274,8 +266,7 @@ TEXTS: dict[str, str] = {
     "calendar.which_forum": "Say which forum (this room belongs to no forum).",
     "calendar.attached": "Calendar for {forum}: {count} meetings, as a file to add to your calendar.",
     "cmd.kalender": "The forum's upcoming meetings as a calendar file (iCalendar).",
-    # situation reports
-    "report.coverage": "{done} of {total} actors have reported.",
+    "report.coverage": "{done} of {count} actors have reported.",
     "report.field.samordning": "Need for coordination",
     "report.field.konsekvenser": "Consequences",
     "report.field.atgarder": "Measures taken",
@@ -295,18 +286,22 @@ TEXTS: dict[str, str] = {
     "report.no_event": "{forum} is not activated, so there is no event to compile.",
     "report.bad_week": "Give the week as a number, e.g. !sitrep week 47.",
     "report.request_title": "Situation report week {week}, {forum}",
-    "report.request": "Report the situation for {organisation} before {meeting}, by {deadline}: reply "
-    "!report {forum_id} <text>, with fields if you like: consequences: … ; measures: … ; needs: … ; coordination: …. "
-    "Unchanged? !report {forum_id} no change.",
-    "report.deadline": "Deadline for the situation reports of week {week}.",
+    "report.request": "Report the situation for {organisation} before {meeting}, by {deadline}: reply !report "
+    "{forum_id} <text>, with fields if you like: consequences: … ; measures: … ; needs: … ; "
+    "coordination: …. Unchanged? !report {forum_id} no change.",
+    "report.deadline": "The time for the situation picture of week {week} has run out.",
     "report.how": "Report with !report {forum_id} <text>.",
-    "report.reminder": "the situation report for week {week} is missing in {forum}. Reply !report {forum_id} <text> "
-    "(or !report {forum_id} no change).",
-    "report.unknown_relay": "Unknown organisation to relay for: {name}.",
-    "report.week_closed": "Week {week} is closed; reports now belong to week {current}.",
+    "report.reminder": "the situation report for week {week} is missing in {forum}. Reply !report {forum_id} "
+    "<text> (or !report {forum_id} no change).",
+    "report.unknown_relay": "No organisation is called {name}. Say which organisation you relay the situation "
+    "picture for.",
+    "report.week_not_open": "Situation pictures for week {week} are not taken yet; reports now belong to week "
+    "{current}.",
+    "report.week_closed": "The time for the situation picture of week {week} has run out; reports now belong to"
+    " week {current}.",
     "report.refused": "you hold no function in {forum} and cannot report there.",
-    "report.empty": "The report is empty. Write the situation as text, with fields if you like: consequences: … ; "
-    "measures: … ; needs: … ; coordination: ….",
+    "report.empty": "The report is empty. Write the situation as text, with fields if you like: consequences: …"
+    " ; measures: … ; needs: … ; coordination: ….",
     "report.nothing_to_carry": "There is no earlier report to carry forward. Write the situation.",
     "report.received": "Situation report from {organisation} received (week {week}).",
     "report.unknown_fields": "Unknown field ({names}) kept as text. Fields: {known}.",
@@ -317,4 +312,29 @@ TEXTS: dict[str, str] = {
     "cmd.rapport": "Report your organisation's situation (free text, fields welcome).",
     "cmd.lägesbild": "The compiled situation picture of the week or the event.",
     "cmd.ikapp": "Everything you need to join an event in progress.",
+    "error.unknown.forum": "Unknown forum: {name}.",
+    "error.unknown.function": "Unknown function: {name}.",
+    "error.unknown.organisation": "Unknown organisation: {name}.",
+    "error.unknown.command": "Unknown command: {name}.",
+    "error.unknown.function_or_organisation": "No function or organisation is called {name}.",
+    "status.composition.one": "1 function",
+    "status.moved": "moved from {when}",
+    "status.cancelled": "{when} is cancelled",
+    "conv.title.veckomöte": "Convocation to the weekly meeting (coordination conference).",
+    "conv.title.chefsgrupp": "Convocation to the regional management group's meeting.",
+    "conv.title.samordningsgrupp": "Convocation to the regional coordination group's meeting.",
+    "agenda.veckomöte": "opening · roll call · weather and warnings · actor reports (round the table) · "
+    "coordination needs · communication · summary: regional situation picture · next "
+    "meeting",
+    "agenda.extra": "roll call · reason for the conference · actors' situation pictures · coordination needs · "
+    "communication · next meeting",
+    "agenda.chefsgrupp": "opening · roll call · general allocation of resources · limits for levels of ambition"
+    " · financial follow-up · proposals from the coordination group · decisions · next "
+    "meeting",
+    "agenda.samordningsgrupp": "opening · roll call · follow-up of matters · results from project and planning "
+    "groups · coordination of joint projects and activities · proposals to the "
+    "management group · next meeting",
+    "kalla.done.one": "Convocation to {forum} {when} sent to 1 person. Follow the answers with !convocation.",
+    "calendar.attached.one": "Calendar for {forum}: 1 meeting, as a file to add to your calendar.",
+    "report.coverage.one": "{done} of 1 actor has reported.",
 }

@@ -1,45 +1,36 @@
-"""Svenska texter (standardspråket)."""
+"""Svenska texter (standardspråket), skrivna som en myndighet skriver."""
 
 TEXTS: dict[str, str] = {
-    # errors
-    "error.unknown_sender": "Du ({user}) finns inte bland funktionerna i samverkansmodellen, så jag kan inte "
-    "ta emot kommandon från dig. Kontakta en administratör om du borde finnas med.",
-    "error.unknown_command": "Det finns inget kommando {command}.",
+    "error.unknown_sender": "Du ({user}) är inte registrerad för någon funktion i samverkansmodellen och kan "
+    "därför inte ge kommandon. Kontakta en administratör om du ska finnas med.",
+    "error.unknown_command": "Okänt kommando: {command}.",
     "error.did_you_mean": "Menade du {suggestions}?",
     "error.see_help": "Skriv !hjälp för alla kommandon.",
     "error.usage": "Användning: {usage}",
-    "error.undecryptable": "Jag kunde inte läsa ditt krypterade meddelande (jag saknar nyckeln). Om det var "
-    "ett kommando: skicka det igen.",
-    "error.unsigned_device": "Enheten du skrev från är inte verifierad: verifiera den i Element "
-    "(Inställningar → Sessioner) med en av dina andra enheter eller din återställningsnyckel, så kan jag läsa den.",
-    "error.message_too_long": "Meddelandet är för långt ({length} tecken; högst {limit}). {command} utfördes "
-    "inte och inget sparades. Korta texten eller dela upp den.",
-    "error.incident": "Något gick fel hos mig (incident {incident}). Inget ändrades. Försök igen, och "
-    "nämn incidentnumret för en administratör om det händer igen.",
-    "error.unknown_name": "Okänd {kind}: {name}.",
-    "error.known_names": "Finns: {names}.",
+    "error.undecryptable": "Jag kunde inte läsa ditt krypterade meddelande (nyckeln saknas). Om det var ett "
+    "kommando: skicka det igen.",
+    "error.unsigned_device": "Enheten du skrev från är inte verifierad: verifiera den i Element (Inställningar "
+    "→ Sessioner) med en av dina andra enheter eller din återställningsnyckel, så kan "
+    "jag läsa den.",
+    "error.message_too_long": "Meddelandet är för långt ({length} tecken, högst {limit} tecken är tillåtet). "
+    "{command} utfördes inte och ingenting sparades. Korta texten eller dela upp den "
+    "på flera meddelanden.",
+    "error.incident": "Ett fel uppstod hos mig (incident {incident}). Ingenting ändrades. Försök igen och uppge"
+    " incidentnumret till en administratör om felet återkommer.",
+    "error.known_names": "Tillgängliga: {names}.",
     "error.missing_arg": "Ange {arg}.",
-    "error.too_long": "{arg} är för långt (högst {limit} tecken).",
+    "error.too_long": "Texten för {arg} är för lång (högst {limit} tecken).",
     "error.extra_args": "Jag förstod inte: {extra}.",
     "error.not_allowed": "Du får inte göra det: {reason}",
-    "kind.forum": "forum",
-    "kind.function": "funktion",
-    "kind.organisation": "organisation",
-    "kind.command": "kommando",
-    "kind.forum_or_function": "namn",
-    # argument names, shown in usage
     "arg.forum": "forum",
     "arg.command": "kommando",
     "arg.event": "händelse",
     "arg.function": "funktion",
     "arg.reason": "orsak",
-    "arg.flags": "--ny",
-    # help
     "help.title": "Kommandon (svenska och engelska namn fungerar båda):",
     "help.footer": "Skriv !hjälp <kommando> för detaljer.",
     "help.aliases": "Även: {aliases}",
     "help.admin_only": "Bara för administratörer.",
-    # status
     "status.title": "Läget i forumen",
     "status.level.inriktande": "inriktande",
     "status.level.samordnande": "samordnande",
@@ -53,10 +44,9 @@ TEXTS: dict[str, str] = {
     "status.since": "sedan",
     "status.event": "händelse",
     "status.exercise": "ÖVNING",
-    "status.history": "Senaste händelser",
+    "status.history": "Senaste aktiveringar",
     "status.members": "Sammansättning",
     "week": "v. {week}",
-    # command help lines
     "cmd.ladda-om": "Läs konfigurationsfilen igen. En fil med fel ändrar ingenting.",
     "reload.done": "Konfigurationen är omladdad: {summary}.",
     "reload.no_changes": "inga ändringar",
@@ -67,34 +57,37 @@ TEXTS: dict[str, str] = {
     "cmd.status": "Läget i alla forum: nivå, läge, händelse, ordförande, nästa möte.",
     "months": "jan feb mar apr maj jun jul aug sep okt nov dec",
     "error.admin_only": "det kommandot är bara för administratörer.",
-    "power.missing": "Jag får inte ändra rummets ämne eller tillstånd här, så forumets läge syns bara i mina "
-    "meddelanden. Ge mig behörighet (moderator) för att rummets ämne ska visa läget.",
-    "activation.announce": "händelse: {event}. Aktiverat av {who} ({sender}) {when}.",
+    "power.missing": "Jag har inte behörighet att ändra rummets ämne, så forumets läge syns bara i mina "
+    "meddelanden. Ge mig rollen moderator så att rummets ämne visar läget.",
+    "activation.announce": "Händelse: {event}. Aktiverat av {who} ({sender}) {when}.",
     "activation.log": "{forum} AKTIVERAT för {event} av {who} ({sender}) {when}.",
     "activation.done": "{forum} är aktiverat för {event}.",
-    "activation.refused": "du har ingen funktion i {forum} och kan därför inte aktivera det eller begära aktivering.",
+    "activation.refused": "du har ingen funktion i {forum} och kan därför varken aktivera forumet eller begära "
+    "aktivering.",
     "activation.already_active": "{forum} är redan aktiverat för {event} sedan {when}. Inget ändrades.",
-    "activation.needs_new": "{forum} är redan aktiverat för {event}. Vill du byta händelse till {new}? "
-    "Skriv !aktivera {forum_id} {new} --ny",
-    "activation.inriktande_first": "Obs: vanligtvis aktiveras det samordnande forumet först; inget samordnande "
-    "forum är aktiverat nu.",
+    "activation.needs_new": "{forum} är redan aktiverat för {event}. Vill du byta händelse till {new}? Skriv "
+    "!aktivera {forum_id} {new} ny",
+    "activation.inriktande_first": "Observera: normalt aktiveras det samordnande forumet först, och inget "
+    "samordnande forum är aktiverat nu.",
     "activation.already_requested": "Aktivering av {forum} för {event} är redan begärd och väntar på svar.",
     "activation.request_title": "Begäran om aktivering: {forum}",
     "activation.request_body": "{who} ({sender}) begär aktivering för {event}. Bekräfta med ✅ på det här "
-    "meddelandet eller !aktivera {forum_id} {event}; avslå med !avslå {forum_id} <orsak>.",
-    "activation.request_sent": "Begäran om aktivering av {forum} är skickad till {conveners}. Du får besked här.",
-    "activation.request_confirmed": "din begäran bekräftades: {forum} är aktiverat för {event}.",
-    "activation.request_superseded": "{forum} aktiverades för {event} i stället för din begäran.",
-    "activation.request_declined": "din begäran om aktivering av {forum} för {event} avslogs av {who}. Orsak: {reason}",
+    "meddelandet eller med !aktivera {forum_id} {event}. Avslå med !avslå {forum_id}"
+    " <orsak>.",
+    "activation.request_sent": "Begäran om aktivering av {forum} har skickats till {conveners}. Du får besked här.",
+    "activation.request_confirmed": "din begäran har bekräftats: {forum} är aktiverat för {event}.",
+    "activation.request_superseded": "{forum} har aktiverats för {event} i stället för det du begärde.",
+    "activation.request_declined": "din begäran om aktivering av {forum} för {event} har avslagits av {who}. "
+    "Orsak: {reason}",
     "activation.request_closed": "din begäran om aktivering av {forum} stängdes när forumet återgick till "
     "ordinarie läge.",
-    "activation.declined_ok": "Begäran för {event} är avslagen och den som begärde har fått besked.",
+    "activation.declined_ok": "Begäran för {event} är avslagen och den som begärde aktivering har fått besked.",
     "activation.decline_refused": "bara den som får sammankalla kan avslå en begäran om aktivering av {forum}.",
     "activation.no_request": "Det finns ingen obesvarad begäran om aktivering av {forum}.",
     "activation.deactivate_refused": "bara den som får sammankalla eller ordföranden kan avaktivera {forum}.",
     "activation.not_active": "{forum} är redan i ordinarie läge. Inget ändrades.",
-    "activation.deactivated": "{forum} är tillbaka i ordinarie läge (händelsen {event} avslutad) av {who} "
-    "({sender}) {when}.",
+    "activation.deactivated": "{forum} återgick till ordinarie läge {when} efter beslut av {who} ({sender}). "
+    "Händelse: {event}.",
     "exercise.on": "ÖVNING: {forum} är i övningsläge. Allt jag skickar för forumet märks ÖVNING.",
     "exercise.off": "{forum} är inte längre i övningsläge.",
     "exercise.unchanged": "{forum} är redan {state}.",
@@ -105,66 +98,63 @@ TEXTS: dict[str, str] = {
     "arg.on_off": "på|av",
     "status.requests": "Obesvarade begäranden",
     "status.requested_by": "{event}, begärd av {who} {when}",
-    "status.ended": "avslutad {when}",
-    "cmd.aktivera": "Aktivera ett forum för en händelse (eller begär aktivering). "
-    "Lägg till --ny för att byta händelse.",
+    "status.ended": "återgick till ordinarie läge {when}",
+    "cmd.aktivera": "Aktivera ett forum för en händelse (eller begär aktivering). Skriv ny sist för att byta händelse.",
     "cmd.avaktivera": "Återgå till ordinarie läge.",
     "cmd.avslå": "Avslå en begäran om aktivering, med orsak.",
     "cmd.övning": "Slå på eller av övningsläge för ett forum: allt märks ÖVNING.",
-    # convocation
-    "conv.title.activation": "Kallelse till aktiverad samverkanskonferens.",
-    "conv.title.extra": "Kallelse till extra samverkanskonferens.",
+    "conv.title.activation": "Kallelse till samverkanskonferens i aktiverat läge.",
+    "conv.title.extra": "Kallelse till extrainsatt samverkanskonferens.",
     "conv.title.meeting": "Kallelse till samverkanskonferens.",
     "conv.starts": "Tid: {when}",
     "conv.subject": "Ämne: {subject}",
     "conv.agenda": "Dagordning: {agenda}",
     "agenda.activated": "upprop · händelse och syfte · aktörernas lägesbilder · samlad lägesbild · behov av "
-    "samordning · beslut/inriktning · kommunikation · ordförandeskap och sammansättning · nästa möte",
-    "agenda.ordinary": "inledning · upprop · väder och varningar · aktörsrapportering · samverkansbehov · "
-    "kommunikation · sammanfattning · nästa möte",
+    "samordning · beslut och inriktning · kommunikation och budskap · fortsatt "
+    "ordförandeskap och anpassad sammansättning · nästa möte",
     "conv.how_to_ack": "Kvittera med ✅ på det här meddelandet eller !kvittera (kommer HH:MM | ersättare).",
-    "conv.how_to_ack_dm": "Kvittera med ✅ på det här meddelandet eller svara !kvittera; "
-    "!kvittera kommer 10:15 om du ansluter senare, !kvittera ersättare om en ersättare kommer.",
-    "conv.reminder": "PÅMINNELSE, ej kvitterat:",
+    "conv.how_to_ack_dm": "Kvittera med ✅ på det här meddelandet eller svara !kvittera; !kvittera kommer 10:15 "
+    "om du ansluter senare, !kvittera ersättare om en ersättare kommer.",
+    "conv.reminder": "PÅMINNELSE, ingen kvittens:",
     "conv.you_as": "Du kallas som {function}.",
     "conv.you_deputy": "Du kallas som {function}, ersättare för {principal} som inte har svarat.",
-    "conv.nobody": "Ingen innehar just nu: {functions}. Ersättare kallas där sådana finns.",
-    "conv.not_reached": "Ej nådda (inget kvitto efter påminnelse och ersättare): {functions}.",
-    "conv.unanswered": "Ej kvitterat: {functions}. Ny kallelse.",
+    "conv.nobody": "Ingen har beredskap för: {functions}. Ersättare kallas där sådana finns.",
+    "conv.not_reached": "Inte nådda (ingen kvittens efter påminnelse och kallelse av ersättare): {functions}.",
+    "conv.unanswered": "Ingen kvittens: {functions}. Ny kallelse skickas.",
     "conv.deputies": "Ersättare kallas: {functions}.",
-    "conv.undeliverable": "Kallelsen kunde inte levereras till {user} ({functions}). Kontrollera Matrix-id:t "
-    "i konfigurationen eller nå personen på annat sätt.",
+    "conv.undeliverable": "Kallelsen kunde inte levereras till {user} ({functions}). Kontrollera Matrix-id:t i "
+    "konfigurationen eller kontakta personen på annat sätt.",
     "ack.done": "Kvitterat: {functions} i {forum}.",
     "ack.joins": "Du ansluter {when}.",
     "ack.deputy": "En ersättare kommer i ditt ställe.",
-    "ack.bad_note": "Jag förstod inte kvittensen. Skriv !kvittera, !kvittera kommer 10:15 eller "
-    "!kvittera ersättare (tider som {examples}).",
+    "ack.bad_note": "Jag förstod inte kvittensen. Skriv !kvittera, !kvittera kommer 10:15 eller !kvittera "
+    "ersättare (tider som {examples}).",
     "ack.nothing": "Du har ingen obesvarad kallelse att kvittera.",
     "kallelse.when": "{title} Skickad {sent}, tid {starts}.",
     "kallelse.counts": "Kvitterat {acked} av {total}",
-    "kallelse.delivery": "direktmeddelanden levererade {delivered} av {queued}",
-    "kallelse.failed": "{failed} kunde inte levereras",
+    "kallelse.delivery": "direktmeddelanden skickade {delivered} av {queued}",
+    "kallelse.failed": "{failed} kunde inte skickas",
     "kallelse.joins": "ansluter {when}",
     "kallelse.sends_deputy": "ersättare kommer",
     "kallelse.via_deputy": "nådd via ersättare ({function})",
-    "kallelse.nobody": "ingen innehar funktionen",
+    "kallelse.nobody": "ingen har beredskap",
     "kallelse.deputy_for": "ersättare för {function}",
     "kallelse.undeliverable": "kunde inte nås",
-    "kallelse.escalated": "påmind, ersättare kallad",
-    "kallelse.not_reached": "ej nådd",
-    "kallelse.which_forum": "Ange vilket forum; inget forum har kallats det senaste dygnet.",
+    "kallelse.escalated": "påminnelse skickad, ersättare kallad",
+    "kallelse.not_reached": "inte nådd",
+    "kallelse.which_forum": "Ange vilket forum. Inget forum har kallats det senaste dygnet.",
     "kallelse.none": "{forum} har inte kallats än.",
     "kalla.refused": "bara den som får sammankalla eller ordföranden kan kalla {forum}.",
     "kalla.add_refused": "bara den som får sammankalla eller ordföranden kan kalla in fler till {forum}.",
     "kalla.past": "{when} har redan varit. Ange en kommande tid, t.ex. {examples}.",
     "kalla.bad_time": "Jag kan inte läsa tiden i ”{time}”. Ingen kallelse skickades. Ange en tid som {examples}.",
-    "kalla.done": "Kallelse till {forum} {when} skickad till {people} personer. Följ svaren med !kallelse.",
+    "kalla.done": "Kallelse till {forum} {when} har skickats till {count} personer. Följ svaren med !kallelse.",
     "kalla.which_forum": "Ange vilket forum (det här rummet hör inte till något forum).",
-    "kalla.not_active": "{forum} är inte aktiverat. !kalla-in lägger till för en händelse; aktivera först "
-    "med !aktivera {forum_id} <händelse>.",
+    "kalla.not_active": "{forum} är inte aktiverat. !kalla-in lägger till aktörer för en händelse; aktivera "
+    "först med !aktivera {forum_id} <händelse>.",
     "kalla.already_in": "{name} ingår redan i {forum}. Inget ändrades.",
     "kalla.added": "Tillagt i {forum} för {event}: {functions}. De kallas nu.",
-    "vem.title": "Vem innehar funktionen ({when})",
+    "vem.title": "Vem som har funktionen ({when})",
     "vem.nobody": "ingen",
     "vem.stand_in": "tjänstgör i stället",
     "vem.until": "till {when}",
@@ -172,11 +162,13 @@ TEXTS: dict[str, str] = {
     "vem.deputy": "ersättare: {function} — {who}",
     "tjanstgor.bad_time": "Jag förstod inte tiden efter 'till'. Exempel: {examples}.",
     "tjanstgor.others_admin_only": "bara en administratör kan sätta någon annan att tjänstgöra.",
-    "tjanstgor.refused": "bara den som finns med för {function} eller dess organisation kan tjänstgöra som den.",
+    "tjanstgor.refused": "bara den som är registrerad för {function} eller för en annan funktion i samma "
+    "organisation kan tjänstgöra i den.",
     "tjanstgor.nothing_to_release": "Ingen tjänstgör i stället för {function} just nu.",
-    "tjanstgor.released": "{function} är tillbaka hos schemat: {who}.",
-    "tjanstgor.until": "{who} tjänstgör som {function} till {when}. Kallelser går dit.",
-    "tjanstgor.open": "{who} tjänstgör som {function} tills vidare (!tjänstgör <funktion> slut lämnar tillbaka).",
+    "tjanstgor.released": "{function} följer åter beredskapsschemat: {who}.",
+    "tjanstgor.until": "{who} tjänstgör som {function} till {when}. Kallelser skickas dit.",
+    "tjanstgor.open": "{who} tjänstgör som {function} tills vidare (!tjänstgör <funktion> slut återgår till "
+    "beredskapsschemat).",
     "status.added": "tillagd för händelsen",
     "arg.time_subject": "tid] [ämne",
     "arg.subject": "ämne",
@@ -184,53 +176,53 @@ TEXTS: dict[str, str] = {
     "arg.ack_note": "kommer HH:MM | ersättare",
     "arg.function_or_organisation": "funktion|organisation",
     "arg.function_until": "funktion",
-    "kind.function_or_organisation": "funktion eller organisation",
-    "cmd.kalla": "Kalla forumet till en (extra) konferens nu eller till en tid: 14:30, om 2h, i morgon 09:00.",
+    "cmd.kalla": "Kalla forumet till en extrainsatt samverkanskonferens nu eller till en tid: 14:30, om 2h, i "
+    "morgon 09:00.",
     "cmd.kalla-in": "Anpassad sammansättning: lägg till en funktion eller organisation och kalla den.",
     "cmd.kvittera": "Kvittera en kallelse (✅ på kallelsen gör samma sak).",
     "cmd.kallelse": "Vem som kallats, kvitterat, eskalerats och inte nåtts.",
-    "cmd.vem": "Vem som innehar en funktion nu, till när, vem som är näst och ersättarna.",
-    "cmd.tjänstgör": "Tjänstgör som en funktion (till en tid eller tills vidare); 'slut' lämnar tillbaka.",
-    # meetings
+    "cmd.vem": "Vem som har en funktion nu, till när, vem som står näst i tur och vilka som är ersättare.",
+    "cmd.tjänstgör": "Tjänstgör i en funktion (till en tid eller tills vidare); 'slut' återgår till beredskapsschemat.",
     "weekdays": "mån tis ons tor fre lör sön",
-    "meeting.name.ordinary": "Samverkanskonferens",
-    "meeting.name.activated": "Aktiverad samverkanskonferens",
+    "meeting.name.ordinary": "Extrainsatt samverkanskonferens",
+    "meeting.name.activated": "Samverkanskonferens i aktiverat läge",
     "meeting.opened": "{name} har börjat.",
-    "meeting.opened_late": "(Öppnat sent: jag var inte igång vid mötets start.)",
+    "meeting.opened_late": "(Öppnat sent: jag var inte igång när mötet skulle börja.)",
     "meeting.chair": "Ordförande: {function}.",
-    "meeting.first_of_activation": "Första mötet i aktiveringen leds och dokumenteras av den som sammankallat. "
-    "Besluta om ordförande framåt: !ordförande <funktion>.",
-    "meeting.how_to": "Upprop: !upprop · närvaro: !här · logg: !beslut, !inriktning, !åtgärd, !info · "
-    "avsluta: !möte slut.",
-    "meeting.late_convocation": "sen kallelse, jag var inte igång när den skulle gå ut",
+    "meeting.first_of_activation": "Det första mötet i aktiveringen leds och dokumenteras av den som "
+    "sammankallade. Mötet beslutar om fortsatt ordförandeskap: !ordförande "
+    "<funktion>.",
+    "meeting.how_to": "Upprop: !upprop · närvaro: !här · logg: !beslut, !inriktning, !åtgärd, !info · avsluta: "
+    "!möte slut.",
+    "meeting.late_convocation": "sen kallelse, jag var inte igång när den skulle skickas",
     "meeting.missed": "{name} {when} kunde inte kallas eller öppnas i tid (jag var inte igång) och har redan "
-    "passerat. Det är noterat som missat.",
+    "passerat. Mötet är noterat som missat.",
     "meeting.already_open": "{name} pågår redan sedan {when}.",
-    "meeting.ended": "{name} avslutades {when}. Protokollet publiceras i loggrummet och till "
+    "meeting.ended": "{name} avslutades {when}. Minnesanteckningarna publiceras i loggrummet och skickas till "
     "hemorganisationerna.",
     "meeting.none_open": "Inget möte pågår i {forum}. Starta med !möte start.",
     "meeting.which_forum": "Skriv i forumets rum (eller ange forum).",
     "meeting.refused": "du har ingen funktion i {forum}.",
     "meeting.chair_refused": "bara ordföranden eller den som får sammankalla kan göra det i {forum}.",
     "meeting.chair_set": "{function} är ordförande i {forum}.",
-    "meeting.secretary_set": "{function} för protokollet.",
+    "meeting.secretary_set": "Sekreterare (för minnesanteckningar): {function}.",
     "meeting.started_elsewhere": "Mötet i {forum} har börjat; se forumets rum.",
     "rollcall.title": "Upprop: {name}, {forum}",
     "rollcall.deputy": "ersättare",
     "rollcall.how": "{present} av {total} närvarande. Svara !här eller ✅ på det här meddelandet.",
-    "rollcall.nothing": "Du har ingen funktion i {name} som inte redan är markerad närvarande.",
+    "rollcall.nothing": "Du har ingen funktion i {name} som inte redan är markerad som närvarande.",
     "rollcall.present": "Närvarande: {functions}.",
     "log.kind.decision": "beslut",
     "log.kind.direction": "inriktning",
     "log.kind.action": "åtgärd",
     "log.kind.info": "information",
-    "log.noted": "Noterat: {kind} #{number}. !ångra tar tillbaka.",
-    "log.nowhere": "Inget möte pågår i {forum} och forumet är inte aktiverat, så det finns inget att föra in "
-    "det i. Starta ett möte med !möte start.",
+    "log.noted": "Antecknat: {kind} #{number}. !ångra stryker posten.",
+    "log.nowhere": "Inget möte pågår i {forum} och forumet är inte aktiverat, så det finns ingen logg att föra "
+    "in det i. Starta ett möte med !möte start.",
     "log.bad_due": "Jag förstod inte tiden efter 'senast'. Exempel: {examples}.",
-    "log.nothing_to_undo": "Du har inget i loggen att ta tillbaka.",
-    "log.withdrawn": "Tillbakatagen: {kind} #{number} ({text}). Den finns kvar i loggen, markerad.",
-    "minutes.title": "Protokoll: {name}, {forum}",
+    "log.nothing_to_undo": "Du har ingen post i loggen att stryka.",
+    "log.withdrawn": "Struket: {kind} #{number} ({text}). Posten finns kvar i loggen, markerad som struken.",
+    "minutes.title": "Minnesanteckningar: {name}, {forum}",
     "minutes.level": "Nivå",
     "minutes.mode": "Läge",
     "minutes.time": "Tid",
@@ -245,7 +237,7 @@ TEXTS: dict[str, str] = {
     "minutes.owner": "ansvarig: {function}",
     "minutes.due": "senast {when}",
     "minutes.which": "Ange forum eller mötesnummer.",
-    "minutes.none": "Det finns inget möte att visa protokoll för.",
+    "minutes.none": "Det finns inget möte att visa minnesanteckningar från.",
     "schema.title": "Kommande möten",
     "schema.cancelled": "INSTÄLLT",
     "schema.moved_from": "flyttat från {when}",
@@ -264,25 +256,24 @@ TEXTS: dict[str, str] = {
     "arg.time": "tid",
     "arg.meeting": "forum|mötesnummer",
     "arg.deputy": "ersättare",
-    "cmd.möte": "Starta eller avsluta forumets möte; protokollet publiceras när det avslutas.",
+    "cmd.möte": "Starta eller avsluta forumets möte; minnesanteckningarna publiceras när mötet avslutas.",
     "cmd.upprop": "Upprop per organisation och funktion.",
     "cmd.här": "Markera din funktion närvarande (!här ersättare om du är ersättare).",
     "cmd.beslut": "För in ett beslut i loggen (visas även i loggrummet).",
     "cmd.inriktning": "För in en inriktning i loggen (visas även i loggrummet).",
     "cmd.åtgärd": "För in en åtgärd med ansvarig funktion och tid.",
     "cmd.info": "För in information i loggen.",
-    "cmd.ångra": "Ta tillbaka din senaste loggpost.",
-    "cmd.protokoll": "Visa protokollet för det senaste mötet (eller ett visst).",
+    "cmd.ångra": "Stryk din senaste post i loggen.",
+    "cmd.protokoll": "Visa minnesanteckningarna från det senaste mötet (eller ett visst möte).",
     "cmd.ordförande": "Lämna över ordförandeskapet till en funktion.",
-    "cmd.sekreterare": "Välj funktion som för protokollet.",
+    "cmd.sekreterare": "Välj vilken funktion som för minnesanteckningar.",
     "cmd.schema": "Kommande möten med veckonummer.",
     "cmd.flytta": "Flytta ett planerat möte.",
     "cmd.ställ-in": "Ställ in ett planerat möte.",
     "calendar.which_forum": "Ange vilket forum (det här rummet hör inte till något forum).",
-    "calendar.attached": "Kalender för {forum}: {count} möten, som fil att lägga till i din kalender.",
+    "calendar.attached": "Kalender för {forum}: {count} möten, som en fil att lägga till i din kalender.",
     "cmd.kalender": "Forumets kommande möten som kalenderfil (iCalendar).",
-    # situation reports
-    "report.coverage": "{done} av {total} aktörer har rapporterat.",
+    "report.coverage": "{done} av {count} aktörer har rapporterat.",
     "report.field.samordning": "Behov av samordning",
     "report.field.konsekvenser": "Konsekvenser",
     "report.field.atgarder": "Vidtagna åtgärder",
@@ -303,17 +294,18 @@ TEXTS: dict[str, str] = {
     "report.bad_week": "Ange en vecka som ett nummer, t.ex. !lägesbild vecka 47.",
     "report.request_title": "Lägesbild vecka {week}, {forum}",
     "report.request": "Rapportera lägesbilden för {organisation} inför {meeting}, senast {deadline}: svara "
-    "!rapport {forum_id} <text>, gärna med fält: konsekvenser: … ; åtgärder: … ; behov: … ; samordning: …. "
-    "Oförändrat? !rapport {forum_id} ingen förändring.",
-    "report.deadline": "Sista tid för lägesbild vecka {week}.",
+    "!rapport {forum_id} <text>, gärna med fält: konsekvenser: … ; åtgärder: … ; behov: … ; "
+    "samordning: …. Oförändrat? !rapport {forum_id} ingen förändring.",
+    "report.deadline": "Tiden för lägesbild vecka {week} har gått ut.",
     "report.how": "Rapportera med !rapport {forum_id} <text>.",
     "report.reminder": "lägesbilden för vecka {week} saknas i {forum}. Svara !rapport {forum_id} <text> (eller "
     "!rapport {forum_id} ingen förändring).",
-    "report.unknown_relay": "Okänd organisation att förmedla för: {name}.",
-    "report.week_closed": "Vecka {week} är stängd; rapporter gäller nu vecka {current}.",
+    "report.unknown_relay": "Ingen organisation heter {name}. Ange vilken organisation du förmedlar lägesbilden för.",
+    "report.week_not_open": "Lägesbilder för vecka {week} tas inte emot än; rapporter gäller nu vecka {current}.",
+    "report.week_closed": "Tiden för lägesbild vecka {week} har gått ut; rapporter gäller nu vecka {current}.",
     "report.refused": "du har ingen funktion i {forum} och kan inte rapportera där.",
-    "report.empty": "Rapporten är tom. Skriv lägesbilden som text, gärna med fält: konsekvenser: … ; åtgärder: … "
-    "; behov: … ; samordning: ….",
+    "report.empty": "Rapporten är tom. Skriv lägesbilden som text, gärna med fält: konsekvenser: … ; åtgärder: "
+    "… ; behov: … ; samordning: ….",
     "report.nothing_to_carry": "Det finns ingen tidigare rapport att föra vidare. Skriv lägesbilden.",
     "report.received": "Lägesbild från {organisation} mottagen (vecka {week}).",
     "report.unknown_fields": "Okänt fält ({names}) sparades som text. Fält som finns: {known}.",
@@ -324,4 +316,27 @@ TEXTS: dict[str, str] = {
     "cmd.rapport": "Rapportera din organisations lägesbild (fritext, gärna med fält).",
     "cmd.lägesbild": "Den samlade lägesbilden för veckan eller händelsen.",
     "cmd.ikapp": "Allt du behöver för att komma in i en pågående händelse.",
+    "error.unknown.forum": "Okänt forum: {name}.",
+    "error.unknown.function": "Okänd funktion: {name}.",
+    "error.unknown.organisation": "Okänd organisation: {name}.",
+    "error.unknown.command": "Okänt kommando: {name}.",
+    "error.unknown.function_or_organisation": "Ingen funktion eller organisation heter {name}.",
+    "status.composition.one": "1 funktion",
+    "status.moved": "flyttat från {when}",
+    "status.cancelled": "{when} är inställt",
+    "conv.title.veckomöte": "Kallelse till veckomöte (samverkanskonferens).",
+    "conv.title.chefsgrupp": "Kallelse till den regionala chefsgruppens möte.",
+    "conv.title.samordningsgrupp": "Kallelse till den regionala samordningsgruppens möte.",
+    "agenda.veckomöte": "inledning · upprop · väder och varningar · aktörsrapportering (varvet runt) · "
+    "samverkansbehov · kommunikation · sammanfattning: regional lägesbild · nästa möte",
+    "agenda.extra": "upprop · anledning till konferensen · aktörernas lägesbilder · behov av samordning · "
+    "kommunikation · nästa möte",
+    "agenda.chefsgrupp": "inledning · upprop · generell tilldelning av resurser · ramar för ambitionsnivåer · "
+    "ekonomisk uppföljning · förslag från samordningsgruppen · beslut · nästa möte",
+    "agenda.samordningsgrupp": "inledning · upprop · uppföljning av ärenden · resultat från projekt- och "
+    "planeringsgrupper · samordning av gemensamma projekt och aktiviteter · förslag "
+    "till chefsgruppen · nästa möte",
+    "kalla.done.one": "Kallelse till {forum} {when} har skickats till 1 person. Följ svaren med !kallelse.",
+    "calendar.attached.one": "Kalender för {forum}: 1 möte, som en fil att lägga till i din kalender.",
+    "report.coverage.one": "{done} av 1 aktör har rapporterat.",
 }

@@ -93,7 +93,7 @@ async def test_member_request_pings_the_convener_who_confirms_with_a_reaction(wo
     assert "ordinarie läge" in status and "begärd av" in status
 
     await react(world.clients["tib"], room, request["event_id"])
-    told = await wait_for(lambda: _bot_said(world, "samordnande", "din begäran bekräftades"))
+    told = await wait_for(lambda: _bot_said(world, "samordnande", "din begäran har bekräftats"))
     assert world.people["nacka"].user_id in told
     status = await command(world, "sos", "samordnande", "!status")
     assert "AKTIVERAT: snöoväder" in status
@@ -105,7 +105,7 @@ async def test_convener_declines_a_request_with_a_reason(world: World) -> None:
     await command(world, "nacka", "samordnande", "!aktivera samordnande skyfall")
     body = await command(world, "tib", "samordnande", "!avslå samordnande hanteras lokalt i Nacka")
     assert "avslagen" in body
-    told = await wait_for(lambda: _bot_said(world, "samordnande", "avslogs"))
+    told = await wait_for(lambda: _bot_said(world, "samordnande", "har avslagits"))
     assert "hanteras lokalt i Nacka" in told
     async with app.db.session() as session:
         mode = (await session.exec(text("SELECT mode FROM forum_state WHERE forum_id='samordnande'"))).first()
@@ -133,9 +133,11 @@ async def test_deactivation_returns_to_ordinary_and_the_topic_follows(world: Wor
     again = await command(world, "tib", "samordnande", "!aktivera samordnande snöoväder")
     assert "redan aktiverat" in again
     other = await command(world, "tib", "samordnande", "!aktivera samordnande storm")
-    assert "--ny" in other
+    assert other.rstrip().endswith("!aktivera samordnande storm ny")
+    switched = await command(world, "tib", "samordnande", "!aktivera samordnande storm —ny")  # as a phone types --ny
+    assert "är aktiverat för storm." in switched
     body = await command(world, "tib", "samordnande", "!avaktivera samordnande")
-    assert "tillbaka i ordinarie läge" in body
+    assert "återgick till ordinarie läge" in body
     assert await wait_for(lambda: _topic_without(world, "AKTIVERAT")) == "Ny text från forumet"
     assert await wait_for(lambda: _pins_beyond(world, 0, at_most=True)) == ["$deras-egen"]
     again = await command(world, "tib", "samordnande", "!avaktivera samordnande")
@@ -161,11 +163,11 @@ async def test_missing_power_is_said_once_and_activation_still_works(world: Worl
     body = await command(world, "tib", "inriktande", "!aktivera inriktande storm")
     assert "aktiverat för storm" in body
     assert "samordnande forumet först" in await wait_for(lambda: _bot_said(world, "inriktande", "först"))
-    await wait_for(lambda: _bot_said(world, "inriktande", "får inte ändra rummets ämne"))
+    await wait_for(lambda: _bot_said(world, "inriktande", "inte behörighet att ändra rummets ämne"))
     await command(world, "tib", "inriktande", "!avaktivera inriktande")
     await command(world, "tib", "inriktande", "!status")
     events = bot_events(await room_events(world.clients["tib"], world.rooms["inriktande"]), world)
-    assert sum("får inte ändra rummets ämne" in e["content"]["body"] for e in events) == 1
+    assert sum("inte behörighet att ändra rummets ämne" in e["content"]["body"] for e in events) == 1
 
 
 async def test_activation_survives_a_restart_and_exercise_is_marked(world: World) -> None:

@@ -63,7 +63,7 @@ async def test_activation_convenes_every_holder_and_reactions_and_commands_ackno
     assert "ansluter" in report and "23:59" in report
     assert "ersättare kommer" in report
     assert f"⏳ Tjänsteman i beredskap (TiB) — {world.people['tib'].user_id}" in report
-    assert "direktmeddelanden levererade 4 av 4" in report
+    assert "direktmeddelanden skickade 4 av 4" in report
 
 
 async def test_an_unanswered_function_escalates_to_its_deputy_then_the_chair_across_restarts(
@@ -83,7 +83,7 @@ async def test_an_unanswered_function_escalates_to_its_deputy_then_the_chair_acr
     await command(world, "tib", "samordnande", "!kalla samordnande elavbrott i Nacka")
     room = world.rooms["samordnande"]
     first = await direct_messages(world, app, "sos")
-    assert "Kallelse till extra samverkanskonferens" in first[0]["content"]["body"]
+    assert "Kallelse till extrainsatt samverkanskonferens" in first[0]["content"]["body"]
     ping = (await wait_for(lambda: pinged(world, "tib", room, "Kallelse")))[0]
     await react(world.clients["tib"], room, ping["event_id"])  # the TiB acknowledges on the room ping
     await wait_for(lambda: _acknowledged(world, "TiB"))
@@ -112,10 +112,10 @@ async def test_an_unanswered_function_escalates_to_its_deputy_then_the_chair_acr
 
     clock.advance(timedelta(minutes=2))
     assert await app.timers.fire_due() == 1
-    told = (await wait_for(lambda: pinged(world, "tib", room, "Ej nådda")))[0]
+    told = (await wait_for(lambda: pinged(world, "tib", room, "Inte nådda")))[0]
     assert "Vakthavande, SOS Alarm" in told["content"]["body"]
     report = await command(world, "tib", "samordnande", "!kallelse")
-    assert "❌ Vakthavande, SOS Alarm" in report and "ej nådd" in report
+    assert "❌ Vakthavande, SOS Alarm" in report and "inte nådd" in report
     assert "ersättare för Vakthavande, SOS Alarm" in report
 
 
@@ -138,10 +138,10 @@ async def test_a_stand_in_is_convened_in_place_of_the_roster(world: World) -> No
     dm = (await direct_messages(world, app, "rsib"))[0]["content"]["body"]
     assert "Du kallas som Tjänsteman i beredskap (TiB)" in dm and "Ämne: genomgång" in dm
     events = await room_events(world.clients["tib"], world.rooms["samordnande"])
-    convocation = [e for e in events if "Kallelse till extra" in e["content"].get("body", "")][-1]
+    convocation = [e for e in events if "Kallelse till extrainsatt" in e["content"].get("body", "")][-1]
     assert tib not in convocation["content"]["m.mentions"]["user_ids"]
 
-    assert "tillbaka hos schemat" in await command(world, "rsib", "samordnande", "!tjänstgör tib slut")
+    assert "följer åter beredskapsschemat" in await command(world, "rsib", "samordnande", "!tjänstgör tib slut")
     assert f"Tjänsteman i beredskap (TiB)**: {tib}" in await command(world, "rsib", "samordnande", "!vem tib")
 
 
@@ -161,7 +161,7 @@ async def test_calling_in_an_organisation_reports_who_has_nobody_and_who_cannot_
     answer = await command(world, "tib", "samordnande", "!kalla-in Trafikverket inriktande")
     assert "Trafikledningscentral" in answer and "Krisledning, Trafikverket" in answer
     inriktande = world.rooms["inriktande"]
-    nobody = (await wait_for(lambda: pinged(world, "tib", inriktande, "Ingen innehar")))[0]
+    nobody = (await wait_for(lambda: pinged(world, "tib", inriktande, "Ingen har beredskap för")))[0]
     assert "Krisledning, Trafikverket" in nobody["content"]["body"]
     assert await wait_for(lambda: _bot_said(world, "inriktande", f"inte levereras till {ghost}"))
 
@@ -170,7 +170,7 @@ async def test_calling_in_an_organisation_reports_who_has_nobody_and_who_cannot_
     assert "ingår redan" in await command(world, "tib", "samordnande", "!kalla-in trafikverket inriktande")
     assert "Menade du" in await command(world, "tib", "samordnande", "!kalla-in trafikverkt inriktande")
     report = await command(world, "tib", "samordnande", "!kallelse inriktande")
-    assert "❌ Krisledning, Trafikverket — ingen innehar funktionen" in report
+    assert "❌ Krisledning, Trafikverket — ingen har beredskap" in report
     assert "kunde inte nås" in report
 
 
@@ -261,7 +261,7 @@ async def test_time_that_passes_fires_the_escalation_and_a_meeting_step_through_
     await wait_for(lambda: _bodies_with(world, app, "sos", "Veckomöte"), 20)
     await settle(app)
     convened = [b for b in await _bodies_with(world, app, "sos", "Veckomöte") if "Du kallas" in b]
-    assert len(convened) == 1, "the weekly convocation once (the lägesbild request that goes with it names the meeting too)"
+    assert len(convened) == 1, "the weekly convocation once (the lägesbild request names the meeting too)"
     assert len(await _bodies_with(world, app, "sos", "PÅMINNELSE")) == 1, "each step once"
 
 

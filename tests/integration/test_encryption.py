@@ -214,11 +214,11 @@ async def test_a_message_the_bot_cannot_decrypt_gets_one_request_to_send_it_agai
         return found or None
 
     assert await wait_for(asked, 30) == [
-        "Jag kunde inte läsa ditt krypterade meddelande (jag saknar nyckeln). Om det var ett kommando: "
+        "Jag kunde inte läsa ditt krypterade meddelande (nyckeln saknas). Om det var ett kommando: "
         "skicka det igen."]
     assert "!hjälp" in (await tib.ask(room_id, "!hjälp", world.bot.user_id, "!hjälp")).body  # and it goes on
     assert [b for r, e in tib.read[seen:] if r == room_id and "kunde inte läsa" in (b := e.body)] == [
-        "Jag kunde inte läsa ditt krypterade meddelande (jag saknar nyckeln). Om det var ett kommando: "
+        "Jag kunde inte läsa ditt krypterade meddelande (nyckeln saknas). Om det var ett kommando: "
         "skicka det igen."]  # once per sender and session, not once per message
     await tib.stop()
 

@@ -55,7 +55,7 @@ async def test_unknown_forum_gets_usage_and_did_you_mean(world: World) -> None:
     """An unknown argument name gets the closest names and the usage."""
     await world.start_bot()
     body = await command(world, "tib", "samordnande", "!status samordnade")
-    assert "Okänd forum: samordnade." in body
+    assert "Okänt forum: samordnade." in body
     assert "samordnande" in body
     assert "Användning: !status [forum]" in body
 
@@ -64,7 +64,7 @@ async def test_sender_outside_the_configuration_is_refused(world: World) -> None
     """Someone who holds no function gets a polite refusal and no status."""
     await world.start_bot()
     body = await command(world, "outsider", "samordnande", "!status")
-    assert "finns inte bland funktionerna" in body
+    assert "är inte registrerad för någon funktion" in body
     assert "Regionalt samordnande forum" not in body
 
 

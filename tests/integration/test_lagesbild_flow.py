@@ -46,7 +46,9 @@ async def test_actors_report_and_the_picture_is_compiled(world: World) -> None:
     assert "Okänt fält (väder)" in unknown and "konsekvenser" in unknown
     assert "Rapporten är tom" in await command(world, "sos", "samordnande", "!rapport")
     closed = 1 if week != 1 else 2
-    assert "är stängd" in await command(world, "sos", "samordnande", f"!rapport vecka {closed} gammal text")
+    assert "har gått ut" in await command(world, "sos", "samordnande", f"!rapport vecka {closed} gammal text")
+    if week < 53:
+        assert "tas inte emot än" in await command(world, "sos", "samordnande", f"!rapport vecka {week + 1} ny text")
     assert "du får inte" in (await command(world, "sos", "inriktande", "!rapport inriktande läget")).lower()
 
     reply = await send_text(world.clients["sos"], world.rooms["samordnande"], "!lägesbild")
@@ -87,7 +89,7 @@ async def test_reports_are_requested_chased_at_the_deadline_and_summarised(world
 
     clock.set(starts - timedelta(hours=2))
     await app.meetings.run_due()
-    chase = (await wait_for(lambda: bot_said(world, "samordnande", "Sista tid för lägesbild")))[0]["content"]
+    chase = (await wait_for(lambda: bot_said(world, "samordnande", "har gått ut")))[0]["content"]
     assert "1 av 2 aktörer har rapporterat" in chase["body"] and "Ingen rapport från: SOS Alarm" in chase["body"]
     assert world.people["sos"].user_id in chase["m.mentions"]["user_ids"]
     assert await wait_for(lambda: _dm_with(world, app, "sos", "saknas"))
@@ -101,6 +103,39 @@ async def test_reports_are_requested_chased_at_the_deadline_and_summarised(world
     for room in ("samordnande", "logg"):
         summary = (await wait_for(lambda room=room: bot_said(world, room, f"Regional lägesbild vecka {week}")))  # type: ignore[misc]
         assert "snöröjning av riksvägar" in summary[0]["content"]["body"]
+
+
+async def test_a_monday_meeting_convened_on_friday_gets_the_reports_filed_over_the_weekend(world: World) -> None:
+    """The request goes out in the week before the meeting's; a report filed then is the meeting's, so
+    at the deadline the one who reported is counted and not chased."""
+    def monday(data: dict[str, Any]) -> None:
+        data["forum"][0]["meeting"] = [{"name": "Veckomöte", "rrule": "FREQ=WEEKLY;BYDAY=MO;BYHOUR=9;BYMINUTE=0",
+                                        "convene_before": "72h", "report_due_before": "2h"}]
+    settings = world.settings(monday)
+    starts = occurrences(settings.forums[0].meetings[0], datetime.now(UTC) + timedelta(days=4), TZ)[0]
+    clock = FakeClock(starts - timedelta(hours=72, minutes=1))  # Friday 08:59
+    app = await world.start_bot(settings, clock=clock)
+    for who in ("tib", "sos"):
+        await world.clients[who].join(await direct_room(app, world.people[who]))
+    clock.advance(timedelta(minutes=2))
+    await app.meetings.run_due()
+    await wait_for(lambda: _dm_with(world, app, "tib", "Rapportera lägesbilden"))
+    clock.set(starts - timedelta(hours=40))  # Saturday, still the week before the meeting's
+    assert week_of(clock.now(), TZ) != week_of(starts, TZ)
+    week = week_of(starts, TZ)[1]
+    answer = await command(world, "tib", "samordnande", "!rapport konsekvenser: snödrev på E4")
+    assert f"(vecka {week})" in answer and "1 av 2 aktörer har rapporterat" in answer
+
+    clock.set(starts - timedelta(hours=2))
+    await app.meetings.run_due()
+    chase = (await wait_for(lambda: bot_said(world, "samordnande", f"lägesbild vecka {week} har gått ut")))
+    assert len(chase) == 1
+    assert "1 av 2 aktörer har rapporterat" in chase[0]["content"]["body"]
+    missing = next(line for line in chase[0]["content"]["body"].splitlines() if line.startswith("Ingen rapport från"))
+    assert missing == "Ingen rapport från: SOS Alarm", "the TiB's organisation reported"
+    await wait_for(lambda: _dm_with(world, app, "sos", "saknas"))
+    await settle(app)
+    assert await _dm_with(world, app, "tib", "saknas") is None, "the TiB reported: no reminder"
 
 
 async def _dm_with(world: World, app: Any, who: str, needle: str) -> dict[str, Any] | None:

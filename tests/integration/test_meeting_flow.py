@@ -50,6 +50,30 @@ async def dms_with(world: World, app: App, who: str, needle: str, count: int = 1
     return found if len(found) >= count else []
 
 
+async def test_a_chefsgrupp_meeting_has_its_own_agenda_and_asks_for_no_lagesbild(world: World) -> None:
+    def chefsgrupp(data: dict[str, Any]) -> None:
+        data["forum"][0]["meeting"] = [{"name": "Chefsgruppens möte", "kind": "chefsgrupp",
+                                        "rrule": "FREQ=WEEKLY;BYDAY=TH;BYHOUR=10;BYMINUTE=0"}]
+    settings = world.settings(chefsgrupp)
+    starts = occurrences(settings.forums[0].meetings[0], datetime.now(UTC) + timedelta(days=2), TZ)[0]
+    clock = FakeClock(starts - timedelta(hours=24, minutes=2))
+    app = await world.start_bot(settings, clock=clock)
+    clock.advance(timedelta(minutes=3))
+    assert await app.meetings.run_due() == 1, "the convocation only: no request for lägesbilder"
+    await settle(app)
+    bodies = [m["content"]["body"] for m in await direct_messages(world, app, "sos")]
+    assert len(bodies) == 1
+    assert "Kallelse till den regionala chefsgruppens möte" in bodies[0]
+    assert "ekonomisk uppföljning" in bodies[0] and "väder och varningar" not in bodies[0]
+    clock.set(starts - timedelta(minutes=5))
+    assert await app.meetings.run_due() == 1, "the reminder; no deadline and no weekly summary"
+    clock.set(starts)
+    assert await app.meetings.run_due() == 1, "the opening"
+    await settle(app)
+    assert not await bot_said(world, "samordnande", "Regional lägesbild")
+    assert not await bot_said(world, "samordnande", "har gått ut")
+
+
 async def test_a_weekly_meeting_is_convened_reminded_opened_logged_and_minuted_across_restarts(world: World) -> None:
     starts = next_meeting(world)
     clock = FakeClock(starts - timedelta(hours=24, minutes=2))
@@ -59,7 +83,7 @@ async def test_a_weekly_meeting_is_convened_reminded_opened_logged_and_minuted_a
     clock.advance(timedelta(minutes=3))
     assert await app.meetings.run_due() == 2  # the convocation and the request for situation reports
     convened = (await direct_messages(world, app, "sos"))[0]["content"]["body"]
-    assert "Kallelse till samverkanskonferens" in convened and "Veckomöte" in convened
+    assert "Kallelse till veckomöte (samverkanskonferens)" in convened and "Veckomöte" in convened
     assert "tel:+46812345678,,4711%23" in (await direct_messages(world, app, "sos"))[0]["content"]["formatted_body"]
     await command(world, "tib", "samordnande", "!kvittera")
 
@@ -67,13 +91,13 @@ async def test_a_weekly_meeting_is_convened_reminded_opened_logged_and_minuted_a
     await world.stop_bots()
     clock.set(starts - timedelta(minutes=10))
     app = await world.start_bot(clock=clock)
-    reminder = await wait_for(lambda: dms_with(world, app, "sos", "Kallelse till samverkanskonferens", 2))
+    reminder = await wait_for(lambda: dms_with(world, app, "sos", "Kallelse till veckomöte", 2))
     assert "PÅMINNELSE" in reminder[-1]["content"]["body"]
     await world.stop_bots()
     app = await world.start_bot(clock=clock)
     await settle(app)
-    assert len(await dms_with(world, app, "sos", "Kallelse till samverkanskonferens")) == 2  # nothing twice
-    assert len(await dms_with(world, app, "tib", "Kallelse till samverkanskonferens")) == 1
+    assert len(await dms_with(world, app, "sos", "Kallelse till veckomöte")) == 2  # nothing twice
+    assert len(await dms_with(world, app, "tib", "Kallelse till veckomöte")) == 1
 
     clock.set(starts + timedelta(minutes=1))
     assert await app.meetings.run_due() == 1
@@ -82,30 +106,30 @@ async def test_a_weekly_meeting_is_convened_reminded_opened_logged_and_minuted_a
     call = (await wait_for(lambda: bot_said(world, "samordnande", "Upprop: Veckomöte")))[0]
     await react(world.clients["sos"], world.rooms["samordnande"], call["event_id"])
     assert "Närvarande: Tjänsteman i beredskap (TiB)" in await command(world, "tib", "samordnande", "!här")
-    assert "Noterat: beslut" in await command(world, "tib", "samordnande", "!beslut Länsgemensamt budskap om snö")
+    assert "Antecknat: beslut" in await command(world, "tib", "samordnande", "!beslut Länsgemensamt budskap om snö")
     await command(world, "tib", "samordnande", "!inriktning Prioritera framkomlighet till sjukhusen")
     action = await command(world, "tib", "samordnande", "!åtgärd sos-vakthavande samla in lägesbilder senast 23:59")
-    assert "Noterat: åtgärd" in action
+    assert "Antecknat: åtgärd" in action
     await command(world, "sos", "samordnande", "!info 112 har normalt tryck")
     await command(world, "sos", "samordnande", "!info fel text")
-    assert "Tillbakatagen" in await command(world, "sos", "samordnande", "!ångra")
+    assert "Struket: " in await command(world, "sos", "samordnande", "!ångra")
     assert "Öppna åtgärder" in await command(world, "sos", "samordnande", "!status samordnande")
     assert "BESLUT" in (await wait_for(lambda: bot_said(world, "logg", "Länsgemensamt budskap")))[0]["content"]["body"]
 
     ended = await command(world, "tib", "samordnande", "!möte slut")
     assert "Veckomöte avslutades" in ended
-    minutes = (await wait_for(lambda: bot_said(world, "logg", "Protokoll: Veckomöte")))[0]["content"]
+    minutes = (await wait_for(lambda: bot_said(world, "logg", "Minnesanteckningar: Veckomöte")))[0]["content"]
     for needle in ("Närvarande (2)", "Vakthavande, SOS Alarm", "Länsgemensamt budskap om snö",
                    "Prioritera framkomlighet", "samla in lägesbilder", "ansvarig: Vakthavande, SOS Alarm",
                    "112 har normalt tryck"):
         assert needle in minutes["body"], needle
     assert "fel text" not in minutes["body"]
-    assert await wait_for(lambda: bot_said(world, "lst", "Protokoll: Veckomöte"))  # back to the home organisation
+    assert await wait_for(lambda: bot_said(world, "lst", "Minnesanteckningar: Veckomöte"))  # to the home organisation
     again = await command(world, "tib", "samordnande", "!möte slut")
     assert "Inget möte pågår" in again, "a second end publishes nothing"
     await settle(app)
-    assert len(await bot_said(world, "logg", "Protokoll: Veckomöte")) == 1, "one set of minutes in the log room"
-    assert len(await bot_said(world, "lst", "Protokoll: Veckomöte")) == 1, "and one in the home room"
+    assert len(await bot_said(world, "logg", "Minnesanteckningar: Veckomöte")) == 1, "one set in the log room"
+    assert len(await bot_said(world, "lst", "Minnesanteckningar: Veckomöte")) == 1, "and one in the home room"
     due = (starts.astimezone(TZ).replace(hour=23, minute=59)).astimezone(UTC)
     clock.set(due - timedelta(minutes=30))
     assert await app.timers.fire_due() == 1
@@ -155,13 +179,14 @@ async def test_the_first_meeting_of_an_activation_and_log_entries_outside_meetin
     await world.start_bot()
     assert "Starta ett möte med !möte start" in await command(world, "tib", "samordnande", "!beslut något")
     await command(world, "tib", "samordnande", "!aktivera samordnande storm")
-    assert "Noterat: beslut" in await command(world, "tib", "samordnande", "!beslut Aktivering bekräftad")
+    assert "Antecknat: beslut" in await command(world, "tib", "samordnande", "!beslut Aktivering bekräftad")
     await command(world, "tib", "samordnande", "!möte start")
     opened = (await wait_for(lambda: bot_said(world, "samordnande", "har börjat")))[0]["content"]["body"]
-    assert "Första mötet i aktiveringen leds och dokumenteras" in opened
+    assert "Det första mötet i aktiveringen leds och dokumenteras" in opened
     assert "pågår redan" in await command(world, "sos", "samordnande", "!möte start")
     assert "ordförande" in await command(world, "tib", "samordnande", "!ordförande sos-vakthavande")
-    assert "för protokollet" in await command(world, "sos", "samordnande", "!sekreterare nacka-tib")
+    secretary = await command(world, "sos", "samordnande", "!sekreterare nacka-tib")
+    assert "Sekreterare (för minnesanteckningar): TiB, Nacka kommun." in secretary
     assert "du får inte" in (await command(world, "nacka", "samordnande", "!ordförande nacka-tib")).lower()
     await command(world, "sos", "samordnande", "!möte slut")
     minutes = await command(world, "sos", "samordnande", "!protokoll")
@@ -179,7 +204,7 @@ async def test_undo_withdraws_only_your_own_latest_entry(world: World) -> None:
     withdrawn = await command(world, "tib", "samordnande", "!ångra")
     assert "TiB:s andra" in withdrawn and "SOS senaste" not in withdrawn
     assert "TiB:s första" in await command(world, "tib", "samordnande", "!ångra")
-    assert "Du har inget i loggen" in await command(world, "nacka", "samordnande", "!ångra")
+    assert "Du har ingen post i loggen att stryka" in await command(world, "nacka", "samordnande", "!ångra")
     async with app.db.session() as session:
         entries = (await session.exec(select(LogEntry).order_by(col(LogEntry.id)))).all()
     assert [(e.text, e.withdrawn_at is not None) for e in entries] == [

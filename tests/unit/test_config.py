@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from bot.config import ConfigError, load_settings, parse_settings
+from bot.config import ConfigError, Settings, load_settings, parse_settings, warnings
+from bot.domain.model import Forum, Function
 
 EXAMPLE = Path(__file__).parents[2] / "config" / "example.toml"
 
@@ -26,34 +27,96 @@ def errors_of(data: dict[str, Any]) -> list[str]:
     return caught.value.errors
 
 
+OFFICIAL_MUNICIPALITIES = [line for line in (EXAMPLE.parent / "kommuner.txt").read_text(encoding="utf-8").splitlines()
+                           if line and not line.startswith("#")]
+
+
 def test_example_models_the_stockholm_region() -> None:
-    """The example has all 26 municipalities with a TiB, the regional actors and all three levels."""
+    """All 26 municipalities by their official names, each with a TiB; the parties of seed 000; three levels."""
     settings = load_settings(EXAMPLE)
-    municipalities = [o for o in settings.organisations if o.name.endswith("kommun")]
-    assert len(municipalities) == 26
+    assert len(OFFICIAL_MUNICIPALITIES) == 26
+    names = {o.name for o in settings.organisations}
+    assert set(OFFICIAL_MUNICIPALITIES) <= names
+    assert not {n for n in names if n.endswith((" kommun", " stad"))} - set(OFFICIAL_MUNICIPALITIES)
+    municipalities = [o for o in settings.organisations if o.name in OFFICIAL_MUNICIPALITIES]
     tib_orgs = {f.organisation for f in settings.functions if f.id.endswith("-tib")}
     assert {m.id for m in municipalities} <= tib_orgs
     assert {f.level for f in settings.forums} == {"inriktande", "samordnande", "verkställande"}
-    names = {o.name for o in settings.organisations}
     for actor in ("Länsstyrelsen Stockholm", "Region Stockholm", "Polisregion Stockholm", "SOS Alarm",
                   "Trafikverket", "Kustbevakningen", "Stockholms hamnar", "Storstockholms brandförsvar",
-                  "Södertörns brandförsvarsförbund", "Brandkåren Attunda"):
+                  "Södertörns brandförsvarsförbund", "Brandkåren Attunda", "Storsthlm", "Swedavia",
+                  "Region Stockholm, trafikförvaltningen", "Samverkan Stockholmsregionen"):
         assert actor in names
     assert any(f.meetings for f in settings.forums)
 
 
+def _by_id(settings: Settings) -> tuple[dict[str, Function], dict[str, Forum]]:
+    return {f.id: f for f in settings.functions}, {f.id: f for f in settings.forums}
+
+
+def test_example_deputies_stay_in_their_organisation() -> None:
+    """A municipal TiB's deputy is the municipality's own säkerhetschef, never a regional function."""
+    settings = load_settings(EXAMPLE)
+    functions, _ = _by_id(settings)
+    for func in settings.functions:
+        for deputy in func.deputies:
+            assert functions[deputy].organisation == func.organisation, (func.id, deputy)
+    assert functions["nacka-tib"].deputies == ("nacka-sakerhetschef",)
+    assert warnings(settings) == []
+
+
+def test_example_compositions_follow_seed_000() -> None:
+    settings = load_settings(EXAMPLE)
+    functions, forums = _by_id(settings)
+
+    def organisations(ids: tuple[str, ...]) -> set[str]:
+        return {functions[i].organisation for i in ids}
+
+    for forum in forums.values():
+        for part in (forum.ordinary, forum.activated):
+            assert len(part) == len(set(part)), forum.id
+    inriktande = organisations(forums["inriktande"].activated)
+    assert {"sos", "sbff", "sbf", "attunda", "sl", "lst", "storsthlm"} <= inriktande
+    assert {m.id for m in settings.organisations if m.name in OFFICIAL_MUNICIPALITIES} <= inriktande
+    municipal = [i for i in forums["samordningsgrupp"].ordinary if i.endswith("-sakerhetschef")]
+    assert len(municipal) == 4, "four municipal säkerhetschefer (seed 000)"
+    heads = [functions[i] for i in forums["chefsgrupp"].ordinary]
+    assert not [f.id for f in heads if f.rotation is not None or "beredskap" in f.name or "akthavande" in f.name]
+    assert functions["rsib"].organisation == "ssr"
+    kinds = {m.kind for f in settings.forums for m in f.meetings}
+    assert kinds == {"veckomöte", "chefsgrupp", "samordningsgrupp"}
+
+
 def test_check_config_prints_ok_and_summary() -> None:
-    """`python -m bot check-config` on the example exits 0 with a one-line summary."""
+    """`python -m bot check-config` on the example exits 0 with a one-line summary and no warnings."""
     done = subprocess.run([sys.executable, "-m", "bot", "check-config", str(EXAMPLE)],
                           capture_output=True, text=True, check=False)
     assert done.returncode == 0
-    assert done.stdout.startswith("OK: 37 organisations")
+    assert done.stdout.startswith("OK: 41 organisations")
+    assert done.stderr == ""
+
+
+def test_check_config_warns_of_a_deputy_from_another_organisation_and_a_function_listed_twice(
+        tmp_path: Path) -> None:
+    text = EXAMPLE.read_text(encoding="utf-8").replace('deputies = ["nacka-sakerhetschef"]', 'deputies = ["rsib"]')
+    text = text.replace('"lst-tib",\n  "rsib",\n  "lst-lagesbild",\n  "region-tib"',
+                        '"lst-tib",\n  "rsib",\n  "lst-tib",\n  "region-tib"', 1)
+    odd = tmp_path / "odd.toml"
+    odd.write_text(text, encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "bot", "check-config", str(odd)],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, "warnings do not stop the bot"
+    lines = done.stderr.splitlines()
+    assert len(lines) == 2, lines
+    assert "'rsib' belongs to another organisation ('ssr', not 'nacka')" in lines[0]
+    assert lines[1] == "warning: forum[3].ordinary[2]: 'lst-tib' is listed twice"
+    assert done.stdout.strip().endswith("; 2 warning(s)")
 
 
 def test_check_config_lists_every_error_and_exits_1(tmp_path: Path) -> None:
     """A broken file: exit 1, each error on its own line with its place."""
     text = EXAMPLE.read_text(encoding="utf-8").replace('chair = "lst-tib"', 'chair = "lst-tbi"')
-    text = text.replace('"sos-vakthavande",\n]', '"sos-vakthavand",\n]', 1)
+    text = text.replace('  "sos-vakthavande",\n', '  "sos-vakthavand",\n', 1)
     broken = tmp_path / "broken.toml"
     broken.write_text(text, encoding="utf-8")
     done = subprocess.run([sys.executable, "-m", "bot", "check-config", str(broken)],
@@ -66,11 +129,11 @@ def test_check_config_lists_every_error_and_exits_1(tmp_path: Path) -> None:
 def test_unknown_references_are_all_reported_with_places() -> None:
     data = example()
     data["function"][0]["organisation"] = "lts"
-    data["function"][0]["deputies"] = ["lst-rsb"]
+    data["function"][0]["deputies"] = ["lst-chf"]
     data["forum"][3]["activated"][2] = "sos-vb"
     errors = errors_of(data)
     assert "function[0].organisation: unknown organisation 'lts'; did you mean 'lst'?" in errors
-    assert "function[0].deputies[0]: unknown function 'lst-rsb'; did you mean 'lst-rsib'?" in errors
+    assert "function[0].deputies[0]: unknown function 'lst-chf'; did you mean 'lst-chef'?" in errors
     assert any(e.startswith("forum[3].activated[2]: unknown function 'sos-vb'") for e in errors)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -16,9 +17,11 @@ from bot.domain.schedule import (
     REQUEST,
     SUMMARY,
     Change,
+    Occurrence,
     due_steps,
     forum_occurrences,
     next_step,
+    report_week,
     steps,
 )
 from bot.ops.ics import calendar
@@ -97,3 +100,51 @@ def test_the_calendar_export_has_each_meeting_in_utc_with_the_dial_in() -> None:
     assert [str(e["status"]) for e in events] == ["CANCELLED", "CONFIRMED"]
     assert "tel:+46812345678,,4711%23" in str(events[1]["description"])
     assert len({str(e["uid"]) for e in events}) == 2
+
+
+def _forum_with(meeting: Meeting) -> Forum:
+    return FORUM.model_copy(update={"meetings": (meeting,)})
+
+
+MONDAY = Meeting(name="Veckomöte", rrule="FREQ=WEEKLY;BYDAY=MO;BYHOUR=9;BYMINUTE=0",
+                 convene_before=timedelta(hours=72), report_due_before=timedelta(hours=2))
+
+
+def test_a_report_after_the_friday_request_belongs_to_the_monday_meeting() -> None:
+    """Convened (and asked) on Friday of week 48 for Monday of week 49: the reports are week 49's."""
+    forum = _forum_with(MONDAY)
+    occurrence = forum_occurrences(forum, local(2026, 11, 30, 0, 0), local(2026, 12, 1, 0, 0), TZ)[0]
+    request = next(s for s in steps(occurrence) if s.kind == REQUEST)
+    assert shown(request.at) == "Fri 27 Nov 09:00"
+    assert report_week(forum, [], local(2026, 11, 27, 8, 59), TZ) == (2026, 48), "before the request"
+    assert report_week(forum, [], local(2026, 11, 27, 9, 0), TZ) == (2026, 49)
+    assert report_week(forum, [], local(2026, 11, 29, 23, 0), TZ) == (2026, 49), "Sunday evening of week 48"
+    assert report_week(forum, [], local(2026, 11, 30, 10, 0), TZ) == (2026, 49), "after the meeting, its week"
+
+
+def test_the_report_week_across_the_new_year_and_a_moved_meeting() -> None:
+    forum = _forum_with(MONDAY)
+    # 2026 has an ISO week 53 (Mon 28 Dec - Sun 3 Jan); Monday 4 Jan 2027 is week 1 of 2027.
+    assert report_week(forum, [], local(2026, 12, 25, 8, 0), TZ) == (2026, 52), "Friday 25 Dec, before the request"
+    assert report_week(forum, [], local(2026, 12, 25, 12, 0), TZ) == (2026, 53), "asked for Monday 28 Dec"
+    assert report_week(forum, [], local(2027, 1, 1, 10, 0), TZ) == (2027, 1), "asked on 1 Jan (week 53)"
+    moved = Change("samordnande", "Veckomöte", local(2027, 1, 4, 9, 0), local(2027, 1, 7, 9, 0))
+    assert report_week(forum, [moved], local(2027, 1, 1, 10, 0), TZ) == (2027, 1)
+    cancelled = Change("samordnande", "Veckomöte", local(2027, 1, 4, 9, 0), None)
+    assert report_week(forum, [cancelled], local(2027, 1, 1, 10, 0), TZ) == (2026, 53), "nobody asked"
+
+
+def test_only_the_conferences_ask_for_lagesbilder() -> None:
+    """A chefsgrupp meeting is convened, reminded and opened, but asks for no reports."""
+    monthly = Meeting(name="Chefsgruppens möte", kind="chefsgrupp",
+                      rrule="FREQ=MONTHLY;BYDAY=1WE;BYHOUR=13;BYMINUTE=0", convene_before=timedelta(hours=72))
+    forum = _forum_with(monthly)
+    occurrence = forum_occurrences(forum, local(2026, 12, 1, 0, 0), local(2026, 12, 31, 0, 0), TZ)[0]
+    assert [s.kind for s in steps(occurrence)] == [CONVENE, REMIND, OPEN]
+    assert report_week(forum, [], occurrence.starts_at - timedelta(hours=1), TZ) == (2026, 49)
+    for kind in ("veckomöte", "extra"):
+        assert REQUEST in {s.kind for s in steps(replace_kind(occurrence, kind))}
+
+
+def replace_kind(occurrence: Occurrence, kind: str) -> Occurrence:
+    return dataclasses.replace(occurrence, meeting=occurrence.meeting.model_copy(update={"kind": kind}))
