@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 PHONE := tests/phone/node_modules/.installed
 
-.PHONY: test demo lint clean postgres phone lock mutants
+.PHONY: test demo lint clean postgres phone lock mutants screenshots
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ mutants: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -m dev.demo
+
+# What a phone shows, from a real demo run, into docs/phone/ (needs Debian's chromium).
+screenshots: $(STAMP)
+	$(PY) -m dev.screenshots
 
 lint: $(STAMP)
 	$(PY) -m ruff check bot dev tests bench

@@ -11,6 +11,7 @@ import shutil
 import sys
 import time
 import tomllib
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -161,7 +162,8 @@ class Player:
                 print(indented(event["content"]["body"], "bot (direct)"))
 
 
-async def run_demo(keep_running: bool) -> int:
+async def run_demo(keep_running: bool, after: Callable[[Player], Awaitable[None]] | None = None) -> int:
+    """Play the scenario on a scratch homeserver; `after` sees the result before everything stops."""
     shutil.rmtree(WORKDIR, ignore_errors=True)
     port = 8008
     try:
@@ -208,6 +210,8 @@ async def run_demo(keep_running: bool) -> int:
         for who, where, what in SCENARIO:
             await play.step(who, where, what)
         print("--- end of transcript ---")
+        if after is not None:
+            await after(play)
         if keep_running:
             print("\nThe bot keeps running; press Ctrl-C to stop.")
             with contextlib.suppress(asyncio.CancelledError):

@@ -30,16 +30,24 @@ def _ack_note(ctx: Context, summons: Summons) -> str:
     return ""
 
 
-def summons_line(ctx: Context, summons: Summons, rich: Rich) -> None:
+def summons_line(ctx: Context, summons: Summons, reached: dict[str, str], rich: Rich) -> None:
     function = ctx.directory.function(summons.function_id)
     people = store.holders(summons)
     rich.item()
     if summons.ack_at is not None:
-        rich.text(f"✅ {function.name} — {summons.ack_by} {ctx.when(summons.ack_at)}{_ack_note(ctx, summons)}")
+        rich.text(f"✅ {function.name} — ")
+        if summons.ack_by:
+            rich.pill(summons.ack_by).text(" ")
+        rich.text(f"{ctx.when(summons.ack_at)}{_ack_note(ctx, summons)}")
         return
     mark = "❌" if summons.step >= REPORTED or not people or summons.undeliverable else "⏳"
     rich.text(f"{mark} {function.name} — ")
-    rich.text(", ".join(people) if people else ctx.t("kallelse.nobody"))
+    for i, person in enumerate(people):
+        rich.text(", " if i else "").pill(person)
+        if person in reached:
+            rich.text(f" ({ctx.t('kallelse.reach.' + reached[person])})")
+    if not people:
+        rich.text(ctx.t("kallelse.nobody"))
     if summons.deputy_for:
         rich.text(" (" + ctx.t("kallelse.deputy_for", function=ctx.directory.function(summons.deputy_for).name) + ")")
     if summons.undeliverable:
@@ -54,17 +62,22 @@ async def report(ctx: Context, forum: Forum, state: ForumState, convocation: Con
     assert convocation.id is not None
     summonses = await store.summonses(ctx.session, convocation.id)
     acked = sum(1 for s in summonses if s.ack_at is not None)
-    queued, delivered, failed = await store.delivery(ctx.session, convocation.id)
+    reached = await store.reach(ctx.session, convocation.id)
+    states = list(reached.values())
+    sent = sum(1 for s in states if s in (store.SENT, store.JOINED, store.READ))
+    joined = sum(1 for s in states if s in (store.JOINED, store.READ))
     rich = headline(ctx, forum, state).br()
     title = ctx.t(f"conv.title.{convocation.kind}")
-    rich.text(ctx.t("kallelse.when", title=title, sent=ctx.when(convocation.created_at),
-                    starts=ctx.when(convocation.starts_at)))
+    sent_at, starts = ctx.when(convocation.created_at), ctx.when(convocation.starts_at)
+    rich.text(ctx.t("kallelse.sent", title=title, sent=sent_at) if sent_at == starts else
+              ctx.t("kallelse.when", title=title, sent=sent_at, starts=starts))
     rich.br().bold(ctx.t("kallelse.counts", acked=acked, total=len(summonses)))
-    rich.text(" · " + ctx.t("kallelse.delivery", delivered=delivered, queued=queued))
-    if failed:
-        rich.text(" · " + ctx.t("kallelse.failed", failed=failed))
+    rich.text(" · " + ctx.t("kallelse.delivery", sent=sent, total=len(states), joined=joined,
+                            read=states.count(store.READ)))
+    if store.FAILED in states:
+        rich.text(" · " + ctx.t("kallelse.failed", failed=states.count(store.FAILED)))
     for summons in sorted(summonses, key=lambda s: (s.ack_at is not None, s.id or 0)):
-        summons_line(ctx, summons, rich)
+        summons_line(ctx, summons, reached, rich)
     return rich
 
 

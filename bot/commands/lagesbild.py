@@ -1,12 +1,15 @@
-"""!lägesbild [forum] [vecka N | händelse]: the compiled situation picture."""
+"""!lägesbild [forum] [vecka N | händelse] [fil]: the compiled situation picture; `fil` attaches the full
+version as a file (only on request: a file notifies everyone in the room)."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from bot.commands.registry import Arg, command
 from bot.domain.names import normalise
 from bot.flows.context import Context
 from bot.flows.errors import UserError
-from bot.flows.lagesbild import current_week, event_picture, render, week_picture, week_title, with_file
+from bot.flows.lagesbild import current_week, event_picture, picture_file, render, week_picture, week_title
 from bot.messages import Outgoing
 from bot.state import forums as forum_store
 
@@ -14,13 +17,16 @@ EVENT_WORDS = {"handelse", "event"}
 
 
 WEEK_WORDS = {"vecka", "v", "v.", "week"}
+FILE_WORDS = {"fil", "file"}
 
 
 @command("lägesbild", en="sitrep", aliases=("lagesbild", "situation"),
          args=(Arg("which", optional=True, rest=True, max_length=100),),
-         usage_override={"sv": "[forum] [vecka N | händelse]", "en": "[forum] [week N | event]"})
+         usage_override={"sv": "[forum] [vecka N | händelse] [fil]", "en": "[forum] [week N | event] [file]"})
 async def lagesbild(ctx: Context, which: str | None) -> list[Outgoing]:
     words = (which or "").split()
+    as_file = bool(words) and normalise(words[-1]) in FILE_WORDS
+    words = words[:-1] if as_file else words
     forum = ctx.directory.forums.get(words[0]) if words else None
     if forum is not None:
         words = words[1:]
@@ -43,5 +49,8 @@ async def lagesbild(ctx: Context, which: str | None) -> list[Outgoing]:
             year, week = (year if int(number) <= week else year - 1), int(number)
         compiled = await week_picture(ctx, forum, state, year, week)
         title, name = week_title(ctx, week), f"{year}-v{week:02d}"
+    reply = ctx.reply(render(ctx, forum, title, compiled, short=True))
+    if not as_file:
+        return [reply]
     full = render(ctx, forum, title, compiled, short=False)
-    return [with_file(ctx.reply(render(ctx, forum, title, compiled, short=True)), forum, full, name)]
+    return [replace(reply, attachment=picture_file(forum, full, title, name))]

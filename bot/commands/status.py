@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from bot.commands import converters
 from bot.commands.registry import Arg, command
@@ -11,18 +11,11 @@ from bot.domain.forums import ForumState
 from bot.domain.model import Forum
 from bot.domain.schedule import Change, Occurrence, forum_occurrences
 from bot.flows.context import Context
+from bot.flows.meetings import when_with_week
 from bot.messages import Outgoing
 from bot.state import convocations, meetings
 from bot.state import forums as store
 from bot.texts.rich import Rich
-
-
-def format_when(ctx: Context, instant: datetime) -> str:
-    """Local time with ISO week, e.g. '2026-11-26 10:00 (v. 48)'."""
-    local = instant.astimezone(ctx.tz)
-    week = ctx.t("week", week=local.isocalendar().week)
-    return f"{local:%Y-%m-%d %H:%M} ({week})"
-
 
 HORIZON = timedelta(days=63)  # a monthly meeting, even after a cancellation
 
@@ -50,19 +43,19 @@ def forum_line(ctx: Context, forum: Forum, state: ForumState, rich: Rich, change
             rich.text(f" {ctx.t('status.since')} {ctx.when(state.since)}")
     else:
         rich.text(ctx.t("status.mode.ordinary"))
-    rich.br().text(f"   {ctx.t('status.chair')}: {chair.name}; ")
+    rich.indent().text(f"{ctx.t('status.chair')}: {chair.name}; ")
     rich.text(ctx.t("status.composition", count=len(state.composition(forum))) + "; ")
     found = next_meetings(ctx, forum, changes)
     held = [o for o in found if not o.cancelled]
     if held:
         meeting = held[0]
-        rich.text(f"{ctx.t('status.next_meeting')}: {meeting.meeting.name} {format_when(ctx, meeting.starts_at)}")
+        rich.text(f"{ctx.t('status.next_meeting')}: {meeting.meeting.name} {when_with_week(ctx, meeting.starts_at)}")
         if meeting.moved:
-            rich.text(f" ({ctx.t('status.moved', when=format_when(ctx, meeting.original))})")
+            rich.text(f" ({ctx.t('status.moved', when=when_with_week(ctx, meeting.original))})")
     else:
         rich.text(ctx.t("status.no_meeting"))
     for cancelled in (o for o in found if o.cancelled):
-        rich.text(f" ({ctx.t('status.cancelled', when=format_when(ctx, cancelled.original))})")
+        rich.text(f" ({ctx.t('status.cancelled', when=when_with_week(ctx, cancelled.original))})")
 
 
 async def details(ctx: Context, forum: Forum, state: ForumState, rich: Rich) -> None:

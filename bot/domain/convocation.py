@@ -83,6 +83,20 @@ def parse_ack(text: str, now: datetime, tz: ZoneInfo) -> Ack:
     return Ack(joins_at=parse_when(" ".join(words), now, tz))
 
 
+def readable_phone(phone: str) -> str:
+    """A number as people read it: +46812345678 -> 08-123 456 78 (Stockholm); others as configured."""
+    digits = re.sub(r"[^\d+]", "", phone)
+    if not digits.startswith("+468") or not 5 <= len(digits) - 4 <= 8:
+        return phone
+    rest = digits[4:]
+    groups = {5: (3, 2), 6: (2, 2, 2), 7: (3, 2, 2), 8: (3, 3, 2)}[len(rest)]
+    parts, start = [], 0
+    for size in groups:
+        parts.append(rest[start:start + size])
+        start += size
+    return "08-" + " ".join(parts)
+
+
 def dial_in(conference: Conference) -> str | None:
     """A one-tap `tel:` link that also dials the PIN: tel:+46812345678,,4711%23."""
     if not conference.phone:

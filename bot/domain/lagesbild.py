@@ -101,7 +101,9 @@ class Compiled:
 
     @property
     def coverage(self) -> tuple[int, int]:
-        return sum(1 for org in self.expected if org in self.reports), len(self.expected)
+        """(organisations that reported, organisations shown): those asked and any other that reported,
+        so the count matches the organisations the picture lists."""
+        return len(self.reports), len(set(self.expected) | set(self.reports))
 
 
 def compile_reports(reports: Iterable[Report], expected: Sequence[str]) -> Compiled:

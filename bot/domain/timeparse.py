@@ -109,6 +109,11 @@ def parse_when(text: str, now: datetime, tz: ZoneInfo) -> datetime:
     words = normalise(text).replace("kl.", "").replace("kl ", "").split()
     if not words:
         raise ValueError("empty time")
+    # 'tor 3 dec 10:00 (v. 49)', as the bot writes times: the weekday and the week only repeat the date
+    if len(words) >= 2 and re.fullmatch(r"\((v\.?|vecka|week)", words[-2]) and re.fullmatch(r"\d{1,2}\)", words[-1]):
+        words = words[:-2]
+    if len(words) in (4, 5) and words[0].rstrip(".") in _DAYS and words[1].isdecimal():
+        words = words[1:]
     if words[0] in _IN:
         try:
             return now + parse_duration(" ".join(words[1:]))
@@ -125,7 +130,7 @@ def parse_when(text: str, now: datetime, tz: ZoneInfo) -> datetime:
             return parsed.astimezone(UTC)
         return at_local(parsed.date(), parsed.time(), tz)
     local_today = now.astimezone(tz).date()
-    # '3 dec 10:00' (and '3 dec 2026 10:00'): the way the bot itself writes times
+    # '3 dec 10:00' (and '3 dec 2026 10:00')
     if len(words) in (3, 4) and words[0].isdecimal() and words[1].rstrip(".") in _MONTHS:
         clock = _clock(words[-1])
         year = int(words[2]) if len(words) == 4 and words[2].isdecimal() else local_today.year

@@ -71,12 +71,13 @@ class Context:
                 return forum
         return None
 
-    def when(self, instant: datetime) -> str:
-        """'21 nov 14:05' in local time."""
+    def when(self, instant: datetime, *, year: bool = False) -> str:
+        """'lör 21 nov 14:05' in local time; with the year when asked (a record) or not this year's."""
         local = instant.astimezone(self.tz)
+        day = self.t("weekdays").split()[local.weekday()]
         month = self.t("months").split()[local.month - 1]
-        year = f" {local.year}" if local.year != self.clock.now().astimezone(self.tz).year else ""
-        return f"{local.day} {month}{year} {local:%H:%M}"
+        shown = f" {local.year}" if year or local.year != self.clock.now().astimezone(self.tz).year else ""
+        return f"{day} {local.day} {month}{shown} {local:%H:%M}"
 
     def time_to_come(self, text: str, unreadable: str) -> datetime:
         """A time the user wrote that is still to come; otherwise a sentence (`unreadable`, or that it has passed)."""

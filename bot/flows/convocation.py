@@ -40,17 +40,48 @@ def headline(ctx: Context, forum: Forum, state: ForumState) -> Rich:
     return rich.bold(forum.name).text(f" — {ctx.t('status.mode.ordinary')}")
 
 
-def details(ctx: Context, forum: Forum, convocation: Convocation, rich: Rich) -> Rich:
-    """Time, subject, agenda line, dial-in and video: what someone needs to join from a phone."""
-    rich.br().text(ctx.t("conv.starts", when=ctx.when(convocation.starts_at)))
-    if convocation.subject:
-        rich.br().text(ctx.t("conv.subject", subject=convocation.subject))
-    rich.br().text(ctx.t("conv.agenda", agenda=agenda(ctx, convocation.mode, convocation.kind)))
+def notification(ctx: Context, forum: Forum, state: ForumState, convocation: Convocation, *, direct: bool = False,
+                 reminder: bool = False) -> Rich:
+    """The two lines a lock screen shows: what and when, then how to join and how to acknowledge.
+
+    'AKTIVERAT snöoväder — Regionalt samordnande forum · konferens ons 2 dec 03:15'
+    '📞 Ring 08-123 456 78, PIN 4711 · kvittera med ✅'
+    """
+    rich = Rich()
+    if reminder:
+        rich.bold(ctx.t("conv.reminder")).text(" ")
+    if convocation.exercise:
+        rich.bold(ctx.t("status.exercise")).text(" ")
+    if convocation.mode == "activated" and convocation.event:
+        rich.bold(f"{ctx.t('status.mode.activated')} {convocation.event}").text(f" — {forum.name}")
+    else:
+        rich.bold(forum.name)
+    starts = convocation.starts_at.astimezone(ctx.tz)
+    today = starts.date() == ctx.clock.now().astimezone(ctx.tz).date()
+    rich.text(" · " + ctx.t("conv.when", when=f"{starts:%H:%M}" if today else ctx.when(starts)))
+    return rich.br().extend(join_line(ctx, forum, ctx.t("conv.ack_short_dm" if direct else "conv.ack_short")))
+
+
+def join_line(ctx: Context, forum: Forum, then: str | None = None) -> Rich:
+    """'📞 Ring 08-123 456 78, PIN 4711' (one tap dials the PIN too), or the video link; then `then`."""
+    rich = Rich()
     tel = policy.dial_in(forum.conference)
     if tel and forum.conference.phone:
         pin = f", PIN {forum.conference.pin}" if forum.conference.pin else ""
-        rich.br().text("📞 ").link(tel, f"{forum.conference.phone}{pin}")
-    if forum.conference.url:
+        rich.text("📞 ").link(tel, ctx.t("conv.call", number=policy.readable_phone(forum.conference.phone)) + pin)
+    elif forum.conference.url:
+        rich.text("🎥 ").link(forum.conference.url, forum.conference.url)
+    if then:
+        rich.text(" · " if rich.plain else "").text(then)
+    return rich
+
+
+def details(ctx: Context, forum: Forum, convocation: Convocation, rich: Rich) -> Rich:
+    """Subject, agenda and video, after the two lines of the notification."""
+    if convocation.subject:
+        rich.br().text(ctx.t("conv.subject", subject=convocation.subject))
+    rich.br().text(ctx.t("conv.agenda", agenda=agenda(ctx, convocation.mode, convocation.kind)))
+    if forum.conference.url and forum.conference.phone:
         rich.br().text("🎥 ").link(forum.conference.url, forum.conference.url)
     return rich
 
@@ -122,7 +153,7 @@ async def convene(ctx: Context, forum: Forum, state: ForumState, *, kind: str, s
     if into is None:
         ctx.committed.append(metrics.CONVOCATIONS.labels(kind).inc)
     out = room_ping(ctx, forum, state, convocation, everyone, intro)
-    out += direct_messages(ctx, forum, state, convocation, everyone)
+    out += await direct_messages(ctx, forum, state, convocation, everyone)
     if nobody:
         text = ctx.t("conv.nobody", functions=names([c.function for c in nobody]))
         out += await tell_chair(ctx, forum, state, text, ref(convocation))
@@ -132,7 +163,7 @@ async def convene(ctx: Context, forum: Forum, state: ForumState, *, kind: str, s
 def room_ping(ctx: Context, forum: Forum, state: ForumState, convocation: Convocation,
               call_list: Sequence[Call], intro: Rich | None = None) -> list[Outgoing]:
     users = policy.people(call_list)
-    rich = headline(ctx, forum, state).br()
+    rich = notification(ctx, forum, state, convocation).br()
     if intro is not None:
         rich.extend(intro).br()
     rich.text(ctx.t(f"conv.title.{convocation.kind}"))
@@ -141,19 +172,46 @@ def room_ping(ctx: Context, forum: Forum, state: ForumState, convocation: Convoc
     return pings(forum.room, rich, users, ref(convocation))
 
 
-def direct_messages(ctx: Context, forum: Forum, state: ForumState, convocation: Convocation,
-                    call_list: Sequence[Call], reminder: bool = False) -> list[Outgoing]:
-    """One message per person, naming every function they are convened for."""
+async def convened_by(ctx: Context, forum: Forum, convocation: Convocation) -> Rich | None:
+    """'Sammankallad av Tjänsteman i beredskap (TiB), Länsstyrelsen Stockholm — @anna' (None for the schedule)."""
+    roster = await ctx.roster()
+    held = {f.id: f for f in roster.functions_of(convocation.created_by, convocation.created_at)}
+    function = next((held[f] for f in (*(c.id for c in conveners(ctx.directory, forum)), *forum.members())
+                     if f in held), None)
+    if function is None:
+        return None
+    organisation = ctx.directory.organisation(function.organisation).name
+    return Rich().text(ctx.t("conv.convened_by", function=function.name, organisation=organisation) + " ").pill(
+        convocation.created_by)
+
+
+async def others_to_ask(ctx: Context, forum: Forum, convocation: Convocation) -> Rich | None:
+    """The forum's other conveners on duty now, as pills: whom to call if in doubt."""
+    roster = await ctx.roster()
+    now = ctx.clock.now()
+    people = [(f, u) for f in conveners(ctx.directory, forum) for u in roster.holders(f.id, now)
+              if u != convocation.created_by]
+    if not people:
+        return None
+    rich = Rich().text(ctx.t("conv.questions") + " ")
+    for i, (function, user) in enumerate(people[:3]):
+        rich.text(", " if i else "").text(f"{function.name} ").pill(user)
+    return rich
+
+
+async def direct_messages(ctx: Context, forum: Forum, state: ForumState, convocation: Convocation,
+                          call_list: Sequence[Call], reminder: bool = False) -> list[Outgoing]:
+    """One message per person, naming every function they are convened for: the notification's two
+    lines, then the event's description, who convened and whom to ask."""
     functions: dict[str, list[Call]] = {}
     for call in call_list:
         for user in call.holders:
             functions.setdefault(user, []).append(call)
+    by = await convened_by(ctx, forum, convocation) if functions else None
+    ask = await others_to_ask(ctx, forum, convocation) if functions else None
     out: list[Outgoing] = []
     for user, calls in functions.items():
-        rich = Rich()
-        if reminder:
-            rich.bold(ctx.t("conv.reminder")).text(" ")
-        rich.extend(headline(ctx, forum, state)).br()
+        rich = notification(ctx, forum, state, convocation, direct=True, reminder=reminder).br()
         for call in calls:
             if call.deputy_for:
                 principal = ctx.directory.function(call.deputy_for).name
@@ -161,8 +219,14 @@ def direct_messages(ctx: Context, forum: Forum, state: ForumState, convocation: 
             else:
                 rich.text(ctx.t("conv.you_as", function=call.function.name)).br()
         rich.text(ctx.t(f"conv.title.{convocation.kind}"))
+        if convocation.mode == "activated" and state.description and state.activation_id == convocation.activation_id:
+            rich.br().text(ctx.t("conv.description", description=state.description))
+        if by is not None:
+            rich.br().extend(by)
         details(ctx, forum, convocation, rich)
         rich.br().text(ctx.t("conv.how_to_ack_dm"))
+        if ask is not None:
+            rich.br().extend(ask)
         out += rings([user], rich, ref(convocation))
     return out
 
@@ -273,8 +337,8 @@ async def escalate(ctx: Context, convocation_id: int, summons_ids: Sequence[int]
             await store.summon(ctx.session, convocation_id, call.function.id, call.holders, now, due_at=None,
                                deputy_for=call.deputy_for)
         out += escalation_ping(ctx, forum, state, convocation, again, deputies)
-        out += direct_messages(ctx, forum, state, convocation, again, reminder=True)
-        out += direct_messages(ctx, forum, state, convocation, deputies)
+        out += await direct_messages(ctx, forum, state, convocation, again, reminder=True)
+        out += await direct_messages(ctx, forum, state, convocation, deputies)
     if report:
         text = ctx.t("conv.not_reached", functions=names([ctx.directory.function(s.function_id) for s in report]))
         out += await tell_chair(ctx, forum, state, text, ref(convocation))

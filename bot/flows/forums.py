@@ -121,8 +121,9 @@ async def file_request(ctx: Context, forum: Forum, event: str, description: str 
     conveners = model.conveners(ctx.directory, forum)
     people = await holders_of(ctx, [f.id for f in conveners])
     requester = ctx.directory.function(by_function).name
-    ask = Rich().bold(ctx.t("activation.request_title", forum=forum.name)).br().text(
-        ctx.t("activation.request_body", who=requester, sender=ctx.sender, event=event, forum_id=forum.id))
+    ask = Rich().bold(ctx.t("activation.request_title", forum=forum.name, event=event)).br()
+    ask.text(ctx.t("activation.request_how", forum_id=forum.id)).br()
+    ask.text(ctx.t("activation.request_body", who=requester, sender=ctx.sender, event=event, forum_id=forum.id))
     if description:
         ask.br().text(description)
     ref = f"request:{request.id}"

@@ -3,7 +3,6 @@ meeting: ask for them, chase the missing, post the weekly summary."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 
 from bot.domain.forums import ForumState
@@ -74,9 +73,9 @@ def week_title(ctx: Context, week: int) -> str:
     return ctx.t("report.week_title", week=week)
 
 
-def with_file(message: Message, forum: Forum, full: Rich, name: str) -> Message:
-    """The message, with the full picture attached as Markdown."""
-    return replace(message, attachment=Attachment(f"lagesbild-{forum.id}-{name}.md", "text/markdown", full.plain))
+def picture_file(forum: Forum, full: Rich, title: str, name: str) -> Attachment:
+    """The full picture as an HTML page, like the minutes."""
+    return Attachment(f"lagesbild-{forum.id}-{name}.html", "text/html", full.page(f"{title} — {forum.name}"))
 
 
 # ---- the schedule's steps ----
@@ -132,7 +131,9 @@ async def weekly_summary(ctx: Context, forum: Forum, state: ForumState, year: in
     short = render(ctx, forum, week_title(ctx, week), compiled, short=True)
     full = render(ctx, forum, week_title(ctx, week), compiled, short=False)
     await store.add_summary(ctx.session, forum.id, year, week, now, full.plain, full.html)
-    rooms = [forum.room, *([ctx.directory.settings.bot.log_room] if ctx.directory.settings.bot.log_room else [])]
-    return [Message(target=room, body=short.plain, html=short.html,
-                    attachment=Attachment(f"lagesbild-{forum.id}-{year}-v{week:02d}.md", "text/markdown",
-                                          full.plain)) for room in rooms]
+    out: list[Outgoing] = [Message(target=forum.room, body=short.plain, html=short.html)]
+    log_room = ctx.directory.settings.bot.log_room
+    if log_room:  # the file to keep goes where the record is kept; in the forum room it would notify everyone
+        out.append(Message(target=log_room, body=short.plain, html=short.html,
+                           attachment=picture_file(forum, full, week_title(ctx, week), f"{year}-v{week:02d}")))
+    return out

@@ -15,7 +15,7 @@ from bot.domain.lagesbild import week_of
 from bot.domain.model import Forum
 from bot.domain.schedule import CONVENE, DEADLINE, REMIND, REQUEST, SUMMARY, Occurrence, Step
 from bot.flows.context import Context
-from bot.flows.convocation import convene, details, direct_messages, headline, tell_chair
+from bot.flows.convocation import convene, details, direct_messages, headline, join_line, tell_chair
 from bot.flows.lagesbild import chase, request_reports, weekly_summary
 from bot.messages import Message, Outgoing
 from bot.state import convocations as conv_store
@@ -96,7 +96,7 @@ async def _remind(ctx: Context, forum: Forum, state: ForumState, meeting: Meetin
         return []
     waiting = [Call(ctx.directory.function(s.function_id), tuple(conv_store.holders(s)))
                for s in await conv_store.summonses(ctx.session, meeting.convocation_id) if s.ack_at is None]
-    return direct_messages(ctx, forum, state, convocation, waiting, reminder=True)
+    return await direct_messages(ctx, forum, state, convocation, waiting, reminder=True)
 
 
 async def open_meeting(ctx: Context, forum: Forum, state: ForumState, meeting: MeetingRow, *,
@@ -120,6 +120,9 @@ async def open_meeting(ctx: Context, forum: Forum, state: ForumState, meeting: M
     rich.br().text(ctx.t("meeting.chair", function=ctx.directory.function(meeting.chair_function).name))
     if first:
         rich.br().text(ctx.t("meeting.first_of_activation"))
+    join = join_line(ctx, forum)
+    if join.plain:
+        rich.br().extend(join)
     convocation = await _convocation(ctx, meeting)
     if convocation is not None:
         details(ctx, forum, convocation, rich)

@@ -3,7 +3,6 @@ information), roll call, the minutes, and changes to the schedule."""
 
 from __future__ import annotations
 
-import html
 from datetime import datetime, timedelta
 
 from bot.domain.lagesbild import week_of
@@ -168,8 +167,14 @@ async def minutes(ctx: Context, forum: Forum, meeting: MeetingRow) -> Rich:
     rich.bold(ctx.t("minutes.title", name=meeting.name, forum=forum.name)).br()
     rich.text(f"{ctx.t('minutes.level')}: {ctx.t('status.level.' + forum.level)} · {ctx.t('minutes.mode')}: ")
     rich.text(ctx.t(f"status.mode.{meeting.mode}") + (f" ({meeting.event})" if meeting.event else "")).br()
-    opened = ctx.when(meeting.opened_at or meeting.starts_at)
-    rich.text(f"{ctx.t('minutes.time')}: {opened}" + (f"–{ctx.when(meeting.ended_at)}" if meeting.ended_at else ""))
+    start = meeting.opened_at or meeting.starts_at
+    opened = ctx.when(start, year=True)  # a record: with the year
+    ended = ""
+    if meeting.ended_at:
+        same_day = meeting.ended_at.astimezone(ctx.tz).date() == start.astimezone(ctx.tz).date()
+        ended = meeting.ended_at.astimezone(ctx.tz).strftime("%H:%M") if same_day else ctx.when(meeting.ended_at,
+                                                                                                  year=True)
+    rich.text(f"{ctx.t('minutes.time')}: {opened}" + (f"–{ended}" if ended else ""))
     for label, function_id in (("minutes.chair", meeting.chair_function),
                                ("minutes.secretary", meeting.secretary_function)):
         if function_id:
@@ -187,37 +192,36 @@ async def minutes(ctx: Context, forum: Forum, meeting: MeetingRow) -> Rich:
     if summary is not None:
         rich.br().text(ctx.t("minutes.summary", week=week, when=ctx.when(summary.at)))
     entries = [e for e in await store.entries(ctx.session, meeting.id) if e.withdrawn_at is None]
-    for kind, label in SECTIONS:
-        chosen = [e for e in entries if e.kind == kind]
-        rich.br().bold(ctx.t(label))
-        if not chosen:
-            rich.item().text("—")
+    for section, label in SECTIONS:
+        chosen = [e for e in entries if e.kind == section]
+        if chosen:  # an empty section says nothing
+            rich.br().bold(ctx.t(label))
         for entry in chosen:
             entry_line(ctx, entry, rich)
     return rich
 
 
 async def publish(ctx: Context, forum: Forum, meeting: MeetingRow) -> list[Outgoing]:
-    """The minutes to the log room and the home room of each organisation present."""
+    """The minutes to the log room, with the HTML file to keep, and as text to the home room of each
+    organisation present (a file would notify everyone in those rooms)."""
     rich = await minutes(ctx, forum, meeting)
-    rooms: list[str] = []
-    if ctx.directory.settings.bot.log_room:
-        rooms.append(ctx.directory.settings.bot.log_room)
+    log_room = ctx.directory.settings.bot.log_room
+    homes: list[str] = []
     for attendance in await store.attendance(ctx.session, meeting.id or 0):
         org = ctx.directory.organisation(ctx.directory.function(attendance.function_id).organisation)
-        if org.home_room:
-            rooms.append(org.home_room)
-    return [Message(target=room, body=rich.plain, html=rich.html, attachment=minutes_file(forum, meeting, rich))
-            for room in dict.fromkeys(rooms)]
+        if org.home_room and org.home_room != log_room:
+            homes.append(org.home_room)
+    out: list[Outgoing] = []
+    if log_room:
+        out.append(Message(target=log_room, body=rich.plain, html=rich.html,
+                           attachment=minutes_file(forum, meeting, rich)))
+    return out + [Message(target=room, body=rich.plain, html=rich.html) for room in dict.fromkeys(homes)]
 
 
 def minutes_file(forum: Forum, meeting: MeetingRow, rich: Rich) -> Attachment:
     """The minutes as an HTML page to keep, forward or print."""
     day = (meeting.opened_at or meeting.starts_at).date().isoformat()
-    page = (f'<!doctype html><html><head><meta charset="utf-8"><meta name="viewport" '
-            f'content="width=device-width, initial-scale=1"><title>{html.escape(forum.name)} {day}</title></head>'
-            f"<body>{rich.html}</body></html>")
-    return Attachment(f"protokoll-{forum.id}-{day}.html", "text/html", page)
+    return Attachment(f"minnesanteckningar-{forum.id}-{day}.html", "text/html", rich.page(f"{forum.name} {day}"))
 
 
 HORIZON = timedelta(weeks=5)
@@ -225,9 +229,7 @@ HORIZON = timedelta(weeks=5)
 
 def when_with_week(ctx: Context, instant: datetime) -> str:
     """'tor 26 nov 10:00 (v. 48)' in local time."""
-    local = instant.astimezone(ctx.tz)
-    day = ctx.t("weekdays").split()[local.weekday()]
-    return f"{day} {ctx.when(instant)} ({ctx.t('week', week=local.isocalendar().week)})"
+    return f"{ctx.when(instant)} ({ctx.t('week', week=instant.astimezone(ctx.tz).isocalendar().week)})"
 
 
 async def upcoming(ctx: Context, forum: Forum, horizon: timedelta = HORIZON) -> list[Occurrence]:

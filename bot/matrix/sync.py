@@ -28,6 +28,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.matrix.rooms import Rooms
 from bot.matrix.session import Session
 from bot.messages import Incoming, Reaction
+from bot.state import convocations as conv_store
 from bot.state import repo
 from bot.state.db import Database
 
@@ -70,6 +71,7 @@ class Syncer:
         self.synced = asyncio.Event()
         self.stopped = False  # ends the loop even if a cancellation is lost
         self._sync_token: str | None = None
+        self._reach: dict[str, tuple[bool | None, str | None]] = {}  # user -> (joined, last read event id)
 
     async def load(self) -> None:
         """Where the last run stopped: the sync token and when the bot first synced."""
@@ -132,6 +134,7 @@ class Syncer:
         else:
             await self._dispatch(answer)
         await self.rooms.handle_invites(answer)
+        await self._note_reach()
         if self.client.olm is not None:
             await self.session.maintain_keys()
         async def remember(session: AsyncSession) -> None:
@@ -144,6 +147,27 @@ class Syncer:
         self.synced.set()
         if self.handlers is not None:
             self.handlers.after_sync()
+
+    async def _note_reach(self) -> None:
+        """Who has joined their direct room and how far they have read it, as far as the homeserver has
+        told; written when it changes, for `!kallelse`."""
+        changed: dict[str, tuple[bool | None, str | None]] = {}
+        for user, room_id in self.rooms.direct_rooms.items():
+            room = self.client.rooms.get(room_id)
+            if room is None:
+                continue
+            joined = False if user in room.invited_users else True if user in room.users else None  # users has both
+            receipt = room.read_receipts.get(user)
+            known = self._reach.get(user, (None, None))
+            seen = (joined if joined is not None else known[0], receipt.event_id if receipt else known[1])
+            if seen != known:
+                self._reach[user] = changed[user] = seen
+        if changed:
+            async def write(session: AsyncSession) -> None:
+                for user, (joined, read) in changed.items():
+                    await conv_store.note_reach(session, user, joined, read)
+
+            await self.db.write(write)
 
     async def _undecryptable(self, room_id: str, event: MegolmEvent) -> None:
         """A message the bot cannot read yet: its room key may come in the next sync (a phone sends the

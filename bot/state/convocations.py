@@ -10,6 +10,7 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.state import repo
 from bot.state.models import AddedFunction, Convocation, OutboxMessage, Summons
 
 
@@ -71,12 +72,44 @@ async def next_due(session: AsyncSession) -> datetime | None:
     return value
 
 
-async def delivery(session: AsyncSession, convocation_id: int) -> tuple[int, int, int]:
-    """Direct messages of a convocation: (queued, delivered, failed)."""
+REACH = "reach:"  # key-value prefix: a person's direct room, joined or not, and the last event they read there
+QUEUED, FAILED, SENT, JOINED, READ = "queued", "failed", "sent", "joined", "read"
+
+
+async def note_reach(session: AsyncSession, user_id: str, joined: bool | None, read_event: str | None) -> None:
+    """What the homeserver says of a person's direct room; None leaves what was known."""
+    known = json.loads(await repo.get_value(session, REACH + user_id) or "{}")
+    if joined is not None:
+        known["joined"] = joined
+    if read_event is not None:
+        known["read"] = read_event
+    await repo.set_value(session, REACH + user_id, json.dumps(known))
+
+
+async def reach(session: AsyncSession, convocation_id: int) -> dict[str, str]:
+    """Each person's direct message of a convocation: queued, failed, sent, joined (in the room) or read."""
     query = select(OutboxMessage).where(OutboxMessage.ref == f"conv:{convocation_id}",
                                         col(OutboxMessage.target).startswith("user:"))
-    rows = (await session.exec(query)).all()
-    return len(rows), sum(1 for r in rows if r.sent_at), sum(1 for r in rows if r.failed)
+    found: dict[str, str] = {}
+    for row in (await session.exec(query)).all():
+        user = row.target.removeprefix("user:")
+        if row.failed or row.sent_at is None:
+            found[user] = FAILED if row.failed else found.get(user, QUEUED)
+            continue
+        known = json.loads(await repo.get_value(session, REACH + user) or "{}")
+        read_up_to = await _sent_at(session, known.get("read"))
+        if read_up_to is not None and row.sent_at <= read_up_to:
+            found[user] = READ
+        elif found.get(user) != READ:
+            found[user] = JOINED if known.get("joined") else SENT
+    return found
+
+
+async def _sent_at(session: AsyncSession, event_id: str | None) -> datetime | None:
+    if event_id is None:
+        return None
+    row = (await session.exec(select(OutboxMessage).where(OutboxMessage.event_id == event_id))).first()
+    return row.sent_at if row else None
 
 
 async def add_function(session: AsyncSession, forum_id: str, activation_id: int, function_id: str,

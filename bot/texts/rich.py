@@ -39,19 +39,22 @@ class Rich:
         return self
 
     def bold(self, value: str) -> Rich:
+        """Bold in HTML; the plain body (what a lock screen shows) carries no Markdown markers."""
         value = neutralise(value)
-        self._plain.append(f"**{value}**" if value else value)
+        self._plain.append(value)
         self._html.append(f"<strong>{html.escape(value, quote=False)}</strong>")
         return self
 
     def code(self, value: str) -> Rich:
         value = neutralise(value)
-        self._plain.append(f"`{value}`")
+        self._plain.append(value)
         self._html.append(f"<code>{html.escape(value, quote=False)}</code>")
         return self
 
     def link(self, url: str, label: str) -> Rich:
-        self._plain.append(f"{neutralise(label)} ({url})")
+        """A link; the plain body shows the address once, and a phone number as people read it."""
+        shown = neutralise(label)
+        self._plain.append(shown if url.startswith("tel:") or label == url else f"{shown} ({url})")
         self._html.append(f'<a href="{html.escape(url)}">{html.escape(neutralise(label), quote=False)}</a>')
         return self
 
@@ -68,6 +71,13 @@ class Rich:
         self._html.append("<br>")
         return self
 
+    def indent(self) -> Rich:
+        """A new line set in, as a continuation of the line above (spaces alone collapse in HTML)."""
+        self.br()
+        self._plain.append("   ")
+        self._html.append("&emsp;")
+        return self
+
     def item(self) -> Rich:
         """Start a bullet line."""
         if self._plain:
@@ -80,6 +90,12 @@ class Rich:
         self._plain.extend(other._plain)
         self._html.extend(other._html)
         return self
+
+    def page(self, title: str) -> str:
+        """The message as an HTML document to keep, forward or print."""
+        return (f'<!doctype html><html><head><meta charset="utf-8"><meta name="viewport" '
+                f'content="width=device-width, initial-scale=1"><title>{html.escape(neutralise(title))}</title>'
+                f"</head><body>{self.html}</body></html>")
 
     @property
     def plain(self) -> str:

@@ -85,10 +85,10 @@ async def test_member_request_pings_the_convener_who_confirms_with_a_reaction(wo
     """Nacka's TiB requests; the Länsstyrelsen TiB's phone rings; ✅ on the request activates; Nacka is told."""
     await world.start_bot()
     body = await command(world, "nacka", "samordnande", "!aktivera samordnande snöoväder")
-    assert "Begäran om aktivering" in body
+    assert "Begäran om aktivering av Regionalt samordnande forum har skickats" in body
     room = world.rooms["samordnande"]
 
-    request = (await wait_for(lambda: _highlighted(world, "tib", "samordnande", "Begäran om aktivering")))[0]
+    request = (await wait_for(lambda: _highlighted(world, "tib", "samordnande", "BEGÄRAN om aktivering")))[0]
     status = await command(world, "sos", "samordnande", "!status samordnande")
     assert "ordinarie läge" in status and "begärd av" in status
 
@@ -173,11 +173,11 @@ async def test_missing_power_is_said_once_and_activation_still_works(world: Worl
 async def test_activation_survives_a_restart_and_exercise_is_marked(world: World) -> None:
     await world.start_bot()
     body = await command(world, "tib", "samordnande", "!övning på")
-    assert body.startswith("**ÖVNING**")
+    assert body.startswith("ÖVNING ")
     await command(world, "tib", "samordnande", "!aktivera samordning snöoväder")
     await world.stop_bots()
     await world.start_bot()
     status = await command(world, "sos", "samordnande", "!status samordnande")
-    assert "**ÖVNING** **Regionalt samordnande forum**" in status
+    assert "ÖVNING Regionalt samordnande forum" in status
     assert "AKTIVERAT: snöoväder" in status
     assert "ÖVNING AKTIVERAT: snöoväder" in status

@@ -63,7 +63,7 @@ async def test_activation_convenes_every_holder_and_reactions_and_commands_ackno
     assert "ansluter" in report and "23:59" in report
     assert "ersättare kommer" in report
     assert f"⏳ Tjänsteman i beredskap (TiB) — {world.people['tib'].user_id}" in report
-    assert "direktmeddelanden skickade 4 av 4" in report
+    assert "direktmeddelanden: skickade 4 av 4" in report
 
 
 async def test_an_unanswered_function_escalates_to_its_deputy_then_the_chair_across_restarts(
@@ -131,7 +131,7 @@ async def test_a_stand_in_is_convened_in_place_of_the_roster(world: World) -> No
     answer = await command(world, "rsib", "samordnande", "!tjänstgör tib till 23:59")
     assert f"{rsib} tjänstgör som Tjänsteman i beredskap (TiB) till" in answer
     who = await command(world, "sos", "samordnande", "!vem Länsstyrelsen Stockholm")
-    assert f"Tjänsteman i beredskap (TiB)**: {rsib} (tjänstgör i stället) till" in who
+    assert f"Tjänsteman i beredskap (TiB): {rsib} (tjänstgör i stället) till" in who
     assert "du får inte" in (await command(world, "sos", "samordnande", "!tjänstgör tib")).lower()
 
     await command(world, "tib", "samordnande", "!kalla samordnande i morgon 09:00 genomgång")
@@ -142,7 +142,7 @@ async def test_a_stand_in_is_convened_in_place_of_the_roster(world: World) -> No
     assert tib not in convocation["content"]["m.mentions"]["user_ids"]
 
     assert "följer åter beredskapsschemat" in await command(world, "rsib", "samordnande", "!tjänstgör tib slut")
-    assert f"Tjänsteman i beredskap (TiB)**: {tib}" in await command(world, "rsib", "samordnande", "!vem tib")
+    assert f"Tjänsteman i beredskap (TiB): {tib}" in await command(world, "rsib", "samordnande", "!vem tib")
 
 
 async def test_calling_in_an_organisation_reports_who_has_nobody_and_who_cannot_be_reached(world: World) -> None:

@@ -162,8 +162,8 @@ async def test_encrypted_forum_and_direct_messages_from_activation_to_acknowledg
     await phones["sos"].react(sos_dm, dm.event_id)
     assert await tib.ask(room_id, "!kallelse", bot, "✅ Vakthavande, SOS Alarm")
 
-    # The compiled lägesbild comes with a file; in an encrypted room the file is encrypted too.
-    await tib.client.room_send(room_id, "m.room.message", {"msgtype": "m.text", "body": "!lägesbild"},
+    # The compiled lägesbild as a file on request; in an encrypted room the file is encrypted too.
+    await tib.client.room_send(room_id, "m.room.message", {"msgtype": "m.text", "body": "!lägesbild fil"},
                                ignore_unverified_devices=True)
 
     async def attached() -> RoomEncryptedFile | None:
@@ -172,8 +172,8 @@ async def test_encrypted_forum_and_direct_messages_from_activation_to_acknowledg
     file = await wait_for(attached, 30)
     download = await tib.client.download(mxc=file.url)
     assert isinstance(download, DownloadResponse), download
-    markdown = decrypt_attachment(download.body, file.key["k"], file.hashes["sha256"], file.iv).decode()
-    assert "Samlad lägesbild: storm" in markdown and "Samlad lägesbild" not in download.body.decode(errors="ignore")
+    page = decrypt_attachment(download.body, file.key["k"], file.hashes["sha256"], file.iv).decode()
+    assert "Samlad lägesbild: storm" in page and "Samlad lägesbild" not in download.body.decode(errors="ignore")
 
     await world.stop_bots()
     app = await world.start_bot(settings)

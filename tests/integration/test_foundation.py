@@ -19,9 +19,16 @@ async def test_help_is_a_notice_in_reply_to_the_command(world: World) -> None:
     content = reply["content"]
     assert reply["sender"] == world.bot.user_id
     assert content["msgtype"] == "m.notice"
-    assert "!status [forum]" in content["body"]
-    assert "!hjälp [kommando]" in content["body"]
+    lines = content["body"].splitlines()
+    assert lines[0] == "De vanligaste kommandona:" and len([x for x in lines if x.startswith("• ")]) == 8
+    assert "• !status [forum]" in "\n".join(lines) and "!avslå" not in content["body"]
+    assert lines[-1].startswith("Alla kommandon: !hjälp alla")
+    assert len(content["body"]) < 1000, "one phone screen"
     assert content["m.mentions"] == {}
+    everything = await command(world, "tib", "samordnande", "!hjälp alla")
+    assert "!avslå" in everything and "!hjälp [kommando]" in everything
+    assert "!ladda-om" not in everything, "an administrator's command, and the TiB is not one"
+    assert "!ladda-om" in await command(world, "admin", "samordnande", "!hjälp alla")
 
 
 async def test_help_for_one_command_by_its_english_name(world: World) -> None:
@@ -30,7 +37,7 @@ async def test_help_for_one_command_by_its_english_name(world: World) -> None:
     room = world.rooms["samordnande"]
     event_id = await send_text(world.clients["sos"], room, "!HJALP status")
     reply = await wait_for_reply(world.clients["sos"], room, event_id)
-    assert reply["content"]["body"].startswith("**!status [forum]**")
+    assert reply["content"]["body"].startswith("!status [forum]")
 
 
 async def test_status_lists_every_forum_with_mode_chair_and_next_meeting(world: World) -> None:

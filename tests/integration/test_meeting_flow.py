@@ -136,7 +136,7 @@ async def test_a_weekly_meeting_is_convened_reminded_opened_logged_and_minuted_a
     owner = await wait_for(lambda: dms_with(world, app, "sos", "Påminnelse: åtgärd"))
     reminder_body = owner[-1]["content"]["body"]
     assert "Påminnelse: åtgärd" in reminder_body and "samla in lägesbilder" in reminder_body
-    page = await wait_for(lambda: bot_file(world, "logg", "protokoll-samordnande-"))
+    page = await wait_for(lambda: bot_file(world, "logg", "minnesanteckningar-samordnande-"))
     assert "Länsgemensamt budskap om snö" in await download(world, page)
 
 

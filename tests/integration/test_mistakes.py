@@ -28,7 +28,7 @@ async def test_a_due_time_in_the_past_is_refused_and_nothing_is_logged(world: Wo
     app = await world.start_bot()
     await command(world, "tib", "samordnande", "!möte start samordnande")
     answer = await command(world, "tib", "samordnande", "!åtgärd sos-vakthavande städa senast 1900-01-01")
-    assert "1 jan 1900 00:00 har redan varit" in answer
+    assert "mån 1 jan 1900 00:00 har redan varit" in answer
     answer = await command(world, "tib", "samordnande", "!tjänstgör sos-vakthavande till 2001-01-01 10:00")
     assert "har redan varit" in answer
     async with app.db.session() as session:

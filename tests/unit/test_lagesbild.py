@@ -67,6 +67,16 @@ def test_the_newest_report_replaces_the_older_and_coverage_counts_organisations(
     assert list(compiled.by_field) == ["samordning", "konsekvenser", "text"]  # coordination needs first
 
 
+def test_a_report_from_an_organisation_not_asked_is_listed_and_counted_with_the_rest() -> None:
+    """The coverage counts exactly the organisations the picture shows: reported ones and missing ones."""
+    t0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+    compiled = compile_reports([report("lst", t0, "normalt"), report("nacka", t0, "elavbrott")],
+                               expected=["lst", "sos"])
+    shown = {org for statements in compiled.by_field.values() for org, _ in statements} | set(compiled.missing)
+    assert shown == {"lst", "nacka", "sos"}
+    assert compiled.coverage == (2, 3)
+
+
 def test_iso_weeks_around_new_year() -> None:
     assert week_of(datetime(2026, 12, 31, 12, 0, tzinfo=TZ), TZ) == (2026, 53)
     assert week_of(datetime(2027, 1, 3, 23, 30, tzinfo=TZ), TZ) == (2026, 53)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.domain.convocation import Ack, dial_in, next_due, ordered, parse_ack
+from bot.domain.convocation import Ack, dial_in, next_due, ordered, parse_ack, readable_phone
 from bot.domain.model import Conference
 from bot.domain.timeparse import looks_like_time, parse_when, split_when
 
@@ -80,6 +80,14 @@ def test_acknowledgement_notes() -> None:
         parse_ack("kanske", NOW, TZ)
 
 
+@pytest.mark.parametrize(("configured", "read"), [
+    ("+46812345678", "08-123 456 78"), ("+46 8 123 45 67", "08-123 45 67"), ("+468123456", "08-12 34 56"),
+    ("+46311234567", "+46311234567"), ("08-123 456 78", "08-123 456 78"), ("+4681", "+4681"),
+])
+def test_a_number_is_written_as_people_read_it(configured: str, read: str) -> None:
+    assert readable_phone(configured) == read
+
+
 def test_dial_in_is_one_tap_with_the_pin() -> None:
     assert dial_in(Conference(phone="+46 8-123 456 78", pin="4711")) == "tel:+46812345678,,4711%23"
     assert dial_in(Conference(phone="+46812345678")) == "tel:+46812345678"
@@ -95,7 +103,9 @@ def test_convener_and_chair_first_then_configured_order_and_escalation_steps() -
 
 
 @pytest.mark.parametrize(("text", "expected"), [
-    ("3 dec 10:00", "Thu 2026-12-03 10:00"),  # the way the bot writes times
+    ("tor 3 dec 10:00 (v. 49)", "Thu 2026-12-03 10:00"),  # the way the bot writes times, copied back
+    ("tor 3 dec 10:00", "Thu 2026-12-03 10:00"),
+    ("3 dec 10:00", "Thu 2026-12-03 10:00"),
     ("24 december 2026 15:00", "Thu 2026-12-24 15:00"),
     ("1 Jan 2027 00:30", "Fri 2027-01-01 00:30"),
 ])
