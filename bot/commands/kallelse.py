@@ -64,7 +64,7 @@ async def report(ctx: Context, forum: Forum, state: ForumState, convocation: Con
     acked = sum(1 for s in summonses if s.ack_at is not None)
     reached = await store.reach(ctx.session, convocation.id)
     states = list(reached.values())
-    sent = sum(1 for s in states if s in (store.SENT, store.JOINED, store.READ))
+    sent = sum(1 for s in states if s in (store.SENT, store.UNOPENED, store.JOINED, store.READ))
     joined = sum(1 for s in states if s in (store.JOINED, store.READ))
     rich = headline(ctx, forum, state).br()
     title = ctx.t(f"conv.title.{convocation.kind}")

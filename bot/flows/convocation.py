@@ -339,6 +339,11 @@ async def escalate(ctx: Context, convocation_id: int, summons_ids: Sequence[int]
         out += escalation_ping(ctx, forum, state, convocation, again, deputies)
         out += await direct_messages(ctx, forum, state, convocation, again, reminder=True)
         out += await direct_messages(ctx, forum, state, convocation, deputies)
+        reached = await store.reach(ctx.session, convocation_id)
+        unopened = [u for call in again for u in call.holders if reached.get(u) == store.UNOPENED]
+        if unopened:  # they cannot see the convocation in their direct room: the chair must reach them
+            out += await tell_chair(ctx, forum, state, ctx.t("conv.unopened", users=", ".join(unopened)),
+                                    ref(convocation))
     if report:
         text = ctx.t("conv.not_reached", functions=names([ctx.directory.function(s.function_id) for s in report]))
         out += await tell_chair(ctx, forum, state, text, ref(convocation))

@@ -73,7 +73,7 @@ async def next_due(session: AsyncSession) -> datetime | None:
 
 
 REACH = "reach:"  # key-value prefix: a person's direct room, joined or not, and the last event they read there
-QUEUED, FAILED, SENT, JOINED, READ = "queued", "failed", "sent", "joined", "read"
+QUEUED, FAILED, SENT, UNOPENED, JOINED, READ = "queued", "failed", "sent", "unopened", "joined", "read"
 
 
 async def note_reach(session: AsyncSession, user_id: str, joined: bool | None, read_event: str | None) -> None:
@@ -87,7 +87,8 @@ async def note_reach(session: AsyncSession, user_id: str, joined: bool | None, r
 
 
 async def reach(session: AsyncSession, convocation_id: int) -> dict[str, str]:
-    """Each person's direct message of a convocation: queued, failed, sent, joined (in the room) or read."""
+    """Each person's direct message of a convocation: queued, failed, sent (the room's membership not
+    known), unopened (invited, never joined), joined (in the room) or read."""
     query = select(OutboxMessage).where(OutboxMessage.ref == f"conv:{convocation_id}",
                                         col(OutboxMessage.target).startswith("user:"))
     found: dict[str, str] = {}
@@ -101,7 +102,8 @@ async def reach(session: AsyncSession, convocation_id: int) -> dict[str, str]:
         if read_up_to is not None and row.sent_at <= read_up_to:
             found[user] = READ
         elif found.get(user) != READ:
-            found[user] = JOINED if known.get("joined") else SENT
+            joined = known.get("joined")
+            found[user] = JOINED if joined else UNOPENED if joined is False else SENT
     return found
 
 

@@ -127,6 +127,8 @@ TEXTS: dict[str, str] = {
     "conv.not_reached": "Not reached (no acknowledgement after a reminder and deputies): {functions}.",
     "conv.unanswered": "Not acknowledged: {functions}. Convened again.",
     "conv.deputies": "Deputies convened: {functions}.",
+    "conv.unopened": "Have not opened their direct room with me and cannot see the convocation there: "
+    "{users}. Reach them another way.",
     "conv.undeliverable": "The convocation could not be delivered to {user} ({functions}). Check the Matrix id "
     "in the configuration or reach the person another way.",
     "ack.done": "Acknowledged: {functions} in {forum}.",
@@ -141,7 +143,8 @@ TEXTS: dict[str, str] = {
     "kallelse.delivery": "direct messages: sent {sent} of {total}, opened {joined}, read {read}",
     "kallelse.reach.queued": "waiting to be sent",
     "kallelse.reach.failed": "could not be sent",
-    "kallelse.reach.sent": "has not opened the direct room",
+    "kallelse.reach.sent": "sent",
+    "kallelse.reach.unopened": "has not opened the direct room",
     "kallelse.reach.joined": "in the direct room, not read",
     "kallelse.reach.read": "read",
     "kallelse.failed": "{failed} could not be sent",

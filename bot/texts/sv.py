@@ -130,6 +130,8 @@ TEXTS: dict[str, str] = {
     "conv.not_reached": "Inte nådda (ingen kvittens efter påminnelse och kallelse av ersättare): {functions}.",
     "conv.unanswered": "Ingen kvittens: {functions}. Ny kallelse skickas.",
     "conv.deputies": "Ersättare kallas: {functions}.",
+    "conv.unopened": "Har inte öppnat sitt direktrum med mig och ser inte kallelsen där: {users}. Nå "
+    "dem på annat sätt.",
     "conv.undeliverable": "Kallelsen kunde inte levereras till {user} ({functions}). Kontrollera Matrix-id:t i "
     "konfigurationen eller kontakta personen på annat sätt.",
     "ack.done": "Kvitterat: {functions} i {forum}.",
@@ -144,7 +146,8 @@ TEXTS: dict[str, str] = {
     "kallelse.delivery": "direktmeddelanden: skickade {sent} av {total}, öppnade {joined}, lästa {read}",
     "kallelse.reach.queued": "väntar på att skickas",
     "kallelse.reach.failed": "kunde inte skickas",
-    "kallelse.reach.sent": "har inte öppnat direktrummet",
+    "kallelse.reach.sent": "skickat",
+    "kallelse.reach.unopened": "har inte öppnat direktrummet",
     "kallelse.reach.joined": "i direktrummet, inte läst",
     "kallelse.reach.read": "läst",
     "kallelse.failed": "{failed} kunde inte skickas",

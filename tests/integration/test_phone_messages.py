@@ -67,6 +67,12 @@ async def test_every_ringing_message_says_what_when_how_to_join_and_acknowledge_
     assert lines(reminder)[0] == f"PÅMINNELSE, ingen kvittens: {first}"
     assert lines(reminder)[1] == f"{JOIN} · kvittera med ✅ eller !kvittera"
     plain_as_a_lock_screen_shows_it(reminder)
+    # The RSIB and Nacka never opened their direct rooms: the chair is told to reach them another way.
+    told = (await wait_for(lambda: pinged(world, "tib", "Har inte öppnat sitt direktrum")))
+    assert len(told) == 1
+    unopened = told[0]["content"]["body"]
+    assert world.people["rsib"].user_id in unopened and world.people["nacka"].user_id in unopened
+    assert world.people["sos"].user_id not in unopened, "SOS Alarm opened it"
 
 
 async def test_a_deputy_is_told_whom_they_stand_in_for_after_the_two_lines(world: World) -> None:
