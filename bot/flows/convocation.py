@@ -44,7 +44,7 @@ def notification(ctx: Context, forum: Forum, state: ForumState, convocation: Con
                  reminder: bool = False) -> Rich:
     """The two lines a lock screen shows: what and when, then how to join and how to acknowledge.
 
-    'AKTIVERAT snöoväder — Regionalt samordnande forum · konferens ons 2 dec 03:15'
+    'AKTIVERAT snöoväder — Regionalt samordnande forum · konferens 03:15' (the day too when not today)
     '📞 Ring 08-123 456 78, PIN 4711 · kvittera med ✅'
     """
     rich = Rich()
@@ -173,7 +173,7 @@ def room_ping(ctx: Context, forum: Forum, state: ForumState, convocation: Convoc
 
 
 async def convened_by(ctx: Context, forum: Forum, convocation: Convocation) -> Rich | None:
-    """'Sammankallad av Tjänsteman i beredskap (TiB), Länsstyrelsen Stockholm — @anna' (None for the schedule)."""
+    """'Sammankallad av Tjänsteman i beredskap (TiB), Länsstyrelsen Stockholm: @anna' (None for the schedule)."""
     roster = await ctx.roster()
     held = {f.id: f for f in roster.functions_of(convocation.created_by, convocation.created_at)}
     function = next((held[f] for f in (*(c.id for c in conveners(ctx.directory, forum)), *forum.members())
@@ -358,8 +358,8 @@ async def escalate(ctx: Context, convocation_id: int, summons_ids: Sequence[int]
 
 def escalation_ping(ctx: Context, forum: Forum, state: ForumState, convocation: Convocation,
                     again: Sequence[Call], deputies: Sequence[Call]) -> list[Outgoing]:
-    rich = headline(ctx, forum, state).br().text(ctx.t("conv.unanswered",
-                                                       functions=", ".join(c.function.name for c in again)))
+    rich = notification(ctx, forum, state, convocation, reminder=True).br().text(
+        ctx.t("conv.unanswered", functions=", ".join(c.function.name for c in again)))
     if deputies:
         rich.br().text(ctx.t("conv.deputies", functions=", ".join(c.function.name for c in deputies)))
     rich.br().text(ctx.t("conv.how_to_ack"))

@@ -67,6 +67,9 @@ async def test_every_ringing_message_says_what_when_how_to_join_and_acknowledge_
     assert lines(reminder)[0] == f"PÅMINNELSE, ingen kvittens: {first}"
     assert lines(reminder)[1] == f"{JOIN} · kvittera med ✅ eller !kvittera"
     plain_as_a_lock_screen_shows_it(reminder)
+    escalation = (await wait_for(lambda: pinged(world, "sos", "Ingen kvittens: ")))
+    assert len(escalation) == 1
+    assert lines(escalation[0])[:2] == [f"PÅMINNELSE, ingen kvittens: {first}", f"{JOIN} · kvittera med ✅"]
     # The RSIB and Nacka never opened their direct rooms: the chair is told to reach them another way.
     told = (await wait_for(lambda: pinged(world, "tib", "Har inte öppnat sitt direktrum")))
     assert len(told) == 1
