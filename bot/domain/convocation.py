@@ -89,12 +89,11 @@ def readable_phone(phone: str) -> str:
     if not digits.startswith("+468") or not 5 <= len(digits) - 4 <= 8:
         return phone
     rest = digits[4:]
-    groups = {5: (3, 2), 6: (2, 2, 2), 7: (3, 2, 2), 8: (3, 3, 2)}[len(rest)]
     parts, start = [], 0
-    for size in groups:
+    for size in {5: (3,), 6: (2, 2), 7: (3, 2), 8: (3, 3)}[len(rest)]:  # the last group is what remains
         parts.append(rest[start:start + size])
         start += size
-    return "08-" + " ".join(parts)
+    return "08-" + " ".join([*parts, rest[start:]])
 
 
 def dial_in(conference: Conference) -> str | None:

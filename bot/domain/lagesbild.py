@@ -63,12 +63,13 @@ def parse(raw: str) -> Parsed:
         key = _NAMES.get(normalise(match.group(1))) if match else None
         if match and key:
             value = match.group(2).strip()
-            fields[key] = f"{fields[key]}; {value}" if key in fields and value else (value or fields.get(key, ""))
+            if value:
+                fields[key] = f"{fields[key]}; {value}" if key in fields else value
             continue
         if match and len(match.group(1).split()) <= 3 and not match.group(1).strip().startswith("http"):
             unknown.append(match.group(1).strip())
         free.append(segment.strip())
-    return Parsed("\n".join(free), {k: v for k, v in fields.items() if v}, tuple(unknown))
+    return Parsed("\n".join(free), fields, tuple(unknown))
 
 
 def week_of(instant: datetime, tz: ZoneInfo) -> tuple[int, int]:

@@ -43,16 +43,16 @@ class Duty:
     stand_in: StandIn | None = None
 
 
-def rotation_period(function: Function, instant: datetime, tz: ZoneInfo) -> tuple[int, datetime, datetime]:
-    """(index of the holder on duty, start of the period, start of the next) for a rotating function."""
+def rotation_period(function: Function, instant: datetime, tz: ZoneInfo) -> tuple[int, datetime]:
+    """(index of the holder on duty, start of the next period) for a rotating function; the hand-over
+    is local wall-clock time, so it stays at noon across DST."""
     rotation = function.rotation
     assert rotation is not None
-    handover = rotation.handover.replace(tzinfo=None) if rotation.handover.tzinfo else rotation.handover
+    handover = rotation.handover.replace(tzinfo=None)
     local = instant.astimezone(tz).replace(tzinfo=None)
     n = (local - handover) // rotation.every
-    start = handover + n * rotation.every
-    end = start + rotation.every
-    return n % len(function.holders), at_local(start.date(), start.time(), tz), at_local(end.date(), end.time(), tz)
+    end = handover + (n + 1) * rotation.every
+    return n % len(function.holders), at_local(end.date(), end.time(), tz)
 
 
 class Roster:
@@ -68,7 +68,7 @@ class Roster:
     def _scheduled(self, function: Function, instant: datetime) -> Duty:
         if function.rotation is None or not function.holders:
             return Duty(function, tuple(function.holders))
-        index, _, end = rotation_period(function, instant, self.tz)
+        index, end = rotation_period(function, instant, self.tz)
         after = function.holders[(index + 1) % len(function.holders)]
         return Duty(function, (function.holders[index],), until=end, next_holders=(after,))
 
@@ -96,10 +96,6 @@ class Roster:
                 if function not in held:
                     held.append(function)
         return held
-
-    def on_duty(self, user_id: str, instant: datetime) -> list[Function]:
-        """The functions this person holds right now (for convocations and acknowledgements)."""
-        return [f for f in self.directory.settings.functions if user_id in self.holders(f.id, instant)]
 
     def may_stand_in(self, user_id: str, function: Function) -> bool:
         """People listed for the function or for another function of its organisation, and admins."""

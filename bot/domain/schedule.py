@@ -104,8 +104,7 @@ def steps(occurrence: Occurrence) -> list[Step]:
         return []
     meeting = occurrence.meeting
     start = occurrence.starts_at
-    convene_at = (occurrence.original if not occurrence.moved else min(occurrence.original, start)) \
-        - meeting.convene_before
+    convene_at = min(occurrence.original, start) - meeting.convene_before  # a move earlier convenes earlier
     found = [Step(occurrence, CONVENE, convene_at), Step(occurrence, REMIND, start - meeting.remind_before),
              Step(occurrence, OPEN, start)]
     if meeting.collects_reports:
@@ -142,10 +141,15 @@ def due_steps(forums: Iterable[Forum], changes: Sequence[Change], since: datetim
 
 
 def next_step(forums: Iterable[Forum], changes: Sequence[Change], now: datetime, tz: ZoneInfo) -> datetime | None:
-    """When the next step falls due after `now`."""
-    upcoming: list[datetime] = []
-    for forum in forums:
-        longest = max((m.convene_before for m in forum.meetings), default=timedelta())
-        for occurrence in forum_occurrences(forum, now, now + longest + LOOKAHEAD, tz, changes):
-            upcoming += [s.at for s in steps(occurrence) if s.at > now]
-    return min(upcoming, default=None)
+    """When the next step falls due after `now`: within the coming week, else within a year (a monthly
+    meeting alone must still wake the bot)."""
+    forums = list(forums)
+    for ahead in (LOOKAHEAD, timedelta(days=366)):
+        upcoming: list[datetime] = []
+        for forum in forums:
+            longest = max((m.convene_before for m in forum.meetings), default=timedelta())
+            for occurrence in forum_occurrences(forum, now, now + longest + ahead, tz, changes):
+                upcoming += [s.at for s in steps(occurrence) if s.at > now]
+        if upcoming:
+            return min(upcoming)
+    return None

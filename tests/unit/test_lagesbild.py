@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.domain.lagesbild import Report, compile_reports, parse, week_of
+from bot.domain.lagesbild import Parsed, Report, compile_reports, parse, week_of
 
 TZ = ZoneInfo("Europe/Stockholm")
 
@@ -82,3 +82,16 @@ def test_iso_weeks_around_new_year() -> None:
     assert week_of(datetime(2027, 1, 3, 23, 30, tzinfo=TZ), TZ) == (2026, 53)
     assert week_of(datetime(2027, 1, 4, 0, 30, tzinfo=TZ), TZ) == (2027, 1)
     assert week_of(datetime(2027, 1, 3, 23, 30, tzinfo=UTC), TZ) == (2027, 1)  # already Monday in Stockholm
+
+
+def test_fields_join_skip_empty_values_and_keep_going_past_empty_segments() -> None:
+    parsed = parse("konsekvenser: köer;; åtgärder: ; konsekvenser: elavbrott\nbehov: inga")
+    assert parsed.fields == {"konsekvenser": "köer; elavbrott", "behov": "inga"}
+    assert parse("ingen förändring") == Parsed("", no_change=True)
+    assert parse("Läget är stabilt\nkonsekvenser: köer\nmen ansträngt").text == "Läget är stabilt\nmen ansträngt"
+
+
+def test_what_counts_as_an_unknown_field_name() -> None:
+    assert parse("väder i stan: mycket snö").unknown == ("väder i stan",)
+    assert parse("det här är fritext: och mer").unknown == (), "four words: a sentence, not a field"
+    assert parse("https://smhi.se/varningar").unknown == (), "an address is not a field"

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from bot.config import parse_settings
 from bot.domain.directory import Directory
-from bot.domain.roster import Roster, StandIn
+from bot.domain.roster import Roster, StandIn, rotation_period
 
 TZ = ZoneInfo("Europe/Stockholm")
 ANNA, BENGT, CECILIA, RASMUS = "@anna:lst.test", "@bengt:lst.test", "@cecilia:lst.test", "@rasmus:lst.test"
@@ -111,3 +111,13 @@ def test_a_stand_in_gives_the_function_to_that_person_only_and_while_it_lasts() 
     duty = roster.duty("lst-tib", at)
     assert duty.function.id == "lst-tib" and duty.holders == (RASMUS,) and duty.until == until
     assert roster.duty("sos-vb", at).function.id == "sos-vb"
+
+
+def test_a_hand_over_written_with_an_offset_is_the_same_local_noon() -> None:
+    naive = directory().function("lst-tib")
+    assert naive.rotation is not None
+    aware = naive.model_copy(update={"rotation": naive.rotation.model_copy(
+        update={"handover": datetime(2026, 1, 5, 12, 0, tzinfo=TZ)})})
+    at = local(2026, 6, 3, 8, 0)
+    assert rotation_period(aware, at, TZ) == rotation_period(naive, at, TZ) == (0, local(2026, 6, 8, 12, 0))
+    assert Roster(directory(), [], TZ).duty("lst-tib", at).function.id == "lst-tib"

@@ -148,3 +148,77 @@ def test_only_the_conferences_ask_for_lagesbilder() -> None:
 
 def replace_kind(occurrence: Occurrence, kind: str) -> Occurrence:
     return dataclasses.replace(occurrence, meeting=occurrence.meeting.model_copy(update={"kind": kind}))
+
+
+def test_a_meeting_moved_earlier_is_convened_earlier() -> None:
+    original = local(2026, 11, 26, 10, 0)
+    earlier = Change("samordnande", "Veckomöte", original, local(2026, 11, 24, 9, 0))
+    occurrence = forum_occurrences(FORUM, local(2026, 11, 23, 0, 0), local(2026, 11, 30, 0, 0), TZ, [earlier])[0]
+    convene = next(s for s in steps(occurrence) if s.kind == CONVENE)
+    assert shown(convene.at) == "Mon 23 Nov 09:00", "24 hours before the new time, not before the old"
+
+
+def test_an_occurrence_at_the_window_s_start_is_in_it_and_one_at_its_end_is_not() -> None:
+    thursday = local(2026, 11, 26, 10, 0)
+    assert [o.starts_at for o in forum_occurrences(FORUM, thursday, thursday + timedelta(days=7), TZ)] == [thursday]
+    assert forum_occurrences(FORUM, thursday - timedelta(days=7), thursday, TZ)[-1].starts_at < thursday
+
+
+def test_a_meeting_moved_from_before_the_window_into_it_appears_once_and_only_its_own() -> None:
+    start = local(2026, 11, 26, 12, 0)  # Thursday noon: the 10:00 meeting is before the window
+    moved = Change("samordnande", "Veckomöte", local(2026, 11, 26, 10, 0), local(2026, 11, 27, 13, 0))
+    decoys = [Change("annat-forum", "Veckomöte", local(2026, 11, 26, 10, 0), local(2026, 11, 27, 14, 0)),
+              Change("samordnande", "Annat möte", local(2026, 11, 26, 10, 0), local(2026, 11, 27, 15, 0)),
+              Change("samordnande", "Veckomöte", local(2026, 11, 19, 10, 0), None)]
+    found = forum_occurrences(FORUM, start, local(2026, 11, 30, 0, 0), TZ, [*decoys, moved])
+    assert [(o.forum.id, o.meeting.name, o.original, o.starts_at) for o in found] == [
+        ("samordnande", "Veckomöte", local(2026, 11, 26, 10, 0), local(2026, 11, 27, 13, 0))]
+    to_the_start = Change("samordnande", "Veckomöte", local(2026, 11, 26, 10, 0), start)
+    assert [o.starts_at for o in forum_occurrences(FORUM, start, local(2026, 11, 30, 0, 0), TZ, [to_the_start])] \
+        == [start]
+    at_start = Change("samordnande", "Veckomöte", local(2026, 11, 26, 10, 0), local(2026, 11, 27, 9, 0))
+    once = forum_occurrences(FORUM, local(2026, 11, 26, 10, 0), local(2026, 11, 30, 0, 0), TZ, [at_start])
+    assert [o.starts_at for o in once] == [local(2026, 11, 27, 9, 0)]
+
+
+EMPTY = Forum.model_validate({"id": "tom", "name": "Utan möten", "level": "samordnande", "room": "#t:example.org",
+                              "chair": "lst-tib", "ordinary": ["lst-tib"]})
+MONTHLY = FORUM.model_copy(update={"id": "chefsgrupp", "meetings": (Meeting(
+    name="Chefsgruppens möte", kind="chefsgrupp", rrule="FREQ=MONTHLY;BYDAY=1WE;BYHOUR=13;BYMINUTE=0",
+    convene_before=timedelta(hours=72)),)})
+
+
+def test_due_steps_are_those_after_since_up_to_now_in_every_forum() -> None:
+    convene = local(2026, 11, 25, 10, 0)  # for Thursday 26 Nov 10:00
+    forums = [EMPTY, FORUM, MONTHLY]
+    due = due_steps(forums, [], convene - timedelta(minutes=1), convene, TZ)
+    assert [(s.occurrence.forum.id, s.kind) for s in due] == [("samordnande", CONVENE), ("samordnande", REQUEST)]
+    assert due_steps(forums, [], convene, convene + timedelta(minutes=1), TZ) == [], "due at `since`: already run"
+    opening = due_steps(forums, [], local(2026, 11, 26, 9, 59), local(2026, 11, 26, 10, 0), TZ)
+    assert [s.kind for s in opening] == [OPEN]
+    both = due_steps(forums, [], local(2026, 11, 29, 0, 0), local(2026, 12, 3, 10, 0), TZ)
+    assert {s.occurrence.forum.id for s in both} == {"samordnande", "chefsgrupp"}
+    moved = Change("samordnande", "Veckomöte", local(2026, 11, 26, 10, 0), local(2026, 11, 26, 14, 0))
+    assert [s.kind for s in due_steps(forums, [moved], local(2026, 11, 26, 9, 59), local(2026, 11, 26, 10, 0),
+                                      TZ)] == [], "moved: nothing opens at the old time"
+
+
+def test_the_next_step_is_after_now_in_any_forum_and_follows_moves() -> None:
+    convene = local(2026, 11, 25, 10, 0)
+    assert next_step([EMPTY], [], convene, TZ) is None
+    assert next_step([EMPTY, FORUM], [], convene, TZ) == local(2026, 11, 26, 8, 0), "the deadline, not now"
+    # The chefsgrupp meets Wednesday 2 Dec 13:00, convened 72 hours before: more than a week's look ahead.
+    assert next_step([MONTHLY], [], local(2026, 11, 19, 12, 0), TZ) == local(2026, 11, 29, 13, 0)
+    assert next_step([FORUM, MONTHLY], [], local(2026, 11, 26, 12, 0), TZ) == local(2026, 11, 29, 13, 0), \
+        "the chefsgrupp's convocation comes before the next weekly step"
+    earlier = Change("samordnande", "Veckomöte", local(2026, 11, 26, 10, 0), local(2026, 11, 25, 18, 0))
+    assert next_step([FORUM], [earlier], local(2026, 11, 25, 11, 0), TZ) == local(2026, 11, 25, 16, 0)
+
+
+def test_without_a_request_a_report_is_for_the_week_it_is_filed() -> None:
+    # The chefsgrupp is convened Sunday 29 Nov (week 48) for Wednesday 2 Dec (week 49), and asks for nothing.
+    assert report_week(MONTHLY, [], local(2026, 11, 29, 14, 0), TZ) == (2026, 48)
+    assert report_week(EMPTY, [], local(2026, 11, 29, 14, 0), TZ) == (2026, 48)
+    assert report_week(EMPTY, [], local(2026, 11, 30, 0, 30), TZ) == (2026, 49), "Monday 00:30 in Stockholm"
+    night = _forum_with(Meeting(name="Veckomöte", rrule="FREQ=WEEKLY;BYDAY=MO;BYHOUR=0;BYMINUTE=30"))
+    assert report_week(night, [], local(2026, 11, 29, 12, 0), TZ) == (2026, 49), "a meeting Monday 00:30 local"

@@ -82,7 +82,8 @@ def test_acknowledgement_notes() -> None:
 
 @pytest.mark.parametrize(("configured", "read"), [
     ("+46812345678", "08-123 456 78"), ("+46 8 123 45 67", "08-123 45 67"), ("+468123456", "08-12 34 56"),
-    ("+46311234567", "+46311234567"), ("08-123 456 78", "08-123 456 78"), ("+4681", "+4681"),
+    ("+46812345", "08-123 45"), ("+46311234567", "+46311234567"), ("08-123 456 78", "08-123 456 78"),
+    ("+4681234", "+4681234"), ("+468123456789", "+468123456789"),
 ])
 def test_a_number_is_written_as_people_read_it(configured: str, read: str) -> None:
     assert readable_phone(configured) == read
