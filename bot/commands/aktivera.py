@@ -1,7 +1,9 @@
-"""!aktivera <forum> <händelse…> [ny]: activate a forum for an event (`ny` last: replace the event).
+"""!aktivera <forum> <händelse…> [tid] [ny]: activate a forum for an event, now, with the conference now
+or at a time (`kl 16:00`, `om 2h`, `i morgon 08:00`: scene 3); `ny` last replaces the event.
 
-A convener activates at once; any other member files a request that pings the conveners, who
-confirm (with !aktivera or a ✅ on the request) or decline with !avslå."""
+A convener activates at once; anyone else who holds a function of the model, in the forum or
+outside it, files a request that pings the conveners, who confirm (with !aktivera or a ✅ on the
+request) or decline with !avslå."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from bot.commands.registry import Arg, command, on_reaction
 from bot.domain import forums as model
 from bot.domain.forums import Activation
 from bot.domain.model import Forum
+from bot.domain.timeparse import TIME_EXAMPLES, time_at_end
 from bot.flows.context import Context
 from bot.flows.errors import BadArgument, NotAllowed
 from bot.flows.forums import activate_now, file_request, heading
@@ -31,6 +34,12 @@ def _replace(words: list[str]) -> tuple[bool, list[str]]:
 @command("aktivera", en="activate", args=(Arg("forum", converters.forum), Arg("event", rest=True, max_length=150)))
 async def aktivera(ctx: Context, forum: Forum, event: str) -> list[Outgoing]:
     replace, words = _replace(event.split())
+    now = ctx.clock.now()
+    starts_at, words, unreadable = time_at_end(words, now, ctx.tz)
+    if unreadable is not None:  # 'kl 25:99' is a mistake, never part of the event's name
+        raise BadArgument("kalla.bad_time", time=unreadable, examples=TIME_EXAMPLES)
+    if starts_at is not None and starts_at < now:
+        raise BadArgument("kalla.past", when=ctx.when(starts_at), examples=TIME_EXAMPLES)
     text = " ".join(words)
     if not text:
         raise BadArgument("error.missing_arg", arg=ctx.t("arg.event"))
@@ -49,12 +58,17 @@ async def aktivera(ctx: Context, forum: Forum, event: str) -> list[Outgoing]:
         return [ctx.reply(Rich().text(ctx.t("activation.needs_new", forum=forum.name, event=state.event,
                                             forum_id=forum.id, new=name)))]
     if decision is Activation.REQUEST:
-        function = who.member or who.chair
+        function = who.member or who.chair or who.actor
         assert function is not None
+        if starts_at is not None:  # the time asked for goes with the request, for the convener to see
+            wanted = ctx.t("activation.conference_at", when=ctx.when(starts_at))
+            description = f"{description} ({wanted})" if description else wanted
         return await file_request(ctx, forum, name, description, function.id)
     assert who.convener is not None
-    out = await activate_now(ctx, forum, name, description, who.convener.id)
+    out = await activate_now(ctx, forum, name, description, who.convener.id, starts_at=starts_at)
     done = heading(ctx, state).text(ctx.t("activation.done", forum=forum.name, event=name))
+    if starts_at is not None:
+        done.text(" " + ctx.t("activation.conference_at", when=ctx.when(starts_at)))
     return [ctx.reply(done), *out]
 
 

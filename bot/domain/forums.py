@@ -1,7 +1,8 @@
 """Forums, their two modes and who may change them: the collaboration model as a state machine.
 
 A forum is in ordinary mode (planned work) or activated for an event (händelse). A holder of a
-`may_convene` function activates directly; a holder of any other member function files a
+`may_convene` function activates directly; anyone else who holds a function of the model (a
+member of the forum or an actor outside it, seed 000: "en utomstående aktör påkallar") files a
 request that a convener confirms or declines. A convener or the forum's chair deactivates.
 Pure: no Matrix, no database.
 """
@@ -57,6 +58,7 @@ class Authority:
     convener: Function | None  # a may_convene function they hold
     member: Function | None  # a function of the forum they hold
     chair: Function | None  # the forum's current chair function, if they hold it
+    actor: Function | None = None  # any function they hold, in this forum or not
 
     @property
     def any(self) -> Function | None:
@@ -68,7 +70,7 @@ def authority(held: Sequence[Function], forum: Forum, state: ForumState) -> Auth
     convener = next((f for f in held if f.may_convene), None)
     member = next((f for f in held if f.id in forum.members()), None)
     chair = next((f for f in held if f.id == state.chair_function(forum)), None)
-    return Authority(convener, member, chair)
+    return Authority(convener, member, chair, next(iter(held), None))
 
 
 class Activation(Enum):
@@ -76,11 +78,11 @@ class Activation(Enum):
     REQUEST = "request"  # file a request for a convener to confirm
     ALREADY_ACTIVE = "already_active"  # same event; nothing changes
     NEEDS_NEW = "needs_new"  # active for another event; ask for "ny" to replace it
-    REFUSED = "refused"  # holds no function of the forum and may not convene
+    REFUSED = "refused"  # holds no function at all
 
 
 def decide_activation(state: ForumState, who: Authority, event: str, replace: bool) -> Activation:
-    if who.convener is None and who.member is None and who.chair is None:
+    if who.convener is None and who.member is None and who.chair is None and who.actor is None:
         return Activation.REFUSED
     if state.active:
         if state.event is not None and same_event(state.event, event):

@@ -182,6 +182,22 @@ def looks_like_time(words: list[str]) -> bool:
         _CLOCKISH.match(rest[0]) or rest[0].isdecimal())
 
 
+def time_at_end(words: list[str], now: datetime, tz: ZoneInfo, longest: int = 4
+                ) -> tuple[datetime | None, list[str], str | None]:
+    """A time at the end of `words` ('snöoväder kl 16:00', 'storm om 2h'): (time, the words before it,
+    None); or (None, words, the tail) when the end looks like a time that does not parse ('kl 25:99')."""
+    unreadable = None
+    for size in range(min(longest, len(words) - 1), 0, -1):
+        tail = words[-size:]
+        if not looks_like_time(tail):
+            continue
+        try:
+            return parse_when(" ".join(tail), now, tz), words[:-size], None
+        except ValueError:
+            unreadable = unreadable or " ".join(tail)
+    return None, words, unreadable
+
+
 def split_when(words: list[str], now: datetime, tz: ZoneInfo, longest: int = 3) -> tuple[datetime | None, list[str]]:
     """Read a time from the start of `words` if there is one: (time, the words after it)."""
     for size in range(min(longest, len(words)), 0, -1):

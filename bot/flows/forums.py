@@ -4,6 +4,7 @@ and the room state (topic prefix, pinned activation, `se.samverkan.forum`) that 
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 
 from bot.domain import forums as model
 from bot.domain.forums import ForumState
@@ -52,14 +53,16 @@ async def holders_of(ctx: Context, function_ids: list[str]) -> list[str]:
     return list(dict.fromkeys(user for f in function_ids for user in roster.holders(f, now)))
 
 
-async def activated_messages(ctx: Context, forum: Forum, state: ForumState, by_function: str | None) -> list[Outgoing]:
-    """The convocation of the activated composition, the log line and the room state."""
+async def activated_messages(ctx: Context, forum: Forum, state: ForumState, by_function: str | None,
+                             starts_at: datetime | None = None) -> list[Outgoing]:
+    """The convocation of the activated composition (to a conference now or at `starts_at`), the log line
+    and the room state."""
     who = ctx.directory.function(by_function).name if by_function else ctx.sender
     announce = Rich().text(ctx.t("activation.announce", event=state.event or "", who=who, sender=ctx.sender,
                                  when=ctx.when(state.since or ctx.clock.now())))
     if state.description:
         announce.br().text(state.description)
-    convocation = await convene(ctx, forum, state, kind="activation", intro=announce)
+    convocation = await convene(ctx, forum, state, kind="activation", intro=announce, starts_at=starts_at)
     pings = [i for i, m in enumerate(convocation) if isinstance(m, Message) and m.ping and m.target == forum.room]
     if pings:  # the activation stays in view as a pinned banner until deactivation
         first = convocation[pings[0]]
@@ -71,7 +74,8 @@ async def activated_messages(ctx: Context, forum: Forum, state: ForumState, by_f
 
 
 async def activate_now(ctx: Context, forum: Forum, event: str, description: str | None,
-                       by_function: str | None, request: ActivationRequest | None = None) -> list[Outgoing]:
+                       by_function: str | None, request: ActivationRequest | None = None,
+                       starts_at: datetime | None = None) -> list[Outgoing]:
     """Put the forum in activated mode; answer every pending request for it."""
     now = ctx.clock.now()
     await store.activate(ctx.session, forum.id, event=event, description=description, at=now, by=ctx.sender,
@@ -81,7 +85,7 @@ async def activate_now(ctx: Context, forum: Forum, event: str, description: str 
                      forum_id=forum.id, event_id=ctx.incoming.event_id,
                      detail={"event": event, "description": description, "exercise": state.exercise,
                              "request": request.id if request else None})
-    out = await activated_messages(ctx, forum, state, by_function)
+    out = await activated_messages(ctx, forum, state, by_function, starts_at)
     for pending in await store.pending_requests(ctx.session, forum.id):
         confirmed = model.same_event(pending.event, event)
         await store.answer_request(ctx.session, pending, status="confirmed" if confirmed else "closed",

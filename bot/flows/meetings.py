@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from bot.domain.forums import ForumState
 from bot.domain.lagesbild import week_of
 from bot.domain.model import Forum, Function
 from bot.domain.schedule import Occurrence, forum_occurrences
@@ -202,13 +203,19 @@ async def minutes(ctx: Context, forum: Forum, meeting: MeetingRow) -> Rich:
 
 
 async def publish(ctx: Context, forum: Forum, meeting: MeetingRow) -> list[Outgoing]:
-    """The minutes to the log room, with the HTML file to keep, and as text to the home room of each
-    organisation present (a file would notify everyone in those rooms)."""
+    """The minutes to the log room, with the HTML file to keep, and as text to the home room of every
+    organisation convened or present, present or not: those absent need them most (återföra, seed
+    000). No file there: it would notify everyone in those rooms."""
     rich = await minutes(ctx, forum, meeting)
     log_room = ctx.directory.settings.bot.log_room
+    functions = [a.function_id for a in await store.attendance(ctx.session, meeting.id or 0)]
+    if meeting.convocation_id is not None:
+        functions += [s.function_id for s in await conv_store.summonses(ctx.session, meeting.convocation_id)]
+    else:  # opened without a convocation: the composition of the meeting's mode
+        functions += ForumState(forum.id, mode=meeting.mode).composition(forum)
     homes: list[str] = []
-    for attendance in await store.attendance(ctx.session, meeting.id or 0):
-        org = ctx.directory.organisation(ctx.directory.function(attendance.function_id).organisation)
+    for function_id in dict.fromkeys(functions):
+        org = ctx.directory.organisation(ctx.directory.function(function_id).organisation)
         if org.home_room and org.home_room != log_room:
             homes.append(org.home_room)
     out: list[Outgoing] = []

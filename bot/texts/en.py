@@ -63,7 +63,9 @@ TEXTS: dict[str, str] = {
     "activation.announce": "Event: {event}. Activated by {who} ({sender}) {when}.",
     "activation.log": "{forum} ACTIVATED for {event} by {who} ({sender}) {when}.",
     "activation.done": "{forum} is activated for {event}.",
-    "activation.refused": "you hold no function in {forum}, so you can neither activate it nor request activation.",
+    "activation.conference_at": "Coordination conference {when}.",
+    "activation.refused": "you are not registered for any function, so you can neither activate {forum} nor "
+    "request activation.",
     "activation.already_active": "{forum} is already activated for {event} since {when}. Nothing changed.",
     "activation.needs_new": "{forum} is already activated for {event}. Switch the event to {new}? Type "
     "!activate {forum_id} {new} new",

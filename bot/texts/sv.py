@@ -64,8 +64,9 @@ TEXTS: dict[str, str] = {
     "activation.announce": "Händelse: {event}. Aktiverat av {who} ({sender}) {when}.",
     "activation.log": "{forum} AKTIVERAT för {event} av {who} ({sender}) {when}.",
     "activation.done": "{forum} är aktiverat för {event}.",
-    "activation.refused": "du har ingen funktion i {forum} och kan därför varken aktivera forumet eller begära "
-    "aktivering.",
+    "activation.conference_at": "Samverkanskonferens {when}.",
+    "activation.refused": "du är inte registrerad för någon funktion och kan därför varken aktivera {forum} "
+    "eller begära aktivering.",
     "activation.already_active": "{forum} är redan aktiverat för {event} sedan {when}. Inget ändrades.",
     "activation.needs_new": "{forum} är redan aktiverat för {event}. Vill du byta händelse till {new}? Skriv "
     "!aktivera {forum_id} {new} ny",

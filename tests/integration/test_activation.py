@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
 from support import (
     World,
     command,
+    direct_bodies,
+    direct_messages,
     highlights,
     react,
     room_events,
     room_state,
     wait_for,
 )
+
+from bot.domain.clock import FakeClock
 
 
 def bot_events(events: list[dict[str, Any]], world: World) -> list[dict[str, Any]]:
@@ -144,17 +150,24 @@ async def test_deactivation_returns_to_ordinary_and_the_topic_follows(world: Wor
     assert "redan i ordinarie läge" in again
 
 
-async def test_sender_without_a_function_in_the_forum_changes_nothing(world: World) -> None:
-    """SOS Alarm is not in the inriktande forum: refused, audited, no state stored."""
+async def test_an_actor_outside_the_forum_calls_for_activation_and_one_without_a_function_is_refused(
+        world: World) -> None:
+    """Seed 000: an outside actor may call for activation. SOS Alarm is not in the inriktande forum:
+    its request goes to the conveners and nothing is activated. The administrator holds no function:
+    refused, audited, nothing stored."""
     app = await world.start_bot()
     body = await command(world, "sos", "inriktande", "!aktivera inriktande storm")
-    assert "ingen funktion i Regionalt inriktande forum" in body
+    assert "Begäran om aktivering av Regionalt inriktande forum har skickats" in body
+    request = await wait_for(lambda: _highlighted(world, "tib", "inriktande", "BEGÄRAN om aktivering"))
+    assert len(request) == 1 and "Vakthavande, SOS Alarm" in request[0]["content"]["body"]
+    refused = await command(world, "admin", "inriktande", "!aktivera inriktande storm")
+    assert "inte registrerad för någon funktion" in refused
     async with app.db.session() as session:
         states = (await session.exec(text("SELECT count(*) FROM forum_state"))).one()[0]
         activations = (await session.exec(text("SELECT count(*) FROM activation"))).one()[0]
-        audit = (await session.exec(text("SELECT action, allowed FROM audit"))).all()
+        audit = (await session.exec(text("SELECT action, allowed FROM audit ORDER BY id"))).all()
     assert (states, activations) == (0, 0)
-    assert [tuple(row) for row in audit] == [("activate", 0)]
+    assert [tuple(row) for row in audit] == [("request_activation", 1), ("activate", 0)]
 
 
 async def test_missing_power_is_said_once_and_activation_still_works(world: World) -> None:
@@ -181,3 +194,19 @@ async def test_activation_survives_a_restart_and_exercise_is_marked(world: World
     assert "ÖVNING Regionalt samordnande forum" in status
     assert "AKTIVERAT: snöoväder" in status
     assert "ÖVNING AKTIVERAT: snöoväder" in status
+
+
+async def test_an_activation_for_a_later_conference_says_its_time_and_a_bad_time_activates_nothing(
+        world: World) -> None:
+    """Scene 3: the forum is activated now and convened for a conference later."""
+    ten = datetime.now(ZoneInfo("Europe/Stockholm")).replace(hour=10, minute=0, second=0, microsecond=0)
+    app = await world.start_bot(clock=FakeClock(ten.astimezone(UTC)))
+    bad = await command(world, "tib", "samordnande", "!aktivera samordnande storm kl 25:99")
+    assert "Jag kan inte läsa tiden i ”kl 25:99”" in bad and "Användning: !aktivera" in bad
+    assert "ordinarie läge" in await command(world, "tib", "samordnande", "!status samordnande")
+    assert await direct_bodies(world, app, "sos") == [], "nothing was sent"
+
+    answer = await command(world, "tib", "samordnande", "!aktivera samordnande snöoväder om 2h")
+    assert "är aktiverat för snöoväder. Samverkanskonferens " in answer and " 12:00." in answer
+    dm = (await direct_messages(world, app, "sos"))[0]["content"]["body"]
+    assert dm.splitlines()[0] == "AKTIVERAT snöoväder — Regionalt samordnande forum · konferens 12:00"

@@ -116,7 +116,10 @@ async def _file_notifications(world: World, who: str) -> list[dict[str, Any]]:
 
 
 async def test_files_wake_nobody_outside_where_they_are_asked_for_or_kept(world: World) -> None:
-    app = await world.start_bot()
+    def sos_home(data: dict[str, Any]) -> None:  # SOS Alarm's home room (the test has four rooms to lend)
+        next(o for o in data["organisation"] if o["id"] == "sos")["home_room"] = world.aliases["inriktande"]
+
+    app = await world.start_bot(world.settings(sos_home))
     await command(world, "sos", "samordnande", "!rapport konsekvenser: köer på E4")
     picture = await command(world, "tib", "samordnande", "!lägesbild")
     assert "köer på E4" in picture
@@ -127,8 +130,11 @@ async def test_files_wake_nobody_outside_where_they_are_asked_for_or_kept(world:
     kept = await wait_for(lambda: _files(world, "logg"))
     assert len(kept) == 1 and kept[0]["content"]["body"].startswith("minnesanteckningar-samordnande-")
     assert await wait_for(lambda: _bot_text(world, "lst", "Minnesanteckningar: ")), "the home room gets the text"
+    absent = await wait_for(lambda: _bot_text(world, "inriktande", "Minnesanteckningar: "))
+    assert len(absent) == 1, "SOS Alarm was convened and not present: its home room gets them too"
     await settle(app)
     assert await _files(world, "samordnande") == [] and await _files(world, "lst") == []
+    assert await _files(world, "inriktande") == []
     for who in ("tib", "rsib", "sos", "nacka"):
         woken = [n for n in await _file_notifications(world, who) if n["room_id"] != world.rooms["logg"]]
         assert woken == [], who

@@ -36,7 +36,7 @@ SENDERS = {
 }
 # command, whether the forum is activated first, who may
 MATRIX: list[tuple[str, bool, set[str]]] = [
-    ("!aktivera samordnande storm", False, {"convener", "chair", "member"}),  # members file a request
+    ("!aktivera samordnande storm", False, {"convener", "chair", "member", "other_forum"}),  # others request
     ("!avaktivera samordnande", True, {"convener", "chair"}),
     ("!kalla samordnande", False, {"convener", "chair"}),
     ("!kalla-in varmdo-tib samordnande", True, {"convener", "chair"}),

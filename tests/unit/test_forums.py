@@ -46,6 +46,7 @@ def directory(own_convener: bool = True) -> Directory:
              "deputies": ["lst-rsib", "nacka-tib"]},
             {"id": "nacka-tib", "organisation": "nacka", "name": "TiB Nacka", "holders": ["@nacka:x.test"]},
             {"id": "nobody", "organisation": "sos", "name": "Ingen"},
+            {"id": "kbv-vb", "organisation": "sos", "name": "Utanför forumen", "holders": ["@kbv:x.test"]},
         ],
         "forum": [
             {"id": "samordnande", "name": "Samordnande", "level": "samordnande", "room": "#s:x.test",
@@ -80,6 +81,7 @@ def test_authority_names_the_convener_the_member_and_the_chair() -> None:
     (ForumState("samordnande"), ("lst-tib",), "storm", False, Activation.ACTIVATE),
     (ForumState("samordnande"), ("sos-vb",), "storm", False, Activation.REQUEST),
     (ForumState("samordnande"), ("nacka-tib",), "storm", False, Activation.REQUEST),  # the chair asks too
+    (ForumState("samordnande"), ("kbv-vb",), "storm", False, Activation.REQUEST),  # an actor outside the forum
     (ForumState("samordnande"), (), "storm", False, Activation.REFUSED),
     (ACTIVE, ("lst-tib",), "Snöoväder", False, Activation.ALREADY_ACTIVE),
     (ACTIVE, ("lst-tib",), "storm", False, Activation.NEEDS_NEW),
