@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from bot.domain.forums import ForumState
+from bot.domain.forums import ForumState, same_event
 from bot.domain.lagesbild import week_of
 from bot.domain.model import Forum, Function
 from bot.domain.schedule import Occurrence, forum_occurrences
@@ -75,7 +75,32 @@ async def log(ctx: Context, kind: str, text: str, owner: Function | None = None,
     out: list[Outgoing] = [ctx.reply(Rich().text(ctx.t("log.noted", kind=label, number=entry.id)))]
     if kind in ("decision", "direction"):
         out += echo(ctx, forum, state.event, label, entry, author)
+    if kind == "direction" and forum.level == "inriktande":
+        for linked, _ in await linked_forums(ctx, forum, state):
+            out.append(direction_notice(ctx, forum, state.event, entry, linked.room))
     return out
+
+
+async def linked_forums(ctx: Context, forum: Forum, state: ForumState) -> list[tuple[Forum, ForumState]]:
+    """The forums of the other level activated for the same event: the samordnande forum works within
+    the frame the inriktande forum sets (seed 000), so each sees the other's directions."""
+    if not state.active or state.event is None or forum.level not in ("inriktande", "samordnande"):
+        return []
+    other = "samordnande" if forum.level == "inriktande" else "inriktande"
+    found = []
+    for candidate in ctx.directory.settings.forums:
+        if candidate.level == other:
+            theirs = await forum_store.forum_state(ctx.session, candidate.id)
+            if theirs.active and theirs.event is not None and same_event(theirs.event, state.event):
+                found.append((candidate, theirs))
+    return found
+
+
+def direction_notice(ctx: Context, forum: Forum, event: str | None, entry: LogEntry, room: str) -> Message:
+    """'INRIKTNING #12 från Regionalt inriktande forum (snöoväder): …' in a forum of the level below."""
+    rich = Rich().bold(ctx.t("link.direction", number=entry.id, forum=forum.name, event=event or "")).br()
+    rich.text(entry.text)
+    return Message(target=room, body=rich.plain, html=rich.html)
 
 
 def echo(ctx: Context, forum: Forum, event: str | None, label: str, entry: LogEntry,

@@ -325,6 +325,8 @@ TEXTS: dict[str, str] = {
     "report.received": "Situation report from {organisation} received (week {week}).",
     "report.unknown_fields": "Unknown field ({names}) kept as text. Fields: {known}.",
     "minutes.summary": "Regional situation picture week {week} was posted {when} in the forum room and the log room.",
+    "link.direction": "DIRECTION #{number} from {forum} ({event}):",
+    "catchup.from_directing": "Directions in force from {forum}",
     "catchup.in_force": "Decisions and direction in force",
     "arg.report": "text",
     "arg.which": "week N | event",

@@ -328,6 +328,8 @@ TEXTS: dict[str, str] = {
     "report.received": "Lägesbild från {organisation} mottagen (vecka {week}).",
     "report.unknown_fields": "Okänt fält ({names}) sparades som text. Fält som finns: {known}.",
     "minutes.summary": "Regional lägesbild vecka {week} publicerades {when} i forumets rum och loggrummet.",
+    "link.direction": "INRIKTNING #{number} från {forum} ({event}):",
+    "catchup.from_directing": "Inriktning som gäller från {forum}",
     "catchup.in_force": "Beslut och inriktning som gäller",
     "arg.report": "text",
     "arg.which": "vecka N | händelse",

@@ -209,3 +209,32 @@ async def test_undo_withdraws_only_your_own_latest_entry(world: World) -> None:
         entries = (await session.exec(select(LogEntry).order_by(col(LogEntry.id)))).all()
     assert [(e.text, e.withdrawn_at is not None) for e in entries] == [
         ("TiB:s första", True), ("TiB:s andra", True), ("SOS senaste", False)]
+
+
+async def test_a_direction_of_the_inriktande_forum_reaches_the_samordnande_forum_of_the_same_event(
+        world: World) -> None:
+    """Seed 000: the samordnande forum works within the frame the inriktande forum sets."""
+    await world.start_bot()
+    await command(world, "tib", "samordnande", "!aktivera samordnande storm")
+    await command(world, "tib", "inriktande", "!aktivera inriktande storm")
+    await command(world, "tib", "inriktande", "!inriktning skolor och förskolor stängda i morgon")
+    posted = await wait_for(lambda: bot_said(world, "samordnande", "INRIKTNING #"))
+    assert len(posted) == 1
+    heading, text = posted[0]["content"]["body"].splitlines()
+    assert heading.endswith(" från Regionalt inriktande forum (storm):")
+    assert text == "skolor och förskolor stängda i morgon"
+    catchup = await command(world, "nacka", "samordnande", "!ikapp")
+    assert "Inriktning som gäller från Regionalt inriktande forum" in catchup
+    assert "skolor och förskolor stängda i morgon" in catchup
+
+    await command(world, "tib", "inriktande", "!aktivera inriktande flod ny")  # another event up there
+    await command(world, "tib", "inriktande", "!inriktning evakuera Kungsholmen")
+    await command(world, "tib", "inriktande", "!beslut bandvagnar till sjukvården")
+    await settle_all(world)
+    assert len(await bot_said(world, "samordnande", "INRIKTNING #")) == 1, "not the other event's, not decisions"
+    assert "evakuera" not in await command(world, "nacka", "samordnande", "!ikapp")
+
+
+async def settle_all(world: World) -> None:
+    for app in world.apps:
+        await settle(app)
