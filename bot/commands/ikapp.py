@@ -9,7 +9,7 @@ from bot.flows.context import Context
 from bot.flows.convocation import headline
 from bot.flows.errors import UserError
 from bot.flows.lagesbild import current_week, event_picture, render, week_picture, week_title
-from bot.flows.meetings import linked_forums, upcoming, when_with_week
+from bot.flows.meetings import directions_from_above, upcoming, when_with_week
 from bot.messages import Outgoing
 from bot.state import forums as forum_store
 from bot.state import meetings
@@ -40,14 +40,7 @@ async def ikapp(ctx: Context, forum: Forum | None) -> list[Outgoing]:
         rich.item().text("—")
     for entry in entries:
         rich.item().text(f"{ctx.t('log.kind.' + entry.kind)} #{entry.id}: {entry.text} ({ctx.when(entry.at)})")
-    if forum.level == "samordnande":
-        for directing, theirs in await linked_forums(ctx, forum, state):
-            directions = [e for e in await meetings.in_force(ctx.session, directing.id, theirs.activation_id)
-                          if e.kind == "direction"]
-            if directions:
-                rich.br().bold(ctx.t("catchup.from_directing", forum=directing.name))
-            for entry in directions:
-                rich.item().text(f"#{entry.id}: {entry.text} ({ctx.when(entry.at)})")
+    await directions_from_above(ctx, forum, state, rich)
     rich.br().bold(ctx.t("status.open_actions"))
     actions = await meetings.open_actions(ctx.session, forum.id)
     if not actions:

@@ -11,7 +11,7 @@ from bot.domain.forums import ForumState
 from bot.domain.model import Forum
 from bot.domain.schedule import Change, Occurrence, forum_occurrences
 from bot.flows.context import Context
-from bot.flows.meetings import when_with_week
+from bot.flows.meetings import directions_from_above, when_with_week
 from bot.messages import Outgoing
 from bot.state import convocations, meetings
 from bot.state import forums as store
@@ -67,6 +67,7 @@ async def details(ctx: Context, forum: Forum, state: ForumState, rich: Rich) -> 
         rich.item().text(ctx.directory.function(function_id).name)
     for function_id in await convocations.added_functions(ctx.session, forum.id, state.activation_id):
         rich.item().text(f"{ctx.directory.function(function_id).name} ({ctx.t('status.added')})")
+    await directions_from_above(ctx, forum, state, rich)
     actions = await meetings.open_actions(ctx.session, forum.id)
     if actions:
         rich.br().bold(ctx.t("status.open_actions"))

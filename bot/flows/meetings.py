@@ -96,6 +96,19 @@ async def linked_forums(ctx: Context, forum: Forum, state: ForumState) -> list[t
     return found
 
 
+async def directions_from_above(ctx: Context, forum: Forum, state: ForumState, rich: Rich) -> None:
+    """For a samordnande forum: the directions in force of the inriktande forum of the same event."""
+    if forum.level != "samordnande":
+        return
+    for directing, theirs in await linked_forums(ctx, forum, state):
+        directions = [e for e in await store.in_force(ctx.session, directing.id, theirs.activation_id)
+                      if e.kind == "direction"]
+        if directions:
+            rich.br().bold(ctx.t("catchup.from_directing", forum=directing.name))
+        for entry in directions:
+            rich.item().text(f"#{entry.id}: {entry.text} ({ctx.when(entry.at)})")
+
+
 def direction_notice(ctx: Context, forum: Forum, event: str | None, entry: LogEntry, room: str) -> Message:
     """'INRIKTNING #12 från Regionalt inriktande forum (snöoväder): …' in a forum of the level below."""
     rich = Rich().bold(ctx.t("link.direction", number=entry.id, forum=forum.name, event=event or "")).br()

@@ -226,6 +226,8 @@ async def test_a_direction_of_the_inriktande_forum_reaches_the_samordnande_forum
     catchup = await command(world, "nacka", "samordnande", "!ikapp")
     assert "Inriktning som gäller från Regionalt inriktande forum" in catchup
     assert "skolor och förskolor stängda i morgon" in catchup
+    status = await command(world, "nacka", "samordnande", "!status samordnande")
+    assert "Inriktning som gäller från Regionalt inriktande forum" in status and "skolor och förskolor" in status
 
     await command(world, "tib", "inriktande", "!aktivera inriktande flod ny")  # another event up there
     await command(world, "tib", "inriktande", "!inriktning evakuera Kungsholmen")
