@@ -114,9 +114,6 @@ class ElementPhone:
         answer: dict[str, bool] | None = await self.request("device_status", user_id=user_id, device_id=device_id)
         return answer
 
-    def seen(self, predicate: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
-        return [event for event in self.events if predicate(event)]
-
     async def wait(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 60.0) -> dict[str, Any]:
         """The first event the phone has seen that matches."""
 

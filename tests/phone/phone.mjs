@@ -93,9 +93,6 @@ const ops = {
     client.on(sdk.MatrixEventEvent.Decrypted, (event) => {
       if (event.getRoomId()) emit({ event: describe(event) });
     });
-    client.on(sdk.ClientEvent.ToDeviceEvent, (event) => {
-      emit({ log: `to-device ${event.getType()} from ${event.getSender()} ${JSON.stringify(event.getContent()).slice(0, 200)}` });
-    });
     client.on(sdk.RoomMemberEvent.Membership, (event, member) => {
       if (member.userId === client.getUserId() && member.membership === "invite") {
         client.joinRoom(member.roomId).catch((e) => emit({ log: `join ${member.roomId}: ${e}` }));

@@ -71,9 +71,6 @@ class Incidents(logging.Handler):
         self.records.append(record)
 
 
-INVOKED: list[int] = []  # command invocations per run, for the figures
-
-
 async def run_all(tmp: Path, texts: list[str]) -> list[dict[str, Any]]:
     config = world_settings(tmp)
     db = Database(config.database.url)
@@ -85,7 +82,6 @@ async def run_all(tmp: Path, texts: list[str]) -> list[dict[str, Any]]:
             for room in ("!forum:example.org", "!dm:example.org"):
                 n += 1
                 await dispatch.handle(Incoming(room, TIB, f"$e{n}", f"!{spec.name} {text}", datetime.now(UTC)))
-    INVOKED.append(n)
     async with db.session() as session:
         rows = (await session.exec(select(OutboxMessage))).all()
     await db.close()
