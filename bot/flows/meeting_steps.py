@@ -89,14 +89,37 @@ async def _convene(ctx: Context, forum: Forum, state: ForumState, meeting: Meeti
 
 async def _remind(ctx: Context, forum: Forum, state: ForumState, meeting: MeetingRow) -> list[Outgoing]:
     """The dial-in again, to those convened who have not acknowledged."""
-    if meeting.convocation_id is None:
-        return []
-    convocation = await conv_store.get(ctx.session, meeting.convocation_id)
+    convocation = await _convocation(ctx, meeting)
+    return await remind_unanswered(ctx, forum, state, convocation) if convocation else []
+
+
+async def remind_unanswered(ctx: Context, forum: Forum, state: ForumState,
+                            convocation: Convocation) -> list[Outgoing]:
+    assert convocation.id is not None
+    waiting = [Call(ctx.directory.function(s.function_id), tuple(conv_store.holders(s)))
+               for s in await conv_store.summonses(ctx.session, convocation.id) if s.ack_at is None]
+    return await direct_messages(ctx, forum, state, convocation, waiting, reminder=True)
+
+
+CONFERENCE_REMIND = timedelta(minutes=15)  # before a conference called for later
+
+
+async def later_conference_step(ctx: Context, convocation_id: int, step: str) -> list[Outgoing]:
+    """A conference called for later (`!aktivera … kl 16:00`, `!kalla … 14:30`): the dial-in again to
+    who has not acknowledged `CONFERENCE_REMIND` before (REMIND), and the meeting opened at its time (OPEN)."""
+    convocation = await conv_store.get(ctx.session, convocation_id)
     if convocation is None:
         return []
-    waiting = [Call(ctx.directory.function(s.function_id), tuple(conv_store.holders(s)))
-               for s in await conv_store.summonses(ctx.session, meeting.convocation_id) if s.ack_at is None]
-    return await direct_messages(ctx, forum, state, convocation, waiting, reminder=True)
+    forum = ctx.directory.forum(convocation.forum_id)
+    state = await forum_store.forum_state(ctx.session, forum.id)
+    if step == REMIND:
+        return await remind_unanswered(ctx, forum, state, convocation)
+    if await store.open_meeting(ctx.session, forum.id) is not None:
+        return []  # someone opened it already
+    meeting = await store.add(ctx.session, MeetingRow(
+        forum_id=forum.id, name=ctx.t(f"meeting.name.{convocation.mode}"), starts_at=convocation.starts_at,
+        convocation_id=convocation.id))
+    return await open_meeting(ctx, forum, state, meeting)
 
 
 async def open_meeting(ctx: Context, forum: Forum, state: ForumState, meeting: MeetingRow, *,

@@ -1,4 +1,5 @@
-"""Escalation and action reminders: the database says what falls due when; this loop makes it happen.
+"""Escalation, action reminders and conferences called for later: the database says what falls due
+when; this loop makes it happen.
 
 Each due step runs through the dispatcher as internal work, so it commits together with its
 messages and the new due time: after a crash it is either done or still due, never twice.
@@ -13,8 +14,10 @@ from collections import defaultdict
 from datetime import timedelta
 
 from bot.domain.clock import Clock
+from bot.domain.schedule import OPEN, REMIND
 from bot.flows.context import Context
 from bot.flows.convocation import escalate
+from bot.flows.meeting_steps import CONFERENCE_REMIND, later_conference_step
 from bot.flows.meetings import remind_action
 from bot.messages import Outgoing
 from bot.runtime.dispatch import Dispatcher
@@ -75,6 +78,17 @@ class Timers:
                 return await remind_action(ctx, action_id)
 
             await self.dispatch.run_internal(key, remind)
+        async with self.db.session() as session:
+            later = await store.later_conferences(session, now, CONFERENCE_REMIND)
+        for convocation in later:  # each starts within CONFERENCE_REMIND: remind; once begun: open
+            assert convocation.id is not None
+            step = OPEN if convocation.starts_at <= now else REMIND
+
+            async def conference(ctx: Context, convocation_id: int = convocation.id, step: str = step
+                                 ) -> list[Outgoing]:
+                return await later_conference_step(ctx, convocation_id, step)
+
+            await self.dispatch.run_internal(f"conference-{step}:{convocation.id}", conference)
         for convocation_id, ids in groups.items():
             key = f"escalate:{convocation_id}:{ids[0]}:{now.isoformat()}"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func
 from sqlmodel import col, select
@@ -48,6 +48,18 @@ async def since(session: AsyncSession, after: datetime, forum_id: str | None = N
     if forum_id is not None:
         query = query.where(Convocation.forum_id == forum_id)
     return (await session.exec(query.order_by(col(Convocation.id).desc()))).all()
+
+
+LATER = timedelta(minutes=10)  # a conference this much after its convocation is reminded and opened at its time
+
+
+async def later_conferences(session: AsyncSession, now: datetime, ahead: timedelta) -> list[Convocation]:
+    """Activations and extra convocations for a conference later than they were sent (`!aktivera … kl
+    16:00`, `!kalla … 14:30`) that start within `ahead`, or started within the last 12 hours."""
+    query = select(Convocation).where(col(Convocation.kind).in_(("activation", "extra")),
+                                      col(Convocation.starts_at) <= now + ahead,
+                                      col(Convocation.starts_at) >= now - timedelta(hours=12))
+    return [c for c in (await session.exec(query)).all() if c.starts_at - c.created_at >= LATER]
 
 
 async def summonses(session: AsyncSession, convocation_id: int) -> list[Summons]:

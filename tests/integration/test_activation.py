@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -16,6 +16,7 @@ from support import (
     react,
     room_events,
     room_state,
+    settle,
     wait_for,
 )
 
@@ -200,7 +201,8 @@ async def test_an_activation_for_a_later_conference_says_its_time_and_a_bad_time
         world: World) -> None:
     """Scene 3: the forum is activated now and convened for a conference later."""
     ten = datetime.now(ZoneInfo("Europe/Stockholm")).replace(hour=10, minute=0, second=0, microsecond=0)
-    app = await world.start_bot(clock=FakeClock(ten.astimezone(UTC)))
+    clock = FakeClock(ten.astimezone(UTC))
+    app = await world.start_bot(clock=clock)
     bad = await command(world, "tib", "samordnande", "!aktivera samordnande storm kl 25:99")
     assert "Jag kan inte läsa tiden i ”kl 25:99”" in bad and "Användning: !aktivera" in bad
     assert "ordinarie läge" in await command(world, "tib", "samordnande", "!status samordnande")
@@ -210,3 +212,26 @@ async def test_an_activation_for_a_later_conference_says_its_time_and_a_bad_time
     assert "är aktiverat för snöoväder. Samverkanskonferens " in answer and " 12:00." in answer
     dm = (await direct_messages(world, app, "sos"))[0]["content"]["body"]
     assert dm.splitlines()[0] == "AKTIVERAT snöoväder — Regionalt samordnande forum · konferens 12:00"
+
+    await command(world, "nacka", "samordnande", "!kvittera")
+
+    async def reminders(who: str) -> int:
+        return sum("PÅMINNELSE" in b for b in await direct_bodies(world, app, who))
+
+    clock.set(ten + timedelta(hours=1, minutes=44))  # the unanswered are escalated as usual
+    await app.timers.fire_due()
+    await settle(app)
+    escalated = await reminders("sos")
+    clock.set(ten + timedelta(hours=1, minutes=46))  # 15 minutes before: the dial-in again, to who has not answered
+    await app.timers.fire_due()
+    await settle(app)
+    assert await reminders("sos") == escalated + 1 and await reminders("nacka") == 0
+    await app.timers.fire_due()
+    clock.set(ten + timedelta(hours=2))  # the conference begins: the meeting opens, once
+    await app.timers.fire_due()
+    await app.timers.fire_due()
+    await settle(app)
+    assert await reminders("sos") == escalated + 1
+    opened = [e for e in bot_events(await room_events(world.clients["tib"], world.rooms["samordnande"]), world)
+              if "har börjat" in e["content"].get("body", "")]
+    assert len(opened) == 1 and "Samverkanskonferens i aktiverat läge har börjat" in opened[0]["content"]["body"]
