@@ -56,3 +56,13 @@ def functions_of(ctx: Context, found: Function | Organisation) -> list[Function]
     if isinstance(found, Function):
         return [found]
     return [f for f in ctx.directory.settings.functions if f.organisation == found.id]
+
+
+def split_forum(ctx: Context, text: str) -> tuple[str, Forum | None]:
+    """'trafikverket samordnande' -> ('trafikverket', the forum); the forum word is optional."""
+    words = text.split()
+    if len(words) > 1:
+        forum = ctx.directory.forums.get(words[-1])
+        if forum is not None and not (ctx.directory.functions.get(text) or ctx.directory.organisations.get(text)):
+            return " ".join(words[:-1]), forum
+    return text, None

@@ -13,7 +13,7 @@ from bot.texts.rich import Rich
 FIRST = ("aktivera", "kalla", "kvittera", "kallelse", "vem", "status", "rapport", "lägesbild")  # `!hjälp`
 ALL_WORDS = {"alla", "all"}
 # The order of `!hjälp alla`. Commands not listed follow at the end.
-HELP_ORDER = ("aktivera", "kalla", "kvittera", "kallelse", "kalla-in", "vem", "tjänstgör", "status",
+HELP_ORDER = ("aktivera", "kalla", "kvittera", "kallelse", "kalla-in", "kalla-ut", "vem", "tjänstgör", "status",
               "rapport", "lägesbild", "ikapp", "möte", "upprop", "här", "beslut", "inriktning", "åtgärd", "info",
               "ångra", "protokoll", "ordförande", "sekreterare", "schema", "kalender", "flytta", "ställ-in",
               "avaktivera", "avslå", "övning", "ladda-om", "hjälp")

@@ -1,12 +1,12 @@
-"""!kalla-in <funktion|organisation> [forum]: adapted composition: add a function to the activated
-forum for this event and convene it."""
+"""!kalla-in <funktion|organisation> [forum]: adapted composition: add a function to the forum. When
+the forum is activated it is convened at once, for this event; in ordinary mode (a planned event,
+scene 2) it is convened to the next conference, until !kalla-ut."""
 
 from __future__ import annotations
 
 from bot.commands import converters
 from bot.commands.registry import Arg, command
 from bot.domain.convocation import ordered
-from bot.domain.model import Forum
 from bot.flows.context import Context
 from bot.flows.convocation import convene
 from bot.flows.errors import UserError
@@ -17,28 +17,16 @@ from bot.state import repo
 from bot.texts.rich import Rich
 
 
-def split_forum(ctx: Context, text: str) -> tuple[str, Forum | None]:
-    """'trafikverket samordnande' -> ('trafikverket', the forum); the forum word is optional."""
-    words = text.split()
-    if len(words) > 1:
-        forum = ctx.directory.forums.get(words[-1])
-        if forum is not None and not (ctx.directory.functions.get(text) or ctx.directory.organisations.get(text)):
-            return " ".join(words[:-1]), forum
-    return text, None
-
-
 @command("kalla-in", en="add", aliases=("kallain",), args=(Arg("who_forum", rest=True, max_length=200),),
          usage_override={"sv": "<funktion|organisation> [forum]", "en": "<function|organisation> [forum]"})
 async def kalla_in(ctx: Context, who_forum: str) -> list[Outgoing]:
-    name, forum = split_forum(ctx, who_forum)
+    name, forum = converters.split_forum(ctx, who_forum)
     found = converters.function_or_organisation(ctx, name)
     forum = forum or ctx.forum_here()
     if forum is None:
         raise UserError("kalla.which_forum")
     state = await forum_store.forum_state(ctx.session, forum.id)
     function = await ctx.convener_or_chair(forum, state, "kalla.add_refused", "add_function")
-    if not state.active or state.activation_id is None:
-        raise UserError("kalla.not_active", forum=forum.name, forum_id=forum.id)
     present = set(state.composition(forum)) | set(await store.added_functions(ctx.session, forum.id,
                                                                               state.activation_id))
     new = [f.id for f in converters.functions_of(ctx, found) if f.id not in present]
@@ -49,9 +37,12 @@ async def kalla_in(ctx: Context, who_forum: str) -> list[Outgoing]:
         await store.add_function(ctx.session, forum.id, state.activation_id, function_id, ctx.sender, now)
     await repo.audit(ctx.session, at=now, user_id=ctx.sender, function_id=function.id, action="add_function",
                      forum_id=forum.id, event_id=ctx.incoming.event_id, detail={"added": new, "event": state.event})
+    names = ", ".join(ctx.directory.function(f).name for f in new)
+    if not state.active:  # convened with the forum from its next conference on
+        return [ctx.reply(Rich().text(ctx.t("kalla.added_ordinary", functions=names, forum=forum.name,
+                                            forum_id=forum.id)))]
     latest = await store.latest(ctx.session, forum.id)
     into = latest if latest is not None and latest.activation_id == state.activation_id else None
     out = await convene(ctx, forum, state, kind="activation" if into else "extra", function_ids=ordered(new, ()),
                         into=into, added=True)
-    names = ", ".join(ctx.directory.function(f).name for f in new)
     return [ctx.reply(Rich().text(ctx.t("kalla.added", functions=names, forum=forum.name, event=state.event))), *out]

@@ -126,19 +126,32 @@ async def _sent_at(session: AsyncSession, event_id: str | None) -> datetime | No
     return row.sent_at if row else None
 
 
-async def add_function(session: AsyncSession, forum_id: str, activation_id: int, function_id: str,
+ORDINARY = 0  # the activation id under which an adapted composition in ordinary mode is kept (scene 2)
+
+
+async def add_function(session: AsyncSession, forum_id: str, activation_id: int | None, function_id: str,
                        by: str, at: datetime) -> None:
-    session.add(AddedFunction(forum_id=forum_id, activation_id=activation_id, function_id=function_id,
-                              added_by=by, added_at=at))
+    """A function called in to the forum: for this activation, or in ordinary mode until called out."""
+    session.add(AddedFunction(forum_id=forum_id, activation_id=ORDINARY if activation_id is None else activation_id,
+                              function_id=function_id, added_by=by, added_at=at))
+
+
+async def remove_function(session: AsyncSession, forum_id: str, activation_id: int | None, function_id: str) -> None:
+    """A function called out again (the audit trail keeps that it was in)."""
+    for row in await _added(session, forum_id, activation_id):
+        if row.function_id == function_id:
+            await session.delete(row)
 
 
 async def added_functions(session: AsyncSession, forum_id: str, activation_id: int | None) -> list[str]:
-    if activation_id is None:
-        return []
-    query = (select(AddedFunction).where(AddedFunction.forum_id == forum_id,
-                                         AddedFunction.activation_id == activation_id)
-             .order_by(col(AddedFunction.id)))
-    return list(dict.fromkeys(row.function_id for row in (await session.exec(query)).all()))
+    """The adapted composition: functions called in for the activation (or in ordinary mode), in order."""
+    return list(dict.fromkeys(row.function_id for row in await _added(session, forum_id, activation_id)))
+
+
+async def _added(session: AsyncSession, forum_id: str, activation_id: int | None) -> Sequence[AddedFunction]:
+    query = (select(AddedFunction).where(AddedFunction.forum_id == forum_id, AddedFunction.activation_id == (
+        ORDINARY if activation_id is None else activation_id)).order_by(col(AddedFunction.id)))
+    return (await session.exec(query)).all()
 
 
 async def stop_escalations(session: AsyncSession, forum_id: str) -> int:

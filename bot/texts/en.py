@@ -166,8 +166,14 @@ TEXTS: dict[str, str] = {
     "kalla.bad_time": "I cannot read the time in “{time}”. No convocation was sent. Give a time such as {examples}.",
     "kalla.done": "Convocation to {forum} {when} sent to {count} people. Follow the answers with !convocation.",
     "kalla.which_forum": "Say which forum (this room belongs to no forum).",
-    "kalla.not_active": "{forum} is not activated. !add adds for an event; activate first with !activate "
-    "{forum_id} <event>.",
+    "kalla.added_ordinary": "Added to {forum}: {functions}. They are convened with the forum from its next "
+    "conference; !convene {forum_id} convenes now.",
+    "kalla.release_refused": "only a convener or the chair can release functions from {forum}.",
+    "kalla.not_added": "{name} was not called in to the adapted composition of {forum}. The ordinary "
+    "composition is changed in the configuration.",
+    "kalla.released": "Released from {forum}: {functions}. They are no longer convened.",
+    "kalla.released_dm": "You are no longer called in to {forum} ({functions}). Thank you.",
+    "cmd.kalla-ut": "Adapted composition: release a function or organisation that was called in.",
     "kalla.already_in": "{name} is already part of {forum}. Nothing changed.",
     "kalla.added": "Added to {forum} for {event}: {functions}. They are being convened.",
     "vem.title": "Who holds the function ({when})",
@@ -183,7 +189,7 @@ TEXTS: dict[str, str] = {
     "tjanstgor.released": "{function} follows the on-call schedule again: {who}.",
     "tjanstgor.until": "{who} holds {function} until {when}. Convocations go there.",
     "tjanstgor.open": "{who} holds {function} until further notice (!takeover <function> end gives it back).",
-    "status.added": "added for the event",
+    "status.added": "called in, adapted composition",
     "arg.time_subject": "time] [subject",
     "arg.subject": "subject",
     "arg.who_forum": "function|organisation",

@@ -168,8 +168,14 @@ TEXTS: dict[str, str] = {
     "kalla.bad_time": "Jag kan inte läsa tiden i ”{time}”. Ingen kallelse skickades. Ange en tid som {examples}.",
     "kalla.done": "Kallelse till {forum} {when} har skickats till {count} personer. Följ svaren med !kallelse.",
     "kalla.which_forum": "Ange vilket forum (det här rummet hör inte till något forum).",
-    "kalla.not_active": "{forum} är inte aktiverat. !kalla-in lägger till aktörer för en händelse; aktivera "
-    "först med !aktivera {forum_id} <händelse>.",
+    "kalla.added_ordinary": "Tillagt i {forum}: {functions}. De kallas med forumet från nästa konferens; !kalla "
+    "{forum_id} kallar nu.",
+    "kalla.release_refused": "bara den som får sammankalla eller ordföranden kan kalla ut ur {forum}.",
+    "kalla.not_added": "{name} är inte inkallad i den anpassade sammansättningen av {forum}. Den ordinarie "
+    "sammansättningen ändras i konfigurationen.",
+    "kalla.released": "Utkallade ur {forum}: {functions}. De kallas inte längre.",
+    "kalla.released_dm": "Du är inte längre inkallad till {forum} ({functions}). Tack för insatsen.",
+    "cmd.kalla-ut": "Anpassad sammansättning: kalla ut en inkallad funktion eller organisation igen.",
     "kalla.already_in": "{name} ingår redan i {forum}. Inget ändrades.",
     "kalla.added": "Tillagt i {forum} för {event}: {functions}. De kallas nu.",
     "vem.title": "Vem som har funktionen ({when})",
@@ -187,7 +193,7 @@ TEXTS: dict[str, str] = {
     "tjanstgor.until": "{who} tjänstgör som {function} till {when}. Kallelser skickas dit.",
     "tjanstgor.open": "{who} tjänstgör som {function} tills vidare (!tjänstgör <funktion> slut återgår till "
     "beredskapsschemat).",
-    "status.added": "tillagd för händelsen",
+    "status.added": "inkallad, anpassad sammansättning",
     "arg.time_subject": "tid] [ämne",
     "arg.subject": "ämne",
     "arg.who_forum": "funktion|organisation",

@@ -156,7 +156,6 @@ async def test_calling_in_an_organisation_reports_who_has_nobody_and_who_cannot_
         ]
 
     await world.start_bot(world.settings(trafikverket))
-    assert "inte aktiverat" in await command(world, "tib", "samordnande", "!kalla-in trafikverket inriktande")
     await command(world, "tib", "samordnande", "!aktivera inriktande storm")
     answer = await command(world, "tib", "samordnande", "!kalla-in Trafikverket inriktande")
     assert "Trafikledningscentral" in answer and "Krisledning, Trafikverket" in answer
@@ -166,12 +165,35 @@ async def test_calling_in_an_organisation_reports_who_has_nobody_and_who_cannot_
     assert await wait_for(lambda: _bot_said(world, "inriktande", f"inte levereras till {ghost}"))
 
     status = await command(world, "tib", "samordnande", "!status inriktande")
-    assert "Trafikledningscentral (tillagd för händelsen)" in status
+    assert "Trafikledningscentral (inkallad, anpassad sammansättning)" in status
     assert "ingår redan" in await command(world, "tib", "samordnande", "!kalla-in trafikverket inriktande")
     assert "Menade du" in await command(world, "tib", "samordnande", "!kalla-in trafikverkt inriktande")
     report = await command(world, "tib", "samordnande", "!kallelse inriktande")
     assert "❌ Krisledning, Trafikverket — ingen har beredskap" in report
     assert "kunde inte nås" in report
+
+
+async def test_called_in_before_an_activation_and_called_out_again(world: World) -> None:
+    """Scene 2: the actors concerned are called in to the planning in ordinary mode, and released again."""
+    app = await world.start_bot()
+    answer = await command(world, "tib", "samordnande", "!kalla-in nacka samordnande")
+    assert "Tillagt i Regionalt samordnande forum: TiB, Nacka kommun" in answer
+    assert await direct_bodies(world, app, "nacka") == [], "convened with the next conference, not now"
+    await command(world, "tib", "samordnande", "!kalla samordnande avstämning")
+    assert "Du kallas som TiB, Nacka kommun" in (await direct_messages(world, app, "nacka"))[0]["content"]["body"]
+    assert "ingår redan" in await command(world, "tib", "samordnande", "!kalla-in nacka samordnande")
+
+    assert "bara den som får sammankalla" in await command(world, "sos", "samordnande", "!kalla-ut nacka")
+    released = await command(world, "tib", "samordnande", "!kalla-ut nacka samordnande")
+    assert "Utkallade ur Regionalt samordnande forum: TiB, Nacka kommun" in released
+    told = (await direct_messages(world, app, "nacka", count=2))[-1]["content"]
+    assert "inte längre inkallad" in told["body"] and told["msgtype"] == "m.notice", "told, quietly"
+    assert "är inte inkallad" in await command(world, "tib", "samordnande", "!kalla-ut nacka samordnande")
+    assert "är inte inkallad" in await command(world, "tib", "samordnande", "!kalla-ut sos"), "the ordinary stay"
+    await command(world, "tib", "samordnande", "!kalla samordnande igen")
+    await settle(app)
+    assert len(await direct_bodies(world, app, "nacka")) == 2, "no longer convened"
+    assert len(await direct_bodies(world, app, "sos")) == 2
 
 
 async def _bot_said(world: World, room: str, needle: str) -> bool:
