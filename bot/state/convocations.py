@@ -55,10 +55,11 @@ LATER = timedelta(minutes=10)  # a conference this much after its convocation is
 
 async def later_conferences(session: AsyncSession, now: datetime, ahead: timedelta) -> list[Convocation]:
     """Activations and extra convocations for a conference later than they were sent (`!aktivera … kl
-    16:00`, `!kalla … 14:30`) that start within `ahead`, or started within the last 12 hours."""
+    16:00`, `!kalla … 14:30`) that start within `ahead`, or started within the last hour (a bot down
+    longer does not open a conference long begun)."""
     query = select(Convocation).where(col(Convocation.kind).in_(("activation", "extra")),
                                       col(Convocation.starts_at) <= now + ahead,
-                                      col(Convocation.starts_at) >= now - timedelta(hours=12))
+                                      col(Convocation.starts_at) >= now - timedelta(hours=1))
     return [c for c in (await session.exec(query)).all() if c.starts_at - c.created_at >= LATER]
 
 
