@@ -72,6 +72,7 @@ class Syncer:
         self.stopped = False  # ends the loop even if a cancellation is lost
         self._sync_token: str | None = None
         self._reach: dict[str, tuple[bool | None, str | None]] = {}  # user -> (joined, last read event id)
+        self._receipts: set[asyncio.Task[None]] = set()  # read receipts on their way
 
     async def load(self) -> None:
         """Where the last run stopped: the sync token and when the bot first synced."""
@@ -233,6 +234,19 @@ class Syncer:
         incoming = self._incoming(room_id, event, room.member_count if room else 0)
         if incoming is not None and self.handlers is not None:
             await self.handlers.message(incoming)
+            if incoming.body.startswith(self.rooms.settings.bot.command_prefix):
+                self._mark_read(room_id, incoming.event_id)
+
+    def _mark_read(self, room_id: str, event_id: str) -> None:
+        """A read receipt on a command, so its sender sees at once that the bot has it (the answer may
+        wait behind a burst of convocations). Best effort, off the sync path."""
+        async def send() -> None:
+            with contextlib.suppress(Exception):
+                await self.client.room_read_markers(room_id, event_id, event_id)
+
+        task = asyncio.create_task(send())
+        self._receipts.add(task)
+        task.add_done_callback(self._receipts.discard)
 
     def _too_old(self, room_id: str, sent_at: datetime) -> bool:
         not_before = self.rooms.joined_at.get(room_id) or self.first_sync_at

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import aiohttp
 from nio import RoomRedactResponse, RoomSendError, RoomSendResponse
-from support import World, command, room_events, send_text, wait_for_reply
+from support import World, command, room_events, send_text, wait_for, wait_for_reply
 
 from bot.ops.health import check
 from bot.state import forums
@@ -189,3 +191,28 @@ async def test_edits_redactions_and_malformed_events_are_ignored_and_the_bot_goe
     async with app.db.session() as session:
         state = await forums.forum_state(session, "samordnande")
     assert state.mode == "ordinary"
+
+
+async def _read_by_bot(world: World, room: str) -> set[str]:
+    """The events of a room the bot has marked read, as a member's client sees them."""
+    query = {"filter": json.dumps({"room": {"rooms": [room], "timeline": {"limit": 1}}}), "timeout": "0"}
+    async with aiohttp.ClientSession() as http, http.get(
+            f"{world.hs.url}/_matrix/client/v3/sync", params=query,
+            headers={"Authorization": f"Bearer {world.people['sos'].access_token}"}) as answer:
+        body = await answer.json()
+    joined = body.get("rooms", {}).get("join", {}).get(room, {})
+    return {event_id for e in joined.get("ephemeral", {}).get("events", []) if e["type"] == "m.receipt"
+            for event_id, kinds in e["content"].items() if world.bot.user_id in kinds.get("m.read", {})}
+
+
+async def test_a_command_is_marked_read_at_once(world: World) -> None:
+    """The sender sees the bot has the command even while its answer waits behind convocations."""
+    await world.start_bot()
+    room = world.rooms["samordnande"]
+    command_id = await send_text(world.clients["sos"], room, "!status")
+    await wait_for_reply(world.clients["sos"], room, command_id)
+
+    async def marked() -> bool:
+        return command_id in await _read_by_bot(world, room)
+
+    assert await wait_for(marked)
