@@ -7,7 +7,7 @@ from typing import Any
 from bot.domain.model import Forum, Function, Organisation
 from bot.domain.names import Index
 from bot.flows.context import Context
-from bot.flows.errors import UnknownName
+from bot.flows.errors import UnknownName, UserError
 
 
 def _lookup(ctx: Context, index: Index[Any], kind: str, raw: str) -> Any:
@@ -58,11 +58,16 @@ def functions_of(ctx: Context, found: Function | Organisation) -> list[Function]
     return [f for f in ctx.directory.settings.functions if f.organisation == found.id]
 
 
-def split_forum(ctx: Context, text: str) -> tuple[str, Forum | None]:
-    """'trafikverket samordnande' -> ('trafikverket', the forum); the forum word is optional."""
+def who_and_forum(ctx: Context, text: str) -> tuple[Function | Organisation, Forum]:
+    """'trafikverket samordnande' -> (Trafikverket, the forum); without a forum word, the room's forum."""
     words = text.split()
+    name, forum = text, None
     if len(words) > 1:
-        forum = ctx.directory.forums.get(words[-1])
-        if forum is not None and not (ctx.directory.functions.get(text) or ctx.directory.organisations.get(text)):
-            return " ".join(words[:-1]), forum
-    return text, None
+        last = ctx.directory.forums.get(words[-1])
+        if last is not None and not (ctx.directory.functions.get(text) or ctx.directory.organisations.get(text)):
+            name, forum = " ".join(words[:-1]), last
+    found = function_or_organisation(ctx, name)
+    forum = forum or ctx.forum_here()
+    if forum is None:
+        raise UserError("kalla.which_forum")
+    return found, forum

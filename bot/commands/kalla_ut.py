@@ -7,7 +7,6 @@ from __future__ import annotations
 from bot.commands import converters
 from bot.commands.registry import Arg, command
 from bot.flows.context import Context
-from bot.flows.errors import UserError
 from bot.messages import Message, Outgoing, direct_target
 from bot.state import convocations as store
 from bot.state import forums as forum_store
@@ -18,11 +17,7 @@ from bot.texts.rich import Rich
 @command("kalla-ut", en="release", aliases=("kallaut",), args=(Arg("who_forum", rest=True, max_length=200),),
          usage_override={"sv": "<funktion|organisation> [forum]", "en": "<function|organisation> [forum]"})
 async def kalla_ut(ctx: Context, who_forum: str) -> list[Outgoing]:
-    name, forum = converters.split_forum(ctx, who_forum)
-    found = converters.function_or_organisation(ctx, name)
-    forum = forum or ctx.forum_here()
-    if forum is None:
-        raise UserError("kalla.which_forum")
+    found, forum = converters.who_and_forum(ctx, who_forum)
     state = await forum_store.forum_state(ctx.session, forum.id)
     function = await ctx.convener_or_chair(forum, state, "kalla.release_refused", "release_function")
     added = await store.added_functions(ctx.session, forum.id, state.activation_id)
