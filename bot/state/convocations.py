@@ -11,7 +11,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.state import repo
-from bot.state.models import AddedFunction, Convocation, OutboxMessage, Summons
+from bot.state.models import AddedFunction, Convocation, KeyValue, OutboxMessage, Summons
 
 
 def holders(summons: Summons) -> list[str]:
@@ -101,30 +101,31 @@ async def note_reach(session: AsyncSession, user_id: str, joined: bool | None, r
 
 async def reach(session: AsyncSession, convocation_id: int) -> dict[str, str]:
     """Each person's direct message of a convocation: queued, failed, sent (the room's membership not
-    known), unopened (invited, never joined), joined (in the room) or read."""
+    known), unopened (invited, never joined), joined (in the room) or read. Three queries, however many."""
     query = select(OutboxMessage).where(OutboxMessage.ref == f"conv:{convocation_id}",
                                         col(OutboxMessage.target).startswith("user:"))
+    rows = (await session.exec(query)).all()
+    keys = {REACH + row.target.removeprefix("user:") for row in rows}
+    stored = (await session.exec(select(KeyValue).where(col(KeyValue.key).in_(keys)))).all() if keys else []
+    known = {kv.key.removeprefix(REACH): json.loads(kv.value) for kv in stored}
+    read_events = {k["read"] for k in known.values() if k.get("read")}
+    read_rows = (await session.exec(select(OutboxMessage).where(col(OutboxMessage.event_id).in_(read_events))
+                                    )).all() if read_events else []
+    sent_at = {r.event_id: r.sent_at for r in read_rows if r.sent_at}
     found: dict[str, str] = {}
-    for row in (await session.exec(query)).all():
+    for row in rows:
         user = row.target.removeprefix("user:")
         if row.failed or row.sent_at is None:
             found[user] = FAILED if row.failed else found.get(user, QUEUED)
             continue
-        known = json.loads(await repo.get_value(session, REACH + user) or "{}")
-        read_up_to = await _sent_at(session, known.get("read"))
+        theirs = known.get(user, {})
+        read_up_to = sent_at.get(theirs.get("read"))
         if read_up_to is not None and row.sent_at <= read_up_to:
             found[user] = READ
         elif found.get(user) != READ:
-            joined = known.get("joined")
+            joined = theirs.get("joined")
             found[user] = JOINED if joined else UNOPENED if joined is False else SENT
     return found
-
-
-async def _sent_at(session: AsyncSession, event_id: str | None) -> datetime | None:
-    if event_id is None:
-        return None
-    row = (await session.exec(select(OutboxMessage).where(OutboxMessage.event_id == event_id))).first()
-    return row.sent_at if row else None
 
 
 ORDINARY = 0  # the activation id under which an adapted composition in ordinary mode is kept (scene 2)
