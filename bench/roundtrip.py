@@ -1,0 +1,285 @@
+"""Command round trip, CPU, memory and start-up: the bot next to a minimal echo bot, in one run.
+
+One person sends commands one after the other and waits for each answer through their own sync,
+first to one bot, then to the other, alternating the order each round. Both bots run as their own
+processes, so CPU seconds (utime + stime) and resident memory come from /proc the same way. The
+bot runs as deployed (its default configuration, encryption on, plain rooms) on a database with a
+year of history (bench/history.py); the echo bot (bench/echo_bot.py) answers every command "ok".
+
+Per bot and round: seconds from process start to the first answer (a `!status` sent every 100 ms
+from the moment the process starts), RSS idle (settled, before the commands) and after, CPU per
+command, and each command's round trip.
+
+    .venv/bin/python bench/roundtrip.py [--rounds 2] [--commands 200] [--organisations 40]
+
+Writes bench/results/roundtrip.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+from nio import AsyncClient, RoomCreateResponse, RoomMessageNotice, RoomMessageText
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.history import fill_year  # noqa: E402
+from bot.state.db import Database  # noqa: E402
+from dev.devserver import Homeserver, RegisteredUser, register_many, scratch_homeserver  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+COMMANDS = ("!status", "!vem tib", "!kallelse", "!hjälp", "!rapport läget är lugnt; behov: inga", "!lägesbild")
+REPLY_TIMEOUT = 30.0
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
+
+
+class Person:
+    """The one who types: sends a command and waits for the answer in reply to it."""
+
+    def __init__(self, hs: Homeserver, user: RegisteredUser, room_id: str) -> None:
+        self.client = AsyncClient(hs.url, user.user_id, device_id=user.device_id)
+        self.client.restore_login(user.user_id, user.device_id, user.access_token)
+        self.room_id = room_id
+        self.waiting: dict[str, asyncio.Future[float]] = {}
+        self.answered_at = 0.0
+        self.client.add_event_callback(self._on_event, (RoomMessageText, RoomMessageNotice))  # type: ignore[arg-type]
+
+    async def _on_event(self, room: Any, event: Any) -> None:
+        target = event.source.get("content", {}).get("m.relates_to", {}).get("m.in_reply_to", {}).get("event_id")
+        future = self.waiting.pop(target, None)
+        now = time.monotonic()
+        if target is not None and event.sender != self.client.user_id:
+            self.answered_at = now
+        if future is not None and not future.done():
+            future.set_result(now)
+
+    async def start(self) -> asyncio.Task[Any]:
+        first = await self.client.sync(timeout=0)
+        return asyncio.create_task(self.client.sync_forever(timeout=30000, since=getattr(first, "next_batch", None)))
+
+    async def send(self, body: str) -> asyncio.Future[float]:
+        future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        answer = await self.client.room_send(self.room_id, "m.room.message", {"msgtype": "m.text", "body": body})
+        self.waiting[answer.event_id] = future  # type: ignore[union-attr]
+        return future
+
+    async def first_answer(self, started: float, timeout: float = 60.0) -> float:
+        """Seconds from `started` until the first answer to a `!status` sent every 100 ms."""
+        futures: list[asyncio.Future[float]] = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            futures.append(await self.send("!status"))
+            done = [f.result() for f in futures if f.done()]
+            if done:
+                return min(done) - started
+            await asyncio.sleep(0.1)
+        raise TimeoutError("no answer")
+
+    async def settle(self, quiet: float = 3.0) -> None:
+        """Wait until no answer has come for `quiet` seconds (the answers to the start-up probes)."""
+        self.answered_at = time.monotonic()
+        while (left := self.answered_at + quiet - time.monotonic()) > 0:  # noqa: ASYNC110 (a deadline that moves)
+            await asyncio.sleep(left)
+        self.waiting.clear()
+
+    async def round_trip(self, body: str) -> float:
+        started = time.monotonic()
+        future = await self.send(body)
+        return await asyncio.wait_for(future, REPLY_TIMEOUT) - started
+
+
+class Bot:
+    """One of the two bots as a process: how it starts and how it stops."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log: Path) -> None:
+        self.name, self.argv, self.env, self.log = name, argv, env, log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> float:
+        since = {"ECHO_SINCE_MS": str(int(time.time() * 1000))}
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(self.argv, env={**os.environ, **self.env, **since}, stdout=log,
+                                            stderr=log, cwd=ROOT)
+        return time.monotonic()
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def stop(self) -> None:
+        assert self.process is not None
+        self.process.terminate()
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+async def run_bot(bot: Bot, person: Person, commands: int) -> dict[str, Any]:
+    started = bot.start()
+    try:
+        start_s = await person.first_answer(started)
+        await person.settle()
+        rss_idle, cpu_before = rss_mib(bot.pid), cpu_seconds(bot.pid)
+        times: dict[str, list[float]] = {body: [] for body in COMMANDS}
+        for n in range(commands):
+            body = COMMANDS[n % len(COMMANDS)]
+            times[body].append(await person.round_trip(body))
+        cpu = cpu_seconds(bot.pid) - cpu_before
+        rss_after = rss_mib(bot.pid)
+    finally:
+        bot.stop()
+    return {"start_to_first_answer_s": start_s, "rss_idle_mib": rss_idle, "rss_after_mib": rss_after,
+            "cpu_s": cpu, "cpu_ms_per_command": cpu / commands * 1000, "times": times}
+
+
+def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    every = [t for run in runs for ts in run["times"].values() for t in ts]
+    per_command = {body: round(statistics.median([t for run in runs for t in run["times"][body]]) * 1000, 1)
+                   for body in COMMANDS}
+    return {
+        "p50_ms": round(statistics.median(every) * 1000, 1),
+        "p90_ms": round(percentile(every, 90) * 1000, 1),
+        "p99_ms": round(percentile(every, 99) * 1000, 1),
+        "p50_ms_per_command": per_command,
+        "cpu_ms_per_command": [round(run["cpu_ms_per_command"], 1) for run in runs],
+        "rss_idle_mib": [round(run["rss_idle_mib"], 1) for run in runs],
+        "rss_after_mib": [round(run["rss_after_mib"], 1) for run in runs],
+        "start_to_first_answer_s": [round(run["start_to_first_answer_s"], 2) for run in runs],
+    }
+
+
+def ratio(bot: list[float] | float, echo: list[float] | float) -> float:
+    def median(v: list[float] | float) -> float:
+        return statistics.median(v) if isinstance(v, list) else v
+    return round(median(bot) / median(echo), 2)
+
+
+def configuration(hs: Homeserver, admin: RegisteredUser, bot: RegisteredUser, holders: list[RegisteredUser],
+                  data: Path) -> dict[str, Any]:
+    """Forty organisations with a duty officer each, one forum with a weekly meeting; the first
+    officer ('tib') convenes and chairs."""
+    ids = ["tib"] + [f"org{i}-tib" for i in range(1, len(holders))]
+    return {
+        "bot": {"admins": [admin.user_id]},
+        "matrix": {"homeserver": hs.url, "user_id": bot.user_id},
+        "database": {"url": f"sqlite+aiosqlite:///{data / 'samverkan.db'}"},
+        "organisation": [{"id": f"org{i}", "name": f"Organisation {i}"} for i in range(len(holders))],
+        "function": [{"id": fid, "organisation": f"org{i}", "name": f"Tjänsteman i beredskap {i}",
+                      "holders": [h.user_id], "may_convene": i == 0}
+                     for i, (fid, h) in enumerate(zip(ids, holders, strict=True))],
+        "forum": [{"id": "forum", "name": "Forum", "level": "samordnande", "room": f"#forum:{hs.server_name}",
+                   "chair": "tib", "ordinary": ids,
+                   "meeting": [{"name": "Veckomöte", "rrule": "FREQ=WEEKLY;BYDAY=TH;BYHOUR=10;BYMINUTE=0"}]}],
+    }
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--commands", type=int, default=200)
+    parser.add_argument("--organisations", type=int, default=40)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    with scratch_homeserver() as (tmp, hs):
+        admin = hs.register("admin", admin=True)
+        bot_user, echo_user = hs.register("samverkan"), hs.register("echo")
+        holders = register_many(hs, "tib", args.organisations)
+        setup = AsyncClient(hs.url, admin.user_id, device_id=admin.device_id)
+        setup.restore_login(admin.user_id, admin.device_id, admin.access_token)
+        created = await setup.room_create(alias="forum", initial_state=[
+            {"type": "m.room.join_rules", "state_key": "", "content": {"join_rule": "public"}}])
+        assert isinstance(created, RoomCreateResponse), created
+        await setup.close()
+        data = tmp / "data"
+        data.mkdir()
+        config = tmp / "config.toml"
+        config.write_text(tomli_w.dumps(configuration(hs, admin, bot_user, holders, data)), encoding="utf-8")
+        db = Database(f"sqlite+aiosqlite:///{data / 'samverkan.db'}")
+        await db.migrate()
+        history = await fill_year(db, "forum", [("tib" if i == 0 else f"org{i}-tib", f"org{i}", h.user_id)
+                                                for i, h in enumerate(holders)], datetime.now(UTC))
+        await db.close()
+
+        person = Person(hs, holders[0], created.room_id)
+        await person.client.join(created.room_id)
+        sync = await person.start()
+        bots = {
+            "bot": Bot("bot", [sys.executable, "-m", "bot", "run", "--config", str(config)],
+                       {"SAMVERKAN_PASSWORD": bot_user.password, "SAMVERKAN_STORE_KEY": "bench"}, tmp / "bot.log"),
+            "echo_bot": Bot("echo_bot", [sys.executable, "bench/echo_bot.py"],
+                            {"ECHO_HOMESERVER": hs.url, "ECHO_USER": echo_user.user_id,
+                             "ECHO_DEVICE": echo_user.device_id, "ECHO_TOKEN": echo_user.access_token},
+                            tmp / "echo.log"),
+        }
+        echo_join = AsyncClient(hs.url, echo_user.user_id, device_id=echo_user.device_id)
+        echo_join.restore_login(echo_user.user_id, echo_user.device_id, echo_user.access_token)
+        await echo_join.join(created.room_id)
+        await echo_join.close()
+        # The bot's first start logs in, joins and sets up its keys; the figures are of later starts.
+        bots["bot"].start()
+        await person.first_answer(time.monotonic(), timeout=120)
+        await person.settle()
+        bots["bot"].stop()
+
+        runs: dict[str, list[dict[str, Any]]] = {"bot": [], "echo_bot": []}
+        for n in range(args.rounds):
+            for name in (("bot", "echo_bot") if n % 2 == 0 else ("echo_bot", "bot")):
+                figures = await run_bot(bots[name], person, args.commands)
+                runs[name].append(figures)
+                every = [t for times in figures["times"].values() for t in times]
+                print(f"round {n + 1} {name}: p50 {statistics.median(every) * 1000:.1f} ms, "
+                      f"CPU {figures['cpu_ms_per_command']:.1f} ms a command, RSS idle {figures['rss_idle_mib']:.1f} "
+                      f"MiB, first answer after {figures['start_to_first_answer_s']:.2f} s", flush=True)
+        sync.cancel()
+        await person.client.close()
+    bot, echo = summary(runs["bot"]), summary(runs["echo_bot"])
+    result = {
+        "when": datetime.now().isoformat(timespec="seconds"), "rounds": args.rounds, "commands": args.commands,
+        "organisations": args.organisations, "history_rows": history, "bot": bot, "echo_bot": echo,
+        "ratios": {
+            "p50": ratio(bot["p50_ms"], echo["p50_ms"]), "p99": ratio(bot["p99_ms"], echo["p99_ms"]),
+            "cpu_per_command": ratio(bot["cpu_ms_per_command"], echo["cpu_ms_per_command"]),
+            "rss_idle": ratio(bot["rss_idle_mib"], echo["rss_idle_mib"]),
+            "start_to_first_answer": ratio(bot["start_to_first_answer_s"], echo["start_to_first_answer_s"]),
+        },
+    }
+    print(json.dumps(result, indent=2, ensure_ascii=False))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "roundtrip.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
