@@ -10,7 +10,9 @@ Per bot and round: seconds from process start to the first answer (a `!status` s
 from the moment the process starts), RSS idle (settled, before the commands) and after, CPU per
 command, and each command's round trip.
 
-    .venv/bin/python bench/roundtrip.py [--rounds 2] [--commands 200] [--organisations 40]
+    .venv/bin/python bench/roundtrip.py [--rounds 2] [--commands 200] [--organisations 40] [--profile FILE]
+
+`--profile` runs the bot's measured starts under cProfile and writes the last one's statistics.
 
 Writes bench/results/roundtrip.json.
 """
@@ -211,6 +213,7 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--commands", type=int, default=200)
     parser.add_argument("--organisations", type=int, default=40)
+    parser.add_argument("--profile", type=Path, help="write cProfile statistics of the bot here")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     with scratch_homeserver() as (tmp, hs):
@@ -253,6 +256,8 @@ async def main() -> None:
         await person.first_answer(time.monotonic(), timeout=120)
         await person.settle()
         bots["bot"].stop()
+        if args.profile:
+            bots["bot"].argv[1:2] = ["-m", "cProfile", "-o", str(args.profile.resolve()), "-m"]
 
         runs: dict[str, list[dict[str, Any]]] = {"bot": [], "echo_bot": []}
         for n in range(args.rounds):

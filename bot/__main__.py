@@ -121,7 +121,8 @@ def _backup(config: str, path: str) -> int:
 
 
 def _migrate(config: str, sql: bool) -> int:
-    from bot.state.db import Database, SchemaError, migration_sql
+    from bot.state.db import Database, SchemaError
+    from bot.state.migrate import migration_sql
 
     try:
         settings = load_settings(config)

@@ -30,6 +30,7 @@ from bot.state.models import OutboxMessage
 
 log = logging.getLogger(__name__)
 
+TIMED = frozenset({"summons", "log_entry", "convocation"})  # what the timers wait on: escalations, actions, conferences
 STOP_GRACE = 2.0  # seconds the loops get to end by themselves before they are cancelled
 
 
@@ -126,10 +127,14 @@ class App:
         self.timers.notify()
         self.meetings.clock_moved()
 
-    def _enqueued(self) -> None:
-        self.outbox.notify()
-        self.timers.notify()
-        self.meetings.notify()  # a move or cancellation changes the plan
+    def _enqueued(self, tables: frozenset[str]) -> None:
+        """After a command or a step has committed: wake what its changes concern, and only that."""
+        if "outbox" in tables:
+            self.outbox.notify()
+        if tables & TIMED:
+            self.timers.notify()
+        if "meeting_change" in tables:  # a move or cancellation changes the plan
+            self.meetings.notify()
 
     async def _undelivered(self, row: OutboxMessage, reason: str) -> None:
         """A convocation's direct message was given up on: the convocation records it and tells the chair."""

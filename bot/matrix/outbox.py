@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 PARALLEL_ROOMS = 100  # as many connections as the HTTP client keeps
 IDLE_WAIT = 30.0
+DUE_LIMIT = 2000  # rows read per pass; more waits for the next pass
 RECORD_EVERY = 50  # sent messages recorded per transaction while a large batch goes out
 RETRY_CAP = 60.0
 MAX_ATTEMPTS = 8  # for errors that are neither rate limits nor a lost connection
@@ -74,7 +75,7 @@ class OutboxSender:
         while not self.stopped:
             self.wake.clear()
             try:
-                remaining = await self.deliver_due()
+                remaining, upcoming = await self.deliver_due()
                 self._backoff = 1.0
             except Transient as exc:
                 if exc.rate_limited:
@@ -98,26 +99,22 @@ class OutboxSender:
             if remaining:
                 continue
             self.idle.set()
-            wait = await self._until_next()
+            wait = IDLE_WAIT if upcoming is None else \
+                min(IDLE_WAIT, max(0.05, (upcoming - self.clock.now()).total_seconds()))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), wait)
             self.idle.clear()
 
-    async def _until_next(self) -> float:
-        """Seconds until a postponed message falls due, at most IDLE_WAIT."""
+    async def deliver_due(self) -> tuple[int, datetime | None]:
+        """Send what is due at the most urgent level. Returns how many due messages wait at lower levels
+        (0 when all that was due has been tried, so the loop need not look again at once) and when the
+        earliest postponed message falls due."""
         async with self.db.session() as session:
-            upcoming = await repo.next_not_before(session)
-        if upcoming is None:
-            return IDLE_WAIT
-        return min(IDLE_WAIT, max(0.05, (upcoming - self.clock.now()).total_seconds()))
-
-    async def deliver_due(self) -> int:
-        """Send what is due, one priority level after another; returns how many were due."""
-        async with self.db.session() as session:
-            due = list(await repo.due_messages(session, self.clock.now()))
+            due = list(await repo.due_messages(session, self.clock.now(), DUE_LIMIT))
+            if not due:
+                metrics.OUTBOX_BACKLOG.set(0)
+                return 0, await repo.next_not_before(session)
         metrics.OUTBOX_BACKLOG.set(len(due))
-        if not due:
-            return 0
         top = due[0].priority
         batch = [row for row in due if row.priority == top]
         by_target: dict[str, list[OutboxMessage]] = defaultdict(list)
@@ -126,20 +123,22 @@ class OutboxSender:
         limit = asyncio.Semaphore(PARALLEL_ROOMS)
         sent: list[tuple[int, str, str]] = []  # (outbox id, room id, event id), not yet recorded
 
-        async def record() -> None:
-            # A crash before a record only means a resend that the homeserver de-duplicates by
-            # transaction id; recording every RECORD_EVERY keeps that window small.
+        async def record(last: bool = False) -> datetime | None:
+            """Mark what was sent; the last record also reads when the next postponed message falls due.
+            A crash before a record only means a resend that the homeserver de-duplicates by transaction
+            id; recording every RECORD_EVERY keeps that window small."""
             done = sent.copy()
             sent.clear()
-            if done:
-                now = datetime.now(UTC)
+            now = datetime.now(UTC)
 
-                async def mark(session: AsyncSession) -> None:
-                    for message_id, room_id, event_id in done:
-                        await repo.mark_sent(session, message_id, room_id, event_id, now)
+            async def mark(session: AsyncSession) -> datetime | None:
+                for message_id, room_id, event_id in done:
+                    await repo.mark_sent(session, message_id, room_id, event_id, now)
+                return await repo.next_not_before(session) if last else None
 
-                await self.db.write(mark)
-                metrics.MESSAGES_SENT.inc(len(done))
+            upcoming = await self.db.write(mark) if done or last else None
+            metrics.MESSAGES_SENT.inc(len(done))
+            return upcoming
 
         async def send_all(rows: list[OutboxMessage]) -> None:
             async with limit:
@@ -153,11 +152,11 @@ class OutboxSender:
                             await record()
 
         results = await asyncio.gather(*(send_all(rows) for rows in by_target.values()), return_exceptions=True)
-        await record()
+        upcoming = await record(last=True)
         for result in results:
             if isinstance(result, BaseException):
                 raise result
-        return len(due)
+        return len(due) - len(batch) + (len(due) == DUE_LIMIT), upcoming
 
     async def send(self, row: OutboxMessage) -> tuple[int, str, str] | None:
         """Send one message: (outbox id, room id, event id) once the homeserver has it, else None."""

@@ -42,6 +42,7 @@ LAST_SYNC = "last_sync_at"  # when a sync last succeeded: what `python -m bot he
 NOT_READY = "not_ready"  # why the bot could not start yet (the homeserver does not answer), for `health`
 PROBE_EVERY = 1.0  # seconds between checks whether an unreachable homeserver is back
 BACKOFF_CAP = 30.0  # seconds; a storm at 03:00 is no time to wait minutes for a reconnect
+REMEMBER_EVERY = 15.0  # seconds: a response with only the bot's own doings is written at most this often
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class Syncer:
         self._sync_token: str | None = None
         self._reach: dict[str, tuple[bool | None, str | None]] = {}  # user -> (joined, last read event id)
         self._receipts: set[asyncio.Task[None]] = set()  # read receipts on their way
+        self._remembered = 0.0  # time.monotonic() when the sync token was last written
 
     async def load(self) -> None:
         """Where the last run stopped: the sync token and when the bot first synced."""
@@ -138,16 +140,26 @@ class Syncer:
         await self._note_reach()
         if self.client.olm is not None:
             await self.session.maintain_keys()
-        async def remember(session: AsyncSession) -> None:
-            await repo.set_value(session, "sync_token", answer.next_batch)
-            await repo.set_value(session, LAST_SYNC, datetime.now(UTC).isoformat())
+        if first or self._from_others(answer) or time.monotonic() - self._remembered > REMEMBER_EVERY:
+            async def remember(session: AsyncSession) -> None:
+                await repo.set_values(session, {"sync_token": answer.next_batch,
+                                                LAST_SYNC: datetime.now(UTC).isoformat()})
 
-        await self.db.write(remember)
+            await self.db.write(remember)
+            self._remembered = time.monotonic()
         self._sync_token = answer.next_batch
         self.last_sync = time.monotonic()
         self.synced.set()
         if self.handlers is not None:
             self.handlers.after_sync()
+
+    def _from_others(self, answer: SyncResponse) -> bool:
+        """Whether the response holds anything but the bot's own echoes and receipts. Only then must the
+        token be written at once: a restart from an older one sees the bot's own events again, which it
+        ignores, and events it handled, which it skips."""
+        return bool(answer.rooms.invite or answer.rooms.leave or answer.to_device_events) or any(
+            getattr(event, "sender", None) != self.user_id
+            for info in answer.rooms.join.values() for event in info.timeline.events)
 
     async def _note_reach(self) -> None:
         """Who has joined their direct room and how far they have read it, as far as the homeserver has
@@ -242,7 +254,7 @@ class Syncer:
         wait behind a burst of convocations). Best effort, off the sync path."""
         async def send() -> None:
             with contextlib.suppress(Exception):
-                await self.client.room_read_markers(room_id, event_id, event_id)
+                await self.client.update_receipt_marker(room_id, event_id)
 
         task = asyncio.create_task(send())
         self._receipts.add(task)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from icalendar import Calendar, Event
-
 from bot.domain.convocation import dial_in
 from bot.domain.model import Forum
 from bot.domain.schedule import Occurrence
@@ -16,6 +14,8 @@ HORIZON = timedelta(weeks=12)  # how far ahead an export reaches
 
 def calendar(forum: Forum, occurrences: list[Occurrence], now: datetime) -> str:
     """One VEVENT per occurrence (cancelled ones marked CANCELLED), times in UTC."""
+    from icalendar import Calendar, Event  # a large import, for a command seldom used: on first use
+
     cal = Calendar()
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")

@@ -25,7 +25,7 @@ from bot.flows.errors import NotAllowed, UnknownName, UserError
 from bot.messages import PRIORITY_ANSWER, Incoming, Message, Outgoing, Reaction, approves
 from bot.ops import metrics
 from bot.state import repo
-from bot.state.db import Database
+from bot.state.db import Database, written
 from bot.texts import t
 from bot.texts.rich import Rich
 
@@ -51,8 +51,9 @@ class Dispatcher:
     """Turns each event (a command, a reaction, due work) into one transaction: state, replies and the handled mark."""
 
     def __init__(self, db: Database, directory: Directory, clock: Clock,
-                 on_enqueued: Callable[[], None] = lambda: None, rooms: Mapping[str, str] | None = None,
-                 reload: Callable[[], Awaitable[Reloaded]] | None = None, bot_user: str = "") -> None:
+                 on_enqueued: Callable[[frozenset[str]], None] = lambda tables: None,
+                 rooms: Mapping[str, str] | None = None, reload: Callable[[], Awaitable[Reloaded]] | None = None,
+                 bot_user: str = "") -> None:
         self.db = db
         self.bot_user = bot_user  # internal work runs as the bot
         self.reload = reload
@@ -157,7 +158,7 @@ class Dispatcher:
                 counted()
             if spec is not None:
                 metrics.COMMANDS.labels("ok").inc()
-            self.on_enqueued()
+            self.on_enqueued(written(session))
             return
         except UserError as exc:
             messages = [self._error_reply(incoming, exc, spec)]
@@ -178,7 +179,7 @@ class Dispatcher:
                 await repo.audit(session, at=self.clock.now(), user_id=incoming.sender, action=refused.action,
                                  forum_id=refused.forum_id, allowed=False, event_id=incoming.event_id)
             await self._commit(session, incoming, messages)
-        self.on_enqueued()
+        self.on_enqueued(written(session))
 
     def _context(self, incoming: Incoming, session: AsyncSession) -> Context:
         return Context(incoming, session, self.directory, self.clock, self.lang, self.rooms, self.reload)

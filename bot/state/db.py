@@ -5,22 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
-import io
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import event, inspect
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.orm import Session as OrmSession
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 log = logging.getLogger(__name__)
@@ -32,72 +27,40 @@ CLOSE_TIMEOUT = 5.0  # seconds to close connections left behind
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 PG_MIGRATION_LOCK = 7_302_915  # any fixed number: PostgreSQL's advisory lock for migrating
-BASELINE = "0001"  # the schema of the releases before Alembic (schema_version 1-5)
+
+
+WRITTEN = "written"  # session.info key: the tables a transaction changed
+
+
+@event.listens_for(OrmSession, "after_flush")
+def _note_written(session: OrmSession, _context: Any) -> None:
+    written = session.info.setdefault(WRITTEN, set())
+    written.update(row.__tablename__ for row in (*session.new, *session.dirty, *session.deleted))
+
+
+def written(session: AsyncSession) -> frozenset[str]:
+    """The tables a transaction changed through the ORM (rows added, changed or deleted), so that what
+    depends on them (timers, the meeting plan, the outbox) is woken only when it must be."""
+    return frozenset(session.info.get(WRITTEN, ()))
 
 
 class SchemaError(Exception):
     """The database cannot be used by this version of the bot; the message says why and what to do."""
 
 
-@dataclass(frozen=True)
-class Migration:
-    """One step in the schema's history, as schema_version records it for people to read."""
-
-    version: int
-    description: str
+def _head() -> str:
+    """The newest revision, from the file names (`0002_lease.py` is revision 0002): a start on an up-to-date
+    database then needs no Alembic at all."""
+    return max(path.name.split("_", 1)[0] for path in (MIGRATIONS_DIR / "versions").glob("[0-9]*_*.py"))
 
 
-def alembic_config(url: str | None = None) -> Config:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    if url:
-        config.set_main_option("sqlalchemy.url", url)
-    return config
+HEAD = _head()
 
 
-def _history() -> tuple[Migration, ...]:
-    script = ScriptDirectory.from_config(alembic_config())
-    revisions = reversed(list(script.walk_revisions()))
-    return tuple(Migration(v, d) for rev in revisions for v, d in getattr(rev.module, "HISTORY", ()))
-
-
-MIGRATIONS = _history()
-
-
-def _migrate(conn: Connection) -> list[str]:
-    """Upgrade to the newest revision; a database of the release before Alembic is taken over as the baseline."""
-    config = alembic_config()
-    config.attributes["connection"] = conn
-    script = ScriptDirectory.from_config(config)
-    current = MigrationContext.configure(conn).get_current_revision()
-    if current is None and inspect(conn).has_table("schema_version"):
-        legacy = {row[0] for row in conn.exec_driver_sql("SELECT version FROM schema_version")}
-        if not {m.version for m in MIGRATIONS if m.version <= 5} <= legacy:
-            raise SchemaError(f"the database has schema versions {sorted(legacy)} of an unfinished first start; "
-                              "start from a backup or an empty database")
-        command.stamp(config, BASELINE)
-        current = BASELINE
-        log.info("database of the release before Alembic: taken over as revision %s", BASELINE)
-    known = {rev.revision for rev in script.walk_revisions()}
-    if current is not None and current not in known:
-        raise SchemaError(f"the database is at schema revision {current}, which this version of the bot does not "
-                          "know: it was upgraded by a newer version. Run that version, or restore a backup "
-                          "taken before the upgrade")
-    head = script.get_current_head()
-    pending = [] if current == head else [
-        rev.revision for rev in reversed(list(script.iterate_revisions(head, current or "base")))]
-    if pending:
-        command.upgrade(config, "head")
-    return pending
-
-
-def migration_sql(url: str) -> str:
-    """The SQL that brings an empty database of this kind to the newest revision, for a DBA to read or run."""
-    out = io.StringIO()
-    config = alembic_config(url.replace("+aiosqlite", "").replace("+asyncpg", ""))
-    config.output_buffer = out
-    command.upgrade(config, "head", sql=True)
-    return out.getvalue()
+def _at_head(conn: Connection) -> bool:
+    if not inspect(conn).has_table("alembic_version"):
+        return False
+    return [row[0] for row in conn.exec_driver_sql("SELECT version_num FROM alembic_version")] == [HEAD]
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -119,7 +82,11 @@ class Database:
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
         # Room for the outbox's parallel sends, the dispatcher and the timers at once.
-        self.engine: AsyncEngine = create_async_engine(url, pool_size=POOL_SIZE, max_overflow=POOL_SIZE)
+        # Every session ends in a commit or a rollback, and closing a connection rolls back what is left:
+        # the pool's own rollback on return would be one more trip to SQLite's thread per transaction.
+        sqlite = url.startswith("sqlite")
+        self.engine: AsyncEngine = create_async_engine(url, pool_size=POOL_SIZE, max_overflow=POOL_SIZE,
+                                                       pool_reset_on_return=None if sqlite else "rollback")
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         # Every driver connection made, until it is really closed. The pool's own close events are
@@ -138,7 +105,12 @@ class Database:
         async with self._migration_lock(), self.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PG_MIGRATION_LOCK})")
-            done = await conn.run_sync(_migrate)
+            if await conn.run_sync(_at_head):
+                done: list[str] = []
+            else:
+                from bot.state.migrate import upgrade  # Alembic is a large import: only when there is work
+
+                done = await conn.run_sync(upgrade)
         if done:
             log.info("database migrated to version %s", done[-1])
         return done

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import update
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -24,12 +28,19 @@ async def get_value(session: AsyncSession, key: str) -> str | None:
 
 
 async def set_value(session: AsyncSession, key: str, value: str) -> None:
-    row = await session.get(KeyValue, key)
-    if row is None:
-        session.add(KeyValue(key=key, value=value))
-    else:
-        row.value = value
-        session.add(row)
+    await set_values(session, {key: value})
+
+
+async def set_values(session: AsyncSession, values: dict[str, str]) -> None:
+    """Insert or replace several keys in one statement (no read first: the sync writes two on every response)."""
+    assert session.bind is not None
+    dialect = importlib.import_module(f"sqlalchemy.dialects.{session.bind.dialect.name}")  # its upsert
+    insert = dialect.insert(KeyValue).values([{"key": key, "value": value} for key, value in values.items()])
+    await session.exec(insert.on_conflict_do_update(index_elements=["key"], set_={"value": insert.excluded.value}))
+    for key, value in values.items():  # a row this session has read before must not look stale
+        loaded = session.sync_session.identity_map.get(identity_key(KeyValue, key))
+        if loaded is not None:
+            set_committed_value(loaded, "value", value)
 
 
 async def delete_value(session: AsyncSession, key: str) -> None:
@@ -118,10 +129,8 @@ async def postpone(session: AsyncSession, message_id: int, not_before: datetime)
 
 
 async def mark_sent(session: AsyncSession, message_id: int, room_id: str, event_id: str, at: datetime) -> None:
-    row = await session.get(OutboxMessage, message_id)
-    if row is not None:
-        row.sent_at, row.room_id, row.event_id = at, room_id, event_id
-        session.add(row)
+    await session.exec(update(OutboxMessage).where(col(OutboxMessage.id) == message_id)
+                          .values(sent_at=at, room_id=room_id, event_id=event_id))
 
 
 async def mark_retry(session: AsyncSession, message_id: int, not_before: datetime, error: str,

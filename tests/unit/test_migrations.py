@@ -19,7 +19,8 @@ from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel, select
 
 from bot.state import models, repo
-from bot.state.db import MIGRATIONS, MIGRATIONS_DIR, Database, SchemaError
+from bot.state.db import HEAD, MIGRATIONS_DIR, Database, SchemaError
+from bot.state.migrate import MIGRATIONS, alembic_config
 from bot.state.models import AuditEntry, ForumStateRow, SchemaVersion
 
 ROOT = Path(__file__).parents[2]
@@ -107,6 +108,13 @@ async def test_the_models_match_the_newest_revision(new_database: Callable[[], s
     await db.close()
     type_only = [d for d in found if not (isinstance(d, list) and d and d[0][0] == "modify_type")]
     assert type_only == []
+
+
+def test_the_head_read_from_the_file_names_is_alembics_head() -> None:
+    """A start on an up-to-date database compares with HEAD and skips Alembic: it must be the real head."""
+    from alembic.script import ScriptDirectory
+
+    assert ScriptDirectory.from_config(alembic_config()).get_current_head() == HEAD
 
 
 def test_released_revision_files_are_frozen() -> None:

@@ -17,7 +17,8 @@ from sqlmodel import select
 
 from bot.messages import Message
 from bot.state import convocations, forums, meetings, repo, reports
-from bot.state.db import MIGRATIONS, Database, DatabaseClosed
+from bot.state.db import Database, DatabaseClosed, written
+from bot.state.migrate import MIGRATIONS
 from bot.state.models import Convocation, LogEntry, MeetingRow, OutboxMessage, ReportRow, SchemaVersion
 
 NOW = datetime(2026, 11, 26, 2, 57, tzinfo=UTC)
@@ -73,6 +74,18 @@ async def test_a_failed_transaction_leaves_nothing_behind(db: Database) -> None:
     async with db.session() as session:
         assert not await repo.is_handled(session, "$x")
         assert (await session.exec(select(OutboxMessage))).all() == []
+
+
+async def test_a_transaction_tells_which_tables_it_changed_and_a_read_changes_none(db: Database) -> None:
+    async with db.session() as reading:
+        await repo.is_handled(reading, "$x")
+        await repo.due_messages(reading, NOW)
+    async with db.session() as writing:
+        await repo.enqueue(writing, "$x", [say("!room:x", "svar")], NOW)
+        await writing.flush()  # an early flush is remembered too
+        await repo.mark_handled(writing, "$x", "!room:x", NOW)
+    assert written(reading) == frozenset()
+    assert written(writing) == {"outbox", "handled_event"}
 
 
 async def test_times_come_back_aware_and_equal_whatever_zone_they_were_given_in(db: Database) -> None:
