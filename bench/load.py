@@ -1,11 +1,18 @@
-"""Command round trip under load: many users sending commands at once, next to a minimal echo bot.
+"""The load a crisis brings: forty holders acknowledge a convocation within ten seconds while ten
+duty officers keep asking the bot things, next to a minimal echo bot under the same traffic.
 
-N users (default 50) in one forum room each send a command, wait for the bot's reply (seen
-through their own sync), and send the next, for D seconds (default 60). The same is done against
-a minimal nio echo bot on the same homeserver in the same run. Reports throughput and p50/p99
-round trip for both, and errors (commands without a reply within 30 s).
+For the bot: one officer activates the forum (`!aktivera`), which convenes the forty holders (the
+room ping and a direct message each, direct rooms opened on the way). Then, at once, each holder
+acknowledges at a random moment within `--ack-within` seconds, half with ✅ on the room ping and
+half with `!kvittera`, while ten officers send commands one after the other (`!status`, `!vem`,
+`!kallelse`, `!hjälp`, `!lägesbild`) for `--seconds`, reading each answer for `--pause` seconds.
+The echo bot gets the same traffic: the same reactions on a message of its own, the same
+`!kvittera` and commands. Both run as processes, so CPU comes from /proc. An answer that does not
+come within 30 s counts as unanswered; for the bot, the acknowledgements it recorded are counted
+in its database afterwards. One client syncs for all senders, so the homeserver carries the bots'
+traffic rather than fifty syncs.
 
-    .venv/bin/python bench/load.py [--users 50] [--seconds 60]
+    .venv/bin/python bench/load.py [--holders 40] [--officers 10] [--seconds 30] [--ack-within 10] [--pause 2]
 
 Writes bench/results/load.json.
 """
@@ -16,157 +23,200 @@ import argparse
 import asyncio
 import json
 import logging
+import random
+import sqlite3
 import statistics
 import sys
 import time
-import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from nio import AsyncClient, AsyncClientConfig, RoomCreateResponse, RoomMessageNotice, RoomMessageText
+import tomli_w
+from nio import AsyncClient, RoomCreateResponse, RoomMessageText
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.app import App  # noqa: E402
-from bot.config import parse_settings  # noqa: E402
-from dev.devserver import Homeserver, RegisteredUser, one_forum, register_many, scratch_homeserver  # noqa: E402
+from bench.roundtrip import REPLY_TIMEOUT, Bot, Person, cpu_seconds, percentile  # noqa: E402
+from dev.devserver import Homeserver, RegisteredUser, register_many, scratch_homeserver  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
-COMMANDS = ("!status", "!vem f0", "!schema", "!kallelse", "!hjälp kalla")
-REPLY_TIMEOUT = 30.0
+COMMANDS = ("!status", "!vem f0", "!kallelse", "!hjälp", "!lägesbild")
 
 
-def client(hs: Homeserver, user: RegisteredUser) -> AsyncClient:
-    c = AsyncClient(hs.url, user.user_id, device_id=user.device_id,
-                    config=AsyncClientConfig(max_limit_exceeded=0, max_timeouts=2, request_timeout=60))
-    c.restore_login(user.user_id, user.device_id, user.access_token)
-    return c
+def configuration(hs: Homeserver, admin: RegisteredUser, bot: RegisteredUser, holders: list[RegisteredUser],
+                  officers: list[RegisteredUser], data: Path) -> dict[str, Any]:
+    """The forum's forty functions, one holder each, and ten officers' functions outside it; the
+    first officer convenes and chairs."""
+    functions: list[dict[str, Any]] = [{"id": f"f{i}", "organisation": f"org{i}", "name": f"Tjänsteman i beredskap {i}",
+                  "holders": [h.user_id]} for i, h in enumerate(holders)]
+    functions += [{"id": f"c{i}", "organisation": "org0", "name": f"Vakthavande {i}", "holders": [o.user_id],
+                   "may_convene": i == 0} for i, o in enumerate(officers)]
+    return {
+        "bot": {"admins": [admin.user_id]},
+        "matrix": {"homeserver": hs.url, "user_id": bot.user_id},
+        "database": {"url": f"sqlite+aiosqlite:///{data / 'samverkan.db'}"},
+        "organisation": [{"id": f"org{i}", "name": f"Organisation {i}"} for i in range(len(holders))],
+        "function": functions,
+        "forum": [{"id": "forum", "name": "Forum", "level": "samordnande", "room": f"#forum:{hs.server_name}",
+                   "chair": "c0", "ordinary": [f"f{i}" for i in range(len(holders))],
+                   "activated": [f"f{i}" for i in range(len(holders))]}],
+    }
 
 
-class Sender:
-    """One user: sends a command, waits for the reply addressed to it, repeats."""
+async def ping_of(person: Person, sender: str, timeout: float = 30.0) -> str:
+    """The event id of the first message `sender` posts in the room that is not a reply (the room ping)."""
+    found: asyncio.Future[str] = asyncio.get_running_loop().create_future()
 
-    def __init__(self, c: AsyncClient, room_id: str, responder: str) -> None:
-        self.c, self.room_id, self.responder = c, room_id, responder
-        self.waiting: dict[str, asyncio.Future[float]] = {}
-        self.c.add_event_callback(self._on_event, (RoomMessageText, RoomMessageNotice))
-
-    async def _on_event(self, room: Any, event: Any) -> None:
-        if event.sender != self.responder:
-            return
+    async def on_message(room: Any, event: RoomMessageText) -> None:
         relates = event.source.get("content", {}).get("m.relates_to", {})
-        target = relates.get("m.in_reply_to", {}).get("event_id")
-        future = self.waiting.pop(target, None)
-        if future is not None and not future.done():
-            future.set_result(time.monotonic())
+        if event.sender == sender and "m.in_reply_to" not in relates and not found.done():
+            found.set_result(event.event_id)
 
-    async def run(self, until: float, times: list[float], errors: list[str]) -> None:
-        sync = asyncio.create_task(self.c.sync_forever(timeout=30000, full_state=False))
-        n = 0
-        try:
-            while time.monotonic() < until:
-                body = COMMANDS[n % len(COMMANDS)]
-                n += 1
-                started = time.monotonic()
-                future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
-                answer = await self.c.room_send(self.room_id, "m.room.message", {"msgtype": "m.text", "body": body})
-                event_id = getattr(answer, "event_id", None)
-                if event_id is None:
-                    errors.append(f"send failed: {answer}")
-                    continue
-                self.waiting[event_id] = future
-                try:
-                    times.append(await asyncio.wait_for(future, REPLY_TIMEOUT) - started)
-                except TimeoutError:
-                    errors.append(f"no reply to {body}")
-        finally:
-            sync.cancel()
+    person.client.add_event_callback(on_message, RoomMessageText)  # nio cannot remove it: it stays, done
+    return await asyncio.wait_for(found, timeout)
 
 
-async def echo_bot(hs: Homeserver, user: RegisteredUser, room_id: str) -> tuple[AsyncClient, asyncio.Task[None]]:
-    """The baseline: answers every '!' message with a notice in reply, nothing else."""
-    c = client(hs, user)
-    await c.join(room_id)
-    first = await c.sync(timeout=0)
-    since = getattr(first, "next_batch", None)
-
-    async def on_message(room: Any, event: Any) -> None:
-        if event.sender == c.user_id or not event.body.startswith("!"):
-            return
-        await c.room_send(room.room_id, "m.room.message", {
-            "msgtype": "m.notice", "body": "ok", "m.relates_to": {"m.in_reply_to": {"event_id": event.event_id}}})
-
-    c.add_event_callback(on_message, RoomMessageText)
-    return c, asyncio.create_task(c.sync_forever(timeout=30000, since=since))
-
-
-async def measure(hs: Homeserver, people: list[RegisteredUser], room_id: str, responder: str,
-                seconds: float) -> dict[str, Any]:
-    clients = [client(hs, p) for p in people]
-    for c in clients:
-        first = await c.sync(timeout=0)
-        c.next_batch = getattr(first, "next_batch", None)
-    senders = [Sender(c, room_id, responder) for c in clients]
+async def crisis(holders: list[Person], officers: list[Person], ping: str, seconds: float,
+                 ack_within: float, pause: float) -> dict[str, Any]:
+    rng = random.Random(17)
     times: list[float] = []
-    errors: list[str] = []
+    ack_times: list[float] = []
+    unanswered: list[str] = []
+
+    async def acknowledge(n: int, person: Person) -> None:
+        await asyncio.sleep(rng.uniform(0, ack_within))
+        if n % 2 == 0:
+            await person.client.room_send(person.room_id, "m.reaction", {
+                "m.relates_to": {"rel_type": "m.annotation", "event_id": ping, "key": "✅"}})
+            return
+        try:
+            ack_times.append(await person.round_trip("!kvittera"))
+        except TimeoutError:
+            unanswered.append("!kvittera")
+
+    async def ask(n: int, person: Person, until: float) -> None:
+        while time.monotonic() < until:
+            body = COMMANDS[n % len(COMMANDS)]
+            n += 1
+            try:
+                times.append(await person.round_trip(body))
+            except TimeoutError:
+                unanswered.append(body)
+            await asyncio.sleep(pause)
+
     until = time.monotonic() + seconds
-    await asyncio.gather(*(s.run(until, times, errors) for s in senders))
-    for c in clients:
-        await c.close()
-    times.sort()
-    return {"commands": len(times), "per_second": round_(len(times) / seconds, 2),
-            "p50_ms": round_(statistics.median(times) * 1000, 1) if times else None,
-            "p99_ms": round_(times[int(len(times) * 0.99) - 1] * 1000, 1) if times else None,
-            "errors": len(errors), "first_errors": errors[:3]}
+    await asyncio.gather(*(acknowledge(n, p) for n, p in enumerate(holders)),
+                         *(ask(n, p, until) for n, p in enumerate(officers)))
+    every = sorted(times + ack_times)
+    return {"answers": len(every), "unanswered": len(unanswered), "unanswered_examples": unanswered[:5],
+            "p50_ms": round(statistics.median(every) * 1000, 1) if every else None,
+            "p99_ms": round(percentile(every, 99) * 1000, 1) if every else None,
+            "kvittera_p50_ms": round(statistics.median(ack_times) * 1000, 1) if ack_times else None}
 
 
-def round_(value: float, digits: int) -> float:
-    return float(f"{value:.{digits}f}")
+async def run_one(name: str, bot: Bot, sender: str, hs: Homeserver, admin: RegisteredUser, observer: Person,
+                  holders: list[Person], officers: list[Person], args: argparse.Namespace) -> dict[str, Any]:
+    bot.start()
+    try:
+        await officers[0].first_answer(time.monotonic(), timeout=120)
+        await observer.settle()
+        cpu_before = cpu_seconds(bot.pid)
+        # The echo bot has no room ping: a message of the room's administrator stands in for it.
+        pinged = asyncio.create_task(ping_of(observer, sender if name == "bot" else admin.user_id))
+        await officers[0].round_trip("!aktivera forum snöoväder")
+        if name != "bot":
+            await admin_says(hs, admin, officers[0].room_id)
+        ping = await pinged
+        figures = await crisis(holders, officers, ping, args.seconds, args.ack_within, args.pause)
+        await observer.settle()
+        figures["cpu_s"] = round(cpu_seconds(bot.pid) - cpu_before, 2)
+    finally:
+        bot.stop()
+    return figures
+
+
+async def admin_says(hs: Homeserver, admin: RegisteredUser, room_id: str) -> None:
+    client = AsyncClient(hs.url, admin.user_id, device_id=admin.device_id)
+    client.restore_login(admin.user_id, admin.device_id, admin.access_token)
+    await client.room_send(room_id, "m.room.message", {"msgtype": "m.text", "body": "AKTIVERAT övning"})
+    await client.close()
+
+
+def acknowledged(database: Path) -> int:
+    conn = sqlite3.connect(database)
+    try:
+        return int(conn.execute("SELECT count(*) FROM summons WHERE ack_at IS NOT NULL AND convocation_id = "
+                                "(SELECT max(id) FROM convocation)").fetchone()[0])
+    finally:
+        conn.close()
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--users", type=int, default=50)
-    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--holders", type=int, default=40)
+    parser.add_argument("--officers", type=int, default=10)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--ack-within", type=float, default=10.0)
+    parser.add_argument("--pause", type=float, default=2.0, help="seconds an officer reads an answer")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     with scratch_homeserver() as (tmp, hs):
-        admin = hs.register(f"admin{uuid.uuid4().hex[:6]}", admin=True)
-        bot, echo = hs.register("samverkan"), hs.register("echo")
-        people = register_many(hs, "u", args.users)
-        admin_client = client(hs, admin)
-        created = await admin_client.room_create(alias="forum", initial_state=[
+        admin = hs.register("admin", admin=True)
+        bot_user, echo_user = hs.register("samverkan"), hs.register("echo")
+        holder_users = register_many(hs, "h", args.holders)
+        officer_users = register_many(hs, "c", args.officers)
+        setup = AsyncClient(hs.url, admin.user_id, device_id=admin.device_id)
+        setup.restore_login(admin.user_id, admin.device_id, admin.access_token)
+        created = await setup.room_create(alias="forum", initial_state=[
             {"type": "m.room.join_rules", "state_key": "", "content": {"join_rule": "public"}}])
         assert isinstance(created, RoomCreateResponse), created
-        room_id = created.room_id
-        await admin_client.close()
-        for p in people:
-            c = client(hs, p)
-            await c.join(room_id)
-            await c.close()
-        settings = parse_settings(one_forum(
-            hs, admin, bot, people, tmp / "bot.db", ordinary=[f"f{i}" for i in range(len(people))],
-            meeting=[{"name": "Veckomöte", "rrule": "FREQ=WEEKLY;BYDAY=TH;BYHOUR=10;BYMINUTE=0"}]))
-        app = App(settings, env={"SAMVERKAN_PASSWORD": bot.password})
-        await app.start()
-        await app.wait_ready()
-        bot_figures = await measure(hs, people, room_id, bot.user_id, args.seconds)
-        await app.stop()
-        echo_client, echo_task = await echo_bot(hs, echo, room_id)
-        echo_figures = await measure(hs, people, room_id, echo.user_id, args.seconds)
-        echo_task.cancel()
-        await echo_client.close()
-    result = {"when": datetime.now().isoformat(timespec="seconds"), "users": args.users, "seconds": args.seconds,
-              "bot": bot_figures, "echo_bot": echo_figures,
-              "p50_ratio": round_(bot_figures["p50_ms"] / echo_figures["p50_ms"], 2)
-              if bot_figures["p50_ms"] and echo_figures["p50_ms"] else None,
-              "throughput_ratio": round_(bot_figures["per_second"] / echo_figures["per_second"], 2)
-              if echo_figures["per_second"] else None}
-    print(json.dumps(result, indent=2))
+        await setup.close()
+        data = tmp / "data"
+        data.mkdir()
+        config = tmp / "config.toml"
+        config.write_text(tomli_w.dumps(configuration(hs, admin, bot_user, holder_users, officer_users, data)),
+                          encoding="utf-8")
+        # One sync sees every answer: a sync per sender would load the homeserver more than the bots.
+        observer = Person(hs, admin, created.room_id)
+        holders = [Person(hs, u, created.room_id, observer) for u in holder_users]
+        officers = [Person(hs, u, created.room_id, observer) for u in officer_users]
+        for person in (*holders, *officers):
+            await person.client.join(created.room_id)
+        sync = await observer.start()
+        echo_join = AsyncClient(hs.url, echo_user.user_id, device_id=echo_user.device_id)
+        echo_join.restore_login(echo_user.user_id, echo_user.device_id, echo_user.access_token)
+        await echo_join.join(created.room_id)
+        await echo_join.close()
+        bots = {
+            "bot": Bot("bot", [sys.executable, "-m", "bot", "run", "--config", str(config)],
+                       {"SAMVERKAN_PASSWORD": bot_user.password, "SAMVERKAN_STORE_KEY": "bench"},
+                       tmp / "bot.log"),
+            "echo_bot": Bot("echo_bot", [sys.executable, "bench/echo_bot.py"],
+                            {"ECHO_HOMESERVER": hs.url, "ECHO_USER": echo_user.user_id,
+                             "ECHO_DEVICE": echo_user.device_id, "ECHO_TOKEN": echo_user.access_token},
+                            tmp / "echo.log"),
+        }
+        results: dict[str, dict[str, Any]] = {}
+        senders = {"bot": bot_user.user_id, "echo_bot": echo_user.user_id}
+        for name in ("echo_bot", "bot"):
+            results[name] = await run_one(name, bots[name], senders[name], hs, admin, observer, holders,
+                                          officers, args)
+            print(name, json.dumps(results[name], ensure_ascii=False), flush=True)
+        results["bot"]["acknowledgements_recorded"] = acknowledged(data / "samverkan.db")
+        sync.cancel()
+        for person in (observer, *holders, *officers):
+            await person.client.close()
+    bot, echo = results["bot"], results["echo_bot"]
+    result = {"when": datetime.now().isoformat(timespec="seconds"), "holders": args.holders,
+              "officers": args.officers, "seconds": args.seconds, "ack_within": args.ack_within, "pause": args.pause,
+              "reply_timeout_s": REPLY_TIMEOUT, "bot": bot, "echo_bot": echo,
+              "p50_ratio": round(bot["p50_ms"] / echo["p50_ms"], 2) if bot["p50_ms"] and echo["p50_ms"] else None,
+              "p99_ratio": round(bot["p99_ms"] / echo["p99_ms"], 2) if bot["p99_ms"] and echo["p99_ms"] else None}
+    print(json.dumps(result, indent=2, ensure_ascii=False))
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "load.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / "load.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
 
 
 if __name__ == "__main__":

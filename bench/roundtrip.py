@@ -66,24 +66,37 @@ def percentile(values: list[float], p: float) -> float:
 
 
 class Person:
-    """The one who types: sends a command and waits for the answer in reply to it."""
+    """The one who types: sends a command and waits for the answer in reply to it. Answers are seen
+    through this person's own sync, or through an `observer`'s (many senders, one sync: the load
+    benchmark must not load the homeserver with a sync per sender)."""
 
-    def __init__(self, hs: Homeserver, user: RegisteredUser, room_id: str) -> None:
+    def __init__(self, hs: Homeserver, user: RegisteredUser, room_id: str, observer: Person | None = None) -> None:
         self.client = AsyncClient(hs.url, user.user_id, device_id=user.device_id)
         self.client.restore_login(user.user_id, user.device_id, user.access_token)
         self.room_id = room_id
+        self.observer = observer or self
         self.waiting: dict[str, asyncio.Future[float]] = {}
+        self.seen: dict[str, float] = {}  # answers that came before their sender said what it waits for
         self.answered_at = 0.0
-        self.client.add_event_callback(self._on_event, (RoomMessageText, RoomMessageNotice))  # type: ignore[arg-type]
+        if observer is None:
+            self.client.add_event_callback(self._on_event, (RoomMessageText, RoomMessageNotice))
 
     async def _on_event(self, room: Any, event: Any) -> None:
         target = event.source.get("content", {}).get("m.relates_to", {}).get("m.in_reply_to", {}).get("event_id")
+        if target is None or event.sender == self.client.user_id:
+            return
+        now = self.answered_at = time.monotonic()
         future = self.waiting.pop(target, None)
-        now = time.monotonic()
-        if target is not None and event.sender != self.client.user_id:
-            self.answered_at = now
-        if future is not None and not future.done():
+        if future is None:
+            self.seen[target] = now
+        elif not future.done():
             future.set_result(now)
+
+    def expect(self, event_id: str, future: asyncio.Future[float]) -> None:
+        if event_id in self.seen:
+            future.set_result(self.seen.pop(event_id))
+        else:
+            self.waiting[event_id] = future
 
     async def start(self) -> asyncio.Task[Any]:
         first = await self.client.sync(timeout=0)
@@ -92,7 +105,7 @@ class Person:
     async def send(self, body: str) -> asyncio.Future[float]:
         future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
         answer = await self.client.room_send(self.room_id, "m.room.message", {"msgtype": "m.text", "body": body})
-        self.waiting[answer.event_id] = future  # type: ignore[union-attr]
+        self.observer.expect(answer.event_id, future)
         return future
 
     async def first_answer(self, started: float, timeout: float = 60.0) -> float:
@@ -113,6 +126,7 @@ class Person:
         while (left := self.answered_at + quiet - time.monotonic()) > 0:  # noqa: ASYNC110 (a deadline that moves)
             await asyncio.sleep(left)
         self.waiting.clear()
+        self.seen.clear()
 
     async def round_trip(self, body: str) -> float:
         started = time.monotonic()

@@ -256,6 +256,6 @@ async def settle(app: App) -> None:
     app.outbox.notify()
 
     async def idle() -> bool:
-        return app.outbox.idle.is_set() and not app.outbox.wake.is_set()
+        return app.outbox.settled()
 
     await wait_for(idle)

@@ -1,5 +1,8 @@
 """Deliver the outbox: most urgent first, in order within a room, honouring rate limits.
 
+Two lanes run side by side: room pings and answers to commands, and the rest (direct messages,
+chatter). An answer never waits for a batch of forty direct messages to finish opening rooms.
+
 Every message already has its transaction id; sending it again after a crash is
 de-duplicated by the homeserver, so nobody is pinged twice.
 """
@@ -25,7 +28,7 @@ from bot.matrix.client import MatrixAdapter
 from bot.matrix.content import PIN, UPLOAD, compose_topic, render
 from bot.matrix.rooms import DirectRoomError
 from bot.matrix.session import RateLimited, retry_after
-from bot.messages import TOPIC_PREFIX, UNPIN, Message
+from bot.messages import PRIORITY_ANSWER, TOPIC_PREFIX, UNPIN, Message
 from bot.ops import metrics
 from bot.state import repo
 from bot.state.db import Database
@@ -41,6 +44,7 @@ DUE_LIMIT = 2000  # rows read per pass; more waits for the next pass
 RECORD_EVERY = 50  # sent messages recorded per transaction while a large batch goes out
 RETRY_CAP = 60.0
 MAX_ATTEMPTS = 8  # for errors that are neither rate limits nor a lost connection
+LANES: tuple[tuple[int, int | None], ...] = ((0, PRIORITY_ANSWER), (PRIORITY_ANSWER + 1, None))  # priority ranges
 _PERMANENT = {"M_FORBIDDEN", "M_NOT_FOUND", "M_UNKNOWN_TOKEN", "M_BAD_JSON", "M_TOO_LARGE", "M_INVALID_PARAM"}
 
 
@@ -61,60 +65,78 @@ class OutboxSender:
         self.db = db
         self.matrix = matrix
         self.clock = clock
-        self.wake = asyncio.Event()
         self.stopped = False  # ends the loop even if a cancellation is lost (asyncio.wait_for before 3.12)
-        self.idle = asyncio.Event()
-        self._backoff = 1.0
+        self.idle = asyncio.Event()  # every lane has delivered what is due
+        self._wakes = [asyncio.Event() for _ in LANES]
+        self._idle = [False for _ in LANES]
+        self._backlog = [0 for _ in LANES]
         # Told about every message given up on, so a convocation can report who was not reached.
         self.on_give_up: Callable[[OutboxMessage, str], Awaitable[None]] | None = None
 
     def notify(self) -> None:
-        self.wake.set()
+        for wake in self._wakes:
+            wake.set()
+
+    def settled(self) -> bool:
+        """Nothing due is left and nothing new has been announced."""
+        return self.idle.is_set() and not any(wake.is_set() for wake in self._wakes)
 
     async def run(self) -> None:
+        await asyncio.gather(*(self._run_lane(lane) for lane in range(len(LANES))))
+
+    def _set_idle(self, lane: int, idle: bool) -> None:
+        self._idle[lane] = idle
+        if all(self._idle):
+            self.idle.set()
+        else:
+            self.idle.clear()
+
+    async def _run_lane(self, lane: int) -> None:
+        wake, backoff = self._wakes[lane], 1.0
         while not self.stopped:
-            self.wake.clear()
+            wake.clear()
             try:
-                remaining, upcoming = await self.deliver_due()
-                self._backoff = 1.0
+                remaining, upcoming = await self.deliver_due(lane)
+                backoff = 1.0
             except Transient as exc:
                 if exc.rate_limited:
                     log.warning("outbox paused %.1f s: %s", exc.wait, exc)
                     await asyncio.sleep(exc.wait)  # the homeserver said how long
                     continue
-                wait = max(exc.wait, self._backoff)
-                self._backoff = min(self._backoff * 2, RETRY_CAP)
+                wait = max(exc.wait, backoff)
+                backoff = min(backoff * 2, RETRY_CAP)
                 log.warning("outbox paused up to %.1f s: %s", wait, exc)
                 # New messages mean the bot is syncing again, so the homeserver is back: try at once.
-                self.wake.clear()
+                wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), wait)
+                    await asyncio.wait_for(wake.wait(), wait)
                 continue
             except Exception:
                 # A bug or a locked database must not stop delivery for good.
-                log.exception("outbox failed; trying again in %.0f s", self._backoff)
-                await asyncio.sleep(self._backoff)
-                self._backoff = min(self._backoff * 2, RETRY_CAP)
+                log.exception("outbox failed; trying again in %.0f s", backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, RETRY_CAP)
                 continue
             if remaining:
                 continue
-            self.idle.set()
+            self._set_idle(lane, True)
             wait = IDLE_WAIT if upcoming is None else \
                 min(IDLE_WAIT, max(0.05, (upcoming - self.clock.now()).total_seconds()))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), wait)
-            self.idle.clear()
+                await asyncio.wait_for(wake.wait(), wait)
+            self._set_idle(lane, False)
 
-    async def deliver_due(self) -> tuple[int, datetime | None]:
-        """Send what is due at the most urgent level. Returns how many due messages wait at lower levels
+    async def deliver_due(self, lane: int) -> tuple[int, datetime | None]:
+        """Send what is due at the most urgent level of a lane. Returns how many due messages wait at lower levels
         (0 when all that was due has been tried, so the loop need not look again at once) and when the
         earliest postponed message falls due."""
+        priorities = LANES[lane]
         async with self.db.session() as session:
-            due = list(await repo.due_messages(session, self.clock.now(), DUE_LIMIT))
+            due = list(await repo.due_messages(session, self.clock.now(), DUE_LIMIT, priorities))
+            self._backlog[lane] = len(due)
+            metrics.OUTBOX_BACKLOG.set(sum(self._backlog))
             if not due:
-                metrics.OUTBOX_BACKLOG.set(0)
-                return 0, await repo.next_not_before(session)
-        metrics.OUTBOX_BACKLOG.set(len(due))
+                return 0, await repo.next_not_before(session, priorities)
         top = due[0].priority
         batch = [row for row in due if row.priority == top]
         by_target: dict[str, list[OutboxMessage]] = defaultdict(list)
@@ -134,7 +156,7 @@ class OutboxSender:
             async def mark(session: AsyncSession) -> datetime | None:
                 for message_id, room_id, event_id in done:
                     await repo.mark_sent(session, message_id, room_id, event_id, now)
-                return await repo.next_not_before(session) if last else None
+                return await repo.next_not_before(session, priorities) if last else None
 
             upcoming = await self.db.write(mark) if done or last else None
             metrics.MESSAGES_SENT.inc(len(done))

@@ -100,22 +100,32 @@ async def outbox_by_event(session: AsyncSession, event_id: str) -> OutboxMessage
     return (await session.exec(select(OutboxMessage).where(OutboxMessage.event_id == event_id))).first()
 
 
-async def due_messages(session: AsyncSession, now: datetime, limit: int = 2000) -> Sequence[OutboxMessage]:
+Priorities = tuple[int, int | None]  # a lane of the outbox: from, to (None: no end)
+EVERY: Priorities = (0, None)
+
+
+def _undelivered(priorities: Priorities) -> list[Any]:
+    low, high = priorities
+    where = [col(OutboxMessage.sent_at).is_(None), col(OutboxMessage.failed).is_(False),
+             col(OutboxMessage.priority) >= low]
+    return where if high is None else [*where, col(OutboxMessage.priority) <= high]
+
+
+async def due_messages(session: AsyncSession, now: datetime, limit: int = 2000,
+                       priorities: Priorities = EVERY) -> Sequence[OutboxMessage]:
     """Undelivered messages whose time has come, most urgent first, oldest first."""
     query = (
         select(OutboxMessage)
-        .where(col(OutboxMessage.sent_at).is_(None), col(OutboxMessage.failed).is_(False),
-               col(OutboxMessage.not_before) <= now)
+        .where(*_undelivered(priorities), col(OutboxMessage.not_before) <= now)
         .order_by(col(OutboxMessage.priority), col(OutboxMessage.id))
         .limit(limit)
     )
     return (await session.exec(query)).all()
 
 
-async def next_not_before(session: AsyncSession) -> datetime | None:
+async def next_not_before(session: AsyncSession, priorities: Priorities = EVERY) -> datetime | None:
     """When the earliest postponed message falls due."""
-    query = (select(OutboxMessage.not_before)
-             .where(col(OutboxMessage.sent_at).is_(None), col(OutboxMessage.failed).is_(False))
+    query = (select(OutboxMessage.not_before).where(*_undelivered(priorities))
              .order_by(col(OutboxMessage.not_before)).limit(1))
     return (await session.exec(query)).first()
 
