@@ -1,16 +1,16 @@
 """The load a crisis brings: forty holders acknowledge a convocation within ten seconds while ten
 duty officers keep asking the bot things, next to a minimal echo bot under the same traffic.
 
-For the bot: one officer activates the forum (`!aktivera`), which convenes the forty holders (the
-room ping and a direct message each, direct rooms opened on the way). Then, at once, each holder
-acknowledges at a random moment within `--ack-within` seconds, half with ✅ on the room ping and
-half with `!kvittera`, while ten officers send commands one after the other (`!status`, `!vem`,
-`!kallelse`, `!hjälp`, `!lägesbild`) for `--seconds`, reading each answer for `--pause` seconds.
-The echo bot gets the same traffic: the same reactions on a message of its own, the same
-`!kvittera` and commands. Both run as processes, so CPU comes from /proc. An answer that does not
-come within 30 s counts as unanswered; for the bot, the acknowledgements it recorded are counted
-in its database afterwards. One client syncs for all senders, so the homeserver carries the bots'
-traffic rather than fifty syncs.
+For the bot (started before, so its direct rooms are open, as in service): one officer activates the
+forum (`!aktivera`), which convenes the forty holders (the room ping and a direct message each,
+direct rooms opened on the way). Then, at once, each holder acknowledges at a random moment within
+`--ack-within` seconds, half with ✅ on the room ping and half with `!kvittera`, while ten officers
+send commands one after the other (`!status`, `!vem`, `!kallelse`, `!hjälp`, `!lägesbild`) for
+`--seconds`, reading each answer for `--pause` seconds. The echo bot gets the same traffic: the same
+reactions on a message of its own, the same `!kvittera` and commands. Both run as processes, so CPU
+comes from /proc. An answer that does not come within 30 s counts as unanswered; for the bot, the
+acknowledgements it recorded are counted in its database afterwards. One client syncs for all
+senders, so the homeserver carries the bots' traffic rather than fifty syncs.
 
     .venv/bin/python bench/load.py [--holders 40] [--officers 10] [--seconds 30] [--ack-within 10] [--pause 2]
 
@@ -144,6 +144,20 @@ async def admin_says(hs: Homeserver, admin: RegisteredUser, room_id: str) -> Non
     await client.close()
 
 
+async def wait_for_direct_rooms(database: Path, count: int, timeout: float = 300.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        conn = sqlite3.connect(database)
+        try:
+            opened = conn.execute("SELECT count(*) FROM bot_state WHERE key LIKE 'dm:%'").fetchone()[0]
+        finally:
+            conn.close()
+        if opened >= count:
+            return
+        await asyncio.sleep(1)
+    raise TimeoutError(f"the bot opened {opened} of {count} direct rooms")
+
+
 def acknowledged(database: Path) -> int:
     conn = sqlite3.connect(database)
     try:
@@ -198,6 +212,12 @@ async def main() -> None:
                              "ECHO_DEVICE": echo_user.device_id, "ECHO_TOKEN": echo_user.access_token},
                             tmp / "echo.log"),
         }
+        # As in service, the bot has run before and opened its direct rooms: the crisis finds them open.
+        bots["bot"].start()
+        await officers[0].first_answer(time.monotonic(), timeout=120)
+        await wait_for_direct_rooms(data / "samverkan.db", args.holders + args.officers)
+        await observer.settle()
+        bots["bot"].stop()
         results: dict[str, dict[str, Any]] = {}
         senders = {"bot": bot_user.user_id, "echo_bot": echo_user.user_id}
         for name in ("echo_bot", "bot"):
