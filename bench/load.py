@@ -2,8 +2,8 @@
 duty officers keep asking the bot things, next to a minimal echo bot under the same traffic.
 
 For the bot (started before, so its direct rooms are open, as in service): one officer activates the
-forum (`!aktivera`), which convenes the forty holders (the room ping and a direct message each,
-direct rooms opened on the way). Then, at once, each holder acknowledges at a random moment within
+forum (`!aktivera`), which convenes the forty holders (the room ping and a direct message each).
+Then, at once, each holder acknowledges at a random moment within
 `--ack-within` seconds, half with ✅ on the room ping and half with `!kvittera`, while ten officers
 send commands one after the other (`!status`, `!vem`, `!kallelse`, `!hjälp`, `!lägesbild`) for
 `--seconds`, reading each answer for `--pause` seconds. The echo bot gets the same traffic: the same

@@ -44,6 +44,11 @@ def _parser() -> argparse.ArgumentParser:
     ics.add_argument("--config", required=True, help="path to the TOML configuration")
     ics.add_argument("--forum", required=True, help="forum id or name")
     ics.add_argument("--output", help="file to write (default: standard output)")
+    export = sub.add_parser("export", help="write an event's record for the registry and the evaluation")
+    export.add_argument("--config", required=True, help="path to the TOML configuration")
+    export.add_argument("--event", required=True, help="the event's name, as activated (e.g. snöoväder)")
+    export.add_argument("--format", default="html", choices=["html", "json"])
+    export.add_argument("--output", help="file to write (default: standard output)")
     return parser
 
 
@@ -101,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         return _backup(args.config, args.path)
     if args.command == "ics":
         return _ics(args.config, args.forum, args.output)
+    if args.command == "export":
+        return _export(args.config, args.event, args.format, args.output)
     return 2
 
 
@@ -188,6 +195,50 @@ def _ics(config: str, forum_name: str, output: str | None) -> int:
     now = datetime.now(UTC)
     found = forum_occurrences(forum, now, now + HORIZON, ZoneInfo(settings.bot.timezone), asyncio.run(changes()))
     text = calendar(forum, found, now)
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _export(config: str, event: str, form: str, output: str | None) -> int:
+    """The same record `!export` sends, read from the bot's database (the bot may be running)."""
+    from datetime import UTC, datetime
+
+    from bot.domain.clock import SystemClock
+    from bot.domain.directory import Directory
+    from bot.flows.context import Context
+    from bot.flows.record import Record, event_record
+    from bot.messages import Incoming
+    from bot.state.db import Database
+
+    try:
+        settings = load_settings(config)
+    except ConfigError as exc:
+        print(f"{config}: configuration errors:\n  " + "\n  ".join(exc.errors), file=sys.stderr)
+        return 1
+    url = settings.database.url
+    if url.startswith("sqlite") and not Path(url.split(":///", 1)[-1]).exists():
+        print(f"no database at {url.split(':///', 1)[-1]}: the bot has not run with this configuration",
+              file=sys.stderr)
+        return 1
+
+    async def build() -> Record | None:
+        db = Database(url)
+        try:
+            async with db.session() as session:
+                asker = Incoming(room_id="", sender="", event_id="export", body="", sent_at=datetime.now(UTC))
+                ctx = Context(asker, session, Directory.build(settings), SystemClock(), settings.bot.language)
+                return await event_record(ctx, event)
+        finally:
+            await db.close()
+
+    record = asyncio.run(build())
+    if record is None:
+        print(f"no activation for the event {event!r}", file=sys.stderr)
+        return 1
+    text = record.html() if form == "html" else record.json() + "\n"
     if output:
         Path(output).write_text(text, encoding="utf-8")
     else:

@@ -259,3 +259,24 @@ async def settle(app: App) -> None:
         return app.outbox.settled()
 
     await wait_for(idle)
+
+
+async def bot_said(world: World, room: str, needle: str) -> list[dict[str, Any]]:
+    """The bot's events in a room whose body contains `needle`, as a member sees them."""
+    return [e for e in await room_events(world.clients["tib"], world.rooms[room])
+            if e["sender"] == world.bot.user_id and needle in e["content"].get("body", "")]
+
+
+async def bot_files(world: World, room: str, prefix: str) -> list[dict[str, Any]]:
+    """The files the bot sent in a room whose name starts with `prefix`."""
+    return [e for e in await bot_said(world, room, prefix) if e["content"].get("msgtype") == "m.file"]
+
+
+async def download(world: World, event: dict[str, Any]) -> str:
+    """The text of a file the bot sent, fetched from the homeserver's media repository."""
+    server, media_id = event["content"]["url"].removeprefix("mxc://").split("/", 1)
+    async with aiohttp.ClientSession() as http, http.get(
+            f"{world.hs.url}/_matrix/client/v1/media/download/{server}/{media_id}",
+            headers={"Authorization": f"Bearer {world.people['tib'].access_token}"}) as answer:
+        assert answer.status == 200, await answer.text()
+        return await answer.text()

@@ -165,3 +165,9 @@ async def stop_escalations(session: AsyncSession, forum_id: str) -> int:
         row.due_at = None
         session.add(row)
     return len(rows)
+
+
+async def of_activations(session: AsyncSession, activation_ids: Sequence[int]) -> Sequence[Convocation]:
+    query = (select(Convocation).where(col(Convocation.activation_id).in_(activation_ids))
+             .order_by(col(Convocation.created_at)))
+    return (await session.exec(query)).all()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -100,3 +101,10 @@ async def set_chair(session: AsyncSession, forum_id: str, function_id: str) -> N
     row = await _row(session, forum_id)
     row.chair = function_id
     session.add(row)
+
+
+async def activations_of_event(session: AsyncSession, event: str) -> Sequence[ActivationRow]:
+    """Every activation, of any forum, for an event (the name as written, case aside), oldest first."""
+    query = (select(ActivationRow).where(func.lower(ActivationRow.event) == event.lower())
+             .order_by(col(ActivationRow.started_at)))
+    return (await session.exec(query)).all()

@@ -139,3 +139,15 @@ async def in_force(session: AsyncSession, forum_id: str, activation_id: int | No
         query = query.where(LogEntry.activation_id == activation_id)
     rows = (await session.exec(query.order_by(col(LogEntry.id).desc()).limit(limit))).all()
     return list(reversed(rows))
+
+
+async def of_activations(session: AsyncSession, activation_ids: Sequence[int]) -> Sequence[MeetingRow]:
+    query = (select(MeetingRow).where(col(MeetingRow.activation_id).in_(activation_ids))
+             .order_by(col(MeetingRow.starts_at)))
+    return (await session.exec(query)).all()
+
+
+async def entries_of_activations(session: AsyncSession, activation_ids: Sequence[int]) -> Sequence[LogEntry]:
+    query = (select(LogEntry).where(col(LogEntry.activation_id).in_(activation_ids))
+             .order_by(col(LogEntry.at)))
+    return (await session.exec(query)).all()

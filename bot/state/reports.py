@@ -51,3 +51,9 @@ async def summary(session: AsyncSession, forum_id: str, year: int, week: int) ->
 async def add_summary(session: AsyncSession, forum_id: str, year: int, week: int, at: datetime, body: str,
                       html: str) -> None:
     session.add(WeeklySummary(forum_id=forum_id, year=year, week=week, at=at, body=body, html=html))
+
+
+async def of_activations(session: AsyncSession, activation_ids: Sequence[int]) -> Sequence[ReportRow]:
+    query = (select(ReportRow).where(col(ReportRow.activation_id).in_(activation_ids))
+             .order_by(col(ReportRow.at)))
+    return (await session.exec(query)).all()

@@ -8,11 +8,12 @@ from zoneinfo import ZoneInfo
 
 from support import (
     World,
+    bot_files,
+    bot_said,
     command,
     direct_messages,
     direct_room,
     notifications,
-    room_events,
     send_text,
     settle,
     wait_for,
@@ -24,11 +25,6 @@ from bot.domain.lagesbild import week_of
 from bot.domain.meetings import occurrences
 
 TZ = ZoneInfo("Europe/Stockholm")
-
-
-async def bot_said(world: World, room: str, needle: str) -> list[dict[str, Any]]:
-    return [e for e in await room_events(world.clients["tib"], world.rooms[room])
-            if e["sender"] == world.bot.user_id and needle in e["content"].get("body", "")]
 
 
 async def test_actors_report_and_the_picture_is_compiled(world: World) -> None:
@@ -60,18 +56,14 @@ async def test_actors_report_and_the_picture_is_compiled(world: World) -> None:
     assert "köer" in body and "högt tryck på 112" not in body  # the newer report replaced the older
     assert "Nacka kommun (förmedlad): elavbrott i Boo" in body
     assert "&lt;b&gt;men&lt;/b&gt;" in picture["formatted_body"] and "<b>men</b>" not in picture["formatted_body"]
-    assert await _files(world, "samordnande", "lagesbild-samordnande-") == [], "a file only on request"
+    assert await bot_files(world, "samordnande", "lagesbild-samordnande-") == [], "a file only on request"
     await command(world, "sos", "samordnande", "!lägesbild fil")
-    files = await wait_for(lambda: _files(world, "samordnande", "lagesbild-samordnande-"))
+    files = await wait_for(lambda: bot_files(world, "samordnande", "lagesbild-samordnande-"))
     assert len(files) == 1 and files[0]["content"]["body"].endswith(".html")
     assert "Lägesbild från SOS Alarm" in await command(world, "sos", "samordnande", "!rapport ingen förändring")
 
     catchup = await command(world, "nacka", "samordnande", "!ikapp")
     assert "Regional lägesbild vecka" in catchup and "nästa möte" in catchup
-
-
-async def _files(world: World, room: str, prefix: str) -> list[dict[str, Any]]:
-    return [e for e in await bot_said(world, room, prefix) if e["content"].get("msgtype") == "m.file"]
 
 
 async def test_reports_are_requested_chased_at_the_deadline_and_summarised(world: World) -> None:

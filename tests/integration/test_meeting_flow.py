@@ -6,9 +6,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import aiohttp
 from sqlmodel import col, select
-from support import World, command, direct_messages, react, room_events, settle, wait_for
+from support import World, bot_files, bot_said, command, direct_messages, download, react, settle, wait_for
 
 from bot.app import App
 from bot.domain.clock import FakeClock
@@ -24,24 +23,9 @@ def next_meeting(world: World) -> datetime:
     return occurrences(meeting, datetime.now(UTC) + timedelta(days=2), TZ)[0]
 
 
-async def bot_said(world: World, room: str, needle: str) -> list[dict[str, Any]]:
-    return [e for e in await room_events(world.clients["tib"], world.rooms[room])
-            if e["sender"] == world.bot.user_id and needle in e["content"].get("body", "")]
-
-
 async def bot_file(world: World, room: str, prefix: str) -> dict[str, Any] | None:
-    found = [e for e in await bot_said(world, room, prefix) if e["content"].get("msgtype") == "m.file"]
+    found = await bot_files(world, room, prefix)
     return found[-1] if found else None
-
-
-async def download(world: World, event: dict[str, Any]) -> str:
-    """The text of a file the bot sent, fetched from the homeserver's media repository."""
-    server, media_id = event["content"]["url"].removeprefix("mxc://").split("/", 1)
-    async with aiohttp.ClientSession() as http, http.get(
-            f"{world.hs.url}/_matrix/client/v1/media/download/{server}/{media_id}",
-            headers={"Authorization": f"Bearer {world.people['tib'].access_token}"}) as answer:
-        assert answer.status == 200, await answer.text()
-        return await answer.text()
 
 
 async def dms_with(world: World, app: App, who: str, needle: str, count: int = 1) -> list[dict[str, Any]]:

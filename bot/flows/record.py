@@ -1,0 +1,146 @@
+"""The record of an event for the registry (diariet) and the evaluation, seed 000's "efter": what was
+activated, who was convened and how fast they acknowledged, who was never reached, the meetings,
+decisions, directions and actions with their outcome, and the situation reports by week. One
+printable HTML page and the same as JSON, from `!export` or `python -m bot export`."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bot.domain.record import AckFigures, Summoned, ack_figures, duration
+from bot.flows.context import Context
+from bot.messages import Attachment
+from bot.state import convocations as conv_store
+from bot.state import forums as forum_store
+from bot.state import meetings as meeting_store
+from bot.state import reports as report_store
+from bot.texts.rich import Rich
+
+
+@dataclass(frozen=True)
+class Record:
+    event: str
+    title: str
+    rich: Rich  # the page
+    data: dict[str, Any]  # the same for machines
+    activations: int
+    convocations: int
+    entries: int
+
+    def html(self) -> str:
+        return self.rich.page(self.title)
+
+    def json(self) -> str:
+        return json.dumps(self.data, ensure_ascii=False, indent=2)
+
+    def files(self) -> tuple[Attachment, Attachment]:
+        slug = "".join(c if c.isalnum() else "-" for c in self.event.lower())
+        return (Attachment(f"dokumentation-{slug}.html", "text/html", self.html()),
+                Attachment(f"dokumentation-{slug}.json", "application/json", self.json()))
+
+
+def _iso(instant: datetime | None) -> str | None:
+    return instant.isoformat() if instant else None
+
+
+def _figures(figures: AckFigures) -> dict[str, Any]:
+    return {"convened": figures.convened, "acknowledged": figures.acknowledged,
+            "median_seconds": figures.median.total_seconds() if figures.median else None,
+            "worst_seconds": figures.worst.total_seconds() if figures.worst else None,
+            "never_reached": list(figures.never)}
+
+
+async def event_record(ctx: Context, event: str) -> Record | None:
+    """The record of every activation, of any forum, for `event`; None if there was none."""
+    activations = list(await forum_store.activations_of_event(ctx.session, event))
+    if not activations:
+        return None
+    ids = [a.id for a in activations if a.id is not None]
+    event = activations[0].event
+    directory = ctx.directory
+    forum_name = {f.id: f.name for f in directory.settings.forums}
+    function_name = {f.id: f.name for f in directory.settings.functions}
+    title = ctx.t("record.title", event=event)
+    rich = Rich().bold(title).br().text(ctx.t("record.made", when=ctx.when(ctx.clock.now(), year=True)))
+    data: dict[str, Any] = {"title": title, "event": event, "made_at": _iso(ctx.clock.now()),
+                            "activations": [], "convocations": [], "meetings": [], "log": [], "reports": []}
+
+    rich.br().br().bold(ctx.t("record.activations"))
+    for a in activations:
+        end = ctx.t("record.ended", when=ctx.when(a.ended_at, year=True)) if a.ended_at else ctx.t("record.ongoing")
+        by = function_name.get(a.started_by_function or "", a.started_by)
+        rich.item().text(ctx.t("record.activation", forum=forum_name.get(a.forum_id, a.forum_id),
+                               start=ctx.when(a.started_at, year=True), by=by, end=end))
+        data["activations"].append({"forum": a.forum_id, "started_at": _iso(a.started_at), "started_by": a.started_by,
+                                    "started_by_function": a.started_by_function, "ended_at": _iso(a.ended_at),
+                                    "ended_by": a.ended_by, "exercise": a.exercise})
+
+    rich.br().br().bold(ctx.t("record.convocations"))
+    everyone: list[Summoned] = []
+    convocations = list(await conv_store.of_activations(ctx.session, ids))
+    for c in convocations:
+        summoned = [Summoned(s.function_id, s.convened_at, s.ack_at)
+                    for s in await conv_store.summonses(ctx.session, c.id or 0)]
+        everyone += summoned
+        figures = ack_figures(summoned)
+        forum, when = forum_name.get(c.forum_id, c.forum_id), ctx.when(c.created_at, year=True)
+        if figures.median is None or figures.worst is None:
+            rich.item().text(ctx.t("record.no_ack", forum=forum, when=when, convened=figures.convened))
+        else:
+            rich.item().text(ctx.t("record.convocation", forum=forum, when=when, convened=figures.convened,
+                                   acknowledged=figures.acknowledged, median=duration(figures.median),
+                                   worst=duration(figures.worst)))
+        data["convocations"].append({"forum": c.forum_id, "kind": c.kind, "created_at": _iso(c.created_at),
+                                     "starts_at": _iso(c.starts_at), **_figures(figures)})
+    overall = ack_figures(everyone)
+    data["acknowledgement"] = _figures(overall)
+    if overall.never:
+        rich.br().text(ctx.t("record.never", functions=", ".join(function_name.get(f, f) for f in overall.never)))
+    elif everyone:
+        rich.br().text(ctx.t("record.everyone_reached"))
+
+    rich.br().br().bold(ctx.t("record.meetings"))
+    meetings = list(await meeting_store.of_activations(ctx.session, ids))
+    for m in meetings:
+        rich.item().text(ctx.t("record.meeting", name=m.name, forum=forum_name.get(m.forum_id, m.forum_id),
+                               when=ctx.when(m.opened_at or m.starts_at, year=True)))
+        data["meetings"].append({"forum": m.forum_id, "name": m.name, "starts_at": _iso(m.starts_at),
+                                 "opened_at": _iso(m.opened_at), "ended_at": _iso(m.ended_at), "status": m.status})
+    if not meetings:
+        rich.item().text(ctx.t("record.none"))
+
+    rich.br().br().bold(ctx.t("record.log"))
+    entries = list(await meeting_store.entries_of_activations(ctx.session, ids))
+    for e in entries:
+        outcome = ""
+        if e.withdrawn_at:
+            outcome = ctx.t("record.withdrawn", when=ctx.when(e.withdrawn_at, year=True))
+        elif e.kind == "action":
+            outcome = ctx.t("record.done", when=ctx.when(e.done_at, year=True)) if e.done_at else ctx.t("record.open")
+        who = function_name.get(e.author_function or "", e.author)
+        rich.item().text(ctx.t("record.entry", when=ctx.when(e.at, year=True), kind=ctx.t(f"log.kind.{e.kind}"),
+                               text=e.text, who=who) + (f" — {outcome}" if outcome else ""))
+        data["log"].append({"id": e.id, "forum": e.forum_id, "kind": e.kind, "text": e.text, "at": _iso(e.at),
+                            "author": e.author, "author_function": e.author_function,
+                            "owner_function": e.owner_function, "due_at": _iso(e.due_at), "done_at": _iso(e.done_at),
+                            "withdrawn_at": _iso(e.withdrawn_at)})
+    if not entries:
+        rich.item().text(ctx.t("record.none"))
+
+    rich.br().br().bold(ctx.t("record.reports"))
+    reports = list(await report_store.of_activations(ctx.session, ids))
+    reporting: dict[tuple[int, int, str], set[str]] = defaultdict(set)  # (year, week, forum) -> organisations
+    for r in reports:
+        reporting[(r.year, r.week, r.forum_id)].add(r.organisation_id)
+    for (year, week, forum_id), organisations in sorted(reporting.items()):
+        rich.item().text(ctx.t("record.report_week", forum=forum_name.get(forum_id, forum_id), week=week,
+                               count=len(organisations)))
+        data["reports"].append({"forum": forum_id, "year": year, "week": week,
+                                "organisations": sorted(organisations)})
+    if not reporting:
+        rich.item().text(ctx.t("record.none"))
+    return Record(event, title, rich, data, len(activations), len(convocations), len(entries))
