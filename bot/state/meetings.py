@@ -151,3 +151,11 @@ async def entries_of_activations(session: AsyncSession, activation_ids: Sequence
     query = (select(LogEntry).where(col(LogEntry.activation_id).in_(activation_ids))
              .order_by(col(LogEntry.at)))
     return (await session.exec(query)).all()
+
+
+async def actions_since(session: AsyncSession, forum_id: str, since: datetime) -> Sequence[LogEntry]:
+    """A forum's actions not withdrawn: every open one, and those done since `since`."""
+    query = select(LogEntry).where(LogEntry.kind == "action", LogEntry.forum_id == forum_id,
+                                   col(LogEntry.withdrawn_at).is_(None),
+                                   col(LogEntry.done_at).is_(None) | (col(LogEntry.done_at) >= since))
+    return (await session.exec(query.order_by(col(LogEntry.due_at), col(LogEntry.id)))).all()

@@ -395,4 +395,17 @@ TEXTS: dict[str, str] = {
     "record.never_activated": "{forum} has never been activated.",
     "cmd.export": "The record of an event for the registry and the evaluation: activations, convocations and "
         "acknowledgements, meetings, decisions and situation reports, as files.",
+    "done.noted": "Done: action #{number} {text} ({owner}).",
+    "done.already": "Action #{number} is already marked done ({when}); nothing changed.",
+    "done.no_action": "There is no action #{number} to mark done (withdrawn entries and decisions do not count).",
+    "done.bad_number": "Give the action's number, for example !done 12, not {given}.",
+    "done.not_owner": "Only the responsible actor ({owner}) or whoever logged the action can mark it done.",
+    "actions.title": "Actions in {forum}",
+    "actions.none": "No open actions and none done in the last week.",
+    "actions.done": "done {when}",
+    "actions.overdue": "OVERDUE, was due {when}",
+    "actions.how": "The responsible actor marks an action done with !done <number> [comment].",
+    "actions.which_forum": "Which forum? Write !actions <forum>, or write in the forum's room.",
+    "cmd.klar": "Mark an action your organisation is responsible for as done, with a comment if you like.",
+    "cmd.åtgärder": "The forum's actions by actor: open, overdue and those done in the last week.",
 }

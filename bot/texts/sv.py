@@ -396,4 +396,17 @@ TEXTS: dict[str, str] = {
     "record.never_activated": "{forum} har aldrig aktiverats.",
     "cmd.export": "Dokumentation av en händelse för diariet och utvärderingen: aktiveringar, kallelser och "
         "kvittenser, möten, beslut och lägesbilder, som filer.",
+    "done.noted": "Klar: åtgärd #{number} {text} ({owner}).",
+    "done.already": "Åtgärd #{number} är redan klarmarkerad ({when}); inget ändrades.",
+    "done.no_action": "Det finns ingen åtgärd #{number} att klarmarkera (strukna poster och beslut räknas inte).",
+    "done.bad_number": "Ange åtgärdens nummer, till exempel !klar 12, inte {given}.",
+    "done.not_owner": "Bara den ansvariga aktören ({owner}) eller den som förde in åtgärden kan klarmarkera den.",
+    "actions.title": "Åtgärder i {forum}",
+    "actions.none": "Inga öppna åtgärder och inga som blivit klara den senaste veckan.",
+    "actions.done": "klar {when}",
+    "actions.overdue": "FÖRSENAD, skulle vara klar {when}",
+    "actions.how": "Den ansvariga aktören klarmarkerar med !klar <nummer> [kommentar].",
+    "actions.which_forum": "Vilket forum? Skriv !åtgärder <forum>, eller skriv i forumets rum.",
+    "cmd.klar": "Klarmarkera en åtgärd som din organisation ansvarar för, med en kommentar om du vill.",
+    "cmd.åtgärder": "Forumets åtgärder per aktör: öppna, försenade och de som blivit klara den senaste veckan.",
 }
