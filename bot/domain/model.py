@@ -129,6 +129,8 @@ class Forum(Strict):
     activated: tuple[str, ...] = ()
     conference: Conference = Conference()
     meetings: tuple[Meeting, ...] = Field(default=(), alias="meeting")
+    # While activated, a conference this often (the chair may change it with !rytm); none by default.
+    activated_rhythm: Duration | None = None
 
     def members(self) -> tuple[str, ...]:
         """Every function of either composition, ordinary first, without repeats."""

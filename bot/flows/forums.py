@@ -9,6 +9,7 @@ from datetime import datetime
 from bot.domain import forums as model
 from bot.domain.forums import ForumState
 from bot.domain.model import Forum
+from bot.flows import rhythm
 from bot.flows.context import Context
 from bot.flows.convocation import convene, pings, rings
 from bot.messages import PRIORITY_DIRECT, TOPIC_PREFIX, UNPIN, Message, Outgoing, StateUpdate
@@ -86,6 +87,8 @@ async def activate_now(ctx: Context, forum: Forum, event: str, description: str 
                      detail={"event": event, "description": description, "exercise": state.exercise,
                              "request": request.id if request else None})
     out = await activated_messages(ctx, forum, state, by_function, starts_at)
+    if starts_at is None:  # a conference called for later plans the next one when it opens
+        out += await rhythm.plan_next(ctx, forum, state, now)
     for pending in await store.pending_requests(ctx.session, forum.id):
         confirmed = model.same_event(pending.event, event)
         await store.answer_request(ctx.session, pending, status="confirmed" if confirmed else "closed",

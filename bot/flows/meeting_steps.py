@@ -14,6 +14,7 @@ from bot.domain.forums import ForumState
 from bot.domain.lagesbild import week_of
 from bot.domain.model import Forum
 from bot.domain.schedule import CONVENE, DEADLINE, REMIND, REQUEST, SUMMARY, Occurrence, Step
+from bot.flows import rhythm
 from bot.flows.context import Context
 from bot.flows.convocation import convene, details, direct_messages, headline, join_line, tell_chair
 from bot.flows.lagesbild import chase, request_reports, weekly_summary
@@ -112,6 +113,8 @@ async def later_conference_step(ctx: Context, convocation_id: int, step: str) ->
         return []
     forum = ctx.directory.forum(convocation.forum_id)
     state = await forum_store.forum_state(ctx.session, forum.id)
+    if convocation.activation_id is not None and convocation.activation_id != state.activation_id:
+        return []  # called during an activation that has ended: the forum is back in ordinary mode
     if step == REMIND:
         return await remind_unanswered(ctx, forum, state, convocation)
     if await store.open_meeting(ctx.session, forum.id) is not None:
@@ -119,7 +122,8 @@ async def later_conference_step(ctx: Context, convocation_id: int, step: str) ->
     meeting = await store.add(ctx.session, MeetingRow(
         forum_id=forum.id, name=ctx.t(f"meeting.name.{convocation.mode}"), starts_at=convocation.starts_at,
         convocation_id=convocation.id))
-    return await open_meeting(ctx, forum, state, meeting)
+    return [*await open_meeting(ctx, forum, state, meeting),
+            *await rhythm.plan_next(ctx, forum, state, convocation.starts_at)]
 
 
 async def open_meeting(ctx: Context, forum: Forum, state: ForumState, meeting: MeetingRow, *,

@@ -171,3 +171,10 @@ async def of_activations(session: AsyncSession, activation_ids: Sequence[int]) -
     query = (select(Convocation).where(col(Convocation.activation_id).in_(activation_ids))
              .order_by(col(Convocation.created_at)))
     return (await session.exec(query)).all()
+
+
+async def planned(session: AsyncSession, forum_id: str, activation_id: int | None, after: datetime) -> bool:
+    """Whether a conference of this activation is already called for a time after `after`."""
+    query = select(Convocation.id).where(Convocation.forum_id == forum_id, Convocation.activation_id == activation_id,
+                                         col(Convocation.starts_at) > after).limit(1)
+    return (await session.exec(query)).first() is not None

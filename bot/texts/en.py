@@ -408,4 +408,15 @@ TEXTS: dict[str, str] = {
     "actions.which_forum": "Which forum? Write !actions <forum>, or write in the forum's room.",
     "cmd.klar": "Mark an action your organisation is responsible for as done, with a comment if you like.",
     "cmd.åtgärder": "The forum's actions by actor: open, overdue and those done in the last week.",
+    "rhythm.subject": "collaboration conference on the rhythm, every {every}",
+    "rhythm.next": "Next collaboration conference {when} (rhythm: every {every}). The dial-in goes out 15 "
+        "minutes before to whoever has not acknowledged; you may acknowledge now with !ack.",
+    "rhythm.set": "Rhythm for {forum}: a collaboration conference every {every} while the forum is activated.",
+    "rhythm.off": "No rhythm any more for {forum}: call the next conference with !convene.",
+    "rhythm.already_planned": "The next collaboration conference is already called; the rhythm counts from it.",
+    "rhythm.not_active": "{forum} is not activated: a rhythm holds only during an activation.",
+    "rhythm.bad": "The interval must be between 30 minutes and 24 hours, for example 4h or 90min, not {given}.",
+    "rhythm.refused": "only a convener or the chair can set the rhythm of {forum}.",
+    "cmd.rytm": "During an activation: a collaboration conference at regular intervals (!rhythm samordnande"
+        " 4h), or none (off).",
 }

@@ -409,4 +409,15 @@ TEXTS: dict[str, str] = {
     "actions.which_forum": "Vilket forum? Skriv !åtgärder <forum>, eller skriv i forumets rum.",
     "cmd.klar": "Klarmarkera en åtgärd som din organisation ansvarar för, med en kommentar om du vill.",
     "cmd.åtgärder": "Forumets åtgärder per aktör: öppna, försenade och de som blivit klara den senaste veckan.",
+    "rhythm.subject": "samverkanskonferens enligt rytmen, var {every}",
+    "rhythm.next": "Nästa samverkanskonferens {when} (rytm: var {every}). Inringningen skickas 15 minuter före"
+        " till den som inte har kvitterat; kvittera gärna redan nu med !kvittera.",
+    "rhythm.set": "Rytm för {forum}: en samverkanskonferens var {every} så länge forumet är aktiverat.",
+    "rhythm.off": "Ingen rytm längre för {forum}: nästa samverkanskonferens kallas med !kalla.",
+    "rhythm.already_planned": "Nästa samverkanskonferens är redan kallad; rytmen gäller från den.",
+    "rhythm.not_active": "{forum} är inte aktiverat: en rytm gäller bara under en aktivering.",
+    "rhythm.bad": "Intervallet ska vara mellan 30 minuter och 24 timmar, till exempel 4h eller 90min, inte {given}.",
+    "rhythm.refused": "bara den som får sammankalla eller ordföranden kan sätta rytmen för {forum}.",
+    "cmd.rytm": "Under en aktivering: en samverkanskonferens med jämna mellanrum (!rytm samordnande 4h), "
+        "eller ingen (av).",
 }

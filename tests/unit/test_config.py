@@ -203,3 +203,14 @@ def test_the_version_is_the_package_version() -> None:
     done = subprocess.run([sys.executable, "-m", "bot", "--version"], capture_output=True, text=True, check=False)
     assert done.returncode == 0
     assert done.stdout.strip() == f"samverkan-bot {metadata.version('samverkan-bot')}"
+
+
+def test_a_forum_may_set_its_rhythm_while_activated_and_a_bad_one_is_an_error_with_its_place() -> None:
+    from datetime import timedelta
+
+    data = example()
+    assert all(f.activated_rhythm is None for f in parse_settings(data).forums), "no rhythm unless asked"
+    data["forum"][0]["activated_rhythm"] = "4h"
+    assert parse_settings(data).forums[0].activated_rhythm == timedelta(hours=4)
+    data["forum"][0]["activated_rhythm"] = "ibland"
+    assert any("activated_rhythm" in error for error in errors_of(data))

@@ -1,0 +1,66 @@
+"""A rhythm while activated: `!rytm samordnande 4h` plans a conference every four hours until deactivation."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from support import World, bot_said, command, direct_bodies, settle
+
+from bot.app import App
+
+
+async def _reminders(world: World, app: App, who: str) -> int:
+    return sum("PÅMINNELSE" in b for b in await direct_bodies(world, app, who))
+
+
+async def test_a_rhythm_plans_each_next_conference_rings_before_it_and_ends_with_the_activation(
+        world: World) -> None:
+    from bot.domain.clock import FakeClock
+
+    ten = (datetime.now(ZoneInfo("Europe/Stockholm")) + timedelta(days=1)).replace(
+        hour=10, minute=0, second=0, microsecond=0).astimezone(UTC)
+    clock = FakeClock(ten)
+    app = await world.start_bot(clock=clock)
+    refused = await command(world, "tib", "samordnande", "!rytm samordnande 4h")
+    assert "inte aktiverat" in refused, "no rhythm in ordinary mode"
+    await command(world, "tib", "samordnande", "!aktivera samordnande snöoväder")
+    await command(world, "tib", "samordnande", "!kvittera")
+    await command(world, "sos", "samordnande", "!kvittera")  # so that nothing escalates: only the rhythm rings
+    assert "får sammankalla eller ordföranden" in await command(world, "nacka", "samordnande", "!rytm samordnande 4h")
+    bad = await command(world, "tib", "samordnande", "!rytm samordnande 25h")
+    assert "mellan 30 minuter och 24 timmar" in bad and "Användning: !rytm" in bad
+    assert await bot_said(world, "samordnande", "(rytm: var") == []
+
+    assert "en samverkanskonferens var 4 h" in await command(world, "tib", "samordnande", "!rytm samordnande 4h")
+    notices = await bot_said(world, "samordnande", "(rytm: var")
+    assert len(notices) == 1 and " 14:00 (rytm: var 4 h)" in notices[0]["content"]["body"]
+    assert "m.mentions" not in notices[0]["content"] or not notices[0]["content"]["m.mentions"].get("user_ids")
+    await settle(app)
+    before = await _reminders(world, app, "sos")
+
+    clock.set(ten + timedelta(hours=3, minutes=46))  # 15 minutes before 14:00: the dial-in rings
+    await app.timers.fire_due()
+    await settle(app)
+    assert await _reminders(world, app, "sos") == before + 1
+    clock.set(ten + timedelta(hours=4, minutes=1))  # 14:00: it opens, and the one at 18:00 is planned
+    await app.timers.fire_due()
+    await app.timers.fire_due()
+    await settle(app)
+    assert len(await bot_said(world, "samordnande", "Samverkanskonferens i aktiverat läge har börjat")) == 1
+    notices = await bot_said(world, "samordnande", "(rytm: var")
+    assert len(notices) == 2 and " 18:00 (rytm: var 4 h)" in notices[-1]["content"]["body"]
+    again = await command(world, "tib", "samordnande", "!rytm samordnande 4h")
+    assert "redan kallad" in again
+    assert len(await bot_said(world, "samordnande", "(rytm: var")) == 2, "no second chain"
+
+    await command(world, "tib", "samordnande", "!möte slut")
+    await command(world, "tib", "samordnande", "!avaktivera samordnande")
+    reminded = await _reminders(world, app, "sos")
+    clock.set(ten + timedelta(hours=7, minutes=46))  # 17:46: the activation has ended, nothing rings
+    await app.timers.fire_due()
+    clock.set(ten + timedelta(hours=8, minutes=1))
+    await app.timers.fire_due()
+    await settle(app)
+    assert await _reminders(world, app, "sos") == reminded
+    assert len(await bot_said(world, "samordnande", "Samverkanskonferens i aktiverat läge har börjat")) == 1
