@@ -33,12 +33,12 @@ from pathlib import Path
 from typing import Any
 
 import tomli_w
-from nio import AsyncClient, RoomCreateResponse, RoomMessageText
+from nio import AsyncClient, RoomMessageText
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.roundtrip import REPLY_TIMEOUT, Bot, Person, cpu_seconds, percentile  # noqa: E402
+from bench.roundtrip import REPLY_TIMEOUT, Bot, Person, both_bots, cpu_seconds, forum_room, percentile  # noqa: E402
 from dev.devserver import Homeserver, RegisteredUser, register_many, scratch_homeserver  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
@@ -181,37 +181,20 @@ async def main() -> None:
         bot_user, echo_user = hs.register("samverkan"), hs.register("echo")
         holder_users = register_many(hs, "h", args.holders)
         officer_users = register_many(hs, "c", args.officers)
-        setup = AsyncClient(hs.url, admin.user_id, device_id=admin.device_id)
-        setup.restore_login(admin.user_id, admin.device_id, admin.access_token)
-        created = await setup.room_create(alias="forum", initial_state=[
-            {"type": "m.room.join_rules", "state_key": "", "content": {"join_rule": "public"}}])
-        assert isinstance(created, RoomCreateResponse), created
-        await setup.close()
+        room_id = await forum_room(hs, admin)
         data = tmp / "data"
         data.mkdir()
         config = tmp / "config.toml"
         config.write_text(tomli_w.dumps(configuration(hs, admin, bot_user, holder_users, officer_users, data)),
                           encoding="utf-8")
         # One sync sees every answer: a sync per sender would load the homeserver more than the bots.
-        observer = Person(hs, admin, created.room_id)
-        holders = [Person(hs, u, created.room_id, observer) for u in holder_users]
-        officers = [Person(hs, u, created.room_id, observer) for u in officer_users]
+        observer = Person(hs, admin, room_id)
+        holders = [Person(hs, u, room_id, observer) for u in holder_users]
+        officers = [Person(hs, u, room_id, observer) for u in officer_users]
         for person in (*holders, *officers):
-            await person.client.join(created.room_id)
+            await person.client.join(room_id)
         sync = await observer.start()
-        echo_join = AsyncClient(hs.url, echo_user.user_id, device_id=echo_user.device_id)
-        echo_join.restore_login(echo_user.user_id, echo_user.device_id, echo_user.access_token)
-        await echo_join.join(created.room_id)
-        await echo_join.close()
-        bots = {
-            "bot": Bot("bot", [sys.executable, "-m", "bot", "run", "--config", str(config)],
-                       {"SAMVERKAN_PASSWORD": bot_user.password, "SAMVERKAN_STORE_KEY": "bench"},
-                       tmp / "bot.log"),
-            "echo_bot": Bot("echo_bot", [sys.executable, "bench/echo_bot.py"],
-                            {"ECHO_HOMESERVER": hs.url, "ECHO_USER": echo_user.user_id,
-                             "ECHO_DEVICE": echo_user.device_id, "ECHO_TOKEN": echo_user.access_token},
-                            tmp / "echo.log"),
-        }
+        bots = await both_bots(hs, bot_user, echo_user, config, room_id, tmp)
         # As in service, the bot has run before and opened its direct rooms: the crisis finds them open.
         bots["bot"].start()
         await officers[0].first_answer(time.monotonic(), timeout=120)

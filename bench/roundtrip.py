@@ -203,6 +203,33 @@ def ratio(bot: list[float] | float, echo: list[float] | float) -> float:
     return round(median(bot) / median(echo), 2)
 
 
+async def forum_room(hs: Homeserver, admin: RegisteredUser) -> str:
+    """The forum's room (#forum), public, made by the administrator; returns its id."""
+    setup = AsyncClient(hs.url, admin.user_id, device_id=admin.device_id)
+    setup.restore_login(admin.user_id, admin.device_id, admin.access_token)
+    created = await setup.room_create(alias="forum", initial_state=[
+        {"type": "m.room.join_rules", "state_key": "", "content": {"join_rule": "public"}}])
+    await setup.close()
+    assert isinstance(created, RoomCreateResponse), created
+    return str(created.room_id)
+
+
+async def both_bots(hs: Homeserver, bot: RegisteredUser, echo: RegisteredUser, config: Path, room_id: str,
+                    logs: Path) -> dict[str, Bot]:
+    """The bot on `config` and the echo bot, joined to the room; neither started."""
+    joining = AsyncClient(hs.url, echo.user_id, device_id=echo.device_id)
+    joining.restore_login(echo.user_id, echo.device_id, echo.access_token)
+    await joining.join(room_id)
+    await joining.close()
+    return {
+        "bot": Bot("bot", [sys.executable, "-m", "bot", "run", "--config", str(config)],
+                   {"SAMVERKAN_PASSWORD": bot.password, "SAMVERKAN_STORE_KEY": "bench"}, logs / "bot.log"),
+        "echo_bot": Bot("echo_bot", [sys.executable, "bench/echo_bot.py"],
+                        {"ECHO_HOMESERVER": hs.url, "ECHO_USER": echo.user_id, "ECHO_DEVICE": echo.device_id,
+                         "ECHO_TOKEN": echo.access_token}, logs / "echo.log"),
+    }
+
+
 def configuration(hs: Homeserver, admin: RegisteredUser, bot: RegisteredUser, holders: list[RegisteredUser],
                   data: Path) -> dict[str, Any]:
     """Forty organisations with a duty officer each, one forum with a weekly meeting; the first
@@ -234,12 +261,7 @@ async def main() -> None:
         admin = hs.register("admin", admin=True)
         bot_user, echo_user = hs.register("samverkan"), hs.register("echo")
         holders = register_many(hs, "tib", args.organisations)
-        setup = AsyncClient(hs.url, admin.user_id, device_id=admin.device_id)
-        setup.restore_login(admin.user_id, admin.device_id, admin.access_token)
-        created = await setup.room_create(alias="forum", initial_state=[
-            {"type": "m.room.join_rules", "state_key": "", "content": {"join_rule": "public"}}])
-        assert isinstance(created, RoomCreateResponse), created
-        await setup.close()
+        room_id = await forum_room(hs, admin)
         data = tmp / "data"
         data.mkdir()
         config = tmp / "config.toml"
@@ -250,21 +272,10 @@ async def main() -> None:
                                                 for i, h in enumerate(holders)], datetime.now(UTC))
         await db.close()
 
-        person = Person(hs, holders[0], created.room_id)
-        await person.client.join(created.room_id)
+        person = Person(hs, holders[0], room_id)
+        await person.client.join(room_id)
         sync = await person.start()
-        bots = {
-            "bot": Bot("bot", [sys.executable, "-m", "bot", "run", "--config", str(config)],
-                       {"SAMVERKAN_PASSWORD": bot_user.password, "SAMVERKAN_STORE_KEY": "bench"}, tmp / "bot.log"),
-            "echo_bot": Bot("echo_bot", [sys.executable, "bench/echo_bot.py"],
-                            {"ECHO_HOMESERVER": hs.url, "ECHO_USER": echo_user.user_id,
-                             "ECHO_DEVICE": echo_user.device_id, "ECHO_TOKEN": echo_user.access_token},
-                            tmp / "echo.log"),
-        }
-        echo_join = AsyncClient(hs.url, echo_user.user_id, device_id=echo_user.device_id)
-        echo_join.restore_login(echo_user.user_id, echo_user.device_id, echo_user.access_token)
-        await echo_join.join(created.room_id)
-        await echo_join.close()
+        bots = await both_bots(hs, bot_user, echo_user, config, room_id, tmp)
         # The bot's first start logs in, joins and sets up its keys; the figures are of later starts.
         bots["bot"].start()
         await person.first_answer(time.monotonic(), timeout=120)
