@@ -1,7 +1,8 @@
 """Deliver the outbox: most urgent first, in order within a room, honouring rate limits.
 
 Two lanes run side by side: room pings and answers to commands, and the rest (direct messages,
-chatter). An answer never waits for a batch of forty direct messages to finish opening rooms.
+chatter). An answer never waits for a batch of forty direct messages to finish opening rooms; the
+second lane starts a pass only when the first has nothing due, so a room ping still goes first.
 
 Every message already has its transaction id; sending it again after a crash is
 de-duplicated by the homeserver, so nobody is pinged twice.
@@ -70,10 +71,12 @@ class OutboxSender:
         self._wakes = [asyncio.Event() for _ in LANES]
         self._idle = [False for _ in LANES]
         self._backlog = [0 for _ in LANES]
+        self._urgent_done = asyncio.Event()  # the first lane has nothing due
         # Told about every message given up on, so a convocation can report who was not reached.
         self.on_give_up: Callable[[OutboxMessage, str], Awaitable[None]] | None = None
 
     def notify(self) -> None:
+        self._urgent_done.clear()  # what was added may be a ping: the first lane looks before the second
         for wake in self._wakes:
             wake.set()
 
@@ -86,14 +89,25 @@ class OutboxSender:
 
     def _set_idle(self, lane: int, idle: bool) -> None:
         self._idle[lane] = idle
+        if lane == 0 and idle:
+            self._urgent_done.set()
         if all(self._idle):
             self.idle.set()
         else:
             self.idle.clear()
 
     async def _run_lane(self, lane: int) -> None:
+        try:
+            await self._deliver_forever(lane)
+        finally:
+            if lane == 0:  # the second lane must not wait for a lane that has stopped
+                self._urgent_done.set()
+
+    async def _deliver_forever(self, lane: int) -> None:
         wake, backoff = self._wakes[lane], 1.0
         while not self.stopped:
+            if lane > 0:
+                await self._urgent_done.wait()
             wake.clear()
             try:
                 remaining, upcoming = await self.deliver_due(lane)
