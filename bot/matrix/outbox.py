@@ -111,6 +111,8 @@ class OutboxSender:
             wake.clear()
             try:
                 remaining, upcoming = await self.deliver_due(lane)
+                self._backlog[lane] = remaining
+                metrics.OUTBOX_BACKLOG.set(sum(self._backlog))
                 backoff = 1.0
             except Transient as exc:
                 if exc.rate_limited:
