@@ -38,7 +38,7 @@ from nio import AsyncClient, RoomMessageText
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.roundtrip import REPLY_TIMEOUT, Bot, Person, both_bots, cpu_seconds, forum_room, percentile  # noqa: E402
+from bench.roundtrip import REPLY_TIMEOUT, Bot, Person, both_bots, cpu_seconds, percentile, public_room  # noqa: E402
 from dev.devserver import Homeserver, RegisteredUser, register_many, scratch_homeserver  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
@@ -118,6 +118,8 @@ async def crisis(holders: list[Person], officers: list[Person], ping: str, secon
 
 async def run_one(name: str, bot: Bot, sender: str, hs: Homeserver, admin: RegisteredUser, observer: Person,
                   holders: list[Person], officers: list[Person], args: argparse.Namespace) -> dict[str, Any]:
+    for person in (*holders, *officers):
+        person.room_id = bot.room_id
     bot.start()
     try:
         await officers[0].first_answer(time.monotonic(), timeout=120)
@@ -127,7 +129,7 @@ async def run_one(name: str, bot: Bot, sender: str, hs: Homeserver, admin: Regis
         pinged = asyncio.create_task(ping_of(observer, sender if name == "bot" else admin.user_id))
         await officers[0].round_trip("!aktivera forum snöoväder")
         if name != "bot":
-            await admin_says(hs, admin, officers[0].room_id)
+            await admin_says(hs, admin, bot.room_id)
         ping = await pinged
         figures = await crisis(holders, officers, ping, args.seconds, args.ack_within, args.pause)
         await observer.settle()
@@ -181,7 +183,7 @@ async def main() -> None:
         bot_user, echo_user = hs.register("samverkan"), hs.register("echo")
         holder_users = register_many(hs, "h", args.holders)
         officer_users = register_many(hs, "c", args.officers)
-        room_id = await forum_room(hs, admin)
+        room_id, echo_room = await public_room(hs, admin, "forum"), await public_room(hs, admin, "echo")
         data = tmp / "data"
         data.mkdir()
         config = tmp / "config.toml"
@@ -193,8 +195,10 @@ async def main() -> None:
         officers = [Person(hs, u, room_id, observer) for u in officer_users]
         for person in (*holders, *officers):
             await person.client.join(room_id)
+            await person.client.join(echo_room)
+        await observer.client.join(echo_room)
         sync = await observer.start()
-        bots = await both_bots(hs, bot_user, echo_user, config, room_id, tmp)
+        bots = await both_bots(hs, bot_user, echo_user, config, room_id, echo_room, tmp)
         # As in service, the bot has run before and opened its direct rooms: the crisis finds them open.
         bots["bot"].start()
         await officers[0].first_answer(time.monotonic(), timeout=120)

@@ -137,8 +137,8 @@ class Person:
 class Bot:
     """One of the two bots as a process: how it starts and how it stops."""
 
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], log: Path) -> None:
-        self.name, self.argv, self.env, self.log = name, argv, env, log
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log: Path, room_id: str) -> None:
+        self.name, self.argv, self.env, self.log, self.room_id = name, argv, env, log, room_id
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> float:
@@ -164,6 +164,7 @@ class Bot:
 
 
 async def run_bot(bot: Bot, person: Person, commands: int) -> dict[str, Any]:
+    person.room_id = bot.room_id
     started = bot.start()
     try:
         start_s = await person.first_answer(started)
@@ -203,30 +204,31 @@ def ratio(bot: list[float] | float, echo: list[float] | float) -> float:
     return round(median(bot) / median(echo), 2)
 
 
-async def forum_room(hs: Homeserver, admin: RegisteredUser) -> str:
-    """The forum's room (#forum), public, made by the administrator; returns its id."""
+async def public_room(hs: Homeserver, admin: RegisteredUser, alias: str) -> str:
+    """A public room made by the administrator; returns its id. Each bot is asked in a room of its own,
+    so the bot never sees (nor, after a restart, catches up on) what the echo bot was asked."""
     setup = AsyncClient(hs.url, admin.user_id, device_id=admin.device_id)
     setup.restore_login(admin.user_id, admin.device_id, admin.access_token)
-    created = await setup.room_create(alias="forum", initial_state=[
+    created = await setup.room_create(alias=alias, initial_state=[
         {"type": "m.room.join_rules", "state_key": "", "content": {"join_rule": "public"}}])
     await setup.close()
     assert isinstance(created, RoomCreateResponse), created
     return str(created.room_id)
 
 
-async def both_bots(hs: Homeserver, bot: RegisteredUser, echo: RegisteredUser, config: Path, room_id: str,
-                    logs: Path) -> dict[str, Bot]:
-    """The bot on `config` and the echo bot, joined to the room; neither started."""
+async def both_bots(hs: Homeserver, bot: RegisteredUser, echo: RegisteredUser, config: Path, forum: str,
+                    echo_room: str, logs: Path) -> dict[str, Bot]:
+    """The bot on `config` (its forum room `forum`) and the echo bot, joined to `echo_room`; neither started."""
     joining = AsyncClient(hs.url, echo.user_id, device_id=echo.device_id)
     joining.restore_login(echo.user_id, echo.device_id, echo.access_token)
-    await joining.join(room_id)
+    await joining.join(echo_room)
     await joining.close()
     return {
         "bot": Bot("bot", [sys.executable, "-m", "bot", "run", "--config", str(config)],
-                   {"SAMVERKAN_PASSWORD": bot.password, "SAMVERKAN_STORE_KEY": "bench"}, logs / "bot.log"),
+                   {"SAMVERKAN_PASSWORD": bot.password, "SAMVERKAN_STORE_KEY": "bench"}, logs / "bot.log", forum),
         "echo_bot": Bot("echo_bot", [sys.executable, "bench/echo_bot.py"],
                         {"ECHO_HOMESERVER": hs.url, "ECHO_USER": echo.user_id, "ECHO_DEVICE": echo.device_id,
-                         "ECHO_TOKEN": echo.access_token}, logs / "echo.log"),
+                         "ECHO_TOKEN": echo.access_token}, logs / "echo.log", echo_room),
     }
 
 
@@ -261,7 +263,7 @@ async def main() -> None:
         admin = hs.register("admin", admin=True)
         bot_user, echo_user = hs.register("samverkan"), hs.register("echo")
         holders = register_many(hs, "tib", args.organisations)
-        room_id = await forum_room(hs, admin)
+        room_id, echo_room = await public_room(hs, admin, "forum"), await public_room(hs, admin, "echo")
         data = tmp / "data"
         data.mkdir()
         config = tmp / "config.toml"
@@ -274,8 +276,9 @@ async def main() -> None:
 
         person = Person(hs, holders[0], room_id)
         await person.client.join(room_id)
+        await person.client.join(echo_room)
         sync = await person.start()
-        bots = await both_bots(hs, bot_user, echo_user, config, room_id, tmp)
+        bots = await both_bots(hs, bot_user, echo_user, config, room_id, echo_room, tmp)
         # The bot's first start logs in, joins and sets up its keys; the figures are of later starts.
         bots["bot"].start()
         await person.first_answer(time.monotonic(), timeout=120)
