@@ -30,7 +30,6 @@ async def export(ctx: Context, forum_or_event: str | None) -> list[Outgoing]:
     if record is None:
         raise UserError("record.unknown_event", event=event)
     html, data = record.files()
-    text = ctx.t("record.attached", event=record.event, activations=record.activations,
-                 convocations=record.convocations, entries=record.entries)
+    text = ctx.t("record.attached", event=record.event, **record.counts)
     return [replace(ctx.reply(Rich().text(text)), attachment=html),
             replace(ctx.reply(Rich().text(ctx.t("record.json"))), attachment=data)]

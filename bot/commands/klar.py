@@ -18,15 +18,16 @@ MAX_COMMENT = 1000
          usage_override={"sv": "<nummer> [kommentar]", "en": "<number> [comment]"})
 async def klar(ctx: Context, number_and_comment: str) -> list[Outgoing]:
     number, _, comment = number_and_comment.strip().lstrip("#").partition(" ")
+    comment = comment.strip()
     if not number.isdecimal() or len(number) > 9:
         raise BadArgument("done.bad_number", given=number[:20])
     entry = await store.get_entry(ctx.session, int(number))
     if entry is None or entry.kind != "action" or entry.withdrawn_at is not None:
         raise UserError("done.no_action", number=number)
     owner = ctx.directory.function(entry.owner_function) if entry.owner_function else None
-    held = await ctx.held()
-    own = owner is not None and any(f.organisation == owner.organisation for f in held)
-    if not own and entry.author != ctx.sender:
+    # The sender's function in the responsible organisation, if any: the actor decides about its own action.
+    acting = next((f for f in await ctx.held() if owner is not None and f.organisation == owner.organisation), None)
+    if acting is None and entry.author != ctx.sender:
         raise NotAllowed("done.not_owner", action="action_done", forum_id=entry.forum_id,
                          owner=owner.name if owner else "—")
     if entry.done_at is not None:
@@ -34,11 +35,10 @@ async def klar(ctx: Context, number_and_comment: str) -> list[Outgoing]:
     now = ctx.clock.now()
     entry.done_at = now
     ctx.session.add(entry)
-    function = next((f for f in held if owner is not None and f.organisation == owner.organisation), None)
-    await repo.audit(ctx.session, at=now, user_id=ctx.sender, function_id=function.id if function else None,
+    await repo.audit(ctx.session, at=now, user_id=ctx.sender, function_id=acting.id if acting else None,
                      action="action_done", forum_id=entry.forum_id, event_id=ctx.incoming.event_id,
-                     detail={"entry": entry.id, "comment": comment.strip()})
+                     detail={"entry": entry.id, "comment": comment})
     rich = Rich().text(ctx.t("done.noted", number=entry.id, text=entry.text, owner=owner.name if owner else "—"))
-    if comment.strip():
-        rich.br().text(comment.strip())
+    if comment:
+        rich.br().text(comment)
     return [ctx.reply(rich)]

@@ -27,9 +27,12 @@ class Record:
     title: str
     rich: Rich  # the page
     data: dict[str, Any]  # the same for machines
-    activations: int
-    convocations: int
-    entries: int
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """How many activations, convocations and log entries the record holds."""
+        return {"activations": len(self.data["activations"]), "convocations": len(self.data["convocations"]),
+                "entries": len(self.data["log"])}
 
     def html(self) -> str:
         return self.rich.page(self.title)
@@ -143,4 +146,4 @@ async def event_record(ctx: Context, event: str) -> Record | None:
                                 "organisations": sorted(organisations)})
     if not reporting:
         rich.item().text(ctx.t("record.none"))
-    return Record(event, title, rich, data, len(activations), len(convocations), len(entries))
+    return Record(event, title, rich, data)
