@@ -120,11 +120,11 @@ def rings(users: Sequence[str], rich: Rich, about: str | None = None) -> list[Ou
 async def convene(ctx: Context, forum: Forum, state: ForumState, *, kind: str, starts_at: datetime | None = None,
                   subject: str | None = None, function_ids: Sequence[str] | None = None,
                   into: Convocation | None = None, added: bool = False,
-                  intro: Rich | None = None, escalate: bool = True, supersede: bool = True) -> list[Outgoing]:
+                  intro: Rich | None = None, escalate: bool = True) -> list[Outgoing]:
     """Convene the forum's composition (or `function_ids`) now; `into` adds to an existing convocation.
 
     Without `escalate` (a weekly meeting convened a day ahead) nobody is escalated; a reminder
-    before the meeting takes that role.
+    before the meeting takes that role, and the escalations of a convocation in hand go on.
     """
     now = ctx.clock.now()
     roster = await ctx.roster()
@@ -132,7 +132,7 @@ async def convene(ctx: Context, forum: Forum, state: ForumState, *, kind: str, s
         function_ids = [*state.composition(forum),
                         *await store.added_functions(ctx.session, forum.id, state.activation_id)]
     first = [f.id for f in conveners(ctx.directory, forum)] + [state.chair_function(forum)]
-    if into is None and supersede:
+    if into is None and escalate:
         await store.stop_escalations(ctx.session, forum.id)  # a new convocation supersedes the last one
     convocation = into or await store.add(ctx.session, Convocation(
         forum_id=forum.id, kind=kind, activation_id=state.activation_id, event=state.event, subject=subject,

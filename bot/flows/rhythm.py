@@ -49,7 +49,7 @@ async def plan_next(ctx: Context, forum: Forum, state: ForumState, after: dateti
         return []
     starts = after + gap
     # Written now, sent at the reminder: the convocation in hand keeps its escalations.
-    await convene(ctx, forum, state, kind="extra", starts_at=starts, escalate=False, supersede=False,
+    await convene(ctx, forum, state, kind="extra", starts_at=starts, escalate=False,
                   subject=ctx.t("rhythm.subject", every=duration(gap)))
     text = Rich().text(ctx.t("rhythm.next", when=ctx.when(starts), every=duration(gap)))
     return [Message(target=forum.room, body=text.plain, html=text.html)]

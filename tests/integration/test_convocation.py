@@ -287,5 +287,23 @@ async def test_time_that_passes_fires_the_escalation_and_a_meeting_step_through_
     assert len(await _bodies_with(world, app, "sos", "PÅMINNELSE")) == 1, "each step once"
 
 
+async def test_a_weekly_convocation_does_not_stop_the_escalation_of_a_conference_in_hand(world: World) -> None:
+    """The weekly meeting is convened a day ahead while an extra conference waits for answers: the extra
+    conference's reminder still goes out when its time is up."""
+    meeting = world.settings().forums[0].meetings[0]
+    starts = occurrences(meeting, datetime.now(UTC) + timedelta(days=2), ZoneInfo("Europe/Stockholm"))[0]
+    clock = FakeClock(starts - timedelta(hours=24, minutes=2))
+    app = await world.start_bot(clock=clock)
+    await command(world, "tib", "samordnande", "!kalla samordnande avstämning")
+    await settle(app)
+    clock.advance(timedelta(minutes=2))  # the weekly convocation goes out
+    await wait_for(lambda: _bodies_with(world, app, "sos", "Veckomöte"), 20)
+    clock.advance(timedelta(minutes=3))  # the extra conference's ack_within has passed
+    await wait_for(lambda: _bodies_with(world, app, "sos", "PÅMINNELSE"), 20)
+    await settle(app)
+    reminders = await _bodies_with(world, app, "sos", "PÅMINNELSE")
+    assert len(reminders) == 1 and "avstämning" in reminders[0], reminders
+
+
 async def _bodies_with(world: World, app: Any, who: str, needle: str) -> list[str]:
     return [b for b in await direct_bodies(world, app, who) if needle in b]
