@@ -7,13 +7,10 @@ from datetime import datetime
 from bot.commands import converters
 from bot.commands.registry import Arg, command
 from bot.domain.model import Function
-from bot.domain.names import normalise
 from bot.flows.context import Context
 from bot.flows.errors import BadArgument
-from bot.flows.meetings import MAX_ENTRY, log
+from bot.flows.meetings import MAX_ENTRY, due_at_end, log
 from bot.messages import Outgoing
-
-BY = {"senast", "by", "before"}
 
 
 def parse_action(ctx: Context, text: str) -> tuple[Function, str, datetime | None]:
@@ -30,11 +27,7 @@ def parse_action(ctx: Context, text: str) -> tuple[Function, str, datetime | Non
         if not words:
             raise BadArgument("error.missing_arg", arg=ctx.t("arg.function"))
         owner, words = converters.function(ctx, words[0]), words[1:]  # unknown: "did you mean"
-    due = None
-    cut = max((i for i, w in enumerate(words) if normalise(w) in BY), default=None)
-    if cut is not None:
-        due = ctx.time_to_come(" ".join(words[cut + 1:]), "log.bad_due")
-        words = words[:cut]
+    words, due = due_at_end(ctx, words)
     if not words:
         raise BadArgument("error.missing_arg", arg=ctx.t("arg.text"))
     return owner, " ".join(words), due

@@ -117,6 +117,12 @@ def rings(users: Sequence[str], rich: Rich, about: str | None = None) -> list[Ou
                     priority=PRIORITY_DIRECT, ref=about) for u in users]
 
 
+async def current_composition(ctx: Context, forum: Forum, state: ForumState) -> list[str]:
+    """The functions of the forum's composition in its mode now, with those called in (adapted)."""
+    added = await store.added_functions(ctx.session, forum.id, state.activation_id)
+    return list(dict.fromkeys([*state.composition(forum), *added]))
+
+
 async def convene(ctx: Context, forum: Forum, state: ForumState, *, kind: str, starts_at: datetime | None = None,
                   subject: str | None = None, function_ids: Sequence[str] | None = None,
                   into: Convocation | None = None, added: bool = False,
@@ -129,8 +135,7 @@ async def convene(ctx: Context, forum: Forum, state: ForumState, *, kind: str, s
     now = ctx.clock.now()
     roster = await ctx.roster()
     if function_ids is None:
-        function_ids = [*state.composition(forum),
-                        *await store.added_functions(ctx.session, forum.id, state.activation_id)]
+        function_ids = await current_composition(ctx, forum, state)
     first = [f.id for f in conveners(ctx.directory, forum)] + [state.chair_function(forum)]
     if into is None and escalate:
         await store.stop_escalations(ctx.session, forum.id)  # a new convocation supersedes the last one

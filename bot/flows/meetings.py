@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from bot.domain.forums import ForumState, same_event
 from bot.domain.lagesbild import week_of
 from bot.domain.model import Forum, Function
+from bot.domain.names import normalise
 from bot.domain.schedule import Occurrence, forum_occurrences
 from bot.domain.timeparse import TIME_EXAMPLES, parse_when
 from bot.flows.context import Context
@@ -54,6 +55,15 @@ async def require_open(ctx: Context, forum: Forum) -> MeetingRow:
 
 
 MAX_ENTRY = 1000
+BY = {"senast", "by", "before"}
+
+
+def due_at_end(ctx: Context, words: list[str]) -> tuple[list[str], datetime | None]:
+    """'röj E4 senast 18:00' -> (['röj', 'E4'], 18:00); a time that is unreadable or past gets a sentence."""
+    cut = max((i for i, w in enumerate(words) if normalise(w) in BY), default=None)
+    if cut is None:
+        return words, None
+    return words[:cut], ctx.time_to_come(" ".join(words[cut + 1:]), "log.bad_due")
 
 
 async def log(ctx: Context, kind: str, text: str, owner: Function | None = None,
@@ -185,7 +195,7 @@ async def mark_present(ctx: Context, forum: Forum, meeting: MeetingRow, as_deput
 
 
 SECTIONS = (("decision", "minutes.decisions"), ("direction", "minutes.directions"),
-            ("action", "minutes.actions"), ("info", "minutes.info"))
+            ("action", "minutes.actions"), ("message", "minutes.messages"), ("info", "minutes.info"))
 
 
 def entry_line(ctx: Context, entry: LogEntry, rich: Rich) -> None:

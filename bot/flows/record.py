@@ -16,6 +16,7 @@ from bot.flows.context import Context
 from bot.messages import Attachment
 from bot.state import convocations as conv_store
 from bot.state import forums as forum_store
+from bot.state import joint_messages as message_store
 from bot.state import meetings as meeting_store
 from bot.state import reports as report_store
 from bot.texts.rich import Rich
@@ -70,7 +71,8 @@ async def event_record(ctx: Context, event: str) -> Record | None:
     title = ctx.t("record.title", event=event)
     rich = Rich().bold(title).br().text(ctx.t("record.made", when=ctx.when(ctx.clock.now(), year=True)))
     data: dict[str, Any] = {"title": title, "event": event, "made_at": _iso(ctx.clock.now()),
-                            "activations": [], "convocations": [], "meetings": [], "log": [], "reports": []}
+                            "activations": [], "convocations": [], "meetings": [], "log": [], "joint_messages": [],
+                            "reports": []}
 
     rich.br().br().bold(ctx.t("record.activations"))
     for a in activations:
@@ -134,6 +136,8 @@ async def event_record(ctx: Context, event: str) -> Record | None:
     if not entries:
         rich.item().text(ctx.t("record.none"))
 
+    await _joint_messages(ctx, ids, rich, data)
+
     rich.br().br().bold(ctx.t("record.reports"))
     reports = list(await report_store.of_activations(ctx.session, ids))
     reporting: dict[tuple[int, int, str], set[str]] = defaultdict(set)  # (year, week, forum) -> organisations
@@ -147,3 +151,36 @@ async def event_record(ctx: Context, event: str) -> Record | None:
     if not reporting:
         rich.item().text(ctx.t("record.none"))
     return Record(event, title, rich, data)
+
+
+async def _joint_messages(ctx: Context, activation_ids: list[int], rich: Rich, data: dict[str, Any]) -> None:
+    """Each joint message with every version and every organisation's answer to it."""
+    rich.br().br().bold(ctx.t("record.messages"))
+    messages = list(await message_store.of_activations(ctx.session, activation_ids))
+    for m in messages:
+        forum = ctx.directory.forum(m.forum_id).name
+        state = (ctx.t("record.message_fixed", when=ctx.when(m.fixed_at, year=True), version=m.version)
+                 if m.fixed_at else ctx.t("record.message_open"))
+        rich.item().text(ctx.t("record.message", number=m.id, forum=forum, state=state))
+        answers = list(await message_store.answers(ctx.session, m.id or 0))
+        versions = []
+        for v in await message_store.versions(ctx.session, m.id or 0):
+            rich.indent().text(ctx.t("record.message_version", version=v.version, when=ctx.when(v.at, year=True),
+                                     text=v.text))
+            given = [a for a in answers if a.version == v.version]
+            for a in given:
+                answer = (ctx.t("record.message_ok") if a.approved
+                          else ctx.t("record.message_objection", reason=a.reason or ""))
+                rich.indent().text("   " + ctx.t("record.message_answer",
+                                                 organisation=ctx.directory.organisation(a.organisation_id).name,
+                                                 answer=answer, when=ctx.when(a.at, year=True)))
+            versions.append({"version": v.version, "text": v.text, "at": _iso(v.at), "author": v.author,
+                             "answers": [{"organisation": a.organisation_id, "function": a.function_id,
+                                          "user": a.user_id, "approved": a.approved, "reason": a.reason,
+                                          "at": _iso(a.at)} for a in given]})
+        data["joint_messages"].append({"id": m.id, "forum": m.forum_id, "created_at": _iso(m.created_at),
+                                       "author": m.author, "due_at": _iso(m.due_at), "fixed_at": _iso(m.fixed_at),
+                                       "fixed_by": m.fixed_by, "fixed_version": m.version if m.fixed_at else None,
+                                       "versions": versions})
+    if not messages:
+        rich.item().text(ctx.t("record.none"))

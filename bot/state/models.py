@@ -329,3 +329,49 @@ class WeeklySummary(SQLModel, table=True):
     at: datetime = Field(sa_column=_utc_column(nullable=False))
     body: str = Field(sa_column=Column(Text, nullable=False))
     html: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class JointMessage(SQLModel, table=True):
+    """A joint public message (gemensamt budskap, seed 000): drafted in a forum, approved or objected to by
+    each organisation of the composition, fixed by the chair. Its versions and answers are kept beside it."""
+
+    __tablename__ = "joint_message"
+    id: int | None = Field(default=None, primary_key=True)
+    forum_id: str = Field(index=True)
+    activation_id: int | None = Field(default=None, index=True)
+    event: str | None = None
+    author: str
+    author_function: str
+    created_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    due_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))  # answers wanted by
+    version: int = 1  # the version now asked for
+    fixed_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    fixed_by: str | None = None
+    fixed_function: str | None = None
+
+
+class JointMessageVersion(SQLModel, table=True):
+    """One wording of a joint message; a revision starts the round of answers again."""
+
+    __tablename__ = "joint_message_version"
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = Field(index=True)
+    version: int
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    author: str
+    at: datetime = Field(sa_column=_utc_column(nullable=False))
+
+
+class JointMessageAnswer(SQLModel, table=True):
+    """An organisation's answer to one version: it stands behind it, or objects with a reason."""
+
+    __tablename__ = "joint_message_answer"
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = Field(index=True)
+    version: int
+    organisation_id: str
+    function_id: str
+    user_id: str
+    approved: bool
+    reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    at: datetime = Field(sa_column=_utc_column(nullable=False))

@@ -419,4 +419,52 @@ TEXTS: dict[str, str] = {
     "rhythm.refused": "only a convener or the chair can set the rhythm of {forum}.",
     "cmd.rytm": "During an activation: a collaboration conference at regular intervals (!rhythm samordnande"
         " 4h), or none (off).",
+    "message.ask": "JOINT MESSAGE #{number} for approval",
+    "message.ask_revised": "JOINT MESSAGE #{number}, version {version} (revised), for approval",
+    "message.due": "answer by {when}",
+    "message.how": "If your organisation stands behind the text: ✅ on this message or !message ok {number}. "
+        "Objection: !message object {number} <reason>.",
+    "message.drafted": "Message #{number} has gone to the composition of {forum} for approval. "
+        "Where it stands: !message {number}. Fix it: !message fix {number}.",
+    "message.approved": "{organisation} stands behind message #{number} (version {version}).",
+    "message.objected": "Objection from {organisation} to message #{number} (version {version}): {reason}",
+    "message.already_approved": "{organisation} already stands behind version {version} of message #{number}; "
+        "nothing changed.",
+    "message.all_approved": "Every organisation now stands behind message #{number}; "
+        "it can be fixed with !message fix {number}.",
+    "message.old_version": "Message #{number} has been revised: version {current} is asked for now, not version "
+        "{version}. Read the new text and answer that.",
+    "message.revised": "Message #{number} version {version} has gone out; earlier answers no longer count.",
+    "message.fixed": "Message #{number} (version {version}) is fixed, pinned in the forum room and sent to the "
+        "log room and the organisations' rooms.",
+    "message.fixed_title": "JOINT MESSAGE #{number} — fixed",
+    "message.fixed_by": "Fixed by {function} {when}. Standing behind it: {names}.",
+    "message.fixed_at": "fixed {when}",
+    "message.title": "Message #{number}, version {version}",
+    "message.approved_by": "Standing behind it: {names}",
+    "message.objections": "Objections: {names}",
+    "message.waiting": "Not answered: {names}",
+    "message.nobody": "none",
+    "message.none_open": "No joint message is waiting for answers.",
+    "message.no_such": "There is no message #{number}.",
+    "message.already_fixed": "Message #{number} is already fixed; nothing changed.",
+    "message.bad_number": "Give the message's number, for example !message ok 3, not {given}.",
+    "message.reason_missing": "Give the reason for the objection: !message object {number} <reason>.",
+    "message.not_asked": "only organisations of the composition of {forum} answer message #{number}.",
+    "message.draft_refused": "only someone in {forum} can propose a joint message there.",
+    "message.revise_refused": "only whoever wrote the message, a convener or the chair can revise it.",
+    "message.fix_refused": "only a convener or the chair can fix a message in {forum}.",
+    "cmd.budskap": "Joint message: a draft the composition approves or objects to, which the chair revises "
+        "and fixes.",
+    "arg.message": "message",
+    "log.kind.message": "joint message",
+    "minutes.messages": "Joint messages",
+    "record.messages": "Joint messages",
+    "record.message": "#{number} {forum}: {state}",
+    "record.message_version": "version {version} ({when}): “{text}”",
+    "record.message_answer": "{organisation}: {answer} ({when})",
+    "record.message_ok": "stands behind it",
+    "record.message_objection": "objection: {reason}",
+    "record.message_fixed": "fixed {when} (version {version})",
+    "record.message_open": "not fixed",
 }

@@ -420,4 +420,53 @@ TEXTS: dict[str, str] = {
     "rhythm.refused": "bara den som får sammankalla eller ordföranden kan sätta rytmen för {forum}.",
     "cmd.rytm": "Under en aktivering: en samverkanskonferens med jämna mellanrum (!rytm samordnande 4h), "
         "eller ingen (av).",
+    "message.ask": "GEMENSAMT BUDSKAP #{number} att godkänna",
+    "message.ask_revised": "GEMENSAMT BUDSKAP #{number}, version {version} (ändrat), att godkänna",
+    "message.due": "svar senast {when}",
+    "message.how": "Står er organisation bakom texten: ✅ på detta meddelande eller !budskap ok {number}. "
+        "Invändning: !budskap invänd {number} <orsak>.",
+    "message.drafted": "Budskap #{number} är skickat till sammansättningen i {forum} för godkännande. "
+        "Läget: !budskap {number}. Fastställ: !budskap fastställ {number}.",
+    "message.approved": "{organisation} står bakom budskap #{number} (version {version}).",
+    "message.objected": "Invändning från {organisation} mot budskap #{number} (version {version}): {reason}",
+    "message.already_approved": "{organisation} står redan bakom version {version} av budskap #{number}; "
+        "inget ändrades.",
+    "message.all_approved": "Alla organisationer står nu bakom budskap #{number}; "
+        "det kan fastställas med !budskap fastställ {number}.",
+    "message.old_version": "Budskap #{number} har ändrats: version {current} gäller nu, inte version {version}. "
+        "Läs den nya texten och svara på den.",
+    "message.revised": "Budskap #{number} version {version} är skickad; tidigare svar gäller inte längre.",
+    "message.fixed": "Budskap #{number} (version {version}) är fastställt, fäst i forumets rum och skickat "
+        "till loggrummet och organisationernas rum.",
+    "message.fixed_title": "GEMENSAMT BUDSKAP #{number} — fastställt",
+    "message.fixed_by": "Fastställt av {function} {when}. Står bakom: {names}.",
+    "message.fixed_at": "fastställt {when}",
+    "message.title": "Budskap #{number}, version {version}",
+    "message.approved_by": "Står bakom: {names}",
+    "message.objections": "Invändningar: {names}",
+    "message.waiting": "Har inte svarat: {names}",
+    "message.nobody": "ingen",
+    "message.none_open": "Inga gemensamma budskap väntar på svar.",
+    "message.no_such": "Det finns inget budskap #{number}.",
+    "message.already_fixed": "Budskap #{number} är redan fastställt; inget ändrades.",
+    "message.bad_number": "Ange budskapets nummer, till exempel !budskap ok 3, inte {given}.",
+    "message.reason_missing": "Skriv orsaken till invändningen: !budskap invänd {number} <orsak>.",
+    "message.not_asked": "bara organisationer i sammansättningen för {forum} svarar på budskap #{number}.",
+    "message.draft_refused": "bara den som ingår i {forum} kan föreslå ett gemensamt budskap där.",
+    "message.revise_refused": "bara den som skrev budskapet, den som får sammankalla eller ordföranden kan "
+        "ändra det.",
+    "message.fix_refused": "bara den som får sammankalla eller ordföranden kan fastställa ett budskap i {forum}.",
+    "cmd.budskap": "Gemensamt budskap: ett förslag som sammansättningen godkänner eller invänder mot, "
+        "som ordföranden ändrar och fastställer.",
+    "arg.message": "budskap",
+    "log.kind.message": "gemensamt budskap",
+    "minutes.messages": "Gemensamma budskap",
+    "record.messages": "Gemensamma budskap",
+    "record.message": "#{number} {forum}: {state}",
+    "record.message_version": "version {version} ({when}): ”{text}”",
+    "record.message_answer": "{organisation}: {answer} ({when})",
+    "record.message_ok": "står bakom",
+    "record.message_objection": "invändning: {reason}",
+    "record.message_fixed": "fastställt {when} (version {version})",
+    "record.message_open": "inte fastställt",
 }

@@ -29,6 +29,7 @@ ROOT = Path(__file__).parents[2]
 RELEASED = {
     "0001_baseline.py": "f6721f325fb6cf3b03bc15f69436f508acec333b2242643d913adf7e3d4eb620",
     "0002_lease.py": "a3a6f89b9687dc51fbb01ea3ed53174ebd73e8f5a073778b43cffa1e9b3a13e8",
+    "0003_joint_messages.py": "1855ff3305006e2ec9659ed2c899b8e0935dbc868695383e79c5d728729a6cd3",
 }
 
 
@@ -60,21 +61,21 @@ async def test_a_database_of_the_previous_release_upgrades_without_loss(new_data
         await repo.audit(session, at=datetime.now(UTC), user_id="@anna:example.org", action="activate",
                          forum_id="samordnande")
         await repo.set_value(session, "sync_token", "s72594_4483_1934")
-    assert await db.migrate() == ["0002"], "taken over as the baseline: only what came after it runs"
+    assert await db.migrate() == ["0002", "0003"], "taken over as the baseline: only what came after it runs"
     assert await db.migrate() == []
     async with db.session() as session:
         audit = (await session.exec(select(AuditEntry))).all()
         assert [(a.user_id, a.action) for a in audit] == [("@anna:example.org", "activate")]
         assert await repo.get_value(session, "sync_token") == "s72594_4483_1934"
-        assert sorted((await session.exec(select(SchemaVersion.version))).all()) == [1, 2, 3, 4, 5, 6]
-        assert (await session.exec(text("SELECT version_num FROM alembic_version"))).all() == [("0002",)]
+        assert sorted((await session.exec(select(SchemaVersion.version))).all()) == [1, 2, 3, 4, 5, 6, 7]
+        assert (await session.exec(text("SELECT version_num FROM alembic_version"))).all() == [("0003",)]
         session.add(ForumStateRow(forum_id="samordnande", mode="activated"))  # the tables work as before
     await db.close()
 
 
 async def test_a_new_database_gets_every_revision_and_its_history(new_database: Callable[[], str]) -> None:
     db = Database(new_database())
-    assert await db.migrate() == ["0001", "0002"]
+    assert await db.migrate() == ["0001", "0002", "0003"]
     assert await db.migrate() == []
     async with db.session() as session:
         rows = (await session.exec(select(SchemaVersion))).all()
