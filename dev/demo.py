@@ -45,17 +45,29 @@ SCENARIO: list[tuple[str, str, str]] = [
     ("anna", "samordnande", "!upprop"),
     ("sara", "samordnande", "!här"),
     ("nils", "samordnande", "!här"),
-    ("anna", "samordnande", "!beslut Gemensamt budskap: undvik onödiga resor i hela länet"),
     ("anna", "samordnande", "!beslut Nästa konferens kl 08:00 i morgon"),
-    ("anna", "samordnande", "!åtgärd tlc lägesbild för E4 och E18 senast 07:30"),
+    ("anna", "samordnande", "!åtgärd tlc lägesbild för E4 och E18 senast om 3h"),
+    # Scene 3 (seed 000): a joint message, answered by each organisation, revised and fixed.
+    ("anna", "samordnande", "!budskap samordnande Undvik onödiga resor i hela länet i kväll. senast om 1h"),
+    ("sara", "samordnande", "!budskap ok 1"),
+    ("tove", "samordnande", "!budskap invänd 1 Skriv att E4 och E18 plogas hela natten"),
+    ("anna", "samordnande", "!budskap ändra 1 Undvik onödiga resor i hela länet i kväll. E4 och E18 plogas "
+                            "hela natten; följ trafikinformationen."),
+    ("sara", "samordnande", "!budskap ok 1"),
+    ("tove", "samordnande", "!budskap ok 1"),
+    ("nils", "samordnande", "!budskap ok 1"),
+    ("rasmus", "samordnande", "!budskap ok 1"),
+    ("anna", "samordnande", "!budskap fastställ 1"),
     ("anna", "samordnande", "!möte slut"),
-    ("nils", "inriktande", "!aktivera inriktande snöoväder"),
+    ("anna", "inriktande", "!aktivera inriktande snöoväder om 2h"),  # "två timmar senare" (scene 3)
+    ("tove", "samordnande", "!klar 2 lägesbilden för E4 och E18 är skickad"),
     ("sara", "samordnande", "!rapport konsekvenser: högt tryck på 112 ; behov: inga"),
     ("nils", "samordnande", "!rapport konsekvenser: elavbrott i Boo, 800 hushåll\n"
                             "samordning: gemensamt budskap om värmestugor"),
     ("tove", "samordnande", "!rapport åtgärder: E4 och E18 plogas kontinuerligt; bedömning: bättre i natt"),
     ("anna", "samordnande", "!avaktivera samordnande"),
     ("anna", "samordnande", "!lägesbild"),
+    ("anna", "samordnande", "!export snöoväder"),
 ]
 
 

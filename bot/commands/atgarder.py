@@ -10,6 +10,7 @@ from bot.commands.registry import Arg, command
 from bot.domain.model import Forum
 from bot.flows.context import Context
 from bot.flows.errors import UserError
+from bot.flows.meetings import action_state
 from bot.messages import Outgoing
 from bot.state import meetings as store
 from bot.state.models import LogEntry
@@ -35,11 +36,5 @@ async def atgarder(ctx: Context, forum: Forum | None) -> list[Outgoing]:
     for organisation, entries in sorted(by_organisation.items()):
         rich.br().bold(organisation)
         for action in entries:
-            rich.item().text(f"#{action.id} {action.text}")
-            if action.done_at is not None:
-                rich.text(" — " + ctx.t("actions.done", when=ctx.when(action.done_at)))
-            elif action.due_at is not None and action.due_at < now:
-                rich.text(" — " + ctx.t("actions.overdue", when=ctx.when(action.due_at)))
-            elif action.due_at is not None:
-                rich.text(" — " + ctx.t("minutes.due", when=ctx.when(action.due_at)))
+            action_state(ctx, action, rich.item().text(f"#{action.id} {action.text}"))
     return [ctx.reply(rich.br().text(ctx.t("actions.how")))]

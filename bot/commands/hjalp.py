@@ -14,9 +14,10 @@ FIRST = ("aktivera", "kalla", "kvittera", "kallelse", "vem", "status", "rapport"
 ALL_WORDS = {"alla", "all"}
 # The order of `!hjälp alla`. Commands not listed follow at the end.
 HELP_ORDER = ("aktivera", "kalla", "kvittera", "kallelse", "kalla-in", "kalla-ut", "vem", "tjänstgör", "status",
-              "rapport", "lägesbild", "ikapp", "möte", "upprop", "här", "beslut", "inriktning", "åtgärd", "klar",
-              "åtgärder", "budskap", "info", "ångra", "protokoll", "export", "ordförande", "sekreterare", "schema",
-              "kalender", "rytm", "flytta", "ställ-in", "avaktivera", "avslå", "övning", "ladda-om", "hjälp")
+              "rapport", "lägesbild", "ikapp", "möte", "upprop", "här", "beslut", "inriktning", "återfört", "åtgärd",
+              "klar", "avvikelse", "åtgärder", "budskap", "info", "ångra", "protokoll", "export", "ordförande",
+              "sekreterare", "schema", "kalender", "rytm", "flytta", "ställ-in", "avaktivera", "avslå", "övning",
+              "ladda-om", "hjälp")
 
 
 def help_order(spec: CommandSpec) -> int:

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from bot.commands.registry import Arg, command
 from bot.flows.context import Context
-from bot.flows.errors import BadArgument, NotAllowed, UserError
+from bot.flows.meetings import owned_action
 from bot.messages import Outgoing
-from bot.state import meetings as store
 from bot.state import repo
 from bot.texts.rich import Rich
 
@@ -19,17 +18,8 @@ MAX_COMMENT = 1000
 async def klar(ctx: Context, number_and_comment: str) -> list[Outgoing]:
     number, _, comment = number_and_comment.strip().lstrip("#").partition(" ")
     comment = comment.strip()
-    if not number.isdecimal() or len(number) > 9:
-        raise BadArgument("done.bad_number", given=number[:20])
-    entry = await store.get_entry(ctx.session, int(number))
-    if entry is None or entry.kind != "action" or entry.withdrawn_at is not None:
-        raise UserError("done.no_action", number=number)
-    owner = ctx.directory.function(entry.owner_function) if entry.owner_function else None
-    # The sender's function in the responsible organisation, if any: the actor decides about its own action.
-    acting = next((f for f in await ctx.held() if owner is not None and f.organisation == owner.organisation), None)
-    if acting is None and entry.author != ctx.sender:
-        raise NotAllowed("done.not_owner", action="action_done", forum_id=entry.forum_id,
-                         owner=owner.name if owner else "—")
+    entry, acting = await owned_action(ctx, number, "done.not_owner", "action_done")
+    owner = ctx.directory.function(entry.owner_function).name if entry.owner_function else "—"
     if entry.done_at is not None:
         return [ctx.reply(Rich().text(ctx.t("done.already", number=entry.id, when=ctx.when(entry.done_at))))]
     now = ctx.clock.now()
@@ -38,7 +28,7 @@ async def klar(ctx: Context, number_and_comment: str) -> list[Outgoing]:
     await repo.audit(ctx.session, at=now, user_id=ctx.sender, function_id=acting.id if acting else None,
                      action="action_done", forum_id=entry.forum_id, event_id=ctx.incoming.event_id,
                      detail={"entry": entry.id, "comment": comment})
-    rich = Rich().text(ctx.t("done.noted", number=entry.id, text=entry.text, owner=owner.name if owner else "—"))
+    rich = Rich().text(ctx.t("done.noted", number=entry.id, text=entry.text, owner=owner))
     if comment:
         rich.br().text(comment)
     return [ctx.reply(rich)]

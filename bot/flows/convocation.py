@@ -123,6 +123,12 @@ async def current_composition(ctx: Context, forum: Forum, state: ForumState) -> 
     return list(dict.fromkeys([*state.composition(forum), *added]))
 
 
+async def composition_organisations(ctx: Context, forum: Forum, state: ForumState) -> list[str]:
+    """The organisations of the forum's composition now, in order: those asked to answer for themselves."""
+    functions = await current_composition(ctx, forum, state)
+    return list(dict.fromkeys(ctx.directory.function(f).organisation for f in functions))
+
+
 async def convene(ctx: Context, forum: Forum, state: ForumState, *, kind: str, starts_at: datetime | None = None,
                   subject: str | None = None, function_ids: Sequence[str] | None = None,
                   into: Convocation | None = None, added: bool = False,

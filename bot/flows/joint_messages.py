@@ -9,7 +9,7 @@ from bot.domain import joint_message as policy
 from bot.domain.forums import ForumState
 from bot.domain.model import Forum, Function
 from bot.flows.context import Context
-from bot.flows.convocation import current_composition, pings
+from bot.flows.convocation import composition_organisations, current_composition, pings
 from bot.flows.errors import NotAllowed, UserError
 from bot.messages import Message, Outgoing
 from bot.state import forums as forum_store
@@ -32,15 +32,9 @@ async def find(ctx: Context, number: int) -> tuple[JointMessage, Forum, ForumSta
     return message, forum, await forum_store.forum_state(ctx.session, forum.id)
 
 
-async def organisations(ctx: Context, forum: Forum, state: ForumState) -> list[str]:
-    """The organisations asked to answer: those of the forum's composition now, adapted or not."""
-    functions = await current_composition(ctx, forum, state)
-    return list(dict.fromkeys(ctx.directory.function(f).organisation for f in functions))
-
-
 async def answering_function(ctx: Context, forum: Forum, state: ForumState, message: JointMessage) -> Function:
     """The sender's function in an organisation of the composition: the one they answer for."""
-    asked = await organisations(ctx, forum, state)
+    asked = await composition_organisations(ctx, forum, state)
     function = next((f for f in await ctx.held() if f.organisation in asked), None)
     if function is None:
         raise NotAllowed("message.not_asked", action="message_answer", forum_id=forum.id, number=message.id,
@@ -78,7 +72,7 @@ async def ask(ctx: Context, forum: Forum, state: ForumState, message: JointMessa
 async def standing(ctx: Context, forum: Forum, state: ForumState, message: JointMessage) -> policy.Standing:
     answers = [policy.Answer(a.organisation_id, a.version, a.approved, a.reason)
                for a in await store.answers(ctx.session, message.id or 0)]
-    return policy.standing(await organisations(ctx, forum, state), answers, message.version)
+    return policy.standing(await composition_organisations(ctx, forum, state), answers, message.version)
 
 
 def standing_text(ctx: Context, message: JointMessage, now: policy.Standing, rich: Rich) -> Rich:
@@ -115,7 +109,7 @@ async def fix(ctx: Context, forum: Forum, state: ForumState, message: JointMessa
     behind = ", ".join(ctx.directory.organisation(o).name for o in where.approved) or ctx.t("message.nobody")
     rich.br().text(ctx.t("message.fixed_by", function=function.name, when=ctx.when(now), names=behind))
     log_room = ctx.directory.settings.bot.log_room
-    homes = [ctx.directory.organisation(o).home_room for o in await organisations(ctx, forum, state)]
+    homes = [ctx.directory.organisation(o).home_room for o in await composition_organisations(ctx, forum, state)]
     rooms = dict.fromkeys(r for r in [log_room, *homes] if r and r != forum.room)
     return [Message(target=forum.room, body=rich.plain, html=rich.html, pin=True),
             *(Message(target=room, body=rich.plain, html=rich.html) for room in rooms)]

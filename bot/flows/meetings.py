@@ -3,6 +3,7 @@ information), roll call, the minutes, and changes to the schedule."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from bot.domain.forums import ForumState, same_event
@@ -12,7 +13,7 @@ from bot.domain.names import normalise
 from bot.domain.schedule import Occurrence, forum_occurrences
 from bot.domain.timeparse import TIME_EXAMPLES, parse_when
 from bot.flows.context import Context
-from bot.flows.convocation import agenda, headline, pings, rings
+from bot.flows.convocation import agenda, composition_organisations, headline, pings, rings
 from bot.flows.errors import BadArgument, NotAllowed, UserError
 from bot.messages import Attachment, Message, Outgoing
 from bot.state import convocations as conv_store
@@ -82,13 +83,35 @@ async def log(ctx: Context, kind: str, text: str, owner: Function | None = None,
     await repo.audit(ctx.session, at=now, user_id=ctx.sender, function_id=author.id, action=f"log_{kind}",
                      forum_id=forum.id, event_id=ctx.incoming.event_id, detail={"entry": entry.id})
     label = ctx.t(f"log.kind.{kind}")
-    out: list[Outgoing] = [ctx.reply(Rich().text(ctx.t("log.noted", kind=label, number=entry.id)))]
+    noted = Rich().text(ctx.t("log.noted", kind=label, number=entry.id))
+    if kind == "direction":  # each organisation takes it home and says so (återföra, seed 000)
+        noted.br().text(ctx.t("returned.ask", number=entry.id))
+    out: list[Outgoing] = [replace(ctx.reply(noted), ref=f"återfört:{entry.id}")]
     if kind in ("decision", "direction"):
         out += echo(ctx, forum, state.event, label, entry, author)
     if kind == "direction" and forum.level == "inriktande":
         for linked, _ in await linked_forums(ctx, forum, state):
             out.append(direction_notice(ctx, forum, state.event, entry, linked.room))
     return out
+
+
+async def returned_text(ctx: Context, forum: Forum, state: ForumState, directions: list[LogEntry],
+                        rich: Rich) -> Rich:
+    """Each direction with the organisations that have taken it home and those that have not yet."""
+    asked = await composition_organisations(ctx, forum, state)
+    done: dict[int, list[str]] = {}
+    for row in await store.returns(ctx.session, [d.id or 0 for d in directions]):
+        done.setdefault(row.entry_id, []).append(row.organisation_id)
+    name = ctx.directory.organisation
+    for direction in directions:
+        returned = done.get(direction.id or 0, [])
+        waiting = [o for o in asked if o not in returned]
+        rich.item().text(f"#{direction.id} {direction.text}")
+        rich.indent().text(ctx.t("returned.by", names=", ".join(name(o).name for o in returned) or
+                                 ctx.t("message.nobody")))
+        rich.indent().text(ctx.t("returned.waiting", names=", ".join(name(o).name for o in waiting) or
+                                 ctx.t("message.nobody")))
+    return rich
 
 
 async def linked_forums(ctx: Context, forum: Forum, state: ForumState) -> list[tuple[Forum, ForumState]]:
@@ -144,11 +167,58 @@ async def remind_action(ctx: Context, action_id: int) -> list[Outgoing]:
         return []
     action.reminded_at = ctx.clock.now()
     ctx.session.add(action)
+    if action.due_at <= ctx.clock.now() or action.deviation is not None:
+        return []  # already overdue: the chase says it; a deviation reported: the owner has spoken
     owner = ctx.directory.function(action.owner_function)
     rich = Rich().text(ctx.t("action.reminder", number=action.id, function=owner.name, when=ctx.when(action.due_at),
                              text=action.text))
     holders = (await ctx.roster()).holders(owner.id, ctx.clock.now())
     return rings(holders, rich)
+
+
+async def chase_action(ctx: Context, action_id: int) -> list[Outgoing]:
+    """Once an action is overdue with no word from its owner, the owner function is asked, once, to mark it
+    done or report a deviation (seed 000: commitments are carried out and followed up)."""
+    action = await store.get_entry(ctx.session, action_id)
+    if action is None or action.chased_at is not None or action.owner_function is None or action.due_at is None \
+            or action.done_at is not None or action.withdrawn_at is not None or action.deviation is not None:
+        return []
+    action.chased_at = ctx.clock.now()
+    ctx.session.add(action)
+    owner = ctx.directory.function(action.owner_function)
+    rich = Rich().text(ctx.t("action.chase", number=action.id, function=owner.name, when=ctx.when(action.due_at),
+                             text=action.text))
+    return rings((await ctx.roster()).holders(owner.id, ctx.clock.now()), rich)
+
+
+async def owned_action(ctx: Context, number: str, refusal: str, audited: str) -> tuple[LogEntry, Function | None]:
+    """Action number `number` and the sender's function in its responsible organisation (None: they logged it).
+
+    The actor decides about its own action: anyone else is refused (and audited)."""
+    if not number.isdecimal() or len(number) > 9:
+        raise BadArgument("done.bad_number", given=number[:20])
+    entry = await store.get_entry(ctx.session, int(number))
+    if entry is None or entry.kind != "action" or entry.withdrawn_at is not None:
+        raise UserError("done.no_action", number=number)
+    owner = ctx.directory.function(entry.owner_function) if entry.owner_function else None
+    acting = next((f for f in await ctx.held() if owner is not None and f.organisation == owner.organisation), None)
+    if acting is None and entry.author != ctx.sender:
+        raise NotAllowed(refusal, action=audited, forum_id=entry.forum_id, owner=owner.name if owner else "—")
+    return entry, acting
+
+
+def action_state(ctx: Context, action: LogEntry, rich: Rich) -> Rich:
+    """' — klar …', ' — FÖRSENAD …', ' — senast …', and the owner's deviation if any."""
+    now = ctx.clock.now()
+    if action.done_at is not None:
+        rich.text(" — " + ctx.t("actions.done", when=ctx.when(action.done_at)))
+    elif action.due_at is not None and action.due_at < now:
+        rich.text(" — " + ctx.t("actions.overdue", when=ctx.when(action.due_at)))
+    elif action.due_at is not None:
+        rich.text(" — " + ctx.t("minutes.due", when=ctx.when(action.due_at)))
+    if action.deviation and action.done_at is None:
+        rich.text(" — " + ctx.t("actions.deviation", text=action.deviation))
+    return rich
 
 
 async def composition(ctx: Context, forum: Forum, meeting: MeetingRow) -> list[str]:
@@ -173,6 +243,13 @@ async def roll_call_text(ctx: Context, forum: Forum, meeting: MeetingRow) -> Ric
             else:
                 rich.text(f" ✅ {mark.user_id}" + (f" ({ctx.t('rollcall.deputy')})" if mark.deputy else ""))
     rich.br().text(ctx.t("rollcall.how", present=len(present), total=sum(len(f) for f in by_org.values())))
+    now = ctx.clock.now()
+    overdue = [a for a in await store.open_actions(ctx.session, forum.id) if a.due_at is not None and a.due_at < now]
+    if overdue:  # followed up at the meeting (seed 000: commitments are carried out and followed up)
+        rich.br().bold(ctx.t("rollcall.overdue"))
+    for action in overdue:
+        owner = ctx.directory.function(action.owner_function).name if action.owner_function else "—"
+        action_state(ctx, action, rich.item().text(f"#{action.id} {action.text} ({owner})"))
     return rich
 
 

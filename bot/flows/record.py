@@ -120,19 +120,29 @@ async def event_record(ctx: Context, event: str) -> Record | None:
 
     rich.br().br().bold(ctx.t("record.log"))
     entries = list(await meeting_store.entries_of_activations(ctx.session, ids))
+    returned: dict[int, list[str]] = defaultdict(list)
+    for row in await meeting_store.returns(ctx.session, [e.id or 0 for e in entries if e.kind == "direction"]):
+        returned[row.entry_id].append(row.organisation_id)
     for e in entries:
         outcome = ""
         if e.withdrawn_at:
             outcome = ctx.t("record.withdrawn", when=ctx.when(e.withdrawn_at, year=True))
+        elif e.kind == "direction" and returned[e.id or 0]:
+            outcome = ctx.t("record.returned", names=", ".join(ctx.directory.organisation(o).name
+                                                               for o in returned[e.id or 0]))
         elif e.kind == "action":
             outcome = ctx.t("record.done", when=ctx.when(e.done_at, year=True)) if e.done_at else ctx.t("record.open")
+            if e.deviation and e.deviation_at:
+                outcome += "; " + ctx.t("record.deviation", when=ctx.when(e.deviation_at, year=True), text=e.deviation)
         who = function_name.get(e.author_function or "", e.author)
         rich.item().text(ctx.t("record.entry", when=ctx.when(e.at, year=True), kind=ctx.t(f"log.kind.{e.kind}"),
                                text=e.text, who=who) + (f" — {outcome}" if outcome else ""))
         data["log"].append({"id": e.id, "forum": e.forum_id, "kind": e.kind, "text": e.text, "at": _iso(e.at),
                             "author": e.author, "author_function": e.author_function,
                             "owner_function": e.owner_function, "due_at": _iso(e.due_at), "done_at": _iso(e.done_at),
-                            "withdrawn_at": _iso(e.withdrawn_at)})
+                            "withdrawn_at": _iso(e.withdrawn_at), "chased_at": _iso(e.chased_at),
+                            "deviation": e.deviation, "deviation_at": _iso(e.deviation_at),
+                            "returned_by": returned[e.id or 0] if e.kind == "direction" else None})
     if not entries:
         rich.item().text(ctx.t("record.none"))
 

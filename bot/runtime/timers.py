@@ -1,4 +1,4 @@
-"""Escalation, action reminders and conferences called for later: the database says what falls due
+"""Escalation, action reminders and chases, and conferences called for later: the database says what falls due
 when; this loop makes it happen.
 
 Each due step runs through the dispatcher as internal work, so it commits together with its
@@ -18,7 +18,7 @@ from bot.domain.schedule import OPEN, REMIND
 from bot.flows.context import Context
 from bot.flows.convocation import escalate
 from bot.flows.meeting_steps import CONFERENCE_REMIND, later_conference_step
-from bot.flows.meetings import remind_action
+from bot.flows.meetings import chase_action, remind_action
 from bot.messages import Outgoing
 from bot.runtime.dispatch import Dispatcher
 from bot.state import convocations as store
@@ -71,13 +71,17 @@ class Timers:
             groups[summons.convocation_id].append(summons.id)
         async with self.db.session() as session:
             actions = await meetings.actions_to_remind(session, now + ACTION_NOTICE)
+            overdue = await meetings.actions_to_chase(session, now)
         for action in actions:
-            key = f"action-reminder:{action.id}"
-
             async def remind(ctx: Context, action_id: int = action.id or 0) -> list[Outgoing]:
                 return await remind_action(ctx, action_id)
 
-            await self.dispatch.run_internal(key, remind)
+            await self.dispatch.run_internal(f"action-reminder:{action.id}", remind)
+        for action in overdue:
+            async def chase(ctx: Context, action_id: int = action.id or 0) -> list[Outgoing]:
+                return await chase_action(ctx, action_id)
+
+            await self.dispatch.run_internal(f"action-chase:{action.id}", chase)
         async with self.db.session() as session:
             later = await store.later_conferences(session, now, CONFERENCE_REMIND)
         for convocation in later:  # each starts within CONFERENCE_REMIND: remind; once begun: open
@@ -96,4 +100,4 @@ class Timers:
                 return await escalate(ctx, convocation_id, ids)
 
             await self.dispatch.run_internal(key, run)
-        return len(due) + len(actions)
+        return len(due) + len(actions) + len(overdue)

@@ -9,7 +9,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain.schedule import Change
-from bot.state.models import Attendance, LogEntry, MeetingChange, MeetingRow
+from bot.state.models import Attendance, DirectionReturn, LogEntry, MeetingChange, MeetingRow
 
 # ---- schedule changes ----
 
@@ -131,6 +131,15 @@ async def actions_to_remind(session: AsyncSession, before: datetime) -> Sequence
     return (await session.exec(query)).all()
 
 
+async def actions_to_chase(session: AsyncSession, now: datetime) -> Sequence[LogEntry]:
+    """Open actions past their due time, with no deviation reported, whose owner has not been asked yet."""
+    query = select(LogEntry).where(LogEntry.kind == "action", col(LogEntry.withdrawn_at).is_(None),
+                                   col(LogEntry.done_at).is_(None), col(LogEntry.chased_at).is_(None),
+                                   col(LogEntry.deviation).is_(None), col(LogEntry.due_at).is_not(None),
+                                   col(LogEntry.due_at) <= now)
+    return (await session.exec(query)).all()
+
+
 async def in_force(session: AsyncSession, forum_id: str, activation_id: int | None, limit: int = 20) -> list[LogEntry]:
     """Decisions and directions not withdrawn: of the current activation, or the latest ones."""
     query = select(LogEntry).where(LogEntry.forum_id == forum_id, col(LogEntry.kind).in_(("decision", "direction")),
@@ -159,3 +168,10 @@ async def actions_since(session: AsyncSession, forum_id: str, since: datetime) -
                                    col(LogEntry.withdrawn_at).is_(None),
                                    col(LogEntry.done_at).is_(None) | (col(LogEntry.done_at) >= since))
     return (await session.exec(query.order_by(col(LogEntry.due_at), col(LogEntry.id)))).all()
+
+
+async def returns(session: AsyncSession, entry_ids: Sequence[int]) -> Sequence[DirectionReturn]:
+    """The organisations' confirmations that they have taken these directions home, oldest first."""
+    query = (select(DirectionReturn).where(col(DirectionReturn.entry_id).in_(entry_ids))
+             .order_by(col(DirectionReturn.id)))
+    return (await session.exec(query)).all()

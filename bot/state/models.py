@@ -293,6 +293,9 @@ class LogEntry(SQLModel, table=True):
     done_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
     reminded_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
     withdrawn_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    chased_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))  # overdue: asked once
+    deviation: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # the owner's word on it
+    deviation_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
 
 
 class ReportRow(SQLModel, table=True):
@@ -374,4 +377,16 @@ class JointMessageAnswer(SQLModel, table=True):
     user_id: str
     approved: bool
     reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    at: datetime = Field(sa_column=_utc_column(nullable=False))
+
+
+class DirectionReturn(SQLModel, table=True):
+    """An organisation's word that it has taken a direction home (återfört, seed 000)."""
+
+    __tablename__ = "direction_return"
+    id: int | None = Field(default=None, primary_key=True)
+    entry_id: int = Field(index=True)
+    organisation_id: str
+    function_id: str
+    user_id: str
     at: datetime = Field(sa_column=_utc_column(nullable=False))

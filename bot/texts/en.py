@@ -399,7 +399,7 @@ TEXTS: dict[str, str] = {
     "done.already": "Action #{number} is already marked done ({when}); nothing changed.",
     "done.no_action": "There is no action #{number} to mark done (withdrawn entries and decisions do not count).",
     "done.bad_number": "Give the action's number, for example !done 12, not {given}.",
-    "done.not_owner": "Only the responsible actor ({owner}) or whoever logged the action can mark it done.",
+    "done.not_owner": "only the responsible actor ({owner}) or whoever logged the action can mark it done.",
     "actions.title": "Actions in {forum}",
     "actions.none": "No open actions and none done in the last week.",
     "actions.done": "done {when}",
@@ -467,4 +467,33 @@ TEXTS: dict[str, str] = {
     "record.message_objection": "objection: {reason}",
     "record.message_fixed": "fixed {when} (version {version})",
     "record.message_open": "not fixed",
+    "action.chase": "OVERDUE ACTION #{number} for {function}, due {when}: {text}. "
+        "Mark it done with !done {number}, or report a deviation with !deviation {number} <reason>.",
+    "actions.deviation": "deviation: {text}",
+    "rollcall.overdue": "Overdue actions to follow up",
+    "deviation.noted": "Deviation for action #{number} ({text}) noted: {reason}. It stays open until it is "
+        "marked done.",
+    "deviation.done": "Action #{number} is already done ({when}); no deviation was noted.",
+    "deviation.reason_missing": "Say what deviates: !deviation {number} <reason>.",
+    "deviation.not_owner": "only the responsible actor ({owner}) or whoever logged the action can report a "
+        "deviation.",
+    "cmd.avvikelse": "Report that an action your organisation is responsible for will not be carried out as "
+        "agreed.",
+    "arg.number_and_reason": "number and reason",
+    "record.deviation": "deviation {when}: {text}",
+    "returned.ask": "Each organisation of the composition confirms once it has taken the direction home: "
+        "✅ on this message or !returned {number}.",
+    "returned.noted": "{organisation} has taken direction #{number} home.",
+    "returned.already": "{organisation} has already taken direction #{number} home; nothing changed.",
+    "returned.everyone": "Every organisation of the composition has now taken direction #{number} home.",
+    "returned.no_direction": "There is no direction #{number} (withdrawn entries do not count).",
+    "returned.bad_number": "Give the direction's number, for example !returned 4, not {given}.",
+    "returned.not_asked": "only organisations of the composition of {forum} take its directions home.",
+    "returned.title": "Directions of {forum} and who has taken them home",
+    "returned.none": "No directions in force.",
+    "returned.by": "Taken home: {names}",
+    "returned.waiting": "Not yet: {names}",
+    "cmd.återfört": "Confirm that your organisation has taken a direction home; without a number: who has taken "
+        "what home.",
+    "record.returned": "taken home by {names}",
 }

@@ -400,7 +400,7 @@ TEXTS: dict[str, str] = {
     "done.already": "Åtgärd #{number} är redan klarmarkerad ({when}); inget ändrades.",
     "done.no_action": "Det finns ingen åtgärd #{number} att klarmarkera (strukna poster och beslut räknas inte).",
     "done.bad_number": "Ange åtgärdens nummer, till exempel !klar 12, inte {given}.",
-    "done.not_owner": "Bara den ansvariga aktören ({owner}) eller den som förde in åtgärden kan klarmarkera den.",
+    "done.not_owner": "bara den ansvariga aktören ({owner}) eller den som förde in åtgärden kan klarmarkera den.",
     "actions.title": "Åtgärder i {forum}",
     "actions.none": "Inga öppna åtgärder och inga som blivit klara den senaste veckan.",
     "actions.done": "klar {when}",
@@ -469,4 +469,32 @@ TEXTS: dict[str, str] = {
     "record.message_objection": "invändning: {reason}",
     "record.message_fixed": "fastställt {when} (version {version})",
     "record.message_open": "inte fastställt",
+    "action.chase": "FÖRSENAD ÅTGÄRD #{number} för {function}, skulle vara klar {when}: {text}. "
+        "Klarmarkera med !klar {number}, eller rapportera en avvikelse med !avvikelse {number} <orsak>.",
+    "actions.deviation": "avvikelse: {text}",
+    "rollcall.overdue": "Försenade åtgärder att följa upp",
+    "deviation.noted": "Avvikelse för åtgärd #{number} ({text}) noterad: {reason}. Den står kvar som öppen "
+        "tills den klarmarkeras.",
+    "deviation.done": "Åtgärd #{number} är redan klarmarkerad ({when}); ingen avvikelse noterades.",
+    "deviation.reason_missing": "Skriv vad som avviker: !avvikelse {number} <orsak>.",
+    "deviation.not_owner": "bara den ansvariga aktören ({owner}) eller den som förde in åtgärden kan rapportera "
+        "en avvikelse.",
+    "cmd.avvikelse": "Rapportera att en åtgärd som din organisation ansvarar för inte genomförs som avtalat.",
+    "arg.number_and_reason": "nummer och orsak",
+    "record.deviation": "avvikelse {when}: {text}",
+    "returned.ask": "Varje organisation i sammansättningen bekräftar när inriktningen är återförd till den egna "
+        "organisationen: ✅ på detta meddelande eller !återfört {number}.",
+    "returned.noted": "{organisation} har återfört inriktning #{number}.",
+    "returned.already": "{organisation} har redan återfört inriktning #{number}; inget ändrades.",
+    "returned.everyone": "Alla organisationer i sammansättningen har nu återfört inriktning #{number}.",
+    "returned.no_direction": "Det finns ingen inriktning #{number} (strukna poster räknas inte).",
+    "returned.bad_number": "Ange inriktningens nummer, till exempel !återfört 4, inte {given}.",
+    "returned.not_asked": "bara organisationer i sammansättningen för {forum} återför dess inriktningar.",
+    "returned.title": "Inriktningar i {forum} och vilka som har återfört dem",
+    "returned.none": "Inga inriktningar gäller.",
+    "returned.by": "Återfört: {names}",
+    "returned.waiting": "Inte än: {names}",
+    "cmd.återfört": "Bekräfta att din organisation har återfört en inriktning; utan nummer: vilka som har "
+        "återfört vad.",
+    "record.returned": "återförd av {names}",
 }

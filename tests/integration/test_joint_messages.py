@@ -114,6 +114,7 @@ async def test_only_the_composition_answers_and_bad_numbers_get_a_sentence(world
     assert "Användning" in past or "passerat" in past
     assert "Inga gemensamma budskap" not in await command(world, "tib", "samordnande", "!budskap")
     assert await _answers(app) == []
+    await settle(app)
     pinged = await bot_said(world, "samordnande", "GEMENSAMT BUDSKAP #1 att godkänna")
     assert set(pinged[0]["content"]["m.mentions"]["user_ids"]) == {world.people["tib"].user_id,
                                                                    world.people["sos"].user_id}

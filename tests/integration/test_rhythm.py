@@ -33,6 +33,7 @@ async def test_a_rhythm_plans_each_next_conference_rings_before_it_and_ends_with
     assert await bot_said(world, "samordnande", "(rytm: var") == []
 
     assert "en samverkanskonferens var 4 h" in await command(world, "tib", "samordnande", "!rytm samordnande 4h")
+    await settle(app)  # the notice goes out after the answer
     notices = await bot_said(world, "samordnande", "(rytm: var")
     assert len(notices) == 1 and " 14:00 (rytm: var 4 h)" in notices[0]["content"]["body"]
     assert "m.mentions" not in notices[0]["content"] or not notices[0]["content"]["m.mentions"].get("user_ids")
@@ -52,6 +53,7 @@ async def test_a_rhythm_plans_each_next_conference_rings_before_it_and_ends_with
     assert len(notices) == 2 and " 18:00 (rytm: var 4 h)" in notices[-1]["content"]["body"]
     again = await command(world, "tib", "samordnande", "!rytm samordnande 4h")
     assert "redan kallad" in again
+    await settle(app)
     assert len(await bot_said(world, "samordnande", "(rytm: var")) == 2, "no second chain"
 
     await command(world, "tib", "samordnande", "!möte slut")

@@ -30,7 +30,12 @@ RELEASED = {
     "0001_baseline.py": "f6721f325fb6cf3b03bc15f69436f508acec333b2242643d913adf7e3d4eb620",
     "0002_lease.py": "a3a6f89b9687dc51fbb01ea3ed53174ebd73e8f5a073778b43cffa1e9b3a13e8",
     "0003_joint_messages.py": "1855ff3305006e2ec9659ed2c899b8e0935dbc868695383e79c5d728729a6cd3",
+    "0004_action_followup.py": "8a7685cddbbeca88c88b83ed8469332af03f819365bc5881bcbb5d1fc188937f",
+    "0005_direction_returns.py": "a972643e24e1e9bcc991f1fdc3958f673329e112fb36adbe104cb2658045d0f9",
 }
+
+
+LATER_COLUMNS = {"log_entry": ("chased_at", "deviation", "deviation_at")}  # added by 0004
 
 
 def _previous_release_migrate(conn: Connection) -> None:
@@ -51,6 +56,8 @@ def _previous_release_migrate(conn: Connection) -> None:
         SQLModel.metadata.create_all(conn, tables=[t.__table__ for t in tables])  # type: ignore[attr-defined]
         conn.execute(models.SchemaVersion.__table__.insert().values(  # type: ignore[attr-defined]
             version=version, description=description, applied_at=datetime.now(UTC)))
+    for column in LATER_COLUMNS["log_entry"]:  # the models have them; that release did not
+        conn.execute(text(f"ALTER TABLE log_entry DROP COLUMN {column}"))
 
 
 async def test_a_database_of_the_previous_release_upgrades_without_loss(new_database: Callable[[], str]) -> None:
@@ -61,21 +68,21 @@ async def test_a_database_of_the_previous_release_upgrades_without_loss(new_data
         await repo.audit(session, at=datetime.now(UTC), user_id="@anna:example.org", action="activate",
                          forum_id="samordnande")
         await repo.set_value(session, "sync_token", "s72594_4483_1934")
-    assert await db.migrate() == ["0002", "0003"], "taken over as the baseline: only what came after it runs"
+    assert await db.migrate() == ["0002", "0003", "0004", "0005"], "taken over: only what came after it runs"
     assert await db.migrate() == []
     async with db.session() as session:
         audit = (await session.exec(select(AuditEntry))).all()
         assert [(a.user_id, a.action) for a in audit] == [("@anna:example.org", "activate")]
         assert await repo.get_value(session, "sync_token") == "s72594_4483_1934"
-        assert sorted((await session.exec(select(SchemaVersion.version))).all()) == [1, 2, 3, 4, 5, 6, 7]
-        assert (await session.exec(text("SELECT version_num FROM alembic_version"))).all() == [("0003",)]
+        assert sorted((await session.exec(select(SchemaVersion.version))).all()) == [1, 2, 3, 4, 5, 6, 7, 8, 9]
+        assert (await session.exec(text("SELECT version_num FROM alembic_version"))).all() == [("0005",)]
         session.add(ForumStateRow(forum_id="samordnande", mode="activated"))  # the tables work as before
     await db.close()
 
 
 async def test_a_new_database_gets_every_revision_and_its_history(new_database: Callable[[], str]) -> None:
     db = Database(new_database())
-    assert await db.migrate() == ["0001", "0002", "0003"]
+    assert await db.migrate() == ["0001", "0002", "0003", "0004", "0005"]
     assert await db.migrate() == []
     async with db.session() as session:
         rows = (await session.exec(select(SchemaVersion))).all()
