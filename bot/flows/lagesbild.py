@@ -10,11 +10,12 @@ from bot.domain.lagesbild import Compiled, compile_reports
 from bot.domain.model import Forum
 from bot.domain.schedule import report_week
 from bot.flows.context import Context
-from bot.flows.convocation import headline, pings, rings
+from bot.flows.convocation import composition_organisations, headline, pings, rings
 from bot.messages import Attachment, Message, Outgoing
 from bot.state import convocations as conv_store
 from bot.state import meetings as meeting_store
 from bot.state import reports as store
+from bot.state.models import Convocation
 from bot.texts.rich import Rich
 
 SHORT = 160  # characters of a statement in the message; the attached file has everything
@@ -22,9 +23,7 @@ SHORT = 160  # characters of a statement in the message; the attached file has e
 
 async def expected(ctx: Context, forum: Forum, state: ForumState) -> list[str]:
     """The organisations of the forum's composition, in configured order."""
-    added = await conv_store.added_functions(ctx.session, forum.id, state.activation_id)
-    functions = [*state.composition(forum), *added]
-    return list(dict.fromkeys(ctx.directory.function(f).organisation for f in functions))
+    return await composition_organisations(ctx, forum, state)
 
 
 async def current_week(ctx: Context, forum: Forum) -> tuple[int, int]:
@@ -99,6 +98,33 @@ async def request_reports(ctx: Context, forum: Forum, state: ForumState, deadlin
                 if user not in asked:
                     asked.add(user)
                     out += rings([user], rich)
+    return out
+
+
+async def request_update(ctx: Context, forum: Forum, state: ForumState, conference: Convocation) -> list[Outgoing]:
+    """Before a conference of an activation (a rhythm's, or one called for later): each organisation that has
+    not reported since the conference before it is asked for its lägesbild by the conference (seed 000's
+    "uppföljningen av den regionala lägesbilden" at each planned collaboration conference)."""
+    if not state.active or state.activation_id is None or conference.activation_id != state.activation_id:
+        return []
+    earlier = [c.starts_at for c in await conv_store.of_activations(ctx.session, [state.activation_id])
+               if c.starts_at < conference.starts_at]
+    since = max(earlier, default=state.since or conference.created_at)
+    latest = {r.organisation_id: r.at for r in await store.of_activation(ctx.session, forum.id, state.activation_id)}
+    roster = await ctx.roster()
+    meeting = ctx.t("report.update_meeting", when=f"{conference.starts_at.astimezone(ctx.tz):%H:%M}")
+    out: list[Outgoing] = []
+    asked: set[str] = set()
+    for org in await expected(ctx, forum, state):
+        if org in latest and latest[org] >= since:
+            continue
+        rich = Rich().bold(ctx.t("report.update_title", meeting=meeting, forum=forum.name)).br()
+        rich.text(ctx.t("report.request", organisation=ctx.directory.organisation(org).name, meeting=meeting,
+                        deadline=ctx.when(conference.starts_at), forum_id=forum.id))
+        users = [u for f in reporters(ctx, forum, state, org) for u in roster.holders(f, ctx.clock.now())
+                 if u not in asked]
+        asked.update(users)
+        out += rings(list(dict.fromkeys(users)), rich)
     return out
 
 

@@ -17,7 +17,7 @@ from bot.domain.schedule import CONVENE, DEADLINE, REMIND, REQUEST, SUMMARY, Occ
 from bot.flows import rhythm
 from bot.flows.context import Context
 from bot.flows.convocation import convene, details, direct_messages, headline, join_line, tell_chair
-from bot.flows.lagesbild import chase, request_reports, weekly_summary
+from bot.flows.lagesbild import chase, request_reports, request_update, weekly_summary
 from bot.messages import Message, Outgoing
 from bot.state import convocations as conv_store
 from bot.state import forums as forum_store
@@ -116,7 +116,8 @@ async def later_conference_step(ctx: Context, convocation_id: int, step: str) ->
     if convocation.activation_id is not None and convocation.activation_id != state.activation_id:
         return []  # called during an activation that has ended: the forum is back in ordinary mode
     if step == REMIND:
-        return await remind_unanswered(ctx, forum, state, convocation)
+        return [*await remind_unanswered(ctx, forum, state, convocation),
+                *await request_update(ctx, forum, state, convocation)]
     if await store.open_meeting(ctx.session, forum.id) is not None:
         return []  # someone opened it already
     meeting = await store.add(ctx.session, MeetingRow(

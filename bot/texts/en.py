@@ -496,4 +496,6 @@ TEXTS: dict[str, str] = {
     "cmd.återfört": "Confirm that your organisation has taken a direction home; without a number: who has taken "
         "what home.",
     "record.returned": "taken home by {names}",
+    "report.update_meeting": "the collaboration conference at {when}",
+    "report.update_title": "Situation report before {meeting}, {forum}",
 }

@@ -497,4 +497,6 @@ TEXTS: dict[str, str] = {
     "cmd.återfört": "Bekräfta att din organisation har återfört en inriktning; utan nummer: vilka som har "
         "återfört vad.",
     "record.returned": "återförd av {names}",
+    "report.update_meeting": "samverkanskonferensen {when}",
+    "report.update_title": "Lägesbild inför {meeting}, {forum}",
 }

@@ -66,3 +66,29 @@ async def test_a_rhythm_plans_each_next_conference_rings_before_it_and_ends_with
     await settle(app)
     assert await _reminders(world, app, "sos") == reminded
     assert len(await bot_said(world, "samordnande", "Samverkanskonferens i aktiverat läge har börjat")) == 1
+
+
+async def test_before_each_conference_of_the_rhythm_who_has_not_reported_since_the_last_is_asked_once(
+        world: World) -> None:
+    from bot.domain.clock import FakeClock
+
+    ten = (datetime.now(ZoneInfo("Europe/Stockholm")) + timedelta(days=1)).replace(
+        hour=10, minute=0, second=0, microsecond=0).astimezone(UTC)
+    clock = FakeClock(ten)
+    app = await world.start_bot(clock=clock)
+    await command(world, "tib", "samordnande", "!aktivera samordnande snöoväder")
+    await command(world, "tib", "samordnande", "!rytm samordnande 4h")
+    clock.set(ten + timedelta(minutes=20))
+    assert "mottagen" in await command(world, "sos", "samordnande", "!rapport samordnande konsekvenser: högt tryck")
+
+    clock.set(ten + timedelta(hours=3, minutes=46))  # 15 minutes before 14:00
+    await app.timers.fire_due()
+    await app.timers.fire_due()
+    await settle(app)
+
+    async def asked(who: str) -> int:
+        return sum("Lägesbild inför samverkanskonferensen 14:00" in b for b in await direct_bodies(world, app, who))
+
+    assert await asked("nacka") == 1 and await asked("tib") == 1 and await asked("rsib") == 1
+    assert await asked("sos") == 0, "SOS Alarm has reported since the activation"
+    assert await asked("outsider") == 0
