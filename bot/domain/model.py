@@ -118,6 +118,9 @@ class Meeting(Strict):
         return self.kind in COLLECTS_REPORTS
 
 
+RHYTHM_SHORTEST, RHYTHM_LONGEST = timedelta(minutes=30), timedelta(hours=24)  # how often a rhythm may meet
+
+
 class Forum(Strict):
     id: Ident
     name: str
@@ -131,6 +134,13 @@ class Forum(Strict):
     meetings: tuple[Meeting, ...] = Field(default=(), alias="meeting")
     # While activated, a conference this often (the chair may change it with !rytm); none by default.
     activated_rhythm: Duration | None = None
+
+    @field_validator("activated_rhythm")
+    @classmethod
+    def _sensible_rhythm(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and not RHYTHM_SHORTEST <= value <= RHYTHM_LONGEST:
+            raise ValueError("a conference between every 30 minutes and every 24 hours (e.g. \"4h\")")
+        return value
 
     def members(self) -> tuple[str, ...]:
         """Every function of either composition, ordinary first, without repeats."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from bot.domain.forums import ForumState
-from bot.domain.model import Forum
+from bot.domain.model import RHYTHM_LONGEST, RHYTHM_SHORTEST, Forum
 from bot.domain.record import duration
 from bot.flows.context import Context
 from bot.flows.convocation import convene
@@ -18,8 +18,7 @@ from bot.state import convocations as conv_store
 from bot.state import repo
 from bot.texts.rich import Rich
 
-LONGEST = timedelta(hours=24)
-SHORTEST = timedelta(minutes=30)
+SHORTEST, LONGEST = RHYTHM_SHORTEST, RHYTHM_LONGEST
 
 
 def _key(forum: Forum) -> str:

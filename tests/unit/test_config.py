@@ -212,5 +212,6 @@ def test_a_forum_may_set_its_rhythm_while_activated_and_a_bad_one_is_an_error_wi
     assert all(f.activated_rhythm is None for f in parse_settings(data).forums), "no rhythm unless asked"
     data["forum"][0]["activated_rhythm"] = "4h"
     assert parse_settings(data).forums[0].activated_rhythm == timedelta(hours=4)
-    data["forum"][0]["activated_rhythm"] = "ibland"
-    assert any("activated_rhythm" in error for error in errors_of(data))
+    for wrong in ("ibland", "10min", "2d"):
+        data["forum"][0]["activated_rhythm"] = wrong
+        assert any("activated_rhythm" in error for error in errors_of(data)), wrong
