@@ -113,3 +113,18 @@ async def fix(ctx: Context, forum: Forum, state: ForumState, message: JointMessa
     rooms = dict.fromkeys(r for r in [log_room, *homes] if r and r != forum.room)
     return [Message(target=forum.room, body=rich.plain, html=rich.html, pin=True),
             *(Message(target=room, body=rich.plain, html=rich.html) for room in rooms)]
+
+
+async def time_is_up(ctx: Context, message_id: int) -> list[Outgoing]:
+    """When the time for answers has passed: the author hears, once, where the message stands."""
+    message = await store.get(ctx.session, message_id)
+    if message is None or message.fixed_at is not None or message.due_told_at is not None:
+        return []
+    message.due_told_at = ctx.clock.now()
+    ctx.session.add(message)
+    forum = ctx.directory.forum(message.forum_id)
+    state = await forum_store.forum_state(ctx.session, forum.id)
+    rich = Rich().bold(ctx.t("message.time_up", number=message.id)).text(f" — {forum.name}")
+    rich.br().text(ctx.t("message.time_up_how", number=message.id))
+    standing_text(ctx, message, await standing(ctx, forum, state, message), rich)
+    return pings(forum.room, rich, [message.author], ref(message))

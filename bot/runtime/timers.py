@@ -1,5 +1,5 @@
-"""Escalation, action reminders and chases, and conferences called for later: the database says what falls due
-when; this loop makes it happen.
+"""Escalation, action reminders and chases, the time for answers to a joint message, and conferences
+called for later: the database says what falls due when; this loop makes it happen.
 
 Each due step runs through the dispatcher as internal work, so it commits together with its
 messages and the new due time: after a crash it is either done or still due, never twice.
@@ -15,6 +15,7 @@ from datetime import timedelta
 
 from bot.domain.clock import Clock
 from bot.domain.schedule import OPEN, REMIND
+from bot.flows import joint_messages as joint_message_flow
 from bot.flows.context import Context
 from bot.flows.convocation import escalate
 from bot.flows.meeting_steps import CONFERENCE_REMIND, later_conference_step
@@ -22,7 +23,7 @@ from bot.flows.meetings import chase_action, remind_action
 from bot.messages import Outgoing
 from bot.runtime.dispatch import Dispatcher
 from bot.state import convocations as store
-from bot.state import meetings
+from bot.state import joint_messages, meetings
 from bot.state.db import Database
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ class Timers:
         async with self.db.session() as session:
             actions = await meetings.actions_to_remind(session, now + ACTION_NOTICE)
             overdue = await meetings.actions_to_chase(session, now)
+            unanswered = await joint_messages.past_due(session, now)
         for action in actions:
             async def remind(ctx: Context, action_id: int = action.id or 0) -> list[Outgoing]:
                 return await remind_action(ctx, action_id)
@@ -82,6 +84,11 @@ class Timers:
                 return await chase_action(ctx, action_id)
 
             await self.dispatch.run_internal(f"action-chase:{action.id}", chase)
+        for message in unanswered:
+            async def time_up(ctx: Context, message_id: int = message.id or 0) -> list[Outgoing]:
+                return await joint_message_flow.time_is_up(ctx, message_id)
+
+            await self.dispatch.run_internal(f"message-due:{message.id}", time_up)
         async with self.db.session() as session:
             later = await store.later_conferences(session, now, CONFERENCE_REMIND)
         for convocation in later:  # each starts within CONFERENCE_REMIND: remind; once begun: open
@@ -100,4 +107,4 @@ class Timers:
                 return await escalate(ctx, convocation_id, ids)
 
             await self.dispatch.run_internal(key, run)
-        return len(due) + len(actions) + len(overdue)
+        return len(due) + len(actions) + len(overdue) + len(unanswered)

@@ -56,3 +56,10 @@ async def of_activations(session: AsyncSession, activation_ids: Sequence[int]) -
 async def not_fixed(session: AsyncSession) -> Sequence[JointMessage]:
     query = select(JointMessage).where(col(JointMessage.fixed_at).is_(None)).order_by(col(JointMessage.id))
     return (await session.exec(query)).all()
+
+
+async def past_due(session: AsyncSession, now: datetime) -> Sequence[JointMessage]:
+    """Messages not fixed whose time for answers has passed and whose author has not been told yet."""
+    query = select(JointMessage).where(col(JointMessage.fixed_at).is_(None), col(JointMessage.due_told_at).is_(None),
+                                       col(JointMessage.due_at).is_not(None), col(JointMessage.due_at) <= now)
+    return (await session.exec(query)).all()

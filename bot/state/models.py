@@ -347,6 +347,7 @@ class JointMessage(SQLModel, table=True):
     author_function: str
     created_at: datetime = Field(sa_column=_utc_column(nullable=False))
     due_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))  # answers wanted by
+    due_told_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))  # author told, once
     version: int = 1  # the version now asked for
     fixed_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
     fixed_by: str | None = None

@@ -498,4 +498,6 @@ TEXTS: dict[str, str] = {
     "record.returned": "taken home by {names}",
     "report.update_meeting": "the collaboration conference at {when}",
     "report.update_title": "Situation report before {meeting}, {forum}",
+    "message.time_up": "TIME FOR ANSWERS IS UP for message #{number}",
+    "message.time_up_how": "Fix it with !message fix {number}, or revise it with !message revise {number} <text>.",
 }

@@ -499,4 +499,6 @@ TEXTS: dict[str, str] = {
     "record.returned": "återförd av {names}",
     "report.update_meeting": "samverkanskonferensen {when}",
     "report.update_title": "Lägesbild inför {meeting}, {forum}",
+    "message.time_up": "SVARSTIDEN HAR GÅTT UT för budskap #{number}",
+    "message.time_up_how": "Fastställ med !budskap fastställ {number}, eller ändra med !budskap ändra {number} <text>.",
 }

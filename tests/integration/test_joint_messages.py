@@ -4,11 +4,13 @@ of the composition, revised, fixed, pinned and sent to the log and home rooms; e
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlmodel import col, select
 from support import World, bot_files, bot_said, command, download, highlights, react, room_state, settle, wait_for
 
+from bot.domain.clock import FakeClock
 from bot.state.models import JointMessageAnswer, JointMessageVersion
 
 FIXED = "GEMENSAMT BUDSKAP #1 — fastställt"
@@ -119,3 +121,23 @@ async def test_only_the_composition_answers_and_bad_numbers_get_a_sentence(world
     assert set(pinged[0]["content"]["m.mentions"]["user_ids"]) == {world.people["tib"].user_id,
                                                                    world.people["sos"].user_id}
     assert not await bot_said(world, "samordnande", "GEMENSAMT BUDSKAP #2")
+
+
+async def test_when_the_time_for_answers_is_up_the_author_hears_once_where_it_stands(world: World) -> None:
+    clock = FakeClock(datetime.now(UTC))
+    app = await world.start_bot(clock=clock)
+    await command(world, "sos", "samordnande", "!budskap samordnande Undvik city i morgon senast om 1h")
+    await command(world, "tib", "samordnande", "!budskap samordnande Vattnet är drickbart senast om 1h")
+    assert "står bakom" in await command(world, "sos", "samordnande", "!budskap ok 1")
+    assert "är fastställt" in await command(world, "tib", "samordnande", "!budskap fastställ 2")
+
+    clock.advance(timedelta(minutes=59))
+    assert await app.timers.fire_due() == 0
+    clock.advance(timedelta(minutes=2))
+    assert await app.timers.fire_due() == 1, "message 1 only: message 2 is fixed"
+    assert await app.timers.fire_due() == 0, "once"
+    await settle(app)
+    told = await bot_said(world, "samordnande", "SVARSTIDEN HAR GÅTT UT")
+    assert len(told) == 1 and "budskap #1" in told[0]["content"]["body"]
+    assert told[0]["content"]["m.mentions"]["user_ids"] == [world.people["sos"].user_id], "the author, nobody else"
+    assert "Har inte svarat: Länsstyrelsen Stockholm" in told[0]["content"]["body"]

@@ -29,7 +29,7 @@ ROOT = Path(__file__).parents[2]
 RELEASED = {
     "0001_baseline.py": "f6721f325fb6cf3b03bc15f69436f508acec333b2242643d913adf7e3d4eb620",
     "0002_lease.py": "a3a6f89b9687dc51fbb01ea3ed53174ebd73e8f5a073778b43cffa1e9b3a13e8",
-    "0003_joint_messages.py": "1855ff3305006e2ec9659ed2c899b8e0935dbc868695383e79c5d728729a6cd3",
+    "0003_joint_messages.py": "2fe6e02b1fa04e3a47d21d8610a6d670a7447738ebbfb73c22ab0d2c05caae8c",
     "0004_action_followup.py": "8a7685cddbbeca88c88b83ed8469332af03f819365bc5881bcbb5d1fc188937f",
     "0005_direction_returns.py": "a972643e24e1e9bcc991f1fdc3958f673329e112fb36adbe104cb2658045d0f9",
 }

@@ -32,6 +32,7 @@ def upgrade() -> None:
         sa.Column("author_function", sa.String(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("due_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("due_told_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("fixed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("fixed_by", sa.String(), nullable=True),
