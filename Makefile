@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 
 test: $(STAMP) postgres phone
 	$(PY) -m dev.audit
-	$(PY) -m pytest -q -n auto --dist worksteal
+	$(PY) -m pytest -q -n auto --dist loadgroup
 
 # The image installs exactly these versions; after a change to the dependencies: make lock
 lock: $(STAMP)
