@@ -24,6 +24,7 @@ from bot.state.models import Convocation, Summons
 from bot.texts.rich import Rich
 
 RECENT = timedelta(hours=24)  # how long a convocation can still be acknowledged
+CONFERENCE_REMIND = timedelta(minutes=15)  # before a conference called for later, the dial-in rings again
 
 
 def ref(convocation: Convocation) -> str:
@@ -266,19 +267,23 @@ class Acknowledged:
 
 
 async def pending_for(ctx: Context, forum: Forum | None, convocation_id: int | None = None) -> list[Summons]:
-    """The sender's unacknowledged summonses: in one convocation, or the latest of each forum."""
+    """The sender's unacknowledged summonses: in one convocation, or in each forum's conference on now and
+    those planned after it (a rhythm's next conference may be acknowledged ahead)."""
     after = ctx.clock.now() - RECENT
     if convocation_id is not None:
         found = await store.get(ctx.session, convocation_id)
         recent = [found] if found is not None else []
     else:
         recent = list(await store.since(ctx.session, after, forum.id if forum else None))
-    seen_forums: set[str] = set()
+    # Open in each forum: the latest conference that is on now (or about to be), and those planned after it.
+    soon = ctx.clock.now() + CONFERENCE_REMIND
+    current: set[str] = set()
     pending: list[Summons] = []
-    for convocation in recent:
-        if convocation.forum_id in seen_forums:
-            continue  # only the latest convocation of each forum is open
-        seen_forums.add(convocation.forum_id)
+    for convocation in recent:  # newest first
+        if convocation.forum_id in current:
+            continue
+        if convocation.starts_at <= soon:
+            current.add(convocation.forum_id)
         assert convocation.id is not None
         pending += [s for s in await store.summonses(ctx.session, convocation.id)
                     if s.ack_at is None and ctx.sender in store.holders(s)]

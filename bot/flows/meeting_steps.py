@@ -102,7 +102,6 @@ async def remind_unanswered(ctx: Context, forum: Forum, state: ForumState,
     return await direct_messages(ctx, forum, state, convocation, waiting, reminder=True)
 
 
-CONFERENCE_REMIND = timedelta(minutes=15)  # before a conference called for later
 
 
 async def later_conference_step(ctx: Context, convocation_id: int, step: str) -> list[Outgoing]:

@@ -17,8 +17,8 @@ from bot.domain.clock import Clock
 from bot.domain.schedule import OPEN, REMIND
 from bot.flows import joint_messages as joint_message_flow
 from bot.flows.context import Context
-from bot.flows.convocation import escalate
-from bot.flows.meeting_steps import CONFERENCE_REMIND, later_conference_step
+from bot.flows.convocation import CONFERENCE_REMIND, escalate
+from bot.flows.meeting_steps import later_conference_step
 from bot.flows.meetings import chase_action, remind_action
 from bot.messages import Outgoing
 from bot.runtime.dispatch import Dispatcher

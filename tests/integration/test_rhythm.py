@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from sqlmodel import select
 from support import World, bot_said, command, direct_bodies, settle
 
 from bot.app import App
+from bot.state.models import Summons
 
 
 async def _reminders(world: World, app: App, who: str) -> int:
@@ -92,3 +94,27 @@ async def test_before_each_conference_of_the_rhythm_who_has_not_reported_since_t
     assert await asked("nacka") == 1 and await asked("tib") == 1 and await asked("rsib") == 1
     assert await asked("sos") == 0, "SOS Alarm has reported since the activation"
     assert await asked("outsider") == 0
+
+
+async def test_kvittera_after_the_rhythm_is_set_acknowledges_the_conference_on_now_and_the_planned_one(
+        world: World) -> None:
+    """The next conference is planned as soon as the rhythm is set: a !kvittera then still answers the
+    activation's convocation (no reminder follows) and the planned conference ahead."""
+    from bot.domain.clock import FakeClock
+
+    one = (datetime.now(ZoneInfo("Europe/Stockholm")) + timedelta(days=1)).replace(
+        hour=13, minute=0, second=0, microsecond=0).astimezone(UTC)  # clear of the weekly meeting's steps
+    clock = FakeClock(one)
+    app = await world.start_bot(clock=clock)
+    await command(world, "tib", "samordnande", "!aktivera samordnande snöoväder")
+    await command(world, "tib", "samordnande", "!rytm samordnande 4h")
+    answer = await command(world, "sos", "samordnande", "!kvittera")
+    assert "Kvitterat" in answer
+    clock.advance(timedelta(minutes=6))  # the activation's ack_within has passed
+    await app.timers.fire_due()
+    await settle(app)
+    assert await _reminders(world, app, "sos") == 0, "SOS Alarm acknowledged: no reminder"
+    assert await _reminders(world, app, "nacka") == 1, "Nacka kommun did not"
+    async with app.db.session() as session:
+        acked = (await session.exec(select(Summons).where(Summons.function_id == "sos-vakthavande"))).all()
+    assert len(acked) == 2 and all(s.ack_at is not None for s in acked), "the activation's and the planned one"
