@@ -18,7 +18,7 @@ TZ = ZoneInfo("Europe/Stockholm")
 
 
 def next_meeting(world: World) -> datetime:
-    """The start of the test forum's next weekly meeting (Thursday 10:00)."""
+    """The start of the test forum's next weekly meeting (10:00, three days from today)."""
     meeting = world.settings().forums[0].meetings[0]
     return occurrences(meeting, datetime.now(UTC) + timedelta(days=2), TZ)[0]
 
