@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 
 from bot.commands import converters
 from bot.commands.registry import Arg, command, on_reaction
@@ -32,6 +33,7 @@ APPROVE = {"ok", "godkann", "godkant", "approve", "yes", "ja"}
 OBJECT = {"invand", "invandning", "object", "objection"}
 REVISE = {"andra", "revidera", "revise"}
 FIX = {"faststall", "fix", "publish", "publicera"}
+STILL_OPEN = timedelta(days=14)  # in ordinary mode, how long an unfixed message is listed by !budskap
 
 
 @command("budskap", en="message", aliases=("gemensamt-budskap",),
@@ -166,13 +168,18 @@ async def _where(ctx: Context, message: JointMessage, forum: Forum,
 
 
 async def open_ones(ctx: Context) -> list[Outgoing]:
-    """Every joint message not yet fixed, each with where it stands."""
+    """Every joint message not yet fixed of each forum's activation now (or, in ordinary mode, of the last
+    fortnight), each with where it stands."""
     rich = Rich()
     for message in await store.not_fixed(ctx.session):
         forum = ctx.directory.forum(message.forum_id)
+        state = await forum_store.forum_state(ctx.session, forum.id)
+        old = message.activation_id is None and message.created_at < ctx.clock.now() - STILL_OPEN
+        if message.activation_id != state.activation_id or old:
+            continue  # of an activation that has ended, or long ago
         if rich.plain:
             rich.br()
-        rich.extend(await _where(ctx, message, forum, await forum_store.forum_state(ctx.session, forum.id)))
+        rich.extend(await _where(ctx, message, forum, state))
     if not rich.plain:
         rich.text(ctx.t("message.none_open"))
     return [ctx.reply(rich)]

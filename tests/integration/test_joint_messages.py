@@ -114,7 +114,11 @@ async def test_only_the_composition_answers_and_bad_numbers_get_a_sentence(world
     assert "Ange budskapets nummer" in bad and "Användning" in bad
     past = await command(world, "sos", "samordnande", "!budskap samordnande Text senast i går 10:00")
     assert "Användning" in past or "passerat" in past
-    assert "Inga gemensamma budskap" not in await command(world, "tib", "samordnande", "!budskap")
+    listed = await command(world, "tib", "samordnande", "!budskap")
+    assert "Budskap #1, version 1" in listed and "Har inte svarat: Länsstyrelsen Stockholm, SOS Alarm" in listed
+    await command(world, "tib", "samordnande", "!aktivera samordnande storm")
+    listed = await command(world, "tib", "samordnande", "!budskap")
+    assert "Inga gemensamma budskap väntar" in listed, "one of ordinary mode is not of the activation"
     assert await _answers(app) == []
     await settle(app)
     pinged = await bot_said(world, "samordnande", "GEMENSAMT BUDSKAP #1 att godkänna")
