@@ -9,7 +9,14 @@ from sqlmodel import select
 from support import World, bot_said, command, direct_bodies, settle
 
 from bot.app import App
+from bot.domain.clock import FakeClock
 from bot.state.models import Summons
+
+
+def tomorrow_at(hour: int) -> datetime:
+    """Tomorrow at `hour` local time, in UTC: a fixed point for a test's clock, clear of the weekly meeting."""
+    return (datetime.now(ZoneInfo("Europe/Stockholm")) + timedelta(days=1)).replace(
+        hour=hour, minute=0, second=0, microsecond=0).astimezone(UTC)
 
 
 async def _reminders(world: World, app: App, who: str) -> int:
@@ -18,10 +25,7 @@ async def _reminders(world: World, app: App, who: str) -> int:
 
 async def test_a_rhythm_plans_each_next_conference_rings_before_it_and_ends_with_the_activation(
         world: World) -> None:
-    from bot.domain.clock import FakeClock
-
-    ten = (datetime.now(ZoneInfo("Europe/Stockholm")) + timedelta(days=1)).replace(
-        hour=10, minute=0, second=0, microsecond=0).astimezone(UTC)
+    ten = tomorrow_at(10)
     clock = FakeClock(ten)
     app = await world.start_bot(clock=clock)
     refused = await command(world, "tib", "samordnande", "!rytm samordnande 4h")
@@ -72,10 +76,7 @@ async def test_a_rhythm_plans_each_next_conference_rings_before_it_and_ends_with
 
 async def test_before_each_conference_of_the_rhythm_who_has_not_reported_since_the_last_is_asked_once(
         world: World) -> None:
-    from bot.domain.clock import FakeClock
-
-    ten = (datetime.now(ZoneInfo("Europe/Stockholm")) + timedelta(days=1)).replace(
-        hour=10, minute=0, second=0, microsecond=0).astimezone(UTC)
+    ten = tomorrow_at(10)
     clock = FakeClock(ten)
     app = await world.start_bot(clock=clock)
     await command(world, "tib", "samordnande", "!aktivera samordnande snöoväder")
@@ -100,10 +101,7 @@ async def test_kvittera_after_the_rhythm_is_set_acknowledges_the_conference_on_n
         world: World) -> None:
     """The next conference is planned as soon as the rhythm is set: a !kvittera then still answers the
     activation's convocation (no reminder follows) and the planned conference ahead."""
-    from bot.domain.clock import FakeClock
-
-    one = (datetime.now(ZoneInfo("Europe/Stockholm")) + timedelta(days=1)).replace(
-        hour=13, minute=0, second=0, microsecond=0).astimezone(UTC)  # clear of the weekly meeting's steps
+    one = tomorrow_at(13)
     clock = FakeClock(one)
     app = await world.start_bot(clock=clock)
     await command(world, "tib", "samordnande", "!aktivera samordnande snöoväder")
