@@ -7,8 +7,8 @@ from dataclasses import replace
 
 from bot.commands.registry import Arg, command, on_reaction
 from bot.flows.context import Context
-from bot.flows.convocation import composition_organisations
-from bot.flows.errors import BadArgument, NotAllowed, UserError
+from bot.flows.convocation import answering_for
+from bot.flows.errors import BadArgument, UserError
 from bot.flows.meetings import returned_text, which_forum
 from bot.messages import Message, Outgoing
 from bot.state import forums as forum_store
@@ -35,10 +35,7 @@ async def confirm(ctx: Context, number: int) -> list[Outgoing]:
         raise UserError("returned.no_direction", number=number)
     forum = ctx.directory.forum(entry.forum_id)
     state = await forum_store.forum_state(ctx.session, forum.id)
-    asked = await composition_organisations(ctx, forum, state)
-    function = next((f for f in await ctx.held() if f.organisation in asked), None)
-    if function is None:
-        raise NotAllowed("returned.not_asked", action="direction_returned", forum_id=forum.id, forum=forum.name)
+    function, asked = await answering_for(ctx, forum, state, "returned.not_asked", "direction_returned")
     organisation = ctx.directory.organisation(function.organisation).name
     done = {r.organisation_id for r in await store.returns(ctx.session, [number])}
     if function.organisation in done:

@@ -20,6 +20,7 @@ from bot.domain.model import Forum
 from bot.domain.names import normalise
 from bot.flows import joint_messages as flow
 from bot.flows.context import Context
+from bot.flows.convocation import answering_for
 from bot.flows.errors import BadArgument, NotAllowed, UserError
 from bot.flows.meetings import MAX_ENTRY, due_at_end
 from bot.messages import Message, Outgoing
@@ -96,7 +97,7 @@ async def answer(ctx: Context, number: int, version: int | None, *, approved: bo
     """An organisation's answer to the version asked for now (or, from a ✅, to the version it was put on)."""
     message, forum, state = await flow.find(ctx, number)
     flow.still_open(message)
-    function = await flow.answering_function(ctx, forum, state, message)
+    function, _ = await answering_for(ctx, forum, state, "message.not_asked", "message_answer", number=number)
     organisation = ctx.directory.organisation(function.organisation).name
     if version is not None and version != message.version:
         raise UserError("message.old_version", number=number, version=version, current=message.version)
@@ -115,8 +116,8 @@ async def answer(ctx: Context, number: int, version: int | None, *, approved: bo
     key = "message.approved" if approved else "message.objected"
     rich = Rich().text(ctx.t(key, organisation=organisation, number=number, version=message.version,
                              reason=reason or ""))
-    after = await flow.standing(ctx, forum, state, message)
-    if after.everyone_approved:
+    others = [o for o in (*before.waiting, *(o for o, _ in before.objected)) if o != function.organisation]
+    if approved and not others:
         rich.br().text(ctx.t("message.all_approved", number=number))
     return [ctx.reply(rich)]
 

@@ -16,6 +16,7 @@ from bot.domain.convocation import Ack, Call
 from bot.domain.forums import ForumState, conveners
 from bot.domain.model import MEETING_KINDS, Forum, Function
 from bot.flows.context import Context
+from bot.flows.errors import NotAllowed
 from bot.messages import PRIORITY_DIRECT, PRIORITY_PING, Message, Outgoing, direct_target
 from bot.ops import metrics
 from bot.state import convocations as store
@@ -128,6 +129,17 @@ async def composition_organisations(ctx: Context, forum: Forum, state: ForumStat
     """The organisations of the forum's composition now, in order: those asked to answer for themselves."""
     functions = await current_composition(ctx, forum, state)
     return list(dict.fromkeys(ctx.directory.function(f).organisation for f in functions))
+
+
+async def answering_for(ctx: Context, forum: Forum, state: ForumState, refusal: str, action: str,
+                        **values: object) -> tuple[Function, list[str]]:
+    """The sender's function in an organisation of the forum's composition (the one they answer for, seed 000:
+    each actor decides for itself), and the composition's organisations; refused and audited without one."""
+    asked = await composition_organisations(ctx, forum, state)
+    function = next((f for f in await ctx.held() if f.organisation in asked), None)
+    if function is None:
+        raise NotAllowed(refusal, action=action, forum_id=forum.id, forum=forum.name, **values)
+    return function, asked
 
 
 async def convene(ctx: Context, forum: Forum, state: ForumState, *, kind: str, starts_at: datetime | None = None,

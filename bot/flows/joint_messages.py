@@ -10,7 +10,7 @@ from bot.domain.forums import ForumState
 from bot.domain.model import Forum, Function
 from bot.flows.context import Context
 from bot.flows.convocation import composition_organisations, current_composition, pings
-from bot.flows.errors import NotAllowed, UserError
+from bot.flows.errors import UserError
 from bot.messages import Message, Outgoing
 from bot.state import forums as forum_store
 from bot.state import joint_messages as store
@@ -30,16 +30,6 @@ async def find(ctx: Context, number: int) -> tuple[JointMessage, Forum, ForumSta
         raise UserError("message.no_such", number=number)
     forum = ctx.directory.forum(message.forum_id)
     return message, forum, await forum_store.forum_state(ctx.session, forum.id)
-
-
-async def answering_function(ctx: Context, forum: Forum, state: ForumState, message: JointMessage) -> Function:
-    """The sender's function in an organisation of the composition: the one they answer for."""
-    asked = await composition_organisations(ctx, forum, state)
-    function = next((f for f in await ctx.held() if f.organisation in asked), None)
-    if function is None:
-        raise NotAllowed("message.not_asked", action="message_answer", forum_id=forum.id, number=message.id,
-                         forum=forum.name)
-    return function
 
 
 def still_open(message: JointMessage) -> None:
