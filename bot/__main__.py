@@ -211,6 +211,7 @@ def _export(config: str, event: str, form: str, output: str | None) -> int:
     from bot.flows.context import Context
     from bot.flows.record import Record, event_record
     from bot.messages import Incoming
+    from bot.state import formed
     from bot.state.db import Database
 
     try:
@@ -229,7 +230,8 @@ def _export(config: str, event: str, form: str, output: str | None) -> int:
         try:
             async with db.session() as session:
                 asker = Incoming(room_id="", sender="", event_id="export", body="", sent_at=datetime.now(UTC))
-                ctx = Context(asker, session, Directory.build(settings), SystemClock(), settings.bot.language)
+                named = [formed.as_forum(row) for row in await formed.everything(session)]  # for their names
+                ctx = Context(asker, session, Directory.build(settings, named), SystemClock(), settings.bot.language)
                 return await event_record(ctx, event)
         finally:
             await db.close()

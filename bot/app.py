@@ -11,9 +11,10 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from bot.config import ConfigError, Reloaded, Settings, changes, load_settings, reload_errors
+from bot.config import ConfigError, Reloaded, Settings, changes, load_settings, reload_errors, with_formed
 from bot.domain.clock import Clock, SystemClock
 from bot.domain.directory import Directory
+from bot.domain.model import Forum
 from bot.flows.context import Context
 from bot.flows.convocation import undelivered
 from bot.matrix.client import MatrixAdapter
@@ -25,6 +26,7 @@ from bot.runtime.dispatch import Dispatcher
 from bot.runtime.lease import Lease, LeaseLost
 from bot.runtime.scheduler import MeetingScheduler
 from bot.runtime.timers import Timers
+from bot.state import formed
 from bot.state.db import Database
 from bot.state.models import OutboxMessage
 
@@ -46,7 +48,7 @@ class App:
         self.outbox = OutboxSender(self.db, self.matrix, self.clock)
         self.dispatch = Dispatcher(self.db, self.directory, self.clock, on_enqueued=self._enqueued,
                                    rooms=self.matrix.rooms.aliases, reload=self.reload,
-                                   bot_user=settings.matrix.user_id)
+                                   bot_user=settings.matrix.user_id, forums_changed=self._forums_changed)
         self.timers = Timers(self.db, self.dispatch, self.clock)
         self.lease = Lease(self.db)
         self.clock.watch(self._clock_moved)
@@ -60,6 +62,8 @@ class App:
         """Migrate, log in, join rooms, then start delivering and syncing."""
         await self.db.migrate()
         await self.lease.hold()
+        for error in self._use(self.settings, *await self._formed_forums()):
+            log.error("%s", error)
         await self.matrix.start()
         self._tasks = [
             asyncio.create_task(self.lease.keep(), name="lease"),
@@ -96,17 +100,36 @@ class App:
             new = load_settings(self.config_path)
         except ConfigError as exc:
             return Reloaded(errors=tuple(exc.errors))
-        refused = reload_errors(self.settings, new)
+        living, dissolved = await self._formed_forums()
+        refused = reload_errors(self.settings, new) + with_formed(new, living)[1]
         if refused:
             return Reloaded(errors=tuple(refused))
         changed = tuple(changes(self.settings, new))
-        self.settings, self.directory = new, Directory.build(new)
-        self.dispatch.directory = self.meetings.directory = self.directory
-        self.matrix.reconfigure(new)
-        self.meetings.notify()
+        self._use(new, living, dissolved)
         self._tasks.append(asyncio.create_task(self._join_and_open(), name="reload-rooms"))
         log.info("configuration reloaded: %s; %s", new.summary(), "; ".join(changed) or "no changes")
         return Reloaded(changes=changed, summary=new.summary())
+
+    async def _formed_forums(self) -> tuple[list[Forum], list[Forum]]:
+        """The forums formed for an event: those living, and those dissolved."""
+        async with self.db.session() as session:
+            rows = await formed.everything(session)
+        return ([formed.as_forum(r) for r in rows if r.dissolved_at is None],
+                [formed.as_forum(r) for r in rows if r.dissolved_at is not None])
+
+    def _use(self, settings: Settings, living: list[Forum], dissolved: list[Forum]) -> list[str]:
+        """Run with this configuration and the forums formed for an event; returns those that no longer fit."""
+        effective, left_out = with_formed(settings, living)
+        self.settings, self.directory = settings, Directory.build(effective, dissolved)
+        self.dispatch.directory = self.meetings.directory = self.directory
+        self.matrix.reconfigure(effective, formed_rooms=[f.room for f in effective.forums if f in living])
+        self.meetings.notify()
+        return left_out
+
+    async def _forums_changed(self) -> None:
+        """A forum was formed or dissolved: in use at once (its room is created when the first message goes there)."""
+        for error in self._use(self.settings, *await self._formed_forums()):
+            log.error("%s", error)
 
     async def _join_and_open(self) -> None:
         """After a reload: rooms and people the new configuration names."""

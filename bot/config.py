@@ -261,6 +261,21 @@ def parse_settings(data: Mapping[str, Any]) -> Settings:
     return settings
 
 
+def with_formed(settings: Settings, formed: Iterable[Forum]) -> tuple[Settings, list[str]]:
+    """The configuration with the forums formed for an event added, as the running bot sees it. A formed
+    forum that no longer fits (a function it names was removed, or the file now uses its name) is left
+    out, with the reason."""
+    merged, left_out = settings, []
+    for forum in formed:
+        candidate = merged.model_copy(update={"forums": (*merged.forums, forum)})
+        errors = [e for e in _cross_references(candidate) if e not in _cross_references(merged)]
+        if errors:
+            left_out.append(f"forum '{forum.id}' (formed for an event) is left out: {'; '.join(errors)}")
+        else:
+            merged = candidate
+    return merged, left_out
+
+
 def load_settings(path: str | Path) -> Settings:
     """Read and validate a TOML file."""
     path = Path(path)

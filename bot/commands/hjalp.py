@@ -16,8 +16,8 @@ ALL_WORDS = {"alla", "all"}
 HELP_ORDER = ("aktivera", "kalla", "kvittera", "kallelse", "kalla-in", "kalla-ut", "vem", "tjänstgör", "status",
               "rapport", "lägesbild", "ikapp", "möte", "upprop", "här", "beslut", "inriktning", "återfört", "åtgärd",
               "klar", "avvikelse", "åtgärder", "budskap", "info", "ångra", "protokoll", "export", "ordförande",
-              "sekreterare", "schema", "kalender", "rytm", "flytta", "ställ-in", "avaktivera", "avslå", "övning",
-              "ladda-om", "hjälp")
+              "sekreterare", "schema", "kalender", "rytm", "flytta", "ställ-in", "bilda", "upplös", "avaktivera",
+              "avslå", "övning", "ladda-om", "hjälp")
 
 
 def help_order(spec: CommandSpec) -> int:

@@ -5,7 +5,8 @@ Pure lookups over the configuration; who holds a function *now* is the roster's 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from bot.domain.model import Forum, Function, Organisation, Region
@@ -28,9 +29,11 @@ class Directory:
     forums: Index[Forum]
     functions: Index[Function]
     organisations: Index[Organisation]
+    # Forums formed for an event and since dissolved: found by id for what the record names, never by name.
+    dissolved: Mapping[str, Forum] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, settings: Region) -> Directory:
+    def build(cls, settings: Region, dissolved: Iterable[Forum] = ()) -> Directory:
         forums: Index[Forum] = Index("forum")
         functions: Index[Function] = Index("function")
         organisations: Index[Organisation] = Index("organisation")
@@ -40,12 +43,14 @@ class Directory:
             organisations.add(org, [org.id, *org.aliases, org.name])
         for func in settings.functions:
             functions.add(func, [func.id, *func.aliases, func.name])
-        return cls(settings, forums, functions, organisations)
+        return cls(settings, forums, functions, organisations, {f.id: f for f in dissolved})
 
     def function(self, function_id: str) -> Function:
         return _known(self.functions, function_id)
 
     def forum(self, forum_id: str) -> Forum:
+        if forum_id in self.dissolved and self.forums.get(forum_id) is None:
+            return self.dissolved[forum_id]
         return _known(self.forums, forum_id)
 
     def organisation(self, org_id: str) -> Organisation:

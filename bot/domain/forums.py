@@ -9,6 +9,7 @@ Pure: no Matrix, no database.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -110,6 +111,23 @@ def split_event(text: str) -> tuple[str, str | None]:
     """'snöoväder klass 3 i norra länet' -> ('snöoväder', 'klass 3 i norra länet')."""
     name, _, description = text.strip().partition(" ")
     return name, description.strip() or None
+
+
+LEVELS = ("inriktande", "samordnande", "verkställande")
+MAX_FORMED_NAME = 40
+
+
+def formed_id(name: str, taken: set[str]) -> str | None:
+    """The id of a forum formed for an event, from the name it is given: 'Vägar' -> 'vagar', and 'vagar-2' when a
+    forum formed earlier had that id (a dissolved forum keeps its id in the record). None: no usable name."""
+    slug = re.sub(r"[^a-z0-9]+", "-", normalise(name)).strip("-")
+    if not slug or len(name) > MAX_FORMED_NAME:
+        return None
+    found, n = slug, 1
+    while found in taken:
+        n += 1
+        found = f"{slug}-{n}"
+    return found
 
 
 def topic_prefix(state: ForumState, tz: ZoneInfo, labels: dict[str, str]) -> str:

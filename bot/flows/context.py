@@ -36,6 +36,7 @@ class Context:
     lang: str
     rooms: Mapping[str, str] = field(default_factory=dict)  # room alias -> room id, as resolved
     reload: Callable[[], Awaitable[Reloaded]] | None = None  # read the configuration file again
+    bot_user: str = ""  # the bot's own Matrix id
     _roster: Roster | None = None
     committed: list[Callable[[], None]] = field(default_factory=list)  # run once the transaction has committed
 

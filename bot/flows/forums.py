@@ -8,13 +8,13 @@ from datetime import datetime
 
 from bot.domain import forums as model
 from bot.domain.forums import ForumState
-from bot.domain.model import Forum
+from bot.domain.model import Forum, Function
 from bot.flows import rhythm
 from bot.flows.context import Context
 from bot.flows.convocation import convene, pings, rings
 from bot.messages import PRIORITY_DIRECT, TOPIC_PREFIX, UNPIN, Message, Outgoing, StateUpdate
+from bot.state import convocations, repo
 from bot.state import forums as store
-from bot.state import repo
 from bot.state.models import ActivationRequest
 from bot.texts.rich import Rich
 
@@ -29,17 +29,45 @@ def heading(ctx: Context, state: ForumState) -> Rich:
     return rich
 
 
-def room_state(ctx: Context, forum: Forum, state: ForumState) -> list[Outgoing]:
-    """The topic people see, and the same facts machine-readably."""
+def room_state(ctx: Context, forum: Forum, state: ForumState, *, dissolved: bool = False) -> list[Outgoing]:
+    """The topic people see, and the same facts machine-readably; a forum formed for an event and dissolved
+    says so."""
     labels = {"activated": ctx.t("status.mode.activated"), "ordinary": ctx.t("status.mode.ordinary"),
               "since": ctx.t("status.since"), "exercise": ctx.t("status.exercise"), "months": ctx.t("months")}
-    prefix = model.topic_prefix(state, ctx.tz, labels)
-    machine = {"forum": forum.id, "level": forum.level, "mode": state.mode, "event": state.event,
+    prefix = ctx.t("formed.topic_dissolved") if dissolved else model.topic_prefix(state, ctx.tz, labels)
+    mode = "dissolved" if dissolved else state.mode
+    machine = {"forum": forum.id, "level": forum.level, "mode": mode, "event": state.event,
                "description": state.description, "since": state.since.isoformat() if state.since else None,
                "activated_by": state.activated_by, "exercise": state.exercise}
     return [StateUpdate(forum.room, "m.room.topic", {TOPIC_PREFIX: prefix}),
             *([] if state.active else [StateUpdate(forum.room, "m.room.pinned_events", {UNPIN: True})]),
             StateUpdate(forum.room, FORUM_STATE_EVENT, machine, state_key=forum.id)]
+
+
+async def deactivate(ctx: Context, forum: Forum, state: ForumState, function: Function, *,
+                     reply: bool = True, dissolved: bool = False) -> list[Outgoing]:
+    """Back to ordinary mode (or, for a forum formed for the event, dissolved): escalations stop, pending
+    requests are closed, and the forum room, the log room and (`reply`) the sender are told."""
+    now = ctx.clock.now()
+    await store.deactivate(ctx.session, forum.id, at=now, by=ctx.sender)
+    await convocations.stop_escalations(ctx.session, forum.id)
+    await repo.audit(ctx.session, at=now, user_id=ctx.sender, function_id=function.id,
+                     action="dissolve_forum" if dissolved else "deactivate", forum_id=forum.id,
+                     event_id=ctx.incoming.event_id, detail={"event": state.event})
+    after = await store.forum_state(ctx.session, forum.id)
+    notice = heading(ctx, after).text(ctx.t("formed.dissolved" if dissolved else "activation.deactivated",
+                                            forum=forum.name, event=state.event, who=function.name,
+                                            sender=ctx.sender, when=ctx.when(now)))
+    out: list[Outgoing] = [ctx.reply(notice)] if reply else []
+    if not reply or ctx.forum_here() is not forum:
+        out.append(Message(target=forum.room, body=notice.plain, html=notice.html))
+    out += log_notice(ctx, notice)
+    out += room_state(ctx, forum, after, dissolved=dissolved)
+    for pending in await store.pending_requests(ctx.session, forum.id):
+        await store.answer_request(ctx.session, pending, status="closed", by=ctx.sender, at=now,
+                                   reason="deactivated")
+        out.append(tell_requester(ctx, pending, Rich().text(ctx.t("activation.request_closed", forum=forum.name))))
+    return out
 
 
 def log_notice(ctx: Context, rich: Rich) -> list[Outgoing]:

@@ -66,7 +66,7 @@ async def event_record(ctx: Context, event: str) -> Record | None:
     ids = [a.id for a in activations if a.id is not None]
     event = activations[0].event
     directory = ctx.directory
-    forum_name = {f.id: f.name for f in directory.settings.forums}
+    forum_name = {f.id: f.name for f in (*directory.dissolved.values(), *directory.settings.forums)}
     function_name = {f.id: f.name for f in directory.settings.functions}
     title = ctx.t("record.title", event=event)
     rich = Rich().bold(title).br().text(ctx.t("record.made", when=ctx.when(ctx.clock.now(), year=True)))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
 import aiohttp
@@ -63,9 +63,11 @@ class MatrixAdapter:
         await self.sync.load()
         await self.rooms.join_configured_rooms()
 
-    def reconfigure(self, settings: Settings) -> None:
-        """A reloaded configuration (the homeserver, the bot's id and the database never change in a reload)."""
+    def reconfigure(self, settings: Settings, formed_rooms: Iterable[str] = ()) -> None:
+        """A reloaded configuration (the homeserver, the bot's id and the database never change in a reload), or
+        forums formed or dissolved: `formed_rooms` are the aliases of rooms to create when first needed."""
         self.session.settings = self.rooms.settings = settings
+        self.rooms.formed_rooms = set(formed_rooms)
 
     def stop(self) -> None:
         """Ends the loops even if a cancellation is lost."""

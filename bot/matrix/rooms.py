@@ -17,6 +17,7 @@ from nio import (
     ProfileGetError,
     RoomCreateResponse,
     RoomGetStateEventResponse,
+    RoomPutStateResponse,
     RoomResolveAliasResponse,
     SyncResponse,
 )
@@ -52,6 +53,8 @@ class Rooms:
         self._direct_locks: dict[str, asyncio.Lock] = {}
         self._direct_data_lock = asyncio.Lock()
         self.configured_room_ids: set[str] = set()
+        self.formed_rooms: set[str] = set()  # aliases of the forums formed for an event: created when first needed
+        self._create_lock = asyncio.Lock()
         # Rooms joined during this run: their history from before the join is not answered.
         self.joined_at: dict[str, datetime] = {}
 
@@ -72,8 +75,42 @@ class Rooms:
         if isinstance(answer, RoomResolveAliasResponse):
             self.aliases[room] = str(answer.room_id)
             return self.aliases[room]
+        if room in self.formed_rooms:
+            return await self.create_forum_room(room)
         log.warning("room %s cannot be resolved: %s", room, answer)
         return None
+
+    async def create_forum_room(self, alias: str) -> str | None:
+        """The room of a forum formed for an event, created under its alias with every holder of its functions
+        invited and its chair a moderator. Idempotent by the alias: a room already made under it is used."""
+        forum = next((f for f in self.settings.forums if f.room == alias), None)
+        if forum is None:
+            return None
+        async with self._create_lock:
+            if alias in self.aliases:
+                return self.aliases[alias]
+            holders = {f.id: f.holders for f in self.settings.functions}
+            invite = [u for f in (forum.chair, *forum.members()) for u in holders.get(f, ()) if u != self.user_id]
+            moderators = {u: 50 for u in holders.get(forum.chair, ()) if u != self.user_id}
+            answer = await self.client.room_create(
+                alias=alias.removeprefix("#").split(":", 1)[0], name=forum.name, preset=RoomPreset.private_chat,
+                invite=list(dict.fromkeys(invite)), initial_state=[ENCRYPTION] if self.client.olm else [])
+            if isinstance(answer, RoomCreateResponse):
+                room_id = str(answer.room_id)
+                log.info("created %s (%s) for the forum %s", alias, room_id, forum.id)
+                await self._raise_power(room_id, moderators)
+            else:
+                wait = retry_after(answer)
+                if wait is not None:
+                    raise RateLimited(f"creating the room of {forum.id}", wait)
+                found = await self.client.room_resolve_alias(alias)  # made by an attempt that was cut short
+                if not isinstance(found, RoomResolveAliasResponse):
+                    log.error("cannot create the room %s of %s: %s", alias, forum.id, answer)
+                    return None
+                room_id = str(found.room_id)
+            self.aliases[alias] = room_id
+            self.configured_room_ids.add(room_id)
+            return room_id
 
     async def join_configured_rooms(self) -> None:
         """Join every room the configuration names; a missing room is logged, not fatal."""
@@ -187,6 +224,21 @@ class Rooms:
         if opened:
             log.info("opened %d direct rooms", opened)
         return opened
+
+    async def _raise_power(self, room_id: str, users: dict[str, int]) -> None:
+        """Give these people power in a room the bot created (after creation: whether the creator is listed in
+        the power levels depends on the room version)."""
+        if not users:
+            return
+        try:
+            levels = await self.room_state(room_id, "m.room.power_levels")
+        except ConnectionError as exc:
+            log.warning("cannot read the power levels of %s: %s", room_id, exc)
+            return
+        answer = await self.client.room_put_state(room_id, "m.room.power_levels",
+                                                  {**levels, "users": {**levels.get("users", {}), **users}})
+        if not isinstance(answer, RoomPutStateResponse):
+            log.warning("cannot give the chair power in %s: %s", room_id, answer)
 
     async def room_state(self, room_id: str, event_type: str) -> dict[str, Any]:
         """A room's current state event content; empty when the room has none."""

@@ -53,8 +53,10 @@ class Dispatcher:
     def __init__(self, db: Database, directory: Directory, clock: Clock,
                  on_enqueued: Callable[[frozenset[str]], None] = lambda tables: None,
                  rooms: Mapping[str, str] | None = None, reload: Callable[[], Awaitable[Reloaded]] | None = None,
-                 bot_user: str = "") -> None:
+                 bot_user: str = "", forums_changed: Callable[[], Awaitable[None]] | None = None) -> None:
         self.db = db
+        # A forum formed or dissolved: the world is read again before the next event is handled.
+        self.forums_changed = forums_changed
         self.bot_user = bot_user  # internal work runs as the bot
         self.reload = reload
         self.directory = directory
@@ -158,7 +160,10 @@ class Dispatcher:
                 counted()
             if spec is not None:
                 metrics.COMMANDS.labels("ok").inc()
-            self.on_enqueued(written(session))
+            tables = written(session)
+            if "formed_forum" in tables and self.forums_changed is not None:
+                await self.forums_changed()
+            self.on_enqueued(tables)
             return
         except UserError as exc:
             messages = [self._error_reply(incoming, exc, spec)]
@@ -182,7 +187,8 @@ class Dispatcher:
         self.on_enqueued(written(session))
 
     def _context(self, incoming: Incoming, session: AsyncSession) -> Context:
-        return Context(incoming, session, self.directory, self.clock, self.lang, self.rooms, self.reload)
+        return Context(incoming, session, self.directory, self.clock, self.lang, self.rooms, self.reload,
+                       self.bot_user)
 
     async def _too_long(self, ctx: Context, name: str) -> list[Outgoing]:
         """A command longer than the bot reads: a sentence with the limit, and a record of it; nothing else."""

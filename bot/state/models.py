@@ -391,3 +391,24 @@ class DirectionReturn(SQLModel, table=True):
     function_id: str
     user_id: str
     at: datetime = Field(sa_column=_utc_column(nullable=False))
+
+
+class FormedForum(SQLModel, table=True):
+    """A forum formed for an event with !bilda (seed 000: verkställande forums "bildas vid behov"): kept
+    here, not in the configuration, merged into the running one while it lives; dissolved, it stays for
+    the record."""
+
+    __tablename__ = "formed_forum"
+    id: int | None = Field(default=None, primary_key=True)
+    forum_id: str = Field(index=True, unique=True)
+    name: str
+    level: str
+    parent_id: str
+    event: str
+    chair: str  # function id
+    functions: str  # JSON list of function ids: the composition
+    room: str  # the alias the bot creates the room under
+    formed_by: str
+    formed_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    dissolved_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    dissolved_by: str | None = None

@@ -500,4 +500,26 @@ TEXTS: dict[str, str] = {
     "report.update_title": "Situation report before {meeting}, {forum}",
     "message.time_up": "TIME FOR ANSWERS IS UP for message #{number}",
     "message.time_up_how": "Fix it with !message fix {number}, or revise it with !message revise {number} <text>.",
+    "cmd.bilda": "Form a forum for the event (e.g. an executive forum): type it in the room of the activated "
+    "forum that forms it. I create the room, invite and convene.",
+    "cmd.upplös": "Dissolve a forum formed for the event. The room stays, with its history.",
+    "formed.description": "Formed by {parent}.",
+    "formed.topic_dissolved": "DISSOLVED",
+    "formed.done": "{forum} ({level}) is formed for {event} and convened now: {functions}.",
+    "formed.room": "The room is being created and every holder of its functions invited:",
+    "formed.how_to_end": "Dissolve it with !dissolve {forum_id}. It is also dissolved when {parent} returns to "
+    "ordinary mode.",
+    "formed.dissolved": "{forum} was dissolved {when}, decided by {who} ({sender}). Event: {event}. "
+    "The room stays, with its history.",
+    "formed.where": "Type !form in the room of the activated forum that forms the new forum.",
+    "formed.refused": "only those who may convene, or the chair, can form a forum for {forum}.",
+    "formed.parent_not_active": "{forum} is in ordinary mode. A forum is formed for an event: activate "
+    "{forum} first (!activate {forum_id} <event>). Nothing was formed.",
+    "formed.bad_level": "Unknown level: {level}. The levels are {levels}.",
+    "formed.bad_name": "The name {name} cannot be used: at most {limit} characters, with letters or digits.",
+    "formed.name_taken": "The name {name} is already used by a forum, a function or an organisation. "
+    "Choose another name.",
+    "formed.not_formed": "{forum} was not formed for an event: it is in the configuration and cannot be "
+    "dissolved. It returns to ordinary mode with !deactivate {forum_id}.",
+    "formed.dissolve_refused": "only those who may convene, or the chair, can dissolve {forum}.",
 }

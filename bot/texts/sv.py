@@ -501,4 +501,26 @@ TEXTS: dict[str, str] = {
     "report.update_title": "Lägesbild inför {meeting}, {forum}",
     "message.time_up": "SVARSTIDEN HAR GÅTT UT för budskap #{number}",
     "message.time_up_how": "Fastställ med !budskap fastställ {number}, eller ändra med !budskap ändra {number} <text>.",
+    "cmd.bilda": "Bilda ett forum för händelsen (t.ex. ett verkställande forum): skriv det i rummet för det "
+    "aktiverade forum som bildar det. Jag skapar rummet, bjuder in och sammankallar.",
+    "cmd.upplös": "Upplös ett forum som bildats för händelsen. Rummet finns kvar med sin historik.",
+    "formed.description": "Bildat av {parent}.",
+    "formed.topic_dissolved": "UPPLÖST",
+    "formed.done": "{forum} ({level}) är bildat för {event} och sammankallas nu: {functions}.",
+    "formed.room": "Rummet skapas och alla funktionernas innehavare bjuds in:",
+    "formed.how_to_end": "Upplös med !upplös {forum_id}. Det upplöses också när {parent} återgår till "
+    "ordinarie läge.",
+    "formed.dissolved": "{forum} är upplöst {when} efter beslut av {who} ({sender}). Händelse: {event}. "
+    "Rummet finns kvar med sin historik.",
+    "formed.where": "Skriv !bilda i rummet för det aktiverade forum som bildar det nya forumet.",
+    "formed.refused": "bara den som får sammankalla eller ordföranden kan bilda ett forum för {forum}.",
+    "formed.parent_not_active": "{forum} är i ordinarie läge. Ett forum bildas för en händelse: aktivera "
+    "först {forum} (!aktivera {forum_id} <händelse>). Inget bildades.",
+    "formed.bad_level": "Okänd nivå: {level}. Nivåerna är {levels}.",
+    "formed.bad_name": "Namnet {name} går inte att använda: högst {limit} tecken, med bokstäver eller siffror.",
+    "formed.name_taken": "Namnet {name} används redan av ett forum, en funktion eller en organisation. "
+    "Välj ett annat namn.",
+    "formed.not_formed": "{forum} är inte bildat för en händelse utan finns i konfigurationen och kan inte "
+    "upplösas. Det återgår till ordinarie läge med !avaktivera {forum_id}.",
+    "formed.dissolve_refused": "bara den som får sammankalla eller ordföranden kan upplösa {forum}.",
 }
