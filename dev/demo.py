@@ -61,6 +61,7 @@ SCENARIO: list[tuple[str, str, str]] = [
     ("anna", "samordnande", "!möte slut"),
     ("anna", "inriktande", "!aktivera inriktande snöoväder om 2h"),  # "två timmar senare" (scene 3)
     ("tove", "samordnande", "!klar 2 lägesbilden för E4 och E18 är skickad"),
+    ("anna", "samordnande", "!bilda Vägar trv nacka-tib"),  # a verkställande forum "bildas vid behov" (seed 000)
     ("sara", "samordnande", "!rapport konsekvenser: högt tryck på 112 ; behov: inga"),
     ("nils", "samordnande", "!rapport konsekvenser: elavbrott i Boo, 800 hushåll\n"
                             "samordning: gemensamt budskap om värmestugor"),

@@ -47,12 +47,18 @@ async def form(ctx: Context, parent: Forum, parent_state: ForumState, chair: Fun
 
 async def end(ctx: Context, forum: Forum, state: ForumState, function: Function, *,
               reply: bool = True) -> list[Outgoing]:
-    """A forum leaves activated mode: one formed for the event is dissolved, and so is every forum it formed."""
-    row = await store.living(ctx.session, forum.id)
-    out = await deactivate(ctx, forum, state, function, reply=reply, dissolved=row is not None)
-    if row is not None:
-        store.dissolve(ctx.session, row, at=ctx.clock.now(), by=ctx.sender)
+    """A forum leaves activated mode: one formed for the event is dissolved, and so is every forum it formed
+    (each told in its own room; the notice about this forum names them)."""
+    children: list[Outgoing] = []
+    names = []
     for child in await store.children(ctx.session, forum.id):
         formed = store.as_forum(child)
-        out += await end(ctx, formed, await forum_store.forum_state(ctx.session, formed.id), function, reply=False)
-    return out
+        children += await end(ctx, formed, await forum_store.forum_state(ctx.session, formed.id), function,
+                              reply=False)
+        names.append(formed.name)
+    row = await store.living(ctx.session, forum.id)
+    also = ctx.t("formed.dissolved_with", forums=", ".join(names)) if names else None
+    out = await deactivate(ctx, forum, state, function, reply=reply, dissolved=row is not None, also=also)
+    if row is not None:
+        store.dissolve(ctx.session, row, at=ctx.clock.now(), by=ctx.sender)
+    return [*out, *children]

@@ -45,9 +45,9 @@ def room_state(ctx: Context, forum: Forum, state: ForumState, *, dissolved: bool
 
 
 async def deactivate(ctx: Context, forum: Forum, state: ForumState, function: Function, *,
-                     reply: bool = True, dissolved: bool = False) -> list[Outgoing]:
+                     reply: bool = True, dissolved: bool = False, also: str | None = None) -> list[Outgoing]:
     """Back to ordinary mode (or, for a forum formed for the event, dissolved): escalations stop, pending
-    requests are closed, and the forum room, the log room and (`reply`) the sender are told."""
+    requests are closed, and the forum room, the log room and (`reply`) the sender are told, `also` with it."""
     now = ctx.clock.now()
     await store.deactivate(ctx.session, forum.id, at=now, by=ctx.sender)
     await convocations.stop_escalations(ctx.session, forum.id)
@@ -58,6 +58,8 @@ async def deactivate(ctx: Context, forum: Forum, state: ForumState, function: Fu
     notice = heading(ctx, after).text(ctx.t("formed.dissolved" if dissolved else "activation.deactivated",
                                             forum=forum.name, event=state.event, who=function.name,
                                             sender=ctx.sender, when=ctx.when(now)))
+    if also:
+        notice.br().text(also)
     out: list[Outgoing] = [ctx.reply(notice)] if reply else []
     if not reply or ctx.forum_here() is not forum:
         out.append(Message(target=forum.room, body=notice.plain, html=notice.html))

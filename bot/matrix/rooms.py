@@ -71,18 +71,19 @@ class Rooms:
             return room
         if room in self.aliases:
             return self.aliases[room]
+        if room in self.formed_rooms:
+            return await self.create_forum_room(room)
         answer = await self.client.room_resolve_alias(room)
         if isinstance(answer, RoomResolveAliasResponse):
             self.aliases[room] = str(answer.room_id)
             return self.aliases[room]
-        if room in self.formed_rooms:
-            return await self.create_forum_room(room)
         log.warning("room %s cannot be resolved: %s", room, answer)
         return None
 
     async def create_forum_room(self, alias: str) -> str | None:
         """The room of a forum formed for an event, created under its alias with every holder of its functions
-        invited and its chair a moderator. Idempotent by the alias: a room already made under it is used."""
+        invited and its chair a moderator. Idempotent by the alias: a room already made under it (before a
+        restart, or by an attempt cut short) is used."""
         forum = next((f for f in self.settings.forums if f.room == alias), None)
         if forum is None:
             return None
@@ -103,7 +104,7 @@ class Rooms:
                 wait = retry_after(answer)
                 if wait is not None:
                     raise RateLimited(f"creating the room of {forum.id}", wait)
-                found = await self.client.room_resolve_alias(alias)  # made by an attempt that was cut short
+                found = await self.client.room_resolve_alias(alias)
                 if not isinstance(found, RoomResolveAliasResponse):
                     log.error("cannot create the room %s of %s: %s", alias, forum.id, answer)
                     return None

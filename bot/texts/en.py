@@ -511,6 +511,7 @@ TEXTS: dict[str, str] = {
     "ordinary mode.",
     "formed.dissolved": "{forum} was dissolved {when}, decided by {who} ({sender}). Event: {event}. "
     "The room stays, with its history.",
+    "formed.dissolved_with": "Dissolved with it: {forums}.",
     "formed.where": "Type !form in the room of the activated forum that forms the new forum.",
     "formed.refused": "only those who may convene, or the chair, can form a forum for {forum}.",
     "formed.parent_not_active": "{forum} is in ordinary mode. A forum is formed for an event: activate "

@@ -512,6 +512,7 @@ TEXTS: dict[str, str] = {
     "ordinarie läge.",
     "formed.dissolved": "{forum} är upplöst {when} efter beslut av {who} ({sender}). Händelse: {event}. "
     "Rummet finns kvar med sin historik.",
+    "formed.dissolved_with": "Upplösta med det: {forums}.",
     "formed.where": "Skriv !bilda i rummet för det aktiverade forum som bildar det nya forumet.",
     "formed.refused": "bara den som får sammankalla eller ordföranden kan bilda ett forum för {forum}.",
     "formed.parent_not_active": "{forum} är i ordinarie läge. Ett forum bildas för en händelse: aktivera "

@@ -109,7 +109,8 @@ async def test_a_forum_formed_for_the_event_gets_a_room_is_convened_survives_a_r
     assert (await _formed(app))[0].dissolved_at is None
 
     # The parent back in ordinary mode dissolves it: said in its room, once; it is no longer a forum.
-    await command(world, "tib", "samordnande", "!avaktivera samordnande")
+    ended = await command(world, "tib", "samordnande", "!avaktivera samordnande")
+    assert "återgick till ordinarie läge" in ended and "Upplösta med det: Vägar." in ended
     await settle(app)
 
     async def dissolved() -> list[str]:
