@@ -7,7 +7,7 @@ from typing import Any
 import aiohttp
 from nio import RoomCreateResponse, RoomSendResponse
 from sqlmodel import col, select
-from support import World, direct_messages, direct_room, react, room_events, room_state, settle, wait_for
+from support import World, command, direct_messages, direct_room, react, room_events, room_state, settle, wait_for
 
 from bot.app import App
 from bot.state import repo
@@ -121,3 +121,16 @@ async def test_a_direct_room_a_person_opens_is_accepted_and_used_and_a_strangers
     await wait_for(declined)
     async with app.db.session() as session:
         assert await repo.get_value(session, f"dm:{world.people['outsider'].user_id}") is None
+
+
+async def test_direct_rooms_opened_together_by_a_convocation_are_each_marked_direct_once(world: World) -> None:
+    def cold(data: dict[str, Any]) -> None:
+        data["matrix"]["open_direct_rooms"] = False
+
+    app = await world.start_bot(world.settings(cold))
+    assert await direct_account_data(world) == {}, "no direct room before the convocation"
+    await command(world, "tib", "samordnande", "!aktivera samordnande snöoväder")
+    await settle(app)
+    convened = ("tib", "rsib", "sos", "nacka")
+    rooms = {world.people[who].user_id: await direct_room(app, world.people[who]) for who in convened}
+    assert await direct_account_data(world) == {user: [room] for user, room in rooms.items()}
