@@ -215,6 +215,10 @@ class OutboxSender:
         if room_id is None:
             await self._give_up(row, f"room {row.target} does not exist")
             return None
+        try:
+            await self.matrix.rooms.make_known(room_id)
+        except (OSError, TimeoutError, aiohttp.ClientError, ConnectionError) as exc:
+            raise Transient(f"cannot read the room {room_id} ({exc})", 1.0) from exc
         if row.target.startswith("user:"):
             self.matrix.rooms.expect_member(room_id, row.target.removeprefix("user:"))
         content = json.loads(row.content) if row.state_key is not None else render(json.loads(row.content))

@@ -12,8 +12,10 @@ from urllib.parse import quote
 import aiohttp
 from nio import (
     InviteMemberEvent,
+    JoinedMembersResponse,
     JoinedRoomsResponse,
     JoinError,
+    MatrixRoom,
     ProfileGetError,
     RoomCreateResponse,
     RoomGetStateEventResponse,
@@ -257,6 +259,21 @@ class Rooms:
         if getattr(answer, "status_code", None) != "M_NOT_FOUND":
             raise ConnectionError(f"reading {event_type} of {room_id}: {answer}")
         return {}
+
+    async def make_known(self, room_id: str) -> None:
+        """Tell nio of a room it has not seen since the start: it learns rooms from the syncs after the stored
+        sync token only, and cannot encrypt for a room it does not know (a direct room quiet since the last
+        run would never get its convocation). Its members and whether it is encrypted are read once."""
+        if self.client.olm is None or room_id in self.client.rooms:
+            return
+        encryption = await self.room_state(room_id, "m.room.encryption")
+        room = MatrixRoom(room_id, self.user_id, bool(encryption) or room_id in self.client.encrypted_rooms)
+        self.client.rooms[room_id] = room
+        members = await self.client.joined_members(room_id)  # nio adds them to the room it now knows
+        if not isinstance(members, JoinedMembersResponse):
+            del self.client.rooms[room_id]
+            raise ConnectionError(f"reading the members of {room_id}: {members}")
+        log.info("%s was quiet since the last run: its %d members are read", room_id, len(members.members))
 
     def expect_member(self, room_id: str, user_id: str) -> None:
         """Count the person the bot invited to its direct room as a member, joined or not, so the room

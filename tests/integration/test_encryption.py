@@ -236,3 +236,29 @@ async def test_a_lost_key_store_means_a_new_device_that_people_can_still_reach(w
     assert app.matrix.device_id != old_device  # the old device's keys are gone for good
     assert await tib.ask(room_id, "!status", world.bot.user_id, "Regionalt samordnande forum")
     await tib.stop()
+
+
+async def test_after_a_restart_a_direct_room_quiet_since_still_gets_its_convocation(world: World) -> None:
+    """nio knows only the rooms a sync has shown it since the stored sync token: a direct room with no
+    event since the last run must still be sent to (it is encrypted; nio must know it to encrypt)."""
+    room_id, settings, phones = await encrypted_forum(world, "tib", "sos")
+    app = await world.start_bot(settings)
+    sos_dm = await direct_room(app, world.people["sos"], 30)
+
+    async def sos_joined() -> bool:
+        room = phones["sos"].client.rooms.get(sos_dm)
+        return room is not None and room.member_count == 2
+
+    await wait_for(sos_joined, 30)
+    await world.stop_bots()
+    app = await world.start_bot(settings)
+    assert sos_dm not in app.matrix.client.rooms, "nothing happened there since the last run"
+    await phones["tib"].ask(room_id, "!aktivera samordnande storm", world.bot.user_id, "AKTIVERAT")
+
+    async def convocation() -> RoomMessageText | None:
+        return next((e for r, e in phones["sos"].read if r == sos_dm and "Du kallas som" in e.body), None)
+
+    dm = await wait_for(convocation, 30)
+    assert dm.decrypted
+    for phone in phones.values():
+        await phone.stop()
