@@ -83,6 +83,9 @@ async def crisis(holders: list[Person], officers: list[Person], ping: str, secon
     rng = random.Random(17)
     times: list[float] = []
     ack_times: list[float] = []
+    by_command: dict[str, list[float]] = {}
+    slowest: list[tuple[float, float]] = []  # (round trip, seconds into the crisis it was sent)
+    started = time.monotonic()
     unanswered: list[str] = []
 
     async def acknowledge(n: int, person: Person) -> None:
@@ -101,7 +104,10 @@ async def crisis(holders: list[Person], officers: list[Person], ping: str, secon
             body = COMMANDS[n % len(COMMANDS)]
             n += 1
             try:
+                sent = time.monotonic() - started
                 times.append(await person.round_trip(body))
+                by_command.setdefault(body, []).append(times[-1])
+                slowest.append((times[-1], sent))
             except TimeoutError:
                 unanswered.append(body)
             await asyncio.sleep(pause)
@@ -113,7 +119,11 @@ async def crisis(holders: list[Person], officers: list[Person], ping: str, secon
     return {"answers": len(every), "unanswered": len(unanswered), "unanswered_examples": unanswered[:5],
             "p50_ms": round(statistics.median(every) * 1000, 1) if every else None,
             "p99_ms": round(percentile(every, 99) * 1000, 1) if every else None,
-            "kvittera_p50_ms": round(statistics.median(ack_times) * 1000, 1) if ack_times else None}
+            "kvittera_p50_ms": round(statistics.median(ack_times) * 1000, 1) if ack_times else None,
+            "kvittera_max_ms": round(max(ack_times) * 1000, 1) if ack_times else None,
+            "by_command_ms": {body: {"p50": round(statistics.median(t) * 1000, 1), "max": round(max(t) * 1000, 1)}
+                              for body, t in sorted(by_command.items())},
+            "slowest_ms_at_s": [(round(t * 1000), round(at, 1)) for t, at in sorted(slowest, reverse=True)[:5]]}
 
 
 async def run_one(name: str, bot: Bot, sender: str, hs: Homeserver, admin: RegisteredUser, observer: Person,
