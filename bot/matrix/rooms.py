@@ -273,6 +273,8 @@ class Rooms:
         if not isinstance(members, JoinedMembersResponse):
             del self.client.rooms[room_id]
             raise ConnectionError(f"reading the members of {room_id}: {members}")
+        if self.client.should_query_keys:  # as nio does when it reads the members itself: their devices too
+            await self.client.keys_query()
         log.info("%s was quiet since the last run: its %d members are read", room_id, len(members.members))
 
     def expect_member(self, room_id: str, user_id: str) -> None:
