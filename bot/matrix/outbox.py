@@ -225,6 +225,8 @@ class OutboxSender:
         pin = content.pop(PIN, False)
         client = self.matrix.client
         try:
+            if row.target in self.matrix.rooms.formed_rooms:
+                await self.matrix.rooms.invite_convened(room_id, content.get("m.mentions", {}).get("user_ids", []))
             if row.state_key is not None:
                 state = await self._state_content(room_id, row.event_type, content)
                 if state is None:

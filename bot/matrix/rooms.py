@@ -19,6 +19,7 @@ from nio import (
     ProfileGetError,
     RoomCreateResponse,
     RoomGetStateEventResponse,
+    RoomInviteResponse,
     RoomPutStateResponse,
     RoomResolveAliasResponse,
     SyncResponse,
@@ -235,6 +236,17 @@ class Rooms:
         if opened:
             log.info("opened %d direct rooms", opened)
         return opened
+
+    async def invite_convened(self, room_id: str, users: list[str]) -> None:
+        """The room of a forum formed for the event is invite-only: whoever it convenes and is not in it yet
+        (called in later, standing in, on duty by rotation) is invited before the ping."""
+        room = self.client.rooms.get(room_id)
+        for user_id in users:
+            if room is not None and user_id in room.users:
+                continue
+            answer = await self.client.room_invite(room_id, user_id)
+            if not isinstance(answer, RoomInviteResponse) and "already in the room" not in str(answer):
+                log.warning("cannot invite %s to %s: %s", user_id, room_id, answer)
 
     async def _raise_power(self, room_id: str, users: dict[str, int]) -> None:
         """Give these people power in a room the bot created (after creation: whether the creator is listed in

@@ -95,6 +95,12 @@ async def test_a_forum_formed_for_the_event_gets_a_room_is_convened_survives_a_r
     acknowledged = await wait_for_reply(world.clients["sos"], room_id, asked)
     assert "Kvitterat: Vakthavande, SOS Alarm i Vägar" in acknowledged["content"]["body"]
     assert "AKTIVERAT" in await command(world, "tib", "samordnande", "!status vägar")
+    # Called in later: convened, and invited to the room the ping goes to.
+    assert isinstance(await world.clients["rsib"].join(room_id), JoinError)
+    await command(world, "tib", "samordnande", "!kalla-in lst-rsib vägar")
+    await settle(app)
+    assert isinstance(await world.clients["rsib"].join(room_id), JoinResponse)
+    assert sum("Vägar" in b for b in await direct_bodies(world, app, "rsib")) == 1
     taken = await command(world, "tib", "samordnande", "!bilda vägar lst-rsib")
     assert "används redan" in taken and "Användning: !bilda" in taken
 
