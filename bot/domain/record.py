@@ -28,7 +28,8 @@ class AckFigures:
 
 
 def ack_figures(summoned: Sequence[Summoned]) -> AckFigures:
-    times = [s.ack_at - s.convened_at for s in summoned if s.ack_at is not None]
+    # Answered before the phones rang (a conference planned quietly, acknowledged from its notice): no wait.
+    times = [max(s.ack_at - s.convened_at, timedelta(0)) for s in summoned if s.ack_at is not None]
     reached = {s.function_id for s in summoned if s.ack_at is not None}
     never = tuple(dict.fromkeys(s.function_id for s in summoned if s.function_id not in reached))
     median = timedelta(seconds=statistics.median(t.total_seconds() for t in times)) if times else None

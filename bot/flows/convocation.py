@@ -145,11 +145,13 @@ async def answering_for(ctx: Context, forum: Forum, state: ForumState, refusal: 
 async def convene(ctx: Context, forum: Forum, state: ForumState, *, kind: str, starts_at: datetime | None = None,
                   subject: str | None = None, function_ids: Sequence[str] | None = None,
                   into: Convocation | None = None, added: bool = False,
-                  intro: Rich | None = None, escalate: bool = True) -> list[Outgoing]:
+                  intro: Rich | None = None, escalate: bool = True, rings_at: datetime | None = None
+                  ) -> list[Outgoing]:
     """Convene the forum's composition (or `function_ids`) now; `into` adds to an existing convocation.
 
     Without `escalate` (a weekly meeting convened a day ahead) nobody is escalated; a reminder
     before the meeting takes that role, and the escalations of a convocation in hand go on.
+    `rings_at`: planned quietly, the phones ring only then, and the time to acknowledge counts from it.
     """
     now = ctx.clock.now()
     roster = await ctx.roster()
@@ -169,10 +171,11 @@ async def convene(ctx: Context, forum: Forum, state: ForumState, *, kind: str, s
                                                                already | {x.function.id for x in call_list})]
     for call in call_list:
         due = now + call.function.ack_within if call.holders and escalate else None
-        await store.summon(ctx.session, convocation.id, call.function.id, call.holders, now, due_at=due, added=added)
+        await store.summon(ctx.session, convocation.id, call.function.id, call.holders, rings_at or now, due_at=due,
+                           added=added)
     for call in deputies:
-        await store.summon(ctx.session, convocation.id, call.function.id, call.holders, now, due_at=None,
-                           deputy_for=call.deputy_for)
+        await store.summon(ctx.session, convocation.id, call.function.id, call.holders, rings_at or now,
+                           due_at=None, deputy_for=call.deputy_for)
     everyone = call_list + deputies
     if into is None:
         ctx.committed.append(metrics.CONVOCATIONS.labels(kind).inc)

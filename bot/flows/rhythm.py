@@ -12,7 +12,7 @@ from bot.domain.forums import ForumState
 from bot.domain.model import RHYTHM_LONGEST, RHYTHM_SHORTEST, Forum
 from bot.domain.record import duration
 from bot.flows.context import Context
-from bot.flows.convocation import convene
+from bot.flows.convocation import CONFERENCE_REMIND, convene
 from bot.messages import Message, Outgoing
 from bot.state import convocations as conv_store
 from bot.state import repo
@@ -49,6 +49,7 @@ async def plan_next(ctx: Context, forum: Forum, state: ForumState, after: dateti
     starts = after + gap
     # Written now, sent at the reminder: the convocation in hand keeps its escalations.
     await convene(ctx, forum, state, kind="extra", starts_at=starts, escalate=False,
-                  subject=ctx.t("rhythm.subject", every=duration(gap)))
+                  subject=ctx.t("rhythm.subject", every=duration(gap)),
+                  rings_at=max(ctx.clock.now(), starts - CONFERENCE_REMIND))
     text = Rich().text(ctx.t("rhythm.next", when=ctx.when(starts), every=duration(gap)))
     return [Message(target=forum.room, body=text.plain, html=text.html)]

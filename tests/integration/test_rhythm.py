@@ -10,7 +10,7 @@ from support import World, bot_said, command, direct_bodies, settle
 
 from bot.app import App
 from bot.domain.clock import FakeClock
-from bot.state.models import Summons
+from bot.state.models import Convocation, Summons
 
 
 def tomorrow_at(hour: int) -> datetime:
@@ -45,6 +45,11 @@ async def test_a_rhythm_plans_each_next_conference_rings_before_it_and_ends_with
     assert "m.mentions" not in notices[0]["content"] or not notices[0]["content"]["m.mentions"].get("user_ids")
     await settle(app)
     before = await _reminders(world, app, "sos")
+    async with app.db.session() as session:  # planned quietly: the time to acknowledge counts from the ring
+        [planned] = (await session.exec(select(Convocation).where(Convocation.starts_at == ten + timedelta(hours=4)))
+                     ).all()
+        summoned = (await session.exec(select(Summons).where(Summons.convocation_id == planned.id))).all()
+    assert summoned and {s.convened_at for s in summoned} == {ten + timedelta(hours=3, minutes=45)}
 
     clock.set(ten + timedelta(hours=3, minutes=46))  # 15 minutes before 14:00: the dial-in rings
     await app.timers.fire_due()

@@ -31,6 +31,14 @@ def test_nobody_acknowledged_has_no_times() -> None:
     assert ack_figures([]).never == ()
 
 
+def test_an_answer_before_the_phones_rang_counts_as_no_wait() -> None:
+    """A conference planned quietly rings 15 minutes before it; whoever acknowledged from its notice waited 0 s."""
+    rang = T + timedelta(hours=3, minutes=45)
+    figures = ack_figures([Summoned("a", rang, T + timedelta(minutes=5)),
+                           Summoned("b", rang, rang + timedelta(minutes=2))])
+    assert (figures.median, figures.worst) == (timedelta(minutes=1), timedelta(minutes=2))
+
+
 def test_durations_read_as_people_write_them() -> None:
     assert [duration(timedelta(seconds=s)) for s in (0, 45, 60, 200, 3600, 7500)] == [
         "0 s", "45 s", "1 min", "3 min 20 s", "1 h", "2 h 5 min"]
