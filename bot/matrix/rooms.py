@@ -247,6 +247,7 @@ class Rooms:
             answer = await self.client.room_invite(room_id, user_id)
             if not isinstance(answer, RoomInviteResponse) and "already in the room" not in str(answer):
                 log.warning("cannot invite %s to %s: %s", user_id, room_id, answer)
+            self.expect_member(room_id, user_id)  # the ping's room key is shared with them too
 
     async def _raise_power(self, room_id: str, users: dict[str, int]) -> None:
         """Give these people power in a room the bot created (after creation: whether the creator is listed in

@@ -262,3 +262,25 @@ async def test_after_a_restart_a_direct_room_quiet_since_still_gets_its_convocat
     assert dm.decrypted
     for phone in phones.values():
         await phone.stop()
+
+
+async def test_a_forum_formed_for_the_event_gets_an_encrypted_room_whose_ping_the_invited_can_read(
+        world: World) -> None:
+    room_id, settings, phones = await encrypted_forum(world, "tib", "sos")
+    app = await world.start_bot(settings)
+    bot = world.bot.user_id
+    await phones["tib"].ask(room_id, "!aktivera samordnande storm", bot, "AKTIVERAT")
+    await phones["tib"].ask(room_id, "!bilda Vägar sos-vakthavande", bot, "är bildat")
+    formed = await app.matrix.rooms.resolve(app.directory.forum("vagar").room)
+    assert formed is not None
+
+    async def ping() -> RoomMessageText | None:  # the phone joins on the invitation and reads the ping
+        return next((e for r, e in phones["sos"].read if r == formed and e.sender == bot and "Vägar" in e.body),
+                    None)
+
+    found = await wait_for(ping, 60)
+    assert found.decrypted and "storm" in found.body
+    encrypted = await world.clients["sos"].room_get_state_event(formed, "m.room.encryption")
+    assert getattr(encrypted, "content", {}).get("algorithm") == "m.megolm.v1.aes-sha2"
+    for phone in phones.values():
+        await phone.stop()
