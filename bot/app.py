@@ -48,7 +48,7 @@ class App:
         self.outbox = OutboxSender(self.db, self.matrix, self.clock)
         self.dispatch = Dispatcher(self.db, self.directory, self.clock, on_enqueued=self._enqueued,
                                    rooms=self.matrix.rooms.aliases, reload=self.reload,
-                                   bot_user=settings.matrix.user_id, forums_changed=self._forums_changed)
+                                   bot_user=settings.matrix.user_id, forums_changed=self._merge_formed)
         self.timers = Timers(self.db, self.dispatch, self.clock)
         self.lease = Lease(self.db)
         self.clock.watch(self._clock_moved)
@@ -62,8 +62,7 @@ class App:
         """Migrate, log in, join rooms, then start delivering and syncing."""
         await self.db.migrate()
         await self.lease.hold()
-        for error in self._use(self.settings, *await self._formed_forums()):
-            log.error("%s", error)
+        await self._merge_formed()
         await self.matrix.start()
         self._tasks = [
             asyncio.create_task(self.lease.keep(), name="lease"),
@@ -126,8 +125,9 @@ class App:
         self.meetings.notify()
         return left_out
 
-    async def _forums_changed(self) -> None:
-        """A forum was formed or dissolved: in use at once (its room is created when the first message goes there)."""
+    async def _merge_formed(self) -> None:
+        """Run with the forums formed for an event as they are now: at start, and before the next event once one
+        is formed or dissolved (its room is created when the first message goes there)."""
         for error in self._use(self.settings, *await self._formed_forums()):
             log.error("%s", error)
 

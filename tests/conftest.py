@@ -16,8 +16,8 @@ from support import World, make_world
 from dev.devserver import Homeserver
 
 # The tests that run Olm/Megolm (the bot's, and the Element phone's Rust crypto under Node) use a core each
-# while keys are shared; run side by side on two cores, a phone's reaction was seen to reach the bot only
-# after the test had stopped waiting (1 run in 3). In one group they run one after another, beside the rest.
+# while keys are shared: in one group they run one after another, beside the rest, so that two of them never
+# slow each other down past their waits.
 ONE_AT_A_TIME = {"test_element_phone.py", "test_encryption.py", "test_cross_signing.py"}
 
 

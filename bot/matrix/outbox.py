@@ -186,7 +186,9 @@ class OutboxSender:
                     done = await self.send(row)
                     if done is not None:
                         sent.append(done)
-                        if len(sent) >= RECORD_EVERY:
+                        # What a person may react to (a convocation, a request, a draft) is written down at
+                        # once: a ✅ on it must find it even while the rest of the batch is still going out.
+                        if row.ref or len(sent) >= RECORD_EVERY:
                             await record()
 
         results = await asyncio.gather(*(send_all(rows) for rows in by_target.values()), return_exceptions=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -310,3 +311,30 @@ async def test_a_weekly_convocation_does_not_stop_the_escalation_of_a_conference
 
 async def _bodies_with(world: World, app: Any, who: str, needle: str) -> list[str]:
     return [b for b in await direct_bodies(world, app, who) if needle in b]
+
+
+async def test_a_reaction_counts_while_the_rest_of_its_convocation_is_still_going_out(
+        world: World, monkeypatch: Any) -> None:
+    """A person reacts to their direct message while another holder's is still on its way (a slow homeserver):
+    the ✅ still acknowledges, and is not lost because the bot had not yet written down what it sent."""
+    app = await world.start_bot()
+    for who in ("tib", "rsib", "sos", "nacka"):
+        await direct_room(app, world.people[who])
+    held = asyncio.Event()
+    send = app.outbox.send
+
+    async def slow_for_nacka(row: Any) -> Any:
+        if row.target == f"user:{world.people['nacka'].user_id}":
+            await held.wait()
+        return await send(row)
+
+    monkeypatch.setattr(app.outbox, "send", slow_for_nacka)
+    await command(world, "tib", "samordnande", "!aktivera samordnande storm")
+    [dm] = await direct_messages(world, app, "sos")
+    await react(world.clients["sos"], await direct_room(app, world.people["sos"]), dm["event_id"])
+    try:
+        await wait_for(lambda: _acked(app, "samordnande", "sos-vakthavande"))
+    finally:
+        held.set()
+    await settle(app)
+    assert await direct_bodies(world, app, "nacka"), "the held message went out in the end"
