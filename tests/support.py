@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import Callable
@@ -290,3 +291,15 @@ async def download(world: World, event: dict[str, Any]) -> str:
             headers={"Authorization": f"Bearer {world.people['tib'].access_token}"}) as answer:
         assert answer.status == 200, await answer.text()
         return await answer.text()
+
+
+async def record_files(world: World, room: str, name: str) -> tuple[dict[str, Any], str]:
+    """The record `!export` sent in a room (files named `name`…): its JSON, read, and its HTML page."""
+
+    async def both() -> list[dict[str, Any]] | None:
+        found = await bot_files(world, room, name)
+        return found if len(found) == 2 else None
+
+    files = await wait_for(both)
+    by_suffix = {f["content"]["body"].rsplit(".", 1)[-1]: f for f in files}
+    return json.loads(await download(world, by_suffix["json"])), await download(world, by_suffix["html"])

@@ -57,8 +57,7 @@ async def bilda(ctx: Context, name_functions: str) -> list[Outgoing]:
     if not words:
         raise BadArgument("error.missing_arg", arg=ctx.t("arg.who_forum"))
     functions = _functions(ctx, words)
-    taken = await store.ids_taken(ctx.session) | {f.id for f in ctx.directory.settings.forums}
-    forum_id = formed_id(name, taken)
+    forum_id = formed_id(name, await store.ids_taken(ctx.session))  # configured names: refused just below
     if forum_id is None:
         raise BadArgument("formed.bad_name", name=name[:60], limit=MAX_FORMED_NAME)
     known = (ctx.directory.forums, ctx.directory.functions, ctx.directory.organisations)

@@ -21,11 +21,6 @@ from bot.texts.rich import Rich
 SHORT = 160  # characters of a statement in the message; the attached file has everything
 
 
-async def expected(ctx: Context, forum: Forum, state: ForumState) -> list[str]:
-    """The organisations of the forum's composition, in configured order."""
-    return await composition_organisations(ctx, forum, state)
-
-
 async def current_week(ctx: Context, forum: Forum) -> tuple[int, int]:
     """(ISO year, week) a report filed now belongs to: that of the meeting it has been asked for."""
     return report_week(forum, await meeting_store.changes(ctx.session), ctx.clock.now(), ctx.tz)
@@ -38,12 +33,12 @@ def reporters(ctx: Context, forum: Forum, state: ForumState, organisation: str) 
 
 async def week_picture(ctx: Context, forum: Forum, state: ForumState, year: int, week: int) -> Compiled:
     rows = await store.of_week(ctx.session, forum.id, year, week)
-    return compile_reports([store.domain(r) for r in rows], await expected(ctx, forum, state))
+    return compile_reports([store.domain(r) for r in rows], await composition_organisations(ctx, forum, state))
 
 
 async def event_picture(ctx: Context, forum: Forum, state: ForumState) -> Compiled:
     rows = await store.of_activation(ctx.session, forum.id, state.activation_id or 0)
-    return compile_reports([store.domain(r) for r in rows], await expected(ctx, forum, state))
+    return compile_reports([store.domain(r) for r in rows], await composition_organisations(ctx, forum, state))
 
 
 def coverage_line(ctx: Context, compiled: Compiled) -> str:
@@ -87,7 +82,7 @@ async def request_reports(ctx: Context, forum: Forum, state: ForumState, deadlin
     roster = await ctx.roster()
     out: list[Outgoing] = []
     asked: set[str] = set()
-    for org in await expected(ctx, forum, state):
+    for org in await composition_organisations(ctx, forum, state):
         if org in done:
             continue
         rich = Rich().bold(ctx.t("report.request_title", week=week, forum=forum.name)).br()
@@ -115,7 +110,7 @@ async def request_update(ctx: Context, forum: Forum, state: ForumState, conferen
     meeting = ctx.t("report.update_meeting", when=f"{conference.starts_at.astimezone(ctx.tz):%H:%M}")
     out: list[Outgoing] = []
     asked: set[str] = set()
-    for org in await expected(ctx, forum, state):
+    for org in await composition_organisations(ctx, forum, state):
         if org in latest and latest[org] >= since:
             continue
         rich = Rich().bold(ctx.t("report.update_title", meeting=meeting, forum=forum.name)).br()

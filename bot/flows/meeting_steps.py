@@ -102,8 +102,6 @@ async def remind_unanswered(ctx: Context, forum: Forum, state: ForumState,
     return await direct_messages(ctx, forum, state, convocation, waiting, reminder=True)
 
 
-
-
 async def later_conference_step(ctx: Context, convocation_id: int, step: str) -> list[Outgoing]:
     """A conference called for later (`!aktivera … kl 16:00`, `!kalla … 14:30`): the dial-in again to
     who has not acknowledged `CONFERENCE_REMIND` before (REMIND), and the meeting opened at its time (OPEN)."""

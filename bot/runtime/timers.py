@@ -12,15 +12,14 @@ import contextlib
 import logging
 from collections import defaultdict
 from datetime import timedelta
+from functools import partial
 
 from bot.domain.clock import Clock
 from bot.domain.schedule import OPEN, REMIND
 from bot.flows import joint_messages as joint_message_flow
-from bot.flows.context import Context
 from bot.flows.convocation import CONFERENCE_REMIND, escalate
 from bot.flows.meeting_steps import later_conference_step
 from bot.flows.meetings import chase_action, remind_action
-from bot.messages import Outgoing
 from bot.runtime.dispatch import Dispatcher
 from bot.state import convocations as store
 from bot.state import joint_messages, meetings
@@ -75,36 +74,22 @@ class Timers:
             overdue = await meetings.actions_to_chase(session, now)
             unanswered = await joint_messages.past_due(session, now)
         for action in actions:
-            async def remind(ctx: Context, action_id: int = action.id or 0) -> list[Outgoing]:
-                return await remind_action(ctx, action_id)
-
-            await self.dispatch.run_internal(f"action-reminder:{action.id}", remind)
+            await self.dispatch.run_internal(f"action-reminder:{action.id}",
+                                             partial(remind_action, action_id=action.id or 0))
         for action in overdue:
-            async def chase(ctx: Context, action_id: int = action.id or 0) -> list[Outgoing]:
-                return await chase_action(ctx, action_id)
-
-            await self.dispatch.run_internal(f"action-chase:{action.id}", chase)
+            await self.dispatch.run_internal(f"action-chase:{action.id}",
+                                             partial(chase_action, action_id=action.id or 0))
         for message in unanswered:
-            async def time_up(ctx: Context, message_id: int = message.id or 0) -> list[Outgoing]:
-                return await joint_message_flow.time_is_up(ctx, message_id)
-
-            await self.dispatch.run_internal(f"message-due:{message.id}", time_up)
+            await self.dispatch.run_internal(f"message-due:{message.id}",
+                                             partial(joint_message_flow.time_is_up, message_id=message.id or 0))
         async with self.db.session() as session:
             later = await store.later_conferences(session, now, CONFERENCE_REMIND)
         for convocation in later:  # each starts within CONFERENCE_REMIND: remind; once begun: open
             assert convocation.id is not None
             step = OPEN if convocation.starts_at <= now else REMIND
-
-            async def conference(ctx: Context, convocation_id: int = convocation.id, step: str = step
-                                 ) -> list[Outgoing]:
-                return await later_conference_step(ctx, convocation_id, step)
-
-            await self.dispatch.run_internal(f"conference-{step}:{convocation.id}", conference)
+            await self.dispatch.run_internal(f"conference-{step}:{convocation.id}",
+                                             partial(later_conference_step, convocation_id=convocation.id, step=step))
         for convocation_id, ids in groups.items():
-            key = f"escalate:{convocation_id}:{ids[0]}:{now.isoformat()}"
-
-            async def run(ctx: Context, convocation_id: int = convocation_id, ids: list[int] = ids) -> list[Outgoing]:
-                return await escalate(ctx, convocation_id, ids)
-
-            await self.dispatch.run_internal(key, run)
+            await self.dispatch.run_internal(f"escalate:{convocation_id}:{ids[0]}:{now.isoformat()}",
+                                             partial(escalate, convocation_id=convocation_id, summons_ids=ids))
         return len(due) + len(actions) + len(overdue) + len(unanswered)

@@ -6,10 +6,9 @@ import asyncio
 import json
 import subprocess
 import sys
-from typing import Any
 
 import tomli_w
-from support import World, base_config, bot_files, command, download, settle, wait_for
+from support import World, base_config, bot_files, command, record_files, settle
 
 
 async def test_the_record_shows_activation_acknowledgements_the_never_reached_and_decisions(world: World) -> None:
@@ -25,19 +24,13 @@ async def test_the_record_shows_activation_acknowledgements_the_never_reached_an
     answer = await command(world, "sos", "samordnande", "!export samordnande")
     assert "Dokumentation av händelsen snöoväder" in answer and "aktiveringar: 1" in answer
 
-    async def both() -> list[dict[str, Any]] | None:
-        found = await bot_files(world, "samordnande", "dokumentation-snöoväder")
-        return found if len(found) == 2 else None
-
-    files = await wait_for(both)
-    html = await _download(world, files, ".html")
+    data, html = await record_files(world, "samordnande", "dokumentation-snöoväder")
     for needle in ("Dokumentation av händelsen snöoväder", "åter i ordinarie läge", "Nåddes aldrig",
                    "TiB, Nacka kommun", "Skolorna &lt;stänger&gt; i morgon"):
         assert needle in html, needle
     assert "<stänger>" not in html  # user text is escaped in the page
     never_line = next(line for line in html.splitlines() if "Nåddes aldrig" in line)
     assert "Vakthavande, SOS Alarm" not in never_line, "SOS Alarm acknowledged"
-    data = json.loads(await _download(world, files, ".json"))
     assert [a["forum"] for a in data["activations"]] == ["samordnande"]
     assert data["activations"][0]["ended_at"] is not None
     assert "nacka-tib" in data["acknowledgement"]["never_reached"]
@@ -63,6 +56,3 @@ async def test_the_record_shows_activation_acknowledgements_the_never_reached_an
     assert missing.returncode == 1 and "no activation for the event 'storm'" in missing.stderr
     assert missing.stdout == ""
 
-
-async def _download(world: World, files: list[dict[str, Any]], suffix: str) -> str:
-    return await download(world, next(f for f in files if f["content"]["body"].endswith(suffix)))

@@ -4,7 +4,6 @@ restart, and is dissolved with `!upplös` or with the forum that formed it."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import tomli_w
@@ -13,10 +12,9 @@ from sqlmodel import select
 from support import (
     World,
     base_config,
-    bot_files,
     command,
     direct_bodies,
-    download,
+    record_files,
     room_events,
     room_state,
     send_text,
@@ -132,14 +130,8 @@ async def test_a_forum_formed_for_the_event_gets_a_room_is_convened_survives_a_r
     assert "Okänt forum" in gone
     assert "aktiveringar: 2" in await command(world, "tib", "samordnande", "!export snöoväder")
 
-    async def record() -> list[dict[str, Any]] | None:
-        found = await bot_files(world, "samordnande", "dokumentation-snöoväder")
-        return found if len(found) == 2 else None
-
-    files = await wait_for(record)
-    data = json.loads(await download(world, next(f for f in files if f["content"]["body"].endswith(".json"))))
+    data, html = await record_files(world, "samordnande", "dokumentation-snöoväder")
     assert sorted(a["forum"] for a in data["activations"]) == ["samordnande", "vagar"]
-    html = await download(world, next(f for f in files if f["content"]["body"].endswith(".html")))
     assert "Vägar" in html, "a dissolved forum is named in the record"
 
 

@@ -3,12 +3,11 @@ of the composition, revised, fixed, pinned and sent to the log and home rooms; e
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlmodel import col, select
-from support import World, bot_files, bot_said, command, download, highlights, react, room_state, settle, wait_for
+from support import World, bot_said, command, highlights, react, record_files, room_state, settle, wait_for
 
 from bot.domain.clock import FakeClock
 from bot.state.models import JointMessageAnswer, JointMessageVersion
@@ -88,12 +87,7 @@ async def test_a_joint_message_is_answered_revised_and_fixed_once_by_the_chair(w
     # The record keeps both versions and every answer.
     await command(world, "tib", "samordnande", "!export samordnande")
 
-    async def json_file() -> list[dict[str, Any]] | None:
-        found = [f for f in await bot_files(world, "samordnande", "dokumentation-")
-                 if f["content"]["body"].endswith(".json")]
-        return found or None
-
-    data = json.loads(await download(world, (await wait_for(json_file))[0]))
+    data, _ = await record_files(world, "samordnande", "dokumentation-")
     [message] = data["joint_messages"]
     assert [v["version"] for v in message["versions"]] == [1, 2] and message["fixed_version"] == 2
     assert [(a["organisation"], a["approved"]) for a in message["versions"][0]["answers"]] == [("sos", True),
