@@ -17,6 +17,7 @@ from nio import (
     JoinError,
     MatrixRoom,
     ProfileGetError,
+    RoomCreateError,
     RoomCreateResponse,
     RoomGetStateEventResponse,
     RoomInviteResponse,
@@ -97,9 +98,8 @@ class Rooms:
             holders = {f.id: f.holders for f in self.settings.functions}
             invite = [u for f in (forum.chair, *forum.members()) for u in holders.get(f, ()) if u != self.user_id]
             moderators = {u: 50 for u in holders.get(forum.chair, ()) if u != self.user_id}
-            answer = await self.client.room_create(
-                alias=alias.removeprefix("#").split(":", 1)[0], name=forum.name, preset=RoomPreset.private_chat,
-                invite=list(dict.fromkeys(invite)), initial_state=[ENCRYPTION] if self.client.olm else [])
+            answer = await self._create(alias=alias.removeprefix("#").split(":", 1)[0], name=forum.name,
+                                        preset=RoomPreset.private_chat, invite=list(dict.fromkeys(invite)))
             if isinstance(answer, RoomCreateResponse):
                 room_id = str(answer.room_id)
                 log.info("created %s (%s) for the forum %s", alias, room_id, forum.id)
@@ -116,6 +116,17 @@ class Rooms:
             self.aliases[alias] = room_id
             self.configured_room_ids.add(room_id)
             return room_id
+
+    async def _create(self, **options: Any) -> RoomCreateResponse | RoomCreateError:
+        """Create a room, encrypted when the bot encrypts. A sync can show a room half made, before its
+        m.room.encryption event exists; nio is told at once, so nothing is ever sent into it in the clear."""
+        encrypt = self.client.olm is not None
+        answer = await self.client.room_create(initial_state=[ENCRYPTION] if encrypt else [], **options)
+        if encrypt and isinstance(answer, RoomCreateResponse):
+            self.client.encrypted_rooms.add(answer.room_id)
+            if answer.room_id in self.client.rooms:
+                self.client.rooms[answer.room_id].encrypted = True
+        return answer
 
     async def join_configured_rooms(self) -> None:
         """Join every room the configuration names; a missing room is logged, not fatal."""
@@ -162,8 +173,7 @@ class Rooms:
         http_status = getattr(profile.transport_response, "status", None)
         if isinstance(profile, ProfileGetError) and (profile.status_code == "M_NOT_FOUND" or http_status == 404):
             raise DirectRoomError(user_id, "no such user")  # an invitation would go nowhere
-        answer = await self.client.room_create(is_direct=True, invite=[user_id], preset=RoomPreset.trusted_private_chat,
-                                               initial_state=[ENCRYPTION] if self.client.olm else [])
+        answer = await self._create(is_direct=True, invite=[user_id], preset=RoomPreset.trusted_private_chat)
         if not isinstance(answer, RoomCreateResponse):
             wait = retry_after(answer)
             if wait is not None:

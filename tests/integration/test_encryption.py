@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from nio import (
     AsyncClient,
     AsyncClientConfig,
@@ -260,6 +261,37 @@ async def test_after_a_restart_a_direct_room_quiet_since_still_gets_its_convocat
 
     dm = await wait_for(convocation, 30)
     assert dm.decrypted
+    for phone in phones.values():
+        await phone.stop()
+
+
+async def test_a_direct_room_a_sync_saw_half_made_gets_its_convocation_encrypted(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sync can show a room the bot is creating before its m.room.encryption event exists (Synapse writes
+    the events one by one); a convocation sent to it at that moment still goes out encrypted, never in the
+    clear."""
+    room_id, settings, phones = await encrypted_forum(world, "tib", "sos")
+    settings = settings.model_copy(update={"matrix": settings.matrix.model_copy(update={"open_direct_rooms": False})})
+    create = AsyncClient.room_create
+
+    async def seen_half_made(client: AsyncClient, *args: Any, **kwargs: Any) -> Any:
+        answer = await create(client, *args, **kwargs)
+        if client.user_id == world.bot.user_id and isinstance(answer, RoomCreateResponse):
+            client.rooms[answer.room_id] = MatrixRoom(answer.room_id, client.user_id, False)  # as such a sync left it
+        return answer
+
+    monkeypatch.setattr(AsyncClient, "room_create", seen_half_made)
+    app = await world.start_bot(settings)
+    await phones["tib"].ask(room_id, "!aktivera samordnande storm", world.bot.user_id, "AKTIVERAT")
+    sos_dm = await direct_room(app, world.people["sos"], 30)
+
+    async def convocation() -> list[Any]:
+        return [e for r, e in phones["sos"].read if r == sos_dm and "Du kallas som" in e.body]
+
+    received = await wait_for(convocation, 30)
+    assert [e.decrypted for e in received] == [True], "one convocation, encrypted"
+    plain = [e for e in await room_events(world.clients["sos"], sos_dm) if e.get("type") == "m.room.message"]
+    assert plain == [], "nothing in the clear"
     for phone in phones.values():
         await phone.stop()
 
