@@ -150,10 +150,10 @@ class App:
         self.timers.notify()
         self.meetings.clock_moved()
 
-    def _enqueued(self, tables: frozenset[str]) -> None:
+    def _enqueued(self, tables: frozenset[str], priorities: frozenset[int]) -> None:
         """After a command or a step has committed: wake what its changes concern, and only that."""
         if "outbox" in tables:
-            self.outbox.notify()
+            self.outbox.notify(priorities)
         if tables & TIMED:
             self.timers.notify()
         if "meeting_change" in tables:  # a move or cancellation changes the plan

@@ -16,7 +16,7 @@ import io
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -75,10 +75,13 @@ class OutboxSender:
         # Told about every message given up on, so a convocation can report who was not reached.
         self.on_give_up: Callable[[OutboxMessage, str], Awaitable[None]] | None = None
 
-    def notify(self) -> None:
-        self._urgent_done.clear()  # what was added may be a ping: the first lane looks before the second
-        for wake in self._wakes:
-            wake.set()
+    def notify(self, priorities: Collection[int] | None = None) -> None:
+        """Messages were added (at these priorities; None: any): wake the lanes that deliver them."""
+        for lane, (low, high) in enumerate(LANES):
+            if priorities is None or any(p >= low and (high is None or p <= high) for p in priorities):
+                if lane == 0:
+                    self._urgent_done.clear()  # it may be a ping: the first lane looks before the second
+                self._wakes[lane].set()
 
     def settled(self) -> bool:
         """Nothing due is left and nothing new has been announced."""

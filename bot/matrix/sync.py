@@ -42,7 +42,10 @@ LAST_SYNC = "last_sync_at"  # when a sync last succeeded: what `python -m bot he
 NOT_READY = "not_ready"  # why the bot could not start yet (the homeserver does not answer), for `health`
 PROBE_EVERY = 1.0  # seconds between checks whether an unreachable homeserver is back
 BACKOFF_CAP = 30.0  # seconds; a storm at 03:00 is no time to wait minutes for a reconnect
-REMEMBER_EVERY = 15.0  # seconds: a response with only the bot's own doings is written at most this often
+# Seconds between writes of the sync token: a restart from an older token sees again what it handled,
+# and skips it; the window is kept short where others wrote, so a restart's catch-up stays small.
+REMEMBER_EVERY = 15.0  # a response with only the bot's own doings
+REMEMBER_OTHERS_EVERY = 1.0  # a response with others' events
 
 
 @dataclass(frozen=True)
@@ -140,7 +143,8 @@ class Syncer:
         await self._note_reach()
         if self.client.olm is not None:
             await self.session.maintain_keys()
-        if first or self._from_others(answer) or time.monotonic() - self._remembered > REMEMBER_EVERY:
+        since = time.monotonic() - self._remembered
+        if first or since > REMEMBER_EVERY or (since > REMEMBER_OTHERS_EVERY and self._from_others(answer)):
             async def remember(session: AsyncSession) -> None:
                 await repo.set_values(session, {"sync_token": answer.next_batch,
                                                 LAST_SYNC: datetime.now(UTC).isoformat()})
@@ -154,9 +158,9 @@ class Syncer:
             self.handlers.after_sync()
 
     def _from_others(self, answer: SyncResponse) -> bool:
-        """Whether the response holds anything but the bot's own echoes and receipts. Only then must the
-        token be written at once: a restart from an older one sees the bot's own events again, which it
-        ignores, and events it handled, which it skips."""
+        """Whether the response holds anything but the bot's own echoes and receipts. Only then is the token
+        written soon: a restart from an older one sees the bot's own events again, which it ignores, and
+        events it handled, which it skips."""
         return bool(answer.rooms.invite or answer.rooms.leave or answer.to_device_events) or any(
             getattr(event, "sender", None) != self.user_id
             for info in answer.rooms.join.values() for event in info.timeline.events)

@@ -47,11 +47,16 @@ def strip_reply_fallback(body: str) -> str:
     return "\n".join(lines).lstrip()
 
 
+def _priorities(messages: list[Outgoing]) -> frozenset[int]:
+    """The outbox priorities a transaction enqueued at, so only the lanes that deliver them are woken."""
+    return frozenset(message.priority for message in messages)
+
+
 class Dispatcher:
     """Turns each event (a command, a reaction, due work) into one transaction: state, replies and the handled mark."""
 
     def __init__(self, db: Database, directory: Directory, clock: Clock,
-                 on_enqueued: Callable[[frozenset[str]], None] = lambda tables: None,
+                 on_enqueued: Callable[[frozenset[str], frozenset[int]], None] = lambda tables, priorities: None,
                  rooms: Mapping[str, str] | None = None, reload: Callable[[], Awaitable[Reloaded]] | None = None,
                  bot_user: str = "", forums_changed: Callable[[], Awaitable[None]] | None = None) -> None:
         self.db = db
@@ -163,7 +168,7 @@ class Dispatcher:
             tables = written(session)
             if "formed_forum" in tables and self.forums_changed is not None:
                 await self.forums_changed()
-            self.on_enqueued(tables)
+            self.on_enqueued(tables, _priorities(messages))
             return
         except UserError as exc:
             messages = [self._error_reply(incoming, exc, spec)]
@@ -184,7 +189,7 @@ class Dispatcher:
                 await repo.audit(session, at=self.clock.now(), user_id=incoming.sender, action=refused.action,
                                  forum_id=refused.forum_id, allowed=False, event_id=incoming.event_id)
             await self._commit(session, incoming, messages)
-        self.on_enqueued(written(session))
+        self.on_enqueued(written(session), _priorities(messages))
 
     def _context(self, incoming: Incoming, session: AsyncSession) -> Context:
         return Context(incoming, session, self.directory, self.clock, self.lang, self.rooms, self.reload,
