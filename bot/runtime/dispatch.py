@@ -156,11 +156,11 @@ class Dispatcher:
         refused: NotAllowed | None = None
         try:
             async with self.db.session() as session:
-                if await repo.is_handled(session, incoming.event_id):
-                    return
+                if not await repo.claim(session, incoming.event_id, incoming.room_id, self.clock.now()):
+                    return  # handled before
                 ctx = self._context(incoming, session)
                 messages = await run(ctx)
-                await self._commit(session, incoming, messages)
+                await repo.enqueue(session, incoming.event_id, messages, self.clock.now())
             for counted in ctx.committed:
                 counted()
             if spec is not None:
@@ -183,12 +183,12 @@ class Dispatcher:
         if not incoming.room_id:
             messages = []  # internal work has nobody to answer
         async with self.db.session() as session:
-            if await repo.is_handled(session, incoming.event_id):
+            if not await repo.claim(session, incoming.event_id, incoming.room_id, self.clock.now()):
                 return
             if refused is not None:
                 await repo.audit(session, at=self.clock.now(), user_id=incoming.sender, action=refused.action,
                                  forum_id=refused.forum_id, allowed=False, event_id=incoming.event_id)
-            await self._commit(session, incoming, messages)
+            await repo.enqueue(session, incoming.event_id, messages, self.clock.now())
         self.on_enqueued(written(session), _priorities(messages))
 
     def _context(self, incoming: Incoming, session: AsyncSession) -> Context:
@@ -221,10 +221,6 @@ class Dispatcher:
             raise NotAllowed("error.admin_only", action=spec.name)
         arguments = spec.parse(ctx, rest)
         return await spec.run(ctx, **arguments)
-
-    async def _commit(self, session: AsyncSession, incoming: Incoming, messages: list[Outgoing]) -> None:
-        await repo.enqueue(session, incoming.event_id, messages, self.clock.now())
-        await repo.mark_handled(session, incoming.event_id, incoming.room_id, self.clock.now())
 
     def _t(self, key: str, **values: object) -> str:
         return t(self.lang, key, **values)

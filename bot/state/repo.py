@@ -33,9 +33,7 @@ async def set_value(session: AsyncSession, key: str, value: str) -> None:
 
 async def set_values(session: AsyncSession, values: dict[str, str]) -> None:
     """Insert or replace several keys in one statement (no read first: the sync writes two on every response)."""
-    assert session.bind is not None
-    dialect = importlib.import_module(f"sqlalchemy.dialects.{session.bind.dialect.name}")  # its upsert
-    insert = dialect.insert(KeyValue).values([{"key": key, "value": value} for key, value in values.items()])
+    insert = _dialect(session).insert(KeyValue).values([{"key": key, "value": value} for key, value in values.items()])
     await session.exec(insert.on_conflict_do_update(index_elements=["key"], set_={"value": insert.excluded.value}))
     for key, value in values.items():  # a row this session has read before must not look stale
         loaded = session.sync_session.identity_map.get(identity_key(KeyValue, key))
@@ -56,8 +54,18 @@ async def is_handled(session: AsyncSession, event_id: str) -> bool:
     return await session.get(HandledEvent, event_id) is not None
 
 
-async def mark_handled(session: AsyncSession, event_id: str, room_id: str, at: datetime) -> None:
-    session.add(HandledEvent(event_id=event_id, room_id=room_id, handled_at=at))
+async def claim(session: AsyncSession, event_id: str, room_id: str, at: datetime) -> bool:
+    """Mark an event handled in the transaction that handles it, in one statement; False when it already
+    was (seen again after a restart), and then it must not be handled again."""
+    insert = _dialect(session).insert(HandledEvent).values(event_id=event_id, room_id=room_id, handled_at=at)
+    result = await session.exec(insert.on_conflict_do_nothing(index_elements=["event_id"]))
+    return bool(result.rowcount)
+
+
+def _dialect(session: AsyncSession) -> Any:
+    """The database's own SQLAlchemy dialect module, for its insert with ON CONFLICT."""
+    assert session.bind is not None
+    return importlib.import_module(f"sqlalchemy.dialects.{session.bind.dialect.name}")
 
 
 # ---- outbox ----

@@ -67,8 +67,8 @@ async def test_outbox_goes_by_priority_then_age_and_a_repeated_cause_is_refused(
 async def test_a_failed_transaction_leaves_nothing_behind(db: Database) -> None:
     with pytest.raises(RuntimeError):
         async with db.session() as session:
+            assert await repo.claim(session, "$x", "!room:x", NOW)
             await repo.enqueue(session, "$x", [say("!room:x", "halvvägs")], NOW)
-            await repo.mark_handled(session, "$x", "!room:x", NOW)
             await session.flush()
             raise RuntimeError("the handler failed")
     async with db.session() as session:
@@ -83,9 +83,22 @@ async def test_a_transaction_tells_which_tables_it_changed_and_a_read_changes_no
     async with db.session() as writing:
         await repo.enqueue(writing, "$x", [say("!room:x", "svar")], NOW)
         await writing.flush()  # an early flush is remembered too
-        await repo.mark_handled(writing, "$x", "!room:x", NOW)
+        await repo.audit(writing, at=NOW, user_id="@a:x", action="test")
     assert written(reading) == frozenset()
-    assert written(writing) == {"outbox", "handled_event"}
+    assert written(writing) == {"outbox", "audit"}
+
+
+async def test_an_event_is_claimed_once_and_a_claim_rolled_back_leaves_it_free(db: Database) -> None:
+    with pytest.raises(RuntimeError):
+        async with db.session() as session:
+            assert await repo.claim(session, "$x", "!room:x", NOW)
+            raise RuntimeError("the handler failed")
+    async with db.session() as session:
+        assert await repo.claim(session, "$x", "!room:x", NOW), "the failed attempt did not count"
+    async with db.session() as session:
+        assert not await repo.claim(session, "$x", "!room:x", NOW + timedelta(seconds=1)), "handled: not again"
+        assert await repo.is_handled(session, "$x")
+        assert not await repo.is_handled(session, "$y")
 
 
 async def test_times_come_back_aware_and_equal_whatever_zone_they_were_given_in(db: Database) -> None:
