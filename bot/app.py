@@ -197,6 +197,8 @@ class App:
                 log.error("task %s did not stop: %s", task.get_name(), task.get_stack(limit=5))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.dispatch.drain(), flush_timeout)
+        with contextlib.suppress(Exception):  # the database may be gone: the next start then catches up
+            await self.matrix.sync.remember()
         await self.matrix.close()
         if not self.lease.lost.is_set():
             with contextlib.suppress(Exception):  # a database that is gone cannot be released; the TTL frees it

@@ -222,10 +222,11 @@ class OutboxSender:
             return None
         try:
             await self.matrix.rooms.make_known(room_id)
+            if row.target.startswith("user:"):
+                self.matrix.rooms.expect_member(room_id, row.target.removeprefix("user:"))
+                await self.matrix.session.query_keys()  # their devices, if the bot has not learned them yet
         except (OSError, TimeoutError, aiohttp.ClientError, ConnectionError) as exc:
             raise Transient(f"cannot read the room {room_id} ({exc})", 1.0) from exc
-        if row.target.startswith("user:"):
-            self.matrix.rooms.expect_member(room_id, row.target.removeprefix("user:"))
         content = json.loads(row.content) if row.state_key is not None else render(json.loads(row.content))
         pin = content.pop(PIN, False)
         client = self.matrix.client

@@ -117,15 +117,21 @@ class Rooms:
             self.configured_room_ids.add(room_id)
             return room_id
 
-    async def _create(self, **options: Any) -> RoomCreateResponse | RoomCreateError:
-        """Create a room, encrypted when the bot encrypts. A sync can show a room half made, before its
-        m.room.encryption event exists; nio is told at once, so nothing is ever sent into it in the clear."""
-        encrypt = self.client.olm is not None
-        answer = await self.client.room_create(initial_state=[ENCRYPTION] if encrypt else [], **options)
-        if encrypt and isinstance(answer, RoomCreateResponse):
+    async def _create(self, invite: list[str], **options: Any) -> RoomCreateResponse | RoomCreateError:
+        """Create a room, encrypted when the bot encrypts, and tell nio of it at once: encrypted, with the bot
+        and those invited as its members. A sync can show a room half made, before its m.room.encryption
+        event exists, and nothing may go into it in the clear; nor need its state be read back to send."""
+        olm = self.client.olm
+        answer = await self.client.room_create(invite=invite, initial_state=[ENCRYPTION] if olm else [], **options)
+        if olm is not None and isinstance(answer, RoomCreateResponse):
             self.client.encrypted_rooms.add(answer.room_id)
-            if answer.room_id in self.client.rooms:
-                self.client.rooms[answer.room_id].encrypted = True
+            room = self.client.rooms.setdefault(answer.room_id, MatrixRoom(answer.room_id, self.user_id, True))
+            room.encrypted = True
+            room.add_member(self.user_id, None, None)
+            for user_id in invite:
+                room.add_member(user_id, None, None, invited=True)
+            room.members_synced = True
+            olm.update_tracked_users(room)
         return answer
 
     async def join_configured_rooms(self) -> None:
@@ -296,8 +302,7 @@ class Rooms:
         if not isinstance(members, JoinedMembersResponse):
             del self.client.rooms[room_id]
             raise ConnectionError(f"reading the members of {room_id}: {members}")
-        if self.client.should_query_keys:  # as nio does when it reads the members itself: their devices too
-            await self.client.keys_query()
+        await self.session.query_keys()  # as nio does when it reads the members itself: their devices too
         log.info("%s was quiet since the last run: its %d members are read", room_id, len(members.members))
 
     def expect_member(self, room_id: str, user_id: str) -> None:

@@ -3,6 +3,7 @@ cross-signing, and the upkeep of end-to-end encryption keys."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Mapping
@@ -49,6 +50,7 @@ class Session:
         # A key store made before the bot sealed it was pickled with nio's default key: keep opening it.
         legacy = not env.get(STORE_KEY_ENV) and not (store / GENERATED_KEY_FILE).exists() and any(store.glob("*.db"))
         self.vault = Vault.for_store(store, env)
+        self._querying = asyncio.Lock()
         self.client = AsyncClient(
             settings.matrix.homeserver,
             self.user_id,
@@ -185,13 +187,19 @@ class Session:
         try:
             if client.should_upload_keys:
                 await client.keys_upload()
-            if client.should_query_keys:
-                await self._query_keys()
+            await self.query_keys()
             if client.should_claim_keys:
                 await client.keys_claim(client.get_users_for_key_claiming())
             await client.send_to_device_messages()
         except LocalProtocolError as exc:  # another task did it meanwhile
             log.debug("key maintenance: %s", exc)
+
+    async def query_keys(self) -> None:
+        """Learn the devices of the people nio now tracks, if any are new, and whom their owners signed;
+        one query at a time (forty direct messages going out at once need one)."""
+        async with self._querying:
+            if self.client.should_query_keys:
+                await self._query_keys()
 
     async def _query_keys(self) -> None:
         """nio's key query, plus the cross-signing keys nio ignores: which devices their owners signed."""

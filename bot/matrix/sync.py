@@ -78,6 +78,7 @@ class Syncer:
         self._reach: dict[str, tuple[bool | None, str | None]] = {}  # user -> (joined, last read event id)
         self._receipts: set[asyncio.Task[None]] = set()  # read receipts on their way
         self._remembered = 0.0  # time.monotonic() when the sync token was last written
+        self._remembered_token: str | None = None
 
     async def load(self) -> None:
         """Where the last run stopped: the sync token and when the bot first synced."""
@@ -143,19 +144,31 @@ class Syncer:
         await self._note_reach()
         if self.client.olm is not None:
             await self.session.maintain_keys()
+        self._sync_token = answer.next_batch
         since = time.monotonic() - self._remembered
         if first or since > REMEMBER_EVERY or (since > REMEMBER_OTHERS_EVERY and self._from_others(answer)):
-            async def remember(session: AsyncSession) -> None:
-                await repo.set_values(session, {"sync_token": answer.next_batch,
-                                                LAST_SYNC: datetime.now(UTC).isoformat()})
-
-            await self.db.write(remember)
-            self._remembered = time.monotonic()
-        self._sync_token = answer.next_batch
+            await self._write_token()
         self.last_sync = time.monotonic()
         self.synced.set()
         if self.handlers is not None:
             self.handlers.after_sync()
+
+    async def remember(self) -> None:
+        """At stop: write down the token of the last response handled whole, if it is not yet; the next
+        start goes on from there."""
+        if self._sync_token is not None and self._sync_token != self._remembered_token:
+            await self._write_token()
+
+    async def _write_token(self) -> None:
+        """The sync token, and the time of the last sync that health checks read."""
+        token = self._sync_token
+        assert token is not None
+
+        async def write(session: AsyncSession) -> None:
+            await repo.set_values(session, {"sync_token": token, LAST_SYNC: datetime.now(UTC).isoformat()})
+
+        await self.db.write(write)
+        self._remembered, self._remembered_token = time.monotonic(), token
 
     def _from_others(self, answer: SyncResponse) -> bool:
         """Whether the response holds anything but the bot's own echoes and receipts. Only then is the token
