@@ -61,6 +61,7 @@ class MatrixAdapter:
             log.info("homeserver %s answers again", self.homeserver)
         await self.db.write(lambda s: repo.delete_value(s, NOT_READY))
         await self.sync.load()
+        await self.rooms.load()
         await self.rooms.join_configured_rooms()
 
     def reconfigure(self, settings: Settings, formed_rooms: Iterable[str] = ()) -> None:
@@ -74,4 +75,5 @@ class MatrixAdapter:
         self.sync.stopped = self.rooms.stopped = True
 
     async def close(self) -> None:
+        await self.rooms.settle()
         await self.session.close()

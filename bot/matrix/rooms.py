@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 ENCRYPTION = {"type": "m.room.encryption", "state_key": "", "content": {"algorithm": "m.megolm.v1.aes-sha2"}}
 
 
+DIRECT = "dm:"  # the bot's state key prefix for a person's direct room
+
+
 class DirectRoomError(Exception):
     def __init__(self, user_id: str, answer: object) -> None:
         super().__init__(f"cannot open a direct room with {user_id}: {answer}")
@@ -57,6 +60,7 @@ class Rooms:
         self._direct_locks: dict[str, asyncio.Lock] = {}
         self._direct_data_lock = asyncio.Lock()
         self._direct_changes: list[tuple[str, str, bool]] = []  # (user, room, add) waiting to be written
+        self._direct_writes: set[asyncio.Task[None]] = set()
         self.configured_room_ids: set[str] = set()
         self.formed_rooms: set[str] = set()  # aliases of the forums formed for an event: created when first needed
         self._create_lock = asyncio.Lock()
@@ -171,10 +175,6 @@ class Rooms:
     async def _direct_room(self, user_id: str) -> str:
         if user_id in self.direct_rooms:
             return self.direct_rooms[user_id]
-        known = await self._stored_direct(user_id)
-        if known:
-            self.direct_rooms[user_id] = known
-            return known
         profile = await self.client.get_profile(user_id)
         http_status = getattr(profile.transport_response, "status", None)
         if isinstance(profile, ProfileGetError) and (profile.status_code == "M_NOT_FOUND" or http_status == 404):
@@ -191,14 +191,25 @@ class Rooms:
 
     async def _adopt_direct(self, user_id: str, room_id: str) -> None:
         """Remember the direct room with a person, and mark it direct for the bot's own clients (m.direct)."""
-        await self._mark_direct(user_id, room_id, add=True)
-        await self.db.write(lambda session: repo.set_value(session, f"dm:{user_id}", room_id))
+        await self.db.write(lambda session: repo.set_value(session, f"{DIRECT}{user_id}", room_id))
         self.direct_rooms[user_id] = room_id
+        self._mark_direct(user_id, room_id, add=True)
 
-    async def _mark_direct(self, user_id: str, room_id: str, *, add: bool) -> None:
+    def _mark_direct(self, user_id: str, room_id: str, *, add: bool) -> None:
+        """Mark the room direct (or no longer) in m.direct, in the background: only the bot's own clients read
+        it, and no message waits for it."""
+        self._direct_changes.append((user_id, room_id, add))
+        task = asyncio.create_task(self._write_direct_changes())
+        self._direct_writes.add(task)
+        task.add_done_callback(self._direct_writes.discard)
+
+    async def settle(self) -> None:
+        """Until the m.direct changes under way are written (at stop)."""
+        await asyncio.gather(*self._direct_writes, return_exceptions=True)
+
+    async def _write_direct_changes(self) -> None:
         """Read, change, write m.direct, one writer at a time; the changes that wait while one is written go
         together in the next write (forty direct rooms opened at once make two writes, not forty)."""
-        self._direct_changes.append((user_id, room_id, add))
         async with self._direct_data_lock:
             changes, self._direct_changes = self._direct_changes, []
             if changes:
@@ -220,12 +231,12 @@ class Rooms:
 
     async def forget_direct(self, user_id: str, room_id: str) -> None:
         """The person left (or refused) their direct room: the next message opens a new one."""
-        if await self._stored_direct(user_id) != room_id:
+        if self.direct_rooms.get(user_id) != room_id:
             return
         log.info("%s left their direct room %s; the next message to them opens a new one", user_id, room_id)
-        await self.db.write(lambda session: repo.delete_value(session, f"dm:{user_id}"))
+        await self.db.write(lambda session: repo.delete_value(session, f"{DIRECT}{user_id}"))
         self.direct_rooms.pop(user_id, None)
-        await self._mark_direct(user_id, room_id, add=False)
+        self._mark_direct(user_id, room_id, add=False)
         await self.client.room_leave(room_id)
 
     async def open_direct_rooms(self, users: list[str]) -> int:
@@ -327,7 +338,7 @@ class Rooms:
             if direct and inviter in self.known_people():
                 if await self.join(room_id):
                     log.info("joined the direct room %s that %s opened", room_id, inviter)
-                    if inviter not in self.direct_rooms and not await self._stored_direct(inviter):
+                    if inviter not in self.direct_rooms:
                         await self._adopt_direct(inviter, room_id)
             elif inviter in self.settings.bot.admins or room_id in self.configured_room_ids:
                 if await self.join(room_id):
@@ -340,6 +351,7 @@ class Rooms:
         """Everyone the configuration names: function holders and admins."""
         return {user for f in self.settings.functions for user in f.holders} | set(self.settings.bot.admins)
 
-    async def _stored_direct(self, user_id: str) -> str | None:
+    async def load(self) -> None:
+        """The direct rooms the bot has opened in earlier runs."""
         async with self.db.session() as session:
-            return await repo.get_value(session, f"dm:{user_id}")
+            self.direct_rooms = await repo.values_under(session, DIRECT)

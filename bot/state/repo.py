@@ -27,6 +27,12 @@ async def get_value(session: AsyncSession, key: str) -> str | None:
     return row.value if row else None
 
 
+async def values_under(session: AsyncSession, prefix: str) -> dict[str, str]:
+    """Every key that starts with `prefix` (without it) and its value."""
+    rows = await session.exec(select(KeyValue).where(col(KeyValue.key).startswith(prefix, autoescape=True)))
+    return {row.key.removeprefix(prefix): row.value for row in rows.all()}
+
+
 async def set_value(session: AsyncSession, key: str, value: str) -> None:
     await set_values(session, {key: value})
 

@@ -74,7 +74,11 @@ async def test_direct_rooms_are_marked_direct_and_a_left_room_is_replaced_before
     app = await world.start_bot()
     sos = world.people["sos"]
     first = await direct_room(app, sos)
-    assert (await direct_account_data(world)).get(sos.user_id) == [first]
+
+    async def marked(rooms: list[str]) -> bool:  # written in the background, after the room is stored
+        return (await direct_account_data(world)).get(sos.user_id) == rooms
+
+    await wait_for(lambda: marked([first]))
     await world.clients["sos"].join(first)
     await world.clients["sos"].room_leave(first)
 
@@ -83,7 +87,7 @@ async def test_direct_rooms_are_marked_direct_and_a_left_room_is_replaced_before
             return await repo.get_value(session, f"dm:{sos.user_id}") != first
 
     await wait_for(forgotten)
-    assert first not in (await direct_account_data(world)).get(sos.user_id, [])
+    await wait_for(lambda: marked([]))
 
     answer = await world.clients["tib"].room_send(world.rooms["samordnande"], "m.room.message",
                                                   {"msgtype": "m.text", "body": "!kalla samordnande avstämning"})
@@ -92,7 +96,7 @@ async def test_direct_rooms_are_marked_direct_and_a_left_room_is_replaced_before
     second = messages[0]["room_id"]
     assert second != first and "avstämning" in messages[0]["content"]["body"]
     assert len(messages) == 1, "one convocation, in the new room"
-    assert (await direct_account_data(world)).get(sos.user_id) == [second]
+    await wait_for(lambda: marked([second]))
 
 
 async def test_a_direct_room_a_person_opens_is_accepted_and_used_and_a_strangers_is_declined(world: World) -> None:

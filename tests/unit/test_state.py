@@ -200,3 +200,12 @@ async def test_after_close_nothing_more_is_written(database_url: str) -> None:
     async with again.session() as session:
         assert await repo.get_value(session, "sync_token") is None
     await again.close()
+
+
+async def test_values_under_a_prefix_are_those_keys_only(db: Database) -> None:
+    async with db.session() as session:
+        await repo.set_values(session, {"dm:@a:x": "!a", "dm:@b:x": "!b", "dmx": "no", "d_:@c:x": "no",
+                                        "sync_token": "s1"})
+    async with db.session() as session:
+        assert await repo.values_under(session, "dm:") == {"@a:x": "!a", "@b:x": "!b"}
+        assert await repo.values_under(session, "d_:") == {"@c:x": "no"}, "an underscore is a letter, not a wildcard"
