@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import compileall
 import json
 import logging
 import os
@@ -218,7 +219,10 @@ async def public_room(hs: Homeserver, admin: RegisteredUser, alias: str) -> str:
 
 async def both_bots(hs: Homeserver, bot: RegisteredUser, echo: RegisteredUser, config: Path, forum: str,
                     echo_room: str, logs: Path) -> dict[str, Bot]:
-    """The bot on `config` (its forum room `forum`) and the echo bot, joined to `echo_room`; neither started."""
+    """The bot on `config` (its forum room `forum`) and the echo bot, joined to `echo_room`; neither started.
+    The bot's modules are compiled first, as an installed package's are (pip compiles them), so that no start
+    pays for compiling them (PYTHONDONTWRITEBYTECODE would make every start of an editable install do it)."""
+    compileall.compile_dir(ROOT / "bot", quiet=1)
     joining = AsyncClient(hs.url, echo.user_id, device_id=echo.device_id)
     joining.restore_login(echo.user_id, echo.device_id, echo.access_token)
     await joining.join(echo_room)
