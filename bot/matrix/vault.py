@@ -66,7 +66,9 @@ class Vault:
         return self._boxes[salt]
 
     def seal(self, plain: str) -> str:
-        salt = nacl.utils.random(nacl.pwhash.argon2id.SALTBYTES)
+        # One key derivation serves every value this vault seals (a random nonce each): a start that opens
+        # the token and the cross-signing keys, sealed by the same run, derives once.
+        salt = next(iter(self._boxes), None) or nacl.utils.random(nacl.pwhash.argon2id.SALTBYTES)
         box = self._box(salt).encrypt(plain.encode())
         return PREFIX + base64.b64encode(salt).decode() + ":" + base64.b64encode(box).decode()
 
