@@ -71,6 +71,7 @@ class Message:
     ref: str | None = None  # what this message is about (e.g. "request:12"), for reactions to it
     attachment: Attachment | None = None  # sent as a file right after the message
     pin: bool = False  # pinned in its room once sent (the activation message: a banner on Element X)
+    pin_stays: bool = False  # a pin the forum's deactivation leaves (a fixed joint message)
 
 
 MESSAGE, ATTACHMENT = "message", "attachment"  # the kinds of outgoing content the outbox stores
@@ -100,7 +101,8 @@ def direct_target(user_id: str) -> str:
 
 
 # A topic update whose content is {TOPIC_PREFIX: "AKTIVERAT: …"} puts that in front of the topic people
-# wrote (an empty prefix restores theirs); {UNPIN: True} on m.room.pinned_events unpins what the bot pinned.
+# wrote (an empty prefix restores theirs); {UNPIN: True} on m.room.pinned_events unpins what the bot pinned
+# until deactivation (the activation banner; a fixed joint message stays).
 TOPIC_PREFIX = "se.samverkan.topic_prefix"
 UNPIN = "se.samverkan.unpin"
 

@@ -101,7 +101,7 @@ async def fix(ctx: Context, forum: Forum, state: ForumState, message: JointMessa
     log_room = ctx.directory.settings.bot.log_room
     homes = [ctx.directory.organisation(o).home_room for o in await composition_organisations(ctx, forum, state)]
     rooms = dict.fromkeys(r for r in [log_room, *homes] if r and r != forum.room)
-    return [Message(target=forum.room, body=rich.plain, html=rich.html, pin=True),
+    return [Message(target=forum.room, body=rich.plain, html=rich.html, pin=True, pin_stays=True),
             *(Message(target=room, body=rich.plain, html=rich.html) for room in rooms)]
 
 

@@ -25,11 +25,12 @@ def message_content(message: Message) -> dict[str, Any]:
     elif message.reply_to:
         content["m.relates_to"] = {"m.in_reply_to": {"event_id": message.reply_to}}
     if message.pin:
-        content[PIN] = True
+        content[PIN] = PIN_STAYS if message.pin_stays else True
     return content
 
 
 PIN = "se.samverkan.pin"  # pin the message once sent; removed before sending
+PIN_STAYS = "stays"  # the value of PIN for a pin that deactivation does not remove
 TOPIC_SEPARATOR = " | "
 
 

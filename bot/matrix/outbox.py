@@ -262,7 +262,7 @@ class OutboxSender:
             raise Transient(f"cannot encrypt for {room_id} yet ({exc})", 1.0) from exc
         if isinstance(answer, RoomSendResponse | RoomPutStateResponse):
             if pin:
-                await self._pin(room_id, answer.event_id)
+                await self._pin(room_id, answer.event_id, until_deactivated=pin is True)
             return row.id, room_id, answer.event_id
         if row.state_key is not None and getattr(answer, "status_code", None) == "M_FORBIDDEN":
             await self._lacks_power(row, room_id)
@@ -292,13 +292,16 @@ class OutboxSender:
             return {"pinned": [event for event in pinned if event not in ours]}
         return content
 
-    async def _pin(self, room_id: str, event_id: str) -> None:
-        """Pin a message the bot sent (Element X shows pins as a banner); without power, only a log line."""
+    async def _pin(self, room_id: str, event_id: str, *, until_deactivated: bool) -> None:
+        """Pin a message the bot sent (Element X shows pins as a banner); without power, only a log line.
+        A pin until deactivation is written down, for the deactivation to remove."""
         pinned = (await self.matrix.rooms.room_state(room_id, "m.room.pinned_events")).get("pinned", [])
         answer = await self.matrix.client.room_put_state(room_id, "m.room.pinned_events",
                                                          {"pinned": [*pinned, event_id]})
         if not isinstance(answer, RoomPutStateResponse):
             log.warning("cannot pin %s in %s: %s", event_id, room_id, answer)
+            return
+        if not until_deactivated:
             return
         key = f"pinned:{room_id}"
 

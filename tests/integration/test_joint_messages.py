@@ -96,6 +96,22 @@ async def test_a_joint_message_is_answered_revised_and_fixed_once_by_the_chair(w
     async with app.db.session() as session:
         assert len((await session.exec(select(JointMessageVersion))).all()) == 2
 
+    # Deactivation takes down the activation's banner; the fixed joint message stays pinned.
+    banner = (await bot_said(world, "samordnande", "AKTIVERAT"))[0]["event_id"]
+    fixed_id = (await bot_said(world, "samordnande", FIXED))[0]["event_id"]
+    assert banner in pinned["pinned"]
+    await command(world, "tib", "samordnande", "!avaktivera samordnande")
+
+    async def pinned_now() -> list[str]:
+        return list((await room_state(world.clients["tib"], world.rooms["samordnande"],
+                                      "m.room.pinned_events"))["pinned"])
+
+    async def banner_gone() -> bool:
+        return banner not in await pinned_now()
+
+    await wait_for(banner_gone)
+    assert await pinned_now() == [fixed_id], "the fixed joint message stays pinned"
+
 
 async def test_only_the_composition_answers_and_bad_numbers_get_a_sentence(world: World) -> None:
     """In ordinary mode the samordnande forum is the TiB and SOS Alarm: Nacka kommun is not asked."""
