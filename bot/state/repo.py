@@ -56,10 +56,6 @@ async def delete_value(session: AsyncSession, key: str) -> None:
 # ---- handled events ----
 
 
-async def is_handled(session: AsyncSession, event_id: str) -> bool:
-    return await session.get(HandledEvent, event_id) is not None
-
-
 async def claim(session: AsyncSession, event_id: str, room_id: str, at: datetime) -> bool:
     """Mark an event handled in the transaction that handles it, in one statement; False when it already
     was (seen again after a restart), and then it must not be handled again."""

@@ -19,7 +19,15 @@ from bot.messages import Message
 from bot.state import convocations, forums, meetings, repo, reports
 from bot.state.db import Database, DatabaseClosed, written
 from bot.state.migrate import MIGRATIONS
-from bot.state.models import Convocation, LogEntry, MeetingRow, OutboxMessage, ReportRow, SchemaVersion
+from bot.state.models import (
+    Convocation,
+    HandledEvent,
+    LogEntry,
+    MeetingRow,
+    OutboxMessage,
+    ReportRow,
+    SchemaVersion,
+)
 
 NOW = datetime(2026, 11, 26, 2, 57, tzinfo=UTC)
 
@@ -72,13 +80,13 @@ async def test_a_failed_transaction_leaves_nothing_behind(db: Database) -> None:
             await session.flush()
             raise RuntimeError("the handler failed")
     async with db.session() as session:
-        assert not await repo.is_handled(session, "$x")
+        assert await session.get(HandledEvent, "$x") is None
         assert (await session.exec(select(OutboxMessage))).all() == []
 
 
 async def test_a_transaction_tells_which_tables_it_changed_and_a_read_changes_none(db: Database) -> None:
     async with db.session() as reading:
-        await repo.is_handled(reading, "$x")
+        await reading.get(HandledEvent, "$x")
         await repo.due_messages(reading, NOW)
     async with db.session() as writing:
         await repo.enqueue(writing, "$x", [say("!room:x", "svar")], NOW)
@@ -97,8 +105,7 @@ async def test_an_event_is_claimed_once_and_a_claim_rolled_back_leaves_it_free(d
         assert await repo.claim(session, "$x", "!room:x", NOW), "the failed attempt did not count"
     async with db.session() as session:
         assert not await repo.claim(session, "$x", "!room:x", NOW + timedelta(seconds=1)), "handled: not again"
-        assert await repo.is_handled(session, "$x")
-        assert not await repo.is_handled(session, "$y")
+        assert await session.get(HandledEvent, "$x") is not None
 
 
 async def test_times_come_back_aware_and_equal_whatever_zone_they_were_given_in(db: Database) -> None:
