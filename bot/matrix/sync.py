@@ -147,7 +147,7 @@ class Syncer:
         self._sync_token = answer.next_batch
         since = time.monotonic() - self._remembered
         if first or since > REMEMBER_EVERY or (since > REMEMBER_OTHERS_EVERY and self._from_others(answer)):
-            await self._write_token()
+            await self._write_token(answer.next_batch)
         self.last_sync = time.monotonic()
         self.synced.set()
         if self.handlers is not None:
@@ -157,12 +157,10 @@ class Syncer:
         """At stop: write down the token of the last response handled whole, if it is not yet; the next
         start goes on from there."""
         if self._sync_token is not None and self._sync_token != self._remembered_token:
-            await self._write_token()
+            await self._write_token(self._sync_token)
 
-    async def _write_token(self) -> None:
+    async def _write_token(self, token: str) -> None:
         """The sync token, and the time of the last sync that health checks read."""
-        token = self._sync_token
-        assert token is not None
 
         async def write(session: AsyncSession) -> None:
             await repo.set_values(session, {"sync_token": token, LAST_SYNC: datetime.now(UTC).isoformat()})

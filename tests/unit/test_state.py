@@ -19,15 +19,7 @@ from bot.messages import Message
 from bot.state import convocations, forums, meetings, repo, reports
 from bot.state.db import Database, DatabaseClosed, written
 from bot.state.migrate import MIGRATIONS
-from bot.state.models import (
-    Convocation,
-    HandledEvent,
-    LogEntry,
-    MeetingRow,
-    OutboxMessage,
-    ReportRow,
-    SchemaVersion,
-)
+from bot.state.models import Convocation, HandledEvent, LogEntry, MeetingRow, OutboxMessage, ReportRow, SchemaVersion
 
 NOW = datetime(2026, 11, 26, 2, 57, tzinfo=UTC)
 
