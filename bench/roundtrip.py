@@ -6,6 +6,11 @@ processes, so CPU seconds (utime + stime) and resident memory come from /proc th
 bot runs as deployed (its default configuration, encryption on, plain rooms) on a database with a
 year of history (bench/history.py); the echo bot (bench/echo_bot.py) answers every command "ok".
 
+A second baseline, the floor bot (bench/floor_bot.py), is the echo bot on the bot's required stack doing
+the least the bot must: encryption enabled, and each command claimed and its answer recorded in
+SQLite through SQLModel and aiosqlite before it is sent, then marked sent. Its figures show how much of
+the distance to the echo bot the stack itself sets.
+
 Per bot and round: seconds from process start to the first answer (a `!status` sent every 100 ms
 from the moment the process starts), RSS idle (settled, before the commands) and after, CPU per
 command, and each command's round trip.
@@ -143,7 +148,8 @@ class Bot:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> float:
-        since = {"ECHO_SINCE_MS": str(int(time.time() * 1000))}
+        now_ms = str(int(time.time() * 1000))
+        since = {"ECHO_SINCE_MS": now_ms, "FLOOR_SINCE_MS": now_ms}
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(self.argv, env={**os.environ, **self.env, **since}, stdout=log,
                                             stderr=log, cwd=ROOT)
@@ -205,6 +211,15 @@ def ratio(bot: list[float] | float, echo: list[float] | float) -> float:
     return round(median(bot) / median(echo), 2)
 
 
+def ratios(bot: dict[str, Any], baseline: dict[str, Any]) -> dict[str, float]:
+    return {
+        "p50": ratio(bot["p50_ms"], baseline["p50_ms"]), "p99": ratio(bot["p99_ms"], baseline["p99_ms"]),
+        "cpu_per_command": ratio(bot["cpu_ms_per_command"], baseline["cpu_ms_per_command"]),
+        "rss_idle": ratio(bot["rss_idle_mib"], baseline["rss_idle_mib"]),
+        "start_to_first_answer": ratio(bot["start_to_first_answer_s"], baseline["start_to_first_answer_s"]),
+    }
+
+
 async def public_room(hs: Homeserver, admin: RegisteredUser, alias: str) -> str:
     """A public room made by the administrator; returns its id. Each bot is asked in a room of its own,
     so the bot never sees (nor, after a restart, catches up on) what the echo bot was asked."""
@@ -217,16 +232,20 @@ async def public_room(hs: Homeserver, admin: RegisteredUser, alias: str) -> str:
     return str(created.room_id)
 
 
+async def join(hs: Homeserver, user: RegisteredUser, room_id: str) -> None:
+    joining = AsyncClient(hs.url, user.user_id, device_id=user.device_id)
+    joining.restore_login(user.user_id, user.device_id, user.access_token)
+    await joining.join(room_id)
+    await joining.close()
+
+
 async def both_bots(hs: Homeserver, bot: RegisteredUser, echo: RegisteredUser, config: Path, forum: str,
                     echo_room: str, logs: Path) -> dict[str, Bot]:
     """The bot on `config` (its forum room `forum`) and the echo bot, joined to `echo_room`; neither started.
     The bot's modules are compiled first, as an installed package's are (pip compiles them), so that no start
     pays for compiling them (PYTHONDONTWRITEBYTECODE would make every start of an editable install do it)."""
     compileall.compile_dir(ROOT / "bot", quiet=1)
-    joining = AsyncClient(hs.url, echo.user_id, device_id=echo.device_id)
-    joining.restore_login(echo.user_id, echo.device_id, echo.access_token)
-    await joining.join(echo_room)
-    await joining.close()
+    await join(hs, echo, echo_room)
     return {
         "bot": Bot("bot", [sys.executable, "-m", "bot", "run", "--config", str(config)],
                    {"SAMVERKAN_PASSWORD": bot.password, "SAMVERKAN_STORE_KEY": "bench"}, logs / "bot.log", forum),
@@ -234,6 +253,14 @@ async def both_bots(hs: Homeserver, bot: RegisteredUser, echo: RegisteredUser, c
                         {"ECHO_HOMESERVER": hs.url, "ECHO_USER": echo.user_id, "ECHO_DEVICE": echo.device_id,
                          "ECHO_TOKEN": echo.access_token}, logs / "echo.log", echo_room),
     }
+
+
+async def floor_bot(hs: Homeserver, floor: RegisteredUser, room_id: str, data: Path, logs: Path) -> Bot:
+    """The floor bot (bench/floor_bot.py), joined to `room_id`; not started."""
+    await join(hs, floor, room_id)
+    return Bot("floor_bot", [sys.executable, "bench/floor_bot.py"],
+               {"FLOOR_HOMESERVER": hs.url, "FLOOR_USER": floor.user_id, "FLOOR_DEVICE": floor.device_id,
+                "FLOOR_TOKEN": floor.access_token, "FLOOR_DATA": str(data)}, logs / "floor.log", room_id)
 
 
 def configuration(hs: Homeserver, admin: RegisteredUser, bot: RegisteredUser, holders: list[RegisteredUser],
@@ -265,9 +292,10 @@ async def main() -> None:
     logging.basicConfig(level=logging.ERROR)
     with scratch_homeserver() as (tmp, hs):
         admin = hs.register("admin", admin=True)
-        bot_user, echo_user = hs.register("samverkan"), hs.register("echo")
+        bot_user, echo_user, floor_user = hs.register("samverkan"), hs.register("echo"), hs.register("floor")
         holders = register_many(hs, "tib", args.organisations)
         room_id, echo_room = await public_room(hs, admin, "forum"), await public_room(hs, admin, "echo")
+        floor_room = await public_room(hs, admin, "floor")
         data = tmp / "data"
         data.mkdir()
         config = tmp / "config.toml"
@@ -281,19 +309,24 @@ async def main() -> None:
         person = Person(hs, holders[0], room_id)
         await person.client.join(room_id)
         await person.client.join(echo_room)
+        await person.client.join(floor_room)
         sync = await person.start()
         bots = await both_bots(hs, bot_user, echo_user, config, room_id, echo_room, tmp)
-        # The bot's first start logs in, joins and sets up its keys; the figures are of later starts.
-        bots["bot"].start()
-        await person.first_answer(time.monotonic(), timeout=120)
-        await person.settle()
-        bots["bot"].stop()
+        bots["floor_bot"] = await floor_bot(hs, floor_user, floor_room, tmp / "floor", tmp)
+        # The first start logs in, joins and sets up keys; the figures are of later starts.
+        for name in ("bot", "floor_bot"):
+            person.room_id = bots[name].room_id
+            bots[name].start()
+            await person.first_answer(time.monotonic(), timeout=120)
+            await person.settle()
+            bots[name].stop()
         if args.profile:
             bots["bot"].argv[1:2] = ["-m", "cProfile", "-o", str(args.profile.resolve()), "-m"]
 
-        runs: dict[str, list[dict[str, Any]]] = {"bot": [], "echo_bot": []}
+        names = ["bot", "echo_bot", "floor_bot"]
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
         for n in range(args.rounds):
-            for name in (("bot", "echo_bot") if n % 2 == 0 else ("echo_bot", "bot")):
+            for name in names[n % 3:] + names[:n % 3]:  # each goes first in turn
                 figures = await run_bot(bots[name], person, args.commands)
                 runs[name].append(figures)
                 every = [t for times in figures["times"].values() for t in times]
@@ -302,16 +335,12 @@ async def main() -> None:
                       f"MiB, first answer after {figures['start_to_first_answer_s']:.2f} s", flush=True)
         sync.cancel()
         await person.client.close()
-    bot, echo = summary(runs["bot"]), summary(runs["echo_bot"])
+    bot, echo, floor = summary(runs["bot"]), summary(runs["echo_bot"]), summary(runs["floor_bot"])
     result = {
         "when": datetime.now().isoformat(timespec="seconds"), "rounds": args.rounds, "commands": args.commands,
         "organisations": args.organisations, "history_rows": history, "bot": bot, "echo_bot": echo,
-        "ratios": {
-            "p50": ratio(bot["p50_ms"], echo["p50_ms"]), "p99": ratio(bot["p99_ms"], echo["p99_ms"]),
-            "cpu_per_command": ratio(bot["cpu_ms_per_command"], echo["cpu_ms_per_command"]),
-            "rss_idle": ratio(bot["rss_idle_mib"], echo["rss_idle_mib"]),
-            "start_to_first_answer": ratio(bot["start_to_first_answer_s"], echo["start_to_first_answer_s"]),
-        },
+        "floor_bot": floor, "ratios": ratios(bot, echo), "ratios_floor_to_echo": ratios(floor, echo),
+        "ratios_bot_to_floor": ratios(bot, floor),
     }
     print(json.dumps(result, indent=2, ensure_ascii=False))
     RESULTS.mkdir(parents=True, exist_ok=True)
