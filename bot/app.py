@@ -55,7 +55,8 @@ class App:
         self.meetings = MeetingScheduler(self.db, self.dispatch, self.directory, self.clock)
         self.outbox.on_give_up = self._undelivered
         self.matrix.listen(Handlers(message=self.dispatch.handle, reaction=self.dispatch.handle_reaction,
-                                    undecryptable=self.dispatch.handle_undecryptable))
+                                    undecryptable=self.dispatch.handle_undecryptable,
+                                    answered=self.outbox.answered))
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:

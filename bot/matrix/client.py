@@ -75,5 +75,6 @@ class MatrixAdapter:
         self.sync.stopped = self.rooms.stopped = True
 
     async def close(self) -> None:
+        await self.sync.settle()
         await self.rooms.settle()
         await self.session.close()

@@ -83,6 +83,10 @@ class OutboxSender:
                     self._urgent_done.clear()  # it may be a ping: the first lane looks before the second
                 self._wakes[lane].set()
 
+    async def answered(self) -> None:
+        """Until the first lane (room pings and answers) has delivered what was due when it was last woken."""
+        await self._urgent_done.wait()
+
     def settled(self) -> bool:
         """Nothing due is left and nothing new has been announced."""
         return self.idle.is_set() and not any(wake.is_set() for wake in self._wakes)

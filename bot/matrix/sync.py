@@ -46,6 +46,11 @@ BACKOFF_CAP = 30.0  # seconds; a storm at 03:00 is no time to wait minutes for a
 # and skips it; the window is kept short where others wrote, so a restart's catch-up stays small.
 REMEMBER_EVERY = 15.0  # a response with only the bot's own doings
 REMEMBER_OTHERS_EVERY = 1.0  # a response with others' events
+RECEIPT_AT_MOST_AFTER = 0.5  # seconds a command's read receipt waits for its answer to go out first
+
+
+async def _nothing() -> None:
+    return None
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,7 @@ class Handlers:
     reaction: Callable[[Reaction], Awaitable[None]]
     undecryptable: Callable[[Incoming], Awaitable[None]]
     after_sync: Callable[[], None] = lambda: None
+    answered: Callable[[], Awaitable[None]] = _nothing  # until the answers due now have gone out
 
 
 class Syncer:
@@ -158,6 +164,11 @@ class Syncer:
         start goes on from there."""
         if self._sync_token is not None and self._sync_token != self._remembered_token:
             await self._write_token(self._sync_token)
+
+    async def settle(self) -> None:
+        """At stop: the read receipts on their way go out (for at most a second)."""
+        if self._receipts:
+            await asyncio.wait(self._receipts, timeout=1.0)
 
     async def _write_token(self, token: str) -> None:
         """The sync token, and the time of the last sync that health checks read."""
@@ -262,12 +273,16 @@ class Syncer:
         if incoming is not None and self.handlers is not None:
             await self.handlers.message(incoming)
             if incoming.body.startswith(self.rooms.settings.bot.command_prefix):
-                self._mark_read(room_id, incoming.event_id)
+                self._mark_read(room_id, incoming.event_id, self.handlers.answered)
 
-    def _mark_read(self, room_id: str, event_id: str) -> None:
-        """A read receipt on a command, so its sender sees at once that the bot has it (the answer may
-        wait behind a burst of convocations). Best effort, off the sync path."""
+    def _mark_read(self, room_id: str, event_id: str, answered: Callable[[], Awaitable[None]]) -> None:
+        """A read receipt on a command, so its sender sees that the bot has it even when the answer waits
+        behind a burst of convocations. It follows the answer, or comes after RECEIPT_AT_MOST_AFTER
+        seconds if the answer has not gone out by then: sent at the same moment, the homeserver's work
+        on the receipt slowed the answer. Best effort, off the sync path."""
         async def send() -> None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(answered(), RECEIPT_AT_MOST_AFTER)
             with contextlib.suppress(Exception):
                 await self.client.update_receipt_marker(room_id, event_id)
 
