@@ -18,13 +18,23 @@ from bot.domain.clock import Clock
 from bot.domain.directory import Directory
 from bot.domain.forums import Authority, ForumState, authority
 from bot.domain.model import Forum, Function
-from bot.domain.roster import Roster
+from bot.domain.roster import Roster, StandIn
 from bot.domain.timeparse import TIME_EXAMPLES, parse_when
 from bot.flows.errors import BadArgument, NotAllowed
 from bot.messages import PRIORITY_ANSWER, Incoming, Message
 from bot.state import roster as roster_store
 from bot.texts import t
 from bot.texts.rich import Rich
+
+
+@dataclass(frozen=True)
+class StandInsRead:
+    """The stand-ins in force or to come as read at `at`. Kept from one command to the next until a
+    transaction writes the table; `Roster` checks each one's time, so one that has ended meanwhile counts
+    for nothing."""
+
+    at: datetime
+    stand_ins: list[StandIn]
 
 
 @dataclass
@@ -37,14 +47,17 @@ class Context:
     rooms: Mapping[str, str] = field(default_factory=dict)  # room alias -> room id, as resolved
     reload: Callable[[], Awaitable[Reloaded]] | None = None  # read the configuration file again
     bot_user: str = ""  # the bot's own Matrix id
+    known_stand_ins: StandInsRead | None = None  # as read by an earlier command, or by this one
     _roster: Roster | None = None
     committed: list[Callable[[], None]] = field(default_factory=list)  # run once the transaction has committed
 
     async def roster(self, fresh: bool = False) -> Roster:
-        """The roster with the stand-ins in force, loaded once per command (or again if `fresh`)."""
+        """The roster with the stand-ins in force (read again if `fresh`, e.g. after this command wrote one)."""
         if self._roster is None or fresh:
-            stand_ins = await roster_store.stand_ins(self.session, self.clock.now())
-            self._roster = Roster(self.directory, stand_ins, self.tz)
+            now, known = self.clock.now(), self.known_stand_ins
+            if fresh or known is None or now < known.at:  # a clock set back may bring back one that had ended
+                known = self.known_stand_ins = StandInsRead(now, await roster_store.stand_ins(self.session, now))
+            self._roster = Roster(self.directory, known.stand_ins, self.tz)
         return self._roster
 
     async def held(self) -> list[Function]:

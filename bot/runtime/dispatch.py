@@ -20,7 +20,7 @@ from bot.commands.registry import REACTIONS, Access, CommandSpec
 from bot.config import Reloaded
 from bot.domain.clock import Clock
 from bot.domain.directory import Directory
-from bot.flows.context import Context
+from bot.flows.context import Context, StandInsRead
 from bot.flows.errors import NotAllowed, UnknownName, UserError
 from bot.messages import PRIORITY_ANSWER, Incoming, Message, Outgoing, Reaction, approves
 from bot.ops import metrics
@@ -32,6 +32,7 @@ from bot.texts.rich import Rich
 log = logging.getLogger(__name__)
 
 _COMMAND = re.compile(r"(\S+)\s*(.*)", re.DOTALL)
+STAND_IN = "stand_in"  # the table of stand-ins
 MAX_BODY = 16_000  # characters; a longer command is answered with the limit and not run
 
 Runner = Callable[[Context], Awaitable[list[Outgoing]]]
@@ -70,6 +71,9 @@ class Dispatcher:
         self.rooms: Mapping[str, str] = rooms if rooms is not None else {}
         # One thing at a time: commands, reactions and timers never interleave their transactions.
         self._lock = asyncio.Lock()
+        # Read by one command, used by the next, dropped when a transaction writes them: most commands
+        # ask who holds what, and stand-ins change seldom.
+        self._stand_ins: StandInsRead | None = None
 
     @property
     def lang(self) -> str:
@@ -166,6 +170,7 @@ class Dispatcher:
             if spec is not None:
                 metrics.COMMANDS.labels("ok").inc()
             tables = written(session)
+            self._stand_ins = None if STAND_IN in tables else ctx.known_stand_ins
             if "formed_forum" in tables and self.forums_changed is not None:
                 await self.forums_changed()
             self.on_enqueued(tables, _priorities(messages))
@@ -193,7 +198,7 @@ class Dispatcher:
 
     def _context(self, incoming: Incoming, session: AsyncSession) -> Context:
         return Context(incoming, session, self.directory, self.clock, self.lang, self.rooms, self.reload,
-                       self.bot_user)
+                       self.bot_user, self._stand_ins)
 
     async def _too_long(self, ctx: Context, name: str) -> list[Outgoing]:
         """A command longer than the bot reads: a sentence with the limit, and a record of it; nothing else."""
