@@ -151,10 +151,13 @@ class App:
         self.timers.notify()
         self.meetings.clock_moved()
 
-    def _enqueued(self, tables: frozenset[str], priorities: frozenset[int]) -> None:
-        """After a command or a step has committed: wake what its changes concern, and only that."""
-        if "outbox" in tables:
-            self.outbox.notify(priorities)
+    def _enqueued(self, tables: frozenset[str], rows: list[OutboxMessage]) -> None:
+        """After a command or a step has committed: wake what its changes concern, and only that. Commands
+        only add to the outbox, so the rows they added are handed to it as they are."""
+        if rows:
+            self.outbox.hand(rows)
+        elif "outbox" in tables:
+            self.outbox.notify()
         if tables & TIMED:
             self.timers.notify()
         if "meeting_change" in tables:  # a move or cancellation changes the plan

@@ -16,7 +16,7 @@ import io
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -49,6 +49,11 @@ LANES: tuple[tuple[int, int | None], ...] = ((0, PRIORITY_ANSWER), (PRIORITY_ANS
 _PERMANENT = {"M_FORBIDDEN", "M_NOT_FOUND", "M_UNKNOWN_TOKEN", "M_BAD_JSON", "M_TOO_LARGE", "M_INVALID_PARAM"}
 
 
+def _in_lane(priority: int, lane: int) -> bool:
+    low, high = LANES[lane]
+    return priority >= low and (high is None or priority <= high)
+
+
 class Transient(Exception):
     """The homeserver could not take the message now; try again later.
 
@@ -72,16 +77,35 @@ class OutboxSender:
         self._idle = [False for _ in LANES]
         self._backlog = [0 for _ in LANES]
         self._urgent_done = asyncio.Event()  # the first lane has nothing due
+        # Rows committed and handed over since the lane last read the database: when the lane knows that
+        # nothing else is due, it delivers them without reading it again (`hand`).
+        self._handed: list[list[OutboxMessage]] = [[] for _ in LANES]
+        # The lane must read the database for what is due: at start, after a failure, when a postponed
+        # message may fall due, when told of messages without being handed them, when a pass left any.
+        self._must_read = [True for _ in LANES]
         # Told about every message given up on, so a convocation can report who was not reached.
         self.on_give_up: Callable[[OutboxMessage, str], Awaitable[None]] | None = None
 
     def notify(self, priorities: Collection[int] | None = None) -> None:
-        """Messages were added (at these priorities; None: any): wake the lanes that deliver them."""
-        for lane, (low, high) in enumerate(LANES):
-            if priorities is None or any(p >= low and (high is None or p <= high) for p in priorities):
-                if lane == 0:
-                    self._urgent_done.clear()  # it may be a ping: the first lane looks before the second
-                self._wakes[lane].set()
+        """Messages were added (at these priorities; None: any): wake the lanes that deliver them, to read them."""
+        for lane in range(len(LANES)):
+            if priorities is None or any(_in_lane(p, lane) for p in priorities):
+                self._must_read[lane] = True
+                self._wake(lane)
+
+    def hand(self, rows: Sequence[OutboxMessage]) -> None:
+        """Rows just committed: wake the lanes that deliver them, which need not read them back if nothing
+        else is due (an answer then goes out one database read sooner)."""
+        for lane in range(len(LANES)):
+            mine = [row for row in rows if _in_lane(row.priority, lane)]
+            if mine:
+                self._handed[lane].extend(mine)
+                self._wake(lane)
+
+    def _wake(self, lane: int) -> None:
+        if lane == 0:
+            self._urgent_done.clear()  # it may be a ping: the first lane looks before the second
+        self._wakes[lane].set()
 
     async def answered(self) -> None:
         """Until the first lane (room pings and answers) has delivered what was due when it was last woken."""
@@ -122,6 +146,7 @@ class OutboxSender:
                 metrics.OUTBOX_BACKLOG.set(sum(self._backlog))
                 backoff = 1.0
             except Transient as exc:
+                self._must_read[lane] = True
                 if exc.rate_limited:
                     log.warning("outbox paused %.1f s: %s", exc.wait, exc)
                     await asyncio.sleep(exc.wait)  # the homeserver said how long
@@ -135,6 +160,7 @@ class OutboxSender:
                     await asyncio.wait_for(wake.wait(), wait)
                 continue
             except Exception:
+                self._must_read[lane] = True
                 # A bug or a locked database must not stop delivery for good.
                 log.exception("outbox failed; trying again in %.0f s", backoff)
                 await asyncio.sleep(backoff)
@@ -145,8 +171,10 @@ class OutboxSender:
             self._set_idle(lane, True)
             wait = IDLE_WAIT if upcoming is None else \
                 min(IDLE_WAIT, max(0.05, (upcoming - self.clock.now()).total_seconds()))
-            with contextlib.suppress(TimeoutError):
+            try:
                 await asyncio.wait_for(wake.wait(), wait)
+            except TimeoutError:
+                self._must_read[lane] = True  # a postponed message may be due now
             self._set_idle(lane, False)
 
     async def deliver_due(self, lane: int) -> tuple[int, datetime | None]:
@@ -154,12 +182,22 @@ class OutboxSender:
         (0 when all that was due has been tried, so the loop need not look again at once) and when the
         earliest postponed message falls due."""
         priorities = LANES[lane]
-        async with self.db.session() as session:
-            due = list(await repo.due_messages(session, self.clock.now(), DUE_LIMIT, priorities))
-            self._backlog[lane] = len(due)
-            metrics.OUTBOX_BACKLOG.set(sum(self._backlog))
-            if not due:
-                return 0, await repo.next_not_before(session, priorities)
+        handed, self._handed[lane] = self._handed[lane], []
+        if not self._must_read[lane] and handed and len({row.priority for row in handed}) == 1:
+            due = sorted(handed, key=lambda row: row.id or 0)  # nothing else is due: no need to read them back
+        else:
+            async with self.db.session() as session:
+                due = list(await repo.due_messages(session, self.clock.now(), DUE_LIMIT, priorities))
+                # Rows handed over meanwhile that this read has seen are this pass's; the rest, the next one's.
+                seen = {row.id for row in due}
+                self._handed[lane] = [row for row in self._handed[lane] if row.id not in seen]
+                self._must_read[lane] = False
+                self._backlog[lane] = len(due)
+                metrics.OUTBOX_BACKLOG.set(sum(self._backlog))
+                if not due:
+                    upcoming = await repo.next_not_before(session, priorities)
+                    self._must_read[lane] = upcoming is not None
+                    return 0, upcoming
         top = due[0].priority
         batch = [row for row in due if row.priority == top]
         by_target: dict[str, list[OutboxMessage]] = defaultdict(list)
@@ -203,7 +241,10 @@ class OutboxSender:
         for result in results:
             if isinstance(result, BaseException):
                 raise result
-        return len(due) - len(batch) + (len(due) == DUE_LIMIT), upcoming
+        remaining = len(due) - len(batch) + (len(due) == DUE_LIMIT)
+        # Anything left undelivered (a lower level, a postponed or stopped message) is read again.
+        self._must_read[lane] = self._must_read[lane] or bool(remaining) or upcoming is not None
+        return remaining, upcoming
 
     async def send(self, row: OutboxMessage) -> tuple[int, str, str] | None:
         """Send one message: (outbox id, room id, event id) once the homeserver has it, else None."""

@@ -26,6 +26,7 @@ from bot.messages import PRIORITY_ANSWER, Incoming, Message, Outgoing, Reaction,
 from bot.ops import metrics
 from bot.state import repo
 from bot.state.db import Database, written
+from bot.state.models import OutboxMessage
 from bot.texts import t
 from bot.texts.rich import Rich
 
@@ -48,16 +49,11 @@ def strip_reply_fallback(body: str) -> str:
     return "\n".join(lines).lstrip()
 
 
-def _priorities(messages: list[Outgoing]) -> frozenset[int]:
-    """The outbox priorities a transaction enqueued at, so only the lanes that deliver them are woken."""
-    return frozenset(message.priority for message in messages)
-
-
 class Dispatcher:
     """Turns each event (a command, a reaction, due work) into one transaction: state, replies and the handled mark."""
 
     def __init__(self, db: Database, directory: Directory, clock: Clock,
-                 on_enqueued: Callable[[frozenset[str], frozenset[int]], None] = lambda tables, priorities: None,
+                 on_enqueued: Callable[[frozenset[str], list[OutboxMessage]], None] = lambda tables, rows: None,
                  rooms: Mapping[str, str] | None = None, reload: Callable[[], Awaitable[Reloaded]] | None = None,
                  bot_user: str = "", forums_changed: Callable[[], Awaitable[None]] | None = None) -> None:
         self.db = db
@@ -164,7 +160,7 @@ class Dispatcher:
                     return  # handled before
                 ctx = self._context(incoming, session)
                 messages = await run(ctx)
-                await repo.enqueue(session, incoming.event_id, messages, self.clock.now())
+                rows = await repo.enqueue(session, incoming.event_id, messages, self.clock.now())
             for counted in ctx.committed:
                 counted()
             if spec is not None:
@@ -173,7 +169,7 @@ class Dispatcher:
             self._stand_ins = None if STAND_IN in tables else ctx.known_stand_ins
             if "formed_forum" in tables and self.forums_changed is not None:
                 await self.forums_changed()
-            self.on_enqueued(tables, _priorities(messages))
+            self.on_enqueued(tables, rows)
             return
         except UserError as exc:
             messages = [self._error_reply(incoming, exc, spec)]
@@ -193,8 +189,8 @@ class Dispatcher:
             if refused is not None:
                 await repo.audit(session, at=self.clock.now(), user_id=incoming.sender, action=refused.action,
                                  forum_id=refused.forum_id, allowed=False, event_id=incoming.event_id)
-            await repo.enqueue(session, incoming.event_id, messages, self.clock.now())
-        self.on_enqueued(written(session), _priorities(messages))
+            rows = await repo.enqueue(session, incoming.event_id, messages, self.clock.now())
+        self.on_enqueued(written(session), rows)
 
     def _context(self, incoming: Incoming, session: AsyncSession) -> Context:
         return Context(incoming, session, self.directory, self.clock, self.lang, self.rooms, self.reload,

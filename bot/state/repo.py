@@ -97,12 +97,14 @@ def _rows(message: Outgoing, now: datetime) -> list[OutboxMessage]:
     return [row, attachment]
 
 
-async def enqueue(session: AsyncSession, cause: str, messages: Sequence[Outgoing], now: datetime) -> None:
-    """Write messages for delivery, in the transaction that decided them."""
+async def enqueue(session: AsyncSession, cause: str, messages: Sequence[Outgoing],
+                  now: datetime) -> list[OutboxMessage]:
+    """Write messages for delivery, in the transaction that decided them; returns their rows."""
     rows = [row for message in messages for row in _rows(message, now)]
     for index, row in enumerate(rows):
         row.txn_id = transaction_id(cause, index)
         session.add(row)
+    return rows
 
 
 async def outbox_by_event(session: AsyncSession, event_id: str) -> OutboxMessage | None:
