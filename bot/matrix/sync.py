@@ -47,6 +47,9 @@ BACKOFF_CAP = 30.0  # seconds; a storm at 03:00 is no time to wait minutes for a
 REMEMBER_EVERY = 15.0  # a response with only the bot's own doings
 REMEMBER_OTHERS_EVERY = 1.0  # a response with others' events
 RECEIPT_AT_MOST_AFTER = 0.5  # seconds a command's read receipt waits for its answer to go out first
+# Seconds between read receipts in one room: a receipt marks every event up to it as read, so the
+# commands of a busy second share one, and the homeserver is not kept from sending their answers.
+RECEIPT_EVERY = 1.0
 
 
 async def _nothing() -> None:
@@ -82,7 +85,9 @@ class Syncer:
         self.stopped = False  # ends the loop even if a cancellation is lost
         self._sync_token: str | None = None
         self._reach: dict[str, tuple[bool | None, str | None]] = {}  # user -> (joined, last read event id)
-        self._receipts: set[asyncio.Task[None]] = set()  # read receipts on their way
+        self._unread: dict[str, str] = {}  # room -> the latest command not yet marked read
+        self._receipts: dict[str, asyncio.Task[None]] = {}  # room -> its last task sending read receipts
+        self._marked_at: dict[str, float] = {}  # room -> time.monotonic() of its last read receipt
         self._remembered = 0.0  # time.monotonic() when the sync token was last written
         self._remembered_token: str | None = None
 
@@ -166,9 +171,12 @@ class Syncer:
             await self._write_token(self._sync_token)
 
     async def settle(self) -> None:
-        """At stop: the read receipts on their way go out (for at most a second)."""
-        if self._receipts:
-            await asyncio.wait(self._receipts, timeout=1.0)
+        """At stop: the read receipts on their way go out, for at most a second."""
+        going = [task for task in self._receipts.values() if not task.done()]
+        if going:
+            _, late = await asyncio.wait(going, timeout=1.0)
+            for task in late:
+                task.cancel()
 
     async def _write_token(self, token: str) -> None:
         """The sync token, and the time of the last sync that health checks read."""
@@ -277,18 +285,26 @@ class Syncer:
 
     def _mark_read(self, room_id: str, event_id: str, answered: Callable[[], Awaitable[None]]) -> None:
         """A read receipt on a command, so its sender sees that the bot has it even when the answer waits
-        behind a burst of convocations. It follows the answer, or comes after RECEIPT_AT_MOST_AFTER
-        seconds if the answer has not gone out by then: sent at the same moment, the homeserver's work
-        on the receipt slowed the answer. Best effort, off the sync path."""
-        async def send() -> None:
+        behind a burst of convocations. Best effort, off the sync path."""
+        self._unread[room_id] = event_id
+        task = self._receipts.get(room_id)
+        if task is None or task.done():  # else the receipt on its way takes this command too
+            self._receipts[room_id] = asyncio.create_task(self._send_receipts(room_id, answered))
+
+    async def _send_receipts(self, room_id: str, answered: Callable[[], Awaitable[None]]) -> None:
+        """Mark the latest command of a room read: after its answer has gone out, or RECEIPT_AT_MOST_AFTER seconds
+        if it has not (sent at the same moment, the homeserver's work on the receipt slowed the answer); and
+        no sooner than RECEIPT_EVERY after the room's last receipt, which the commands meanwhile share."""
+        while room_id in self._unread:
+            last = self._marked_at.get(room_id)
+            if last is not None and (wait := last + RECEIPT_EVERY - time.monotonic()) > 0:
+                await asyncio.sleep(wait)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(answered(), RECEIPT_AT_MOST_AFTER)
+            event_id = self._unread.pop(room_id)
+            self._marked_at[room_id] = time.monotonic()
             with contextlib.suppress(Exception):
                 await self.client.update_receipt_marker(room_id, event_id)
-
-        task = asyncio.create_task(send())
-        self._receipts.add(task)
-        task.add_done_callback(self._receipts.discard)
 
     def _too_old(self, room_id: str, sent_at: datetime) -> bool:
         not_before = self.rooms.joined_at.get(room_id) or self.first_sync_at

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from typing import Any
 
 import aiohttp
 from nio import RoomRedactResponse, RoomSendError, RoomSendResponse
@@ -223,6 +224,31 @@ async def test_a_command_is_marked_read_once_its_answer_is_out(world: World) -> 
         return (await _read_by_bot(world, room)).get(command_id)
 
     assert await wait_for(marked) >= reply["origin_server_ts"]
+
+
+async def test_commands_in_quick_succession_share_a_read_receipt(world: World) -> None:
+    """A receipt marks every event up to it as read: the commands of one busy second share one, and the last
+    command is marked."""
+    app = await world.start_bot()
+    receipts: list[str] = []
+    client = app.matrix.session.client
+    mark = client.update_receipt_marker
+
+    async def counted(room_id: str, event_id: str, *args: Any, **kwargs: Any) -> Any:
+        receipts.append(event_id)
+        return await mark(room_id, event_id, *args, **kwargs)
+
+    client.update_receipt_marker = counted  # type: ignore[method-assign]
+    room = world.rooms["samordnande"]
+    commands = [await send_text(world.clients["sos"], room, "!status") for _ in range(4)]
+    for command_id in commands:
+        await wait_for_reply(world.clients["sos"], room, command_id)
+
+    async def last_marked() -> bool:
+        return commands[-1] in await _read_by_bot(world, room)
+
+    await wait_for(last_marked)
+    assert receipts[-1] == commands[-1] and len(receipts) <= 2, receipts
 
 
 async def test_a_command_whose_answer_waits_is_marked_read_at_once(world: World) -> None:
