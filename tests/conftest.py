@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from pgserver import Postgres
 from support import World, make_world
 
+from bot.state.db import Database
 from dev.devserver import Homeserver
 
 # The tests that run Olm/Megolm (the bot's, and the Element phone's Rust crypto under Node) use a core each
@@ -66,3 +67,12 @@ def new_database(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[],
 @pytest.fixture
 def database_url(new_database: Callable[[], str]) -> str:
     return new_database()
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    """A fresh database of each backend, migrated."""
+    database = Database(database_url)
+    await database.migrate()
+    yield database
+    await database.close()

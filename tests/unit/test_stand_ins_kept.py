@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-
-import pytest
 
 from bot.config import parse_settings
 from bot.domain.clock import FakeClock
@@ -17,14 +14,6 @@ from bot.state.db import Database
 
 NOW = datetime(2026, 11, 26, 2, 57, tzinfo=UTC)
 RASMUS = "@rasmus:lst.test"
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url)
-    await database.migrate()
-    yield database
-    await database.close()
 
 
 def directory() -> Directory:

@@ -7,7 +7,6 @@ relies on: order, idempotence, aware times, whole transactions, text kept exactl
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -26,14 +25,6 @@ NOW = datetime(2026, 11, 26, 2, 57, tzinfo=UTC)
 
 def say(target: str, body: str, priority: int = 5) -> Message:
     return Message(target, body, body, priority=priority)
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url)
-    await database.migrate()
-    yield database
-    await database.close()
 
 
 async def test_migrations_apply_once(db: Database) -> None:
