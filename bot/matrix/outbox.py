@@ -16,7 +16,7 @@ import io
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -86,12 +86,11 @@ class OutboxSender:
         # Told about every message given up on, so a convocation can report who was not reached.
         self.on_give_up: Callable[[OutboxMessage, str], Awaitable[None]] | None = None
 
-    def notify(self, priorities: Collection[int] | None = None) -> None:
-        """Messages were added (at these priorities; None: any): wake the lanes that deliver them, to read them."""
+    def notify(self) -> None:
+        """Messages may have been added without being handed over: every lane reads what is due."""
         for lane in range(len(LANES)):
-            if priorities is None or any(_in_lane(p, lane) for p in priorities):
-                self._must_read[lane] = True
-                self._wake(lane)
+            self._must_read[lane] = True
+            self._wake(lane)
 
     def hand(self, rows: Sequence[OutboxMessage]) -> None:
         """Rows just committed: wake the lanes that deliver them, which need not read them back if nothing

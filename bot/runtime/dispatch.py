@@ -26,14 +26,13 @@ from bot.messages import PRIORITY_ANSWER, Incoming, Message, Outgoing, Reaction,
 from bot.ops import metrics
 from bot.state import repo
 from bot.state.db import Database, written
-from bot.state.models import OutboxMessage
+from bot.state.models import OutboxMessage, StandInRow
 from bot.texts import t
 from bot.texts.rich import Rich
 
 log = logging.getLogger(__name__)
 
 _COMMAND = re.compile(r"(\S+)\s*(.*)", re.DOTALL)
-STAND_IN = "stand_in"  # the table of stand-ins
 MAX_BODY = 16_000  # characters; a longer command is answered with the limit and not run
 
 Runner = Callable[[Context], Awaitable[list[Outgoing]]]
@@ -166,7 +165,7 @@ class Dispatcher:
             if spec is not None:
                 metrics.COMMANDS.labels("ok").inc()
             tables = written(session)
-            self._stand_ins = None if STAND_IN in tables else ctx.known_stand_ins
+            self._stand_ins = None if StandInRow.__tablename__ in tables else ctx.known_stand_ins
             if "formed_forum" in tables and self.forums_changed is not None:
                 await self.forums_changed()
             self.on_enqueued(tables, rows)

@@ -94,7 +94,7 @@ async def test_what_was_not_handed_over_is_read_and_goes_out(db: Database, monke
     recorded = Recorded(db, monkeypatch)
     await recorded.outbox.deliver_due(0)
     told = await commit(db, "told", PRIORITY_ANSWER)
-    recorded.outbox.notify({PRIORITY_ANSWER})  # told of it, not handed it: the lane reads
+    recorded.outbox.notify()  # told of it, not handed it: the lane reads
     handed = await commit(db, "handed", PRIORITY_ANSWER)
     recorded.outbox.hand(handed)
     await recorded.outbox.deliver_due(0)

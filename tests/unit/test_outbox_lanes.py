@@ -9,11 +9,19 @@ from typing import Any, cast
 from bot.domain.clock import FakeClock
 from bot.matrix.outbox import OutboxSender
 from bot.messages import PRIORITY_ANSWER, PRIORITY_DIRECT, PRIORITY_PING, PRIORITY_REPLY
+from bot.state.models import OutboxMessage
+
+NOW = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
 
 
 def woken(priorities: set[int] | None) -> list[bool]:
-    outbox = OutboxSender(cast(Any, None), cast(Any, None), FakeClock(datetime(2026, 12, 2, 9, 0, tzinfo=UTC)))
-    outbox.notify(priorities)
+    """The lanes woken by rows at these priorities handed over (None: told of messages, not handed them)."""
+    outbox = OutboxSender(cast(Any, None), cast(Any, None), FakeClock(NOW))
+    if priorities is None:
+        outbox.notify()
+    else:
+        outbox.hand([OutboxMessage(txn_id="", target="!room:test", priority=p, created_at=NOW, not_before=NOW,
+                                   content="") for p in priorities])
     return [wake.is_set() for wake in outbox._wakes]
 
 
