@@ -7,7 +7,7 @@ and signs its device with its self-signing key. It applies the same rule itself:
 only to devices cross-signed by their owner (`[matrix] share_keys_with = "cross-signed"`).
 
 Signing and verifying are signedjson's (canonical JSON and ed25519 through PyNaCl); the private
-keys are sealed by the vault (bot/matrix/vault.py).
+keys are sealed by the vault (bot/state/vault.py).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from signedjson.key import decode_signing_key_base64, decode_verify_key_bytes
 from signedjson.sign import SignatureVerifyException, sign_json, verify_signed_json
 from unpaddedbase64 import decode_base64, encode_base64
 
-from bot.matrix.vault import STORE_KEY_ENV, Vault, VaultError, write_private
+from bot.state.vault import STORE_KEY_ENV, Vault, VaultError, write_private
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,9 @@ from nio.store import DefaultStore
 from bot.config import SECRET_ENV, Settings
 from bot.matrix import crosssign
 from bot.matrix.crosssign import CrossSigningError
-from bot.matrix.vault import GENERATED_KEY_FILE, STORE_KEY_ENV, Vault, VaultError, is_sealed
 from bot.state import repo
 from bot.state.db import Database
+from bot.state.vault import GENERATED_KEY_FILE, STORE_KEY_ENV, Vault, VaultError, is_sealed
 
 log = logging.getLogger(__name__)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from support import World, command
 
-from bot.matrix.vault import GENERATED_KEY_FILE, is_sealed
 from bot.state import repo
+from bot.state.vault import GENERATED_KEY_FILE, is_sealed
 
 
 async def stored_token(app: object) -> str | None:

@@ -14,7 +14,7 @@ from signedjson.sign import sign_json
 
 from bot.matrix import crosssign
 from bot.matrix.crosssign import CrossSigningError, Identity, KeyFile, key_object, trusted_devices, upload_body
-from bot.matrix.vault import GENERATED_KEY_FILE, Vault
+from bot.state.vault import GENERATED_KEY_FILE, Vault
 
 USER = "@anna:example.org"
 

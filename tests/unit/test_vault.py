@@ -5,7 +5,7 @@ from __future__ import annotations
 import nacl.pwhash
 import pytest
 
-from bot.matrix.vault import Vault, VaultError
+from bot.state.vault import Vault, VaultError
 
 
 def counting(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:

@@ -1,5 +1,6 @@
 """What the bot keeps at rest that would let someone act as the bot — its access token and its
-cross-signing keys — is sealed (PyNaCl's SecretBox, the key stretched with Argon2id).
+cross-signing keys — and the personal data it holds (phone numbers) is sealed (PyNaCl's SecretBox, the
+key stretched with Argon2id). A sealed number is found again by its lookup, a keyed BLAKE2b hash.
 
 The key is SAMVERKAN_STORE_KEY from the environment. Without it the bot generates one and keeps it
 beside its key store, and says loudly that a backup of that folder then holds the key too.
@@ -14,7 +15,9 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 
+import nacl.encoding
 import nacl.exceptions
+import nacl.hash
 import nacl.pwhash
 import nacl.secret
 import nacl.utils
@@ -71,6 +74,13 @@ class Vault:
         salt = next(iter(self._boxes), None) or nacl.utils.random(nacl.pwhash.argon2id.SALTBYTES)
         box = self._box(salt).encrypt(plain.encode())
         return PREFIX + base64.b64encode(salt).decode() + ":" + base64.b64encode(box).decode()
+
+    def lookup(self, plain: str) -> str:
+        """A keyed hash of `plain`: the same for the same value under this key, and says nothing without it
+        (a phone number is found by its lookup; the number itself stays sealed)."""
+        key = nacl.hash.blake2b(self.key.encode(), digest_size=32, person=b"samverkan-look",
+                                encoder=nacl.encoding.RawEncoder)
+        return nacl.hash.blake2b(plain.encode(), key=key, digest_size=20).decode()
 
     def open(self, sealed: str) -> str:
         if not is_sealed(sealed):
