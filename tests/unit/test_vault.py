@@ -36,3 +36,12 @@ def test_values_sealed_by_one_run_open_with_one_key_derivation(monkeypatch: pyte
     assert len(salts) == 1, "a start opens both with one derivation"
     with pytest.raises(VaultError, match="does not open it"):
         Vault("fel nyckel", "test").open(token)
+
+
+def test_a_lookup_finds_the_same_number_under_the_same_key_and_says_nothing_without_it() -> None:
+    number = "+46701740601"
+    lookup = Vault("the key", "test").lookup(number)
+    assert lookup == Vault("the key", "elsewhere").lookup(number)
+    assert lookup != Vault("another key", "test").lookup(number)
+    assert lookup != Vault("the key", "test").lookup("+46701740602")
+    assert "0601" not in lookup and len(lookup) == 40
