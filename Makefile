@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 PHONE := tests/phone/node_modules/.installed
 
-.PHONY: test demo lint clean postgres phone lock mutants screenshots
+.PHONY: test demo lint clean postgres kannel phone lock mutants screenshots
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test,dev]'
 	touch $(STAMP)
 
-test: $(STAMP) postgres phone
+test: $(STAMP) postgres kannel phone
 	$(PY) -m dev.audit
 	$(PY) -m pytest -q -n auto --dist loadgroup
 
@@ -37,6 +37,14 @@ postgres:
 	  { apt-get install -y -qq postgresql >/dev/null 2>&1 || \
 	    { apt-get update -qq >/dev/null && apt-get install -y -qq postgresql >/dev/null; }; }; } || \
 	  echo "PostgreSQL could not be installed: its tests will be skipped"
+
+# The SMS tests run a real Kannel (bearerbox + smsbox) with fakesmsc as the operator: Debian's packages.
+# Their postinst may try to start a system bearerbox; policy-rc.d keeps it from running.
+kannel:
+	@{ [ -x /usr/sbin/bearerbox ] && [ -x /usr/lib/kannel/test/fakesmsc ]; } || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  { apt-get install -y -qq kannel kannel-extras >/dev/null 2>&1 || \
+	    { apt-get update -qq >/dev/null && apt-get install -y -qq kannel kannel-extras >/dev/null; }; }; } || \
+	  echo "Kannel could not be installed: the SMS tests will be skipped"
 
 # Mutation testing of the convocation, roster, forum, schedule and lägesbild rules (a few minutes).
 mutants: $(STAMP)

@@ -83,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
             logging.getLogger("bot.config").warning("%s: %s", args.config, warning)
         try:
             asyncio.run(App(settings, config_path=Path(args.config)).run())
+        except ConfigError as exc:
+            print(f"{args.config}: cannot start:\n  " + "\n  ".join(exc.errors), file=sys.stderr)
+            return 1
         except (LoginFailed, SchemaError) as exc:
             print(f"cannot start: {exc}", file=sys.stderr)
             return 1

@@ -9,24 +9,40 @@ import os
 import signal
 import time
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 
-from bot.config import ConfigError, Reloaded, Settings, changes, load_settings, reload_errors, with_formed
+from bot.config import (
+    SMS_PASSWORD_ENV,
+    SMS_SECRET_ENV,
+    ConfigError,
+    Reloaded,
+    Settings,
+    changes,
+    load_contacts,
+    load_settings,
+    reload_errors,
+    with_formed,
+)
 from bot.domain.clock import Clock, SystemClock
 from bot.domain.directory import Directory
 from bot.domain.model import Forum
+from bot.flows import sms as sms_flow
 from bot.flows.context import Context
 from bot.flows.convocation import undelivered
 from bot.matrix.client import MatrixAdapter
 from bot.matrix.outbox import OutboxSender
 from bot.matrix.sync import Handlers
-from bot.messages import Outgoing
+from bot.messages import Outgoing, SmsIn
 from bot.ops import metrics
 from bot.runtime.dispatch import Dispatcher
 from bot.runtime.lease import Lease, LeaseLost
 from bot.runtime.scheduler import MeetingScheduler
 from bot.runtime.timers import Timers
+from bot.sms.endpoint import SmsEndpoint
+from bot.sms.sender import SmsSender
 from bot.state import formed
+from bot.state import sms as sms_store
 from bot.state.db import Database
 from bot.state.models import OutboxMessage
 
@@ -44,11 +60,25 @@ class App:
         self.clock = clock or SystemClock()
         self.db = Database(settings.database.url)
         self.directory = Directory.build(settings)
-        self.matrix = MatrixAdapter(settings, self.db, os.environ if env is None else env)
+        env = os.environ if env is None else env
+        self.matrix = MatrixAdapter(settings, self.db, env)
+        self.vault = self.matrix.session.vault
         self.outbox = OutboxSender(self.db, self.matrix, self.clock)
         self.dispatch = Dispatcher(self.db, self.directory, self.clock, on_enqueued=self._enqueued,
                                    rooms=self.matrix.rooms.aliases, reload=self.reload,
-                                   bot_user=settings.matrix.user_id, forums_changed=self._merge_formed)
+                                   bot_user=settings.matrix.user_id, forums_changed=self._merge_formed,
+                                   vault=self.vault)
+        self.sms: SmsSender | None = None
+        self.sms_endpoint: SmsEndpoint | None = None
+        if settings.sms is not None:
+            missing = [name for name in (SMS_PASSWORD_ENV, SMS_SECRET_ENV) if not env.get(name)]
+            if missing:
+                raise ConfigError([f"sms: set {' and '.join(missing)} in the environment (never in the file)"])
+            self.sms = SmsSender(self.db, settings.sms, env[SMS_PASSWORD_ENV], env[SMS_SECRET_ENV], self.vault,
+                                 self.clock)
+            self.sms.accepted = metrics.SMS_ACCEPTED.inc
+            self.sms_endpoint = SmsEndpoint(self.db, self.vault, self.clock, env[SMS_SECRET_ENV],
+                                            settings.sms.listen, self._sms_in)
         self.timers = Timers(self.db, self.dispatch, self.clock)
         self.lease = Lease(self.db)
         self.clock.watch(self._clock_moved)
@@ -74,9 +104,31 @@ class App:
             asyncio.create_task(self._open_direct_rooms(), name="direct-rooms"),
         ]
         await self.meetings.start()
+        if self.sms is not None and self.sms_endpoint is not None:
+            await self._import_contacts()
+            await self.sms_endpoint.start()
+            self._tasks.append(asyncio.create_task(self.sms.run(), name="sms"))
         if self.settings.metrics.listen:
             metrics.serve(self.settings.metrics.listen, self._sync_lag)
         log.info("started: %s", self.settings.summary())
+
+    async def _import_contacts(self) -> None:
+        """The contacts file's numbers, sealed into the database (the file is the operator's; the bot keeps
+        no number in the clear)."""
+        sms = self.settings.sms
+        if sms is None or sms.contacts is None:
+            return
+        found, errors = load_contacts(sms.contacts, sms.country)
+        for error in errors:
+            log.error("%s", error)
+        sealed = {user: (self.vault.seal(number), self.vault.lookup(number)) for user, number in found.items()}
+        now = self.clock.now()
+        await self.db.write(lambda session: sms_store.sync_contacts(session, sealed, now))
+        log.info("sms: %d numbers from the contacts file", len(sealed))
+
+    async def _sms_in(self, incoming: SmsIn) -> None:
+        """A reply to the bot's number: handled once, as internal work that may acknowledge."""
+        await self.dispatch.run_internal(f"sms-in:{incoming.gateway_id}", partial(sms_flow.reply, incoming=incoming))
 
     def _sync_lag(self) -> float:
         last = self.matrix.sync.last_sync
@@ -154,6 +206,8 @@ class App:
     def _enqueued(self, tables: frozenset[str], rows: list[OutboxMessage]) -> None:
         """After a command or a step has committed: wake what its changes concern, and only that. Commands
         only add to the outbox, so the rows they added are handed to it as they are."""
+        if "sms" in tables and self.sms is not None:
+            self.sms.notify()
         if rows:
             self.outbox.hand(rows)
         elif "outbox" in tables:
@@ -189,6 +243,10 @@ class App:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._flush(), flush_timeout)
         self.outbox.stopped = self.timers.stopped = self.lease.stopped = True
+        if self.sms is not None and self.sms_endpoint is not None:
+            self.sms.stopped = True
+            self.sms.notify()
+            await self.sms_endpoint.stop()
         self.outbox.notify()
         self.timers.notify()
         if self._tasks:  # sends and steps in flight finish; only what still waits is cancelled

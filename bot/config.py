@@ -12,12 +12,14 @@ import tomllib
 import zoneinfo
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 
 from bot.domain.model import (
+    Duration,
     Forum,
     Function,
     Organisation,
@@ -28,6 +30,8 @@ from bot.domain.model import (
 from bot.domain.names import Index, normalise
 
 SECRET_ENV = ("SAMVERKAN_PASSWORD", "SAMVERKAN_ACCESS_TOKEN")
+SMS_PASSWORD_ENV = "SAMVERKAN_SMS_PASSWORD"  # the gateway's sendsms password
+SMS_SECRET_ENV = "SAMVERKAN_SMS_SECRET"  # what the gateway's calls to the bot must carry
 LEVELS = ("inriktande", "samordnande", "verkställande")
 class BotSettings(Strict):
     language: Literal["sv", "en"] = "sv"
@@ -79,12 +83,49 @@ class MetricsSettings(Strict):
 
     listen: str | None = None
 
-    @field_validator("listen")
+    _listen = field_validator("listen")(classmethod(lambda cls, value: _host_port(value)))
+
+
+def _host_port(value: str | None) -> str | None:
+    if value is not None and not re.fullmatch(r"(\[[0-9a-fA-F:]+\]|[\w.-]+):\d{1,5}", value):
+        raise ValueError("listen must be host:port, e.g. 127.0.0.1:9464")
+    return value
+
+
+class SmsSettings(Strict):
+    """The second channel, through a Kannel gateway: out by smsbox's sendsms, replies and delivery reports
+    in on `listen`. The password and the shared secret come from the environment."""
+
+    gateway: str  # smsbox's sendsms address, e.g. http://127.0.0.1:13013/cgi-bin/sendsms
+    user: str  # the sendsms-user's username; its password in SAMVERKAN_SMS_PASSWORD
+    sender: str  # a real number (E.164): an alphanumeric sender cannot be replied to
+    listen: str = "127.0.0.1:13080"  # where Kannel delivers replies and delivery reports
+    callback_url: str | None = None  # the address Kannel reaches `listen` by, if not http://<listen>
+    sms_after: Duration = timedelta(minutes=2)  # unacknowledged this long while activated: one SMS
+    max_per_event: int = Field(default=200, ge=1)  # the cost cap: SMS per event (activation)
+    contacts: str | None = None  # a TOML file of [[contact]] user = "@…", number = "+46…"
+    country: str = "46"  # the country a number written with a leading 0 is in
+
+    @field_validator("gateway", "callback_url")
     @classmethod
-    def _host_port(cls, value: str | None) -> str | None:
-        if value is not None and not re.fullmatch(r"(\[[0-9a-fA-F:]+\]|[\w.-]+):\d{1,5}", value):
-            raise ValueError("listen must be host:port, e.g. 127.0.0.1:9464")
+    def _http(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// address")
         return value
+
+    @field_validator("sender")
+    @classmethod
+    def _number(cls, value: str) -> str:
+        if not re.fullmatch(r"\+[1-9]\d{7,14}", value):
+            raise ValueError(f"the sender must be a number in E.164 (+46701234567), not {value!r}: "
+                             "an alphanumeric sender cannot be replied to")
+        return value
+
+    _listen = field_validator("listen")(classmethod(lambda cls, value: _host_port(value)))
+
+    @property
+    def base_url(self) -> str:
+        return (self.callback_url or f"http://{self.listen}").rstrip("/")
 
 
 class DatabaseSettings(Strict):
@@ -107,6 +148,7 @@ class Settings(Strict):
     matrix: MatrixSettings
     database: DatabaseSettings = DatabaseSettings()
     metrics: MetricsSettings = MetricsSettings()
+    sms: SmsSettings | None = None
     organisations: tuple[Organisation, ...] = Field(default=(), alias="organisation")
     functions: tuple[Function, ...] = Field(default=(), alias="function")
     forums: tuple[Forum, ...] = Field(default=(), alias="forum")
@@ -276,6 +318,31 @@ def with_formed(settings: Settings, formed: Iterable[Forum]) -> tuple[Settings, 
     return merged, left_out
 
 
+def load_contacts(path: str | Path, country: str = "46") -> tuple[dict[str, str], list[str]]:
+    """The contacts file: `[[contact]] user = "@…", number = "+46…"` -> ({user: E.164 number}, errors).
+    An entry with a mistake is left out and named by its place, never by its number (personal data)."""
+    from bot.domain.sms import BadNumber, normalise_number
+
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        return {}, [f"{path}: cannot read the file ({exc.strerror})"]
+    except tomllib.TOMLDecodeError as exc:
+        return {}, [f"{path}: not valid TOML: {exc}"]
+    found: dict[str, str] = {}
+    errors: list[str] = []
+    for i, entry in enumerate(data.get("contact", [])):
+        user, number = entry.get("user"), entry.get("number")
+        if not isinstance(user, str) or not re.fullmatch(r"@[a-z0-9._=/+\-]+:[A-Za-z0-9.\-]+(:\d+)?", user):
+            errors.append(f"{path}: contact[{i}].user: not a Matrix user id")
+            continue
+        try:
+            found[user] = normalise_number(str(number or ""), country)
+        except BadNumber:
+            errors.append(f"{path}: contact[{i}].number: not a mobile number ({user})")
+    return found, errors
+
+
 def load_settings(path: str | Path) -> Settings:
     """Read and validate a TOML file."""
     path = Path(path)
@@ -307,7 +374,8 @@ def reload_errors(old: Settings, new: Settings) -> list[str]:
     """Why `new` cannot replace the running `old` configuration; empty when it can."""
     return [f"{section}.{name}: changes only with a restart of the bot"
             for section, name in FIXED_AT_START
-            if getattr(getattr(old, section), name) != getattr(getattr(new, section), name)]
+            if getattr(getattr(old, section), name) != getattr(getattr(new, section), name)] + (
+        ["sms: changes only with a restart of the bot"] if old.sms != new.sms else [])
 
 
 def changes(old: Settings, new: Settings) -> list[str]:

@@ -118,4 +118,32 @@ class StateUpdate:
     priority: int = PRIORITY_REPLY
 
 
-Outgoing = Message | StateUpdate
+@dataclass(frozen=True)
+class Sms:
+    """An SMS to send: to a person (`user_id`) or a number the bot does not know, already sealed.
+
+    `key` says what it is for: the same key is never texted twice, whatever crashes in between.
+    """
+
+    key: str
+    kind: str  # convocation | reply | code | notice
+    number: str  # sealed
+    lookup: str
+    text: str
+    user_id: str | None = None
+    ref: str | None = None  # conv:N
+    event_key: str | None = None  # what the cost cap counts by
+
+
+@dataclass(frozen=True)
+class SmsIn:
+    """An SMS someone sent the bot's number (a reply), as the gateway handed it over."""
+
+    gateway_id: str  # the gateway's id for it: the same SMS handed over twice is handled once
+    number: str  # sealed
+    lookup: str
+    text: str
+    masked: str  # the number as it may be shown
+
+
+Outgoing = Message | StateUpdate | Sms

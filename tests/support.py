@@ -103,8 +103,10 @@ class World:
             extra(data)
         return parse_settings(data)
 
-    async def start_bot(self, settings: Settings | None = None, clock: Clock | None = None) -> App:
-        app = App(settings or self.settings(), clock=clock, env={"SAMVERKAN_PASSWORD": self.bot.password})
+    async def start_bot(self, settings: Settings | None = None, clock: Clock | None = None,
+                        env: dict[str, str] | None = None) -> App:
+        env = {"SAMVERKAN_PASSWORD": self.bot.password, **(env or {})}
+        app = App(settings or self.settings(), clock=clock, env=env)
         await app.start()
         await app.wait_ready()
         self.apps.append(app)

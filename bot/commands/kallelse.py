@@ -9,6 +9,7 @@ from bot.commands.registry import Arg, command
 from bot.domain.convocation import ESCALATED, REPORTED
 from bot.domain.forums import ForumState
 from bot.domain.model import Forum
+from bot.flows import sms as sms_flow
 from bot.flows.context import Context
 from bot.flows.convocation import RECENT, headline
 from bot.flows.errors import UserError
@@ -30,7 +31,8 @@ def _ack_note(ctx: Context, summons: Summons) -> str:
     return ""
 
 
-def summons_line(ctx: Context, summons: Summons, reached: dict[str, str], rich: Rich) -> None:
+def summons_line(ctx: Context, summons: Summons, reached: dict[str, str], rich: Rich,
+                 texted: dict[str, str] | None = None) -> None:
     function = ctx.directory.function(summons.function_id)
     people = store.holders(summons)
     rich.item()
@@ -44,8 +46,10 @@ def summons_line(ctx: Context, summons: Summons, reached: dict[str, str], rich: 
     rich.text(f"{mark} {function.name} — ")
     for i, person in enumerate(people):
         rich.text(", " if i else "").pill(person)
-        if person in reached:
-            rich.text(f" ({ctx.t('kallelse.reach.' + reached[person])})")
+        shown = [ctx.t("kallelse.reach." + reached[person])] if person in reached else []
+        shown += [texted[person]] if texted and person in texted else []
+        if shown:
+            rich.text(f" ({' · '.join(shown)})")
     if not people:
         rich.text(ctx.t("kallelse.nobody"))
     if summons.deputy_for:
@@ -76,8 +80,9 @@ async def report(ctx: Context, forum: Forum, state: ForumState, convocation: Con
                             read=states.count(store.READ)))
     if store.FAILED in states:
         rich.text(" · " + ctx.t("kallelse.failed", failed=states.count(store.FAILED)))
+    texted = await sms_flow.delivery(ctx, convocation.id)
     for summons in sorted(summonses, key=lambda s: (s.ack_at is not None, s.id or 0)):
-        summons_line(ctx, summons, reached, rich)
+        summons_line(ctx, summons, reached, rich, texted)
     return rich
 
 

@@ -101,6 +101,8 @@ class Meeting(Strict):
     remind_before: Duration = timedelta(minutes=15)
     report_due_before: Duration = timedelta(hours=2)
     summary_before: Duration = timedelta(minutes=10)  # when "Regional lägesbild vecka NN" is posted
+    # Unacknowledged this long after the convocation rings: one SMS (off for planned meetings unless set).
+    sms_after: Duration | None = None
     # The first occurrence, in local time; needed when the rule has an INTERVAL (every other week).
     start: datetime | None = None
 
@@ -162,6 +164,17 @@ class BotOptions(Protocol):
     def command_prefix(self) -> str: ...
 
 
+class SmsOptions(Protocol):
+    """What the convocation needs of the second channel's configuration."""
+
+    @property
+    def sms_after(self) -> timedelta: ...
+    @property
+    def max_per_event(self) -> int: ...
+    @property
+    def country(self) -> str: ...
+
+
 class Region(Protocol):
     """The configured region: what `Directory` indexes (the configuration's Settings is one)."""
 
@@ -173,3 +186,5 @@ class Region(Protocol):
     def functions(self) -> tuple[Function, ...]: ...
     @property
     def forums(self) -> tuple[Forum, ...]: ...
+    @property
+    def sms(self) -> SmsOptions | None: ...

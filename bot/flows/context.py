@@ -23,6 +23,7 @@ from bot.domain.timeparse import TIME_EXAMPLES, parse_when
 from bot.flows.errors import BadArgument, NotAllowed
 from bot.messages import PRIORITY_ANSWER, Incoming, Message
 from bot.state import roster as roster_store
+from bot.state.vault import Vault
 from bot.texts import t
 from bot.texts.rich import Rich
 
@@ -48,6 +49,7 @@ class Context:
     reload: Callable[[], Awaitable[Reloaded]] | None = None  # read the configuration file again
     bot_user: str = ""  # the bot's own Matrix id
     known_stand_ins: StandInsRead | None = None  # as read by an earlier command, or by this one
+    vault: Vault | None = None  # seals what the bot keeps of people (phone numbers)
     _roster: Roster | None = None
     committed: list[Callable[[], None]] = field(default_factory=list)  # run once the transaction has committed
 

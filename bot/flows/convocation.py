@@ -21,6 +21,7 @@ from bot.messages import PRIORITY_DIRECT, PRIORITY_PING, Message, Outgoing, dire
 from bot.ops import metrics
 from bot.state import convocations as store
 from bot.state import forums as forum_store
+from bot.state import sms as sms_store
 from bot.state.models import Convocation, Summons
 from bot.texts.rich import Rich
 
@@ -145,13 +146,14 @@ async def answering_for(ctx: Context, forum: Forum, state: ForumState, refusal: 
 async def convene(ctx: Context, forum: Forum, state: ForumState, *, kind: str, starts_at: datetime | None = None,
                   subject: str | None = None, function_ids: Sequence[str] | None = None,
                   into: Convocation | None = None, added: bool = False,
-                  intro: Rich | None = None, escalate: bool = True, rings_at: datetime | None = None
-                  ) -> list[Outgoing]:
+                  intro: Rich | None = None, escalate: bool = True, rings_at: datetime | None = None,
+                  meeting_sms_after: timedelta | None = None) -> list[Outgoing]:
     """Convene the forum's composition (or `function_ids`) now; `into` adds to an existing convocation.
 
     Without `escalate` (a weekly meeting convened a day ahead) nobody is escalated; a reminder
     before the meeting takes that role, and the escalations of a convocation in hand go on.
     `rings_at`: planned quietly, the phones ring only then, and the time to acknowledge counts from it.
+    Unacknowledged after `sms_wait` (a planned meeting's own `meeting_sms_after`), a holder gets one SMS.
     """
     now = ctx.clock.now()
     roster = await ctx.roster()
@@ -160,10 +162,14 @@ async def convene(ctx: Context, forum: Forum, state: ForumState, *, kind: str, s
     first = [f.id for f in conveners(ctx.directory, forum)] + [state.chair_function(forum)]
     if into is None and escalate:
         await store.stop_escalations(ctx.session, forum.id)  # a new convocation supersedes the last one
+    wait = sms_wait(ctx, state.active, meeting_sms_after)
     convocation = into or await store.add(ctx.session, Convocation(
         forum_id=forum.id, kind=kind, activation_id=state.activation_id, event=state.event, subject=subject,
-        mode=state.mode, exercise=state.exercise, created_at=now, created_by=ctx.sender, starts_at=starts_at or now))
+        mode=state.mode, exercise=state.exercise, created_at=now, created_by=ctx.sender, starts_at=starts_at or now,
+        sms_after=int(wait.total_seconds()) if wait is not None else None))
     assert convocation.id is not None
+    sms_due = (rings_at or now) + timedelta(seconds=convocation.sms_after) if convocation.sms_after is not None \
+        else None
     already = {s.function_id for s in await store.summonses(ctx.session, convocation.id)}
     call_list = [c for c in policy.calls(roster, function_ids, now, first) if c.function.id not in already]
     nobody = [c for c in call_list if not c.holders]
@@ -172,10 +178,10 @@ async def convene(ctx: Context, forum: Forum, state: ForumState, *, kind: str, s
     for call in call_list:
         due = now + call.function.ack_within if call.holders and escalate else None
         await store.summon(ctx.session, convocation.id, call.function.id, call.holders, rings_at or now, due_at=due,
-                           added=added)
+                           added=added, sms_due_at=sms_due if call.holders else None)
     for call in deputies:
         await store.summon(ctx.session, convocation.id, call.function.id, call.holders, rings_at or now,
-                           due_at=None, deputy_for=call.deputy_for)
+                           due_at=None, deputy_for=call.deputy_for, sms_due_at=sms_due if call.holders else None)
     everyone = call_list + deputies
     if into is None:
         ctx.committed.append(metrics.CONVOCATIONS.labels(kind).inc)
@@ -185,6 +191,15 @@ async def convene(ctx: Context, forum: Forum, state: ForumState, *, kind: str, s
         text = ctx.t("conv.nobody", functions=names([c.function for c in nobody]))
         out += await tell_chair(ctx, forum, state, text, ref(convocation))
     return out
+
+
+def sms_wait(ctx: Context, active: bool, meeting_after: timedelta | None = None) -> timedelta | None:
+    """How long a convocation waits for an acknowledgement before the SMS: the configured time while
+    activated, a planned meeting's own setting, otherwise (or without SMS configured) no SMS."""
+    configured = ctx.directory.settings.sms
+    if configured is None:
+        return None
+    return meeting_after if meeting_after is not None else (configured.sms_after if active else None)
 
 
 def room_ping(ctx: Context, forum: Forum, state: ForumState, convocation: Convocation,
@@ -312,11 +327,12 @@ async def acknowledge(ctx: Context, pending: Sequence[Summons], ack: Ack) -> lis
     done: dict[int, Acknowledged] = {}
     for summons in pending:
         summons.ack_at, summons.ack_by, summons.ack_note, summons.due_at = now, ctx.sender, note, None
+        summons.sms_due_at = None
         ctx.session.add(summons)
         if summons.deputy_for:
             for other in await store.summonses(ctx.session, summons.convocation_id):
                 if other.function_id == summons.deputy_for and other.ack_at is None:
-                    other.ack_at, other.ack_by, other.due_at = now, ctx.sender, None
+                    other.ack_at, other.ack_by, other.due_at, other.sms_due_at = now, ctx.sender, None, None
                     other.ack_note = f"deputy:{summons.function_id}"
                     ctx.session.add(other)
         convocation = await store.get(ctx.session, summons.convocation_id)
@@ -364,9 +380,10 @@ async def escalate(ctx: Context, convocation_id: int, summons_ids: Sequence[int]
         for summons in remind:
             deputies += policy.deputy_calls(roster, summons.function_id, now, convened)
             convened |= {d.function.id for d in deputies}
+        sms_due = now + timedelta(seconds=convocation.sms_after) if convocation.sms_after is not None else None
         for call in deputies:
             await store.summon(ctx.session, convocation_id, call.function.id, call.holders, now, due_at=None,
-                               deputy_for=call.deputy_for)
+                               deputy_for=call.deputy_for, sms_due_at=sms_due if call.holders else None)
         out += escalation_ping(ctx, forum, state, convocation, again, deputies)
         out += await direct_messages(ctx, forum, state, convocation, again, reminder=True)
         out += await direct_messages(ctx, forum, state, convocation, deputies)
@@ -374,6 +391,12 @@ async def escalate(ctx: Context, convocation_id: int, summons_ids: Sequence[int]
         unopened = [u for call in again for u in call.holders if reached.get(u) == store.UNOPENED]
         if unopened:  # they cannot see the convocation in their direct room: the chair must reach them
             out += await tell_chair(ctx, forum, state, ctx.t("conv.unopened", users=", ".join(unopened)),
+                                    ref(convocation))
+        waiting = {u for call in again for u in call.holders}
+        no_sms = [r.user_id for r in await sms_store.of_ref(ctx.session, ref(convocation))
+                  if r.user_id in waiting and r.state == sms_store.FAILED]
+        if no_sms:
+            out += await tell_chair(ctx, forum, state, ctx.t("conv.sms_failed", users=", ".join(no_sms)),
                                     ref(convocation))
     if report:
         text = ctx.t("conv.not_reached", functions=names([ctx.directory.function(s.function_id) for s in report]))

@@ -12,7 +12,7 @@ from datetime import timedelta
 from bot.domain.convocation import Call
 from bot.domain.forums import ForumState
 from bot.domain.lagesbild import week_of
-from bot.domain.model import Forum
+from bot.domain.model import Forum, Meeting
 from bot.domain.schedule import CONVENE, DEADLINE, REMIND, REQUEST, SUMMARY, Occurrence, Step
 from bot.flows import rhythm
 from bot.flows.context import Context
@@ -56,7 +56,7 @@ async def run_step(ctx: Context, step: Step) -> list[Outgoing]:
     late = now - step.at > LATE
     year, week = week_of(occurrence.starts_at, ctx.tz)  # the reports are for this meeting
     if step.kind == CONVENE:
-        return await _convene(ctx, forum, state, meeting, occurrence.meeting.kind, late)
+        return await _convene(ctx, forum, state, meeting, occurrence.meeting, late)
     if step.kind == REQUEST:
         deadline = occurrence.starts_at - occurrence.meeting.report_due_before
         if deadline <= now:
@@ -77,11 +77,11 @@ async def _convocation(ctx: Context, meeting: MeetingRow) -> Convocation | None:
     return await conv_store.get(ctx.session, meeting.convocation_id)
 
 
-async def _convene(ctx: Context, forum: Forum, state: ForumState, meeting: MeetingRow, kind: str,
+async def _convene(ctx: Context, forum: Forum, state: ForumState, meeting: MeetingRow, planned: Meeting,
                    late: bool) -> list[Outgoing]:
     subject = meeting.name + (" — " + ctx.t("meeting.late_convocation") if late else "")
-    out = await convene(ctx, forum, state, kind=kind, starts_at=meeting.starts_at, subject=subject,
-                        escalate=False)
+    out = await convene(ctx, forum, state, kind=planned.kind, starts_at=meeting.starts_at, subject=subject,
+                        escalate=False, meeting_sms_after=planned.sms_after)
     convocation = await conv_store.latest(ctx.session, forum.id)
     meeting.convocation_id = convocation.id if convocation else None
     ctx.session.add(meeting)

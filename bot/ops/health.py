@@ -12,6 +12,7 @@ from pathlib import Path
 from bot.config import Settings
 from bot.matrix.sync import LAST_SYNC, NOT_READY
 from bot.state import repo
+from bot.state import sms as sms_store
 from bot.state.db import Database
 
 # The sync long-polls for 30 s; two missed polls and a bit is unhealthy.
@@ -29,6 +30,7 @@ async def check(settings: Settings, now: datetime | None = None) -> tuple[bool, 
         async with db.session() as session:
             last = await repo.get_value(session, LAST_SYNC)
             not_ready = await repo.get_value(session, NOT_READY)
+            gateway = await repo.get_value(session, sms_store.GATEWAY) if settings.sms else None
     except Exception as exc:  # noqa: BLE001 - any failure to read the database is the answer
         return False, f"database unreadable: {type(exc).__name__}: {exc}"
     finally:
@@ -41,4 +43,7 @@ async def check(settings: Settings, now: datetime | None = None) -> tuple[bool, 
     age = now - datetime.fromisoformat(last)
     if age > STALE:
         return False, f"last successful sync {age.total_seconds():.0f} s ago"
+    if gateway is not None and gateway.startswith("down "):
+        _, since, why = gateway.split(" ", 2)
+        return False, f"sms gateway not answering since {since} ({why}); SMS wait in the database"
     return True, f"ok: last successful sync {age.total_seconds():.0f} s ago"

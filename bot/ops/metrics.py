@@ -16,6 +16,7 @@ ACKNOWLEDGEMENTS = Counter("samverkan_acknowledgements", "Summoned functions tha
 ESCALATIONS = Counter("samverkan_escalations", "Escalation steps run: reminders, deputies convened, chair told")
 COMMANDS = Counter("samverkan_commands", "Commands handled, by outcome (ok, refused, error, incident)",
                    ["outcome"])
+SMS_ACCEPTED = Counter("samverkan_sms_accepted", "SMS the gateway accepted for delivery")
 MESSAGES_SENT = Counter("samverkan_messages_sent", "Messages the homeserver accepted from the outbox")
 OUTBOX_BACKLOG = Gauge("samverkan_outbox_backlog", "Messages due and not yet delivered at the outbox's last look")
 SYNC_LAG = Gauge("samverkan_sync_lag_seconds", "Seconds since the last successful sync with the homeserver")

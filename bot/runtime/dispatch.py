@@ -27,6 +27,7 @@ from bot.ops import metrics
 from bot.state import repo
 from bot.state.db import Database, written
 from bot.state.models import OutboxMessage, StandInRow
+from bot.state.vault import Vault
 from bot.texts import t
 from bot.texts.rich import Rich
 
@@ -54,8 +55,10 @@ class Dispatcher:
     def __init__(self, db: Database, directory: Directory, clock: Clock,
                  on_enqueued: Callable[[frozenset[str], list[OutboxMessage]], None] = lambda tables, rows: None,
                  rooms: Mapping[str, str] | None = None, reload: Callable[[], Awaitable[Reloaded]] | None = None,
-                 bot_user: str = "", forums_changed: Callable[[], Awaitable[None]] | None = None) -> None:
+                 bot_user: str = "", forums_changed: Callable[[], Awaitable[None]] | None = None,
+                 vault: Vault | None = None) -> None:
         self.db = db
+        self.vault = vault
         # A forum formed or dissolved: the world is read again before the next event is handled.
         self.forums_changed = forums_changed
         self.bot_user = bot_user  # internal work runs as the bot
@@ -131,7 +134,8 @@ class Dispatcher:
         await self._process(incoming, run, None)
 
     async def run_internal(self, key: str, run: Runner) -> None:
-        """Work the bot starts itself (an escalation, a failed delivery), handled once per `key`.
+        """Work the bot starts itself (an escalation, a failed delivery, an SMS that came in), handled once per
+        `key`.
 
         It runs as the bot; a failure is logged with an incident id and nobody gets a reply.
         """
@@ -193,7 +197,7 @@ class Dispatcher:
 
     def _context(self, incoming: Incoming, session: AsyncSession) -> Context:
         return Context(incoming, session, self.directory, self.clock, self.lang, self.rooms, self.reload,
-                       self.bot_user, self._stand_ins)
+                       self.bot_user, self._stand_ins, self.vault)
 
     async def _too_long(self, ctx: Context, name: str) -> list[Outgoing]:
         """A command longer than the bot reads: a sentence with the limit, and a record of it; nothing else."""

@@ -20,6 +20,7 @@ from bot.flows import joint_messages as joint_message_flow
 from bot.flows.convocation import CONFERENCE_REMIND, escalate
 from bot.flows.meeting_steps import later_conference_step
 from bot.flows.meetings import chase_action, remind_action
+from bot.flows.sms import text_unanswered
 from bot.runtime.dispatch import Dispatcher
 from bot.state import convocations as store
 from bot.state import joint_messages, meetings
@@ -92,4 +93,12 @@ class Timers:
         for convocation_id, ids in groups.items():
             await self.dispatch.run_internal(f"escalate:{convocation_id}:{ids[0]}:{now.isoformat()}",
                                              partial(escalate, convocation_id=convocation_id, summons_ids=ids))
-        return len(due) + len(actions) + len(overdue) + len(unanswered)
+        async with self.db.session() as session:
+            to_text = await store.sms_due(session, now)
+        texts: dict[int, list[int]] = defaultdict(list)
+        for summons in to_text:
+            texts[summons.convocation_id].append(summons.id or 0)
+        for convocation_id, ids in texts.items():  # the SMS step: each summons's clears it, so it runs once
+            await self.dispatch.run_internal(f"sms-step:{convocation_id}:{ids[0]}:{now.isoformat()}",
+                                             partial(text_unanswered, summons_ids=ids))
+        return len(due) + len(actions) + len(overdue) + len(unanswered) + len(to_text)

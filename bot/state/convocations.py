@@ -25,9 +25,10 @@ async def add(session: AsyncSession, convocation: Convocation) -> Convocation:
 
 
 async def summon(session: AsyncSession, convocation_id: int, function_id: str, people: Sequence[str], at: datetime,
-                 *, due_at: datetime | None, deputy_for: str | None = None, added: bool = False) -> Summons:
+                 *, due_at: datetime | None, deputy_for: str | None = None, added: bool = False,
+                 sms_due_at: datetime | None = None) -> Summons:
     row = Summons(convocation_id=convocation_id, function_id=function_id, holders=json.dumps(list(people)),
-                  deputy_for=deputy_for, added=added, convened_at=at, due_at=due_at)
+                  deputy_for=deputy_for, added=added, convened_at=at, due_at=due_at, sms_due_at=sms_due_at)
     session.add(row)
     return row
 
@@ -75,14 +76,29 @@ async def due(session: AsyncSession, now: datetime) -> Sequence[Summons]:
     return (await session.exec(query)).all()
 
 
+async def by_ids(session: AsyncSession, summons_ids: Sequence[int]) -> list[Summons]:
+    query = select(Summons).where(col(Summons.id).in_(list(summons_ids))).order_by(col(Summons.id))
+    return list((await session.exec(query)).all())
+
+
+async def sms_due(session: AsyncSession, now: datetime) -> Sequence[Summons]:
+    """Unacknowledged summonses whose SMS step has fallen due, oldest first."""
+    query = (select(Summons).where(col(Summons.sms_due_at) <= now, col(Summons.ack_at).is_(None))
+             .order_by(col(Summons.sms_due_at), col(Summons.id)))
+    return (await session.exec(query)).all()
+
+
 async def next_due(session: AsyncSession) -> datetime | None:
-    query = select(func.min(Summons.due_at)).where(col(Summons.ack_at).is_(None))
-    value: datetime | None = (await session.exec(query)).first()
-    if isinstance(value, str):  # SQLite gives an aggregate back without the column's type
-        value = datetime.fromisoformat(value)
-    if value is not None and value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value
+    """When the next escalation or SMS step falls due."""
+    found = []
+    for column in (Summons.due_at, Summons.sms_due_at):
+        value: datetime | str | None = (await session.exec(
+            select(func.min(column)).where(col(Summons.ack_at).is_(None)))).first()
+        if isinstance(value, str):  # SQLite gives an aggregate back without the column's type
+            value = datetime.fromisoformat(value)
+        if value is not None:
+            found.append(value if value.tzinfo else value.replace(tzinfo=UTC))
+    return min(found, default=None)
 
 
 REACH = "reach:"  # key-value prefix: a person's direct room, joined or not, and the last event they read there

@@ -190,6 +190,7 @@ class Convocation(SQLModel, table=True):
     created_at: datetime = Field(sa_column=_utc_column(nullable=False, index=True))
     created_by: str
     starts_at: datetime = Field(sa_column=_utc_column(nullable=False))  # when the conference begins
+    sms_after: int | None = None  # seconds: unacknowledged this long, one SMS (None: no SMS)
 
 
 class Summons(SQLModel, table=True):
@@ -213,6 +214,7 @@ class Summons(SQLModel, table=True):
     step: int = 0  # 0 convened, 1 pinged again and deputies convened, 2 reported as not reached
     due_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True, index=True))
     undeliverable: str | None = None  # why a holder could not be reached
+    sms_due_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True, index=True))  # one SMS then
 
 
 class AddedFunction(SQLModel, table=True):
@@ -412,3 +414,54 @@ class FormedForum(SQLModel, table=True):
     formed_at: datetime = Field(sa_column=_utc_column(nullable=False))
     dissolved_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
     dissolved_by: str | None = None
+
+
+class PhoneNumber(SQLModel, table=True):
+    """A person's mobile number for the second channel: sealed, found by its keyed hash (`lookup`)."""
+
+    __tablename__ = "phone_number"
+    user_id: str = Field(primary_key=True)
+    number: str = Field(sa_column=Column(Text, nullable=False))  # sealed E.164
+    lookup: str = Field(index=True)
+    source: str  # contacts (the configuration's file) | self (!sms, confirmed by a texted code)
+    confirmed_at: datetime = Field(sa_column=_utc_column(nullable=False))
+
+
+class SmsCode(SQLModel, table=True):
+    """A number someone asked to register, waiting for the code texted to it."""
+
+    __tablename__ = "sms_code"
+    user_id: str = Field(primary_key=True)
+    number: str = Field(sa_column=Column(Text, nullable=False))  # sealed E.164
+    lookup: str
+    code: str  # the code's keyed hash
+    tries: int = 0
+    created_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    expires_at: datetime = Field(sa_column=_utc_column(nullable=False))
+
+
+class SmsMessage(SQLModel, table=True):
+    """An SMS to send, written before it is sent, with what the gateway said of it since.
+
+    `state`: queued -> accepted (the gateway took it) -> delivered | failed. `key` says what it is for (one
+    person's SMS for one convocation), so one step never texts a person twice.
+    """
+
+    __tablename__ = "sms"
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True)
+    kind: str  # convocation | reply | code | notice
+    user_id: str | None = Field(default=None, index=True)  # None: a number the bot does not know
+    number: str = Field(sa_column=Column(Text, nullable=False))  # sealed E.164
+    lookup: str = Field(index=True)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    ref: str | None = Field(default=None, index=True)  # conv:N
+    event_key: str | None = Field(default=None, index=True)  # what the cost cap counts by
+    state: str = Field(default="queued", index=True)
+    created_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    not_before: datetime = Field(sa_column=_utc_column(nullable=False))
+    attempts: int = 0
+    accepted_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    delivered_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    failed_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    last_error: str | None = None

@@ -16,8 +16,8 @@ from sqlalchemy.orm.util import identity_key
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.messages import ATTACHMENT, MESSAGE, Outgoing, StateUpdate, message_data
-from bot.state.models import AuditEntry, HandledEvent, KeyValue, OutboxMessage
+from bot.messages import ATTACHMENT, MESSAGE, Message, Outgoing, Sms, StateUpdate, message_data
+from bot.state.models import AuditEntry, HandledEvent, KeyValue, OutboxMessage, SmsMessage
 
 # ---- bot state ----
 
@@ -78,7 +78,7 @@ def transaction_id(cause: str, index: int) -> str:
     return hashlib.sha256(f"{cause}\x00{index}".encode()).hexdigest()[:32]
 
 
-def _rows(message: Outgoing, now: datetime) -> list[OutboxMessage]:
+def _rows(message: Message | StateUpdate, now: datetime) -> list[OutboxMessage]:
     """The outbox rows for one message: a state event, or a message and its attachment."""
     row = OutboxMessage(txn_id="", target=message.target, priority=message.priority, created_at=now,
                         not_before=now, content="")
@@ -99,8 +99,14 @@ def _rows(message: Outgoing, now: datetime) -> list[OutboxMessage]:
 
 async def enqueue(session: AsyncSession, cause: str, messages: Sequence[Outgoing],
                   now: datetime) -> list[OutboxMessage]:
-    """Write messages for delivery, in the transaction that decided them; returns their rows."""
-    rows = [row for message in messages for row in _rows(message, now)]
+    """Write messages for delivery, in the transaction that decided them; returns the Matrix outbox's rows
+    (an SMS goes to its own table, for the SMS sender)."""
+    for sms in messages:
+        if isinstance(sms, Sms):
+            session.add(SmsMessage(key=sms.key, kind=sms.kind, user_id=sms.user_id, number=sms.number,
+                                   lookup=sms.lookup, text=sms.text, ref=sms.ref, event_key=sms.event_key,
+                                   created_at=now, not_before=now))
+    rows = [row for message in messages if not isinstance(message, Sms) for row in _rows(message, now)]
     for index, row in enumerate(rows):
         row.txn_id = transaction_id(cause, index)
         session.add(row)

@@ -33,10 +33,12 @@ RELEASED = {
     "0004_action_followup.py": "8a7685cddbbeca88c88b83ed8469332af03f819365bc5881bcbb5d1fc188937f",
     "0005_direction_returns.py": "a972643e24e1e9bcc991f1fdc3958f673329e112fb36adbe104cb2658045d0f9",
     "0006_formed_forums.py": "54070d98cc7bb90febce48a6662e6b16bace37f072d2185f3808b0f7a7a9014a",
+    "0007_sms.py": "d1c66c6d162bb3a1a75c5f5e48b624461eb52cf9081472b6b82f54fdb850ca90",
 }
 
 
-LATER_COLUMNS = {"log_entry": ("chased_at", "deviation", "deviation_at")}  # added by 0004
+LATER_COLUMNS = {"log_entry": ("chased_at", "deviation", "deviation_at"),  # added by 0004
+                 "summons": ("sms_due_at",), "convocation": ("sms_after",)}  # added by 0007
 
 
 def _previous_release_migrate(conn: Connection) -> None:
@@ -57,8 +59,10 @@ def _previous_release_migrate(conn: Connection) -> None:
         SQLModel.metadata.create_all(conn, tables=[t.__table__ for t in tables])  # type: ignore[attr-defined]
         conn.execute(models.SchemaVersion.__table__.insert().values(  # type: ignore[attr-defined]
             version=version, description=description, applied_at=datetime.now(UTC)))
-    for column in LATER_COLUMNS["log_entry"]:  # the models have them; that release did not
-        conn.execute(text(f"ALTER TABLE log_entry DROP COLUMN {column}"))
+    for table, columns in LATER_COLUMNS.items():  # the models have them; that release did not
+        for column in columns:
+            conn.execute(text(f"DROP INDEX IF EXISTS ix_{table}_{column}"))
+            conn.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
 
 
 async def test_a_database_of_the_previous_release_upgrades_without_loss(new_database: Callable[[], str]) -> None:
@@ -69,21 +73,22 @@ async def test_a_database_of_the_previous_release_upgrades_without_loss(new_data
         await repo.audit(session, at=datetime.now(UTC), user_id="@anna:example.org", action="activate",
                          forum_id="samordnande")
         await repo.set_value(session, "sync_token", "s72594_4483_1934")
-    assert await db.migrate() == ["0002", "0003", "0004", "0005", "0006"], "taken over: only what came after it runs"
+    assert await db.migrate() == ["0002", "0003", "0004", "0005", "0006", "0007"], \
+        "taken over: only what came after it runs"
     assert await db.migrate() == []
     async with db.session() as session:
         audit = (await session.exec(select(AuditEntry))).all()
         assert [(a.user_id, a.action) for a in audit] == [("@anna:example.org", "activate")]
         assert await repo.get_value(session, "sync_token") == "s72594_4483_1934"
-        assert sorted((await session.exec(select(SchemaVersion.version))).all()) == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
-        assert (await session.exec(text("SELECT version_num FROM alembic_version"))).all() == [("0006",)]
+        assert sorted((await session.exec(select(SchemaVersion.version))).all()) == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]
+        assert (await session.exec(text("SELECT version_num FROM alembic_version"))).all() == [("0007",)]
         session.add(ForumStateRow(forum_id="samordnande", mode="activated"))  # the tables work as before
     await db.close()
 
 
 async def test_a_new_database_gets_every_revision_and_its_history(new_database: Callable[[], str]) -> None:
     db = Database(new_database())
-    assert await db.migrate() == ["0001", "0002", "0003", "0004", "0005", "0006"]
+    assert await db.migrate() == ["0001", "0002", "0003", "0004", "0005", "0006", "0007"]
     assert await db.migrate() == []
     async with db.session() as session:
         rows = (await session.exec(select(SchemaVersion))).all()

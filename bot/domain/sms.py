@@ -1,0 +1,100 @@
+"""The second channel's rules, pure: phone numbers (E.164, masked), what fits in one SMS, what a reply says.
+
+One SMS is 160 characters of the GSM 7-bit alphabet (å ä ö Å Ä Ö é É ü Ü are in it); one character
+outside it makes the operator send the message as UCS-2, 70 characters. So what the bot texts is kept
+inside the alphabet and inside 160, and whatever a person wrote (an event's name) is fitted to it.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# GSM 03.38: the basic alphabet, and the extension table whose characters take two places.
+GSM_BASIC = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà")
+GSM_EXTENSION = frozenset("^{}\\[~]|€\f")
+SMS_LENGTH = 160
+
+# A reply that acknowledges: `1`, `ok`, `kvittera` (and the English words).
+ACK_WORDS = frozenset({"1", "ok", "okej", "kvittera", "kvitterar", "kvitterat", "ack", "ja", "yes"})
+
+
+def gsm_length(text: str) -> int:
+    """The places `text` takes in one GSM 7-bit message; ValueError for a character outside the alphabet."""
+    length = 0
+    for char in text:
+        if char in GSM_BASIC:
+            length += 1
+        elif char in GSM_EXTENSION:
+            length += 2
+        else:
+            raise ValueError(f"{char!r} is not in the GSM alphabet")
+    return length
+
+
+def to_gsm(text: str) -> str:
+    """`text` with every character outside the GSM alphabet replaced (accents dropped where the alphabet lacks
+    them, dashes and quotes made plain, the rest left out), on one line."""
+    plain = {"–": "-", "—": "-", "‘": "'", "’": "'", "“": '"', "”": '"', "…": "...", "\u00a0": " ", "·": "-"}
+    out = []
+    for char in re.sub(r"\s+", " ", text):
+        if char in GSM_BASIC or char in GSM_EXTENSION:
+            out.append(char)
+        elif char in plain:
+            out.append(plain[char])
+        else:
+            base = unicodedata.normalize("NFKD", char)[0]
+            if base in GSM_BASIC:
+                out.append(base)
+    return re.sub(" {2,}", " ", "".join(out))
+
+
+def fit(parts: list[str], shrinkable: int) -> str:
+    """Join `parts` into one SMS, shortening `parts[shrinkable]` (a name a person wrote) when the whole is
+    longer than one message. The other parts are the bot's own words and always fit."""
+    parts = [to_gsm(p) for p in parts]
+    over = gsm_length("".join(parts)) - SMS_LENGTH
+    if over > 0:
+        name = parts[shrinkable]
+        kept = max(0, len(name) - over - 1)
+        parts[shrinkable] = (name[:kept].rstrip() + ".") if kept else ""
+        while gsm_length("".join(parts)) > SMS_LENGTH and parts[shrinkable]:
+            parts[shrinkable] = parts[shrinkable][:-2] + "."
+    return "".join(parts)
+
+
+class BadNumber(ValueError):
+    """Not a mobile number the bot can text."""
+
+
+def normalise_number(text: str, country: str = "46") -> str:
+    """A phone number as people write it -> E.164: '070-123 45 67', '+46 70 123 45 67' and '0046701234567'
+    are all '+46701234567'. A national number (leading 0) is read in `country`."""
+    compact = re.sub(r"[\s\-().]", "", text)
+    if compact.startswith("00"):
+        compact = "+" + compact[2:]
+    elif compact.startswith("0"):
+        compact = f"+{country}{compact[1:]}"
+    if not re.fullmatch(r"\+[1-9]\d{7,14}", compact):
+        raise BadNumber(text)
+    if compact.startswith("+460"):  # '+46 (0)70 …' written with the trunk zero
+        compact = "+46" + compact[4:]
+    return compact
+
+
+def mask(number: str) -> str:
+    """A number as it may be shown: '+46701234567' -> '+46 70 *** ** 67'. Only the country, the operator's
+    prefix and the last two digits: enough for its owner to recognise it, too little to call it."""
+    if number.startswith("+46") and len(number) >= 10:
+        hidden = len(number) - 3 - 2 - 2
+        return f"+46 {number[3:5]} {'*' * min(hidden, 3)}{' ' if hidden > 3 else ''}{'*' * max(hidden - 3, 0)} " \
+               f"{number[-2:]}"
+    return f"{number[:3]} {'*' * max(len(number) - 5, 0)} {number[-2:]}"
+
+
+def is_ack(text: str) -> bool:
+    """Whether a reply acknowledges: '1', 'ok', 'Kvittera', '1.' (case and trailing punctuation aside)."""
+    words = text.strip().lower().rstrip(".!").split()
+    return len(words) == 1 and words[0] in ACK_WORDS

@@ -1,0 +1,247 @@
+"""The second channel's service: who is texted when (the ladder), acknowledgement by reply, numbers.
+
+Flows decide that a person is texted and write an `Sms`; only `bot/sms/` knows the gateway. A holder who
+has not acknowledged within the convocation's `sms_after` gets one SMS per convocation; a reply `1` from
+a registered number acknowledges that person's open summonses of the convocation it answers, as ✅ does.
+An SMS never changes a forum's state.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from bot.domain import convocation as policy
+from bot.domain.convocation import Ack
+from bot.domain.model import Forum, SmsOptions
+from bot.domain.sms import fit, is_ack, mask
+from bot.flows.context import Context
+from bot.flows.convocation import RECENT, acknowledge, pending_for, ref, tell_chair
+from bot.flows.errors import UserError
+from bot.messages import Outgoing, Sms, SmsIn
+from bot.state import convocations as store
+from bot.state import forums as forum_store
+from bot.state import repo
+from bot.state import sms as sms_store
+from bot.state.models import Convocation, SmsCode
+from bot.state.vault import Vault
+
+CODE_VALID = timedelta(minutes=15)
+CODE_TRIES = 3
+CODES_PER_DAY = 3
+UNKNOWN_ANSWERED = "sms:unknown:"  # bot_state: an unknown number was answered (once a day)
+
+
+def settings(ctx: Context) -> SmsOptions | None:
+    return ctx.directory.settings.sms
+
+
+def vault(ctx: Context) -> Vault:
+    if ctx.vault is None:
+        raise UserError("sms.off")
+    return ctx.vault
+
+
+def event_key(convocation: Convocation) -> str:
+    """What the cost cap counts by: the activation, or the convocation itself in ordinary mode."""
+    return f"activation:{convocation.activation_id}" if convocation.activation_id else f"conv:{convocation.id}"
+
+
+def convocation_text(ctx: Context, forum: Forum, convocation: Convocation) -> str:
+    """What, when, how to join, how to acknowledge, in one GSM message:
+    'AKTIVERAT snöoväder: Regionalt samordnande forum, konf 03:15. Ring 08-123 456 78 PIN 4711. Svara 1 = kvittera'"""
+    starts = convocation.starts_at.astimezone(ctx.tz)
+    today = starts.date() == ctx.clock.now().astimezone(ctx.tz).date()
+    when = f"{starts:%H:%M}" if today else ctx.when(starts)
+    head = ctx.t("sms.exercise") if convocation.exercise else ""
+    if convocation.mode == "activated" and convocation.event:
+        head += ctx.t("sms.activated", event=convocation.event)
+    else:
+        head += ctx.t("sms.convened")
+    dial = ""
+    if forum.conference.phone:
+        number = policy.readable_phone(forum.conference.phone)
+        dial = ctx.t("sms.dial_pin" if forum.conference.pin else "sms.dial", number=number,
+                     pin=forum.conference.pin or "")
+    parts = [head, forum.name, ctx.t("sms.when", when=when), dial, ctx.t("sms.ack")]
+    return fit(parts, 1)
+
+
+# ---- the ladder ----
+
+
+async def text_unanswered(ctx: Context, summons_ids: Sequence[int]) -> list[Outgoing]:
+    """The SMS step of the ladder: one SMS to each holder of a due, unanswered summons who has a number;
+    within the event's cap (reaching it is told to the chair once)."""
+    now = ctx.clock.now()
+    summonses = await store.by_ids(ctx.session, summons_ids)
+    due = [s for s in summonses if s.ack_at is None and s.sms_due_at is not None and s.sms_due_at <= now]
+    for summons in summonses:
+        summons.sms_due_at = None
+        ctx.session.add(summons)
+    configured = settings(ctx)
+    if not due or configured is None:
+        return []
+    convocation = await store.get(ctx.session, due[0].convocation_id)
+    if convocation is None:
+        return []
+    forum = ctx.directory.forum(convocation.forum_id)
+    people = list(dict.fromkeys(u for s in due for u in store.holders(s)))
+    numbers = await sms_store.numbers_of(ctx.session, people)
+    text = convocation_text(ctx, forum, convocation)
+    cap_key = event_key(convocation)
+    sent = await sms_store.count(ctx.session, event_key=cap_key, kind="convocation")
+    keys = {user: f"{ref(convocation)}:{user}" for user in people}
+    texted = await sms_store.existing(ctx.session, list(keys.values()))
+    out: list[Outgoing] = []
+    for user in people:
+        phone, key = numbers.get(user), keys[user]
+        if phone is None or key in texted:
+            continue
+        if sent >= configured.max_per_event:
+            out += await _cap_reached(ctx, forum, convocation, configured.max_per_event)
+            break
+        sent += 1
+        out.append(Sms(key=key, kind="convocation", number=phone.number, lookup=phone.lookup, text=text,
+                       user_id=user, ref=ref(convocation), event_key=cap_key))
+    return out
+
+
+async def _cap_reached(ctx: Context, forum: Forum, convocation: Convocation, cap: int) -> list[Outgoing]:
+    key = f"sms:cap:{event_key(convocation)}"
+    if await repo.get_value(ctx.session, key):
+        return []
+    await repo.set_value(ctx.session, key, ctx.clock.now().isoformat())
+    state = await forum_store.forum_state(ctx.session, forum.id)
+    return await tell_chair(ctx, forum, state, ctx.t("sms.cap_reached", cap=cap,
+                                                   event=convocation.event or forum.name), ref(convocation))
+
+
+# ---- acknowledgement by reply ----
+
+
+async def reply(ctx: Context, incoming: SmsIn) -> list[Outgoing]:
+    """A reply to the bot's number: `1`, `ok` or `kvittera` acknowledges that person's open summonses of the
+    convocation the SMS was for; anything else is answered with how to acknowledge. Unknown numbers and
+    convocations older than 24 hours change nothing, and are audited."""
+    now = ctx.clock.now()
+    phone = await sms_store.owner(ctx.session, incoming.lookup)
+    if phone is None:
+        await _audit(ctx, "sms-reply", None, False, incoming, "unknown number")
+        key = UNKNOWN_ANSWERED + incoming.lookup
+        last = await repo.get_value(ctx.session, key)
+        if last is not None and now - datetime.fromisoformat(last) < timedelta(hours=24):
+            return []  # answered once today: a number that keeps writing gets no more texts
+        await repo.set_value(ctx.session, key, now.isoformat())
+        return [_answer(incoming, None, ctx.t("sms.reply.unknown"))]
+    user = phone.user_id
+    as_them = replace(ctx, incoming=replace(ctx.incoming, sender=user))
+    if not is_ack(incoming.text):
+        await _audit(ctx, "sms-reply", user, False, incoming, "not an acknowledgement")
+        return [_answer(incoming, user, ctx.t("sms.reply.help"))]
+    texted = await sms_store.latest_to(ctx.session, incoming.lookup, "convocation")
+    convocation = await store.get(ctx.session, int(texted.ref.partition(":")[2])) if texted and texted.ref else None
+    if convocation is None or now - convocation.created_at > RECENT:
+        await _audit(ctx, "sms-reply", user, False, incoming, "no convocation in the last 24 hours")
+        return [_answer(incoming, user, ctx.t("sms.reply.stale"))]
+    pending = await pending_for(as_them, None, convocation_id=convocation.id)
+    if not pending:
+        return [_answer(incoming, user, ctx.t("sms.reply.nothing"))]
+    done = await acknowledge(as_them, pending, Ack())
+    functions = [f for item in done for f in item.functions]
+    for function in functions:
+        await repo.audit(ctx.session, at=now, user_id=user, function_id=function.id, action="acknowledge",
+                         forum_id=convocation.forum_id, event_id=ctx.incoming.event_id, detail={"channel": "sms"})
+    return [_answer(incoming, user, ctx.t("sms.reply.acked", functions=", ".join(f.name for f in functions)))]
+
+
+def _answer(incoming: SmsIn, user: str | None, text: str) -> Sms:
+    return Sms(key=f"reply:{incoming.gateway_id}", kind="reply", number=incoming.number, lookup=incoming.lookup,
+               text=fit([text], 0), user_id=user)
+
+
+async def _audit(ctx: Context, action: str, user: str | None, allowed: bool, incoming: SmsIn, reason: str) -> None:
+    await repo.audit(ctx.session, at=ctx.clock.now(), user_id=user or incoming.masked, action=action,
+                     allowed=allowed, event_id=ctx.incoming.event_id, detail={"reason": reason,
+                                                                               "number": incoming.masked})
+
+
+# ---- numbers ----
+
+
+async def register(ctx: Context, number: str) -> tuple[str, list[Outgoing]]:
+    """`!sms +46…`: text a six-digit code to the number; it counts once the code comes back. Returns the
+    number masked and the SMS."""
+    box = vault(ctx)
+    now = ctx.clock.now()
+    if await sms_store.count(ctx.session, user_id=ctx.sender, kind="code", since=now - timedelta(days=1)) \
+            >= CODES_PER_DAY:
+        raise UserError("sms.too_many_codes")
+    code = f"{secrets.randbelow(1_000_000):06d}"
+    lookup = box.lookup(number)
+    sealed = box.seal(number)
+    await sms_store.put_code(ctx.session, SmsCode(user_id=ctx.sender, number=sealed, lookup=lookup,
+                                                  code=box.lookup(f"{ctx.sender}:{code}"), created_at=now,
+                                                  expires_at=now + CODE_VALID))
+    text = fit([ctx.t("sms.code", code=code)], 0)
+    return mask(number), [Sms(key=f"code:{ctx.incoming.event_id}", kind="code", number=sealed, lookup=lookup,
+                              text=text, user_id=ctx.sender)]
+
+
+async def confirm(ctx: Context, code: str) -> tuple[bool, str]:
+    """`!sms kod 123456`: (True, the number masked) once it counts; (False, the answer) for a wrong code,
+    which is written down (three wrong codes end the attempt), so it is no error that would roll it back."""
+    box = vault(ctx)
+    pending = await sms_store.code_of(ctx.session, ctx.sender)
+    if pending is None:
+        raise UserError("sms.no_code")
+    if pending.expires_at <= ctx.clock.now():
+        await sms_store.drop_code(ctx.session, ctx.sender)
+        return False, ctx.t("sms.expired")
+    if box.lookup(f"{ctx.sender}:{code.strip()}") != pending.code:
+        pending.tries += 1
+        ctx.session.add(pending)
+        if pending.tries < CODE_TRIES:
+            return False, ctx.t("sms.bad_code", left=CODE_TRIES - pending.tries)
+        await sms_store.drop_code(ctx.session, ctx.sender)
+        await repo.audit(ctx.session, at=ctx.clock.now(), user_id=ctx.sender, action="sms-register",
+                         allowed=False, event_id=ctx.incoming.event_id, detail={"reason": "wrong code 3 times"})
+        return False, ctx.t("sms.too_many_tries")
+    await sms_store.set_number(ctx.session, ctx.sender, pending.number, pending.lookup, "self", ctx.clock.now())
+    await sms_store.drop_code(ctx.session, ctx.sender)
+    await repo.audit(ctx.session, at=ctx.clock.now(), user_id=ctx.sender, action="sms-register",
+                     event_id=ctx.incoming.event_id)
+    return True, mask(box.open(pending.number))
+
+
+async def shown(ctx: Context) -> str | None:
+    """The sender's number, masked; None without one."""
+    phone = await sms_store.number_of(ctx.session, ctx.sender)
+    return mask(vault(ctx).open(phone.number)) if phone else None
+
+
+async def remove(ctx: Context) -> bool:
+    removed = await sms_store.remove_number(ctx.session, ctx.sender)
+    await sms_store.drop_code(ctx.session, ctx.sender)
+    if removed:
+        await repo.audit(ctx.session, at=ctx.clock.now(), user_id=ctx.sender, action="sms-remove",
+                         event_id=ctx.incoming.event_id)
+    return removed
+
+
+# ---- what the chair sees ----
+
+
+async def delivery(ctx: Context, convocation_id: int) -> dict[str, str]:
+    """Each texted person's SMS for a convocation: 'SMS levererat 03:04', 'SMS kunde inte levereras', …"""
+    found: dict[str, str] = {}
+    for row in await sms_store.of_ref(ctx.session, f"conv:{convocation_id}"):
+        if row.user_id is None:
+            continue
+        if row.state == sms_store.DELIVERED and row.delivered_at:
+            found[row.user_id] = ctx.t("sms.state.delivered", when=f"{row.delivered_at.astimezone(ctx.tz):%H:%M}")
+        else:
+            found[row.user_id] = ctx.t(f"sms.state.{row.state}")
+    return found

@@ -1,0 +1,143 @@
+"""Deliver the SMS outbox through Kannel's smsbox (`sendsms`), recording what the gateway answers.
+
+Kannel has no idempotency key: an SMS is marked accepted the instant the gateway answers 202, so a crash
+can text a person twice only if it falls between that answer and that write. A gateway that does not
+answer is tried again with backoff; nothing is dropped, and `health` says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import aiohttp
+
+from bot.config import SmsSettings
+from bot.domain.clock import Clock
+from bot.domain.sms import mask
+from bot.state import repo
+from bot.state import sms as store
+from bot.state.db import Database
+from bot.state.models import SmsMessage
+from bot.state.vault import Vault
+
+log = logging.getLogger(__name__)
+
+PARALLEL = 1  # one SMS in flight: a crash can double at most the one the gateway took but the bot did not record
+DUE_LIMIT = 500
+IDLE_WAIT = 30.0
+RETRY_CAP = 60.0
+MAX_ATTEMPTS = 5  # for a gateway that answers, but refuses this SMS
+DLR_MASK = 1 | 2 | 8 | 16  # delivered, failed, accepted by the operator, rejected by the operator
+TIMEOUT = aiohttp.ClientTimeout(total=15)
+
+
+class GatewayDown(Exception):
+    """The gateway did not take the SMS now: try again later."""
+
+
+class SmsSender:
+    def __init__(self, db: Database, settings: SmsSettings, password: str, secret: str, vault: Vault,
+                 clock: Clock) -> None:
+        self.db = db
+        self.settings = settings
+        self.password = password
+        self.secret = secret
+        self.vault = vault
+        self.clock = clock
+        self.stopped = False
+        self.idle = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._down_since: datetime | None = None
+        self._known_state: str | None = None
+        self.accepted: Callable[[int], None] = lambda count: None  # counts SMS accepted by the gateway
+
+    def notify(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        backoff = 1.0
+        async with aiohttp.ClientSession(timeout=TIMEOUT) as http:
+            while not self.stopped:
+                self._wake.clear()
+                try:
+                    upcoming = await self.deliver_due(http)
+                    backoff = 1.0
+                    wait = IDLE_WAIT if upcoming is None else \
+                        min(IDLE_WAIT, max(0.05, (upcoming - self.clock.now()).total_seconds()))
+                except GatewayDown as exc:
+                    wait, backoff = backoff, min(backoff * 2, RETRY_CAP)
+                    log.warning("sms gateway not answering (%s); trying again in %.0f s", exc, wait)
+                except Exception:
+                    wait, backoff = backoff, min(backoff * 2, RETRY_CAP)
+                    log.exception("sms delivery failed; trying again in %.0f s", wait)
+                self.idle.set()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), wait)
+                self.idle.clear()
+
+    async def deliver_due(self, http: aiohttp.ClientSession) -> datetime | None:
+        """Send what is due; returns when the next postponed SMS falls due."""
+        limit = asyncio.Semaphore(PARALLEL)
+
+        async def one(row: SmsMessage) -> None:
+            async with limit:
+                if not self.stopped:
+                    await self.send(http, row)
+
+        while True:
+            async with self.db.session() as session:
+                due = list(await store.due(session, self.clock.now(), DUE_LIMIT))
+                if not due:
+                    return await store.next_not_before(session)
+            results = await asyncio.gather(*(one(row) for row in due), return_exceptions=True)
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
+            if self.stopped:
+                return None
+
+    async def send(self, http: aiohttp.ClientSession, row: SmsMessage) -> None:
+        """One sendsms call; 'accepted' is written the moment the gateway says 202."""
+        assert row.id is not None
+        number = self.vault.open(row.number)
+        params = {"username": self.settings.user, "password": self.password, "from": self.settings.sender,
+                  "to": number, "text": row.text, "charset": "UTF-8", "coding": "0",
+                  "dlr-mask": str(DLR_MASK),
+                  "dlr-url": f"{self.settings.base_url}/sms/dlr?secret={self.secret}&id={row.id}&type=%d"}
+        try:
+            async with http.get(self.settings.gateway, params=params) as answer:
+                status, body = answer.status, (await answer.text())[:200].strip()
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            await self._gateway(f"down {type(exc).__name__}")
+            raise GatewayDown(type(exc).__name__) from exc
+        now = self.clock.now()
+        if status == 202:  # "0: Accepted for delivery" or "3: Queued for later delivery"
+            await self.db.write(lambda session: store.mark(session, row.id or 0, store.ACCEPTED, now))
+            self.accepted(1)
+            await self._gateway("ok")
+            return
+        if status >= 500 or "authoriz" in body.lower():  # down, or its account is misconfigured: keep the SMS
+            await self._gateway(f"down HTTP {status}: {body}")
+            raise GatewayDown(f"HTTP {status}: {body}")
+        # Refused for this SMS ("Not routable. Do not try again."): given up at once, or after a few tries.
+        give_up = "do not try again" in body.lower() or row.attempts + 1 >= MAX_ATTEMPTS
+        log.error("sms %s to %s refused by the gateway (HTTP %s: %s)%s", row.id, mask(number), status, body,
+                  "; given up" if give_up else "")
+        await self.db.write(lambda session: store.retry(session, row.id or 0, now + timedelta(seconds=30),
+                                                        f"HTTP {status}: {body}", give_up=give_up))
+        await self._gateway("ok")
+
+    async def _gateway(self, state: str) -> None:
+        """Write down the gateway's state when it changes (for `health` and `!sms status`)."""
+        word = state.split(" ", 1)[0]
+        if word == self._known_state:
+            return
+        self._known_state = word
+        value = "ok" if word == "ok" else f"down {self.clock.now().isoformat()} {state.removeprefix('down ')}"
+        if word == "ok":
+            log.info("sms gateway answering")
+        await self.db.write(lambda session: repo.set_value(session, store.GATEWAY, value))
