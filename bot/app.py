@@ -77,8 +77,8 @@ class App:
             self.sms = SmsSender(self.db, settings.sms, env[SMS_PASSWORD_ENV], env[SMS_SECRET_ENV], self.vault,
                                  self.clock)
             self.sms.accepted = metrics.SMS_ACCEPTED.inc
-            self.sms_endpoint = SmsEndpoint(self.db, self.vault, self.clock, env[SMS_SECRET_ENV],
-                                            settings.sms.listen, self._sms_in)
+            self.sms_endpoint = SmsEndpoint(self.vault, self.clock, env[SMS_SECRET_ENV], settings.sms.listen,
+                                            self._sms_in, self.sms.record)
         self.timers = Timers(self.db, self.dispatch, self.clock)
         self.lease = Lease(self.db)
         self.clock.watch(self._clock_moved)

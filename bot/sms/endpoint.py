@@ -14,8 +14,8 @@ from aiohttp import web
 from bot.domain.clock import Clock
 from bot.domain.sms import BadNumber, mask, normalise_number
 from bot.messages import SmsIn
+from bot.sms.sender import Record
 from bot.state import sms as store
-from bot.state.db import Database
 from bot.state.vault import Vault
 
 log = logging.getLogger(__name__)
@@ -25,14 +25,14 @@ REPORTS = {1: store.DELIVERED, 2: store.FAILED, 8: store.ACCEPTED, 16: store.FAI
 
 
 class SmsEndpoint:
-    def __init__(self, db: Database, vault: Vault, clock: Clock, secret: str, listen: str,
-                 on_reply: Callable[[SmsIn], Awaitable[None]]) -> None:
-        self.db = db
+    def __init__(self, vault: Vault, clock: Clock, secret: str, listen: str,
+                 on_reply: Callable[[SmsIn], Awaitable[None]], record: Record) -> None:
         self.vault = vault
         self.clock = clock
         self.secret = secret
         self.listen = listen
         self.on_reply = on_reply
+        self.record = record
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
@@ -86,7 +86,6 @@ class SmsEndpoint:
         except ValueError:
             return web.Response(status=400, text="id and type are numbers")
         state = REPORTS.get(kind)
-        if state is not None:
-            now = self.clock.now()
-            await self.db.write(lambda session: store.mark(session, sms_id, state, now, f"delivery report {kind}"))
+        if state is not None:  # answered once written: a crash before loses nothing, the gateway tries again
+            await self.record(sms_id, state, self.clock.now(), f"delivery report {kind}")
         return web.Response(status=200, text="")

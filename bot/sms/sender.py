@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 import aiohttp
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import SmsSettings
 from bot.domain.clock import Clock
@@ -31,8 +32,14 @@ DUE_LIMIT = 500
 IDLE_WAIT = 30.0
 RETRY_CAP = 60.0
 MAX_ATTEMPTS = 5  # for a gateway that answers, but refuses this SMS
-DLR_MASK = 1 | 2 | 8 | 16  # delivered, failed, accepted by the operator, rejected by the operator
+# Delivered, failed, rejected by the operator. Not 8 (taken by the operator's centre): the gateway's 202 is
+# already recorded as accepted, and a report less per SMS leaves the database to the SMS going out.
+DLR_MASK = 1 | 2 | 16
 TIMEOUT = aiohttp.ClientTimeout(total=15)
+
+
+Report = tuple[int, str, datetime, str | None]  # sms id, state, when, why
+Record = Callable[[int, str, datetime, str | None], Awaitable[None]]
 
 
 class GatewayDown(Exception):
@@ -54,6 +61,8 @@ class SmsSender:
         self._down_since: datetime | None = None
         self._known_state: str | None = None
         self.accepted: Callable[[int], None] = lambda count: None  # counts SMS accepted by the gateway
+        self._reports: list[tuple[Report, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
 
     def notify(self) -> None:
         self._wake.set()
@@ -116,7 +125,7 @@ class SmsSender:
             raise GatewayDown(type(exc).__name__) from exc
         now = self.clock.now()
         if status == 202:  # "0: Accepted for delivery" or "3: Queued for later delivery"
-            await self.db.write(lambda session: store.mark(session, row.id or 0, store.ACCEPTED, now))
+            await self.record(row.id, store.ACCEPTED, now)
             self.accepted(1)
             await self._gateway("ok")
             return
@@ -130,6 +139,36 @@ class SmsSender:
         await self.db.write(lambda session: store.retry(session, row.id or 0, now + timedelta(seconds=30),
                                                         f"HTTP {status}: {body}", give_up=give_up))
         await self._gateway("ok")
+
+    async def record(self, sms_id: int, state: str, at: datetime, why: str | None = None) -> None:
+        """What the gateway said of an SMS (its 202, a delivery report), written before this returns.
+
+        Every such write goes through here, one transaction at a time, and those that arrive meanwhile go
+        into the same transaction: delivery reports come in bursts while SMS go out, and SQLite makes
+        writers that meet wait in its busy handler's sleeps, which would slow every SMS after them.
+        """
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._reports.append(((sms_id, state, at, why), done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_reports())
+        await done
+
+    async def _write_reports(self) -> None:
+        while self._reports:
+            batch, self._reports = self._reports, []
+
+            async def write(session: AsyncSession, batch: list[tuple[Report, asyncio.Future[None]]] = batch) -> None:
+                for (sms_id, state, at, why), _ in batch:
+                    await store.mark(session, sms_id, state, at, why)
+
+            try:
+                await self.db.write(write)
+            except Exception as exc:  # noqa: BLE001 - each caller gets the failure (the gateway then tries again)
+                for _, done in batch:
+                    done.set_exception(exc)
+                continue
+            for _, done in batch:
+                done.set_result(None)
 
     async def _gateway(self, state: str) -> None:
         """Write down the gateway's state when it changes (for `health` and `!sms status`)."""
