@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import aiohttp
 import pytest
 from kannel import NUMBER, UNREACHABLE, Kannel
 from pgserver import free_port
@@ -304,3 +305,24 @@ async def test_exercise_prefix_and_the_cost_cap(sms: Sms) -> None:
     await settle(app)
     assert len(await capped()) == 1, "the chair is told once"
     assert len(kannel.received()) == 1
+
+
+async def test_calls_without_the_shared_secret_are_refused_and_change_nothing(
+        sms: Sms, caplog: pytest.LogCaptureFixture) -> None:
+    world, kannel = sms.world, sms.kannel
+    app = await sms.start()
+    await command(world, "tib", "samordnande", "!aktivera samordnande snöoväder")
+    sms.clock.advance(timedelta(minutes=2, seconds=5))
+    await texts(kannel, PHONES["nacka"], 1)
+    await quiet(app)
+    base = f"http://{sms.listen}/sms"
+    async with aiohttp.ClientSession() as http:
+        for url, params in ((f"{base}/incoming", {"from": PHONES["nacka"], "text": "1", "id": "forged"}),
+                            (f"{base}/incoming", {"from": PHONES["nacka"], "text": "1", "secret": "wrong"}),
+                            (f"{base}/dlr", {"id": "1", "type": "2"})):
+            async with http.get(url, params=params) as answer:
+                assert answer.status == 403
+    assert "without the shared secret" in caplog.text
+    assert "⏳ TiB, Nacka kommun" in await command(world, "tib", "samordnande", "!kallelse")
+    assert all(row.state != "failed" for row in await sms_rows(app))
+    assert len(kannel.to(PHONES["nacka"])) == 1, "no answer to a forged reply"
