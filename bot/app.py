@@ -64,6 +64,7 @@ class App:
         self.matrix = MatrixAdapter(settings, self.db, env)
         self.vault = self.matrix.session.vault
         self.outbox = OutboxSender(self.db, self.matrix, self.clock)
+        self.outbox.count_sent, self.outbox.show_backlog = metrics.MESSAGES_SENT.inc, metrics.OUTBOX_BACKLOG.set
         self.dispatch = Dispatcher(self.db, self.directory, self.clock, on_enqueued=self._enqueued,
                                    rooms=self.matrix.rooms.aliases, reload=self.reload,
                                    bot_user=settings.matrix.user_id, forums_changed=self._merge_formed,

@@ -30,7 +30,6 @@ from bot.matrix.content import PIN, UPLOAD, compose_topic, render
 from bot.matrix.rooms import DirectRoomError
 from bot.matrix.session import RateLimited, retry_after
 from bot.messages import PRIORITY_ANSWER, TOPIC_PREFIX, UNPIN, Message
-from bot.ops import metrics
 from bot.state import repo
 from bot.state.db import Database
 from bot.state.models import OutboxMessage
@@ -85,6 +84,9 @@ class OutboxSender:
         self._must_read = [True for _ in LANES]
         # Told about every message given up on, so a convocation can report who was not reached.
         self.on_give_up: Callable[[OutboxMessage, str], Awaitable[None]] | None = None
+        # Counters the App passes in (the adapter knows no metrics): messages sent, and the backlog now.
+        self.count_sent: Callable[[int], None] = lambda count: None
+        self.show_backlog: Callable[[int], None] = lambda count: None
 
     def notify(self) -> None:
         """Messages may have been added without being handed over: every lane reads what is due."""
@@ -142,7 +144,7 @@ class OutboxSender:
             try:
                 remaining, upcoming = await self.deliver_due(lane)
                 self._backlog[lane] = remaining
-                metrics.OUTBOX_BACKLOG.set(sum(self._backlog))
+                self.show_backlog(sum(self._backlog))
                 backoff = 1.0
             except Transient as exc:
                 self._must_read[lane] = True
@@ -192,7 +194,7 @@ class OutboxSender:
                 self._handed[lane] = [row for row in self._handed[lane] if row.id not in seen]
                 self._must_read[lane] = False
                 self._backlog[lane] = len(due)
-                metrics.OUTBOX_BACKLOG.set(sum(self._backlog))
+                self.show_backlog(sum(self._backlog))
                 if not due:
                     upcoming = await repo.next_not_before(session, priorities)
                     self._must_read[lane] = upcoming is not None
@@ -219,7 +221,7 @@ class OutboxSender:
                 return await repo.next_not_before(session, priorities) if last else None
 
             upcoming = await self.db.write(mark) if done or last else None
-            metrics.MESSAGES_SENT.inc(len(done))
+            self.count_sent(len(done))
             return upcoming
 
         async def send_all(rows: list[OutboxMessage]) -> None:
