@@ -37,4 +37,6 @@ async def kalla(ctx: Context, forum: Forum, time_subject: str | None) -> list[Ou
                      detail={"starts_at": (starts_at or now).isoformat(), "subject": subject})
     reached = sum(1 for m in out if isinstance(m, Message) and m.target.startswith("user:") and m.ref)
     done = Rich().text(ctx.t("kalla.done", forum=forum.name, when=ctx.when(starts_at or now), count=reached))
+    if subject:  # what was not read as the time, shown back: a wrong reading is seen before anyone acts on it
+        done.br().text(ctx.t("kalla.subject", subject=subject))
     return [ctx.reply(done), *out]

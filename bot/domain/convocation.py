@@ -78,6 +78,8 @@ def parse_ack(text: str, now: datetime, tz: ZoneInfo) -> Ack:
         return Ack(deputy=True)
     if words[0] in _LATER:
         words = words[1:]
+        if len(words) == 1 and words[0].isdecimal():  # 'kommer 10': after 'kommer' a number is the hour
+            words = ["kl", words[0]]
     if not words:
         raise ValueError("a time is missing after 'kommer'")
     return Ack(joins_at=parse_when(" ".join(words), now, tz))

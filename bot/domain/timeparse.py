@@ -101,12 +101,26 @@ def _clock(word: str) -> time | None:
     return time(hour, minute)
 
 
+def _bare(word: str) -> bool:
+    """'3' or '10': a number standing alone, which is never a time of day by itself."""
+    return word.isdecimal()
+
+
+PASSED_LONG_AGO = timedelta(days=183)  # a day and month without a year passed longer ago than this: next year
+
+
 def parse_when(text: str, now: datetime, tz: ZoneInfo) -> datetime:
     """'18:00', 'i morgon 08:00', 'måndag 12:00', 'om 3h', '2026-12-24 15:00' -> the next such instant.
 
-    A bare time or weekday that has already passed today means the next one. ValueError otherwise.
+    A bare time or weekday that has already passed today means the next one. A number alone is no time
+    ('3' is not 03:00): it needs 'kl' or a day ('kl 10', 'i morgon 9'), or minutes ('10:00', '10.00'). A
+    day and month without a year that passed more than half a year ago means next year ('1 jan' written
+    in December); one that passed recently stays in the past, for the caller to refuse. ValueError
+    otherwise.
     """
-    words = normalise(text).replace("kl.", "").replace("kl ", "").split()
+    folded = normalise(text)
+    with_kl = bool(re.match(r"^(.*\s)?kl\.?(\s|$)", folded))
+    words = folded.replace("kl.", "").replace("kl ", "").split()
     if not words:
         raise ValueError("empty time")
     # 'tor 3 dec 10:00 (v. 49)', as the bot writes times: the weekday and the week only repeat the date
@@ -133,11 +147,13 @@ def parse_when(text: str, now: datetime, tz: ZoneInfo) -> datetime:
     # '3 dec 10:00' (and '3 dec 2026 10:00')
     if len(words) in (3, 4) and words[0].isdecimal() and words[1].rstrip(".") in _MONTHS:
         clock = _clock(words[-1])
-        year = int(words[2]) if len(words) == 4 and words[2].isdecimal() else local_today.year
-        if clock is None or (len(words) == 4 and not words[2].isdecimal()):
+        given_year = int(words[2]) if len(words) == 4 and words[2].isdecimal() else None
+        if clock is None or (len(words) == 4 and given_year is None):
             raise ValueError(f"not a time: {text!r}")
         try:
-            day = date(year, _MONTHS[words[1].rstrip(".")], int(words[0]))
+            day = date(given_year or local_today.year, _MONTHS[words[1].rstrip(".")], int(words[0]))
+            if given_year is None and local_today - day > PASSED_LONG_AGO:
+                day = day.replace(year=day.year + 1)
         except ValueError:
             raise ValueError(f"no such day: {text!r}") from None
         return at_local(day, clock, tz)
@@ -146,6 +162,8 @@ def parse_when(text: str, now: datetime, tz: ZoneInfo) -> datetime:
     if clock is None:
         raise ValueError(f"not a time: {text!r} (examples: {TIME_EXAMPLES})")
     if not day_words:
+        if _bare(words[-1]) and not with_kl:
+            raise ValueError(f"a number alone is not a time: {text!r} (write kl {words[-1]} or {words[-1]}:00)")
         instant = at_local(local_today, clock, tz)
         return instant if instant > now else at_local(local_today + timedelta(days=1), clock, tz)
     if day_words in _TODAY:
@@ -198,7 +216,7 @@ def time_at_end(words: list[str], now: datetime, tz: ZoneInfo, longest: int = 4
     return None, words, unreadable
 
 
-def split_when(words: list[str], now: datetime, tz: ZoneInfo, longest: int = 3) -> tuple[datetime | None, list[str]]:
+def split_when(words: list[str], now: datetime, tz: ZoneInfo, longest: int = 6) -> tuple[datetime | None, list[str]]:
     """Read a time from the start of `words` if there is one: (time, the words after it)."""
     for size in range(min(longest, len(words)), 0, -1):
         try:

@@ -209,6 +209,9 @@ TEXTS: dict[str, str] = {
     "kalla.past": "{when} has already passed. Give a time to come, e.g. {examples}.",
     "kalla.bad_time": "I cannot read the time in “{time}”. No convocation was sent. Give a time such as {examples}.",
     "kalla.done": "Convocation to {forum} {when} sent to {count} people. Follow the answers with !convocation.",
+    "kalla.subject": "Subject: {subject}",
+    "kalla.added_dm": "You are called in to {forum} as {function} from its next conference, {when}. Called in by {by}:",
+    "kalla.next_conference": "when it is convened",
     "kalla.which_forum": "Say which forum (this room belongs to no forum).",
     "kalla.added_ordinary": "Added to {forum}: {functions}. They are convened with the forum from its next "
     "conference; !convene {forum_id} convenes now.",

@@ -212,6 +212,9 @@ TEXTS: dict[str, str] = {
     "kalla.past": "{when} har redan varit. Ange en kommande tid, t.ex. {examples}.",
     "kalla.bad_time": "Jag kan inte läsa tiden i ”{time}”. Ingen kallelse skickades. Ange en tid som {examples}.",
     "kalla.done": "Kallelse till {forum} {when} har skickats till {count} personer. Följ svaren med !kallelse.",
+    "kalla.subject": "Ämne: {subject}",
+    "kalla.added_dm": "Du är inkallad till {forum} som {function} från nästa konferens, {when}. Inkallad av {by}:",
+    "kalla.next_conference": "när den kallas",
     "kalla.which_forum": "Ange vilket forum (det här rummet hör inte till något forum).",
     "kalla.added_ordinary": "Tillagt i {forum}: {functions}. De kallas med forumet från nästa konferens; !kalla "
     "{forum_id} kallar nu.",

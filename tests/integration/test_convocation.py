@@ -179,21 +179,29 @@ async def test_called_in_before_an_activation_and_called_out_again(world: World)
     app = await world.start_bot()
     answer = await command(world, "tib", "samordnande", "!kalla-in nacka samordnande")
     assert "Tillagt i Regionalt samordnande forum: TiB, Nacka kommun" in answer
-    assert await direct_bodies(world, app, "nacka") == [], "convened with the next conference, not now"
+    told_in = (await direct_messages(world, app, "nacka"))[0]["content"]
+    assert told_in["msgtype"] == "m.notice", "told quietly: convened with the next conference, not now"
+    assert "Du är inkallad till Regionalt samordnande forum som TiB, Nacka kommun från nästa konferens" \
+        in told_in["body"]
+    assert f"Inkallad av Tjänsteman i beredskap (TiB): {world.people['tib'].user_id}" in told_in["body"]
+    await settle(app)
+    assert await direct_bodies(world, app, "nacka") == [told_in["body"]], "exactly one message"
+    assert await direct_bodies(world, app, "sos") == [] and await direct_bodies(world, app, "rsib") == []
     await command(world, "tib", "samordnande", "!kalla samordnande avstämning")
-    assert "Du kallas som TiB, Nacka kommun" in (await direct_messages(world, app, "nacka"))[0]["content"]["body"]
+    assert "Du kallas som TiB, Nacka kommun" in (await direct_messages(world, app, "nacka", count=2))[1]["content"][
+        "body"]
     assert "ingår redan" in await command(world, "tib", "samordnande", "!kalla-in nacka samordnande")
 
     assert "bara den som får sammankalla" in await command(world, "sos", "samordnande", "!kalla-ut nacka")
     released = await command(world, "tib", "samordnande", "!kalla-ut nacka samordnande")
     assert "Utkallade ur Regionalt samordnande forum: TiB, Nacka kommun" in released
-    told = (await direct_messages(world, app, "nacka", count=2))[-1]["content"]
+    told = (await direct_messages(world, app, "nacka", count=3))[-1]["content"]
     assert "inte längre inkallad" in told["body"] and told["msgtype"] == "m.notice", "told, quietly"
     assert "är inte inkallad" in await command(world, "tib", "samordnande", "!kalla-ut nacka samordnande")
     assert "är inte inkallad" in await command(world, "tib", "samordnande", "!kalla-ut sos"), "the ordinary stay"
     await command(world, "tib", "samordnande", "!kalla samordnande igen")
     await settle(app)
-    assert len(await direct_bodies(world, app, "nacka")) == 2, "no longer convened"
+    assert len(await direct_bodies(world, app, "nacka")) == 3, "no longer convened"
     assert len(await direct_bodies(world, app, "sos")) == 2
 
 

@@ -3,10 +3,13 @@ too long. Each gets a sentence; nothing rings, nothing is stored."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
 from sqlmodel import select
 from support import World, command, highlights, settle
 
-from bot.state.models import AuditEntry, LogEntry, ReportRow, Summons
+from bot.state.models import AuditEntry, Convocation, LogEntry, ReportRow, Summons
 
 
 async def test_a_word_that_looks_like_a_time_but_is_not_one_rings_nobody(world: World) -> None:
@@ -46,3 +49,23 @@ async def test_a_far_too_long_command_gets_the_limit_and_is_recorded_not_run(wor
         audit = (await session.exec(select(AuditEntry))).all()
     assert [(a.user_id, a.action, a.allowed) for a in audit] == [(world.people["sos"].user_id, "command:rapport",
                                                                    False)]
+
+
+async def test_a_number_in_the_subject_is_no_time_and_a_past_date_is_refused(world: World) -> None:
+    """Nobody is convened for a time the sender did not write, nor for one that has passed."""
+    app = await world.start_bot()
+    answer = await command(world, "tib", "samordnande", "!kalla samordnande 3 personer saknas")
+    assert "Ämne: 3 personer saknas" in answer and "03:00" not in answer
+    await settle(app)
+    async with app.db.session() as session:
+        convocation = (await session.exec(select(Convocation))).one()
+    assert convocation.subject == "3 personer saknas"
+    assert convocation.starts_at == convocation.created_at, "convened for now, not for 03:00"
+
+    yesterday = datetime.now(ZoneInfo("Europe/Stockholm")) - timedelta(days=1)
+    months = ("jan", "feb", "mar", "apr", "maj", "jun", "jul", "aug", "sep", "okt", "nov", "dec")
+    answer = await command(world, "tib", "samordnande",
+                           f"!kalla samordnande {yesterday.day} {months[yesterday.month - 1]} 10:00 genomgång")
+    assert "har redan varit" in answer and "Ingen" not in answer.split("har redan varit")[0]
+    async with app.db.session() as session:
+        assert len((await session.exec(select(Convocation))).all()) == 1, "the past date convened nobody"

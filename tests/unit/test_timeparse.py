@@ -72,6 +72,7 @@ def test_acknowledgement_notes() -> None:
     assert parse_ack("", NOW, TZ) == Ack()
     assert parse_ack("ersättare", NOW, TZ) == Ack(deputy=True)
     assert parse_ack("deputy", NOW, TZ) == Ack(deputy=True)
+    assert shown(parse_ack("kommer 17", NOW, TZ).joins_at or NOW) == "Sun 2026-11-22 17:00"
     joins = parse_ack("kommer 16:45", NOW, TZ).joins_at
     assert joins is not None and shown(joins) == "Sun 2026-11-22 16:45"
     later = parse_ack("coming in 20 min", NOW, TZ).joins_at
@@ -126,3 +127,33 @@ def test_what_looks_like_a_time_but_is_none_is_caught_not_taken_as_a_subject(wor
 @pytest.mark.parametrize("words", ["om budskapet", "extra avstämning", "fredag möte", "in case", "idag"])
 def test_ordinary_words_are_not_mistaken_for_times(words: str) -> None:
     assert not looks_like_time(words.split())
+
+
+DEC4 = datetime(2026, 12, 4, 15, 0, tzinfo=TZ)  # a Friday afternoon in December
+
+
+@pytest.mark.parametrize(("written", "expected", "subject"), [
+    ("3 personer saknas", None, "3 personer saknas"),  # a number alone is never a time
+    ("10 minuter försenat", None, "10 minuter försenat"),
+    ("1 jan 2027 10:00 genomgång", "Fri 2027-01-01 10:00", "genomgång"),  # a date with a year is read whole
+    ("1 jan 10:00 genomgång", "Fri 2027-01-01 10:00", "genomgång"),  # January has passed: next year's
+    ("kl 10 genomgång", "Sat 2026-12-05 10:00", "genomgång"),
+    ("kl 3", "Sat 2026-12-05 03:00", ""),
+    ("10:00", "Sat 2026-12-05 10:00", ""),
+    ("10.00 vägar", "Sat 2026-12-05 10:00", "vägar"),
+    ("i morgon 9 möte", "Sat 2026-12-05 09:00", "möte"),
+    ("fredag 9", "Fri 2026-12-11 09:00", ""),
+    ("3 dec 10:00", "Thu 2026-12-03 10:00", ""),  # yesterday stays yesterday: the caller refuses it
+    ("tor 3 dec 10:00 (v. 49)", "Thu 2026-12-03 10:00", ""),
+])
+def test_what_is_read_as_the_time_and_what_stays_the_subject(written: str, expected: str | None,
+                                                             subject: str) -> None:
+    when, rest = split_when(written.split(), DEC4.astimezone(UTC), TZ)
+    assert (shown(when) if when else None, " ".join(rest)) == (expected, subject)
+
+
+@pytest.mark.parametrize("number", ["0", "3", "9", "10", "23"])
+def test_a_bare_number_is_no_time_but_with_kl_it_is(number: str) -> None:
+    with pytest.raises(ValueError, match="a number alone"):
+        parse_when(number, DEC4.astimezone(UTC), TZ)
+    assert shown(parse_when(f"kl {number}", DEC4.astimezone(UTC), TZ)).endswith(f"{int(number):02d}:00")
