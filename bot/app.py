@@ -16,6 +16,7 @@ from bot.config import (
     SMS_PASSWORD_ENV,
     SMS_SECRET_ENV,
     ConfigError,
+    Contacts,
     Reloaded,
     Settings,
     changes,
@@ -23,6 +24,7 @@ from bot.config import (
     load_settings,
     reload_errors,
     with_formed,
+    with_sms_holders,
 )
 from bot.domain.clock import Clock, SystemClock
 from bot.domain.directory import Directory
@@ -71,7 +73,9 @@ class App:
                                    vault=self.vault)
         self.sms: SmsSender | None = None
         self.sms_endpoint: SmsEndpoint | None = None
+        self.contacts = Contacts({}, {})
         if settings.sms is not None:
+            self.contacts = self._read_contacts(settings)
             missing = [name for name in (SMS_PASSWORD_ENV, SMS_SECRET_ENV) if not env.get(name)]
             if missing:
                 raise ConfigError([f"sms: set {' and '.join(missing)} in the environment (never in the file)"])
@@ -113,19 +117,26 @@ class App:
             metrics.serve(self.settings.metrics.listen, self._sync_lag)
         log.info("started: %s", self.settings.summary())
 
+    @staticmethod
+    def _read_contacts(settings: Settings) -> Contacts:
+        """The contacts file, its mistakes logged by place (never by number)."""
+        sms = settings.sms
+        if sms is None or sms.contacts is None:
+            return Contacts({}, {})
+        contacts = load_contacts(sms.contacts, sms.country, (f.id for f in settings.functions))
+        for error in contacts.errors:
+            log.error("%s", error)
+        return contacts
+
     async def _import_contacts(self) -> None:
         """The contacts file's numbers, sealed into the database (the file is the operator's; the bot keeps
         no number in the clear)."""
-        sms = self.settings.sms
-        if sms is None or sms.contacts is None:
-            return
-        found, errors = load_contacts(sms.contacts, sms.country)
-        for error in errors:
-            log.error("%s", error)
+        found = self.contacts.numbers
         sealed = {user: (self.vault.seal(number), self.vault.lookup(number)) for user, number in found.items()}
         now = self.clock.now()
         await self.db.write(lambda session: sms_store.sync_contacts(session, sealed, now))
-        log.info("sms: %d numbers from the contacts file", len(sealed))
+        log.info("sms: %d numbers from the contacts file, %d holders without Matrix", len(sealed),
+                 sum(len(h) for h in self.contacts.sms_holders.values()))
 
     async def _sms_in(self, incoming: SmsIn) -> None:
         """A reply to the bot's number: handled once, as internal work that may acknowledge."""
@@ -172,7 +183,7 @@ class App:
 
     def _use(self, settings: Settings, living: list[Forum], dissolved: list[Forum]) -> list[str]:
         """Run with this configuration and the forums formed for an event; returns those that no longer fit."""
-        effective, left_out = with_formed(settings, living)
+        effective, left_out = with_formed(with_sms_holders(settings, self.contacts.sms_holders), living)
         self.settings, self.directory = settings, Directory.build(effective, dissolved)
         self.dispatch.directory = self.meetings.directory = self.directory
         self.matrix.reconfigure(effective, formed_rooms=[f.room for f in effective.forums if f in living])

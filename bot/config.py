@@ -318,29 +318,62 @@ def with_formed(settings: Settings, formed: Iterable[Forum]) -> tuple[Settings, 
     return merged, left_out
 
 
-def load_contacts(path: str | Path, country: str = "46") -> tuple[dict[str, str], list[str]]:
-    """The contacts file: `[[contact]] user = "@…", number = "+46…"` -> ({user: E.164 number}, errors).
-    An entry with a mistake is left out and named by its place, never by its number (personal data)."""
+@dataclass(frozen=True)
+class Contacts:
+    """The contacts file: numbers by holder, and the holders without a Matrix account ("sms:Name") by function."""
+
+    numbers: dict[str, str]
+    sms_holders: dict[str, tuple[str, ...]]
+    errors: tuple[str, ...] = ()
+
+
+def load_contacts(path: str | Path, country: str = "46", functions: Iterable[str] = ()) -> Contacts:
+    """`[[contact]] user = "@…", number = "+46…"`, or for someone without a Matrix account `name = "…",
+    number = "+46…", functions = ["nacka-tib"]`. An entry with a mistake is left out and named by its place,
+    never by its number (personal data)."""
     from bot.domain.sms import BadNumber, normalise_number
 
     try:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
-        return {}, [f"{path}: cannot read the file ({exc.strerror})"]
+        return Contacts({}, {}, (f"{path}: cannot read the file ({exc.strerror})",))
     except tomllib.TOMLDecodeError as exc:
-        return {}, [f"{path}: not valid TOML: {exc}"]
-    found: dict[str, str] = {}
+        return Contacts({}, {}, (f"{path}: not valid TOML: {exc}",))
+    known = set(functions)
+    numbers: dict[str, str] = {}
+    holders: dict[str, list[str]] = {}
     errors: list[str] = []
     for i, entry in enumerate(data.get("contact", [])):
-        user, number = entry.get("user"), entry.get("number")
-        if not isinstance(user, str) or not re.fullmatch(r"@[a-z0-9._=/+\-]+:[A-Za-z0-9.\-]+(:\d+)?", user):
-            errors.append(f"{path}: contact[{i}].user: not a Matrix user id")
+        user, name, held = entry.get("user"), entry.get("name"), entry.get("functions", [])
+        if user is None and isinstance(name, str) and name.strip() and isinstance(held, list) and held:
+            user = "sms:" + " ".join(name.split())
+            unknown = [f for f in held if f not in known]
+            if unknown:
+                errors.append(f"{path}: contact[{i}].functions: unknown function {', '.join(map(str, unknown))}")
+                continue
+        elif not isinstance(user, str) or not re.fullmatch(r"@[a-z0-9._=/+\-]+:[A-Za-z0-9.\-]+(:\d+)?", user):
+            errors.append(f"{path}: contact[{i}]: a Matrix user id (user = \"@…\"), or a name and the functions "
+                          "held without one")
             continue
         try:
-            found[user] = normalise_number(str(number or ""), country)
+            numbers[user] = normalise_number(str(entry.get("number") or ""), country)
         except BadNumber:
             errors.append(f"{path}: contact[{i}].number: not a mobile number ({user})")
-    return found, errors
+            continue
+        if user.startswith("sms:"):
+            for function in held:
+                holders.setdefault(function, []).append(user)
+    return Contacts(numbers, {f: tuple(h) for f, h in holders.items()}, tuple(errors))
+
+
+def with_sms_holders(settings: Settings, holders: Mapping[str, tuple[str, ...]]) -> Settings:
+    """The configuration with the holders who have no Matrix account added to their functions (after those
+    listed, so a rotation takes them in turn)."""
+    if not holders:
+        return settings
+    functions = tuple(f.model_copy(update={"holders": (*f.holders, *holders[f.id])}) if f.id in holders else f
+                      for f in settings.functions)
+    return settings.model_copy(update={"functions": functions})
 
 
 def load_settings(path: str | Path) -> Settings:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -93,6 +94,28 @@ PRIORITY_PING = 0
 PRIORITY_ANSWER = 1  # the answer to a command someone just typed: before a backlog of direct messages
 PRIORITY_DIRECT = 2
 PRIORITY_REPLY = 5
+
+
+SMS_ONLY = "sms:"  # a holder with a number and no Matrix account, by name: "sms:Kalle Karlsson"
+
+
+def on_matrix(user_id: str) -> bool:
+    """Whether a holder has a Matrix account (not one convened by SMS only)."""
+    return user_id.startswith("@")
+
+
+def matrix_reachable(messages: Sequence[Outgoing]) -> list[Outgoing]:
+    """The messages as Matrix can deliver them: none to a direct room of someone without a Matrix account, and
+    no mention of one (such a holder is reached by SMS)."""
+    out: list[Outgoing] = []
+    for message in messages:
+        if isinstance(message, Message):
+            if message.target.startswith("user:") and not on_matrix(message.target.removeprefix("user:")):
+                continue
+            if any(not on_matrix(u) for u in message.mentions):
+                message = replace(message, mentions=tuple(u for u in message.mentions if on_matrix(u)))
+        out.append(message)
+    return out
 
 
 def direct_target(user_id: str) -> str:

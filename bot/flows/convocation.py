@@ -15,12 +15,14 @@ from bot.domain import convocation as policy
 from bot.domain.convocation import Ack, Call
 from bot.domain.forums import ForumState, conveners
 from bot.domain.model import MEETING_KINDS, Forum, Function
+from bot.domain.sms import fit
 from bot.flows.context import Context
 from bot.flows.errors import NotAllowed
-from bot.messages import PRIORITY_DIRECT, PRIORITY_PING, Message, Outgoing, direct_target
+from bot.messages import PRIORITY_DIRECT, PRIORITY_PING, Message, Outgoing, Sms, direct_target, on_matrix
 from bot.ops import metrics
 from bot.state import convocations as store
 from bot.state import forums as forum_store
+from bot.state import repo
 from bot.state import sms as sms_store
 from bot.state.models import Convocation, Summons
 from bot.texts.rich import Rich
@@ -175,18 +177,26 @@ async def convene(ctx: Context, forum: Forum, state: ForumState, *, kind: str, s
     nobody = [c for c in call_list if not c.holders]
     deputies = [d for c in nobody for d in policy.deputy_calls(roster, c.function.id, now,
                                                                already | {x.function.id for x in call_list})]
+
+    def sms_step(call: Call) -> datetime | None:
+        if rings_at is not None and any(not on_matrix(u) for u in call.holders):
+            return rings_at  # planned quietly: a holder without Matrix is texted when the phones ring
+        return sms_due if call.holders else None
+
     for call in call_list:
         due = now + call.function.ack_within if call.holders and escalate else None
         await store.summon(ctx.session, convocation.id, call.function.id, call.holders, rings_at or now, due_at=due,
-                           added=added, sms_due_at=sms_due if call.holders else None)
+                           added=added, sms_due_at=sms_step(call))
     for call in deputies:
         await store.summon(ctx.session, convocation.id, call.function.id, call.holders, rings_at or now,
-                           due_at=None, deputy_for=call.deputy_for, sms_due_at=sms_due if call.holders else None)
+                           due_at=None, deputy_for=call.deputy_for, sms_due_at=sms_step(call))
     everyone = call_list + deputies
     if into is None:
         ctx.committed.append(metrics.CONVOCATIONS.labels(kind).inc)
     out = room_ping(ctx, forum, state, convocation, everyone, intro)
     out += await direct_messages(ctx, forum, state, convocation, everyone)
+    if rings_at is None:  # a holder without Matrix has only the SMS: at once (planned quietly: at the ring)
+        out += await text_convened(ctx, convocation, [u for u in policy.people(everyone) if not on_matrix(u)])
     if nobody:
         text = ctx.t("conv.nobody", functions=names([c.function for c in nobody]))
         out += await tell_chair(ctx, forum, state, text, ref(convocation))
@@ -387,6 +397,7 @@ async def escalate(ctx: Context, convocation_id: int, summons_ids: Sequence[int]
         out += escalation_ping(ctx, forum, state, convocation, again, deputies)
         out += await direct_messages(ctx, forum, state, convocation, again, reminder=True)
         out += await direct_messages(ctx, forum, state, convocation, deputies)
+        out += await text_convened(ctx, convocation, [u for u in policy.people(deputies) if not on_matrix(u)])
         reached = await store.reach(ctx.session, convocation_id)
         unopened = [u for call in again for u in call.holders if reached.get(u) == store.UNOPENED]
         if unopened:  # they cannot see the convocation in their direct room: the chair must reach them
@@ -439,3 +450,68 @@ async def undelivered(ctx: Context, convocation_id: int, user_id: str, reason: s
     rich = headline(ctx, forum, state).br().text(ctx.t("conv.undeliverable", user=user_id,
                                                        functions=", ".join(f.name for f in functions)))
     return [Message(target=forum.room, body=rich.plain, html=rich.html, priority=PRIORITY_DIRECT)]
+
+
+# ---- the second channel ----
+
+
+def event_key(convocation: Convocation) -> str:
+    """What the cost cap counts by: the activation, or the convocation itself in ordinary mode."""
+    return f"activation:{convocation.activation_id}" if convocation.activation_id else f"conv:{convocation.id}"
+
+
+def convocation_text(ctx: Context, forum: Forum, convocation: Convocation) -> str:
+    """What, when, how to join, how to acknowledge, in one GSM message:
+    'AKTIVERAT snöoväder: Regionalt samordnande forum, konf 03:15. Ring 08-123 456 78 PIN 4711. Svara 1 = kvittera'"""
+    starts = convocation.starts_at.astimezone(ctx.tz)
+    today = starts.date() == ctx.clock.now().astimezone(ctx.tz).date()
+    when = f"{starts:%H:%M}" if today else ctx.when(starts)
+    head = ctx.t("sms.exercise") if convocation.exercise else ""
+    if convocation.mode == "activated" and convocation.event:
+        head += ctx.t("sms.activated", event=convocation.event)
+    else:
+        head += ctx.t("sms.convened")
+    dial = ""
+    if forum.conference.phone:
+        number = policy.readable_phone(forum.conference.phone)
+        dial = ctx.t("sms.dial_pin" if forum.conference.pin else "sms.dial", number=number,
+                     pin=forum.conference.pin or "")
+    parts = [head, forum.name, ctx.t("sms.when", when=when), dial, ctx.t("sms.ack")]
+    return fit(parts, 1)
+
+
+async def text_convened(ctx: Context, convocation: Convocation, people: Sequence[str]) -> list[Outgoing]:
+    """One SMS for the convocation to each of `people` who has a number and has not had it yet, within the
+    event's cap (reaching it is told to the chair once). Nothing without SMS configured."""
+    configured = ctx.directory.settings.sms
+    if configured is None or not people:
+        return []
+    forum = ctx.directory.forum(convocation.forum_id)
+    numbers = await sms_store.numbers_of(ctx.session, people)
+    keys = {user: f"{ref(convocation)}:{user}" for user in people if user in numbers}
+    texted = await sms_store.existing(ctx.session, list(keys.values()))
+    cap_key = event_key(convocation)
+    sent = await sms_store.count(ctx.session, event_key=cap_key, kind="convocation")
+    text = convocation_text(ctx, forum, convocation)
+    out: list[Outgoing] = []
+    for user, key in keys.items():
+        if key in texted:
+            continue
+        if sent >= configured.max_per_event:
+            out += await _cap_reached(ctx, forum, convocation, configured.max_per_event)
+            break
+        sent += 1
+        phone = numbers[user]
+        out.append(Sms(key=key, kind="convocation", number=phone.number, lookup=phone.lookup, text=text,
+                       user_id=user, ref=ref(convocation), event_key=cap_key))
+    return out
+
+
+async def _cap_reached(ctx: Context, forum: Forum, convocation: Convocation, cap: int) -> list[Outgoing]:
+    key = f"sms:cap:{event_key(convocation)}"
+    if await repo.get_value(ctx.session, key):
+        return []
+    await repo.set_value(ctx.session, key, ctx.clock.now().isoformat())
+    state = await forum_store.forum_state(ctx.session, forum.id)
+    return await tell_chair(ctx, forum, state, ctx.t("sms.cap_reached", cap=cap,
+                                                   event=convocation.event or forum.name), ref(convocation))

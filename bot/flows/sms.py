@@ -13,19 +13,17 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from bot.domain import convocation as policy
 from bot.domain.convocation import Ack
-from bot.domain.model import Forum, SmsOptions
+from bot.domain.model import SmsOptions
 from bot.domain.sms import fit, is_ack, mask
 from bot.flows.context import Context
-from bot.flows.convocation import RECENT, acknowledge, pending_for, ref, tell_chair
+from bot.flows.convocation import RECENT, acknowledge, pending_for, text_convened
 from bot.flows.errors import UserError
 from bot.messages import Outgoing, Sms, SmsIn
 from bot.state import convocations as store
-from bot.state import forums as forum_store
 from bot.state import repo
 from bot.state import sms as sms_store
-from bot.state.models import Convocation, SmsCode
+from bot.state.models import SmsCode
 from bot.state.vault import Vault
 
 CODE_VALID = timedelta(minutes=15)
@@ -44,79 +42,24 @@ def vault(ctx: Context) -> Vault:
     return ctx.vault
 
 
-def event_key(convocation: Convocation) -> str:
-    """What the cost cap counts by: the activation, or the convocation itself in ordinary mode."""
-    return f"activation:{convocation.activation_id}" if convocation.activation_id else f"conv:{convocation.id}"
-
-
-def convocation_text(ctx: Context, forum: Forum, convocation: Convocation) -> str:
-    """What, when, how to join, how to acknowledge, in one GSM message:
-    'AKTIVERAT snöoväder: Regionalt samordnande forum, konf 03:15. Ring 08-123 456 78 PIN 4711. Svara 1 = kvittera'"""
-    starts = convocation.starts_at.astimezone(ctx.tz)
-    today = starts.date() == ctx.clock.now().astimezone(ctx.tz).date()
-    when = f"{starts:%H:%M}" if today else ctx.when(starts)
-    head = ctx.t("sms.exercise") if convocation.exercise else ""
-    if convocation.mode == "activated" and convocation.event:
-        head += ctx.t("sms.activated", event=convocation.event)
-    else:
-        head += ctx.t("sms.convened")
-    dial = ""
-    if forum.conference.phone:
-        number = policy.readable_phone(forum.conference.phone)
-        dial = ctx.t("sms.dial_pin" if forum.conference.pin else "sms.dial", number=number,
-                     pin=forum.conference.pin or "")
-    parts = [head, forum.name, ctx.t("sms.when", when=when), dial, ctx.t("sms.ack")]
-    return fit(parts, 1)
-
-
 # ---- the ladder ----
 
 
 async def text_unanswered(ctx: Context, summons_ids: Sequence[int]) -> list[Outgoing]:
-    """The SMS step of the ladder: one SMS to each holder of a due, unanswered summons who has a number;
-    within the event's cap (reaching it is told to the chair once)."""
+    """The SMS step of the ladder: one SMS to each holder of a due, unanswered summons who has a number."""
     now = ctx.clock.now()
     summonses = await store.by_ids(ctx.session, summons_ids)
     due = [s for s in summonses if s.ack_at is None and s.sms_due_at is not None and s.sms_due_at <= now]
     for summons in summonses:
         summons.sms_due_at = None
         ctx.session.add(summons)
-    configured = settings(ctx)
-    if not due or configured is None:
+    if not due:
         return []
     convocation = await store.get(ctx.session, due[0].convocation_id)
     if convocation is None:
         return []
-    forum = ctx.directory.forum(convocation.forum_id)
     people = list(dict.fromkeys(u for s in due for u in store.holders(s)))
-    numbers = await sms_store.numbers_of(ctx.session, people)
-    text = convocation_text(ctx, forum, convocation)
-    cap_key = event_key(convocation)
-    sent = await sms_store.count(ctx.session, event_key=cap_key, kind="convocation")
-    keys = {user: f"{ref(convocation)}:{user}" for user in people}
-    texted = await sms_store.existing(ctx.session, list(keys.values()))
-    out: list[Outgoing] = []
-    for user in people:
-        phone, key = numbers.get(user), keys[user]
-        if phone is None or key in texted:
-            continue
-        if sent >= configured.max_per_event:
-            out += await _cap_reached(ctx, forum, convocation, configured.max_per_event)
-            break
-        sent += 1
-        out.append(Sms(key=key, kind="convocation", number=phone.number, lookup=phone.lookup, text=text,
-                       user_id=user, ref=ref(convocation), event_key=cap_key))
-    return out
-
-
-async def _cap_reached(ctx: Context, forum: Forum, convocation: Convocation, cap: int) -> list[Outgoing]:
-    key = f"sms:cap:{event_key(convocation)}"
-    if await repo.get_value(ctx.session, key):
-        return []
-    await repo.set_value(ctx.session, key, ctx.clock.now().isoformat())
-    state = await forum_store.forum_state(ctx.session, forum.id)
-    return await tell_chair(ctx, forum, state, ctx.t("sms.cap_reached", cap=cap,
-                                                   event=convocation.event or forum.name), ref(convocation))
+    return await text_convened(ctx, convocation, people)
 
 
 # ---- acknowledgement by reply ----

@@ -22,7 +22,7 @@ from bot.domain.clock import Clock
 from bot.domain.directory import Directory
 from bot.flows.context import Context, StandInsRead
 from bot.flows.errors import NotAllowed, UnknownName, UserError
-from bot.messages import PRIORITY_ANSWER, Incoming, Message, Outgoing, Reaction, approves
+from bot.messages import PRIORITY_ANSWER, Incoming, Message, Outgoing, Reaction, approves, matrix_reachable
 from bot.ops import metrics
 from bot.state import repo
 from bot.state.db import Database, written
@@ -162,7 +162,7 @@ class Dispatcher:
                 if not await repo.claim(session, incoming.event_id, incoming.room_id, self.clock.now()):
                     return  # handled before
                 ctx = self._context(incoming, session)
-                messages = await run(ctx)
+                messages = matrix_reachable(await run(ctx))
                 rows = await repo.enqueue(session, incoming.event_id, messages, self.clock.now())
             for counted in ctx.committed:
                 counted()

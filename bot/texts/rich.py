@@ -59,7 +59,9 @@ class Rich:
         return self
 
     def pill(self, user_id: str, label: str | None = None) -> Rich:
-        """A mention that Matrix clients show as a pill."""
+        """A mention that Matrix clients show as a pill (a holder reached by SMS only: the name, as text)."""
+        if not user_id.startswith("@"):
+            return self.text(label or f"{user_id.partition(':')[2]} (SMS)")
         shown = neutralise(label or user_id)
         self._plain.append(shown)
         href = "https://matrix.to/#/" + quote(user_id, safe="@:")

@@ -3,6 +3,7 @@ beside the real Synapse: the ladder, acknowledgement by reply, delivery reports,
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from bot.config import Settings
 from bot.domain.clock import FakeClock
 from bot.domain.sms import gsm_length
 from bot.ops.health import check
-from bot.state.models import AuditEntry, PhoneNumber, SmsMessage
+from bot.state.models import AuditEntry, OutboxMessage, PhoneNumber, SmsMessage
 
 SECRET = "a-shared-secret-for-kannel"
 PHONES = {"nacka": "+46701110001", "rsib": "+46701110002", "sos": "+46701110003"}  # fictitious
@@ -326,3 +327,37 @@ async def test_calls_without_the_shared_secret_are_refused_and_change_nothing(
     assert "⏳ TiB, Nacka kommun" in await command(world, "tib", "samordnande", "!kallelse")
     assert all(row.state != "failed" for row in await sms_rows(app))
     assert len(kannel.to(PHONES["nacka"])) == 1, "no answer to a forged reply"
+
+
+async def test_a_holder_without_matrix_is_texted_at_once_and_acknowledges_by_reply(sms: Sms) -> None:
+    world, kannel = sms.world, sms.kannel
+    kalle = "+46701110009"
+    write_contacts(sms.contacts, world, PHONES)
+    with sms.contacts.open("a") as contacts:
+        contacts.write(f'[[contact]]\nname = "Kalle Karlsson"\nnumber = "{kalle}"\nfunctions = ["nacka-tib"]\n')
+    app = await sms.start()
+    await command(world, "tib", "samordnande", "!aktivera samordnande snöoväder")
+    texted = await texts(kannel, kalle, 1)  # at once: no clock has moved
+    assert texted[0].startswith("AKTIVERAT snöoväder: Regionalt samordnande forum, konf ")
+    await settle(app)
+    await quiet(app)
+    assert {t.to for t in kannel.received()} == {kalle}, "the others are texted only after sms_after"
+    async with app.db.session() as session:
+        rows = (await session.exec(select(OutboxMessage))).all()
+    assert not any("sms:" in row.target for row in rows), "nothing on Matrix for someone without Matrix"
+    assert not any(row.failed for row in rows)
+    pings = [row for row in rows if row.ref and row.target == world.aliases["samordnande"]]
+    assert pings and not any("sms:" in json.dumps(json.loads(p.content)["message"]["mentions"]) for p in pings)
+    report = await command(world, "tib", "samordnande", "!kallelse")
+    line = next(line for line in report.splitlines() if "TiB, Nacka kommun" in line)
+    assert "Kalle Karlsson (SMS)" in line and world.people["nacka"].user_id in line
+
+    kannel.reply(kalle, "1")
+    assert (await texts(kannel, kalle, 2))[1] == "Kvitterat: TiB, Nacka kommun."
+    report = await command(world, "tib", "samordnande", "!kallelse")
+    assert "✅ TiB, Nacka kommun — Kalle Karlsson (SMS)" in report
+    sms.clock.advance(timedelta(minutes=2, seconds=5))
+    await texts(kannel, PHONES["rsib"], 1)
+    await quiet(app)
+    assert kannel.to(PHONES["nacka"]) == [], "the function is acknowledged: its other holder is not texted"
+    assert len(kannel.to(kalle)) == 2

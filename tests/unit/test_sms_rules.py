@@ -67,8 +67,13 @@ def test_the_contacts_file_names_a_bad_entry_by_its_place_not_its_number(tmp_pat
     path = tmp_path / "contacts.toml"
     path.write_text('[[contact]]\nuser = "@anna:lst.example"\nnumber = "070-174 06 01"\n\n'
                     '[[contact]]\nuser = "anna"\nnumber = "070-174 06 02"\n\n'
-                    '[[contact]]\nuser = "@bengt:lst.example"\nnumber = "0701"\n')
-    found, errors = load_contacts(path)
-    assert found == {"@anna:lst.example": "+46701740601"}
-    assert len(errors) == 2 and "contact[1].user" in errors[0] and "contact[2].number" in errors[1]
-    assert not any("0701" in e for e in errors)
+                    '[[contact]]\nuser = "@bengt:lst.example"\nnumber = "0701"\n\n'
+                    '[[contact]]\nname = "Kalle  Karlsson"\nnumber = "070-174 06 03"\nfunctions = ["nacka-tib"]\n\n'
+                    '[[contact]]\nname = "Lisa"\nnumber = "070-174 06 04"\nfunctions = ["nacka-tbi"]\n')
+    contacts = load_contacts(path, functions=["nacka-tib", "lst-tib"])
+    assert contacts.numbers == {"@anna:lst.example": "+46701740601", "sms:Kalle Karlsson": "+46701740603"}
+    assert contacts.sms_holders == {"nacka-tib": ("sms:Kalle Karlsson",)}
+    errors = contacts.errors
+    assert len(errors) == 3 and "contact[1]" in errors[0] and "contact[2].number" in errors[1]
+    assert "contact[4].functions: unknown function nacka-tbi" in errors[2]
+    assert not any("0701" in e or "174" in e for e in errors)
