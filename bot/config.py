@@ -39,6 +39,8 @@ class BotSettings(Strict):
     log_room: RoomRef | None = None
     admins: tuple[UserId, ...] = ()
     command_prefix: str = "!"
+    # A second !kalla of a forum this soon after the last convocation asks for `igen` and rings nobody.
+    reconvene_within: Duration = timedelta(minutes=10)
     # On SIGTERM, seconds to keep delivering queued messages; below a container engine's grace period.
     stop_timeout: float = Field(default=5.0, ge=0, le=300)
 

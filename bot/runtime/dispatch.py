@@ -20,6 +20,7 @@ from bot.commands.registry import REACTIONS, Access, CommandSpec
 from bot.config import Reloaded
 from bot.domain.clock import Clock
 from bot.domain.directory import Directory
+from bot.domain.flood import Flood, Verdict
 from bot.flows.context import Context, StandInsRead
 from bot.flows.errors import NotAllowed, UnknownName, UserError
 from bot.messages import PRIORITY_ANSWER, Incoming, Message, Outgoing, Reaction, approves, matrix_reachable
@@ -72,6 +73,7 @@ class Dispatcher:
         # Read by one command, used by the next, dropped when a transaction writes them: most commands
         # ask who holds what, and stand-ins change seldom.
         self._stand_ins: StandInsRead | None = None
+        self.flood = Flood()
 
     @property
     def lang(self) -> str:
@@ -210,6 +212,14 @@ class Dispatcher:
                                             length=len(ctx.incoming.body))))]
 
     async def _run_command(self, ctx: Context, name: str, rest: str) -> list[Outgoing]:
+        verdict = self.flood.check(ctx.sender, self.clock.now())
+        if verdict is not Verdict.OK:  # faster than a person types: one warning, then a minute of silence
+            await repo.audit(ctx.session, at=self.clock.now(), user_id=ctx.sender, action=f"command:{name[:50]}",
+                             allowed=False, event_id=ctx.incoming.event_id,
+                             detail={"reason": f"flood: {verdict.value}"})
+            if verdict is Verdict.IGNORE:
+                return []
+            return [ctx.reply(Rich().text(ctx.t("error.flood", limit=self.flood.limit)))]
         if not await ctx.is_known():
             await repo.audit(ctx.session, at=self.clock.now(), user_id=ctx.sender, action=f"command:{name[:50]}",
                              allowed=False, event_id=ctx.incoming.event_id, detail={"reason": "unknown sender"})

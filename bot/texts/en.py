@@ -16,6 +16,8 @@ TEXTS: dict[str, str] = {
     "not run and nothing was saved. Shorten the text or split it.",
     "error.incident": "Something went wrong on my side (incident {incident}). Nothing was changed. Try again, "
     "and mention the incident number to an administrator if it happens again.",
+    "error.flood": "You sent more than {limit} commands in a minute. I take no commands from you for the next "
+    "minute.",
     "error.known_names": "Available: {names}.",
     "error.missing_arg": "Give {arg}.",
     "error.too_long": "The text for {arg} is too long (at most {limit} characters).",
@@ -212,6 +214,8 @@ TEXTS: dict[str, str] = {
     "kalla.subject": "Subject: {subject}",
     "kalla.added_dm": "You are called in to {forum} as {function} from its next conference, {when}. Called in by {by}:",
     "kalla.next_conference": "when it is convened",
+    "kalla.recent": "{forum} was convened {minutes} min ago ({when}). Nobody was convened now. To convene everyone "
+    "once more: !convene {forum_id} again",
     "kalla.which_forum": "Say which forum (this room belongs to no forum).",
     "kalla.added_ordinary": "Added to {forum}: {functions}. They are convened with the forum from its next "
     "conference; !convene {forum_id} convenes now.",

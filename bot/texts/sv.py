@@ -17,6 +17,8 @@ TEXTS: dict[str, str] = {
     "på flera meddelanden.",
     "error.incident": "Ett fel uppstod hos mig (incident {incident}). Ingenting ändrades. Försök igen och uppge"
     " incidentnumret till en administratör om felet återkommer.",
+    "error.flood": "Du har skickat fler än {limit} kommandon på en minut. Jag tar inte emot kommandon från dig "
+    "under den närmaste minuten.",
     "error.known_names": "Tillgängliga: {names}.",
     "error.missing_arg": "Ange {arg}.",
     "error.too_long": "Texten för {arg} är för lång (högst {limit} tecken).",
@@ -215,6 +217,8 @@ TEXTS: dict[str, str] = {
     "kalla.subject": "Ämne: {subject}",
     "kalla.added_dm": "Du är inkallad till {forum} som {function} från nästa konferens, {when}. Inkallad av {by}:",
     "kalla.next_conference": "när den kallas",
+    "kalla.recent": "{forum} kallades för {minutes} min sedan ({when}). Ingen har kallats nu. Ska alla kallas "
+    "en gång till: !kalla {forum_id} igen",
     "kalla.which_forum": "Ange vilket forum (det här rummet hör inte till något forum).",
     "kalla.added_ordinary": "Tillagt i {forum}: {functions}. De kallas med forumet från nästa konferens; !kalla "
     "{forum_id} kallar nu.",

@@ -23,7 +23,7 @@ from support import (
 
 from bot.domain.clock import FakeClock
 from bot.domain.meetings import occurrences
-from bot.state.models import Convocation, Summons
+from bot.state.models import AuditEntry, Convocation, Summons
 
 
 async def pinged(world: World, who: str, room_id: str, needle: str) -> list[dict[str, Any]]:
@@ -233,7 +233,7 @@ async def test_direct_rooms_are_opened_at_start_and_reused_by_convocations(world
         assert (await direct_messages(world, app, who))[0]["room_id"] == room_id
     await world.stop_bots()
     app = await world.start_bot()
-    await command(world, "tib", "samordnande", "!kalla samordnande")
+    await command(world, "tib", "samordnande", "!kalla samordnande igen")
     assert [m["room_id"] for m in await direct_messages(world, app, "sos", count=2)] == [opened["sos"]] * 2
 
 
@@ -346,3 +346,26 @@ async def test_a_reaction_counts_while_the_rest_of_its_convocation_is_still_goin
         held.set()
     await settle(app)
     assert await direct_bodies(world, app, "nacka"), "the held message went out in the end"
+
+
+async def test_a_second_convocation_within_minutes_asks_for_igen_and_rings_nobody(world: World) -> None:
+    """A phone that resends, or two conveners at once: the second !kalla rings nobody until confirmed."""
+    app = await world.start_bot()
+    await command(world, "tib", "samordnande", "!kalla samordnande avstämning")
+    await direct_messages(world, app, "sos")
+    second = await command(world, "tib", "samordnande", "!kalla samordnande avstämning")
+    assert "Ingen har kallats nu" in second and "!kalla samordnande igen" in second
+    assert "kallades för" in await command(world, "tib", "samordnande", "!kalla samordnande 14:30 igen?")
+    await settle(app)
+    assert len(await direct_bodies(world, app, "sos")) == 1, "nobody rung a second time"
+    async with app.db.session() as session:
+        assert len((await session.exec(select(Convocation))).all()) == 1
+        refused = (await session.exec(select(AuditEntry).where(AuditEntry.action == "convene",
+                                                               col(AuditEntry.allowed).is_(False)))).all()
+    assert len(refused) == 2
+
+    answer = await command(world, "tib", "samordnande", "!kalla samordnande igen nytt läge")
+    assert "Ämne: nytt läge" in answer
+    assert "nytt läge" in (await direct_messages(world, app, "sos", count=2))[1]["content"]["body"]
+    await settle(app)
+    assert len(await direct_bodies(world, app, "sos")) == 2, "igen: exactly one more"

@@ -3,12 +3,14 @@ too long. Each gets a sentence; nothing rings, nothing is stored."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import json
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlmodel import select
-from support import World, command, highlights, settle
+from sqlmodel import col, select
+from support import World, command, highlights, room_events, send_text, settle, wait_for_reply
 
+from bot.domain.clock import FakeClock
 from bot.state.models import AuditEntry, Convocation, LogEntry, ReportRow, Summons
 
 
@@ -69,3 +71,24 @@ async def test_a_number_in_the_subject_is_no_time_and_a_past_date_is_refused(wor
     assert "har redan varit" in answer and "Ingen" not in answer.split("har redan varit")[0]
     async with app.db.session() as session:
         assert len((await session.exec(select(Convocation))).all()) == 1, "the past date convened nobody"
+
+
+async def test_a_sender_flooding_commands_gets_one_warning_and_a_minute_of_silence(world: World) -> None:
+    clock = FakeClock(datetime.now(UTC))
+    app = await world.start_bot(clock=clock)
+    client, room = world.clients["sos"], world.rooms["samordnande"]
+    sent = [await send_text(client, room, "!vem tib") for _ in range(22)]
+    warning = await wait_for_reply(client, room, sent[20])
+    assert "fler än 20 kommandon på en minut" in warning["content"]["body"]
+    for event_id in sent[:20]:
+        assert "Tjänsteman i beredskap" in (await wait_for_reply(client, room, event_id))["content"]["body"]
+    await settle(app)
+    replied_to = {e["content"].get("m.relates_to", {}).get("m.in_reply_to", {}).get("event_id")
+                  for e in await room_events(client, room, 200) if e["sender"] == world.bot.user_id}
+    assert sent[21] not in replied_to, "ignored after the warning"
+    assert "Tjänsteman i beredskap" in await command(world, "tib", "samordnande", "!vem tib"), "others go on"
+    async with app.db.session() as session:
+        flood = (await session.exec(select(AuditEntry).where(col(AuditEntry.allowed).is_(False)))).all()
+    assert [json.loads(a.detail)["reason"] for a in flood] == ["flood: warn", "flood: ignore"]
+    clock.advance(timedelta(minutes=1, seconds=1))
+    assert "Tjänsteman i beredskap" in await command(world, "sos", "samordnande", "!vem tib"), "a minute later"
