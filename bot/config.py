@@ -16,7 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from bot.domain.model import (
     Duration,
@@ -130,6 +130,14 @@ class SmsSettings(Strict):
         return (self.callback_url or f"http://{self.listen}").rstrip("/")
 
 
+class SecuritySettings(Strict):
+    """Who may give commands that change state or ring phones: in encrypted rooms, only from a device its
+    owner has cross-signed (as Element shares keys only with those), or from any device. By default as
+    `[matrix] share_keys_with`: a homeserver whose users have no cross-signing takes commands from any."""
+
+    commands_from: Literal["cross-signed", "any"] = "cross-signed"
+
+
 class DatabaseSettings(Strict):
     """SQLite by default; PostgreSQL as `postgresql+asyncpg://user@host/db` (password from PGPASSWORD)."""
 
@@ -151,9 +159,21 @@ class Settings(Strict):
     database: DatabaseSettings = DatabaseSettings()
     metrics: MetricsSettings = MetricsSettings()
     sms: SmsSettings | None = None
+    security: SecuritySettings = SecuritySettings()
     organisations: tuple[Organisation, ...] = Field(default=(), alias="organisation")
     functions: tuple[Function, ...] = Field(default=(), alias="function")
     forums: tuple[Forum, ...] = Field(default=(), alias="forum")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _commands_from_follows_key_sharing(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return data
+        matrix, security = data.get("matrix"), data.get("security", {})
+        if isinstance(matrix, Mapping) and isinstance(security, Mapping) and "commands_from" not in security \
+                and matrix.get("share_keys_with") == "all":
+            return {**data, "security": {**security, "commands_from": "any"}}
+        return data
 
     def crypto_store(self) -> Path:
         """The folder of the bot's encryption keys: one device for the bot's life lives here."""
@@ -193,8 +213,10 @@ def _pydantic_errors(exc: ValidationError) -> list[str]:
         place = _place(err["loc"])
         if err["type"] == "extra_forbidden":
             key = str(err["loc"][-1])
-            if key in ("password", "access_token", "token"):
-                errors.append(f"{place}: secrets do not belong in the file; set {' or '.join(SECRET_ENV)}")
+            if key in ("password", "access_token", "token", "secret"):
+                where = (f"{SMS_PASSWORD_ENV} and {SMS_SECRET_ENV}" if place.startswith("sms")
+                         else " or ".join(SECRET_ENV))
+                errors.append(f"{place}: secrets do not belong in the file; set {where}")
             else:
                 errors.append(f"{place}: unknown setting '{key}'")
         elif err["type"] == "missing":

@@ -32,6 +32,7 @@ class Reaction:
     reacts_to: str
     key: str
     sent_at: datetime
+    device_unsigned: bool = False  # sent from a device its owner has not cross-signed
 
 
 APPROVING = frozenset({"✅", "👍", "✔", "☑", "👌"})

@@ -19,7 +19,8 @@ from bot.texts.rich import Rich
 DONE_SHOWN = timedelta(days=7)
 
 
-@command("åtgärder", en="actions", aliases=("atgarder",), args=(Arg("forum", converters.forum, optional=True),))
+@command("åtgärder", en="actions", aliases=("atgarder",), args=(Arg("forum", converters.forum, optional=True),),
+         reads_only=True)
 async def atgarder(ctx: Context, forum: Forum | None) -> list[Outgoing]:
     forum = forum or ctx.forum_here()
     if forum is None:

@@ -14,7 +14,7 @@ from bot.texts.rich import Rich
 
 
 @command("export", en="export", aliases=("dokumentation", "record"),
-         args=(Arg("forum_or_event", optional=True, rest=True, max_length=200),))
+         args=(Arg("forum_or_event", optional=True, rest=True, max_length=200),), reads_only=True)
 async def export(ctx: Context, forum_or_event: str | None) -> list[Outgoing]:
     forum = ctx.directory.forums.get(forum_or_event) if forum_or_event else ctx.forum_here()
     if forum is not None:  # the forum's current or latest activation

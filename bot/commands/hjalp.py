@@ -34,7 +34,8 @@ def command_name(ctx: Context, raw: str) -> CommandSpec | str:
     return spec
 
 
-@command("hjälp", en="help", aliases=("hjalp", "h", "?"), args=(Arg("command", command_name, optional=True),))
+@command("hjälp", en="help", aliases=("hjalp", "h", "?"), args=(Arg("command", command_name, optional=True),),
+         reads_only=True)
 async def help_command(ctx: Context, command: CommandSpec | str | None) -> list[Outgoing]:
     lang = ctx.lang
     rich = Rich()

@@ -15,7 +15,8 @@ from bot.state import forums as forum_store
 from bot.state import meetings
 
 
-@command("ikapp", en="catchup", aliases=("i-kapp",), args=(Arg("forum", converters.forum, optional=True),))
+@command("ikapp", en="catchup", aliases=("i-kapp",), args=(Arg("forum", converters.forum, optional=True),),
+         reads_only=True)
 async def ikapp(ctx: Context, forum: Forum | None) -> list[Outgoing]:
     forum = forum or ctx.forum_here()
     if forum is None:

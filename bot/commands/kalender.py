@@ -16,7 +16,8 @@ from bot.state import meetings as store
 from bot.texts.rich import Rich
 
 
-@command("kalender", en="calendar", aliases=("ics",), args=(Arg("forum", converters.forum, optional=True),))
+@command("kalender", en="calendar", aliases=("ics",), args=(Arg("forum", converters.forum, optional=True),),
+         reads_only=True)
 async def kalender(ctx: Context, forum: Forum | None) -> list[Outgoing]:
     forum = forum or ctx.forum_here()
     if forum is None:

@@ -86,7 +86,8 @@ async def report(ctx: Context, forum: Forum, state: ForumState, convocation: Con
     return rich
 
 
-@command("kallelse", en="convocation", aliases=("roll",), args=(Arg("forum", converters.forum, optional=True),))
+@command("kallelse", en="convocation", aliases=("roll",), args=(Arg("forum", converters.forum, optional=True),),
+         reads_only=True)
 async def kallelse(ctx: Context, forum: Forum | None) -> list[Outgoing]:
     forum = forum or ctx.forum_here()
     if forum is None:

@@ -22,7 +22,8 @@ FILE_WORDS = {"fil", "file"}
 
 @command("lägesbild", en="sitrep", aliases=("lagesbild", "situation"),
          args=(Arg("which", optional=True, rest=True, max_length=100),),
-         usage_override={"sv": "[forum] [vecka N | händelse] [fil]", "en": "[forum] [week N | event] [file]"})
+         usage_override={"sv": "[forum] [vecka N | händelse] [fil]", "en": "[forum] [week N | event] [file]"},
+         reads_only=True)
 async def lagesbild(ctx: Context, which: str | None) -> list[Outgoing]:
     words = (which or "").split()
     as_file = bool(words) and normalise(words[-1]) in FILE_WORDS

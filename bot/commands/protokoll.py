@@ -12,7 +12,7 @@ from bot.state.models import MeetingRow
 
 
 @command("protokoll", en="minutes", aliases=("minnesanteckningar", "anteckningar"),
-         args=(Arg("meeting", optional=True, rest=True, max_length=100),))
+         args=(Arg("meeting", optional=True, rest=True, max_length=100),), reads_only=True)
 async def protokoll(ctx: Context, meeting: str | None) -> list[Outgoing]:
     found: MeetingRow | None
     number = (meeting or "").strip().lstrip("#")

@@ -58,6 +58,8 @@ class CommandSpec:
     access: Access = Access.KNOWN
     # For commands whose words after the name are sub-commands, e.g. "!övning på".
     usage_override: dict[str, str] = field(default_factory=dict)
+    # Changes nothing and rings nobody: open to a device its owner has not cross-signed.
+    reads_only: bool = False
 
     def usage(self, lang: str) -> str:
         name = self.name if lang == "sv" else self.en
@@ -152,12 +154,13 @@ def command(
     aliases: tuple[str, ...] = (),
     access: Access = Access.KNOWN,
     usage_override: dict[str, str] | None = None,
+    reads_only: bool = False,
 ) -> Callable[[Handler], Handler]:
     """Register the decorated handler as a command; the handler gets its arguments by name."""
 
     def wrap(handler: Handler) -> Handler:
         REGISTRY.register(CommandSpec(name=name, en=en, run=handler, args=args, aliases=aliases,
-                                      access=access, usage_override=usage_override or {}))
+                                      access=access, usage_override=usage_override or {}, reads_only=reads_only))
         return handler
 
     return wrap

@@ -13,7 +13,7 @@ from bot.texts.rich import Rich
 SHOWN = 5  # occurrences per forum
 
 
-@command("schema", en="schedule", args=(Arg("forum", converters.forum, optional=True),))
+@command("schema", en="schedule", args=(Arg("forum", converters.forum, optional=True),), reads_only=True)
 async def schema(ctx: Context, forum: Forum | None) -> list[Outgoing]:
     chosen = [forum] if forum else [f for f in ctx.directory.settings.forums if f.meetings]
     rich = Rich().bold(ctx.t("schema.title"))

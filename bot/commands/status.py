@@ -94,7 +94,8 @@ async def details(ctx: Context, forum: Forum, state: ForumState, rich: Rich) -> 
                 rich.text(", " + ctx.t("status.ended", when=ctx.when(activation.ended_at)))
 
 
-@command("status", en="status", aliases=("läge", "lage"), args=(Arg("forum", converters.forum, optional=True),))
+@command("status", en="status", aliases=("läge", "lage"), args=(Arg("forum", converters.forum, optional=True),),
+         reads_only=True)
 async def status(ctx: Context, forum: Forum | None) -> list[Outgoing]:
     rich = Rich().bold(ctx.t("status.title"))
     changes = await meetings.changes(ctx.session)

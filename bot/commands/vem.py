@@ -28,7 +28,7 @@ def duty_lines(ctx: Context, roster: Roster, duty: Duty, rich: Rich) -> None:
 
 
 @command("vem", en="who", args=(Arg("function_or_organisation", converters.function_or_organisation, rest=True,
-                                     max_length=200),))
+                                     max_length=200),), reads_only=True)
 async def vem(ctx: Context, function_or_organisation: Function | Organisation) -> list[Outgoing]:
     roster = await ctx.roster()
     now = ctx.clock.now()

@@ -177,6 +177,11 @@ class SmsOptions(Protocol):
     def country(self) -> str: ...
 
 
+class SecurityOptions(Protocol):
+    @property
+    def commands_from(self) -> str: ...
+
+
 class Region(Protocol):
     """The configured region: what `Directory` indexes (the configuration's Settings is one)."""
 
@@ -190,3 +195,5 @@ class Region(Protocol):
     def forums(self) -> tuple[Forum, ...]: ...
     @property
     def sms(self) -> SmsOptions | None: ...
+    @property
+    def security(self) -> SecurityOptions: ...

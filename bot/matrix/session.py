@@ -51,6 +51,7 @@ class Session:
         legacy = not env.get(STORE_KEY_ENV) and not (store / GENERATED_KEY_FILE).exists() and any(store.glob("*.db"))
         self.vault = Vault.for_store(store, env)
         self._querying = asyncio.Lock()
+        self._cross_signed: dict[str, set[str]] = {}  # the devices each user has cross-signed, as last queried
         self.client = AsyncClient(
             settings.matrix.homeserver,
             self.user_id,
@@ -211,9 +212,10 @@ class Session:
         if not isinstance(response, KeysQueryResponse):
             raise ConnectionError(f"keys/query answered {response}")
         await self.client.receive_response(response)
-        if self.settings.matrix.share_keys_with == "cross-signed":
-            for user_id in raw.get("device_keys", {}):
-                self._apply_trust(user_id, crosssign.trusted_devices(raw, user_id))
+        for user_id in raw.get("device_keys", {}):
+            self._cross_signed[user_id] = crosssign.trusted_devices(raw, user_id)
+            if self.settings.matrix.share_keys_with == "cross-signed":
+                self._apply_trust(user_id, self._cross_signed[user_id])
 
     def _apply_trust(self, user_id: str, trusted: set[str]) -> None:
         """Room keys only for devices their owner has cross-signed: nio skips blacklisted devices."""
@@ -224,6 +226,26 @@ class Session:
             elif device.id not in trusted and not device.blacklisted:
                 log.info("device %s of %s is not cross-signed by its owner: no room keys for it", device.id, user_id)
                 client.blacklist_device(device)  # nio starts a new room key in the rooms they share
+
+    async def sender_cross_signed(self, user_id: str, sender_key: str | None) -> bool:
+        """Whether the device that sent a decrypted event (known by its curve25519 key) is cross-signed by its
+        owner. A device the bot has not seen yet is looked up once; one it still cannot find is not trusted."""
+        if self.client.olm is None:
+            return True
+
+        def device_id() -> str | None:
+            found = [d.id for d in self.client.device_store.active_user_devices(user_id) if d.curve25519 == sender_key]
+            return found[0] if found else None
+
+        device = device_id()
+        if device is None or user_id not in self._cross_signed:
+            self.client.users_for_key_query.add(user_id)
+            try:
+                await self.query_keys()
+            except (OSError, TimeoutError, ConnectionError) as exc:
+                log.warning("cannot look up the devices of %s: %s", user_id, exc)
+            device = device_id()
+        return device is not None and device in self._cross_signed.get(user_id, set())
 
     def device_trusted(self, user_id: str, device_id: str) -> bool:
         """False for a device the bot knows and does not trust (not cross-signed by its owner)."""

@@ -8,7 +8,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -275,10 +275,11 @@ class Syncer:
         if isinstance(event, ReactionEvent):
             reaction = self._reaction(room_id, event)
             if reaction is not None and self.handlers is not None:
-                await self.handlers.reaction(reaction)
+                await self.handlers.reaction(replace(reaction, device_unsigned=await self._unsigned(event)))
             return
         incoming = self._incoming(room_id, event, room.member_count if room else 0)
         if incoming is not None and self.handlers is not None:
+            incoming = replace(incoming, device_unsigned=await self._unsigned(event))
             await self.handlers.message(incoming)
             if incoming.body.startswith(self.rooms.settings.bot.command_prefix):
                 self._mark_read(room_id, incoming.event_id, self.handlers.answered)
@@ -309,6 +310,12 @@ class Syncer:
     def _too_old(self, room_id: str, sent_at: datetime) -> bool:
         not_before = self.rooms.joined_at.get(room_id) or self.first_sync_at
         return not_before is not None and sent_at < not_before
+
+    async def _unsigned(self, event: Any) -> bool:
+        """Whether an encrypted event came from a device its owner has not cross-signed."""
+        if not getattr(event, "decrypted", False):
+            return False
+        return not await self.session.sender_cross_signed(event.sender, getattr(event, "sender_key", None))
 
     def _reaction(self, room_id: str, event: ReactionEvent) -> Reaction | None:
         if event.sender == self.user_id or not isinstance(event.key, str):

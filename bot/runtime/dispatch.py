@@ -113,6 +113,8 @@ class Dispatcher:
         async def run(ctx: Context) -> list[Outgoing]:
             if not await ctx.is_known():
                 return []
+            if self._untrusted(reaction.device_unsigned):  # a ✅ acknowledges or confirms: it changes state
+                raise NotAllowed("error.unverified_session", action="reaction")
             target = await repo.outbox_by_event(ctx.session, reaction.reacts_to)
             if target is None or not target.ref:
                 return []
@@ -193,9 +195,15 @@ class Dispatcher:
                 return
             if refused is not None:
                 await repo.audit(session, at=self.clock.now(), user_id=incoming.sender, action=refused.action,
-                                 forum_id=refused.forum_id, allowed=False, event_id=incoming.event_id)
+                                 forum_id=refused.forum_id, allowed=False, event_id=incoming.event_id,
+                                 detail={"reason": refused.key})
             rows = await repo.enqueue(session, incoming.event_id, messages, self.clock.now())
         self.on_enqueued(written(session), rows)
+
+    def _untrusted(self, device_unsigned: bool) -> bool:
+        """A command or reaction from a device its owner has not cross-signed, where only those may change
+        state or ring phones (a stolen password alone must not ring forty phones)."""
+        return device_unsigned and self.directory.settings.security.commands_from == "cross-signed"
 
     def _context(self, incoming: Incoming, session: AsyncSession) -> Context:
         return Context(incoming, session, self.directory, self.clock, self.lang, self.rooms, self.reload,
@@ -233,6 +241,8 @@ class Dispatcher:
             return [ctx.reply(rich.text(" " + ctx.t("error.see_help")))]
         if spec.access is Access.ADMIN and not self.directory.is_admin(ctx.sender):
             raise NotAllowed("error.admin_only", action=spec.name)
+        if not spec.reads_only and self._untrusted(ctx.incoming.device_unsigned):
+            raise NotAllowed("error.unverified_session", action=f"command:{spec.name}")
         arguments = spec.parse(ctx, rest)
         return await spec.run(ctx, **arguments)
 

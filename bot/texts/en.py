@@ -18,6 +18,9 @@ TEXTS: dict[str, str] = {
     "and mention the incident number to an administrator if it happens again.",
     "error.flood": "You sent more than {limit} commands in a minute. I take no commands from you for the next "
     "minute.",
+    "error.unverified_session": "commands that change something or convene are taken only from a verified "
+    "session. Verify this session in Element (Settings → Sessions) with another of your devices or your recovery "
+    "key, and send the command again.",
     "error.known_names": "Available: {names}.",
     "error.missing_arg": "Give {arg}.",
     "error.too_long": "The text for {arg} is too long (at most {limit} characters).",

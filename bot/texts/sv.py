@@ -19,6 +19,9 @@ TEXTS: dict[str, str] = {
     " incidentnumret till en administratör om felet återkommer.",
     "error.flood": "Du har skickat fler än {limit} kommandon på en minut. Jag tar inte emot kommandon från dig "
     "under den närmaste minuten.",
+    "error.unverified_session": "kommandon som ändrar något eller kallar tas bara emot från en verifierad "
+    "session. Verifiera den här sessionen i Element (Inställningar → Sessioner) med en annan av dina enheter "
+    "eller din återställningsnyckel och skriv kommandot igen.",
     "error.known_names": "Tillgängliga: {names}.",
     "error.missing_arg": "Ange {arg}.",
     "error.too_long": "Texten för {arg} är för lång (högst {limit} tecken).",

@@ -7,6 +7,7 @@ part), put in the configuration by its id.
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -15,11 +16,11 @@ from typing import Any
 import pytest
 from elementphone import ElementPhone, from_bot, missing, text
 from sqlmodel import col, select
-from support import World, direct_room, wait_for
+from support import World, direct_room, settle, wait_for
 
 from bot.app import App
 from bot.config import Settings
-from bot.state.models import Summons
+from bot.state.models import AuditEntry, Convocation, Summons
 
 ENCRYPTED = {"type": "m.room.encryption", "state_key": "", "content": {"algorithm": "m.megolm.v1.aes-sha2"}}
 
@@ -129,3 +130,40 @@ async def test_a_device_its_owner_has_not_signed_gets_no_room_key(world: World, 
     assert same["decryption_failure"] is not None and text(same) == "", "no key for an unsigned device"
     seen_by_legacy = await legacy.wait(lambda e: e["event_id"] == answer["event_id"])
     assert seen_by_legacy["decryption_failure"] is None and text(seen_by_legacy) == text(answer)
+
+
+async def test_commands_that_change_state_come_only_from_a_cross_signed_device(world: World, phones: Any) -> None:
+    """A stolen password alone (a new, unverified session) rings nobody; the same person's verified session
+    activates; reading stays open to both. (Element itself will not send from an unverified session of an
+    account with cross-signing; a thief uses a client that does, here Element's stack in its legacy mode.)"""
+    room_id, settings = await encrypted_forum(world)
+    signed = await phones("tib")
+    stolen = await phones("tib", cross_sign=False, isolation="all")
+    for p in (signed, stolen):
+        await p.join(room_id)
+    app = await world.start_bot(settings)
+
+    def reply_to(event_id: str) -> Callable[[dict[str, Any]], bool]:
+        return lambda e: from_bot(world.bot.user_id, room_id)(e) and \
+            e["content"].get("m.relates_to", {}).get("m.in_reply_to", {}).get("event_id") == event_id
+
+    asked = await stolen.send(room_id, "!aktivera samordnande storm")
+    refusal = await signed.wait(reply_to(asked))  # the owner reads it on a verified session
+    assert "verifierad session" in text(refusal) and "Verifiera den här sessionen" in text(refusal)
+    read = await stolen.send(room_id, "!status samordnande")
+    status = await signed.wait(reply_to(read))
+    assert "Regionalt samordnande forum" in text(status), "reading stays open"
+    await settle(app)
+    async with app.db.session() as session:
+        assert (await session.exec(select(Convocation))).all() == [], "nobody convened, nobody rung"
+        refused = (await session.exec(select(AuditEntry).where(col(AuditEntry.allowed).is_(False)))).all()
+    assert [(a.action, json.loads(a.detail)["reason"]) for a in refused] == [
+        ("command:aktivera", "error.unverified_session")]
+
+    await signed.send(room_id, "!aktivera samordnande storm")
+
+    async def activated() -> bool:
+        async with app.db.session() as session:
+            return len((await session.exec(select(Convocation))).all()) == 1
+
+    await wait_for(activated, 60)

@@ -215,3 +215,25 @@ def test_a_forum_may_set_its_rhythm_while_activated_and_a_bad_one_is_an_error_wi
     for wrong in ("ibland", "10min", "2d"):
         data["forum"][0]["activated_rhythm"] = wrong
         assert any("activated_rhythm" in error for error in errors_of(data)), wrong
+
+
+def test_commands_come_from_cross_signed_devices_unless_the_homeserver_has_no_cross_signing() -> None:
+    data = example()
+    assert parse_settings(data).security.commands_from == "cross-signed"
+    data["matrix"]["share_keys_with"] = "all"
+    assert parse_settings(data).security.commands_from == "any", "users without cross-signing still command"
+    data["security"] = {"commands_from": "cross-signed"}
+    assert parse_settings(data).security.commands_from == "cross-signed", "said outright, it holds"
+    data["security"] = {"commands_from": "everyone"}
+    assert any(e.startswith("security.commands_from") for e in errors_of(data))
+
+
+def test_the_sms_section_refuses_an_alphanumeric_sender_and_a_password_in_the_file() -> None:
+    data = example()
+    data["sms"] = {"gateway": "http://127.0.0.1:13013/cgi-bin/sendsms", "user": "samverkan", "sender": "Samverkan"}
+    assert any("alphanumeric sender cannot be replied to" in e for e in errors_of(data))
+    data["sms"] = {"gateway": "http://127.0.0.1:13013/cgi-bin/sendsms", "user": "samverkan",
+                   "sender": "+46701740600", "password": "x"}
+    assert any(e.startswith("sms.password") and "SAMVERKAN_SMS_PASSWORD" in e for e in errors_of(data))
+    data["sms"].pop("password")
+    assert parse_settings(data).sms is not None
