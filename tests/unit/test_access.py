@@ -73,8 +73,9 @@ def config(url: str) -> Any:
     })
 
 
-async def attempt(url: str, command: str, activated: bool, sender: str) -> tuple[int, int]:
-    """(allowed, refused) audit entries written by `sender`'s command."""
+async def attempt(url: str, command: str, activated: bool, sender: str,
+                  unverified: bool = False) -> tuple[int, int]:
+    """(allowed, refused) audit entries written by `sender`'s command (sent from an unverified session)."""
     settings = config(url)
     db = Database(settings.database.url)
     await db.migrate()
@@ -82,7 +83,8 @@ async def attempt(url: str, command: str, activated: bool, sender: str) -> tuple
     if activated:
         await dispatch.handle(Incoming(FORUM_ROOM, SENDERS["convener"], "$setup", "!aktivera samordnande storm",
                                     datetime.now(UTC)))
-    await dispatch.handle(Incoming(FORUM_ROOM, sender, "$tried", command, datetime.now(UTC)))
+    await dispatch.handle(Incoming(FORUM_ROOM, sender, "$tried", command, datetime.now(UTC),
+                                   device_unsigned=unverified))
     async with db.session() as session:
         rows = (await session.exec(select(AuditEntry).where(AuditEntry.event_id == "$tried"))).all()
     await db.close()
@@ -99,3 +101,18 @@ def test_only_the_allowed_senders_change_state_and_refusals_are_audited(
         else:
             assert changed == 0, f"{kind} must not change anything: {command}"
             assert refused == 1, f"{kind}'s refusal is not audited: {command}"
+
+
+@pytest.mark.parametrize(("command", "activated", "allowed"), MATRIX, ids=[c for c, _, _ in MATRIX])
+def test_from_a_session_its_owner_has_not_verified_nobody_changes_anything(
+        new_database: Callable[[], str], command: str, activated: bool, allowed: set[str]) -> None:
+    """A stolen password gives a new, unverified session: even the convener's commands are refused, audited."""
+    for kind in allowed:
+        changed, refused = asyncio.run(attempt(new_database(), command, activated, SENDERS[kind], unverified=True))
+        assert (changed, refused) == (0, 1), f"{kind} from an unverified session: {command}"
+
+
+@pytest.mark.parametrize("command", ["!status", "!vem lst-tib", "!kallelse samordnande", "!schema samordnande"])
+def test_reading_stays_open_to_an_unverified_session(new_database: Callable[[], str], command: str) -> None:
+    changed, refused = asyncio.run(attempt(new_database(), command, False, SENDERS["member"], unverified=True))
+    assert refused == 0
