@@ -63,7 +63,9 @@ def main(argv: list[str] | None = None) -> int:
             for error in exc.errors:
                 print(f"  {error}", file=sys.stderr)
             return 1
-        found = warnings(settings)
+        from bot.ops.health import moved_warnings, room_moves
+
+        found = warnings(settings) + moved_warnings(settings, asyncio.run(room_moves(settings)))
         for warning in found:
             print(f"warning: {warning}", file=sys.stderr)
         print(f"OK: {settings.summary()}" + (f"; {len(found)} warning(s)" if found else ""))

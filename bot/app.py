@@ -29,6 +29,7 @@ from bot.config import (
 from bot.domain.clock import Clock, SystemClock
 from bot.domain.directory import Directory
 from bot.domain.model import Forum
+from bot.flows import forums as forums_flow
 from bot.flows import sms as sms_flow
 from bot.flows.context import Context
 from bot.flows.convocation import undelivered
@@ -91,7 +92,8 @@ class App:
         self.outbox.on_give_up = self._undelivered
         self.matrix.listen(Handlers(message=self.dispatch.handle, reaction=self.dispatch.handle_reaction,
                                     undecryptable=self.dispatch.handle_undecryptable,
-                                    answered=self.outbox.answered))
+                                    answered=self.outbox.answered, room_moved=self._room_moved,
+                                    removed=self._removed))
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -137,6 +139,20 @@ class App:
         await self.db.write(lambda session: sms_store.sync_contacts(session, sealed, now))
         log.info("sms: %d numbers from the contacts file, %d holders without Matrix", len(sealed),
                  sum(len(h) for h in self.contacts.sms_holders.values()))
+
+    async def _room_moved(self, old: str, new: str, by: str) -> None:
+        """A configured room was upgraded: follow it, and move the forum's state there."""
+        joined = await self.matrix.rooms.follow_upgrade(old, new)
+        log.info("room %s was upgraded to %s by %s; %s", old, new, by, "joined" if joined else "cannot join it")
+        await self.dispatch.run_internal(f"room-moved:{old}:{new}",
+                                         partial(forums_flow.room_moved, old=old, new=new, joined=joined))
+
+    async def _removed(self, room_id: str, by: str, membership: str) -> None:
+        """Kicked or banned from a configured room: health and the log room say so at once."""
+        log.error("the bot was %s from %s by %s", "banned" if membership == "ban" else "removed", room_id, by)
+        await self.matrix.rooms.note_removed(room_id, by, membership)
+        await self.dispatch.run_internal(f"removed:{room_id}:{self.clock.now().isoformat()}",
+                                         partial(forums_flow.removed, room_id=room_id, by=by, membership=membership))
 
     async def _sms_in(self, incoming: SmsIn) -> None:
         """A reply to the bot's number: handled once, as internal work that may acknowledge."""

@@ -168,3 +168,44 @@ async def file_request(ctx: Context, forum: Forum, event: str, description: str 
     names = ", ".join(f.name for f in conveners)
     out.append(ctx.reply(Rich().text(ctx.t("activation.request_sent", forum=forum.name, conveners=names))))
     return out
+
+
+# ---- rooms that move ----
+
+
+async def room_moved(ctx: Context, old: str, new: str, joined: bool) -> list[Outgoing]:
+    """A forum's room was upgraded: its state follows to the new room, and the log room is told what to change
+    in the configuration (the old id keeps working until then)."""
+    forums = [f for f in ctx.directory.settings.forums if f.room == old or ctx.rooms.get(f.room) in (old, new)]
+    if not forums:
+        return []
+    out: list[Outgoing] = []
+    for forum in forums:
+        out += room_state(ctx, forum, await store.forum_state(ctx.session, forum.id))
+    names = ", ".join(f.name for f in forums)
+    rich = Rich().text(ctx.t("room.moved", forums=names, old=old, new=new))
+    if not joined:
+        rich.br().text(ctx.t("room.moved_not_joined"))
+    await repo.audit(ctx.session, at=ctx.clock.now(), user_id=ctx.sender, action="room_moved",
+                     forum_id=forums[0].id, detail={"old": old, "new": new, "joined": joined})
+    return [*_to_log_room(ctx, rich), *out]
+
+
+async def removed(ctx: Context, room_id: str, by: str, membership: str) -> list[Outgoing]:
+    """The bot was kicked or banned from a configured room: the log room is told at once (health says so too)."""
+    forums = [f.name for f in ctx.directory.settings.forums if room_id in (f.room, ctx.rooms.get(f.room))]
+    homes = [o.name for o in ctx.directory.settings.organisations
+             if o.home_room and room_id in (o.home_room, ctx.rooms.get(o.home_room))]
+    what = ", ".join([*forums, *homes]) or room_id
+    rich = Rich().text(ctx.t(f"room.removed.{membership}", room=what) + " ").pill(by)
+    await repo.audit(ctx.session, at=ctx.clock.now(), user_id=by, action=f"bot_{membership}",
+                     detail={"room": room_id})
+    log_room = ctx.directory.settings.bot.log_room
+    if log_room and room_id in (log_room, ctx.rooms.get(log_room)):
+        return []  # put out of the log room itself: health says so
+    return _to_log_room(ctx, rich)
+
+
+def _to_log_room(ctx: Context, rich: Rich) -> list[Outgoing]:
+    log_room = ctx.directory.settings.bot.log_room
+    return [Message(target=log_room, body=rich.plain, html=rich.html)] if log_room else []

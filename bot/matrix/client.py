@@ -62,6 +62,7 @@ class MatrixAdapter:
         await self.db.write(lambda s: repo.delete_value(s, NOT_READY))
         await self.sync.load()
         await self.rooms.load()
+        await self.rooms.load_moves()
         await self.rooms.join_configured_rooms()
 
     def reconfigure(self, settings: Settings, formed_rooms: Iterable[str] = ()) -> None:

@@ -26,6 +26,7 @@ from nio import (
     SyncResponse,
 )
 from nio.api import RoomPreset
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import Settings
 from bot.matrix.session import RateLimited, Session, retry_after
@@ -33,6 +34,9 @@ from bot.state import repo
 from bot.state.db import Database
 
 log = logging.getLogger(__name__)
+
+MOVED = "room_moved:"  # bot_state: an upgraded room's old id -> the id of the room that replaced it
+REMOVED = "removed_from:"  # bot_state: a configured room the bot was put out of -> "<leave|ban> <by> <when>"
 
 ENCRYPTION = {"type": "m.room.encryption", "state_key": "", "content": {"algorithm": "m.megolm.v1.aes-sha2"}}
 
@@ -75,11 +79,12 @@ class Rooms:
         return list(dict.fromkeys(rooms))
 
     async def resolve(self, room: str) -> str | None:
-        """A room id for an alias or id; None if the alias does not exist."""
-        if room.startswith("!"):
-            return room
+        """A room id for an alias or id (an upgraded room's id gives its replacement); None if the alias does
+        not exist."""
         if room in self.aliases:
             return self.aliases[room]
+        if room.startswith("!"):
+            return room
         if room in self.formed_rooms:
             return await self.create_forum_room(room)
         answer = await self.client.room_resolve_alias(room)
@@ -138,6 +143,36 @@ class Rooms:
             olm.update_tracked_users(room)
         return answer
 
+    async def load_moves(self) -> None:
+        """The upgraded rooms the bot followed: the configuration's old ids lead to the new rooms."""
+        async with self.db.session() as session:
+            moves = await repo.values_under(session, MOVED)
+        for old, new in moves.items():
+            self.aliases[old] = new
+
+    async def follow_upgrade(self, old: str, new: str) -> bool:
+        """A configured room was upgraded: from now on its old id, and the aliases that led to it, lead to the
+        new room, which the bot joins (False when it cannot: it must be invited)."""
+        for ref, room_id in list(self.aliases.items()):
+            if room_id == old:
+                self.aliases[ref] = new
+        self.aliases[old] = new
+        self.configured_room_ids.add(new)
+
+        async def write(session: AsyncSession) -> None:
+            await repo.set_value(session, MOVED + old, new)
+            prefix = await repo.get_value(session, f"topic_prefix:{old}")  # the upgrade copied the topic with it
+            if prefix is not None:
+                await repo.set_value(session, f"topic_prefix:{new}", prefix)
+
+        await self.db.write(write)
+        return await self.join(new)
+
+    async def note_removed(self, room_id: str, by: str, membership: str) -> None:
+        """Put out of a configured room: written down for `health` until the bot is in the room again."""
+        value = f"{membership} {by} {datetime.now(UTC).isoformat()}"
+        await self.db.write(lambda session: repo.set_value(session, REMOVED + room_id, value))
+
     async def join_configured_rooms(self) -> None:
         """Join every room the configuration names; a missing room is logged, not fatal."""
         answer = await self.client.joined_rooms()
@@ -163,6 +198,7 @@ class Rooms:
             log.warning("cannot join %s: %s", room_id, answer.message)
             return False
         self.joined_at.setdefault(room_id, datetime.now(UTC))
+        await self.db.write(lambda session: repo.delete_value(session, REMOVED + room_id))  # in it again
         return True
 
     async def direct_room(self, user_id: str) -> str:

@@ -20,6 +20,7 @@ from nio import (
     ReactionEvent,
     RoomMemberEvent,
     RoomMessageText,
+    RoomUpgradeEvent,
     SyncError,
     SyncResponse,
 )
@@ -66,6 +67,10 @@ class Handlers:
     undecryptable: Callable[[Incoming], Awaitable[None]]
     after_sync: Callable[[], None] = lambda: None
     answered: Callable[[], Awaitable[None]] = _nothing  # until the answers due now have gone out
+    # A configured room was upgraded (old room id, new room id, who), or the bot was put out of one
+    # (room id, who, "leave" | "ban").
+    room_moved: Callable[[str, str, str], Awaitable[None]] | None = None
+    removed: Callable[[str, str, str], Awaitable[None]] | None = None
 
 
 class Syncer:
@@ -258,11 +263,21 @@ class Syncer:
             thread_root=thread_of(event.source.get("content"))))
 
     async def _dispatch(self, answer: SyncResponse) -> None:
+        for room_id, left in answer.rooms.leave.items():
+            for event in left.timeline.events:
+                if isinstance(event, RoomMemberEvent) and event.state_key == self.user_id \
+                        and event.membership in ("leave", "ban") and event.sender != self.user_id \
+                        and room_id in self.rooms.configured_room_ids and self.handlers and self.handlers.removed:
+                    await self.handlers.removed(room_id, event.sender, event.membership)
         for room_id, info in answer.rooms.join.items():
             for event in info.timeline.events:
                 if isinstance(event, RoomMemberEvent) and event.membership in ("leave", "ban") \
                         and event.state_key != self.user_id:
                     await self.rooms.forget_direct(event.state_key, room_id)
+                    continue
+                if isinstance(event, RoomUpgradeEvent) and event.replacement_room \
+                        and room_id in self.rooms.configured_room_ids and self.handlers and self.handlers.room_moved:
+                    await self.handlers.room_moved(room_id, event.replacement_room, event.sender)
                     continue
                 if isinstance(event, MegolmEvent):  # still encrypted: nio had no key for it
                     await self._undecryptable(room_id, event)

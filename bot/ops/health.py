@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.config import Settings
+from bot.matrix.rooms import MOVED, REMOVED
 from bot.matrix.sync import LAST_SYNC, NOT_READY
 from bot.state import repo
 from bot.state import sms as sms_store
@@ -17,6 +18,31 @@ from bot.state.db import Database
 
 # The sync long-polls for 30 s; two missed polls and a bit is unhealthy.
 STALE = timedelta(seconds=90)
+
+
+async def room_moves(settings: Settings) -> dict[str, str]:
+    """The upgraded rooms the running bot followed (old id -> new id), from its database if there is one."""
+    url = settings.database.url
+    if url.startswith("sqlite") and not await asyncio.to_thread(Path(url.split(":///", 1)[-1]).exists):
+        return {}
+    db = Database(url)
+    try:
+        async with db.session() as session:
+            return await repo.values_under(session, MOVED)
+    except Exception:  # noqa: BLE001 - a database not made yet, or unreachable: nothing to warn of
+        return {}
+    finally:
+        await db.close()
+
+
+def moved_warnings(settings: Settings, moves: dict[str, str]) -> list[str]:
+    """A configured room that was upgraded: the configuration should name the new one."""
+    places = [(f"forum[{i}].room", f.room) for i, f in enumerate(settings.forums)]
+    places += [(f"organisation[{i}].home_room", o.home_room) for i, o in enumerate(settings.organisations)
+               if o.home_room]
+    places += [("bot.log_room", settings.bot.log_room)] if settings.bot.log_room else []
+    return [f"{place}: the room {room} was upgraded; its new id is {moves[room]}: name it here"
+            for place, room in places if room in moves]
 
 
 async def check(settings: Settings, now: datetime | None = None) -> tuple[bool, str]:
@@ -31,6 +57,7 @@ async def check(settings: Settings, now: datetime | None = None) -> tuple[bool, 
             last = await repo.get_value(session, LAST_SYNC)
             not_ready = await repo.get_value(session, NOT_READY)
             gateway = await repo.get_value(session, sms_store.GATEWAY) if settings.sms else None
+            removed = await repo.values_under(session, REMOVED)
     except Exception as exc:  # noqa: BLE001 - any failure to read the database is the answer
         return False, f"database unreadable: {type(exc).__name__}: {exc}"
     finally:
@@ -43,6 +70,9 @@ async def check(settings: Settings, now: datetime | None = None) -> tuple[bool, 
     age = now - datetime.fromisoformat(last)
     if age > STALE:
         return False, f"last successful sync {age.total_seconds():.0f} s ago"
+    if removed:
+        return False, "removed from configured rooms: " + "; ".join(
+            f"{room} ({value.split(' ')[0]} by {value.split(' ')[1]})" for room, value in removed.items())
     if gateway is not None and gateway.startswith("down "):
         _, since, why = gateway.split(" ", 2)
         return False, f"sms gateway not answering since {since} ({why}); SMS wait in the database"

@@ -21,6 +21,14 @@ TEXTS: dict[str, str] = {
     "error.unverified_session": "commands that change something or convene are taken only from a verified "
     "session. Verify this session in Element (Settings → Sessions) with another of your devices or your recovery "
     "key, and send the command again.",
+    "room.moved": "The room of {forums} was upgraded: I follow to the new room ({new}) and move the forum's "
+    "state there. Change the room in the configuration from {old} to {new}; until then the old id leads to the "
+    "new room.",
+    "room.moved_not_joined": "I could not join the new room: invite me there.",
+    "room.removed.leave": "I was removed from the room of {room} and no longer reach it: convocations and answers "
+    "do not arrive there until I am invited again. Removed by",
+    "room.removed.ban": "I was banned from the room of {room} and no longer reach it: convocations and answers do "
+    "not arrive there until the ban is lifted and I am invited again. Banned by",
     "error.known_names": "Available: {names}.",
     "error.missing_arg": "Give {arg}.",
     "error.too_long": "The text for {arg} is too long (at most {limit} characters).",

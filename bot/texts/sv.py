@@ -22,6 +22,14 @@ TEXTS: dict[str, str] = {
     "error.unverified_session": "kommandon som ändrar något eller kallar tas bara emot från en verifierad "
     "session. Verifiera den här sessionen i Element (Inställningar → Sessioner) med en annan av dina enheter "
     "eller din återställningsnyckel och skriv kommandot igen.",
+    "room.moved": "Rummet för {forums} har uppgraderats: jag följer med till det nya rummet ({new}) och för över "
+    "forumets läge dit. Ändra rummet i konfigurationen från {old} till {new}; till dess leder det gamla id:t "
+    "till det nya rummet.",
+    "room.moved_not_joined": "Jag kunde inte gå med i det nya rummet: bjud in mig dit.",
+    "room.removed.leave": "Jag har kastats ut ur rummet för {room} och når det inte längre: kallelser och svar "
+    "kommer inte fram där förrän jag bjuds in igen. Utkastad av",
+    "room.removed.ban": "Jag har stängts av från rummet för {room} och når det inte längre: kallelser och svar "
+    "kommer inte fram där förrän avstängningen hävs och jag bjuds in igen. Avstängd av",
     "error.known_names": "Tillgängliga: {names}.",
     "error.missing_arg": "Ange {arg}.",
     "error.too_long": "Texten för {arg} är för lång (högst {limit} tecken).",

@@ -114,5 +114,5 @@ def test_from_a_session_its_owner_has_not_verified_nobody_changes_anything(
 
 @pytest.mark.parametrize("command", ["!status", "!vem lst-tib", "!kallelse samordnande", "!schema samordnande"])
 def test_reading_stays_open_to_an_unverified_session(new_database: Callable[[], str], command: str) -> None:
-    changed, refused = asyncio.run(attempt(new_database(), command, False, SENDERS["member"], unverified=True))
+    _, refused = asyncio.run(attempt(new_database(), command, False, SENDERS["member"], unverified=True))
     assert refused == 0
