@@ -36,6 +36,7 @@ MAX_ATTEMPTS = 5  # for a gateway that answers, but refuses this SMS
 # already recorded as accepted, and a report less per SMS leaves the database to the SMS going out.
 DLR_MASK = 1 | 2 | 16
 TIMEOUT = aiohttp.ClientTimeout(total=15)
+REPORTS_EVERY = 0.2  # seconds a delivery report may wait to be written together with others
 
 
 Report = tuple[int, str, datetime, str | None]  # sms id, state, when, why
@@ -63,6 +64,7 @@ class SmsSender:
         self.accepted: Callable[[int], None] = lambda count: None  # counts SMS accepted by the gateway
         self._reports: list[tuple[Report, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
+        self._urgent = asyncio.Event()
 
     def notify(self) -> None:
         self._wake.set()
@@ -125,7 +127,7 @@ class SmsSender:
             raise GatewayDown(type(exc).__name__) from exc
         now = self.clock.now()
         if status == 202:  # "0: Accepted for delivery" or "3: Queued for later delivery"
-            await self.record(row.id, store.ACCEPTED, now)
+            await self.record(row.id, store.ACCEPTED, now, urgent=True)
             self.accepted(1)
             await self._gateway("ok")
             return
@@ -140,21 +142,29 @@ class SmsSender:
                                                         f"HTTP {status}: {body}", give_up=give_up))
         await self._gateway("ok")
 
-    async def record(self, sms_id: int, state: str, at: datetime, why: str | None = None) -> None:
+    async def record(self, sms_id: int, state: str, at: datetime, why: str | None = None, *,
+                     urgent: bool = False) -> None:
         """What the gateway said of an SMS (its 202, a delivery report), written before this returns.
 
-        Every such write goes through here, one transaction at a time, and those that arrive meanwhile go
-        into the same transaction: delivery reports come in bursts while SMS go out, and SQLite makes
-        writers that meet wait in its busy handler's sleeps, which would slow every SMS after them.
+        Every such write goes through here, one transaction at a time, and those that arrive meanwhile go into
+        the same transaction: SQLite makes writers that meet wait in its busy handler's sleeps. A delivery
+        report waits up to REPORTS_EVERY for company; the record of a 202 (`urgent`, the next SMS waits for
+        it) is written at once, with the reports gathered so far.
         """
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._reports.append(((sms_id, state, at, why), done))
+        if urgent:
+            self._urgent.set()
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_reports())
         await done
 
     async def _write_reports(self) -> None:
         while self._reports:
+            if not self._urgent.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._urgent.wait(), REPORTS_EVERY)
+            self._urgent.clear()
             batch, self._reports = self._reports, []
 
             async def write(session: AsyncSession, batch: list[tuple[Report, asyncio.Future[None]]] = batch) -> None:
