@@ -229,7 +229,8 @@ class Session:
 
     async def sender_cross_signed(self, user_id: str, sender_key: str | None) -> bool:
         """Whether the device that sent a decrypted event (known by its curve25519 key) is cross-signed by its
-        owner. A device the bot has not seen yet is looked up once; one it still cannot find is not trusted."""
+        owner. A user the bot has not looked up yet is looked up once; a device it still cannot find is not
+        trusted (a new device is learned when the homeserver says the user's devices changed)."""
         if self.client.olm is None:
             return True
 
@@ -239,7 +240,8 @@ class Session:
 
         device = device_id()
         if device is None or user_id not in self._cross_signed:
-            self.client.users_for_key_query.add(user_id)
+            if user_id not in self._cross_signed:  # else nio asks again when the user's devices change
+                self.client.users_for_key_query.add(user_id)
             try:
                 await self.query_keys()
             except (OSError, TimeoutError, ConnectionError) as exc:
