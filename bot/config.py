@@ -119,7 +119,7 @@ class SmsSettings(Strict):
     @classmethod
     def _number(cls, value: str) -> str:
         if not re.fullmatch(r"\+[1-9]\d{7,14}", value):
-            raise ValueError(f"the sender must be a number in E.164 (+46701234567), not {value!r}: "
+            raise ValueError(f"the sender must be a number in E.164 (for example +46701740600), not {value!r}: "
                              "an alphanumeric sender cannot be replied to")
         return value
 

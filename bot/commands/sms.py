@@ -1,7 +1,8 @@
 """!sms [nummer | kod N | av | status]: one's mobile number for the second channel, in a direct message.
 
-`!sms +46 70 123 45 67` texts a six-digit code, `!sms kod 123456` confirms it, `!sms` shows the number
-masked, `!sms av` removes it; `!sms status` (administrators) shows the gateway and the SMS of each event.
+`!sms <nummer>` (for example +46 70 174 06 01, fictitious) texts a six-digit code, `!sms kod 123456` confirms
+it, `!sms` shows the number masked, `!sms av` removes it; `!sms status` (administrators) shows the gateway and
+the SMS of each event.
 """
 
 from __future__ import annotations

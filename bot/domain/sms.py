@@ -70,8 +70,8 @@ class BadNumber(ValueError):
 
 
 def normalise_number(text: str, country: str = "46") -> str:
-    """A phone number as people write it -> E.164: '070-123 45 67', '+46 70 123 45 67' and '0046701234567'
-    are all '+46701234567'. A national number (leading 0) is read in `country`."""
+    """A phone number as people write it -> E.164; a national number (leading 0) is read in `country`.
+    For example (fictitious): '070-174 06 01', '+46 70 174 06 01', '0046701740601' -> '+46701740601'."""
     compact = re.sub(r"[\s\-().]", "", text)
     if compact.startswith("00"):
         compact = "+" + compact[2:]
@@ -85,8 +85,9 @@ def normalise_number(text: str, country: str = "46") -> str:
 
 
 def mask(number: str) -> str:
-    """A number as it may be shown: '+46701234567' -> '+46 70 *** ** 67'. Only the country, the operator's
-    prefix and the last two digits: enough for its owner to recognise it, too little to call it."""
+    """A number as it may be shown, for example (fictitious) '+46701740601' -> '+46 70 *** ** 01'. Only the
+    country, the operator's prefix and the last two digits: enough for its owner to recognise it, too little
+    to call it."""
     if number.startswith("+46") and len(number) >= 10:
         hidden = len(number) - 3 - 2 - 2
         return f"+46 {number[3:5]} {'*' * min(hidden, 3)}{' ' if hidden > 3 else ''}{'*' * max(hidden - 3, 0)} " \
