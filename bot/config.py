@@ -41,6 +41,8 @@ class BotSettings(Strict):
     command_prefix: str = "!"
     # A second !kalla of a forum this soon after the last convocation asks for `igen` and rings nobody.
     reconvene_within: Duration = timedelta(minutes=10)
+    # More commands than this in a minute from one sender: one warning, then a minute without answers.
+    commands_per_minute: int = Field(default=20, ge=1)
     # On SIGTERM, seconds to keep delivering queued messages; below a container engine's grace period.
     stop_timeout: float = Field(default=5.0, ge=0, le=300)
 

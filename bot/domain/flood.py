@@ -18,14 +18,13 @@ class Verdict(Enum):
 
 
 class Flood:
-    def __init__(self, limit: int = LIMIT, window: timedelta = WINDOW) -> None:
-        self.limit = limit
+    def __init__(self, window: timedelta = WINDOW) -> None:
         self.window = window
         self._seen: dict[str, deque[datetime]] = {}
         self._quiet_until: dict[str, datetime] = {}
 
-    def check(self, sender: str, now: datetime) -> Verdict:
-        """Count a command from `sender` at `now`."""
+    def check(self, sender: str, now: datetime, limit: int = LIMIT) -> Verdict:
+        """Count a command from `sender` at `now`; more than `limit` in the window is a flood."""
         until = self._quiet_until.get(sender)
         if until is not None:
             if now < until:
@@ -35,7 +34,7 @@ class Flood:
         while seen and now - seen[0] >= self.window:
             seen.popleft()
         seen.append(now)
-        if len(seen) <= self.limit:
+        if len(seen) <= limit:
             return Verdict.OK
         seen.clear()
         self._quiet_until[sender] = now + self.window

@@ -220,14 +220,15 @@ class Dispatcher:
                                             length=len(ctx.incoming.body))))]
 
     async def _run_command(self, ctx: Context, name: str, rest: str) -> list[Outgoing]:
-        verdict = self.flood.check(ctx.sender, self.clock.now())
+        limit = self.directory.settings.bot.commands_per_minute
+        verdict = self.flood.check(ctx.sender, self.clock.now(), limit)
         if verdict is not Verdict.OK:  # faster than a person types: one warning, then a minute of silence
             await repo.audit(ctx.session, at=self.clock.now(), user_id=ctx.sender, action=f"command:{name[:50]}",
                              allowed=False, event_id=ctx.incoming.event_id,
                              detail={"reason": f"flood: {verdict.value}"})
             if verdict is Verdict.IGNORE:
                 return []
-            return [ctx.reply(Rich().text(ctx.t("error.flood", limit=self.flood.limit)))]
+            return [ctx.reply(Rich().text(ctx.t("error.flood", limit=limit)))]
         if not await ctx.is_known():
             await repo.audit(ctx.session, at=self.clock.now(), user_id=ctx.sender, action=f"command:{name[:50]}",
                              allowed=False, event_id=ctx.incoming.event_id, detail={"reason": "unknown sender"})
