@@ -361,3 +361,38 @@ async def test_a_holder_without_matrix_is_texted_at_once_and_acknowledges_by_rep
     await quiet(app)
     assert kannel.to(PHONES["nacka"]) == [], "the function is acknowledged: its other holder is not texted"
     assert len(kannel.to(kalle)) == 2
+
+
+async def test_a_deputy_called_by_the_escalation_gets_the_sms_step_too(sms: Sms) -> None:
+    """The ladder for a deputy: ping and DM when the escalation convenes them, one SMS sms_after later."""
+    world, kannel = sms.world, sms.kannel
+
+    def deputy(data: dict[str, Any]) -> None:
+        data["sms"] = {"gateway": kannel.gateway, "user": kannel.user, "sender": NUMBER, "listen": sms.listen,
+                       "contacts": str(sms.contacts)}
+        data["forum"][0]["activated"] = ["lst-tib", "sos-vakthavande"]
+        for function in data["function"]:
+            if function["id"] == "sos-vakthavande":
+                function["deputies"] = ["nacka-tib"]
+
+    app = await sms.start(world.settings(deputy))
+    await command(world, "tib", "samordnande", "!aktivera samordnande snöoväder")
+    await command(world, "tib", "samordnande", "!kvittera")  # the TiB answers: its deputy is not convened
+    sms.clock.advance(timedelta(minutes=2, seconds=5))
+    await texts(kannel, PHONES["sos"], 1)
+    sms.clock.advance(timedelta(minutes=3))  # ack_within: SOS Alarm's deputy, Nacka's TiB, is convened
+    await wait_for(lambda: _bodies_with(world, app, "nacka", "ersättare för Vakthavande"), 20)
+    await quiet(app)
+    assert kannel.to(PHONES["nacka"]) == [], "the deputy's SMS waits its own sms_after"
+    sms.clock.advance(timedelta(minutes=1, seconds=50))
+    assert await app.timers.fire_due() == 0
+    sms.clock.advance(timedelta(seconds=15))
+    assert len(await texts(kannel, PHONES["nacka"], 1)) == 1
+    await quiet(app)
+    assert [len(kannel.to(n)) for n in (PHONES["sos"], PHONES["nacka"], PHONES["rsib"])] == [1, 1, 0]
+
+
+async def _bodies_with(world: World, app: App, who: str, needle: str) -> list[str]:
+    from support import direct_bodies
+
+    return [b for b in await direct_bodies(world, app, who) if needle in b]
