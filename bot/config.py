@@ -14,9 +14,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
 
 from bot.domain.model import (
     Duration,
@@ -26,8 +26,11 @@ from bot.domain.model import (
     RoomRef,
     Strict,
     UserId,
+    is_user_id,
 )
 from bot.domain.names import Index, normalise
+from bot.domain.sms import BadNumber, normalise_number
+from bot.messages import SMS_ONLY
 
 SECRET_ENV = ("SAMVERKAN_PASSWORD", "SAMVERKAN_ACCESS_TOKEN")
 SMS_PASSWORD_ENV = "SAMVERKAN_SMS_PASSWORD"  # the gateway's sendsms password
@@ -82,18 +85,19 @@ class MatrixSettings(Strict):
         return value.rstrip("/")
 
 
+def _host_port(value: str) -> str:
+    if not re.fullmatch(r"(\[[0-9a-fA-F:]+\]|[\w.-]+):\d{1,5}", value):
+        raise ValueError("listen must be host:port, e.g. 127.0.0.1:9464")
+    return value
+
+
+HostPort = Annotated[str, AfterValidator(_host_port)]
+
+
 class MetricsSettings(Strict):
     """Prometheus metrics on `listen` (`127.0.0.1:9464`); off when unset."""
 
-    listen: str | None = None
-
-    _listen = field_validator("listen")(classmethod(lambda cls, value: _host_port(value)))
-
-
-def _host_port(value: str | None) -> str | None:
-    if value is not None and not re.fullmatch(r"(\[[0-9a-fA-F:]+\]|[\w.-]+):\d{1,5}", value):
-        raise ValueError("listen must be host:port, e.g. 127.0.0.1:9464")
-    return value
+    listen: HostPort | None = None
 
 
 class SmsSettings(Strict):
@@ -103,7 +107,7 @@ class SmsSettings(Strict):
     gateway: str  # smsbox's sendsms address, e.g. http://127.0.0.1:13013/cgi-bin/sendsms
     user: str  # the sendsms-user's username; its password in SAMVERKAN_SMS_PASSWORD
     sender: str  # a real number (E.164): an alphanumeric sender cannot be replied to
-    listen: str = "127.0.0.1:13080"  # where Kannel delivers replies and delivery reports
+    listen: HostPort = "127.0.0.1:13080"  # where Kannel delivers replies and delivery reports
     callback_url: str | None = None  # the address Kannel reaches `listen` by, if not http://<listen>
     sms_after: Duration = timedelta(minutes=2)  # unacknowledged this long while activated: one SMS
     max_per_event: int = Field(default=200, ge=1)  # the cost cap: SMS per event (activation)
@@ -125,7 +129,6 @@ class SmsSettings(Strict):
                              "an alphanumeric sender cannot be replied to")
         return value
 
-    _listen = field_validator("listen")(classmethod(lambda cls, value: _host_port(value)))
 
     @property
     def base_url(self) -> str:
@@ -357,8 +360,6 @@ def load_contacts(path: str | Path, country: str = "46", functions: Iterable[str
     """`[[contact]] user = "@…", number = "+46…"`, or for someone without a Matrix account `name = "…",
     number = "+46…", functions = ["nacka-tib"]`. An entry with a mistake is left out and named by its place,
     never by its number (personal data)."""
-    from bot.domain.sms import BadNumber, normalise_number
-
     try:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
@@ -372,12 +373,12 @@ def load_contacts(path: str | Path, country: str = "46", functions: Iterable[str
     for i, entry in enumerate(data.get("contact", [])):
         user, name, held = entry.get("user"), entry.get("name"), entry.get("functions", [])
         if user is None and isinstance(name, str) and name.strip() and isinstance(held, list) and held:
-            user = "sms:" + " ".join(name.split())
+            user = SMS_ONLY + " ".join(name.split())
             unknown = [f for f in held if f not in known]
             if unknown:
                 errors.append(f"{path}: contact[{i}].functions: unknown function {', '.join(map(str, unknown))}")
                 continue
-        elif not isinstance(user, str) or not re.fullmatch(r"@[a-z0-9._=/+\-]+:[A-Za-z0-9.\-]+(:\d+)?", user):
+        elif not isinstance(user, str) or not is_user_id(user):
             errors.append(f"{path}: contact[{i}]: a Matrix user id (user = \"@…\"), or a name and the functions "
                           "held without one")
             continue
@@ -386,7 +387,7 @@ def load_contacts(path: str | Path, country: str = "46", functions: Iterable[str
         except BadNumber:
             errors.append(f"{path}: contact[{i}].number: not a mobile number ({user})")
             continue
-        if user.startswith("sms:"):
+        if user.startswith(SMS_ONLY):
             for function in held:
                 holders.setdefault(function, []).append(user)
     return Contacts(numbers, {f: tuple(h) for f, h in holders.items()}, tuple(errors))

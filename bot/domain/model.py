@@ -27,6 +27,10 @@ def _duration(value: Any) -> Any:
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
 
 
+def is_user_id(value: str) -> bool:
+    return bool(_USER_ID.match(value))
+
+
 def _check_user_id(value: str) -> str:
     if not _USER_ID.match(value):
         raise ValueError(f"not a Matrix user id: {value!r} (expected @name:server)")

@@ -188,7 +188,7 @@ async def room_moved(ctx: Context, old: str, new: str, joined: bool) -> list[Out
         rich.br().text(ctx.t("room.moved_not_joined"))
     await repo.audit(ctx.session, at=ctx.clock.now(), user_id=ctx.sender, action="room_moved",
                      forum_id=forums[0].id, detail={"old": old, "new": new, "joined": joined})
-    return [*_to_log_room(ctx, rich), *out]
+    return [*log_notice(ctx, rich), *out]
 
 
 async def removed(ctx: Context, room_id: str, by: str, membership: str) -> list[Outgoing]:
@@ -203,9 +203,4 @@ async def removed(ctx: Context, room_id: str, by: str, membership: str) -> list[
     log_room = ctx.directory.settings.bot.log_room
     if log_room and room_id in (log_room, ctx.rooms.get(log_room)):
         return []  # put out of the log room itself: health says so
-    return _to_log_room(ctx, rich)
-
-
-def _to_log_room(ctx: Context, rich: Rich) -> list[Outgoing]:
-    log_room = ctx.directory.settings.bot.log_room
-    return [Message(target=log_room, body=rich.plain, html=rich.html)] if log_room else []
+    return log_notice(ctx, rich)

@@ -20,10 +20,16 @@ from bot.state.db import Database
 STALE = timedelta(seconds=90)
 
 
+async def _missing(url: str) -> str | None:
+    """The path of an SQLite database that is not there (a probe must not create one); None otherwise."""
+    path = url.split(":///", 1)[-1]
+    return path if url.startswith("sqlite") and not await asyncio.to_thread(Path(path).exists) else None
+
+
 async def room_moves(settings: Settings) -> dict[str, str]:
     """The upgraded rooms the running bot followed (old id -> new id), from its database if there is one."""
     url = settings.database.url
-    if url.startswith("sqlite") and not await asyncio.to_thread(Path(url.split(":///", 1)[-1]).exists):
+    if await _missing(url):
         return {}
     db = Database(url)
     try:
@@ -49,8 +55,8 @@ async def check(settings: Settings, now: datetime | None = None) -> tuple[bool, 
     """(healthy, a sentence saying why)."""
     now = now or datetime.now(UTC)
     url = settings.database.url
-    if url.startswith("sqlite") and not await asyncio.to_thread(Path(url.split(":///", 1)[-1]).exists):
-        return False, f"no database at {url.split(':///', 1)[-1]}"  # and do not create one
+    if missing := await _missing(url):
+        return False, f"no database at {missing}"
     db = Database(url)
     try:
         async with db.session() as session:

@@ -27,7 +27,6 @@ from bot.state.vault import Vault
 
 log = logging.getLogger(__name__)
 
-PARALLEL = 1  # one SMS in flight: a crash can double at most the one the gateway took but the bot did not record
 DUE_LIMIT = 500
 IDLE_WAIT = 30.0
 RETRY_CAP = 60.0
@@ -59,7 +58,6 @@ class SmsSender:
         self.stopped = False
         self.idle = asyncio.Event()
         self._wake = asyncio.Event()
-        self._down_since: datetime | None = None
         self._known_state: str | None = None
         self.accepted: Callable[[int], None] = lambda count: None  # counts SMS accepted by the gateway
         self._reports: list[tuple[Report, asyncio.Future[None]]] = []
@@ -91,25 +89,17 @@ class SmsSender:
                 self.idle.clear()
 
     async def deliver_due(self, http: aiohttp.ClientSession) -> datetime | None:
-        """Send what is due; returns when the next postponed SMS falls due."""
-        limit = asyncio.Semaphore(PARALLEL)
-
-        async def one(row: SmsMessage) -> None:
-            async with limit:
-                if not self.stopped:
-                    await self.send(http, row)
-
+        """Send what is due, one SMS at a time (a crash can then double at most the one the gateway took and
+        the bot had not recorded yet); returns when the next postponed SMS falls due."""
         while True:
             async with self.db.session() as session:
                 due = list(await store.due(session, self.clock.now(), DUE_LIMIT))
                 if not due:
                     return await store.next_not_before(session)
-            results = await asyncio.gather(*(one(row) for row in due), return_exceptions=True)
-            for result in results:
-                if isinstance(result, BaseException):
-                    raise result
-            if self.stopped:
-                return None
+            for row in due:
+                if self.stopped:
+                    return None
+                await self.send(http, row)
 
     async def send(self, http: aiohttp.ClientSession, row: SmsMessage) -> None:
         """One sendsms call; 'accepted' is written the moment the gateway says 202."""

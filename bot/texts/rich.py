@@ -9,6 +9,8 @@ from __future__ import annotations
 import html
 from urllib.parse import quote
 
+from bot.messages import SMS_ONLY, on_matrix
+
 _WORD_JOINER = "\u2060"
 
 
@@ -60,8 +62,8 @@ class Rich:
 
     def pill(self, user_id: str, label: str | None = None) -> Rich:
         """A mention that Matrix clients show as a pill (a holder reached by SMS only: the name, as text)."""
-        if not user_id.startswith("@"):
-            return self.text(label or f"{user_id.partition(':')[2]} (SMS)")
+        if not on_matrix(user_id):
+            return self.text(label or f"{user_id.removeprefix(SMS_ONLY)} (SMS)")
         shown = neutralise(label or user_id)
         self._plain.append(shown)
         href = "https://matrix.to/#/" + quote(user_id, safe="@:")
