@@ -138,9 +138,7 @@ async def due(session: AsyncSession, now: datetime, limit: int) -> Sequence[SmsM
 
 async def next_not_before(session: AsyncSession) -> datetime | None:
     query = select(func.min(SmsMessage.not_before)).where(SmsMessage.state == QUEUED)
-    value: datetime | str | None = (await session.exec(query)).first()
-    if isinstance(value, str):  # SQLite gives an aggregate back without the column's type
-        value = datetime.fromisoformat(value)
+    value: datetime | None = (await session.exec(query)).first()  # the column's type: aware, on both backends
     return value
 
 
