@@ -29,8 +29,12 @@ from bot.config import (
 from bot.domain.clock import Clock, SystemClock
 from bot.domain.directory import Directory
 from bot.domain.model import Forum
+from bot.domain.warnings import WarningItem
+from bot.feeds import smhi
+from bot.feeds.poller import Feed, Poller
 from bot.flows import forums as forums_flow
 from bot.flows import sms as sms_flow
+from bot.flows import warnings as warnings_flow
 from bot.flows.context import Context
 from bot.flows.convocation import undelivered
 from bot.matrix.client import MatrixAdapter
@@ -44,6 +48,7 @@ from bot.runtime.scheduler import MeetingScheduler
 from bot.runtime.timers import Timers
 from bot.sms.endpoint import SmsEndpoint
 from bot.sms.sender import SmsSender
+from bot.state import feeds as feeds_store
 from bot.state import formed
 from bot.state import sms as sms_store
 from bot.state.db import Database
@@ -85,6 +90,7 @@ class App:
             self.sms.accepted = metrics.SMS_ACCEPTED.inc
             self.sms_endpoint = SmsEndpoint(self.vault, self.clock, env[SMS_SECRET_ENV], settings.sms.listen,
                                             self._sms_in, self.sms.record)
+        self.feeds = Poller(self.db, self.clock, self._feeds(settings))
         self.timers = Timers(self.db, self.dispatch, self.clock)
         self.lease = Lease(self.db)
         self.clock.watch(self._clock_moved)
@@ -115,9 +121,24 @@ class App:
             await self._import_contacts()
             await self.sms_endpoint.start()
             self._tasks.append(asyncio.create_task(self.sms.run(), name="sms"))
+        if self.feeds.feeds:
+            self._tasks.append(asyncio.create_task(self.feeds.run(), name="feeds"))
         if self.settings.metrics.listen:
             metrics.serve(self.settings.metrics.listen, self._sync_lag)
         log.info("started: %s", self.settings.summary())
+
+    def _feeds(self, settings: Settings) -> list[Feed]:
+        """What the bot polls: SMHI's warnings when `[warnings]` is set."""
+        warnings = settings.warnings
+        if warnings is None:
+            return []
+        return [Feed(feeds_store.WARNINGS, warnings.url, warnings.every, smhi.parse, self._warnings,
+                     warnings.max_bytes)]
+
+    async def _warnings(self, items: list[WarningItem]) -> None:
+        """SMHI's list, changed: proposals, edits and notices, as one piece of internal work."""
+        await self.dispatch.run_internal(f"warnings:{self.clock.now().isoformat()}",
+                                         partial(warnings_flow.observe, items=items))
 
     @staticmethod
     def _read_contacts(settings: Settings) -> Contacts:
@@ -229,6 +250,7 @@ class App:
     def _clock_moved(self) -> None:
         """A clock that jumped (tests, the demo): what waits for a time looks again."""
         self.timers.notify()
+        self.feeds.notify()
         self.meetings.clock_moved()
 
     def _enqueued(self, tables: frozenset[str], rows: list[OutboxMessage]) -> None:
@@ -270,7 +292,8 @@ class App:
                 task.cancel()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._flush(), flush_timeout)
-        self.outbox.stopped = self.timers.stopped = self.lease.stopped = True
+        self.outbox.stopped = self.timers.stopped = self.lease.stopped = self.feeds.stopped = True
+        self.feeds.notify()
         if self.sms is not None and self.sms_endpoint is not None:
             self.sms.stopped = True
             self.sms.notify()

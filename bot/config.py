@@ -30,6 +30,7 @@ from bot.domain.model import (
 )
 from bot.domain.names import Index, normalise
 from bot.domain.sms import BadNumber, normalise_number
+from bot.domain.warnings import Level, WarningRule
 from bot.messages import SMS_ONLY
 
 SECRET_ENV = ("SAMVERKAN_PASSWORD", "SAMVERKAN_ACCESS_TOKEN")
@@ -135,6 +136,33 @@ class SmsSettings(Strict):
         return (self.callback_url or f"http://{self.listen}").rstrip("/")
 
 
+class WarningsSettings(Strict):
+    """SMHI's impact-based warnings, polled every `every`: those for the region's counties (Stockholms län is
+    1) and sea districts, at or above `level`, propose activating a forum as `[[warnings.propose]]` says."""
+
+    url: str = "https://opendata-download-warnings.smhi.se/ibww/api/version/1/warning.json"
+    every: Duration = timedelta(minutes=5)
+    counties: tuple[int, ...] = (1,)
+    sea_districts: tuple[int, ...] = ()
+    level: Level = "ORANGE"
+    max_bytes: int = Field(default=20_000_000, ge=10_000)  # a larger answer is refused
+    propose: tuple[WarningRule, ...] = ()
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// address")
+        return value
+
+    @field_validator("every")
+    @classmethod
+    def _polite(cls, value: timedelta) -> timedelta:
+        if value < timedelta(minutes=1):
+            raise ValueError("SMHI asks not to be polled more often than needed: at least 1m")
+        return value
+
+
 class SecuritySettings(Strict):
     """Who may give commands that change state or ring phones: in encrypted rooms, only from a device its
     owner has cross-signed (as Element shares keys only with those), or from any device. By default as
@@ -164,6 +192,7 @@ class Settings(Strict):
     database: DatabaseSettings = DatabaseSettings()
     metrics: MetricsSettings = MetricsSettings()
     sms: SmsSettings | None = None
+    warnings: WarningsSettings | None = None
     security: SecuritySettings = SecuritySettings()
     organisations: tuple[Organisation, ...] = Field(default=(), alias="organisation")
     functions: tuple[Function, ...] = Field(default=(), alias="function")
@@ -283,6 +312,10 @@ def _cross_references(settings: Settings) -> list[str]:
                 known_function(f"forum[{i}].{part}[{j}]", name)
         if not forum.ordinary and not forum.activated:
             errors.append(f"forum[{i}]: neither an ordinary nor an activated composition")
+    forum_ids = {forum.id for forum in settings.forums}
+    for i, rule in enumerate(settings.warnings.propose if settings.warnings else ()):
+        if rule.forum not in forum_ids:
+            errors.append(f"warnings.propose[{i}].forum: unknown forum '{rule.forum}'")
 
     # Every id and alias must name one thing only, across all kinds, so that a command
     # argument is never ambiguous.
@@ -435,7 +468,8 @@ def reload_errors(old: Settings, new: Settings) -> list[str]:
     return [f"{section}.{name}: changes only with a restart of the bot"
             for section, name in FIXED_AT_START
             if getattr(getattr(old, section), name) != getattr(getattr(new, section), name)] + (
-        ["sms: changes only with a restart of the bot"] if old.sms != new.sms else [])
+        ["sms: changes only with a restart of the bot"] if old.sms != new.sms else []) + (
+        ["warnings: changes only with a restart of the bot"] if old.warnings != new.warnings else [])
 
 
 def changes(old: Settings, new: Settings) -> list[str]:

@@ -74,6 +74,7 @@ class Message:
     attachment: Attachment | None = None  # sent as a file right after the message
     pin: bool = False  # pinned in its room once sent (the activation message: a banner on Element X)
     pin_stays: bool = False  # a pin the forum's deactivation leaves (a fixed joint message)
+    replaces: str | None = None  # the event id of the bot's message this edits (m.replace): it notifies nobody
 
 
 MESSAGE, ATTACHMENT = "message", "attachment"  # the kinds of outgoing content the outbox stores

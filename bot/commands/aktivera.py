@@ -16,8 +16,10 @@ from bot.domain.timeparse import TIME_EXAMPLES, time_at_end
 from bot.flows.context import Context
 from bot.flows.errors import BadArgument, NotAllowed
 from bot.flows.forums import activate_now, file_request, heading
+from bot.flows.warnings import REF, headline
 from bot.messages import Outgoing
 from bot.state import forums as store
+from bot.state import warnings as warning_store
 from bot.texts.rich import Rich
 
 REPLACE_WORDS = ("ny", "new")  # last word; phones turn "--ny" into "—ny", so dashes are ignored
@@ -84,3 +86,28 @@ async def confirm_by_reaction(ctx: Context, value: str) -> list[Outgoing]:
     if who.convener is None:
         return []
     return await activate_now(ctx, forum, request.event, request.description, who.convener.id, request)
+
+
+@on_reaction(REF)
+async def activate_by_reaction_to_warning(ctx: Context, value: str) -> list[Outgoing]:
+    """A ✅ on an SMHI warning's proposal by someone who may convene the forum activates it for the proposed event,
+    exactly as `!aktivera` would; anyone else is told why not."""
+    proposal = await warning_store.proposal(ctx.session, int(value))
+    warning = await warning_store.get(ctx.session, proposal.warning_key) if proposal else None
+    if proposal is None or warning is None or ctx.directory.forums.get(proposal.forum_id) is None:
+        return []
+    forum = ctx.directory.forum(proposal.forum_id)
+    state = await store.forum_state(ctx.session, forum.id)
+    who = await ctx.authority(forum, state)
+    if who.convener is None:
+        conveners = " / ".join(f.name for f in model.conveners(ctx.directory, forum))
+        raise NotAllowed("warnings.not_convener", action="activate", forum_id=forum.id, forum=forum.name,
+                         conveners=conveners, id=forum.id, event=proposal.event)
+    if warning.gone_at is not None:
+        return [ctx.reply(Rich().text(ctx.t("warnings.gone_now", forum=forum.name, forum_id=forum.id,
+                                            event=proposal.event)))]
+    if state.active:
+        return [ctx.reply(Rich().text(ctx.t("activation.already_active", forum=forum.name, event=state.event,
+                                            when=ctx.when(state.since or ctx.clock.now()))))]
+    description = headline(ctx, warning_store.as_item(warning))
+    return await activate_now(ctx, forum, proposal.event, description, who.convener.id, proposal=proposal)

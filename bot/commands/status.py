@@ -12,9 +12,11 @@ from bot.domain.model import Forum
 from bot.domain.schedule import Change, Occurrence, forum_occurrences
 from bot.flows.context import Context
 from bot.flows.meetings import directions_from_above, when_with_week
+from bot.flows.warnings import headline
 from bot.messages import Outgoing
-from bot.state import convocations, meetings
+from bot.state import convocations, meetings, warnings
 from bot.state import forums as store
+from bot.state.models import WeatherWarning
 from bot.texts.rich import Rich
 
 HORIZON = timedelta(days=63)  # a monthly meeting, even after a cancellation
@@ -31,7 +33,8 @@ def next_meetings(ctx: Context, forum: Forum, changes: Sequence[Change]) -> list
     return found
 
 
-def forum_line(ctx: Context, forum: Forum, state: ForumState, rich: Rich, changes: Sequence[Change]) -> None:
+def forum_line(ctx: Context, forum: Forum, state: ForumState, rich: Rich, changes: Sequence[Change],
+               warning: WeatherWarning | None = None) -> None:
     chair = ctx.directory.function(state.chair_function(forum))
     rich.item()
     if state.exercise:
@@ -41,6 +44,8 @@ def forum_line(ctx: Context, forum: Forum, state: ForumState, rich: Rich, change
         rich.bold(f"{ctx.t('status.mode.activated')}: {state.event}")
         if state.since:
             rich.text(f" {ctx.t('status.since')} {ctx.when(state.since)}")
+        if warning is not None:
+            rich.indent().text(ctx.t("warnings.from_warning", headline=headline(ctx, warnings.as_item(warning))))
     else:
         rich.text(ctx.t("status.mode.ordinary"))
     rich.indent().text(f"{ctx.t('status.chair')}: {chair.name}; ")
@@ -101,7 +106,8 @@ async def status(ctx: Context, forum: Forum | None) -> list[Outgoing]:
     changes = await meetings.changes(ctx.session)
     for item in [forum] if forum else ctx.directory.settings.forums:
         state = await store.forum_state(ctx.session, item.id)
-        forum_line(ctx, item, state, rich, changes)
+        warning = await warnings.of_activation(ctx.session, state.activation_id) if state.active else None
+        forum_line(ctx, item, state, rich, changes, warning)
         if forum is not None:
             await details(ctx, item, state, rich)
     return [ctx.reply(rich)]

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
 
 from dateutil.rrule import rrulestr
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from bot.domain.timeparse import parse_duration
+
+if TYPE_CHECKING:
+    from bot.domain.warnings import WarningOptions
 
 _USER_ID = re.compile(r"^@[a-z0-9._=/+\-]+:[A-Za-z0-9.\-]+(:\d+)?$")
 # Aliases and older room ids end in :server; room ids of version 12 (Synapse's default) are `!opaque`.
@@ -203,3 +206,5 @@ class Region(Protocol):
     def sms(self) -> SmsOptions | None: ...
     @property
     def security(self) -> SecurityOptions: ...
+    @property
+    def warnings(self) -> WarningOptions | None: ...

@@ -13,9 +13,9 @@ from bot.flows import rhythm
 from bot.flows.context import Context
 from bot.flows.convocation import convene, pings, rings
 from bot.messages import PRIORITY_DIRECT, TOPIC_PREFIX, UNPIN, Message, Outgoing, StateUpdate
-from bot.state import convocations, repo
+from bot.state import convocations, repo, warnings
 from bot.state import forums as store
-from bot.state.models import ActivationRequest
+from bot.state.models import ActivationRequest, WarningProposal
 from bot.texts.rich import Rich
 
 FORUM_STATE_EVENT = "se.samverkan.forum"
@@ -106,16 +106,20 @@ async def activated_messages(ctx: Context, forum: Forum, state: ForumState, by_f
 
 async def activate_now(ctx: Context, forum: Forum, event: str, description: str | None,
                        by_function: str | None, request: ActivationRequest | None = None,
-                       starts_at: datetime | None = None) -> list[Outgoing]:
-    """Put the forum in activated mode; answer every pending request for it."""
+                       starts_at: datetime | None = None, proposal: WarningProposal | None = None) -> list[Outgoing]:
+    """Put the forum in activated mode, tied to the SMHI warning proposed for it (the `proposal` acted on, or one
+    in force for the same event); answer every pending request for it."""
     now = ctx.clock.now()
-    await store.activate(ctx.session, forum.id, event=event, description=description, at=now, by=ctx.sender,
-                         by_function=by_function, request_id=request.id if request else None)
+    activation = await store.activate(ctx.session, forum.id, event=event, description=description, at=now,
+                                      by=ctx.sender, by_function=by_function,
+                                      request_id=request.id if request else None)
+    linked = await warnings.link(ctx.session, forum.id, event, activation.id or 0, proposal)
     state = await store.forum_state(ctx.session, forum.id)
     await repo.audit(ctx.session, at=now, user_id=ctx.sender, function_id=by_function, action="activate",
                      forum_id=forum.id, event_id=ctx.incoming.event_id,
                      detail={"event": event, "description": description, "exercise": state.exercise,
-                             "request": request.id if request else None})
+                             "request": request.id if request else None,
+                             "warning": linked.warning_key if linked else None})
     out = await activated_messages(ctx, forum, state, by_function, starts_at)
     if starts_at is None:  # a conference called for later plans the next one when it opens
         out += await rhythm.plan_next(ctx, forum, state, now)

@@ -7,18 +7,20 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
 from bot.domain.record import AckFigures, Summoned, ack_figures, duration
 from bot.flows.context import Context
+from bot.flows.warnings import headline
 from bot.messages import Attachment
 from bot.state import convocations as conv_store
 from bot.state import forums as forum_store
 from bot.state import joint_messages as message_store
 from bot.state import meetings as meeting_store
 from bot.state import reports as report_store
+from bot.state import warnings as warning_store
 from bot.texts.rich import Rich
 
 
@@ -58,6 +60,18 @@ def _figures(figures: AckFigures) -> dict[str, Any]:
             "never_reached": list(figures.never)}
 
 
+async def _warning(ctx: Context, activation_id: int | None, rich: Rich) -> dict[str, Any] | None:
+    """The SMHI warning an activation came from, with SMHI's texts as published."""
+    row = await warning_store.of_activation(ctx.session, activation_id)
+    if row is None:
+        return None
+    item = warning_store.as_item(row)
+    rich.indent().text(ctx.t("warnings.from_warning", headline=headline(ctx, item)))
+    return {"id": item.warning_id, "area": item.area_id, "event": item.event_code, "level": item.level,
+            "published": _iso(item.published), "starts_at": _iso(item.starts_at), "ends_at": _iso(item.ends_at),
+            "source": "SMHI", "texts": [asdict(text) for text in item.texts]}
+
+
 async def event_record(ctx: Context, event: str) -> Record | None:
     """The record of every activation, of any forum, for `event`; None if there was none."""
     activations = list(await forum_store.activations_of_event(ctx.session, event))
@@ -82,7 +96,8 @@ async def event_record(ctx: Context, event: str) -> Record | None:
                                start=ctx.when(a.started_at, year=True), by=by, end=end))
         data["activations"].append({"forum": a.forum_id, "started_at": _iso(a.started_at), "started_by": a.started_by,
                                     "started_by_function": a.started_by_function, "ended_at": _iso(a.ended_at),
-                                    "ended_by": a.ended_by, "exercise": a.exercise})
+                                    "ended_by": a.ended_by, "exercise": a.exercise,
+                                    "warning": await _warning(ctx, a.id, rich)})
 
     rich.br().br().bold(ctx.t("record.convocations"))
     everyone: list[Summoned] = []

@@ -26,7 +26,17 @@ def message_content(message: Message) -> dict[str, Any]:
         content["m.relates_to"] = {"m.in_reply_to": {"event_id": message.reply_to}}
     if message.pin:
         content[PIN] = PIN_STAYS if message.pin_stays else True
+    if message.replaces:
+        return edit(content, message.replaces)
     return content
+
+
+def edit(content: dict[str, Any], event_id: str) -> dict[str, Any]:
+    """An edit (m.replace) of the bot's message `event_id` to read as `content`. Its mentions are those of the
+    new version only; the edit itself mentions nobody, so it notifies nobody."""
+    new = {key: value for key, value in content.items() if key not in ("m.relates_to", PIN)}
+    return {**new, "body": "* " + new["body"], "formatted_body": "* " + new["formatted_body"],
+            "m.mentions": {}, "m.new_content": new, "m.relates_to": {"rel_type": "m.replace", "event_id": event_id}}
 
 
 PIN = "se.samverkan.pin"  # pin the message once sent; removed before sending

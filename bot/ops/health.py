@@ -12,7 +12,7 @@ from pathlib import Path
 from bot.config import Settings
 from bot.matrix.rooms import MOVED, REMOVED
 from bot.matrix.sync import LAST_SYNC, NOT_READY
-from bot.state import repo
+from bot.state import feeds, repo
 from bot.state import sms as sms_store
 from bot.state.db import Database
 
@@ -51,6 +51,9 @@ def moved_warnings(settings: Settings, moves: dict[str, str]) -> list[str]:
             for place, room in places if room in moves]
 
 
+STALE_AFTER_MISSES = 3  # polls in a row without a good answer
+
+
 async def check(settings: Settings, now: datetime | None = None) -> tuple[bool, str]:
     """(healthy, a sentence saying why)."""
     now = now or datetime.now(UTC)
@@ -64,6 +67,7 @@ async def check(settings: Settings, now: datetime | None = None) -> tuple[bool, 
             not_ready = await repo.get_value(session, NOT_READY)
             gateway = await repo.get_value(session, sms_store.GATEWAY) if settings.sms else None
             removed = await repo.values_under(session, REMOVED)
+            stale = list(await feeds.failing(session, STALE_AFTER_MISSES)) if settings.warnings else []
     except Exception as exc:  # noqa: BLE001 - any failure to read the database is the answer
         return False, f"database unreadable: {type(exc).__name__}: {exc}"
     finally:
@@ -82,4 +86,7 @@ async def check(settings: Settings, now: datetime | None = None) -> tuple[bool, 
     if gateway is not None and gateway.startswith("down "):
         _, since, why = gateway.split(" ", 2)
         return False, f"sms gateway not answering since {since} ({why}); SMS wait in the database"
+    if stale:
+        return False, "; ".join(f"{f.name} feed stale since {(f.good_at or f.failing_since or now).isoformat()} "
+                                f"({f.fault}); the last good copy is used" for f in stale)
     return True, f"ok: last successful sync {age.total_seconds():.0f} s ago"

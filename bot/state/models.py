@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Dialect, Text, TypeDecorator
+from sqlalchemy import Column, DateTime, Dialect, Text, TypeDecorator, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -465,3 +465,53 @@ class SmsMessage(SQLModel, table=True):
     delivered_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
     failed_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
     last_error: str | None = None
+
+
+class FeedCopy(SQLModel, table=True):
+    """The last good copy of a polled feed (SMHI's warnings, a rota calendar) and how its polling goes: kept so
+    that a restart without network still has it, and `health` can say since when it is stale."""
+
+    __tablename__ = "feed"
+    name: str = Field(primary_key=True)  # "warnings", "schedule:nacka-tib"
+    url: str
+    etag: str | None = None
+    last_modified: str | None = None
+    digest: str | None = None  # sha256 of the body: an unchanged body from a server without ETag changes nothing
+    body: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    good_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))  # last answer read well
+    failing_since: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    misses: int = 0  # polls in a row without a good answer
+    fault: str | None = None
+
+
+class WeatherWarning(SQLModel, table=True):
+    """One warning area of one SMHI warning that concerns the region, as last seen; `gone_at` once it dropped out
+    of SMHI's list (cancelled or expired)."""
+
+    __tablename__ = "weather_warning"
+    key: str = Field(primary_key=True)  # "<warning id>:<warning-area id>"
+    warning_id: str = Field(index=True)
+    event_code: str
+    level: str
+    published: datetime = Field(sa_column=_utc_column(nullable=False))
+    starts_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    ends_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    data: str = Field(sa_column=Column(Text, nullable=False))  # SMHI's names and texts, as JSON
+    first_seen: datetime = Field(sa_column=_utc_column(nullable=False))
+    gone_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+
+
+class WarningProposal(SQLModel, table=True):
+    """A proposal to activate a forum for a warning, at one level: made once, whatever restarts. The message is
+    the outbox row with ref "warning:<id>"; `activation_id` is the activation it led to."""
+
+    __tablename__ = "warning_proposal"
+    __table_args__ = (UniqueConstraint("warning_key", "forum_id", "level"),)
+    id: int | None = Field(default=None, primary_key=True)
+    warning_key: str = Field(index=True)
+    forum_id: str
+    level: str
+    event: str
+    proposed_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    quiet: bool = False  # the forum was already activated: the proposal was posted without ringing
+    activation_id: int | None = Field(default=None, index=True)

@@ -118,6 +118,14 @@ async def outbox_by_event(session: AsyncSession, event_id: str) -> OutboxMessage
     return (await session.exec(select(OutboxMessage).where(OutboxMessage.event_id == event_id))).first()
 
 
+async def first_sent(session: AsyncSession, ref: str) -> str | None:
+    """The event id of the first message about `ref` that has been sent (the one to edit), if any."""
+    query = (select(OutboxMessage.event_id).where(OutboxMessage.ref == ref, col(OutboxMessage.event_id).is_not(None),
+                                                  col(OutboxMessage.event_id) != "")
+             .order_by(col(OutboxMessage.id)))
+    return (await session.exec(query)).first()
+
+
 Priorities = tuple[int, int | None]  # a lane of the outbox: from, to (None: no end)
 EVERY: Priorities = (0, None)
 

@@ -585,4 +585,32 @@ TEXTS: dict[str, str] = {
     "formed.not_formed": "{forum} was not formed for an event: it is in the configuration and cannot be "
     "dissolved. It returns to ordinary mode with !deactivate {forum_id}.",
     "formed.dissolve_refused": "only those who may convene, or the chair, can dissolve {forum}.",
+    "cmd.varningar": "SMHI's warnings for the region: level, event, time and which forum is activated.",
+    "warnings.title": "SMHI weather warnings for the region",
+    "warnings.none": "No SMHI warning concerns the region at the moment.",
+    "warnings.not_watched": "I do not watch SMHI's warnings: the [warnings] section is missing from the "
+    "configuration.",
+    "warnings.headline": "SMHI: {level} warning {event}",
+    "warnings.headline_message": "SMHI: message on {event}",
+    "warnings.level.MESSAGE": "MESSAGE",
+    "warnings.level.YELLOW": "YELLOW",
+    "warnings.level.ORANGE": "ORANGE",
+    "warnings.level.RED": "RED",
+    "warnings.from": "from {when}",
+    "warnings.until": "until {when}",
+    "warnings.propose": "Activate {forum} for {event}? Reply ✅ or type !activate {forum} {event}",
+    "warnings.already_active": "{forum} is already activated. For your information.",
+    "warnings.source": "Source: SMHI (smhi.se), published {when}:",
+    "warnings.gone_mark": "CANCELLED OR EXPIRED:",
+    "warnings.gone_line": "SMHI has cancelled the warning, or it has expired. No activation is proposed.",
+    "warnings.linked_updated": "SMHI has updated the warning {event} was activated for:",
+    "warnings.linked_gone": "SMHI's warning {event} was activated for is cancelled or has expired:",
+    "warnings.not_convener": "only {conveners} can activate {forum}. You can request activation with "
+    "!activate {id} {event}.",
+    "warnings.gone_now": "The warning is cancelled or has expired. Type !activate {forum_id} {event} if {forum} "
+    "is to be activated all the same.",
+    "warnings.activated": "activated: {forum} ({event})",
+    "warnings.no_forum": "no forum activated",
+    "warnings.stale": "This may be out of date: SMHI has not answered since {when}.",
+    "warnings.from_warning": "Started by {headline}",
 }

@@ -70,6 +70,14 @@ class Rich:
         self._html.append(f'<a href="{html.escape(href)}">{html.escape(shown, quote=False)}</a>')
         return self
 
+    def quote(self, value: str) -> Rich:
+        """Someone else's words, unaltered, set apart as a quotation (each line after "> " in the plain body)."""
+        value = neutralise(value)
+        self._plain.append("\n".join("> " + line for line in value.splitlines() or [""]))
+        self._html.append("<blockquote>" + "<br>".join(html.escape(line, quote=False) for line in value.splitlines())
+                          + "</blockquote>")
+        return self
+
     def br(self) -> Rich:
         self._plain.append("\n")
         self._html.append("<br>")

@@ -237,3 +237,17 @@ def test_the_sms_section_refuses_an_alphanumeric_sender_and_a_password_in_the_fi
     assert any(e.startswith("sms.password") and "SAMVERKAN_SMS_PASSWORD" in e for e in errors_of(data))
     data["sms"].pop("password")
     assert parse_settings(data).sms is not None
+
+
+def test_the_warnings_section_of_the_example_reads_and_refuses_an_unknown_forum_and_eager_polling() -> None:
+    text = EXAMPLE.read_text(encoding="utf-8")
+    start = text.index("# [warnings]")
+    section = "\n".join(line.removeprefix("# ") for line in text[start:].split("\n\n# ----")[0].splitlines())
+    data = example() | tomllib.loads(section)
+    warnings_ = parse_settings(data).warnings
+    assert warnings_ is not None and warnings_.counties == (1,) and warnings_.level == "ORANGE"
+    assert [rule.forum for rule in warnings_.propose] == ["samordnande", "samordnande", "inriktande"]
+    data["warnings"]["propose"][0]["forum"] = "samordnade"
+    assert "warnings.propose[0].forum: unknown forum 'samordnade'" in errors_of(data)
+    data["warnings"]["every"] = "10s"
+    assert any(e.startswith("warnings.every") and "at least 1m" in e for e in errors_of(data))

@@ -75,6 +75,6 @@ def test_english_is_english() -> None:
     same = {key for key in sv.TEXTS if sv.TEXTS[key] == en.TEXTS[key]}
     assert same <= {"arg.forum", "arg.text", "arg.report", "log.kind.info", "minutes.info",
                     "record.meeting", "record.entry", "record.message",
-                    "record.message_answer"}  # formats without a word
+                    "record.message_answer", "warnings.level.ORANGE"}  # formats without a word; a colour
     assert t("en", "error.unknown.forum", name="x") == "Unknown forum: x."
     assert "1 person." in t("en", "kalla.done", forum="F", when="now", count=1)

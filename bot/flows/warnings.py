@@ -1,0 +1,180 @@
+"""From SMHI's warning to the activation: each look at SMHI's list proposes activating a forum when a warning
+that concerns the region first reaches the configured level, or rises; keeps the proposal up to date by editing
+it (ringing nobody); marks it when the warning is cancelled or expires; and keeps an activated forum that came
+from a warning informed, quietly."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from bot.domain import forums as forums_model
+from bot.domain import warnings as model
+from bot.domain.model import Forum
+from bot.domain.warnings import Change, WarningItem
+from bot.flows.context import Context
+from bot.flows.convocation import pings
+from bot.flows.forums import heading, holders_of
+from bot.messages import Message, Outgoing
+from bot.state import forums as forum_store
+from bot.state import repo
+from bot.state import warnings as store
+from bot.state.models import WarningProposal, WeatherWarning
+from bot.texts.rich import Rich
+
+REF = "warning"  # outbox ref "warning:<proposal id>": a ✅ on it activates
+
+
+def span(ctx: Context, item: WarningItem) -> str:
+    """'fre 06:00 - lör 18:00' (with an en dash) in the bot's time zone (the date when it is not within the week)."""
+
+    def short(instant: datetime) -> str:
+        local = instant.astimezone(ctx.tz)
+        day = ctx.t("weekdays").split()[local.weekday()]
+        far = abs((instant - ctx.clock.now()).days) >= 6
+        month = ctx.t("months").split()[local.month - 1]
+        return f"{day} {local.day} {month} {local:%H:%M}" if far else f"{day} {local:%H:%M}"
+
+    if item.starts_at and item.ends_at:
+        return f"{short(item.starts_at)} – {short(item.ends_at)}"
+    if item.starts_at:
+        return ctx.t("warnings.from", when=short(item.starts_at))
+    if item.ends_at:
+        return ctx.t("warnings.until", when=short(item.ends_at))
+    return ""
+
+
+def headline(ctx: Context, item: WarningItem) -> str:
+    """'SMHI: RÖD varning snöfall, Stockholms län, fre 06:00 - lör 18:00': the lock screen's first line."""
+    options = ctx.directory.settings.warnings
+    areas = model.region_areas(item, options) if options else item.areas
+    names = ", ".join((a.sv if ctx.lang == "sv" else a.en) or str(a.id) for a in areas)
+    event = (item.event_sv if ctx.lang == "sv" else item.event_en).lower()
+    parts = [ctx.t("warnings.headline_message", event=event) if item.level not in model.LEVELS[1:]
+             else ctx.t("warnings.headline", level=ctx.t(f"warnings.level.{item.level}"), event=event)]
+    parts += [p for p in (names, span(ctx, item)) if p]
+    return ", ".join(parts)
+
+
+def smhi_text(ctx: Context, item: WarningItem, rich: Rich) -> Rich:
+    """SMHI's own words, quoted unaltered, with the source named (SMHI's terms of use)."""
+    texts = [(t.title_sv, t.text_sv) if ctx.lang == "sv" else (t.title_en or t.title_sv, t.text_en or t.text_sv)
+             for t in item.texts]
+    texts = [(title, text) for title, text in texts if text]
+    rich.br().text(ctx.t("warnings.source", when=ctx.when(item.published)))
+    for title, text in texts:
+        if title:
+            rich.br().bold(title)
+        rich.quote(text)
+    return rich
+
+
+def proposal_message(ctx: Context, item: WarningItem, proposal: WarningProposal, forum: Forum,
+                     gone: bool = False) -> Rich:
+    rich = Rich()
+    if gone:
+        rich.bold(ctx.t("warnings.gone_mark")).text(" ")
+    rich.bold(headline(ctx, item)).br()
+    if gone:
+        rich.text(ctx.t("warnings.gone_line"))
+    elif proposal.quiet:
+        rich.text(ctx.t("warnings.already_active", forum=forum.id))
+    else:
+        rich.text(ctx.t("warnings.propose", forum=forum.id, event=proposal.event))
+    return smhi_text(ctx, item, rich)
+
+
+async def observe(ctx: Context, items: Sequence[WarningItem]) -> list[Outgoing]:
+    """One look at SMHI's list: what is new, raised, updated or gone since the last look."""
+    options = ctx.directory.settings.warnings
+    if options is None:
+        return []
+    now = ctx.clock.now()
+    ours = [item for item in items if model.concerns(item, options)]
+    out: list[Outgoing] = []
+    for item in ours:
+        row = await store.get(ctx.session, item.key)
+        what = model.change(store.seen(row) if row is not None and row.gone_at is None else None, item)
+        await store.save(ctx.session, item, now)
+        if what is Change.SAME:
+            continue
+        earlier = list(await store.proposals_of(ctx.session, item.key))
+        proposed = [p.forum_id for p in earlier]
+        if what is Change.UPDATED:  # the newest proposal to each forum shows it; older ones stay as they were
+            out += await _edit_all(ctx, item, list({p.forum_id: p for p in earlier}.values()))
+        for wanted in model.proposals(item, options):
+            if any(p.forum_id == wanted.forum_id and model.rank(p.level) >= model.rank(item.level) for p in earlier):
+                continue
+            out += await _propose(ctx, item, wanted)
+            proposed.append(wanted.forum_id)
+        if what is not Change.NEW:
+            out += await _tell_linked(ctx, item, "warnings.linked_updated", skip=proposed if what is Change.RAISED
+                                      else [])
+    present = {item.key for item in ours}
+    for row in await store.in_force(ctx.session):
+        if row.key not in present:
+            out += await _gone(ctx, row)
+    return out
+
+
+async def _propose(ctx: Context, item: WarningItem, wanted: model.Proposal) -> list[Outgoing]:
+    """One proposal in the forum's room: it rings those on duty who may convene the forum, unless the forum is
+    activated already (then it is posted quietly)."""
+    if ctx.directory.forums.get(wanted.forum_id) is None:
+        return []
+    forum = ctx.directory.forum(wanted.forum_id)
+    state = await forum_store.forum_state(ctx.session, forum.id)
+    proposal = await store.add_proposal(ctx.session, WarningProposal(
+        warning_key=item.key, forum_id=forum.id, level=item.level, event=wanted.event, proposed_at=ctx.clock.now(),
+        quiet=state.active))
+    await repo.audit(ctx.session, at=ctx.clock.now(), user_id=ctx.sender, action="warning_proposal",
+                     forum_id=forum.id, detail={"warning": item.key, "level": item.level, "event": wanted.event,
+                                                "quiet": state.active})
+    rich = heading(ctx, state).extend(proposal_message(ctx, item, proposal, forum))
+    ref = f"{REF}:{proposal.id}"
+    if state.active:
+        return [Message(target=forum.room, body=rich.plain, html=rich.html, ref=ref)]
+    people = await holders_of(ctx, [f.id for f in forums_model.conveners(ctx.directory, forum)])
+    return pings(forum.room, rich, people, ref)
+
+
+async def _edit_all(ctx: Context, item: WarningItem, proposals: Sequence[WarningProposal],
+                    gone: bool = False) -> list[Outgoing]:
+    """Each proposal's message shows the warning as it is now: an edit, which rings nobody."""
+    out: list[Outgoing] = []
+    for proposal in proposals:
+        sent = await repo.first_sent(ctx.session, f"{REF}:{proposal.id}")
+        if sent is None or ctx.directory.forums.get(proposal.forum_id) is None:
+            continue  # not delivered yet (it goes out as it was; the next change edits it)
+        forum = ctx.directory.forum(proposal.forum_id)
+        state = await forum_store.forum_state(ctx.session, forum.id)
+        rich = heading(ctx, state).extend(proposal_message(ctx, item, proposal, forum, gone=gone))
+        mentions = () if proposal.quiet else tuple(await holders_of(
+            ctx, [f.id for f in forums_model.conveners(ctx.directory, forum)]))
+        out.append(Message(target=forum.room, body=rich.plain, html=rich.html, ping=not proposal.quiet,
+                           mentions=mentions, replaces=sent))
+    return out
+
+
+async def _tell_linked(ctx: Context, item: WarningItem, key: str, skip: Sequence[str] = (),
+                       with_text: bool = True) -> list[Outgoing]:
+    """A forum activated from this warning hears of its change in its room, as a quiet notice."""
+    out: list[Outgoing] = []
+    for activation_id in await store.activations_of(ctx.session, item.key):
+        for forum in ctx.directory.settings.forums:
+            state = await forum_store.forum_state(ctx.session, forum.id)
+            if state.activation_id != activation_id or forum.id in skip:
+                continue
+            rich = heading(ctx, state).bold(ctx.t(key, event=state.event or "")).br().text(headline(ctx, item))
+            if with_text:
+                smhi_text(ctx, item, rich)
+            out.append(Message(target=forum.room, body=rich.plain, html=rich.html))
+    return out
+
+
+async def _gone(ctx: Context, row: WeatherWarning) -> list[Outgoing]:
+    """Cancelled or expired: its proposals say so (edited, quietly), and a forum activated from it is told."""
+    await store.mark_gone(ctx.session, row, ctx.clock.now())
+    item = store.as_item(row)
+    out = await _edit_all(ctx, item, await store.proposals_of(ctx.session, row.key), gone=True)
+    return out + await _tell_linked(ctx, item, "warnings.linked_gone", with_text=False)

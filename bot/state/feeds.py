@@ -1,0 +1,44 @@
+"""The feeds' last good copies and how their polling goes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.state.models import FeedCopy
+
+WARNINGS = "warnings"  # SMHI's warnings; rota calendars are "schedule:<function>"
+
+
+async def get(session: AsyncSession, name: str) -> FeedCopy | None:
+    return await session.get(FeedCopy, name)
+
+
+async def good(session: AsyncSession, name: str, url: str, at: datetime, *, body: str | None = None,
+               etag: str | None = None, last_modified: str | None = None, digest: str | None = None) -> FeedCopy:
+    """A good answer: a new body (with its validators), or the same as before (body None)."""
+    row = await session.get(FeedCopy, name) or FeedCopy(name=name, url=url)
+    if body is not None or row.url != url:
+        row.url, row.body, row.etag, row.last_modified, row.digest = url, body, etag, last_modified, digest
+    row.good_at, row.failing_since, row.misses, row.fault = at, None, 0, None
+    session.add(row)
+    return row
+
+
+async def fault(session: AsyncSession, name: str, url: str, at: datetime, why: str) -> FeedCopy:
+    """A poll without a good answer: counted, the copy kept."""
+    row = await session.get(FeedCopy, name) or FeedCopy(name=name, url=url)
+    row.failing_since = row.failing_since or at
+    row.misses += 1
+    row.fault = why[:300]
+    session.add(row)
+    return row
+
+
+async def failing(session: AsyncSession, misses: int) -> Sequence[FeedCopy]:
+    """The feeds that have missed at least `misses` polls in a row."""
+    return (await session.exec(select(FeedCopy).where(col(FeedCopy.misses) >= misses)
+                               .order_by(col(FeedCopy.name)))).all()
