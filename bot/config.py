@@ -23,6 +23,7 @@ from bot.domain.model import (
     Forum,
     Function,
     Organisation,
+    Person,
     RoomRef,
     Strict,
     UserId,
@@ -45,6 +46,8 @@ class BotSettings(Strict):
     command_prefix: str = "!"
     # A second !kalla of a forum this soon after the last convocation asks for `igen` and rings nobody.
     reconvene_within: Duration = timedelta(minutes=10)
+    # The regional duty function (RSIB) told of gaps in the duty schedules, beside the organisation's home room.
+    rota_gaps_to: str | None = None
     # More commands than this in a minute from one sender: one warning, then a minute without answers.
     commands_per_minute: int = Field(default=20, ge=1)
     # On SIGTERM, seconds to keep delivering queued messages; below a container engine's grace period.
@@ -194,6 +197,7 @@ class Settings(Strict):
     sms: SmsSettings | None = None
     warnings: WarningsSettings | None = None
     security: SecuritySettings = SecuritySettings()
+    people: tuple[Person, ...] = Field(default=(), alias="person")
     organisations: tuple[Organisation, ...] = Field(default=(), alias="organisation")
     functions: tuple[Function, ...] = Field(default=(), alias="function")
     forums: tuple[Forum, ...] = Field(default=(), alias="forum")
@@ -312,6 +316,8 @@ def _cross_references(settings: Settings) -> list[str]:
                 known_function(f"forum[{i}].{part}[{j}]", name)
         if not forum.ordinary and not forum.activated:
             errors.append(f"forum[{i}]: neither an ordinary nor an activated composition")
+    if settings.bot.rota_gaps_to is not None:
+        known_function("bot.rota_gaps_to", settings.bot.rota_gaps_to)
     forum_ids = {forum.id for forum in settings.forums}
     for i, rule in enumerate(settings.warnings.propose if settings.warnings else ()):
         if rule.forum not in forum_ids:

@@ -11,11 +11,21 @@ from bot.messages import Outgoing
 from bot.texts.rich import Rich
 
 
+def genitive(ctx: Context, name: str) -> str:
+    """'Nacka kommuns', 'SOS Alarms'; in English, "Nacka kommun's"."""
+    if ctx.lang == "en":
+        return name + "'s"
+    return name if name.endswith(("s", "x", "z")) else name + "s"
+
+
 def duty_lines(ctx: Context, roster: Roster, duty: Duty, rich: Rich) -> None:
     rich.item().bold(duty.function.name).text(": ")
     rich.text(", ".join(duty.holders) if duty.holders else ctx.t("vem.nobody"))
     if duty.stand_in is not None:
         rich.text(" (" + ctx.t("vem.stand_in") + ")")
+    if duty.source == "schedule":
+        rich.text(" (" + ctx.t("vem.schedule", organisation=genitive(
+            ctx, ctx.directory.organisation(duty.function.organisation).name)) + ")")
     if duty.until is not None:
         rich.text(" " + ctx.t("vem.until", when=ctx.when(duty.until)))
         if duty.next_holders:

@@ -85,6 +85,17 @@ class Function(Strict):
     rotation: Rotation | None = None
     deputies: tuple[str, ...] = ()
     ack_within: Duration = timedelta(minutes=5)
+    # The organisation's duty schedule for it: an iCalendar feed (https://…/tib.ics) or a file, polled.
+    schedule: str | None = None
+    schedule_every: Duration = timedelta(minutes=15)
+
+
+class Person(Strict):
+    """Someone a duty schedule names, by e-mail address or name, mapped to their Matrix account."""
+
+    user: UserId
+    name: str
+    email: str | None = None
 
 
 class Conference(Strict):
@@ -173,6 +184,8 @@ class BotOptions(Protocol):
     def reconvene_within(self) -> timedelta: ...
     @property
     def commands_per_minute(self) -> int: ...
+    @property
+    def rota_gaps_to(self) -> str | None: ...
 
 
 class SmsOptions(Protocol):

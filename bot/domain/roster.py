@@ -9,13 +9,14 @@ Pure: the stand-ins are given, the clock is an argument.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from bot.domain.directory import Directory
 from bot.domain.model import Function
+from bot.domain.rota import Schedule
 from bot.domain.timeparse import at_local
 
 
@@ -41,6 +42,7 @@ class Duty:
     until: datetime | None = None  # None: no planned change
     next_holders: tuple[str, ...] = ()
     stand_in: StandIn | None = None
+    source: str = "holders"  # what answered: stand_in | schedule | rotation | holders
 
 
 def rotation_period(function: Function, instant: datetime, tz: ZoneInfo) -> tuple[int, datetime]:
@@ -56,21 +58,30 @@ def rotation_period(function: Function, instant: datetime, tz: ZoneInfo) -> tupl
 
 
 class Roster:
-    def __init__(self, directory: Directory, stand_ins: Sequence[StandIn], tz: ZoneInfo) -> None:
+    def __init__(self, directory: Directory, stand_ins: Sequence[StandIn], tz: ZoneInfo,
+                 schedules: Mapping[str, Schedule] | None = None) -> None:
         self.directory = directory
         self.stand_ins = sorted(stand_ins, key=lambda s: s.since)
         self.tz = tz
+        self.schedules: Mapping[str, Schedule] = schedules or {}
 
     def _stand_in(self, function_id: str, instant: datetime) -> StandIn | None:
         covering = [s for s in self.stand_ins if s.function_id == function_id and s.covers(instant)]
         return covering[-1] if covering else None
 
     def _scheduled(self, function: Function, instant: datetime) -> Duty:
+        """The organisation's duty schedule where it names someone the bot knows; else the rotation; else
+        every listed holder (a gap in a schedule never leaves the function without anyone to ring)."""
+        schedule = self.schedules.get(function.id)
+        holders = schedule.holders(instant) if schedule else ()
+        if schedule and holders:
+            until = min(s.end for s in schedule.at(instant) if s.holder)
+            return Duty(function, holders, until=until, next_holders=schedule.holders(until), source="schedule")
         if function.rotation is None or not function.holders:
             return Duty(function, tuple(function.holders))
         index, end = rotation_period(function, instant, self.tz)
         after = function.holders[(index + 1) % len(function.holders)]
-        return Duty(function, (function.holders[index],), until=end, next_holders=(after,))
+        return Duty(function, (function.holders[index],), until=end, next_holders=(after,), source="rotation")
 
     def duty(self, function_id: str, instant: datetime) -> Duty:
         function = self.directory.function(function_id)
@@ -79,7 +90,7 @@ class Roster:
             return self._scheduled(function, instant)
         after = self.duty(function.id, stand_in.until) if stand_in.until else None
         return Duty(function, (stand_in.user_id,), until=stand_in.until,
-                    next_holders=after.holders if after else (), stand_in=stand_in)
+                    next_holders=after.holders if after else (), stand_in=stand_in, source="stand_in")
 
     def holders(self, function_id: str, instant: datetime) -> tuple[str, ...]:
         return self.duty(function_id, instant).holders

@@ -37,6 +37,7 @@ class Feed:
     parse: Callable[[bytes], Any]
     deliver: Callable[[Any], Awaitable[None]]
     max_bytes: int = 20_000_000
+    replay: bool = False  # at start, the stored copy is delivered before the first poll (a rota without network)
     next_at: datetime | None = None  # None: at once
     state: str = "new"  # what was last logged: "ok" or the fault
     misses: int = 0
@@ -51,14 +52,34 @@ class Poller:
         self.stopped = False
         self._wake = asyncio.Event()
         self.polled = asyncio.Condition()  # notified after each poll (tests wait on it)
+        self.each_pass: Callable[[], Awaitable[None]] | None = None  # run on every wake-up, before polling
 
     def notify(self) -> None:
         self._wake.set()
+
+    async def replay_stored(self) -> None:
+        """Deliver the stored copy of each feed that asks for it, so the bot knows it before the network answers."""
+        for feed in self.feeds:
+            if not feed.replay:
+                continue
+            async with self.db.session() as session:
+                copy = await store.get(session, feed.name)
+            if copy is None or copy.body is None or copy.url != feed.url:
+                continue
+            try:
+                await feed.deliver(feed.parse(copy.body.encode()))
+            except Exception:
+                log.exception("feed %s: the stored copy could not be read", feed.name)
 
     async def run(self) -> None:
         async with aiohttp.ClientSession() as http:
             while not self.stopped:
                 self._wake.clear()
+                if self.each_pass is not None:
+                    try:
+                        await self.each_pass()
+                    except Exception:
+                        log.exception("feeds: the periodic pass failed")
                 for feed in self.feeds:
                     if self.stopped:
                         return

@@ -19,6 +19,7 @@ from bot.domain.directory import Directory
 from bot.domain.forums import Authority, ForumState, authority
 from bot.domain.model import Forum, Function
 from bot.domain.roster import Roster, StandIn
+from bot.domain.rota import Schedule
 from bot.domain.timeparse import TIME_EXAMPLES, parse_when
 from bot.flows.errors import BadArgument, NotAllowed
 from bot.messages import PRIORITY_ANSWER, Incoming, Message
@@ -50,6 +51,7 @@ class Context:
     bot_user: str = ""  # the bot's own Matrix id
     known_stand_ins: StandInsRead | None = None  # as read by an earlier command, or by this one
     vault: Vault | None = None  # seals what the bot keeps of people (phone numbers)
+    schedules: Mapping[str, Schedule] = field(default_factory=dict)  # the duty schedules read from feeds
     _roster: Roster | None = None
     committed: list[Callable[[], None]] = field(default_factory=list)  # run once the transaction has committed
 
@@ -59,7 +61,7 @@ class Context:
             now, known = self.clock.now(), self.known_stand_ins
             if fresh or known is None or now < known.at:  # a clock set back may bring back one that had ended
                 known = self.known_stand_ins = StandInsRead(now, await roster_store.stand_ins(self.session, now))
-            self._roster = Roster(self.directory, known.stand_ins, self.tz)
+            self._roster = Roster(self.directory, known.stand_ins, self.tz, self.schedules)
         return self._roster
 
     async def held(self) -> list[Function]:

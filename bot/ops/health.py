@@ -52,6 +52,7 @@ def moved_warnings(settings: Settings, moves: dict[str, str]) -> list[str]:
 
 
 STALE_AFTER_MISSES = 3  # polls in a row without a good answer
+SCHEDULE_STALE = timedelta(days=1)  # a duty schedule changes seldom: stale after a day
 
 
 async def check(settings: Settings, now: datetime | None = None) -> tuple[bool, str]:
@@ -67,7 +68,8 @@ async def check(settings: Settings, now: datetime | None = None) -> tuple[bool, 
             not_ready = await repo.get_value(session, NOT_READY)
             gateway = await repo.get_value(session, sms_store.GATEWAY) if settings.sms else None
             removed = await repo.values_under(session, REMOVED)
-            stale = list(await feeds.failing(session, STALE_AFTER_MISSES)) if settings.warnings else []
+            stale = [f for f in await feeds.failing(session, STALE_AFTER_MISSES)
+                     if f.name == feeds.WARNINGS or (f.failing_since and now - f.failing_since > SCHEDULE_STALE)]
     except Exception as exc:  # noqa: BLE001 - any failure to read the database is the answer
         return False, f"database unreadable: {type(exc).__name__}: {exc}"
     finally:

@@ -21,6 +21,7 @@ from bot.config import Reloaded
 from bot.domain.clock import Clock
 from bot.domain.directory import Directory
 from bot.domain.flood import Flood, Verdict
+from bot.domain.rota import Schedule
 from bot.flows.context import Context, StandInsRead
 from bot.flows.errors import NotAllowed, UnknownName, UserError
 from bot.messages import PRIORITY_ANSWER, Incoming, Message, Outgoing, Reaction, approves, matrix_reachable
@@ -74,6 +75,7 @@ class Dispatcher:
         # ask who holds what, and stand-ins change seldom.
         self._stand_ins: StandInsRead | None = None
         self.flood = Flood()
+        self.schedules: dict[str, Schedule] = {}  # function id -> its duty schedule, as its feed has it
 
     @property
     def lang(self) -> str:
@@ -207,7 +209,7 @@ class Dispatcher:
 
     def _context(self, incoming: Incoming, session: AsyncSession) -> Context:
         return Context(incoming, session, self.directory, self.clock, self.lang, self.rooms, self.reload,
-                       self.bot_user, self._stand_ins, self.vault)
+                       self.bot_user, self._stand_ins, self.vault, self.schedules)
 
     async def _too_long(self, ctx: Context, name: str) -> list[Outgoing]:
         """A command longer than the bot reads: a sentence with the limit, and a record of it; nothing else."""

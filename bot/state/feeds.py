@@ -10,7 +10,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.state.models import FeedCopy
 
-WARNINGS = "warnings"  # SMHI's warnings; rota calendars are "schedule:<function>"
+WARNINGS = "warnings"  # SMHI's warnings
+SCHEDULE = "schedule:"  # a function's duty schedule: "schedule:<function id>"
+
+
+def schedule(function_id: str) -> str:
+    return SCHEDULE + function_id
 
 
 async def get(session: AsyncSession, name: str) -> FeedCopy | None:
@@ -36,6 +41,12 @@ async def fault(session: AsyncSession, name: str, url: str, at: datetime, why: s
     row.fault = why[:300]
     session.add(row)
     return row
+
+
+async def failing_since(session: AsyncSession, prefix: str, before: datetime) -> Sequence[FeedCopy]:
+    """The feeds named `prefix…` failing since before `before`."""
+    return (await session.exec(select(FeedCopy).where(col(FeedCopy.name).startswith(prefix, autoescape=True),
+                                                      col(FeedCopy.failing_since) < before))).all()
 
 
 async def failing(session: AsyncSession, misses: int) -> Sequence[FeedCopy]:

@@ -613,4 +613,16 @@ TEXTS: dict[str, str] = {
     "warnings.no_forum": "no forum activated",
     "warnings.stale": "This may be out of date: SMHI has not answered since {when}.",
     "warnings.from_warning": "Started by {headline}",
+    "cmd.luckor": "Gaps, unknown names and double cover in the duty schedules over the next 14 days.",
+    "rota.gap": "Nobody on duty as {function} ({organisation}) {span} (duty schedule).",
+    "rota.unknown": "{who} is on the duty schedule as {function} ({organisation}) {span} but is nobody I know: add "
+    "them as a [[person]] in the configuration.",
+    "rota.overlap": "Two on duty at once as {function} ({organisation}) {span}: {who} (duty schedule).",
+    "rota.reminder": "Within a day: {text}",
+    "rota.stale": "The duty schedule for {function} could not be fetched since {when}. I follow the version "
+    "fetched last.",
+    "rota.title": "The duty schedules over the next 14 days",
+    "rota.none": "No gaps in the duty schedules over the next 14 days.",
+    "rota.no_schedules": "No function has a duty schedule (schedule) in the configuration.",
+    "vem.schedule": "according to {organisation} duty schedule",
 }

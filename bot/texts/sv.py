@@ -614,4 +614,16 @@ TEXTS: dict[str, str] = {
     "warnings.no_forum": "inget forum aktiverat",
     "warnings.stale": "Uppgifterna kan vara inaktuella: SMHI har inte svarat sedan {when}.",
     "warnings.from_warning": "Utlöst av {headline}",
+    "cmd.luckor": "Luckor, okända namn och dubbelbemanning i beredskapsschemana de närmaste 14 dagarna.",
+    "rota.gap": "Ingen i tjänst som {function} ({organisation}) {span} (beredskapsschemat).",
+    "rota.unknown": "{who} står som {function} ({organisation}) {span} i beredskapsschemat men är ingen jag "
+    "känner: lägg till personen som [[person]] i konfigurationen.",
+    "rota.overlap": "Två i tjänst samtidigt som {function} ({organisation}) {span}: {who} (beredskapsschemat).",
+    "rota.reminder": "Om mindre än ett dygn: {text}",
+    "rota.stale": "Beredskapsschemat för {function} har inte gått att hämta sedan {when}. Jag följer den senast "
+    "hämtade versionen.",
+    "rota.title": "Beredskapsschemana de närmaste 14 dagarna",
+    "rota.none": "Inga luckor i beredskapsschemana de närmaste 14 dagarna.",
+    "rota.no_schedules": "Ingen funktion har ett beredskapsschema (schedule) i konfigurationen.",
+    "vem.schedule": "enligt {organisation} beredskapsschema",
 }
