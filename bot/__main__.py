@@ -49,6 +49,12 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--event", required=True, help="the event's name, as activated (e.g. snöoväder)")
     export.add_argument("--format", default="html", choices=["html", "json"])
     export.add_argument("--output", help="file to write (default: standard output)")
+    roster = sub.add_parser("roster", help="duty schedules kept in a spreadsheet")
+    roster_sub = roster.add_subparsers(dest="roster_command", required=True)
+    imports = roster_sub.add_parser("import", help="read a CSV export (start, end, person) as a function's schedule")
+    imports.add_argument("file", help="the CSV file: a header row start, end, person, then one shift a row")
+    imports.add_argument("--function", required=True, help="the function's id, e.g. nacka-tib")
+    imports.add_argument("--config", required=True, help="path to the TOML configuration")
     return parser
 
 
@@ -113,7 +119,28 @@ def main(argv: list[str] | None = None) -> int:
         return _ics(args.config, args.forum, args.output)
     if args.command == "export":
         return _export(args.config, args.event, args.format, args.output)
+    if args.command == "roster":
+        return _roster_import(args.config, Path(args.file), args.function)
     return 2
+
+
+def _roster_import(config: str, path: Path, function_id: str) -> int:
+    from bot.ops.roster_import import RosterRefused, import_file
+
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+        count = asyncio.run(import_file(load_settings(config), path.name, text, function_id))
+    except ConfigError as exc:
+        print(f"{config}: configuration errors:\n  " + "\n  ".join(exc.errors), file=sys.stderr)
+        return 1
+    except RosterRefused as exc:
+        print(f"{path}: nothing imported:\n  " + "\n  ".join(exc.errors), file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"{path}: cannot read the file ({exc.strerror})", file=sys.stderr)
+        return 1
+    print(f"{count} shifts imported for {function_id}; the bot uses them within the hour (at once after a restart)")
+    return 0
 
 
 def _backup(config: str, path: str) -> int:

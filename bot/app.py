@@ -101,6 +101,7 @@ class App:
                                             self._sms_in, self.sms.record)
         self._calendars: dict[str, list[Any]] = {}  # function id -> its schedule feed's events
         self._rota_checked: datetime | None = None
+        self._imported_digests: dict[str, str | None] = {}
         self.feeds = Poller(self.db, self.clock, self._feeds(settings))
         self.feeds.each_pass = self._every_pass
         self.timers = Timers(self.db, self.dispatch, self.clock)
@@ -133,9 +134,9 @@ class App:
             await self._import_contacts()
             await self.sms_endpoint.start()
             self._tasks.append(asyncio.create_task(self.sms.run(), name="sms"))
-        if self.feeds.feeds:
-            await self.feeds.replay_stored()
-            self._tasks.append(asyncio.create_task(self.feeds.run(), name="feeds"))
+        await self.feeds.replay_stored()
+        await self._imported()
+        self._tasks.append(asyncio.create_task(self.feeds.run(), name="feeds"))
         if self.settings.metrics.listen:
             metrics.serve(self.settings.metrics.listen, self._sync_lag)
         log.info("started: %s", self.settings.summary())
@@ -169,12 +170,26 @@ class App:
         self.dispatch.schedules[function_id] = Schedule(
             function_id, tuple(rota.shifts(entries, self.settings.people, function.holders)))
 
+    async def _imported(self) -> None:
+        """The schedules imported from a spreadsheet (`roster import`) for functions without a feed, when new."""
+        async with self.db.session() as session:
+            copies = await feeds_store.imported(session)
+        for copy in copies:
+            function_id = copy.name.removeprefix(feeds_store.SCHEDULE)
+            function = self.directory.functions.get(function_id)
+            if function is None or function.schedule or copy.body is None \
+                    or self._imported_digests.get(function_id) == copy.digest:
+                continue
+            self._imported_digests[function_id] = copy.digest
+            await self._schedule(function_id, ical.read(copy.body.encode()))
+
     async def _every_pass(self) -> None:
         """Once an hour: the schedules expanded afresh and looked at ahead; a schedule stale for a day is told."""
         now = self.clock.now()
         if self._rota_checked is not None and now - self._rota_checked < ROTA_EVERY and now >= self._rota_checked:
             return
         self._rota_checked = now
+        await self._imported()
         for function_id in self._calendars:
             self._expand(function_id)
         if self._calendars:

@@ -475,7 +475,13 @@ def reload_errors(old: Settings, new: Settings) -> list[str]:
             for section, name in FIXED_AT_START
             if getattr(getattr(old, section), name) != getattr(getattr(new, section), name)] + (
         ["sms: changes only with a restart of the bot"] if old.sms != new.sms else []) + (
-        ["warnings: changes only with a restart of the bot"] if old.warnings != new.warnings else [])
+        ["warnings: changes only with a restart of the bot"] if old.warnings != new.warnings else []) + (
+        ["function.schedule: a duty schedule feed is added, moved or removed only with a restart of the bot"]
+        if _schedules(old) != _schedules(new) else [])
+
+
+def _schedules(settings: Settings) -> dict[str, tuple[str | None, timedelta]]:
+    return {f.id: (f.schedule, f.schedule_every) for f in settings.functions if f.schedule}
 
 
 def changes(old: Settings, new: Settings) -> list[str]:

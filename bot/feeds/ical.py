@@ -28,7 +28,8 @@ def read(body: bytes) -> list[icalendar.cal.Component]:
             raise ValueError(f"a {calendar.name}, not a VCALENDAR")
         events = list(calendar.walk("VEVENT"))
         for event in events:  # every start readable now, not at the first look ahead
-            event.decoded("DTSTART")
+            if not isinstance(event.decoded("DTSTART"), date):
+                raise ValueError(f"DTSTART is not a time: {str(event.get('DTSTART'))[:40]!r}")
     except (ValueError, KeyError, TypeError, IndexError) as exc:
         raise FeedFault(f"not a calendar ({type(exc).__name__}: {str(exc)[:100]})") from None
     return events

@@ -12,6 +12,7 @@ from bot.state.models import FeedCopy
 
 WARNINGS = "warnings"  # SMHI's warnings
 SCHEDULE = "schedule:"  # a function's duty schedule: "schedule:<function id>"
+IMPORTED = "import:"  # the url of a stored schedule read from a file by `roster import`, not polled
 
 
 def schedule(function_id: str) -> str:
@@ -41,6 +42,11 @@ async def fault(session: AsyncSession, name: str, url: str, at: datetime, why: s
     row.fault = why[:300]
     session.add(row)
     return row
+
+
+async def imported(session: AsyncSession) -> Sequence[FeedCopy]:
+    """The schedules imported from files."""
+    return (await session.exec(select(FeedCopy).where(col(FeedCopy.url).startswith(IMPORTED, autoescape=True)))).all()
 
 
 async def failing_since(session: AsyncSession, prefix: str, before: datetime) -> Sequence[FeedCopy]:

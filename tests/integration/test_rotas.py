@@ -5,14 +5,18 @@ an edited feed is picked up within a poll, a broken one keeps the last good rota
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import tomli_w
 from feeds import FeedServer
-from support import World, command, direct_bodies, highlights, room_events, settle, wait_for
+from support import World, base_config, command, direct_bodies, highlights, room_events, settle, wait_for
 
 from bot.app import App
 from bot.config import Settings
@@ -182,3 +186,45 @@ async def test_a_gap_still_there_a_day_before_is_told_again_once(rota: Rota) -> 
 
 async def _count(world: World, count: int) -> bool:
     return len([n for n in await home_room_notes(world) if n.startswith("Ingen i tjänst")]) == count
+
+
+async def test_a_spreadsheet_export_is_imported_whole_or_not_at_all_and_the_bot_rings_by_it(world: World) -> None:
+    data = base_config(world)
+    data["person"] = [{"user": world.people["outsider"].user_id, "name": "Nina Nilsson", "email": "nina@nacka.se"}]
+    config = world.tmp / "config.toml"
+    config.write_text(tomli_w.dumps(data), encoding="utf-8")
+    sheet = world.tmp / "nacka-tib.csv"
+
+    async def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "bot", "roster", "import", str(sheet),
+                                                        "--config", str(config), *args],
+                                       capture_output=True, text=True, timeout=60)
+
+    sheet.write_text("start;slut;person\n2026-10-23 07:00;2026-10-30 07:00;Nina Nilsson\n"
+                     "2026-10-30 07:00;2026-10-29 07:00;nina@nacka.se\n"
+                     "2026-11-06 07:00;2026-11-13 07:00;Maja Svensson\n"
+                     "fredag;2026-11-20 07:00;Nina Nilsson\n", encoding="utf-8")
+    refused = await run("--function", "nacka-tib")
+    assert refused.returncode == 1
+    assert refused.stderr.splitlines()[1:] == [
+        "  row 3: the shift ends before it starts",
+        "  row 4: 'Maja Svensson' is nobody the configuration knows (add a [[person]] with this name or e-mail "
+        "address)",
+        "  row 5: cannot read the times 'fredag', '2026-11-20 07:00' (write 2026-11-02 07:00)"]
+    assert "Traceback" not in refused.stderr
+
+    sheet.write_text("start,end,person\n2026-10-23 07:00,2026-10-30 07:00,Nina Nilsson\n"
+                     "2026-10-30 07:00,2026-11-06 07:00,nina@nacka.se\n", encoding="utf-8")
+    unknown = await run("--function", "nacka-tbi")
+    assert unknown.returncode == 1 and "unknown function 'nacka-tbi'" in unknown.stderr
+    await world.start_bot(world.settings(lambda d: d.update(person=data["person"])), FakeClock(START))
+    who = await command(world, "tib", "samordnande", "!vem nacka-tib")
+    assert world.people["outsider"].user_id not in who, "nothing was written by the refused imports"
+    await world.stop_bots()
+
+    done = await run("--function", "nacka-tib")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("2 shifts imported for nacka-tib")
+    await world.start_bot(world.settings(lambda d: d.update(person=data["person"])), FakeClock(START))
+    who = await command(world, "tib", "samordnande", "!vem nacka-tib")
+    assert f"{world.people['outsider'].user_id} (enligt Nacka kommuns beredskapsschema) till fre 30 okt 07:00" in who

@@ -251,3 +251,17 @@ def test_the_warnings_section_of_the_example_reads_and_refuses_an_unknown_forum_
     assert "warnings.propose[0].forum: unknown forum 'samordnade'" in errors_of(data)
     data["warnings"]["every"] = "10s"
     assert any(e.startswith("warnings.every") and "at least 1m" in e for e in errors_of(data))
+
+
+def test_a_reload_refuses_what_is_polled_from_the_start_and_takes_the_rest() -> None:
+    from bot.config import reload_errors
+
+    data = example()
+    old = parse_settings(data)
+    data["function"][0]["name"] = "Tjänsteman i beredskap (TiB), Länsstyrelsen"
+    assert reload_errors(old, parse_settings(data)) == []
+    data["function"][0]["schedule"] = "https://kalender.example.org/tib.ics"
+    assert reload_errors(old, parse_settings(data)) == [
+        "function.schedule: a duty schedule feed is added, moved or removed only with a restart of the bot"]
+    data["warnings"] = {"propose": [{"forum": "samordnande"}]}
+    assert "warnings: changes only with a restart of the bot" in reload_errors(old, parse_settings(data))

@@ -1,0 +1,104 @@
+"""Duty schedules as calendars keep them: recurrences, exceptions, moved occurrences, all-day shifts and the DST
+switches read right; who a shift names; the gaps, unknown names and overlaps in a stretch of time."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.domain.model import Person
+from bot.domain.rota import GAP, OVERLAP, UNKNOWN, Entry, Gap, Schedule, Shift, gaps, holder_of, shifts
+from bot.feeds.http import FeedFault
+from bot.feeds.ical import entries, read
+
+TZ = ZoneInfo("Europe/Stockholm")
+
+
+def local(*args: int) -> datetime:
+    return datetime(*args, tzinfo=TZ)  # type: ignore[misc]
+
+
+def feed(*events: str) -> bytes:
+    body = "".join(f"BEGIN:VEVENT\r\nUID:{i}\r\nDTSTAMP:20261001T000000Z\r\n{e.replace(chr(10), chr(13) + chr(10))}"
+                   f"\r\nEND:VEVENT\r\n" for i, e in enumerate(events))
+    return f"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t\r\n{body}END:VCALENDAR\r\n".encode()
+
+
+def spans(body: bytes, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+    return sorted((e.start, e.end) for e in entries(read(body), TZ, start, end))
+
+
+def test_a_weekly_shift_keeps_its_wall_clock_time_across_both_dst_switches() -> None:
+    body = feed("DTSTART;TZID=Europe/Stockholm:20260320T070000\nDTEND;TZID=Europe/Stockholm:20260327T070000\n"
+                "RRULE:FREQ=WEEKLY")
+    found = spans(body, local(2026, 3, 20), local(2026, 11, 1))
+    assert all(s.hour == 7 and e.hour == 7 for s, e in found)
+    assert (local(2026, 3, 27, 7), local(2026, 4, 3, 7)) in found  # summer time begins 29 March
+    assert (local(2026, 10, 23, 7), local(2026, 10, 30, 7)) in found  # winter time begins 25 October
+    assert found[1][1].astimezone(UTC) - found[1][0].astimezone(UTC) == timedelta(days=6, hours=23), \
+        "a week less the hour lost"
+
+
+def test_exdate_until_and_a_moved_occurrence() -> None:
+    body = feed("DTSTART;TZID=Europe/Stockholm:20261102T080000\nDTEND;TZID=Europe/Stockholm:20261102T170000\n"
+                "RRULE:FREQ=DAILY;UNTIL=20261106T080000Z\nEXDATE;TZID=Europe/Stockholm:20261103T080000",
+                "DTSTART;TZID=Europe/Stockholm:20261104T100000\nDTEND;TZID=Europe/Stockholm:20261104T170000\n"
+                "RECURRENCE-ID;TZID=Europe/Stockholm:20261104T080000")
+    body = body.replace(b"UID:1", b"UID:0")  # the moved occurrence belongs to the same event
+    assert spans(body, local(2026, 11, 1), local(2026, 11, 30)) == [
+        (local(2026, 11, 2, 8), local(2026, 11, 2, 17)), (local(2026, 11, 4, 10), local(2026, 11, 4, 17)),
+        (local(2026, 11, 5, 8), local(2026, 11, 5, 17)), (local(2026, 11, 6, 8), local(2026, 11, 6, 17))]
+
+
+def test_all_day_floating_utc_and_cancelled_events() -> None:
+    body = feed("DTSTART;VALUE=DATE:20261224\nDTEND;VALUE=DATE:20261226",
+                "DTSTART:20261227T070000\nDTEND:20261227T190000",
+                "DTSTART:20261228T060000Z\nDURATION:PT12H",
+                "STATUS:CANCELLED\nDTSTART:20261229T060000Z\nDURATION:PT12H",
+                "DTSTART;VALUE=DATE:20261230\nRRULE:FREQ=DAILY;UNTIL=20261231")
+    assert spans(body, local(2026, 12, 1), local(2027, 1, 5)) == [
+        (local(2026, 12, 24), local(2026, 12, 26)), (local(2026, 12, 27, 7), local(2026, 12, 27, 19)),
+        (datetime(2026, 12, 28, 6, tzinfo=UTC), datetime(2026, 12, 28, 18, tzinfo=UTC)),
+        (local(2026, 12, 30), local(2026, 12, 31)), (local(2026, 12, 31), local(2027, 1, 1))]
+
+
+@pytest.mark.parametrize("body", [b"<html>Not Found</html>", b"BEGIN:VCARD\r\nEND:VCARD\r\n", b"",
+                                  b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nDTSTART:nonsense\r\nEND:VEVENT\r\nEND:VCALENDAR"])
+def test_what_is_not_a_calendar_is_refused(body: bytes) -> None:
+    with pytest.raises(FeedFault, match="not a calendar"):
+        read(body)
+
+
+PEOPLE = (Person(user="@nina:x", name="Nina Nilsson", email="nina@nacka.se"),
+          Person(user="@olle:x", name="Olle Olsson"))
+
+
+def test_who_a_shift_names() -> None:
+    at = local(2026, 11, 2)
+    assert holder_of(Entry(at, at, ("NINA@nacka.se",)), PEOPLE, ()) == "@nina:x"
+    assert holder_of(Entry(at, at, (), "olle olsson"), PEOPLE, ()) == "@olle:x"
+    assert holder_of(Entry(at, at, (), "Jour: @kim:x"), PEOPLE, ()) == "@kim:x"
+    assert holder_of(Entry(at, at, (), "kim"), PEOPLE, ("@kim:x",)) == "@kim:x"
+    assert holder_of(Entry(at, at, ("maja@nacka.se",), "Maja"), PEOPLE, ()) is None
+
+
+def test_gaps_unknown_names_and_overlaps_are_found_whole_and_nothing_else() -> None:
+    def shift(day: int, start: int, end_day: int, end: int, who: str, holder: str | None) -> Shift:
+        return Shift(local(2026, 11, day, start), local(2026, 11, end_day, end), who, holder)
+
+    schedule = Schedule("nacka-tib", (
+        shift(2, 7, 4, 7, "Nina", "@nina:x"), shift(4, 12, 5, 7, "Olle", "@olle:x"),
+        shift(5, 7, 6, 7, "Maja", None), shift(5, 19, 6, 7, "Olle", "@olle:x"),
+        shift(6, 7, 9, 7, "Nina", "@nina:x"), shift(7, 10, 7, 12, "Olle", "@olle:x")))
+    assert schedule.holders(local(2026, 11, 3)) == ("@nina:x",)
+    assert schedule.holders(local(2026, 11, 4, 8)) == ()
+    assert gaps(schedule, local(2026, 11, 2, 7), local(2026, 11, 9, 7)) == [
+        Gap(GAP, local(2026, 11, 4, 7), local(2026, 11, 4, 12)),
+        Gap(UNKNOWN, local(2026, 11, 5, 7), local(2026, 11, 5, 19), ("Maja",)),
+        Gap(OVERLAP, local(2026, 11, 7, 10), local(2026, 11, 7, 12), ("@nina:x", "@olle:x"))]
+    assert gaps(schedule, local(2026, 11, 9, 7), local(2026, 11, 10)) == [
+        Gap(GAP, local(2026, 11, 9, 7), local(2026, 11, 10))]
+    assert shifts([Entry(local(2026, 11, 2), local(2026, 11, 1), (), "Nina Nilsson")], PEOPLE, ()) == [], \
+        "a shift that ends before it starts is no shift"
