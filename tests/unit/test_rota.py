@@ -102,3 +102,16 @@ def test_gaps_unknown_names_and_overlaps_are_found_whole_and_nothing_else() -> N
         Gap(GAP, local(2026, 11, 9, 7), local(2026, 11, 10))]
     assert shifts([Entry(local(2026, 11, 2), local(2026, 11, 1), (), "Nina Nilsson")], PEOPLE, ()) == [], \
         "a shift that ends before it starts is no shift"
+
+
+def test_a_zone_the_calendar_defines_itself_as_outlook_writes_it() -> None:
+    zone = ("BEGIN:VTIMEZONE\r\nTZID:W. Europe Standard Time\r\nBEGIN:STANDARD\r\nDTSTART:16010101T030000\r\n"
+            "TZOFFSETFROM:+0200\r\nTZOFFSETTO:+0100\r\nRRULE:FREQ=YEARLY;INTERVAL=1;BYDAY=-1SU;BYMONTH=10\r\n"
+            "END:STANDARD\r\nBEGIN:DAYLIGHT\r\nDTSTART:16010101T020000\r\nTZOFFSETFROM:+0100\r\nTZOFFSETTO:+0200\r\n"
+            "RRULE:FREQ=YEARLY;INTERVAL=1;BYDAY=-1SU;BYMONTH=3\r\nEND:DAYLIGHT\r\nEND:VTIMEZONE\r\n")
+    body = feed("DTSTART;TZID=W. Europe Standard Time:20261023T070000\n"
+                "DTEND;TZID=W. Europe Standard Time:20261030T070000\nRRULE:FREQ=WEEKLY;COUNT=2")
+    body = body.replace(b"BEGIN:VEVENT", zone.encode() + b"BEGIN:VEVENT", 1)
+    assert [(s.astimezone(UTC), e.astimezone(UTC)) for s, e in spans(body, local(2026, 10, 1), local(2026, 12, 1))] \
+        == [(datetime(2026, 10, 23, 5, tzinfo=UTC), datetime(2026, 10, 30, 6, tzinfo=UTC)),
+            (datetime(2026, 10, 30, 6, tzinfo=UTC), datetime(2026, 11, 6, 6, tzinfo=UTC))]
