@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.board.server import BoardServer
 from bot.config import (
     SMS_PASSWORD_ENV,
     SMS_SECRET_ENV,
@@ -37,6 +38,7 @@ from bot.domain.rota import Schedule
 from bot.domain.warnings import WarningItem
 from bot.feeds import ical, smhi
 from bot.feeds.poller import Feed, Poller
+from bot.flows import board as board_flow
 from bot.flows import forums as forums_flow
 from bot.flows import rota as rota_flow
 from bot.flows import sms as sms_flow
@@ -54,11 +56,13 @@ from bot.runtime.scheduler import MeetingScheduler
 from bot.runtime.timers import Timers
 from bot.sms.endpoint import SmsEndpoint
 from bot.sms.sender import SmsSender
+from bot.state import board as board_store
 from bot.state import feeds as feeds_store
 from bot.state import formed
 from bot.state import sms as sms_store
 from bot.state.db import Database
 from bot.state.models import OutboxMessage
+from bot.texts import t
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +71,34 @@ ROTA_EVERY = timedelta(hours=1)  # the schedules are looked at ahead this often 
 ROTA_STALE = timedelta(days=1)  # a schedule feed failing this long is told to its organisation
 TIMED = frozenset({"summons", "log_entry", "convocation"})  # what the timers wait on: escalations, actions, conferences
 STOP_GRACE = 2.0  # seconds the loops get to end by themselves before they are cancelled
+
+
+class BoardData:
+    """What the board asks of the bot, answered through the flows, the database and the Matrix adapter."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    def forum_of_room(self, room_id: str) -> str | None:
+        aliases = self.app.matrix.rooms.aliases
+        return next((f.id for f in self.app.settings.forums if room_id in (f.room, aliases.get(f.room))), None)
+
+    async def is_member(self, user_id: str, room_id: str) -> bool:
+        return await self.app.matrix.rooms.is_joined(room_id, user_id)
+
+    async def link(self, secret: str) -> tuple[int, str] | None:
+        async with self.app.db.session() as session:
+            found = await board_store.valid(session, secret, self.app.clock.now())
+        return (found.id or 0, found.forum_id) if found else None
+
+    async def link_valid(self, link_id: int) -> bool:
+        async with self.app.db.session() as session:
+            found = await board_store.get(session, link_id)
+        return found is not None and found.revoked_at is None and found.expires_at > self.app.clock.now()
+
+    async def snapshot(self, forum_id: str) -> dict[str, Any]:
+        forum = self.app.directory.forum(forum_id)
+        return await self.app.dispatch.read(partial(board_flow.snapshot, forum=forum))
 
 
 class App:
@@ -104,6 +136,11 @@ class App:
         self._imported_digests: dict[str, str | None] = {}
         self.feeds = Poller(self.db, self.clock, self._feeds(settings))
         self.feeds.each_pass = self._every_pass
+        self.board: BoardServer | None = None
+        if settings.board is not None:
+            server_name = settings.matrix.user_id.split(":", 1)[1]
+            self.board = BoardServer(settings.board.listen, BoardData(self), {server_name: settings.matrix.homeserver},
+                                     partial(t, settings.bot.language))
         self.timers = Timers(self.db, self.dispatch, self.clock)
         self.lease = Lease(self.db)
         self.clock.watch(self._clock_moved)
@@ -134,6 +171,8 @@ class App:
             await self._import_contacts()
             await self.sms_endpoint.start()
             self._tasks.append(asyncio.create_task(self.sms.run(), name="sms"))
+        if self.board is not None:
+            await self.board.start()
         await self.feeds.replay_stored()
         await self._imported()
         self._tasks.append(asyncio.create_task(self.feeds.run(), name="feeds"))
@@ -327,6 +366,8 @@ class App:
         only add to the outbox, so the rows they added are handed to it as they are."""
         if "sms" in tables and self.sms is not None:
             self.sms.notify()
+        if self.board is not None:
+            self.board.changed()
         if rows:
             self.outbox.hand(rows)
         elif "outbox" in tables:
@@ -367,6 +408,8 @@ class App:
             self.sms.stopped = True
             self.sms.notify()
             await self.sms_endpoint.stop()
+        if self.board is not None:
+            await self.board.stop()
         self.outbox.notify()
         self.timers.notify()
         if self._tasks:  # sends and steps in flight finish; only what still waits is cancelled

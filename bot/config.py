@@ -166,6 +166,32 @@ class WarningsSettings(Strict):
         return value
 
 
+class BoardSettings(Strict):
+    """The crisis room's live board: served on `listen` behind a reverse proxy at `public_url`; a link for a wall
+    screen is valid `link_valid` unless another time is asked for (at most 7 days)."""
+
+    listen: HostPort = "127.0.0.1:8088"
+    public_url: str
+    link_valid: Duration = timedelta(hours=12)
+
+    @field_validator("public_url")
+    @classmethod
+    def _http(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// address (where people's browsers reach the board)")
+        return value.rstrip("/")
+
+    @field_validator("link_valid")
+    @classmethod
+    def _week(cls, value: timedelta) -> timedelta:
+        if not timedelta(minutes=5) <= value <= MAX_LINK:
+            raise ValueError("between 5m and 7d")
+        return value
+
+
+MAX_LINK = timedelta(days=7)
+
+
 class SecuritySettings(Strict):
     """Who may give commands that change state or ring phones: in encrypted rooms, only from a device its
     owner has cross-signed (as Element shares keys only with those), or from any device. By default as
@@ -196,6 +222,7 @@ class Settings(Strict):
     metrics: MetricsSettings = MetricsSettings()
     sms: SmsSettings | None = None
     warnings: WarningsSettings | None = None
+    board: BoardSettings | None = None
     security: SecuritySettings = SecuritySettings()
     people: tuple[Person, ...] = Field(default=(), alias="person")
     organisations: tuple[Organisation, ...] = Field(default=(), alias="organisation")
@@ -476,6 +503,7 @@ def reload_errors(old: Settings, new: Settings) -> list[str]:
             if getattr(getattr(old, section), name) != getattr(getattr(new, section), name)] + (
         ["sms: changes only with a restart of the bot"] if old.sms != new.sms else []) + (
         ["warnings: changes only with a restart of the bot"] if old.warnings != new.warnings else []) + (
+        ["board: changes only with a restart of the bot"] if old.board != new.board else []) + (
         ["function.schedule: a duty schedule feed is added, moved or removed only with a restart of the bot"]
         if _schedules(old) != _schedules(new) else [])
 

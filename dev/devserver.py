@@ -127,7 +127,8 @@ class Homeserver:
                     "type": "http",
                     "tls": False,
                     "x_forwarded": False,
-                    "resources": [{"names": ["client"], "compress": False}],
+                    # openid: /_matrix/federation/v1/openid/userinfo, where the board checks a widget's token
+                    "resources": [{"names": ["client", "openid"], "compress": False}],
                 }
             ],
             "database": {"name": "sqlite3", "args": {"database": str(self.workdir / "homeserver.db")}},

@@ -168,6 +168,11 @@ class Rooms:
         await self.db.write(write)
         return await self.join(new)
 
+    async def is_joined(self, room_id: str, user_id: str) -> bool:
+        """Whether the person is a member of the room now, as the homeserver says (not a lazily loaded list)."""
+        members = await self.client.joined_members(room_id)
+        return isinstance(members, JoinedMembersResponse) and any(m.user_id == user_id for m in members.members)
+
     async def note_removed(self, room_id: str, by: str, membership: str) -> None:
         """Put out of a configured room: written down for `health` until the bot is in the room again."""
         value = f"{membership} {by} {datetime.now(UTC).isoformat()}"

@@ -12,6 +12,7 @@ import logging
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from typing import TypeVar
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -39,6 +40,7 @@ _COMMAND = re.compile(r"(\S+)\s*(.*)", re.DOTALL)
 MAX_BODY = 16_000  # characters; a longer command is answered with the limit and not run
 
 Runner = Callable[[Context], Awaitable[list[Outgoing]]]
+T = TypeVar("T")
 
 
 def strip_reply_fallback(body: str) -> str:
@@ -147,6 +149,13 @@ class Dispatcher:
         """
         internal = Incoming(room_id="", sender=self.bot_user, event_id=key, body=key, sent_at=self.clock.now())
         await self._process(internal, run, None)
+
+    async def read(self, run: Callable[[Context], Awaitable[T]]) -> T:
+        """Read what the bot keeps through the flows (the board's state), as the bot, in a session of its own:
+        nothing is claimed, written or sent."""
+        asking = Incoming(room_id="", sender=self.bot_user, event_id="", body="", sent_at=self.clock.now())
+        async with self.db.session() as session:
+            return await run(self._context(asking, session))
 
     async def drain(self) -> None:
         """Until the command or timer step in hand has finished."""

@@ -515,3 +515,18 @@ class WarningProposal(SQLModel, table=True):
     proposed_at: datetime = Field(sa_column=_utc_column(nullable=False))
     quiet: bool = False  # the forum was already activated: the proposal was posted without ringing
     activation_id: int | None = Field(default=None, index=True)
+
+
+class BoardLink(SQLModel, table=True):
+    """A link that shows one forum's board on a wall screen where no Element runs: valid until `expires_at` unless
+    revoked. Only a hash of its secret is kept."""
+
+    __tablename__ = "board_link"
+    id: int | None = Field(default=None, primary_key=True)
+    forum_id: str = Field(index=True)
+    secret_hash: str = Field(unique=True)
+    created_by: str
+    created_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    expires_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    revoked_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    revoked_by: str | None = None
