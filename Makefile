@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 PHONE := tests/phone/node_modules/.installed
 
-.PHONY: test demo lint clean postgres kannel phone lock mutants screenshots
+.PHONY: test demo lint clean postgres kannel phone chromium lock mutants screenshots
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test,dev]'
 	touch $(STAMP)
 
-test: $(STAMP) postgres kannel phone
+test: $(STAMP) postgres kannel phone chromium
 	$(PY) -m dev.audit
 	$(PY) -m pytest -q -n auto --dist loadgroup
 
@@ -45,6 +45,13 @@ kannel:
 	  { apt-get install -y -qq kannel kannel-extras >/dev/null 2>&1 || \
 	    { apt-get update -qq >/dev/null && apt-get install -y -qq kannel kannel-extras >/dev/null; }; }; } || \
 	  echo "Kannel could not be installed: the SMS tests will be skipped"
+
+# The board is tested in a real browser: Debian's chromium, headless.
+chromium:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  { apt-get install -y -qq chromium fonts-noto-color-emoji >/dev/null 2>&1 || \
+	    { apt-get update -qq >/dev/null && apt-get install -y -qq chromium fonts-noto-color-emoji >/dev/null; }; }; } || \
+	  echo "Chromium could not be installed: the board's browser tests will be skipped"
 
 # Mutation testing of the convocation, roster, forum, schedule and lägesbild rules (a few minutes).
 mutants: $(STAMP)

@@ -188,6 +188,8 @@ async def run_demo(keep_running: bool, after: Callable[[Player], Awaitable[None]
     data = tomllib.loads(DEV_CONFIG.read_text(encoding="utf-8"))
     data["matrix"]["homeserver"] = hs.url
     data["database"]["url"] = f"sqlite+aiosqlite:///{WORKDIR / 'samverkan.db'}"
+    board = free_port()  # the live board, on loopback (README: "The live board")
+    data["board"] = {"listen": f"127.0.0.1:{board}", "public_url": f"http://127.0.0.1:{board}"}
     settings = parse_settings(data)
     try:
         password = secrets.token_urlsafe(9)

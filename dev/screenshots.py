@@ -10,18 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import html
+import secrets
 import shutil
 import subprocess
 import sys
 import tempfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from nio import RoomMessagesResponse
 
+from bot.state import board as board_store
+from bot.state.models import BoardLink
 from dev.demo import ROOT, Player, run_demo
 
 OUT = ROOT / "docs" / "phone"
+BOARD_OUT = ROOT / "docs" / "board"
 WIDTH = 360
 STYLE = """
 body { margin: 0; width: 360px; font-family: "DejaVu Sans", sans-serif; }
@@ -113,6 +118,27 @@ async def pictures(play: Player, chromium: str) -> None:
         print(f"{OUT.relative_to(ROOT)}/{name}.png")
 
 
+async def board_pictures(play: Player, chromium: str) -> None:
+    """The samordnande forum's live board as a wall screen shows it (1920 by 1080) and on a phone (360 px), through
+    a link made for the purpose."""
+    settings = play.app.settings.board
+    assert settings is not None
+    secret = secrets.token_urlsafe(24)
+    now = datetime.now(UTC)
+    await play.app.db.write(lambda session: board_store.add_link(session, BoardLink(
+        forum_id="samordnande", secret_hash=board_store.digest(secret), created_by="screenshots", created_at=now,
+        expires_at=now + timedelta(minutes=10))))
+    url = f"{settings.public_url}/board/#link={secret}&lang=sv"
+    BOARD_OUT.mkdir(parents=True, exist_ok=True)
+    for name, size in (("board-wall", "1920,1080"), ("board-phone", "360,800")):
+        out = BOARD_OUT / f"{name}.png"
+        await asyncio.to_thread(subprocess.run, [
+            chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+            f"--window-size={size}", "--virtual-time-budget=5000", f"--screenshot={out}", url],
+            check=True, capture_output=True, timeout=120)
+        print(f"{out.relative_to(ROOT)}")
+
+
 def main() -> int:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
@@ -121,6 +147,7 @@ def main() -> int:
 
     async def after(play: Player) -> None:
         await pictures(play, chromium)
+        await board_pictures(play, chromium)
 
     return asyncio.run(run_demo(False, after))
 

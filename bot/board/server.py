@@ -59,7 +59,7 @@ class BoardServer:
         self.homeservers = homeservers  # server name -> the homeserver to ask (the configured one)
         self.say = say
         self.sessions: dict[str, Session] = {}
-        self._streams: dict[str, set[asyncio.Queue[dict[str, Any] | None]]] = defaultdict(set)
+        self._streams: dict[str, set[asyncio.Queue[bytes | None]]] = defaultdict(set)
         self._changed = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self._http: aiohttp.ClientSession | None = None
@@ -176,10 +176,10 @@ class BoardServer:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store",
                                                "X-Accel-Buffering": "no"})
         await response.prepare(request)
-        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        queue: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._streams[token].add(queue)
         try:
-            queue.put_nowait(await self.data.snapshot(session.forum_id))
+            queue.put_nowait(_event(await self.data.snapshot(session.forum_id)))
             while True:
                 try:
                     state = await asyncio.wait_for(queue.get(), HEARTBEAT)
@@ -188,7 +188,7 @@ class BoardServer:
                     continue
                 if state is None or session.expires <= time.monotonic():
                     break
-                await response.write(f"event: state\ndata: {json.dumps(state, ensure_ascii=False)}\n\n".encode())
+                await response.write(state)
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:
@@ -204,7 +204,7 @@ class BoardServer:
             await self._changed.wait()
             await asyncio.sleep(SETTLE)
             self._changed.clear()
-            by_forum: dict[str, list[asyncio.Queue[dict[str, Any] | None]]] = defaultdict(list)
+            by_forum: dict[str, list[asyncio.Queue[bytes | None]]] = defaultdict(list)
             for token, queues in list(self._streams.items()):
                 session = self.sessions.get(token)
                 if session is None:
@@ -217,12 +217,17 @@ class BoardServer:
                 by_forum[session.forum_id] += queues
             for forum, listening in by_forum.items():
                 try:
-                    state = await self.data.snapshot(forum)
+                    state = _event(await self.data.snapshot(forum))
                 except Exception:
                     log.exception("board: the state of %s could not be read", forum)
                     continue
                 for queue in listening:
                     queue.put_nowait(state)
+
+
+def _event(state: dict[str, Any]) -> bytes:
+    """A state as one server-sent event, encoded once for every board that shows it."""
+    return f"event: state\ndata: {json.dumps(state, ensure_ascii=False)}\n\n".encode()
 
 
 # The board is meant to be framed by Element: no X-Frame-Options; scripts only from the board itself.

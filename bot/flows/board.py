@@ -22,7 +22,7 @@ async def snapshot(ctx: Context, forum: Forum) -> dict[str, Any]:
     data: dict[str, Any] = {
         "forum": forum.id, "name": forum.name, "level": ctx.t(f"status.level.{forum.level}"),
         "active": state.active, "mode": ctx.t("status.mode.activated" if state.active else "status.mode.ordinary"),
-        "event": state.event, "since": ctx.when(state.since) if state.since else None,
+        "event": state.event, "since": f"{ctx.t('status.since')} {ctx.when(state.since)}" if state.since else None,
         "exercise": ctx.t("status.exercise") if state.exercise else None, "at": ctx.when(now),
         "labels": {key: ctx.t(f"board.{key}") for key in LABELS}}
     warning = await warnings.of_activation(ctx.session, state.activation_id) if state.active else None

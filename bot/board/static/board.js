@@ -27,7 +27,9 @@ async function session() {
   if (params.get("link")) {
     body = { link: params.get("link") };
   } else if (params.get("widgetId") && window.mxwidgets) {
-    const api = new window.mxwidgets.WidgetApi(params.get("widgetId"), "*");
+    // The bundle's global is a function that gives the module's exports.
+    const mx = typeof window.mxwidgets === "function" ? window.mxwidgets() : window.mxwidgets;
+    const api = new mx.WidgetApi(params.get("widgetId"), "*");
     const ready = new Promise((resolve) => api.once("ready", resolve));
     api.start();
     await ready;
@@ -47,7 +49,7 @@ function render(s) {
   const parts = [el("header", {},
     el("h1", {}, s.name),
     el("div", { class: "mode" + (s.active ? " active" : "") }, (s.exercise ? s.exercise + " " : "") + s.mode + (s.event ? ": " + s.event : "")),
-    s.since ? el("div", { class: "dim" }, s.since) : null,
+    s.since ? el("div", { class: "dim" }, s.since) : null,  // "sedan fre 4 dec 03:12"
     s.warning ? el("div", {}, L.warning + ": " + s.warning) : null,
     el("div", { class: "dim" }, L.updated + " " + s.at))];
   const c = s.convocation;
@@ -58,7 +60,7 @@ function render(s) {
       people.append(el("li", { class: "state-" + p.state },
         `${mark[p.state]} ${p.function} — ${L[p.state]}` + (p.by ? ` (${p.by}${p.at ? ", " + p.at : ""})` : "")));
     }
-    parts.push(el("section", {}, el("h2", {}, `${L.convocation}: ${c.title}, ${c.starts}`),
+    parts.push(el("section", {}, el("h2", {}, `${c.title.replace(/\.$/, "")} — ${c.starts}`),
       el("div", { class: "big" }, `${L.acknowledged} ${c.acknowledged} / ${c.total}`), people));
   }
   const lb = s.lagesbild;
