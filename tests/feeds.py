@@ -6,10 +6,15 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
 
 from aiohttp import web
+from support import World, settle
+
+from bot.app import App
+from bot.config import Settings
+from bot.domain.clock import FakeClock
 
 
 @dataclass
@@ -70,6 +75,43 @@ class FeedServer:
         return web.Response(body=self.body, headers={**({"ETag": self.etag} if self.etags else {}),
                                                      "Content-Type": self.headers.get("Content-Type",
                                                                                       "application/json")})
+
+
+@dataclass
+class FeedBot:
+    """A bot that polls one feed on a fake clock: a test waits for each poll and for what it made the bot say."""
+
+    FEED: ClassVar[str]
+    EVERY: ClassVar[timedelta]
+    world: World
+    server: FeedServer
+    clock: FakeClock
+    app: App | None = None
+    polls: int = 0
+
+    def settings(self) -> Settings:
+        raise NotImplementedError
+
+    async def start(self) -> App:
+        self.app = await self.world.start_bot(self.settings(), self.clock)
+        self.polls = 0
+        await self.polled()
+        return self.app
+
+    async def restart(self) -> App:
+        await self.world.stop_bots()
+        return await self.start()
+
+    async def polled(self) -> None:
+        """Until the bot has polled once more, and delivered what that poll made it say."""
+        assert self.app is not None
+        self.polls += 1
+        await self.app.feeds.wait_polls(self.FEED, self.polls)
+        await settle(self.app)
+
+    async def next_poll(self, after: timedelta | None = None) -> None:
+        self.clock.advance(self.EVERY if after is None else after)
+        await self.polled()
 
 
 # ---- SMHI's impact-based warnings (IBWW), in SMHI's structure ----

@@ -15,10 +15,9 @@ from typing import Any
 
 import pytest
 import tomli_w
-from feeds import FeedServer
+from feeds import FeedBot, FeedServer
 from support import World, base_config, command, direct_bodies, highlights, room_events, settle, wait_for
 
-from bot.app import App
 from bot.config import Settings
 from bot.domain.clock import FakeClock
 from bot.ops.health import check
@@ -52,12 +51,9 @@ def calendar(*, gap: bool = True, overlap: bool = True) -> str:
 
 
 @dataclass
-class Rota:
-    world: World
-    server: FeedServer
-    clock: FakeClock
-    app: App | None = None
-    polls: int = 0
+class Rota(FeedBot):
+    FEED = "schedule:nacka-tib"
+    EVERY = EVERY
 
     def settings(self) -> Settings:
         people = self.world.people
@@ -71,22 +67,6 @@ class Rota:
                 {"user": people["admin"].user_id, "name": "Olle Olsson", "email": "olle@nacka.se"}]
 
         return self.world.settings(add)
-
-    async def start(self) -> App:
-        self.app = await self.world.start_bot(self.settings(), self.clock)
-        self.polls = 0
-        await self.polled()
-        return self.app
-
-    async def polled(self) -> None:
-        assert self.app is not None
-        self.polls += 1
-        await self.app.feeds.wait_polls("schedule:nacka-tib", self.polls)
-        await settle(self.app)
-
-    async def next_poll(self, after: timedelta = EVERY) -> None:
-        self.clock.advance(after)
-        await self.polled()
 
 
 @pytest.fixture
@@ -156,11 +136,8 @@ async def test_the_feed_names_who_is_rung_and_the_gaps_ahead_are_told_once(rota:
     healthy, why = await check(rota.settings(), rota.clock.now())
     assert not healthy and "schedule:nacka-tib feed stale since" in why
 
-    await world.stop_bots()  # a restart while the feed is broken: the stored copy still knows the rota
-    server.fail(500)
-    rota.app = await world.start_bot(rota.settings(), rota.clock)
-    rota.polls = 0
-    await rota.polled()
+    server.fail(500)  # a restart while the feed is broken: the stored copy still knows the rota
+    await rota.restart()
     who = await command(world, "tib", "samordnande", "!vem nacka-tib")
     assert f"{nina} (enligt Nacka kommuns beredskapsschema)" in who
     assert len(await home_room_notes(world)) == 3, "stale: told once, also across the restart"

@@ -13,11 +13,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from feeds import SEA, UPPSALA, FeedServer, warning
+from feeds import SEA, UPPSALA, FeedBot, FeedServer, warning
 from sqlmodel import select
 from support import World, command, highlights, react, record_files, room_events, send_text, settle, wait_for
 
-from bot.app import App
 from bot.config import Settings
 from bot.domain.clock import FakeClock
 from bot.ops.health import check
@@ -27,12 +26,9 @@ POLL = timedelta(minutes=5)
 
 
 @dataclass
-class Smhi:
-    world: World
-    server: FeedServer
-    clock: FakeClock
-    app: App | None = None
-    polls: int = 0
+class Smhi(FeedBot):
+    FEED = "warnings"
+    EVERY = POLL
 
     def settings(self) -> Settings:
         def add(data: dict[str, Any]) -> None:
@@ -42,27 +38,6 @@ class Smhi:
                                     {"level": "RED", "forum": "inriktande"}]}
 
         return self.world.settings(add)
-
-    async def start(self) -> App:
-        self.app = await self.world.start_bot(self.settings(), self.clock)
-        self.polls = 0
-        await self.polled()
-        return self.app
-
-    async def restart(self) -> App:
-        await self.world.stop_bots()
-        return await self.start()
-
-    async def polled(self) -> None:
-        """Until the bot has polled once more, and delivered what that poll made it say."""
-        assert self.app is not None
-        self.polls += 1
-        await self.app.feeds.wait_polls("warnings", self.polls)
-        await settle(self.app)
-
-    async def next_poll(self, after: timedelta = POLL) -> None:
-        self.clock.advance(after)
-        await self.polled()
 
     def snow(self, level: str, *, start_in: float = 18, hours: float = 24, published: float = 0,
              **extra: Any) -> dict[str, Any]:
