@@ -9,11 +9,9 @@ import os
 import signal
 import time
 from collections.abc import Mapping
-from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from bot.board.server import BoardServer
 from bot.config import (
@@ -30,17 +28,14 @@ from bot.config import (
     with_formed,
     with_sms_holders,
 )
-from bot.domain import rota
 from bot.domain.clock import Clock, SystemClock
 from bot.domain.directory import Directory
 from bot.domain.model import Forum
-from bot.domain.rota import Schedule
 from bot.domain.warnings import WarningItem
 from bot.feeds import ical, smhi
 from bot.feeds.poller import Feed, Poller
 from bot.flows import board as board_flow
 from bot.flows import forums as forums_flow
-from bot.flows import rota as rota_flow
 from bot.flows import sms as sms_flow
 from bot.flows import warnings as warnings_flow
 from bot.flows.context import Context
@@ -52,6 +47,7 @@ from bot.messages import Outgoing, SmsIn
 from bot.ops import metrics
 from bot.runtime.dispatch import Dispatcher
 from bot.runtime.lease import Lease, LeaseLost
+from bot.runtime.rotas import Rotas
 from bot.runtime.scheduler import MeetingScheduler
 from bot.runtime.timers import Timers
 from bot.sms.endpoint import SmsEndpoint
@@ -67,8 +63,6 @@ from bot.texts import t
 log = logging.getLogger(__name__)
 
 SCHEDULE_MAX_BYTES = 5_000_000  # a year of shifts is a few hundred kilobytes
-ROTA_EVERY = timedelta(hours=1)  # the schedules are looked at ahead this often (and after each change)
-ROTA_STALE = timedelta(days=1)  # a schedule feed failing this long is told to its organisation
 TIMED = frozenset({"summons", "log_entry", "convocation"})  # what the timers wait on: escalations, actions, conferences
 STOP_GRACE = 2.0  # seconds the loops get to end by themselves before they are cancelled
 
@@ -131,11 +125,9 @@ class App:
             self.sms.accepted = metrics.SMS_ACCEPTED.inc
             self.sms_endpoint = SmsEndpoint(self.vault, self.clock, env[SMS_SECRET_ENV], settings.sms.listen,
                                             self._sms_in, self.sms.record)
-        self._calendars: dict[str, list[Any]] = {}  # function id -> its schedule feed's events
-        self._rota_checked: datetime | None = None
-        self._imported_digests: dict[str, str | None] = {}
+        self.rotas = Rotas(self.db, self.dispatch, self.clock, lambda: (self.settings, self.directory))
         self.feeds = Poller(self.db, self.clock, self._feeds(settings))
-        self.feeds.each_pass = self._every_pass
+        self.feeds.each_pass = self.rotas.hourly
         self.board: BoardServer | None = None
         if settings.board is not None:
             server_name = settings.matrix.user_id.split(":", 1)[1]
@@ -174,7 +166,7 @@ class App:
         if self.board is not None:
             await self.board.start()
         await self.feeds.replay_stored()
-        await self._imported()
+        await self.rotas.imports()
         self._tasks.append(asyncio.create_task(self.feeds.run(), name="feeds"))
         if self.settings.metrics.listen:
             metrics.serve(self.settings.metrics.listen, self._sync_lag)
@@ -183,65 +175,13 @@ class App:
     def _feeds(self, settings: Settings) -> list[Feed]:
         """What the bot polls: SMHI's warnings when `[warnings]` is set, and each function's duty schedule."""
         found = [Feed(feeds_store.schedule(f.id), f.schedule, f.schedule_every, ical.read,
-                      partial(self._schedule, f.id), SCHEDULE_MAX_BYTES, replay=True)
+                      partial(self.rotas.changed, f.id), SCHEDULE_MAX_BYTES, replay=True)
                  for f in settings.functions if f.schedule]
         warnings = settings.warnings
         if warnings is not None:
             found.append(Feed(feeds_store.WARNINGS, warnings.url, warnings.every, smhi.parse, self._warnings,
                               warnings.max_bytes))
         return found
-
-    async def _schedule(self, function_id: str, events: list[Any]) -> None:
-        """A duty schedule, changed (or read from its stored copy at start): expanded, then looked at ahead."""
-        self._calendars[function_id] = events
-        self._expand(function_id)
-        await self.dispatch.run_internal(f"rota:{function_id}:{self.clock.now().isoformat()}",
-                                         partial(rota_flow.look_ahead, function_ids=[function_id]))
-
-    def _expand(self, function_id: str) -> None:
-        """The shifts from two days back to a little beyond the look ahead, mapped to the people the bot knows."""
-        if self.directory.functions.get(function_id) is None:
-            return
-        function = self.directory.function(function_id)
-        now = self.clock.now()
-        entries = ical.entries(self._calendars[function_id], ZoneInfo(self.settings.bot.timezone),
-                               now - timedelta(days=2), now + rota_flow.LOOK_AHEAD + timedelta(days=7))
-        self.dispatch.schedules[function_id] = Schedule(
-            function_id, tuple(rota.shifts(entries, self.settings.people, function.holders)))
-
-    async def _imported(self) -> None:
-        """The schedules imported from a spreadsheet (`roster import`) for functions without a feed, when new."""
-        async with self.db.session() as session:
-            copies = await feeds_store.imported(session)
-        for copy in copies:
-            function_id = copy.name.removeprefix(feeds_store.SCHEDULE)
-            function = self.directory.functions.get(function_id)
-            if function is None or function.schedule or copy.body is None \
-                    or self._imported_digests.get(function_id) == copy.digest:
-                continue
-            self._imported_digests[function_id] = copy.digest
-            await self._schedule(function_id, ical.read(copy.body.encode()))
-
-    async def _every_pass(self) -> None:
-        """Once an hour: the schedules expanded afresh and looked at ahead; a schedule stale for a day is told."""
-        now = self.clock.now()
-        if self._rota_checked is not None and now - self._rota_checked < ROTA_EVERY and now >= self._rota_checked:
-            return
-        self._rota_checked = now
-        await self._imported()
-        for function_id in self._calendars:
-            self._expand(function_id)
-        if self._calendars:
-            await self.dispatch.run_internal(f"rota:all:{now.isoformat()}",
-                                             partial(rota_flow.look_ahead, function_ids=list(self._calendars)))
-        async with self.db.session() as session:
-            failing = await feeds_store.failing_since(session, feeds_store.SCHEDULE, now - ROTA_STALE)
-        for copy in failing:
-            function_id = copy.name.removeprefix(feeds_store.SCHEDULE)
-            if copy.failing_since is not None and self.directory.functions.get(function_id) is not None:
-                await self.dispatch.run_internal(
-                    f"rota-stale:{function_id}:{copy.failing_since.isoformat()}",
-                    partial(rota_flow.stale, function_id=function_id, since=copy.good_at or copy.failing_since))
 
     async def _warnings(self, items: list[WarningItem]) -> None:
         """SMHI's list, changed: proposals, edits and notices, as one piece of internal work."""

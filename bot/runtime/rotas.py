@@ -1,0 +1,96 @@
+"""Duty schedules at run time: each function's calendar as last read (from its feed, its stored copy, or a
+spreadsheet import), expanded into shifts the roster asks, and looked at ahead every hour and after each change."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.config import Settings
+from bot.domain import rota
+from bot.domain.clock import Clock
+from bot.domain.directory import Directory
+from bot.domain.rota import Schedule
+from bot.feeds import ical
+from bot.flows import rota as rota_flow
+from bot.runtime.dispatch import Dispatcher
+from bot.state import feeds as feeds_store
+from bot.state.db import Database
+
+log = logging.getLogger(__name__)
+
+EVERY = timedelta(hours=1)  # the schedules are looked at ahead this often (and after each change)
+STALE = timedelta(days=1)  # a schedule feed failing this long is told to its organisation
+
+
+class Rotas:
+    def __init__(self, db: Database, dispatch: Dispatcher, clock: Clock,
+                 world: Callable[[], tuple[Settings, Directory]]) -> None:
+        self.db = db
+        self.dispatch = dispatch
+        self.clock = clock
+        self.world = world  # the configuration and directory in force (a reload changes them)
+        self._calendars: dict[str, list[Any]] = {}  # function id -> its calendar's events
+        self._imported: dict[str, str | None] = {}  # function id -> the digest of the import in use
+        self._checked: datetime | None = None
+
+    async def changed(self, function_id: str, events: list[Any]) -> None:
+        """A function's calendar, new or changed (or read from its stored copy at start): expanded, then looked at
+        ahead."""
+        self._calendars[function_id] = events
+        self._expand(function_id)
+        await self.dispatch.run_internal(f"rota:{function_id}:{self.clock.now().isoformat()}",
+                                         partial(rota_flow.look_ahead, function_ids=[function_id]))
+
+    def _expand(self, function_id: str) -> None:
+        """The shifts from two days back to a week beyond the look ahead, mapped to the people the bot knows."""
+        settings, directory = self.world()
+        function = directory.functions.get(function_id)
+        if function is None:
+            return
+        now = self.clock.now()
+        entries = ical.entries(self._calendars[function_id], ZoneInfo(settings.bot.timezone),
+                               now - timedelta(days=2), now + rota_flow.LOOK_AHEAD + timedelta(days=7))
+        self.dispatch.schedules[function_id] = Schedule(
+            function_id, tuple(rota.shifts(entries, settings.people, function.holders)))
+
+    async def imports(self) -> None:
+        """The schedules imported from a spreadsheet (`roster import`) for functions without a feed, when new."""
+        _, directory = self.world()
+        async with self.db.session() as session:
+            copies = await feeds_store.imported(session)
+        for copy in copies:
+            function_id = copy.name.removeprefix(feeds_store.SCHEDULE)
+            function = directory.functions.get(function_id)
+            if function is None or function.schedule or copy.body is None \
+                    or self._imported.get(function_id) == copy.digest:
+                continue
+            self._imported[function_id] = copy.digest
+            await self.changed(function_id, ical.read(copy.body.encode()))
+
+    async def hourly(self) -> None:
+        """Once an hour (called more often): imports taken, the schedules expanded afresh and looked at ahead, and a
+        schedule feed failing for a day told to its organisation."""
+        now = self.clock.now()
+        if self._checked is not None and self._checked <= now < self._checked + EVERY:
+            return
+        self._checked = now
+        await self.imports()
+        for function_id in self._calendars:
+            self._expand(function_id)
+        if self._calendars:
+            await self.dispatch.run_internal(f"rota:all:{now.isoformat()}",
+                                             partial(rota_flow.look_ahead, function_ids=list(self._calendars)))
+        _, directory = self.world()
+        async with self.db.session() as session:
+            failing = await feeds_store.failing_since(session, feeds_store.SCHEDULE, now - STALE)
+        for copy in failing:
+            function_id = copy.name.removeprefix(feeds_store.SCHEDULE)
+            if copy.failing_since is not None and directory.functions.get(function_id) is not None:
+                await self.dispatch.run_internal(
+                    f"rota-stale:{function_id}:{copy.failing_since.isoformat()}",
+                    partial(rota_flow.stale, function_id=function_id, since=copy.good_at or copy.failing_since))
