@@ -184,6 +184,8 @@ class BoardServer:
                 try:
                     state = await asyncio.wait_for(queue.get(), HEARTBEAT)
                 except TimeoutError:
+                    if session.expires <= time.monotonic():
+                        break  # the page asks for a new session
                     await response.write(b": still here\n\n")
                     continue
                 if state is None or session.expires <= time.monotonic():

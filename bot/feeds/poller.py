@@ -9,7 +9,7 @@ import contextlib
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -41,7 +41,7 @@ class Feed:
     next_at: datetime | None = None  # None: at once
     state: str = "new"  # what was last logged: "ok" or the fault
     misses: int = 0
-    polls: int = field(default=0)
+    polls: int = 0
 
 
 class Poller:
