@@ -88,7 +88,7 @@ class BoardData:
     async def link_valid(self, link_id: int) -> bool:
         async with self.app.db.session() as session:
             found = await board_store.get(session, link_id)
-        return found is not None and found.revoked_at is None and found.expires_at > self.app.clock.now()
+        return board_store.in_force(found, self.app.clock.now())
 
     async def snapshot(self, forum_id: str) -> dict[str, Any]:
         forum = self.app.directory.forum(forum_id)

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from bot.commands.registry import command
 from bot.flows.context import Context
-from bot.flows.warnings import headline
+from bot.flows.warnings import activated_from, headline
 from bot.messages import Outgoing
 from bot.state import feeds
-from bot.state import forums as forum_store
 from bot.state import warnings as store
 from bot.texts.rich import Rich
 
@@ -23,12 +22,8 @@ async def varningar(ctx: Context) -> list[Outgoing]:
         rich.br().text(ctx.t("warnings.none"))
     for row in rows:
         rich.item().text(headline(ctx, store.as_item(row)))
-        activated = []
-        for activation_id in await store.activations_of(ctx.session, row.key):
-            for forum in ctx.directory.settings.forums:
-                state = await forum_store.forum_state(ctx.session, forum.id)
-                if state.active and state.activation_id == activation_id:
-                    activated.append(ctx.t("warnings.activated", forum=forum.name, event=state.event or ""))
+        activated = [ctx.t("warnings.activated", forum=forum.name, event=state.event or "")
+                     for forum, state in await activated_from(ctx, row.key)]
         rich.indent().text("; ".join(activated) or ctx.t("warnings.no_forum"))
     copy = await feeds.get(ctx.session, feeds.WARNINGS)
     if copy is not None and copy.failing_since is not None:

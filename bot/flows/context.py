@@ -89,10 +89,13 @@ class Context:
                 return forum
         return None
 
-    def when(self, instant: datetime, *, year: bool = False) -> str:
-        """'lör 21 nov 14:05' in local time; with the year when asked (a record) or not this year's."""
+    def when(self, instant: datetime, *, year: bool = False, within_week: bool = False) -> str:
+        """'lör 21 nov 14:05' in local time; with the year when asked (a record) or not this year's; 'lör 14:05'
+        (`within_week`) for a time less than six days away, where the weekday says which."""
         local = instant.astimezone(self.tz)
         day = self.t("weekdays").split()[local.weekday()]
+        if within_week and abs((instant - self.clock.now()).days) < 6:
+            return f"{day} {local:%H:%M}"
         month = self.t("months").split()[local.month - 1]
         shown = f" {local.year}" if year or local.year != self.clock.now().astimezone(self.tz).year else ""
         return f"{day} {local.day} {month}{shown} {local:%H:%M}"

@@ -10,6 +10,7 @@ from datetime import datetime
 
 from bot.domain import forums as forums_model
 from bot.domain import warnings as model
+from bot.domain.forums import ForumState
 from bot.domain.model import Forum
 from bot.domain.warnings import Change, WarningItem
 from bot.flows.context import Context
@@ -29,11 +30,7 @@ def span(ctx: Context, item: WarningItem) -> str:
     """'fre 06:00 - lör 18:00' (with an en dash) in the bot's time zone (the date when it is not within the week)."""
 
     def short(instant: datetime) -> str:
-        local = instant.astimezone(ctx.tz)
-        day = ctx.t("weekdays").split()[local.weekday()]
-        far = abs((instant - ctx.clock.now()).days) >= 6
-        month = ctx.t("months").split()[local.month - 1]
-        return f"{day} {local.day} {month} {local:%H:%M}" if far else f"{day} {local:%H:%M}"
+        return ctx.when(instant, within_week=True)
 
     if item.starts_at and item.ends_at:
         return f"{short(item.starts_at)} – {short(item.ends_at)}"
@@ -160,16 +157,27 @@ async def _tell_linked(ctx: Context, item: WarningItem, key: str, skip: Sequence
                        with_text: bool = True) -> list[Outgoing]:
     """A forum activated from this warning hears of its change in its room, as a quiet notice."""
     out: list[Outgoing] = []
-    for activation_id in await store.activations_of(ctx.session, item.key):
-        for forum in ctx.directory.settings.forums:
-            state = await forum_store.forum_state(ctx.session, forum.id)
-            if state.activation_id != activation_id or forum.id in skip:
-                continue
-            rich = heading(ctx, state).bold(ctx.t(key, event=state.event or "")).br().text(headline(ctx, item))
-            if with_text:
-                smhi_text(ctx, item, rich)
-            out.append(Message(target=forum.room, body=rich.plain, html=rich.html))
+    for forum, state in await activated_from(ctx, item.key):
+        if forum.id in skip:
+            continue
+        rich = heading(ctx, state).bold(ctx.t(key, event=state.event or "")).br().text(headline(ctx, item))
+        if with_text:
+            smhi_text(ctx, item, rich)
+        out.append(Message(target=forum.room, body=rich.plain, html=rich.html))
     return out
+
+
+async def activated_from(ctx: Context, key: str) -> list[tuple[Forum, ForumState]]:
+    """The forums activated now by an activation that came from this warning."""
+    activations = set(await store.activations_of(ctx.session, key))
+    if not activations:
+        return []
+    found = []
+    for forum in ctx.directory.settings.forums:
+        state = await forum_store.forum_state(ctx.session, forum.id)
+        if state.active and state.activation_id in activations:
+            found.append((forum, state))
+    return found
 
 
 async def _gone(ctx: Context, row: WeatherWarning) -> list[Outgoing]:

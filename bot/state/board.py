@@ -37,6 +37,9 @@ async def get(session: AsyncSession, link_id: int) -> BoardLink | None:
 async def valid(session: AsyncSession, secret: str, now: datetime) -> BoardLink | None:
     """The link with this secret if it is neither expired nor revoked."""
     link = (await session.exec(select(BoardLink).where(BoardLink.secret_hash == digest(secret)))).first()
-    if link is None or link.revoked_at is not None or link.expires_at <= now:
-        return None
-    return link
+    return link if in_force(link, now) else None
+
+
+def in_force(link: BoardLink | None, now: datetime) -> bool:
+    """Neither expired nor revoked."""
+    return link is not None and link.revoked_at is None and link.expires_at > now
