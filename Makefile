@@ -11,7 +11,8 @@ PHONE := tests/phone/node_modules/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,dev]'
+	# setuptools' note that an editable install reads the working tree is what we want here: not shown
+	PYTHONWARNINGS='ignore:Editable installation' $(PY) -m pip install --quiet -e '.[test,dev]'
 	touch $(STAMP)
 
 test: $(STAMP) postgres kannel phone chromium
@@ -58,8 +59,9 @@ mutants: $(STAMP)
 	$(VENV)/bin/pip install --quiet mutmut
 	$(PY) -m dev.mutants
 
+# DEMO='--at 2027-03-28T00:40Z' starts the bot's clock at that instant (python -m dev.demo --help).
 demo: $(STAMP)
-	$(PY) -m dev.demo
+	$(PY) -m dev.demo $(DEMO)
 
 # What a phone shows, from a real demo run, into docs/phone/ (needs Debian's chromium).
 screenshots: $(STAMP)

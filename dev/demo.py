@@ -1,9 +1,15 @@
 """`make demo`: a local homeserver, demo users and rooms from config/dev.toml, the bot, and a
 scripted conversation printed as a transcript. Later features add steps to SCENARIO.
+
+The scenario plays the same on any day at any hour: the demo makes the choices that depend on the
+calendar from its start instant (who is on call, the day of the weekly meeting), and `--at` starts
+the bot's clock at a chosen instant. A step that does not get what it waits for stops the demo with
+one sentence naming the step; everything the demo started is stopped either way.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import secrets
@@ -11,10 +17,13 @@ import shutil
 import sys
 import time
 import tomllib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from dateutil.parser import isoparse
 from nio import AsyncClient, AsyncClientConfig, RoomMessagesResponse, RoomSendResponse
 
 from bot.app import App
@@ -46,6 +55,7 @@ SCENARIO: list[tuple[str, str, str]] = [
     ("sara", "samordnande", "!här"),
     ("nils", "samordnande", "!här"),
     ("anna", "samordnande", "!beslut Nästa konferens kl 08:00 i morgon"),
+    ("anna", "samordnande", "!kalla samordnande igen i morgon 08:00 lägesgenomgång"),
     ("anna", "samordnande", "!åtgärd tlc lägesbild för E4 och E18 senast om 3h"),
     # Scene 3 (seed 000): a joint message, answered by each organisation, revised and fixed.
     ("anna", "samordnande", "!budskap samordnande Undvik onödiga resor i hela länet i kväll. senast om 1h"),
@@ -87,7 +97,12 @@ def rooms(data: dict[str, Any]) -> list[str]:
     return [a[1:].split(":", 1)[0] for a in dict.fromkeys(aliases)]
 
 
-async def reply_to(client: AsyncClient, room_id: str, event_id: str, timeout: float = 20) -> str:
+class DemoFailed(Exception):
+    """A step did not get what it waits for; the message is one sentence a reader can act on."""
+
+
+async def reply_to(client: AsyncClient, room_id: str, event_id: str, timeout: float = 20) -> str | None:
+    """The bot's answer to one message, or None when none came within `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         answer = await client.room_messages(room_id, start="", limit=30)
@@ -97,11 +112,32 @@ async def reply_to(client: AsyncClient, room_id: str, event_id: str, timeout: fl
                 if relates.get("m.in_reply_to", {}).get("event_id") == event_id:
                     return str(event.source["content"].get("body", ""))
         await asyncio.sleep(0.2)
-    return "(no answer)"
+    return None
 
 
 def indented(text: str, who: str = "bot") -> str:
     return "\n".join(f"    {who}: {line}" for line in text.splitlines())
+
+
+def anchored(data: dict[str, Any], start: datetime) -> None:
+    """The choices the scenario needs, made from its start instant rather than the reader's calendar.
+
+    bengt is the Länsstyrelsen TiB on call (anna is his colleague who types the activation): the weekly
+    rotation hands over at 12:00, eight days before the start day, so bengt's week began the day before and
+    runs six more days. The weekly meeting falls three days after the start, so nothing planned falls due
+    while the scenario plays.
+    """
+    tz = ZoneInfo(data["bot"]["timezone"])
+    local = start.astimezone(tz)
+    handover = (local - timedelta(days=8)).replace(hour=12, minute=0, second=0, microsecond=0)
+    meeting_day = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")[(local + timedelta(days=3)).weekday()]
+    for function in data["function"]:
+        if "rotation" in function:
+            function["rotation"]["handover"] = handover.strftime("%Y-%m-%dT%H:%M")
+    for forum in data["forum"]:
+        for meeting in forum.get("meeting", []):
+            meeting["rrule"] = ";".join(f"BYDAY={meeting_day}" if part.startswith("BYDAY=") else part
+                                        for part in meeting["rrule"].split(";"))
 
 
 class Player:
@@ -135,32 +171,45 @@ class Player:
                 await self.clients[who].join(room_id)
                 return room_id
             await asyncio.sleep(0.1)
-        raise RuntimeError(f"no direct room with {user_id}")
+        raise DemoFailed(f"the bot opened no direct room with {who}")
 
     async def step(self, who: str, where: str, what: str) -> None:
         if who == "clock":
             self.app.clock.advance(parse_duration(what))  # type: ignore[attr-defined]
             print(f"[{what} later, nobody else has answered]")
             await self.app.timers.fire_due()
-            for event in await self.new_messages(self.clients["anna"], self.room_ids["samordnande"]):
+            pings = await self.new_messages(self.clients["anna"], self.room_ids["samordnande"])
+            if not pings:
+                raise DemoFailed("the bot sent no reminder to those who had not acknowledged")
+            for event in pings:
                 print(indented(event["content"]["body"], "bot (ping)"))
             return
         client = self.clients[who]
         room_id = await self.direct_room(who) if where == "dm" else self.room_ids[where]
         if what == "✅":
             await self.new_messages(client, room_id)  # only what the reaction brings is shown
-            target = (await self.bot_messages(client, room_id))[-1]
+            sent = await self.bot_messages(client, room_id)
+            if not sent:
+                raise DemoFailed("the bot has sent nothing there to react to")
+            target = sent[-1]
             print(f"[{where}] {who} reacts ✅ to: {target['content']['body'].splitlines()[0]}")
             await client.room_send(room_id, "m.reaction", {"m.relates_to": {
                 "rel_type": "m.annotation", "event_id": target["event_id"], "key": "✅"}})
             await asyncio.sleep(0.5)
-            for event in await self.new_messages(client, await self.direct_room(who)):
+            answers = await self.new_messages(client, await self.direct_room(who))
+            if not answers:
+                raise DemoFailed("the bot did not answer the ✅ in the direct room")
+            for event in answers:
                 print(indented(event["content"]["body"], "bot (direct)"))
             return
-        sent = await client.room_send(room_id, "m.room.message", {"msgtype": "m.text", "body": what})
-        assert isinstance(sent, RoomSendResponse), sent
+        sent_event = await client.room_send(room_id, "m.room.message", {"msgtype": "m.text", "body": what})
+        if not isinstance(sent_event, RoomSendResponse):
+            raise DemoFailed(f"the homeserver did not take the message ({sent_event})")
         print(f"[{where}] {who}: {what}")
-        print(indented(await reply_to(client, room_id, sent.event_id)))
+        answer = await reply_to(client, room_id, sent_event.event_id)
+        if answer is None:
+            raise DemoFailed("the bot did not answer within 20 seconds")
+        print(indented(answer))
         for event in await self.new_messages(client, room_id):
             if event["content"].get("msgtype") == "m.text":  # pings, as opposed to the quiet reply
                 print(indented(event["content"]["body"], "bot (ping)"))
@@ -170,34 +219,52 @@ class Player:
                     print("    in the log room:")
                     print(indented(event["content"]["body"]))
         if what.startswith("!aktivera samordnande"):
-            for event in await self.new_messages(self.clients["bengt"], await self.direct_room("bengt")):
+            summons = await self.new_messages(self.clients["bengt"], await self.direct_room("bengt"))
+            if not summons:
+                raise DemoFailed("bengt, the TiB on call, got no convocation by direct message")
+            for event in summons:
                 print("    direct message to bengt:")
                 print(indented(event["content"]["body"], "bot (direct)"))
 
 
-async def run_demo(keep_running: bool, after: Callable[[Player], Awaitable[None]] | None = None) -> int:
-    """Play the scenario on a scratch homeserver; `after` sees the result before everything stops."""
-    shutil.rmtree(WORKDIR, ignore_errors=True)
-    port = 8008
-    try:
-        hs = Homeserver(WORKDIR / "synapse", port=port)
-        await hs.start_async()
-    except RuntimeError:
-        hs = Homeserver(WORKDIR / "synapse", port=free_port())
-        await hs.start_async()
+def described(number: int, who: str, where: str, what: str) -> str:
+    """'step 6, bengt reacts ✅ in the direct room': a step as the transcript shows it."""
+    if who == "clock":
+        return f"step {number}, the clock moved {what} ahead"
+    place = "the direct room" if where == "dm" else f"#{where}"
+    action = "reacts ✅" if what == "✅" else f"types {what.splitlines()[0]!r}"
+    return f"step {number}, {who} {action} in {place}"
+
+
+async def run_demo(keep_running: bool, after: Callable[[Player], Awaitable[None]] | None = None, *,
+                   start: datetime | None = None, workdir: Path = WORKDIR, port: int | None = None,
+                   scenario: Sequence[tuple[str, str, str]] = SCENARIO,
+                   moments: Mapping[str, Callable[[Player], Awaitable[None]]] | None = None) -> int:
+    """Play the scenario on a scratch homeserver; `after` sees the result before everything stops, and
+    `moments` what the scenario looks like right after the step with that text (e.g. "!kallelse").
+
+    `start` is the instant the bot's clock starts at (now when None). Raises DemoFailed when a step does not
+    get what it waits for; the bot, the clients and the homeserver are stopped in every case.
+    """
+    start = start or datetime.now(UTC)
+    shutil.rmtree(workdir, ignore_errors=True)
+    hs = Homeserver(workdir / "synapse", port=port or free_port(8008))  # Element's usual port when it is free
+    await hs.start_async()
     data = tomllib.loads(DEV_CONFIG.read_text(encoding="utf-8"))
+    anchored(data, start)
     data["matrix"]["homeserver"] = hs.url
-    data["database"]["url"] = f"sqlite+aiosqlite:///{WORKDIR / 'samverkan.db'}"
+    data["database"]["url"] = f"sqlite+aiosqlite:///{workdir / 'samverkan.db'}"
     board = free_port()  # the live board, on loopback (README: "The live board")
     data["board"] = {"listen": f"127.0.0.1:{board}", "public_url": f"http://127.0.0.1:{board}"}
     settings = parse_settings(data)
+    clients: dict[str, AsyncClient] = {}
+    app: App | None = None
     try:
         password = secrets.token_urlsafe(9)
         users: dict[str, RegisteredUser] = {
             name: hs.register(name, password, admin=(name == "admin")) for name in people(data)
         }
         bot_user = hs.register(localpart(settings.matrix.user_id))
-        clients: dict[str, AsyncClient] = {}
         for name, user in users.items():
             client = AsyncClient(hs.url, user.user_id, config=AsyncClientConfig(max_timeouts=2))
             client.restore_login(user.user_id, user.device_id, user.access_token)
@@ -213,7 +280,9 @@ async def run_demo(keep_running: bool, after: Callable[[Player], Awaitable[None]
             if name != "admin":
                 for room_id in room_ids.values():
                     await client.join(room_id)
-        app = App(settings, clock=OffsetClock(), env={"SAMVERKAN_PASSWORD": bot_user.password})
+        # A scratch homeserver lives as long as the demo: so does the key its store is sealed with.
+        env = {"SAMVERKAN_PASSWORD": bot_user.password, "SAMVERKAN_STORE_KEY": secrets.token_urlsafe(32)}
+        app = App(settings, clock=OffsetClock(start), env=env)
         await app.start()
         await app.wait_ready()
 
@@ -222,8 +291,13 @@ async def run_demo(keep_running: bool, after: Callable[[Player], Awaitable[None]
         print(f"Rooms: {', '.join(f'#{a}:{hs.server_name}' for a in room_ids)}\n")
         print("--- transcript ---")
         play = Player(app, clients, room_ids)
-        for who, where, what in SCENARIO:
-            await play.step(who, where, what)
+        for number, (who, where, what) in enumerate(scenario, start=1):
+            try:
+                await play.step(who, where, what)
+            except DemoFailed as failed:
+                raise DemoFailed(f"{described(number, who, where, what)}: {failed}") from None
+            if moments and what in moments:
+                await moments[what](play)
         print("--- end of transcript ---")
         if after is not None:
             await after(play)
@@ -231,18 +305,37 @@ async def run_demo(keep_running: bool, after: Callable[[Player], Awaitable[None]
             print("\nThe bot keeps running; press Ctrl-C to stop.")
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.Event().wait()
-        await app.stop()
+    finally:
+        if app is not None:
+            await app.stop()
         for client in clients.values():
             await client.close()
-    finally:
         hs.stop()
     return 0
 
 
-def main() -> int:
-    keep_running = sys.stdin.isatty() and "--once" not in sys.argv
+def instant(text: str) -> datetime:
+    """An ISO 8601 instant; without an offset it is Swedish local time."""
+    parsed = isoparse(text)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=ZoneInfo("Europe/Stockholm"))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dev.demo", description="A local homeserver, the bot and a "
+                                     "scripted conversation, printed as a transcript (make demo DEMO='--at …').")
+    parser.add_argument("--once", action="store_true",
+                        help="stop after the transcript (the default without a terminal)")
+    parser.add_argument("--at", type=instant, metavar="INSTANT",
+                        help="start the bot's clock at this instant, e.g. 2027-03-28T00:40Z (default: now)")
+    parser.add_argument("--workdir", type=Path, default=WORKDIR, help="scratch folder (default: .demo)")
+    parser.add_argument("--port", type=int, help="the homeserver's port (default: 8008, or any free port)")
+    args = parser.parse_args(argv)
+    keep_running = sys.stdin.isatty() and not args.once
     try:
-        return asyncio.run(run_demo(keep_running))
+        return asyncio.run(run_demo(keep_running, start=args.at, workdir=args.workdir, port=args.port))
+    except DemoFailed as failed:
+        print(f"\nmake demo stopped at {failed}.", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 0
 

@@ -61,10 +61,13 @@ class RegisteredUser:
     device_id: str
 
 
-def free_port() -> int:
-    """Ask the kernel for a free TCP port on loopback."""
+def free_port(preferred: int = 0) -> int:
+    """`preferred` when nothing listens there on loopback, else any free TCP port the kernel gives."""
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+        try:
+            sock.bind(("127.0.0.1", preferred))
+        except OSError:
+            sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
 

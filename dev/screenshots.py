@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -120,11 +120,11 @@ async def pictures(play: Player, chromium: str) -> None:
 
 async def board_pictures(play: Player, chromium: str) -> None:
     """The samordnande forum's live board as a wall screen shows it (1920 by 1080) and on a phone (360 px), through
-    a link made for the purpose."""
+    a link made for the purpose, at the bot's own time."""
     settings = play.app.settings.board
     assert settings is not None
     secret = secrets.token_urlsafe(24)
-    now = datetime.now(UTC)
+    now = play.app.clock.now()
     await play.app.db.write(lambda session: board_store.add_link(session, BoardLink(
         forum_id="samordnande", secret_hash=board_store.digest(secret), created_by="screenshots", created_at=now,
         expires_at=now + timedelta(minutes=10))))
@@ -147,9 +147,12 @@ def main() -> int:
 
     async def after(play: Player) -> None:
         await pictures(play, chromium)
+
+    async def board(play: Player) -> None:
         await board_pictures(play, chromium)
 
-    return asyncio.run(run_demo(False, after))
+    # The board as a crisis room sees it: during the activation, once the first answers and the escalation are in.
+    return asyncio.run(run_demo(False, after, moments={"!kallelse": board}))
 
 
 if __name__ == "__main__":

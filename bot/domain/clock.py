@@ -64,9 +64,10 @@ class FakeClock(_Jumps):
 class OffsetClock(_Jumps):
     """The system clock, moved ahead on request: the demo shows an escalation without waiting."""
 
-    def __init__(self) -> None:
+    def __init__(self, start: datetime | None = None) -> None:
+        """`start`, when given, is the instant the clock reads now; it runs on from there."""
         super().__init__()
-        self.offset = timedelta()
+        self.offset = timedelta() if start is None else start - datetime.now(UTC)
 
     def now(self) -> datetime:
         return datetime.now(UTC) + self.offset

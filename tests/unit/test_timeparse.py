@@ -157,3 +157,17 @@ def test_a_bare_number_is_no_time_but_with_kl_it_is(number: str) -> None:
     with pytest.raises(ValueError, match="a number alone"):
         parse_when(number, DEC4.astimezone(UTC), TZ)
     assert shown(parse_when(f"kl {number}", DEC4.astimezone(UTC), TZ)).endswith(f"{int(number):02d}:00")
+
+
+@given(st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2028, 12, 31), timezones=st.just(UTC)))
+def test_the_times_people_type_hold_on_every_day_of_the_year(now: datetime) -> None:
+    """'om 2h', 'i morgon 08:00' and 'kl 10' mean what they say across midnight, the end of a month and a year,
+    and both switches of summer time."""
+    local_today = now.astimezone(TZ).date()
+    assert parse_when("om 2h", now, TZ) == now + timedelta(hours=2)
+    tomorrow = parse_when("i morgon 08:00", now, TZ).astimezone(TZ)
+    assert (tomorrow.date(), tomorrow.hour, tomorrow.minute) == (local_today + timedelta(days=1), 8, 0)
+    ten = parse_when("kl 10", now, TZ)
+    assert now < ten <= now + timedelta(hours=25)  # a day with the clocks put back has 25 hours
+    assert (ten.astimezone(TZ).hour, ten.astimezone(TZ).minute) == (10, 0)
+    assert ten.astimezone(TZ).date() in (local_today, local_today + timedelta(days=1))
