@@ -9,7 +9,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -47,6 +47,9 @@ BACKOFF_CAP = 30.0  # seconds; a storm at 03:00 is no time to wait minutes for a
 # and skips it; the window is kept short where others wrote, so a restart's catch-up stays small.
 REMEMBER_EVERY = 15.0  # a response with only the bot's own doings
 REMEMBER_OTHERS_EVERY = 1.0  # a response with others' events
+# The homeserver stamps events by its own clock, which may run behind the bot's (another host, a drifting clock):
+# an event counts as history from before the bot's first sync or its join only when clearly older.
+CLOCK_SKEW = timedelta(seconds=30)
 RECEIPT_AT_MOST_AFTER = 0.5  # seconds a command's read receipt waits for its answer to go out first
 # Seconds between read receipts in one room: a receipt marks every event up to it as read, so the
 # commands of a busy second share one, and the homeserver is not kept from sending their answers.
@@ -323,8 +326,7 @@ class Syncer:
                 await self.client.update_receipt_marker(room_id, event_id)
 
     def _too_old(self, room_id: str, sent_at: datetime) -> bool:
-        not_before = self.rooms.joined_at.get(room_id) or self.first_sync_at
-        return not_before is not None and sent_at < not_before
+        return is_history(sent_at, self.rooms.joined_at.get(room_id) or self.first_sync_at)
 
     async def _unsigned(self, event: Any) -> bool:
         """Whether an encrypted event came from a device its owner has not cross-signed."""
@@ -357,6 +359,11 @@ class Syncer:
         return Incoming(room_id=room_id, sender=event.sender, event_id=event.event_id, body=event.body,
                         sent_at=sent_at, is_direct=member_count == 2 and room_id not in self.rooms.configured_room_ids,
                         thread_root=thread_of(content))
+
+
+def is_history(sent_at: datetime, not_before: datetime | None) -> bool:
+    """Whether an event the homeserver stamped `sent_at` is from before the bot was there to answer it."""
+    return not_before is not None and sent_at < not_before - CLOCK_SKEW
 
 
 def thread_of(content: object) -> str | None:
