@@ -9,11 +9,13 @@ import os
 import signal
 import time
 from collections.abc import Mapping
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from bot.board.server import BoardServer
+from bot.board.sessions import Limits
 from bot.config import (
     SMS_PASSWORD_ENV,
     SMS_SECRET_ENV,
@@ -80,10 +82,10 @@ class BoardData:
     async def is_member(self, user_id: str, room_id: str) -> bool:
         return await self.app.matrix.rooms.is_joined(room_id, user_id)
 
-    async def link(self, secret: str) -> tuple[int, str] | None:
+    async def link(self, secret: str) -> tuple[int, str, datetime] | None:
         async with self.app.db.session() as session:
             found = await board_store.valid(session, secret, self.app.clock.now())
-        return (found.id or 0, found.forum_id) if found else None
+        return (found.id or 0, found.forum_id, found.expires_at) if found else None
 
     async def link_valid(self, link_id: int) -> bool:
         async with self.app.db.session() as session:
@@ -92,7 +94,10 @@ class BoardData:
 
     async def snapshot(self, forum_id: str) -> dict[str, Any]:
         forum = self.app.directory.forum(forum_id)
-        return await self.app.dispatch.read(partial(board_flow.snapshot, forum=forum))
+        rooms = self.app.matrix.rooms
+        room_id = rooms.aliases.get(forum.room, forum.room)
+        return await self.app.dispatch.read(partial(board_flow.snapshot, forum=forum,
+                                                    name_of=partial(rooms.display_name, room_id)))
 
 
 class App:
@@ -131,8 +136,12 @@ class App:
         self.board: BoardServer | None = None
         if settings.board is not None:
             server_name = settings.matrix.user_id.split(":", 1)[1]
-            self.board = BoardServer(settings.board.listen, BoardData(self), {server_name: settings.matrix.homeserver},
-                                     partial(t, settings.bot.language))
+            board = settings.board
+            self.board = BoardServer(board.listen, BoardData(self), {server_name: settings.matrix.homeserver},
+                                     partial(t, settings.bot.language), self.clock.now,
+                                     Limits(board.sessions_per_link, board.sessions_per_user,
+                                            board.streams_per_session, board.checks_per_minute),
+                                     board.element_origins)
         self.timers = Timers(self.db, self.dispatch, self.clock)
         self.lease = Lease(self.db)
         self.clock.watch(self._clock_moved)
@@ -141,7 +150,7 @@ class App:
         self.matrix.listen(Handlers(message=self.dispatch.handle, reaction=self.dispatch.handle_reaction,
                                     undecryptable=self.dispatch.handle_undecryptable,
                                     answered=self.outbox.answered, room_moved=self._room_moved,
-                                    removed=self._removed))
+                                    removed=self._removed, member_left=self._member_left))
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -219,9 +228,16 @@ class App:
     async def _removed(self, room_id: str, by: str, membership: str) -> None:
         """Kicked or banned from a configured room: health and the log room say so at once."""
         log.error("the bot was %s from %s by %s", "banned" if membership == "ban" else "removed", room_id, by)
+        if self.board is not None:
+            self.board.room_lost(room_id)
         await self.matrix.rooms.note_removed(room_id, by, membership)
         await self.dispatch.run_internal(f"removed:{room_id}:{self.clock.now().isoformat()}",
                                          partial(forums_flow.removed, room_id=room_id, by=by, membership=membership))
+
+    async def _member_left(self, room_id: str, user_id: str, membership: str) -> None:
+        """Someone left a room, was kicked or banned: what their membership let them see ends."""
+        if self.board is not None:
+            self.board.member_left(room_id, user_id, membership)
 
     async def _sms_in(self, incoming: SmsIn) -> None:
         """A reply to the bot's number: handled once, as internal work that may acknowledge."""
@@ -300,6 +316,8 @@ class App:
         self.timers.notify()
         self.feeds.notify()
         self.meetings.clock_moved()
+        if self.board is not None:
+            self.board.clock_moved()
 
     def _enqueued(self, tables: frozenset[str], rows: list[OutboxMessage]) -> None:
         """After a command or a step has committed: wake what its changes concern, and only that. Commands

@@ -173,6 +173,20 @@ class BoardSettings(Strict):
     listen: HostPort = "127.0.0.1:8088"
     public_url: str
     link_valid: Duration = timedelta(hours=12)
+    # Element's addresses allowed to frame the board (`frame-ancestors`); empty: any
+    element_origins: list[str] = Field(default_factory=list)
+    sessions_per_link: int = Field(default=10, ge=1)  # wall screens on one link
+    sessions_per_user: int = Field(default=5, ge=1)  # a member's boards (the oldest without a stream gives way)
+    streams_per_session: int = Field(default=2, ge=1)
+    checks_per_minute: int = Field(default=60, ge=1)  # OpenID tokens and links checked, all together
+
+    @field_validator("element_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?", origin):
+                raise ValueError(f"{origin!r} is not an origin such as https://app.element.io")
+        return value
 
     @field_validator("public_url")
     @classmethod

@@ -130,6 +130,9 @@ def direct_target(user_id: str) -> str:
 # until deactivation (the activation banner; a fixed joint message stays).
 TOPIC_PREFIX = "se.samverkan.topic_prefix"
 UNPIN = "se.samverkan.unpin"
+# {LAYOUT_ENTRY: {"id": widget id, "entry": {...} | None}} on io.element.widgets.layout sets (or, with None,
+# removes) the bot's own widget in the room's layout and leaves every other widget's place as it is.
+LAYOUT_ENTRY = "se.samverkan.layout_entry"
 
 
 @dataclass(frozen=True)

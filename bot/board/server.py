@@ -1,8 +1,10 @@
 """The board's HTTP side: the page, a session for a verified member (an OpenID token from the Widget API, or a
 link made for a wall screen), the forum's state, and server-sent events that carry each change.
 
-A session token travels in the `Authorization` header, never in a cookie (cookies fail in iframes); it lives an
-hour, and the page asks for a new one when it has expired.
+A session token travels in the `Authorization` header, never in a cookie (cookies fail in iframes). A session
+lives an hour at most, never past its link, and ends with its right: every request and every stream's check looks
+at the link's state, and the sessions of a member who leaves the room, is kicked or banned end at the membership
+event (`member_left`), with their streams. The page asks for a new session when its own has ended.
 """
 
 from __future__ import annotations
@@ -11,11 +13,10 @@ import asyncio
 import contextlib
 import json
 import logging
-import secrets
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -23,14 +24,17 @@ import aiohttp
 from aiohttp import web
 
 from bot.board.openid import NotVerified, user_of
+from bot.board.sessions import SESSION_TIME, Limits, Refused, Session, Sessions, Stream
 
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
 FILES = {"board.js": "text/javascript", "board.css": "text/css", "matrix-widget-api.min.js": "text/javascript"}
-SESSION_SECONDS = 3600
-HEARTBEAT = 15.0  # seconds between comments that keep a quiet stream open through proxies
+HEARTBEAT = 15.0  # seconds between comments that keep a quiet stream open through proxies (the page: silent > 30 s)
+CHECK_EVERY = 5.0  # seconds between a stream's checks of its session and link, well within the 10 s promised
 SETTLE = 0.1  # seconds a burst of changes waits, so that it makes one update
+MAX_BODY = 16 * 1024  # a session request is a token and a room id
+_CHECK = b""  # a stream's queue: look at the session now
 
 
 class BoardData(Protocol):
@@ -38,35 +42,33 @@ class BoardData(Protocol):
 
     def forum_of_room(self, room_id: str) -> str | None: ...
     async def is_member(self, user_id: str, room_id: str) -> bool: ...
-    async def link(self, secret: str) -> tuple[int, str] | None: ...  # (link id, forum id) if valid now
+    async def link(self, secret: str) -> tuple[int, str, datetime] | None: ...  # (id, forum, expires) if valid now
     async def link_valid(self, link_id: int) -> bool: ...
     async def snapshot(self, forum_id: str) -> dict[str, Any]: ...
 
 
-@dataclass
-class Session:
-    who: str  # a Matrix id, or "link:<id>"
-    forum_id: str
-    expires: float  # monotonic
-    link_id: int | None = None
-
-
 class BoardServer:
-    def __init__(self, listen: str, data: BoardData, homeservers: Mapping[str, str],
-                 say: Callable[[str], str]) -> None:
+    def __init__(self, listen: str, data: BoardData, homeservers: Mapping[str, str], say: Callable[[str], str],
+                 now: Callable[[], datetime], limits: Limits | None = None,
+                 frame_ancestors: Sequence[str] = ()) -> None:
         self.listen = listen
         self.data = data
         self.homeservers = homeservers  # server name -> the homeserver to ask (the configured one)
         self.say = say
-        self.sessions: dict[str, Session] = {}
-        self._streams: dict[str, set[asyncio.Queue[bytes | None]]] = defaultdict(set)
+        self.now = now
+        self.sessions = Sessions(limits)
+        self.heartbeat = HEARTBEAT
+        self._headers = _headers(frame_ancestors)
+        self._queues: dict[Stream, tuple[asyncio.Queue[bytes | None], str]] = {}  # stream -> (queue, forum)
+        self._told: set[tuple[str, str]] = set()  # (limit, subject) refusals already logged
         self._changed = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self._http: aiohttp.ClientSession | None = None
         self._pusher: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        app = web.Application(client_max_size=64 * 1024)
+        app = web.Application(client_max_size=MAX_BODY)
+        app.on_response_prepare.append(self._secure)
         app.router.add_get("/board/", self._page)
         app.router.add_get("/board/static/{name}", self._static)
         app.router.add_post("/board/api/session", self._session)
@@ -85,50 +87,89 @@ class BoardServer:
             self._pusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pusher
-        for queues in self._streams.values():
-            for queue in queues:
-                queue.put_nowait(None)
+        self.sessions.everything_ends()
         if self._http is not None:
             await self._http.close()
         if self._runner is not None:
             await self._runner.cleanup()
 
     def changed(self) -> None:
-        """Something the bot keeps has changed: every open board gets its forum's state anew."""
+        """Something the bot keeps has changed (a link revoked, too): every open board gets its forum's state anew."""
         self._changed.set()
+
+    def clock_moved(self) -> None:
+        """The clock jumped (tests, the demo): every stream looks at its session now."""
+        for queue, _ in self._queues.values():
+            queue.put_nowait(_CHECK)
+
+    def member_left(self, room_id: str, user_id: str, membership: str) -> None:
+        """A member left the room, was kicked or banned: their sessions and streams for it end now."""
+        ended = self.sessions.member_left(room_id, user_id)
+        if ended:
+            log.info("board: %s is no longer in %s (%s): %d sessions ended", user_id, room_id, membership, ended)
+
+    def room_lost(self, room_id: str) -> None:
+        """The bot is out of the room and hears no more of its members: every member session of it ends."""
+        ended = self.sessions.room_lost(room_id)
+        if ended:
+            log.warning("board: the bot is out of %s: %d sessions ended", room_id, ended)
 
     # ---- pages ----
 
+    async def _secure(self, request: web.Request, response: web.StreamResponse) -> None:
+        """Every answer, errors too: no sniffing, no referrer, scripts only from the board, framed only where
+        allowed."""
+        response.headers.update(self._headers)
+
     async def _page(self, request: web.Request) -> web.StreamResponse:
-        return web.FileResponse(STATIC / "board.html", headers=_NO_FRAME_LIMITS)
+        return web.FileResponse(STATIC / "board.html", headers={"Cache-Control": "no-cache"})
 
     async def _static(self, request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
         if name not in FILES:
             raise web.HTTPNotFound()
-        return web.FileResponse(STATIC / name, headers={"Content-Type": FILES[name], **_NO_FRAME_LIMITS})
+        return web.FileResponse(STATIC / name, headers={"Content-Type": FILES[name], "Cache-Control": "no-cache"})
 
     # ---- sessions ----
 
     def _refuse(self, status: int, key: str) -> web.Response:
         return web.json_response({"error": self.say(key)}, status=status)
 
+    def _limited(self, refused: Refused, subject: str) -> web.Response:
+        """A limit reached: the page says so; the log says it once, until the limit lets one through again."""
+        if (refused.limit, subject) not in self._told:
+            self._told.add((refused.limit, subject))
+            log.warning("board: %s reached%s; further refusals are not logged until it frees up", refused.limit,
+                        f" for {subject}" if subject else "")
+        return self._refuse(429, refused.key)
+
+    def _freed(self, limit: str, subject: str = "") -> None:
+        self._told.discard((limit, subject))
+
     async def _session(self, request: web.Request) -> web.Response:
         try:
-            body = await request.json()
-        except (ValueError, UnicodeDecodeError):
+            body = json.loads(await request.read())
+        except (ValueError, UnicodeDecodeError, RecursionError, web.HTTPRequestEntityTooLarge):
             return self._refuse(400, "board.bad_request")
         if not isinstance(body, dict):
             return self._refuse(400, "board.bad_request")
-        if isinstance(body.get("link"), str):
-            found = await self.data.link(body["link"][:200])
+        link, openid, room_id = body.get("link"), body.get("openid"), body.get("room_id")
+        if not isinstance(link, str) and not (isinstance(openid, dict) and isinstance(room_id, str)
+                                              and room_id.startswith("!")):
+            return self._refuse(400, "board.bad_request")
+        try:
+            self.sessions.check_allowed(self.now())
+        except Refused as refused:
+            return self._limited(refused, "")
+        self._freed("checks_per_minute")
+        if isinstance(link, str):
+            found = await self.data.link(link[:200])
             if found is None:
                 return self._refuse(403, "board.link_invalid")
-            link_id, forum_id = found
-            return self._issue(Session(f"link:{link_id}", forum_id, time.monotonic() + SESSION_SECONDS, link_id))
-        openid, room_id = body.get("openid"), body.get("room_id")
-        if not isinstance(openid, dict) or not isinstance(room_id, str):
-            return self._refuse(400, "board.bad_request")
+            link_id, forum_id, until = found
+            return self._issue(Session(f"link:{link_id}", forum_id, min(self.now() + SESSION_TIME, until),
+                                       link_id=link_id), f"link {link_id}", "sessions_per_link")
+        assert isinstance(openid, dict) and isinstance(room_id, str)
         token, server = openid.get("access_token"), openid.get("matrix_server_name")
         if not isinstance(token, str) or not isinstance(server, str):
             return self._refuse(400, "board.bad_request")
@@ -141,82 +182,109 @@ class BoardServer:
         except NotVerified as exc:
             log.warning("board: a token was refused: %s", exc)
             return self._refuse(403, "board.not_verified")
-        if not await self.data.is_member(user, room_id):
+        left = self.sessions.left_count(room_id, user)
+        if not await self.data.is_member(user, room_id) or self.sessions.left_count(room_id, user) != left:
             log.info("board: %s is not a member of %s", user, room_id)
             return self._refuse(403, "board.not_member")
-        return self._issue(Session(user, forum, time.monotonic() + SESSION_SECONDS))
+        return self._issue(Session(user, forum, self.now() + SESSION_TIME, room_id=room_id), user,
+                           "sessions_per_user")
 
-    def _issue(self, session: Session) -> web.Response:
-        now = time.monotonic()
-        self.sessions = {t: s for t, s in self.sessions.items() if s.expires > now}
-        token = secrets.token_urlsafe(32)
-        self.sessions[token] = session
-        return web.json_response({"token": token, "expires_in": SESSION_SECONDS, "forum": session.forum_id})
+    def _issue(self, session: Session, subject: str, limit: str) -> web.Response:
+        now = self.now()
+        try:
+            token = self.sessions.issue(session, now)
+        except Refused as refused:
+            return self._limited(refused, subject)
+        self._freed(limit, subject)
+        return web.json_response({"token": token, "expires_in": int((session.expires - now).total_seconds()),
+                                  "forum": session.forum_id})
 
-    def _authorised(self, request: web.Request) -> tuple[str, Session] | None:
+    async def _authorised(self, request: web.Request) -> tuple[str, Session] | None:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        session = self.sessions.get(token) if scheme.lower() == "bearer" else None
-        if session is None or session.expires <= time.monotonic():
+        if scheme.lower() != "bearer":
             return None
-        return token, session
+        session = await self._in_force(token)
+        return (token, session) if session is not None else None
+
+    async def _in_force(self, token: str) -> Session | None:
+        """The session if its time, its link and its member's membership all still hold."""
+        session = self.sessions.get(token, self.now())
+        if session is not None and session.link_id is not None and not await self.data.link_valid(session.link_id):
+            self.sessions.link_ended(session.link_id)
+            return None
+        return self.sessions.get(token, self.now())  # a membership event may have come meanwhile
 
     # ---- data ----
 
     async def _state(self, request: web.Request) -> web.Response:
-        found = self._authorised(request)
+        found = await self._authorised(request)
         if found is None:
             return self._refuse(401, "board.unauthorised")
-        return web.json_response(await self.data.snapshot(found[1].forum_id))
+        state = await self.data.snapshot(found[1].forum_id)
+        if await self._in_force(found[0]) is None:  # the right ended while the state was read
+            return self._refuse(401, "board.unauthorised")
+        return web.json_response(state)
 
     async def _events(self, request: web.Request) -> web.StreamResponse:
-        found = self._authorised(request)
+        found = await self._authorised(request)
         if found is None:
             return self._refuse(401, "board.unauthorised")
         token, session = found
+        queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        stream = Stream(end=lambda: queue.put_nowait(None))
+        try:
+            self.sessions.open_stream(token, stream)
+        except Refused as refused:
+            return self._limited(refused, session.who)
+        self._freed("streams_per_session", session.who)
+        self._queues[stream] = (queue, session.forum_id)
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store",
                                                "X-Accel-Buffering": "no"})
-        await response.prepare(request)
-        queue: asyncio.Queue[bytes | None] = asyncio.Queue()
-        self._streams[token].add(queue)
         try:
+            await response.prepare(request)
             queue.put_nowait(_event(await self.data.snapshot(session.forum_id)))
-            while True:
+            written = time.monotonic()
+            while not stream.ended:
+                left = (session.expires - self.now()).total_seconds()
                 try:
-                    state = await asyncio.wait_for(queue.get(), HEARTBEAT)
+                    item = await asyncio.wait_for(queue.get(), max(0.0, min(CHECK_EVERY, left)))
                 except TimeoutError:
-                    if session.expires <= time.monotonic():
-                        break  # the page asks for a new session
-                    await response.write(b": still here\n\n")
-                    continue
-                if state is None or session.expires <= time.monotonic():
+                    item = _CHECK
+                if item is None or stream.ended:
                     break
-                await response.write(state)
+                if item == _CHECK:
+                    if await self._in_force(token) is None:
+                        break
+                    if time.monotonic() - written < self.heartbeat:
+                        continue
+                    item = b": still here\n\n"
+                await response.write(item)
+                written = time.monotonic()
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:
-            self._streams[token].discard(queue)
-            if not self._streams[token]:
-                del self._streams[token]
+            self._queues.pop(stream, None)
+            self.sessions.close_stream(token, stream)
         return response
 
     async def _push(self) -> None:
-        """After each change: one snapshot per forum that has open boards, to each of them; a revoked link's
-        board is closed."""
+        """After each change: the links still in force are looked at (a revoked link's sessions end, streaming or
+        not), then one snapshot per forum that has open boards, to each of them."""
         while True:
             await self._changed.wait()
             await asyncio.sleep(SETTLE)
             self._changed.clear()
+            for link_id in self.sessions.links():
+                try:
+                    if not await self.data.link_valid(link_id):
+                        self.sessions.link_ended(link_id)
+                except Exception:
+                    log.exception("board: link %s could not be checked", link_id)
+            self.sessions.expire(self.now())
             by_forum: dict[str, list[asyncio.Queue[bytes | None]]] = defaultdict(list)
-            for token, queues in list(self._streams.items()):
-                session = self.sessions.get(token)
-                if session is None:
-                    continue
-                if session.link_id is not None and not await self.data.link_valid(session.link_id):
-                    self.sessions.pop(token, None)
-                    for queue in queues:
-                        queue.put_nowait(None)
-                    continue
-                by_forum[session.forum_id] += queues
+            for stream, (queue, forum) in list(self._queues.items()):
+                if not stream.ended:
+                    by_forum[forum].append(queue)
             for forum, listening in by_forum.items():
                 try:
                     state = _event(await self.data.snapshot(forum))
@@ -232,6 +300,9 @@ def _event(state: dict[str, Any]) -> bytes:
     return f"event: state\ndata: {json.dumps(state, ensure_ascii=False)}\n\n".encode()
 
 
-# The board is meant to be framed by Element: no X-Frame-Options; scripts only from the board itself.
-_NO_FRAME_LIMITS = {"Content-Security-Policy": "default-src 'self'; connect-src 'self'; frame-ancestors *",
-                    "Referrer-Policy": "no-referrer"}
+def _headers(frame_ancestors: Sequence[str]) -> dict[str, str]:
+    """The board is meant to be framed by Element: no X-Frame-Options, and `frame-ancestors` the configured
+    Element origins (any, when none are configured); scripts only from the board itself."""
+    ancestors = " ".join(frame_ancestors) or "*"
+    return {"Content-Security-Policy": f"default-src 'self'; connect-src 'self'; frame-ancestors {ancestors}",
+            "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"}

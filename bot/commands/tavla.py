@@ -1,9 +1,9 @@
 """!tavla [av | länk [tid] | länkar | återkalla N]: the forum's live board, in the forum's room.
 
-`!tavla` (a convener or the chair) adds the board to the room as a widget pinned at the top; `!tavla av` takes
-it away. `!tavla länk [12h]` (a convener) makes a link for a wall screen where no Element runs, sent only by
-direct message and valid for the time asked (default from the configuration, at most 7 days); `!tavla länkar`
-lists the links in force and `!tavla återkalla N` revokes one."""
+`!tavla` (a convener or the chair) adds the board to the room as a widget pinned at the top, beside the room's
+other widgets; `!tavla av` takes away only the board. `!tavla länk [12h]` (a convener) makes a link for a wall
+screen where no Element runs, sent only by direct message and valid for the time asked (default from the
+configuration, at most 7 days); `!tavla länkar` lists the links in force and `!tavla återkalla N` revokes one."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from bot.domain.model import Forum
 from bot.domain.timeparse import parse_duration
 from bot.flows.context import Context
 from bot.flows.errors import BadArgument, NotAllowed, UserError
-from bot.messages import Message, Outgoing, StateUpdate, direct_target
+from bot.messages import LAYOUT_ENTRY, Message, Outgoing, StateUpdate, direct_target
 from bot.state import board as store
 from bot.state import forums as forum_store
 from bot.state import repo
@@ -60,7 +60,7 @@ async def tavla(ctx: Context, board_args: str | None) -> list[Outgoing]:
     if sub in OFF:
         await repo.audit(ctx.session, at=ctx.clock.now(), user_id=ctx.sender, action="board_off", forum_id=forum.id)
         return [StateUpdate(forum.room, WIDGETS, {}, state_key=widget_id(forum)),
-                StateUpdate(forum.room, LAYOUT, {"widgets": {}}),
+                StateUpdate(forum.room, LAYOUT, {LAYOUT_ENTRY: {"id": widget_id(forum), "entry": None}}),
                 ctx.reply(Rich().text(ctx.t("board.removed", forum=forum.name)))]
     if sub:
         raise BadArgument("error.extra_args", extra=" ".join(words))
@@ -68,7 +68,8 @@ async def tavla(ctx: Context, board_args: str | None) -> list[Outgoing]:
            f"&userId=$matrix_user_id&lang={ctx.lang}")
     widget = {"type": "m.custom", "url": url, "name": ctx.t("board.name", forum=forum.name), "id": widget_id(forum),
               "creatorUserId": ctx.bot_user, "data": {"title": forum.name}}
-    layout = {"widgets": {widget_id(forum): {"container": "top", "index": 0, "width": 100, "height": 45}}}
+    layout = {LAYOUT_ENTRY: {"id": widget_id(forum),
+                             "entry": {"container": "top", "index": 0, "width": 100, "height": 45}}}
     await repo.audit(ctx.session, at=ctx.clock.now(), user_id=ctx.sender, action="board_on", forum_id=forum.id)
     return [StateUpdate(forum.room, WIDGETS, widget, state_key=widget_id(forum)),
             StateUpdate(forum.room, LAYOUT, layout),

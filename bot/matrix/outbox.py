@@ -29,7 +29,7 @@ from bot.matrix.client import MatrixAdapter
 from bot.matrix.content import PIN, UPLOAD, compose_topic, render
 from bot.matrix.rooms import DirectRoomError
 from bot.matrix.session import RateLimited, retry_after
-from bot.messages import PRIORITY_ANSWER, TOPIC_PREFIX, UNPIN, Message
+from bot.messages import LAYOUT_ENTRY, PRIORITY_ANSWER, TOPIC_PREFIX, UNPIN, Message
 from bot.state import repo
 from bot.state.db import Database
 from bot.state.models import OutboxMessage
@@ -318,7 +318,8 @@ class OutboxSender:
 
     async def _state_content(self, room_id: str, event_type: str, content: dict[str, Any]) -> dict[str, Any] | None:
         """The state to set, for the updates that depend on what the room has now: the mode in front of
-        the topic people wrote, and unpinning what the bot pinned. None: nothing to change."""
+        the topic people wrote, the bot's widget in the room's layout, and unpinning what the bot pinned.
+        None: nothing to change."""
         if TOPIC_PREFIX in content:
             key = f"topic_prefix:{room_id}"
             async with self.db.session() as session:
@@ -327,6 +328,17 @@ class OutboxSender:
             prefix = str(content[TOPIC_PREFIX])
             await self.db.write(lambda session: repo.set_value(session, key, prefix))
             return {"topic": compose_topic(current, last, prefix)}
+        if isinstance(content.get(LAYOUT_ENTRY), dict):
+            change = content[LAYOUT_ENTRY]
+            layout = await self.matrix.rooms.room_state(room_id, event_type)
+            widgets = dict(layout["widgets"]) if isinstance(layout.get("widgets"), dict) else {}
+            if change.get("entry") is None:
+                if change["id"] not in widgets:
+                    return None
+                widgets.pop(change["id"])
+            else:
+                widgets[change["id"]] = change["entry"]
+            return {**layout, "widgets": widgets}
         if content.get(UNPIN):
             key = f"pinned:{room_id}"
             async with self.db.session() as session:

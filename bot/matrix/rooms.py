@@ -70,6 +70,7 @@ class Rooms:
         self._create_lock = asyncio.Lock()
         # Rooms joined during this run: their history from before the join is not answered.
         self.joined_at: dict[str, datetime] = {}
+        self._profile_names: dict[str, str | None] = {}  # user -> the display name of their profile, once read
 
     def configured_rooms(self) -> list[str]:
         rooms = [forum.room for forum in self.settings.forums]
@@ -172,6 +173,23 @@ class Rooms:
         """Whether the person is a member of the room now, as the homeserver says (not a lazily loaded list)."""
         members = await self.client.joined_members(room_id)
         return isinstance(members, JoinedMembersResponse) and any(m.user_id == user_id for m in members.members)
+
+    async def display_name(self, room_id: str, user_id: str) -> str:
+        """What people see as the person's name: their name in the room, else in another room the bot shares
+        with them, else their profile's (read once), else the localpart of their id."""
+        rooms = [self.client.rooms.get(room_id), *self.client.rooms.values()]
+        for room in rooms:
+            member = room.users.get(user_id) if room is not None else None
+            if member is not None and member.display_name:
+                return str(member.display_name)
+        if user_id not in self._profile_names:
+            try:
+                answer = await asyncio.wait_for(self.client.get_displayname(user_id), 5)
+            except (OSError, TimeoutError, aiohttp.ClientError):
+                answer = None
+            found = getattr(answer, "displayname", None)
+            self._profile_names[user_id] = found if isinstance(found, str) and found.strip() else None
+        return self._profile_names[user_id] or user_id.removeprefix("@").split(":", 1)[0]
 
     async def note_removed(self, room_id: str, by: str, membership: str) -> None:
         """Put out of a configured room: written down for `health` until the bot is in the room again."""

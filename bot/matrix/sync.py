@@ -74,6 +74,8 @@ class Handlers:
     # (room id, who, "leave" | "ban").
     room_moved: Callable[[str, str, str], Awaitable[None]] | None = None
     removed: Callable[[str, str, str], Awaitable[None]] | None = None
+    # Someone else left a room the bot is in, was kicked or banned (room id, who, "leave" | "ban").
+    member_left: Callable[[str, str, str], Awaitable[None]] | None = None
 
 
 class Syncer:
@@ -273,10 +275,15 @@ class Syncer:
                         and room_id in self.rooms.configured_room_ids and self.handlers and self.handlers.removed:
                     await self.handlers.removed(room_id, event.sender, event.membership)
         for room_id, info in answer.rooms.join.items():
+            for event in info.state:  # a gap in the timeline: what changed in it comes as state
+                if isinstance(event, RoomMemberEvent) and event.membership in ("leave", "ban") \
+                        and event.state_key != self.user_id:
+                    await self._member_left(room_id, event)
             for event in info.timeline.events:
                 if isinstance(event, RoomMemberEvent) and event.membership in ("leave", "ban") \
                         and event.state_key != self.user_id:
                     await self.rooms.forget_direct(event.state_key, room_id)
+                    await self._member_left(room_id, event)
                     continue
                 if isinstance(event, RoomUpgradeEvent) and event.replacement_room \
                         and room_id in self.rooms.configured_room_ids and self.handlers and self.handlers.room_moved:
@@ -287,6 +294,10 @@ class Syncer:
                     continue
                 await self._handle(room_id, event)
         await self._retry_waiting()
+
+    async def _member_left(self, room_id: str, event: RoomMemberEvent) -> None:
+        if self.handlers is not None and self.handlers.member_left is not None:
+            await self.handlers.member_left(room_id, event.state_key, event.membership)
 
     async def _handle(self, room_id: str, event: Any) -> None:
         room = self.client.rooms.get(room_id)

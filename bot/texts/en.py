@@ -638,6 +638,18 @@ TEXTS: dict[str, str] = {
     "board.updated": "Updated",
     "board.warning": "Weather warning",
     "board.deviation": "Deviation",
+    "board.deputy": "Deputy convened",
+    "board.deputy_for": "deputy for",
+    "board.waited": "waiting since",
+    "board.due": "due",
+    "board.holders": "Convened",
+    "board.conference": "Conference",
+    "board.too_many_checks": "Too many sign-ins to the live board right now. Try again in a minute.",
+    "board.too_many_sessions_link": "The link is already in use on as many screens as allowed. Close "
+                                    "the board on another screen, or ask a convener for a new link with !board link.",
+    "board.too_many_sessions_user": "You already have the live board open in as many places as "
+                                    "allowed. Close it in one of them and try again.",
+    "board.too_many_streams": "The live board is already open in too many tabs with the same sign-in. Close one.",
     "cmd.tavla": "The forum's live board: as a widget in the room, off, or a link for a wall screen.",
     "board.name": "Live board – {forum}",
     "board.added": "The live board of {forum} is added at the top of the room. Remove it with !board off.",

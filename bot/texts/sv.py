@@ -639,6 +639,19 @@ TEXTS: dict[str, str] = {
     "board.updated": "Uppdaterad",
     "board.warning": "Vädervarning",
     "board.deviation": "Avvikelse",
+    "board.deputy": "Ersättare inkallad",
+    "board.deputy_for": "ersättare för",
+    "board.waited": "väntar sedan",
+    "board.due": "senast",
+    "board.holders": "Kallade",
+    "board.conference": "Konferens",
+    "board.too_many_checks": "För många inloggningar till lägestavlan just nu. Försök igen om en minut.",
+    "board.too_many_sessions_link": "Länken används redan på så många skärmar som tillåts. Stäng "
+                                    "tavlan på en annan skärm, eller be en sammankallande om en ny länk "
+                                    "med !tavla länk.",
+    "board.too_many_sessions_user": "Du har redan lägestavlan öppen på så många ställen som tillåts. "
+                                    "Stäng den på ett av dem och försök igen.",
+    "board.too_many_streams": "Lägestavlan är redan öppen i för många flikar med samma inloggning. Stäng en av dem.",
     "cmd.tavla": "Lägestavlan för forumet: som widget i rummet, av, eller en länk till en väggskärm.",
     "board.name": "Lägestavla – {forum}",
     "board.added": "Lägestavlan för {forum} är tillagd överst i rummet. Ta bort den med !tavla av.",

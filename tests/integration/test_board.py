@@ -133,6 +133,7 @@ async def test_a_member_sees_the_forum_live_and_nobody_else_sees_anything(board:
         403, {"error": "Lägestavlan visas bara för forumets medlemmar."})
     assert (await board.session({"openid": "x"}))[0] == 400
 
+    await world.clients["sos"].set_displayname("Sara Svensson")
     status, opened = await board.session({"openid": await board.openid("sos"), "room_id": room})
     assert status == 200 and opened["forum"] == "samordnande"
     token = opened["token"]
@@ -154,7 +155,8 @@ async def test_a_member_sees_the_forum_live_and_nobody_else_sees_anything(board:
         await react(world.clients["sos"], room, ping["event_id"])
         acked = await stream.until(lambda s: s["convocation"] and s["convocation"]["acknowledged"] == 1)
         sos = next(p for p in acked["convocation"]["people"] if p["function"] == "Vakthavande, SOS Alarm")
-        assert sos["state"] == "acknowledged" and sos["by"] == world.people["sos"].user_id
+        assert sos["state"] == "acknowledged" and sos["by"] == "Sara Svensson", "the name people see, not the id"
+        assert sos["organisation"] == "SOS Alarm"
         assert [p["state"] for p in acked["convocation"]["people"]].count("acknowledged") == 1
     finally:
         stream.close()

@@ -88,14 +88,14 @@ async def test_the_board_in_elements_place_shows_members_the_forum_live_and_othe
         await command(world, "tib", "samordnande", "!aktivera samordnande snöoväder")
         await page.until("AKTIVERAT: snöoväder")
         text = await page.until("Kvitterat 0 / 4")
-        assert "⏳ Vakthavande, SOS Alarm — Väntar på kvittens" in text, "the state in words, not only colour"
+        assert "⏳ Vakthavande, SOS Alarm · SOS Alarm\nVäntar på kvittens" in text, "the state in words, not only colour"
         ping = next(e for e in await room_events(world.clients["sos"], room)
                     if e["sender"] == world.bot.user_id and e["content"].get("m.mentions", {}).get("user_ids"))
         began = time.monotonic()
         await react(world.clients["sos"], room, ping["event_id"])
         text = await page.until("Kvitterat 1 / 4")
         shown_after = time.monotonic() - began
-        assert "✅ Vakthavande, SOS Alarm — Kvitterat" in text
+        assert "✅ Vakthavande, SOS Alarm · SOS Alarm\nKvitterat" in text
         await page.screenshot(tmp_path / "board-1920.png")
         (tmp_path / "latency.json").write_text(json.dumps({"ack_to_board_s": shown_after}))
         await page.close()
