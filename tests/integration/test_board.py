@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -215,3 +216,191 @@ async def _link_in(world: World, app: App, number: int = 1) -> str | None:
 
 async def _ended(stream: Stream) -> bool:
     return stream.ended
+
+
+async def _link(board: Board, number: int, valid: str = "1h") -> str:
+    world, app = board.world, board.app
+    assert app is not None
+    assert f"Länk nr {number}" in await command(world, "tib", "samordnande", f"!tavla länk {valid}")
+    private = await wait_for(lambda: _link_in(world, app, number))
+    return re.search(r"#link=([\w-]+)", private).group(1)  # type: ignore[union-attr]
+
+
+async def _member(board: Board, who: str) -> str:
+    status, opened = await board.session({"openid": await board.openid(who), "room_id": board.world.rooms[
+        "samordnande"]})
+    assert status == 200, opened
+    return str(opened["token"])
+
+
+async def test_revoking_a_link_ends_every_session_it_opened_streaming_or_idle(board: Board) -> None:
+    """`!tavla återkalla` ends the idle sessions of the link as well as the streaming one; another link's and a
+    member's go on."""
+    secret, other = await _link(board, 1), await _link(board, 2)
+    streaming, idle = [(await board.session({"link": secret}))[1]["token"] for _ in range(2)]
+    beside = (await board.session({"link": other}))[1]["token"]
+    member = await _member(board, "sos")
+    stream, kept = await events(board, streaming), await events(board, beside)
+    try:
+        await stream.until(lambda s: s["forum"] == "samordnande")
+        assert "återkallad" in await command(board.world, "tib", "samordnande", "!tavla återkalla 1")
+        await wait_for(lambda: _ended(stream), 10)
+        for token in (streaming, idle):
+            assert await board.state(token) == (401, {"error": "Logga in för att se lägestavlan."})
+        assert (await board.state(beside))[0] == 200 and (await board.state(member))[0] == 200
+        assert not kept.ended, "the other link's stream goes on"
+    finally:
+        stream.close()
+        kept.close()
+
+
+async def test_a_links_sessions_end_when_it_expires_streaming_or_idle(board: Board) -> None:
+    """A session never outlives its link: at the link's expiry the stream ends and every request is refused,
+    within seconds of the clock passing it (here the clock is moved)."""
+    secret = await _link(board, 1, "10m")
+    streaming, idle = [(await board.session({"link": secret}))[1]["token"] for _ in range(2)]
+    member = await _member(board, "sos")
+    stream = await events(board, streaming)
+    try:
+        await stream.until(lambda s: s["forum"] == "samordnande")
+        board.clock.advance(timedelta(minutes=9))
+        await asyncio.sleep(0.3)
+        assert not stream.ended and (await board.state(idle))[0] == 200, "not before its time"
+        board.clock.advance(timedelta(minutes=2))
+        await wait_for(lambda: _ended(stream), 10)
+        assert (await board.state(idle))[0] == 401 and (await board.state(streaming))[0] == 401
+        assert (await board.session({"link": secret}))[0] == 403
+        assert (await board.state(member))[0] == 200, "a member's session has its own hour"
+    finally:
+        stream.close()
+
+
+async def test_leaving_being_kicked_or_banned_ends_a_members_sessions_and_streams(board: Board) -> None:
+    """Each membership change ends that person's sessions (the streaming and the idle one) within 10 s, and only
+    theirs; the stream of someone who left never carries the activation; a member kicked and invited back gets a
+    new session, while the old ones stay dead; a banned member gets none."""
+    world = board.world
+    room, admin = world.rooms["samordnande"], world.clients["admin"]
+    tokens = {who: (await _member(board, who), await _member(board, who)) for who in ("sos", "nacka", "rsib", "tib")}
+    streams = {who: await events(board, tokens[who][0]) for who in tokens}
+    try:
+        for stream in streams.values():
+            await stream.until(lambda s: s["forum"] == "samordnande")
+        await world.clients["sos"].room_leave(room)
+        await admin.room_kick(room, world.people["nacka"].user_id, "test")
+        await admin.room_ban(room, world.people["rsib"].user_id, "test")
+        for who in ("sos", "nacka", "rsib"):
+            await wait_for(lambda who=who: _ended(streams[who]), 10)
+            for token in tokens[who]:
+                assert await board.state(token) == (401, {"error": "Logga in för att se lägestavlan."}), who
+        await command(world, "tib", "samordnande", "!aktivera samordnande snöoväder")
+        await streams["tib"].until(lambda s: s["active"])
+        for who in ("sos", "nacka", "rsib"):
+            assert not any(s["active"] for s in streams[who].states), f"{who} saw the activation after leaving"
+        assert not streams["tib"].ended and (await board.state(tokens["tib"][1]))[0] == 200, "the others go on"
+
+        await admin.room_invite(room, world.people["nacka"].user_id)
+        await world.clients["nacka"].join(room)
+        again = await wait_for(lambda: _session_now(board, "nacka"), 10)
+        assert (await board.state(again))[1]["active"], "back in the room, back on the board"
+        assert [(await board.state(t))[0] for t in tokens["nacka"]] == [401, 401], "the old sessions stay ended"
+        assert (await board.session({"openid": await board.openid("rsib"), "room_id": room}))[0] == 403
+    finally:
+        for stream in streams.values():
+            stream.close()
+
+
+async def _session_now(board: Board, who: str) -> str | None:
+    status, opened = await board.session({"openid": await board.openid(who), "room_id": board.world.rooms[
+        "samordnande"]})
+    return str(opened["token"]) if status == 200 else None
+
+
+async def test_a_bad_body_is_a_sentence_and_every_answer_says_nosniff(board: Board,
+                                                                      caplog: pytest.LogCaptureFixture) -> None:
+    """A body nested 60,000 deep, one that is too large, or not JSON at all gets 400 and the sentence, never a
+    traceback in the log; the page, its script and style, the API's answers and refusals all carry nosniff."""
+    refused = {"error": "Begäran kunde inte läsas."}
+    for body in (b"[" * 60_000 + b"]" * 60_000, b'{"link": "' + b"x" * 100_000 + b'"}', b"\xff\xfe", b"{"):
+        async with board.http.post(f"{board.url}/board/api/session", data=body,
+                                   headers={"Content-Type": "application/json"}) as answer:
+            assert (answer.status, await answer.json()) == (400, refused)
+            assert answer.headers["X-Content-Type-Options"] == "nosniff"
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info], "no traceback"
+    token = (await board.session({"link": await _link(board, 1)}))[1]["token"]
+    for path, headers in (("/board/", {}), ("/board/static/board.js", {}), ("/board/static/board.css", {}),
+                          ("/board/static/nothing.js", {}), ("/board/api/state", {}),
+                          ("/board/api/state", {"Authorization": f"Bearer {token}"})):
+        async with board.http.get(f"{board.url}{path}", headers=headers) as answer:
+            assert answer.headers.get("X-Content-Type-Options") == "nosniff", path
+            assert "frame-ancestors *" in answer.headers["Content-Security-Policy"], path
+    stream = await events(board, token)
+    try:
+        assert stream.response.headers["X-Content-Type-Options"] == "nosniff"
+    finally:
+        stream.close()
+
+
+async def test_limits_refuse_with_a_sentence_and_log_it_once(world: World, caplog: pytest.LogCaptureFixture) -> None:
+    """Two sessions a link and a person, one stream a session, eight checks a minute: beyond them the page gets
+    a sentence and the log one line per limit, however often it is tried; an idle session gives way to a new
+    one, a streaming one never; the minute past, checks are taken again."""
+    async with aiohttp.ClientSession() as http:
+        board = Board(world, f"http://127.0.0.1:{free_port()}", FakeClock(datetime.now(UTC)), http)
+        board.app = await world.start_bot(world.settings(lambda data: data.update(board={
+            "listen": board.url.removeprefix("http://"), "public_url": board.url, "sessions_per_link": 2,
+            "sessions_per_user": 2, "streams_per_session": 1, "checks_per_minute": 8,
+            "element_origins": ["https://element.example.org"]})), board.clock)
+        try:
+            secret = await _link(board, 1)
+            first, second = [(await board.session({"link": secret}))[1]["token"] for _ in range(2)]
+            third = (await board.session({"link": secret}))[1]["token"]
+            assert (await board.state(first))[0] == 401, "the oldest idle session gave way"
+            streams = [await events(board, second), await events(board, third)]
+            full = {"error": "Länken används redan på så många skärmar som tillåts. Stäng tavlan på en annan skärm, "
+                             "eller be en sammankallande om en ny länk med !tavla länk."}
+            assert await board.session({"link": secret}) == (429, full)
+            assert await board.session({"link": secret}) == (429, full)
+            async with board.http.get(f"{board.url}/board/api/events",
+                                      headers={"Authorization": f"Bearer {second}"}) as answer:
+                assert answer.status == 429 and (await answer.json())["error"].startswith(
+                    "Lägestavlan är redan öppen i för många flikar")
+            member = await _member(board, "sos")
+            await _member(board, "sos")
+            streams.append(await events(board, member))
+            assert (await board.session({"openid": await board.openid("sos"), "room_id": world.rooms[
+                "samordnande"]}))[0] == 200, "the idle one gave way"
+            checks = {"error": "För många inloggningar till lägestavlan just nu. Försök igen om en minut."}
+            assert await board.session({"link": secret}) == (429, checks), "the ninth check in the minute"
+            assert await board.session({"link": "nonsense"}) == (429, checks)
+            board.clock.advance(timedelta(minutes=1, seconds=1))
+            assert (await board.session({"link": "nonsense"}))[0] == 403, "a new minute"
+            lines = [r.getMessage() for r in caplog.records if r.name == "bot.board.server" and "reached" in
+                     r.getMessage()]
+            assert sorted(line.split()[1] for line in lines) == [
+                "checks_per_minute", "sessions_per_link", "streams_per_session"], lines
+            async with board.http.get(f"{board.url}/board/") as answer:
+                assert "frame-ancestors https://element.example.org" in answer.headers["Content-Security-Policy"]
+            for stream in streams:
+                stream.close()
+        finally:
+            await world.stop_bots()
+
+
+async def test_the_board_takes_its_own_place_in_the_layout_and_leaves_the_others(board: Board) -> None:
+    """`!tavla` adds its widget to the room's layout beside the widgets already there; `!tavla av` removes only
+    its own, and the others stay where they were."""
+    world = board.world
+    room, admin = world.rooms["samordnande"], world.clients["admin"]
+    other = {"container": "right", "index": 1, "width": 30, "height": 50}
+    await admin.room_put_state(room, "io.element.widgets.layout", {"widgets": {"jitsi": other}})
+    assert "tillagd" in await command(world, "tib", "samordnande", "!tavla")
+
+    async def layout(count: int) -> dict[str, Any] | None:
+        found = await room_state(world.clients["tib"], room, "io.element.widgets.layout")
+        return found if len(found.get("widgets", {})) == count else None
+
+    both = await wait_for(lambda: layout(2))
+    assert both["widgets"]["jitsi"] == other and both["widgets"]["samverkan-board-samordnande"]["container"] == "top"
+    assert "borttagen" in await command(world, "tib", "samordnande", "!tavla av")
+    assert (await wait_for(lambda: layout(1)))["widgets"] == {"jitsi": other}
