@@ -15,7 +15,7 @@ import json
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -163,12 +163,7 @@ class BoardServer:
             return self._limited(refused, "")
         self._freed("checks_per_minute")
         if isinstance(link, str):
-            found = await self.data.link(link[:200])
-            if found is None:
-                return self._refuse(403, "board.link_invalid")
-            link_id, forum_id, until = found
-            return self._issue(Session(f"link:{link_id}", forum_id, min(self.now() + SESSION_TIME, until),
-                                       link_id=link_id), f"link {link_id}", "sessions_per_link")
+            return await self._answer(self.link_session(link[:200]), "board.link_invalid")
         assert isinstance(openid, dict) and isinstance(room_id, str)
         token, server = openid.get("access_token"), openid.get("matrix_server_name")
         if not isinstance(token, str) or not isinstance(server, str):
@@ -182,31 +177,54 @@ class BoardServer:
         except NotVerified as exc:
             log.warning("board: a token was refused: %s", exc)
             return self._refuse(403, "board.not_verified")
+        return await self._answer(self.member_session(user, room_id, forum), "board.not_member")
+
+    async def link_session(self, secret: str) -> Session | None:
+        """A new session on a link in force (never past the link's expiry), or None; Refused at a limit."""
+        found = await self.data.link(secret)
+        if found is None:
+            return None
+        link_id, forum_id, until = found
+        return self._issue(Session(f"link:{link_id}", forum_id, min(self.now() + SESSION_TIME, until),
+                                   link_id=link_id), f"link {link_id}", "sessions_per_link")
+
+    async def member_session(self, user: str, room_id: str, forum_id: str) -> Session | None:
+        """A new session for a member of the forum's room, or None when they are not one (a leave that arrives
+        while the homeserver is asked counts); Refused at a limit."""
         left = self.sessions.left_count(room_id, user)
         if not await self.data.is_member(user, room_id) or self.sessions.left_count(room_id, user) != left:
             log.info("board: %s is not a member of %s", user, room_id)
-            return self._refuse(403, "board.not_member")
-        return self._issue(Session(user, forum, self.now() + SESSION_TIME, room_id=room_id), user,
+            return None
+        return self._issue(Session(user, forum_id, self.now() + SESSION_TIME, room_id=room_id), user,
                            "sessions_per_user")
 
-    def _issue(self, session: Session, subject: str, limit: str) -> web.Response:
-        now = self.now()
+    def _issue(self, session: Session, subject: str, limit: str) -> Session:
         try:
-            token = self.sessions.issue(session, now)
+            session.token = self.sessions.issue(session, self.now())
         except Refused as refused:
-            return self._limited(refused, subject)
+            refused.subject = subject
+            raise
         self._freed(limit, subject)
-        return web.json_response({"token": token, "expires_in": int((session.expires - now).total_seconds()),
-                                  "forum": session.forum_id})
+        return session
+
+    async def _answer(self, opening: Awaitable[Session | None], refusal: str) -> web.Response:
+        try:
+            session = await opening
+        except Refused as refused:
+            return self._limited(refused, refused.subject)
+        if session is None:
+            return self._refuse(403, refusal)
+        return web.json_response({"token": session.token, "forum": session.forum_id,
+                                  "expires_in": int((session.expires - self.now()).total_seconds())})
 
     async def _authorised(self, request: web.Request) -> tuple[str, Session] | None:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer":
             return None
-        session = await self._in_force(token)
+        session = await self.in_force(token)
         return (token, session) if session is not None else None
 
-    async def _in_force(self, token: str) -> Session | None:
+    async def in_force(self, token: str) -> Session | None:
         """The session if its time, its link and its member's membership all still hold."""
         session = self.sessions.get(token, self.now())
         if session is not None and session.link_id is not None and not await self.data.link_valid(session.link_id):
@@ -221,7 +239,7 @@ class BoardServer:
         if found is None:
             return self._refuse(401, "board.unauthorised")
         state = await self.data.snapshot(found[1].forum_id)
-        if await self._in_force(found[0]) is None:  # the right ended while the state was read
+        if await self.in_force(found[0]) is None:  # the right ended while the state was read
             return self._refuse(401, "board.unauthorised")
         return web.json_response(state)
 
@@ -253,7 +271,7 @@ class BoardServer:
                 if item is None or stream.ended:
                     break
                 if item == _CHECK:
-                    if await self._in_force(token) is None:
+                    if await self.in_force(token) is None:
                         break
                     if time.monotonic() - written < self.heartbeat:
                         continue
@@ -274,13 +292,7 @@ class BoardServer:
             await self._changed.wait()
             await asyncio.sleep(SETTLE)
             self._changed.clear()
-            for link_id in self.sessions.links():
-                try:
-                    if not await self.data.link_valid(link_id):
-                        self.sessions.link_ended(link_id)
-                except Exception:
-                    log.exception("board: link %s could not be checked", link_id)
-            self.sessions.expire(self.now())
+            await self.recheck()
             by_forum: dict[str, list[asyncio.Queue[bytes | None]]] = defaultdict(list)
             for stream, (queue, forum) in list(self._queues.items()):
                 if not stream.ended:
@@ -293,6 +305,17 @@ class BoardServer:
                     continue
                 for queue in listening:
                     queue.put_nowait(state)
+
+    async def recheck(self) -> None:
+        """Every link that holds sessions is looked at (a revoked one's sessions end, streaming or not), and every
+        session past its time ends."""
+        for link_id in self.sessions.links():
+            try:
+                if not await self.data.link_valid(link_id):
+                    self.sessions.link_ended(link_id)
+            except Exception:
+                log.exception("board: link %s could not be checked", link_id)
+        self.sessions.expire(self.now())
 
 
 def _event(state: dict[str, Any]) -> bytes:

@@ -44,6 +44,7 @@ class Session:
     room_id: str | None = None  # a member's session: the room whose membership grants it
     link_id: int | None = None
     streams: set[Stream] = field(default_factory=set)
+    token: str = ""
 
 
 class Refused(Exception):
@@ -52,6 +53,7 @@ class Refused(Exception):
     def __init__(self, key: str, limit: str) -> None:
         super().__init__(limit)
         self.key, self.limit = key, limit
+        self.subject = ""  # whose limit: a link, a person; none for the checks
 
 
 class Sessions:
