@@ -7,18 +7,20 @@ already shows them; never a phone number."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 from bot.domain.convocation import REPORTED
 from bot.domain.model import Forum
 from bot.flows import sms as sms_flow
 from bot.flows.context import Context
+from bot.flows.convocation import CONFERENCE_REMIND
 from bot.flows.lagesbild import event_picture, week_picture
 from bot.flows.meetings import upcoming
 from bot.flows.warnings import headline
 from bot.state import convocations, meetings, warnings
 from bot.state import forums as forum_store
-from bot.state.models import Summons
+from bot.state.models import Convocation, Summons
 
 Names = Callable[[str], Awaitable[str]]  # a Matrix id -> the name people see
 
@@ -76,7 +78,7 @@ async def _next(ctx: Context, forum: Forum, active: bool, activation_id: int | N
 
 
 async def _convocation(ctx: Context, forum: Forum, name_of: Names) -> dict[str, Any] | None:
-    convocation = await convocations.latest(ctx.session, forum.id)
+    convocation = await _ringing(ctx, forum)
     if convocation is None or convocation.id is None:
         return None
     summonses = await convocations.summonses(ctx.session, convocation.id)
@@ -105,6 +107,18 @@ async def _convocation(ctx: Context, forum: Forum, name_of: Names) -> dict[str, 
     return {"title": ctx.t(f"conv.title.{convocation.kind}"), "starts": ctx.when(convocation.starts_at),
             "acknowledged": sum(p["state"] == "acknowledged" for p in people), "total": len(people),
             "people": people}
+
+
+async def _ringing(ctx: Context, forum: Forum) -> Convocation | None:
+    """The latest convocation that has begun to ring: a conference planned for later (a rhythm's next) does not
+    hide who has been reached for the one in hand."""
+    now = ctx.clock.now()
+    recent = await convocations.since(ctx.session, now - RECENT, forum.id)
+    return next((c for c in recent if c.starts_at - CONFERENCE_REMIND <= now), None) or \
+        await convocations.latest(ctx.session, forum.id)
+
+
+RECENT = timedelta(days=7)
 
 
 def _state(summons: Summons) -> str:

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
@@ -22,6 +23,8 @@ from support import World, command, direct_bodies, react, room_events, room_stat
 from bot.app import App
 from bot.config import Settings
 from bot.domain.clock import FakeClock
+from bot.state import convocations
+from bot.state.models import SmsMessage
 
 
 @dataclass
@@ -404,3 +407,94 @@ async def test_the_board_takes_its_own_place_in_the_layout_and_leaves_the_others
     assert both["widgets"]["jitsi"] == other and both["widgets"]["samverkan-board-samordnande"]["container"] == "top"
     assert "borttagen" in await command(world, "tib", "samordnande", "!tavla av")
     assert (await wait_for(lambda: layout(1)))["widgets"] == {"jitsi": other}
+
+
+async def test_the_board_says_who_is_missing_from_which_organisation_and_what_is_done_about_it(world: World) -> None:
+    """Each function with its organisation and its people by name (never a Matrix id), their SMS, since when they
+    are waited for and the deputy convened; during the activation its own next conference, never the weekly
+    meeting; actions with their due time, overdue ones marked."""
+
+    def deputy(data: dict[str, Any]) -> None:
+        data["function"].append({"id": "sos-stf", "organisation": "sos", "name": "Ställföreträdande vakthavande",
+                                 "holders": [world.people["outsider"].user_id]})
+        next(f for f in data["function"] if f["id"] == "sos-vakthavande")["deputies"] = ["sos-stf"]
+
+    async with aiohttp.ClientSession() as http:
+        board = Board(world, f"http://127.0.0.1:{free_port()}", FakeClock(datetime.now(UTC)), http)
+        await world.clients["sos"].set_displayname("Sara Svensson")
+        board.app = app = await world.start_bot(world.settings(lambda data: (deputy(data), data.update(board={
+            "listen": board.url.removeprefix("http://"), "public_url": board.url}))), board.clock)
+        try:
+            token = await _member(board, "tib")
+            stream = await events(board, token)
+            ordinary = await stream.until(lambda s: s["forum"] == "samordnande")
+            assert ordinary["next"]["name"] == "Veckomöte", "in ordinary mode, the weekly meeting"
+            await command(world, "tib", "samordnande", "!aktivera samordnande snöoväder")
+            active = await stream.until(lambda s: s["active"] and s["convocation"])
+            assert active["next"] is None, "during an activation never the weekly meeting"
+            sos = _row(active, "Vakthavande, SOS Alarm")
+            assert sos["organisation"] == "SOS Alarm" and sos["state"] == "waiting"
+            assert sos["holders"] == [{"name": "Sara Svensson", "sms": None}]
+            assert datetime.fromisoformat(sos["convened_at"]) <= board.clock.now()
+            assert sos["deputies"] == [], "no deputy before the time to acknowledge has passed"
+            assert {p["organisation"] for p in active["convocation"]["people"]} == {
+                "Länsstyrelsen Stockholm", "SOS Alarm", "Nacka kommun"}
+
+            convocation = await _convocation_id(app)
+            delivered = board.clock.now()
+            await app.db.write(lambda s: _add(s, SmsMessage(
+                key="test", kind="convocation", user_id=world.people["sos"].user_id, number="sealed", lookup="x",
+                text="Du kallas", ref=f"conv:{convocation}", state="delivered", created_at=delivered,
+                not_before=delivered, delivered_at=delivered)))
+            assert app.board is not None
+            app.board.changed()
+            texted = await stream.until(lambda s: _row(s, "Vakthavande, SOS Alarm")["holders"][0]["sms"])
+            local = delivered.astimezone(ZoneInfo("Europe/Stockholm"))
+            assert _row(texted, "Vakthavande, SOS Alarm")["holders"][0]["sms"] == f"SMS levererat {local:%H:%M}"
+
+            board.clock.advance(timedelta(minutes=5, seconds=1))
+            await app.timers.fire_due()
+            escalated = await stream.until(lambda s: _row(s, "Vakthavande, SOS Alarm")["deputies"])
+            assert _row(escalated, "Vakthavande, SOS Alarm")["deputies"] == [
+                {"function": "Ställföreträdande vakthavande", "organisation": "SOS Alarm", "state": "waiting"}]
+            assert _row(escalated, "Ställföreträdande vakthavande")["deputy_for"] == "Vakthavande, SOS Alarm"
+
+            await command(world, "tib", "samordnande", "!åtgärd sos-vakthavande samla in lägesbilder senast om 1h")
+            due = await stream.until(lambda s: s["actions"])
+            assert [(a["owner"], a["organisation"], a["overdue"]) for a in due["actions"]] == [
+                ("Vakthavande, SOS Alarm", "SOS Alarm", False)]
+            assert due["actions"][0]["due"], "the due time is shown"
+            board.clock.advance(timedelta(hours=1, minutes=1))
+            await wait_for(lambda: _ended(stream), 10)  # the session's hour is over: the page asks for a new one
+            stream.close()
+            stream = await events(board, await _member(board, "tib"))
+            late = await stream.until(lambda s: s["actions"] and s["actions"][0]["overdue"])
+            assert [a["overdue"] for a in late["actions"]] == [True]
+
+            assert "Rytm för" in await command(world, "tib", "samordnande", "!rytm samordnande 3h")
+            planned = await stream.until(lambda s: s["next"] is not None)
+            starts = (board.clock.now() + timedelta(hours=3)).astimezone(ZoneInfo("Europe/Stockholm"))
+            assert planned["next"]["name"] == "Konferens" and planned["next"]["when"].endswith(f"{starts:%H:%M}")
+            assert planned["convocation"]["title"] == active["convocation"]["title"], \
+                "the planned conference does not hide who was reached for the one in hand"
+            assert "@" not in json.dumps(planned["convocation"]), "people by name, never by Matrix id"
+            stream.close()
+        finally:
+            await world.stop_bots()
+
+
+def _row(state: dict[str, Any], function: str) -> dict[str, Any]:
+    """The function's line on the board (an empty one before the convocation)."""
+    people = state["convocation"]["people"] if state["convocation"] else []
+    return next((p for p in people if p["function"] == function), {"holders": [{"sms": None}], "deputies": []})
+
+
+async def _convocation_id(app: App) -> int:
+    async with app.db.session() as session:
+        found = await convocations.latest(session, "samordnande")
+    assert found is not None and found.id is not None
+    return found.id
+
+
+async def _add(session: Any, row: Any) -> None:
+    session.add(row)
