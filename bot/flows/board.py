@@ -60,7 +60,8 @@ async def snapshot(ctx: Context, forum: Forum, name_of: Names = _localpart) -> d
 
 
 LABELS = ("convocation", "acknowledged", "waiting", "not_reached", "lagesbild", "missing", "actions", "overdue",
-          "none", "next", "updated", "warning", "deviation", "deputy", "deputy_for", "waited", "due", "holders")
+          "none", "next", "updated", "warning", "deviation", "deputy", "deputy_for", "waited", "due", "holders",
+          "no_conference")
 
 
 async def _next(ctx: Context, forum: Forum, active: bool, activation_id: int | None) -> dict[str, Any] | None:

@@ -644,6 +644,7 @@ TEXTS: dict[str, str] = {
     "board.due": "due",
     "board.holders": "Convened",
     "board.conference": "Conference",
+    "board.no_conference": "None planned",
     "board.too_many_checks": "Too many sign-ins to the live board right now. Try again in a minute.",
     "board.too_many_sessions_link": "The link is already in use on as many screens as allowed. Close "
                                     "the board on another screen, or ask a convener for a new link with !board link.",

@@ -645,6 +645,7 @@ TEXTS: dict[str, str] = {
     "board.due": "senast",
     "board.holders": "Kallade",
     "board.conference": "Konferens",
+    "board.no_conference": "Ingen planerad",
     "board.too_many_checks": "För många inloggningar till lägestavlan just nu. Försök igen om en minut.",
     "board.too_many_sessions_link": "Länken används redan på så många skärmar som tillåts. Stäng "
                                     "tavlan på en annan skärm, eller be en sammankallande om en ny länk "

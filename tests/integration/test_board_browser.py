@@ -11,10 +11,11 @@ import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
-from browser import Chromium
+from browser import Chromium, Page
 from feeds import FeedServer
 from pgserver import free_port
 from support import World, command, direct_bodies, react, room_events, unique, wait_for
@@ -88,7 +89,7 @@ async def test_the_board_in_elements_place_shows_members_the_forum_live_and_othe
         await command(world, "tib", "samordnande", "!aktivera samordnande snöoväder")
         await page.until("AKTIVERAT: snöoväder")
         text = await page.until("Kvitterat 0 / 4")
-        assert "⏳ Vakthavande, SOS Alarm · SOS Alarm\nVäntar på kvittens" in text, "the state in words, not only colour"
+        assert "⏳ Vakthavande, SOS Alarm · SOS Alarm\nVäntar på kvittens" in text, "the state in words"
         ping = next(e for e in await room_events(world.clients["sos"], room)
                     if e["sender"] == world.bot.user_id and e["content"].get("m.mentions", {}).get("user_ids"))
         began = time.monotonic()
@@ -143,3 +144,87 @@ async def test_the_board_in_elements_place_shows_members_the_forum_live_and_othe
     finally:
         await world.stop_bots()
         await host.stop()
+
+
+STOCKHOLM = ZoneInfo("Europe/Stockholm")
+FAKE_TIME = """(() => {
+  const real = Date.now.bind(Date);
+  let shift = 0;
+  Date.now = () => real() + shift;
+  window.advanceTime = (ms) => { shift += ms; };
+})();"""
+
+
+async def test_a_wall_screen_reads_across_the_room_and_says_when_it_is_stale_or_cut_off(
+        world: World, chromium: Chromium, tmp_path: Path) -> None:
+    """Read from three metres: functions with their organisation, people by name, since when they are waited for,
+    the deputy convened, overdue actions marked, the bot's clock; an event name with markup shows as text and makes
+    no element; a stream silent for more than 30 s says since when the board is not updated, and a board that
+    cannot reach the bot says so in Swedish (never the browser's 'Failed to fetch')."""
+    board = f"http://127.0.0.1:{free_port()}"
+    clock = FakeClock(datetime.now(STOCKHOLM).replace(hour=13, minute=5).astimezone(UTC))
+
+    def setup(data: dict[str, object]) -> None:
+        data["board"] = {"listen": board.removeprefix("http://"), "public_url": board}
+        functions = data["function"]
+        assert isinstance(functions, list)
+        functions.append({"id": "sos-stf", "organisation": "sos", "name": "Ställföreträdande vakthavande",
+                          "holders": [world.people["outsider"].user_id]})
+        next(f for f in functions if f["id"] == "sos-vakthavande")["deputies"] = ["sos-stf"]
+
+    await world.clients["sos"].set_displayname("Sara Svensson")
+    app = await world.start_bot(world.settings(setup), clock)
+    assert app.board is not None
+    app.board.heartbeat = 3600.0  # a quiet stream stays quiet: only the page's clock decides it is stale
+    try:
+        await command(world, "tib", "samordnande", "!aktivera samordnande <i>snöoväder</i> storm")
+        await command(world, "tib", "samordnande", "!åtgärd sos-vakthavande samla in lägesbilder senast om 1h")
+        await command(world, "tib", "samordnande", "!tavla länk 1d")
+
+        async def link() -> str | None:
+            found = [re.search(r"(http\S+#link=\S+)", b) for b in await direct_bodies(world, app, "tib")]
+            return next((m.group(1) for m in found if m), None)
+
+        url = await wait_for(link)
+        clock.advance(timedelta(hours=1, minutes=6))  # 14:11: the action is overdue, the deputy is due
+        await app.timers.fire_due()
+        page = await chromium.open("about:blank", 1920, 1080)
+        await page.call("Page.addScriptToEvaluateOnNewDocument", source=FAKE_TIME)
+        await page.call("Page.navigate", url=url)
+        text = await page.until("Ersättare inkallad")
+        assert "AKTIVERAT: <i>snöoväder</i>" in text
+        assert await _count(page, "i") == 0, "user text never becomes markup"
+        assert "❌ Vakthavande, SOS Alarm · SOS Alarm" in text or "⏳ Vakthavande, SOS Alarm · SOS Alarm" in text
+        assert "Kallade: Sara Svensson" in text and "@" not in text.split("Kallelse", 1)[1], "names, not ids"
+        assert "Ersättare inkallad: Ställföreträdande vakthavande · SOS Alarm — Väntar på kvittens" in text
+        assert "väntar sedan 13:05 (66 min)" in text, "since when, and how long, by the bot's clock"
+        assert "⚠ FÖRSENAD: #1 Vakthavande, SOS Alarm · SOS Alarm: samla in lägesbilder — senast" in text
+        assert await _text(page, "#clock") == "14:11", "the bot's time, large"
+        assert "inte uppdaterad" not in text
+        await page.screenshot(tmp_path / "wall.png")
+
+        await page.call("Runtime.evaluate", expression="advanceTime(29000)")
+        await page.until("(66 min)")
+        assert "inte uppdaterad" not in await page.text(), "not before 30 s of silence"
+        await page.call("Runtime.evaluate", expression="advanceTime(2000)")
+        text = await page.until("Tavlan är inte uppdaterad sedan 14:11")
+        assert "Vakthavande, SOS Alarm" in text, "the last state stays readable under the banner"
+
+        await world.stop_bots()
+        text = await page.until("Ingen kontakt med lägestavlan. Försöker igen …")
+        assert "Failed to fetch" not in text and "snöoväder" not in text, "what was shown goes with the stream"
+        await page.close()
+    finally:
+        await world.stop_bots()
+
+
+async def _text(page: Page, selector: str) -> str:
+    found = await page.call("Runtime.evaluate", expression=f"document.querySelector({selector!r}).textContent",
+                            returnByValue=True)
+    return str(found["result"]["value"])
+
+
+async def _count(page: Page, selector: str) -> int:
+    found = await page.call("Runtime.evaluate", expression=f"document.querySelectorAll({selector!r}).length",
+                            returnByValue=True)
+    return int(found["result"]["value"])

@@ -117,7 +117,7 @@ function render(s) {
     s.since ? el("div", { class: "dim" }, s.since) : null,  // "sedan fre 4 dec 03:12"
     s.warning ? el("div", {}, L.warning + ": " + s.warning) : null,
     el("div", { class: "dim" }, L.updated + " " + s.at))];
-  parts.push(el("section", { class: "next" }, el("h2", {}, L.next), el("div", { class: "big" }, s.next ? `${s.next.name} ${s.next.when}` : L.none)));
+  parts.push(el("section", { class: "next" }, el("h2", {}, L.next), el("div", { class: "big" }, s.next ? `${s.next.name} ${s.next.when}` : L.no_conference)));
   const c = s.convocation;
   if (c) {
     const people = el("ul", {});
