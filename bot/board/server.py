@@ -61,6 +61,9 @@ class BoardServer:
         self._headers = _headers(frame_ancestors)
         self._queues: dict[Stream, tuple[asyncio.Queue[bytes | None], str]] = {}  # stream -> (queue, forum)
         self._told: set[tuple[str, str]] = set()  # (limit, subject) refusals already logged
+        # Whether a link is in force, as read since the last change the bot committed (a revocation is one); its
+        # expiry is each of its sessions' own.
+        self._links: dict[int, bool] = {}
         self._changed = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self._http: aiohttp.ClientSession | None = None
@@ -94,7 +97,9 @@ class BoardServer:
             await self._runner.cleanup()
 
     def changed(self) -> None:
-        """Something the bot keeps has changed (a link revoked, too): every open board gets its forum's state anew."""
+        """Something the bot keeps has changed (a link revoked, too): every link is read again, and every open
+        board gets its forum's state anew."""
+        self._links.clear()
         self._changed.set()
 
     def clock_moved(self) -> None:
@@ -227,10 +232,16 @@ class BoardServer:
     async def in_force(self, token: str) -> Session | None:
         """The session if its time, its link and its member's membership all still hold."""
         session = self.sessions.get(token, self.now())
-        if session is not None and session.link_id is not None and not await self.data.link_valid(session.link_id):
+        if session is not None and session.link_id is not None and not await self._link_in_force(session.link_id):
             self.sessions.link_ended(session.link_id)
             return None
         return self.sessions.get(token, self.now())  # a membership event may have come meanwhile
+
+    async def _link_in_force(self, link_id: int) -> bool:
+        known = self._links.get(link_id)
+        if known is None:
+            known = self._links[link_id] = await self.data.link_valid(link_id)
+        return known
 
     # ---- data ----
 
@@ -311,7 +322,8 @@ class BoardServer:
         session past its time ends."""
         for link_id in self.sessions.links():
             try:
-                if not await self.data.link_valid(link_id):
+                self._links[link_id] = valid = await self.data.link_valid(link_id)
+                if not valid:
                     self.sessions.link_ended(link_id)
             except Exception:
                 log.exception("board: link %s could not be checked", link_id)

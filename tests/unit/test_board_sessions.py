@@ -110,7 +110,8 @@ class Lifecycle(RuleBasedStateMachine):
     @rule(link_id=links)
     def revoke(self, link_id: int) -> None:
         self.world.links[link_id] = (self.world.links[link_id][0], True)
-        self.run(self.server.recheck())  # what the commit's change makes the board do
+        self.server.changed()  # what the commit tells the board
+        self.run(self.server.recheck())  # and what the board then does
 
     @rule(minutes=st.integers(1, 90))
     def time_passes(self, minutes: int) -> None:
@@ -176,6 +177,7 @@ class Lifecycle(RuleBasedStateMachine):
         if held is not None:
             for stream in held.streams:
                 self.server.sessions.close_stream(held.session.token, stream)
+            held.streams.clear()  # the page closed them: nothing of them is open any more
 
     def heartbeats(self) -> None:
         """What each open stream does at its check: look at its session."""
