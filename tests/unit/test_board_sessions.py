@@ -66,6 +66,7 @@ class Held:
     who: str  # a person, or "link:<id>"
     link_id: int | None
     joined_at: int  # the person's join count when it was granted
+    losses: int  # how often the bot had been put out of the room then
     streams: list[Stream] = field(default_factory=list)
 
 
@@ -78,6 +79,7 @@ class Lifecycle(RuleBasedStateMachine):
         self.loop = asyncio.new_event_loop()
         self.world = World()
         self.joins = dict.fromkeys(PEOPLE, 0)  # how often each has (re)joined
+        self.losses = 0  # how often the bot was put out of the room
         self.server = self._server()
         self.held: list[Held] = []
 
@@ -96,8 +98,9 @@ class Lifecycle(RuleBasedStateMachine):
         if held.session.expires <= self.world.now:
             return False
         if held.link_id is not None:
-            return self.world.in_force(held.link_id)
-        return held.who in self.world.members and self.joins[held.who] == held.joined_at
+            return self.world.in_force(held.link_id)  # a link does not stand on the bot's membership
+        return held.who in self.world.members and self.joins[held.who] == held.joined_at and \
+            self.losses == held.losses
 
     # ---- what people and the bot do ----
 
@@ -131,6 +134,12 @@ class Lifecycle(RuleBasedStateMachine):
             self.joins[who] += 1
 
     @rule()
+    def bot_put_out(self) -> None:
+        """The bot is kicked from the room (and joins again): it heard nothing of the members meanwhile."""
+        self.losses += 1
+        self.server.room_lost(ROOM)
+
+    @rule()
     def restart(self) -> None:
         self.server.sessions.everything_ends()
         self.server = self._server()
@@ -144,7 +153,7 @@ class Lifecycle(RuleBasedStateMachine):
         assert (session is not None) == self.world.in_force(link_id), "a link in force opens, no other"
         if session is None:
             return None
-        held = Held(session, f"link:{link_id}", link_id, 0)
+        held = Held(session, f"link:{link_id}", link_id, 0, self.losses)
         self.held.append(held)
         return held
 
@@ -157,7 +166,7 @@ class Lifecycle(RuleBasedStateMachine):
         assert (session is not None) == (who in self.world.members), "members open, nobody else"
         if session is None:
             return None
-        held = Held(session, who, None, self.joins[who])
+        held = Held(session, who, None, self.joins[who], self.losses)
         self.held.append(held)
         return held
 
