@@ -96,7 +96,9 @@ async def run(hs: Homeserver, admin: Any, holders: int, boards: int, tmp: Path) 
     port = free_port()
     data = one_forum(hs, admin, bot, people, tmp / f"{alias}.db", room=f"#{alias}:{hs.server_name}",
                      activated=[f"f{i}" for i in range(holders)])
-    data["board"] = {"listen": f"127.0.0.1:{port}", "public_url": f"http://127.0.0.1:{port}"}
+    # All the boards on one link, opened at once: the limits are raised to let them in.
+    data["board"] = {"listen": f"127.0.0.1:{port}", "public_url": f"http://127.0.0.1:{port}",
+                     "sessions_per_link": boards + 1, "checks_per_minute": 10 * boards + 10}
     data["bot"]["commands_per_minute"] = 1_000_000
     app = App(parse_settings(data), env={"SAMVERKAN_PASSWORD": bot.password})
     reads: list[float] = []
