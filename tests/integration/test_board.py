@@ -285,6 +285,7 @@ async def test_leaving_being_kicked_or_banned_ends_a_members_sessions_and_stream
     world = board.world
     room, admin = world.rooms["samordnande"], world.clients["admin"]
     tokens = {who: (await _member(board, who), await _member(board, who)) for who in ("sos", "nacka", "rsib", "tib")}
+    wall = (await board.session({"link": await _link(board, 1)}))[1]["token"]
     streams = {who: await events(board, tokens[who][0]) for who in tokens}
     try:
         for stream in streams.values():
@@ -301,6 +302,7 @@ async def test_leaving_being_kicked_or_banned_ends_a_members_sessions_and_stream
         for who in ("sos", "nacka", "rsib"):
             assert not any(s["active"] for s in streams[who].states), f"{who} saw the activation after leaving"
         assert not streams["tib"].ended and (await board.state(tokens["tib"][1]))[0] == 200, "the others go on"
+        assert (await board.state(wall))[0] == 200, "a wall screen's link does not stand on anyone's membership"
 
         await admin.room_invite(room, world.people["nacka"].user_id)
         await world.clients["nacka"].join(room)

@@ -103,7 +103,12 @@ async def test_the_board_in_elements_place_shows_members_the_forum_live_and_othe
 
         narrow = await chromium.open(host_url(sos.user_id, sos.access_token), 360, 740)
         await narrow.until("Kvitterat 1 / 4")
+        await world.clients["admin"].room_kick(room, sos.user_id, "test")
+        text = await narrow.until("Lägestavlan visas bara för forumets medlemmar.", timeout=10)
+        assert "snöoväder" not in text and "Kvitterat" not in text, "kicked, the page shows nothing of the forum"
         await narrow.close()
+        await world.clients["admin"].room_invite(room, sos.user_id)
+        await world.clients["sos"].join(room)
 
         stranger = world.hs.register(unique("stranger"))
         page = await chromium.open(host_url(stranger.user_id, stranger.access_token))

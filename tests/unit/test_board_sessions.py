@@ -213,3 +213,19 @@ class Lifecycle(RuleBasedStateMachine):
 
 Lifecycle.TestCase.settings = settings(max_examples=150, stateful_step_count=30, deadline=None)
 test_board_session_lifecycle = Lifecycle.TestCase
+
+
+async def test_a_leave_that_arrives_while_the_homeserver_is_asked_refuses_the_session() -> None:
+    """The homeserver said "member" just before the person left: the leave event that arrives meanwhile wins, and
+    no session is given; asked again after it, the homeserver's answer decides."""
+    world = World()
+
+    class Racing(Data):
+        async def is_member(self, user_id: str, room_id: str) -> bool:
+            server.member_left(room_id, user_id, "leave")  # the leave arrives while the answer travels
+            world.members.discard(user_id)
+            return True  # the answer was written before the leave
+
+    server = BoardServer("127.0.0.1:0", Racing(world), {}, lambda key: key, lambda: world.now)
+    assert await server.member_session(PEOPLE[0], ROOM, "samordnande") is None
+    assert server.sessions.by_token == {}

@@ -65,17 +65,25 @@ function tick() {
   }
 }
 
+let widgetApi = null; // the Widget API, started once: Element greets a widget only once
+
+function widget() {
+  if (!widgetApi) {
+    // The bundle's global is a function that gives the module's exports.
+    const mx = typeof window.mxwidgets === "function" ? window.mxwidgets() : window.mxwidgets;
+    const api = new mx.WidgetApi(params.get("widgetId"), "*");
+    widgetApi = new Promise((resolve) => api.once("ready", () => resolve(api)));
+    api.start();
+  }
+  return widgetApi;
+}
+
 async function session() {
   let body;
   if (params.get("link")) {
     body = { link: params.get("link") };
   } else if (params.get("widgetId") && window.mxwidgets) {
-    // The bundle's global is a function that gives the module's exports.
-    const mx = typeof window.mxwidgets === "function" ? window.mxwidgets() : window.mxwidgets;
-    const api = new mx.WidgetApi(params.get("widgetId"), "*");
-    const ready = new Promise((resolve) => api.once("ready", resolve));
-    api.start();
-    await ready;
+    const api = await widget();
     const openid = await api.requestOpenIDConnectToken();
     body = { openid, room_id: params.get("roomId") };
   } else {
