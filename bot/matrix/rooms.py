@@ -15,6 +15,7 @@ from nio import (
     JoinedMembersResponse,
     JoinedRoomsResponse,
     JoinError,
+    LocalProtocolError,
     MatrixRoom,
     ProfileGetError,
     RoomCreateError,
@@ -185,7 +186,7 @@ class Rooms:
         if user_id not in self._profile_names:
             try:
                 answer = await asyncio.wait_for(self.client.get_displayname(user_id), 5)
-            except (OSError, TimeoutError, aiohttp.ClientError):
+            except (OSError, TimeoutError, aiohttp.ClientError, LocalProtocolError):
                 answer = None
             found = getattr(answer, "displayname", None)
             self._profile_names[user_id] = found if isinstance(found, str) and found.strip() else None
