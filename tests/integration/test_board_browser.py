@@ -5,6 +5,8 @@ link see one sentence and nothing of the forum."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import re
 import time
@@ -181,6 +183,7 @@ async def test_a_wall_screen_reads_across_the_room_and_says_when_it_is_stale_or_
     app = await world.start_bot(world.settings(setup), clock)
     assert app.board is not None
     app.board.heartbeat = 3600.0  # a quiet stream stays quiet: only the page's clock decides it is stale
+    proxy = Cable(int(board.rsplit(":", 1)[1]))
     try:
         await command(world, "tib", "samordnande", "!aktivera samordnande <i>snöoväder</i> storm")
         await command(world, "tib", "samordnande", "!åtgärd sos-vakthavande samla in lägesbilder senast om 1h")
@@ -195,7 +198,8 @@ async def test_a_wall_screen_reads_across_the_room_and_says_when_it_is_stale_or_
         await app.timers.fire_due()
         page = await chromium.open("about:blank", 1920, 1080)
         await page.call("Page.addScriptToEvaluateOnNewDocument", source=FAKE_TIME)
-        await page.call("Page.navigate", url=url)
+        await proxy.start()  # the wall screen's network, which can be cut
+        await page.call("Page.navigate", url=url.replace(board, f"http://127.0.0.1:{proxy.port}"))
         text = await page.until("Ersättare inkallad")
         assert "AKTIVERAT: <i>snöoväder</i>" in text
         assert await _count(page, "i") == 0, "user text never becomes markup"
@@ -215,12 +219,60 @@ async def test_a_wall_screen_reads_across_the_room_and_says_when_it_is_stale_or_
         text = await page.until("Tavlan är inte uppdaterad sedan 14:11")
         assert "Vakthavande, SOS Alarm" in text, "the last state stays readable under the banner"
 
+        await proxy.cut()
+        text = await page.until("Ingen kontakt med lägestavlan. Försöker igen … Tavlan är inte uppdaterad sedan")
+        assert "Vakthavande, SOS Alarm" in text and "Failed to fetch" not in text, "cut off: the last state, marked"
+        await proxy.start()
+        assert await wait_for(lambda: _hidden(page, "#banner"), 10), "back in contact: the banner goes"
+        assert "Vakthavande, SOS Alarm" in await page.text()
+
         await world.stop_bots()
         text = await page.until("Ingen kontakt med lägestavlan. Försöker igen …")
         assert "Failed to fetch" not in text and "snöoväder" not in text, "what was shown goes with the stream"
         await page.close()
     finally:
         await world.stop_bots()
+        await proxy.cut()
+
+
+class Cable:
+    """A TCP relay to the board that the test can cut, as a network does: open connections die, new ones are
+    refused, until it is plugged in again."""
+
+    def __init__(self, target: int) -> None:
+        self.target, self.port = target, free_port()
+        self._server: asyncio.Server | None = None
+        self._open: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._relay, "127.0.0.1", self.port)
+
+    async def cut(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for writer in list(self._open):
+            writer.transport.abort()
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        upstream_reader, upstream = await asyncio.open_connection("127.0.0.1", self.target)
+        self._open.update((writer, upstream))
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(OSError):
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+            sink.transport.abort()
+
+        await asyncio.gather(pipe(reader, upstream), pipe(upstream_reader, writer))
+        self._open.difference_update((writer, upstream))
+
+
+async def _hidden(page: Page, selector: str) -> bool:
+    found = await page.call("Runtime.evaluate", expression=f"document.querySelector({selector!r}).hidden",
+                            returnByValue=True)
+    return bool(found["result"]["value"])
 
 
 async def _text(page: Page, selector: str) -> str:
