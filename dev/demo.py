@@ -82,6 +82,11 @@ SCENARIO: list[tuple[str, str, str]] = [
 ]
 
 
+# The demo's people as a client and the board show them.
+DISPLAY_NAMES = {"anna": "Anna Lind", "bengt": "Bengt Sjöberg", "nils": "Nils Ek", "rasmus": "Rasmus Holm",
+                 "sara": "Sara Nyström", "tor": "Tor Berg", "tove": "Tove Ahl", "admin": "Administratör"}
+
+
 def localpart(user_id: str) -> str:
     return user_id[1:].split(":", 1)[0]
 
@@ -269,6 +274,7 @@ async def run_demo(keep_running: bool, after: Callable[[Player], Awaitable[None]
             client = AsyncClient(hs.url, user.user_id, config=AsyncClientConfig(max_timeouts=2))
             client.restore_login(user.user_id, user.device_id, user.access_token)
             clients[name] = client
+            await client.set_displayname(DISPLAY_NAMES.get(name, name.capitalize()))
         everyone = [u.user_id for n, u in users.items() if n != "admin"] + [bot_user.user_id]
         room_ids: dict[str, str] = {}
         for alias in rooms(data):
