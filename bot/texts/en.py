@@ -618,12 +618,17 @@ TEXTS: dict[str, str] = {
     "rota.unknown": "{who} is on the duty schedule as {function} ({organisation}) {span} but is nobody I know: add "
     "them as a [[person]] in the configuration.",
     "rota.overlap": "Two on duty at once as {function} ({organisation}) {span}: {who} (duty schedule).",
+    "rota.span_open": "now and at least until {end}",
+    "rota.span_until": "until {end}",
+    "rota.span_at_least": "{start} – at least until {end}",
+    "rota.more": "(and {count} more shifts over the next 14 days)",
     "rota.reminder": "Within a day: {text}",
     "rota.stale": "The duty schedule for {function} could not be fetched since {when}. I follow the version "
     "fetched last.",
     "rota.title": "The duty schedules over the next 14 days",
     "rota.none": "No gaps in the duty schedules over the next 14 days.",
-    "rota.no_schedules": "No function has a duty schedule (schedule) in the configuration.",
+    "rota.no_schedules": "No function has a duty schedule, neither a calendar (schedule) in the configuration "
+    "nor one imported from a spreadsheet.",
     "vem.schedule": "according to {organisation} duty schedule",
     "board.convocation": "Convocation",
     "board.acknowledged": "Acknowledged",

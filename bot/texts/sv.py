@@ -619,12 +619,17 @@ TEXTS: dict[str, str] = {
     "rota.unknown": "{who} står som {function} ({organisation}) {span} i beredskapsschemat men är ingen jag "
     "känner: lägg till personen som [[person]] i konfigurationen.",
     "rota.overlap": "Två i tjänst samtidigt som {function} ({organisation}) {span}: {who} (beredskapsschemat).",
+    "rota.span_open": "nu och minst till {end}",
+    "rota.span_until": "fram till {end}",
+    "rota.span_at_least": "{start} – minst till {end}",
+    "rota.more": "(och {count} pass till de närmaste 14 dagarna)",
     "rota.reminder": "Om mindre än ett dygn: {text}",
     "rota.stale": "Beredskapsschemat för {function} har inte gått att hämta sedan {when}. Jag följer den senast "
     "hämtade versionen.",
     "rota.title": "Beredskapsschemana de närmaste 14 dagarna",
     "rota.none": "Inga luckor i beredskapsschemana de närmaste 14 dagarna.",
-    "rota.no_schedules": "Ingen funktion har ett beredskapsschema (schedule) i konfigurationen.",
+    "rota.no_schedules": "Ingen funktion har ett beredskapsschema, varken som kalender (schedule) i konfigurationen "
+    "eller inläst från ett kalkylark.",
     "vem.schedule": "enligt {organisation} beredskapsschema",
     "board.convocation": "Kallelse",
     "board.acknowledged": "Kvitterat",
