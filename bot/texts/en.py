@@ -612,6 +612,15 @@ TEXTS: dict[str, str] = {
     "warnings.activated": "activated: {forum} ({event})",
     "warnings.no_forum": "no forum activated",
     "warnings.stale": "This may be out of date: SMHI has not answered since {when}.",
+    "warnings.activated_by": "Activated by {who} ({sender}) {time}: {forum} for {event}.",
+    "warnings.superseded_mark": "RAISED TO {level}:",
+    "warnings.superseded_line": "SMHI has raised the warning to {level}. Answer the new proposal instead.",
+    "warnings.left_mark": "NO LONGER FOR {areas_upper}:",
+    "warnings.left_line": "The warning no longer covers {areas}, but stands for other parts of the country. No "
+    "activation is proposed.",
+    "warnings.linked_left": "SMHI's warning {event} was activated for no longer covers {areas}:",
+    "warnings.stale_unreadable": "This may be out of date: since {when} SMHI has answered with something that "
+    "could not be read.",
     "warnings.from_warning": "Started by {headline}",
     "cmd.luckor": "Gaps, unknown names and double cover in the duty schedules over the next 14 days.",
     "rota.gap": "Nobody on duty as {function} ({organisation}) {span} (duty schedule).",

@@ -613,6 +613,15 @@ TEXTS: dict[str, str] = {
     "warnings.activated": "aktiverat: {forum} ({event})",
     "warnings.no_forum": "inget forum aktiverat",
     "warnings.stale": "Uppgifterna kan vara inaktuella: SMHI har inte svarat sedan {when}.",
+    "warnings.activated_by": "Aktiverat av {who} ({sender}) {time}: {forum} för {event}.",
+    "warnings.superseded_mark": "UPPGRADERAD TILL {level}:",
+    "warnings.superseded_line": "SMHI har höjt varningen till {level}. Svara på det nya förslaget i stället.",
+    "warnings.left_mark": "GÄLLER INTE LÄNGRE {areas_upper}:",
+    "warnings.left_line": "Varningen gäller inte längre {areas}, men står kvar för andra delar av landet. Ingen "
+    "aktivering föreslås.",
+    "warnings.linked_left": "SMHI:s varning som {event} aktiverades för gäller inte längre {areas}:",
+    "warnings.stale_unreadable": "Uppgifterna kan vara inaktuella: SMHI har sedan {when} svarat med något som inte "
+    "gick att läsa.",
     "warnings.from_warning": "Utlöst av {headline}",
     "cmd.luckor": "Luckor, okända namn och dubbelbemanning i beredskapsschemana de närmaste 14 dagarna.",
     "rota.gap": "Ingen i tjänst som {function} ({organisation}) {span} (beredskapsschemat).",
