@@ -81,8 +81,8 @@ def name_of(entry: Entry, holder: str | None, people: Sequence[Person]) -> str:
         return known
     named = next((n.strip() for n in entry.names if n.strip()), "")
     from_summary = summary_name(entry.summary)
-    if not named and from_summary and not _MATRIX_ID.fullmatch(from_summary) \
-            and normalise(from_summary) not in {normalise(e) for e in entry.emails}:
+    labelled = from_summary != entry.summary.strip()  # beside an address, a bare SUMMARY is the duty ("TiB")
+    if not named and from_summary and (labelled or not entry.emails) and not _MATRIX_ID.fullmatch(from_summary):
         named = from_summary
     return named or (entry.emails[0] if entry.emails else "") or holder or entry.summary.strip()
 

@@ -116,9 +116,12 @@ def test_a_holder_named_in_the_summary_after_a_label_is_read_and_shown_by_name()
     found = shifts([Entry(at, local(2026, 11, 3), ("nina@nacka.se",), "TiB"),
                     Entry(at, local(2026, 11, 3), ("maja@nacka.se",), "Jour", ("Maja Svensson",)),
                     Entry(at, local(2026, 11, 3), ("kim@nacka.se",), "Jour: Kim Ek"),
-                    Entry(at, local(2026, 11, 3), ("bo@nacka.se",), "bo@nacka.se")], people, ())
+                    Entry(at, local(2026, 11, 3), ("bo@nacka.se",), "bo@nacka.se"),
+                    Entry(at, local(2026, 11, 3), ("li@nacka.se",), "TiB"),
+                    Entry(at, local(2026, 11, 3), (), "Beredskap – Li Ek")], people, ())
     assert [(s.who, s.holder) for s in found] == [("Nina Nilsson", "@nina:x"), ("Maja Svensson", None),
-                                                  ("Kim Ek", None), ("bo@nacka.se", None)], \
+                                                  ("Kim Ek", None), ("bo@nacka.se", None), ("li@nacka.se", None),
+                                                  ("Li Ek", None)], \
         "the [[person]]'s name, else the calendar's; an address only when the calendar gives no name"
 
 
