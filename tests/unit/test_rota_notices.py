@@ -308,3 +308,45 @@ class Looks(RuleBasedStateMachine):
     def teardown(self) -> None:
         self.run(self.bot.stop())
         self.loop.close()
+
+
+ALL_DAY_WEEKENDS = calendar("SUMMARY:Beredskap – Anna Berg\nDTSTART;VALUE=DATE:20260103\nDTEND;VALUE=DATE:20260105\n"
+                            "RRULE:FREQ=WEEKLY\nEXDATE;VALUE=DATE:20261114")  # Saturday and Sunday, not 14-15 Nov
+
+
+async def week_of_looks(tmp_path: Path, body: bytes, first: datetime) -> list[str]:
+    """What the home room is told over a week of hourly looks from `first`, with a restart in the middle."""
+    clock = FakeClock(first.astimezone(UTC))
+    bot = Bot(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", clock)
+    bot.body = body
+    await bot.start()
+    try:
+        for hour in range(1, 7 * 24 + 1):
+            clock.advance(timedelta(hours=1))
+            await bot.hourly()
+            if hour == 80:
+                await bot.restart()
+    finally:
+        await bot.stop()
+    return bot.home()
+
+
+async def test_all_day_weekends_with_one_taken_out_are_told_as_the_gaps_they_leave_once_each(tmp_path: Path) -> None:
+    home = await week_of_looks(tmp_path, ALL_DAY_WEEKENDS, datetime(2026, 11, 2, 9, tzinfo=TZ))
+    gap = "Ingen i tjänst som TiB, Nacka kommun (Nacka kommun) {} (beredskapsschemat)."
+    assert home == [gap.format("mån 2 nov 00:00 – lör 7 nov 00:00"),
+                    gap.format("mån 9 nov 00:00 – lör 21 nov 00:00"),
+                    REMINDER + gap.format("mån 9 nov 00:00 – lör 21 nov 00:00"),
+                    gap.format("mån 23 nov 00:00 – lör 28 nov 00:00")], \
+        "the weekend an EXDATE takes out joins two weeks into one gap, told once and reminded once"
+
+
+async def test_all_day_weekends_across_the_switch_to_winter_time(tmp_path: Path) -> None:
+    home = await week_of_looks(tmp_path, ALL_DAY_WEEKENDS, datetime(2026, 10, 22, 9, tzinfo=TZ))
+    gap = "Ingen i tjänst som TiB, Nacka kommun (Nacka kommun) {} (beredskapsschemat)."
+    assert home == [gap.format("mån 19 okt 00:00 – lör 24 okt 00:00"),
+                    gap.format("mån 26 okt 00:00 – lör 31 okt 00:00"),
+                    gap.format("mån 2 nov 00:00 – lör 7 nov 00:00"),
+                    REMINDER + gap.format("mån 26 okt 00:00 – lör 31 okt 00:00"),
+                    gap.format("mån 9 nov 00:00 – minst till mån 16 nov")], \
+        "a gap under way told from its real start; one reaching past what is read says 'minst till', once"
