@@ -149,7 +149,9 @@ async def observe(ctx: Context, items: Sequence[WarningItem]) -> list[Outgoing]:
             continue
         earlier = list(await store.proposals_of(ctx.session, item.key))
         proposed = [p.forum_id for p in earlier]
-        if what is Change.UPDATED:  # the newest proposal to each forum shows it; older ones stay as they were
+        if what is Change.UPDATED or (what is Change.NEW and earlier):
+            # the newest proposal to each forum shows it (one marked gone or left is open again when the warning
+            # is back); older ones stay as they were
             out += await _edit_all(ctx, item, list({p.forum_id: p for p in earlier}.values()))
         for wanted in model.proposals(item, options):
             if any(p.forum_id == wanted.forum_id and model.rank(p.level) >= model.rank(item.level) for p in earlier):

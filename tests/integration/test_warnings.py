@@ -313,3 +313,12 @@ async def test_a_county_that_drops_out_of_a_warning_still_in_force_elsewhere_is_
     assert "UPPHÄVD" not in edits[0]["content"]["m.new_content"]["body"]
     assert await rings(world, "tib") == 1, "the proposal rang once; its edit rings nobody"
     assert "Inga varningar från SMHI" in await command(world, "rsib", "samordnande", "!varningar")
+
+    server.serve([smhi.snow("ORANGE", published=60, areas=(STOCKHOLM, UPPSALA))])  # back for Stockholm
+    await smhi.next_poll()
+    edits = edits_in(await bot_events(world, "samordnande"))
+    assert len(edits) == 2 and edits[1]["content"]["m.new_content"]["body"].splitlines()[1] == (
+        "Aktivera samordnande för snöoväder? Svara ✅ eller skriv !aktivera samordnande snöoväder"), \
+        "the same proposal asks again, without a second one"
+    assert len(proposals_in(await bot_events(world, "samordnande"))) == 1
+    assert await rings(world, "tib") == 1, "edited: nobody rung again"
