@@ -110,13 +110,29 @@ def _told_as(key: str) -> tuple[str, datetime | None, datetime | None] | None:
         None if end == OPEN else datetime.fromisoformat(end)
 
 
+def _earlier(key: str) -> tuple[str, datetime] | None:
+    """A key as earlier versions of the bot wrote it, `<kind>:<instant>` (the gap's start, or its end once under
+    way): (kind, instant); None for any other key."""
+    kind, _, instant = key.partition(":")
+    if "/" in instant:
+        return None
+    try:
+        return kind, datetime.fromisoformat(instant)
+    except ValueError:
+        return None
+
+
 def _match(notice: Notice, told: dict[str, dict[str, str | bool]]) -> str | None:
-    """The key this notice was told under: its own, or that of the same gap told when it reached less far."""
-    if notice.key in told or notice.gap.kind == UNKNOWN:
-        return notice.key if notice.key in told else None
+    """The key this notice was told under: its own, that of the same gap told when it reached less far, or the
+    one an earlier version of the bot wrote for it."""
+    if notice.key in told:
+        return notice.key
     for key in told:
         read = _told_as(key)
         if read is not None and read[0] == notice.gap.kind and rota.same(notice.gap, read[1], read[2]):
+            return key
+        earlier = _earlier(key)
+        if earlier is not None and earlier[0] == notice.gap.kind and earlier[1] in (notice.gap.start, notice.gap.end):
             return key
     return None
 
@@ -149,8 +165,9 @@ async def look_ahead(ctx: Context, function_ids: Sequence[str], now: datetime | 
             await repo.set_value(ctx.session, prefix + notice.key, json.dumps({
                 "told": record["told"] if record else now.isoformat(), "reminded": record is not None or soon}))
         for key in told:  # gaps long over are forgotten; everything else is kept, so nothing is told twice
-            read = _told_as(key)
-            if read is not None and read[2] is not None and read[2] < now - KEEP:
+            read, earlier = _told_as(key), _earlier(key)
+            end = read[2] if read is not None else earlier[1] if earlier is not None else None
+            if end is not None and end < now - KEEP:
                 await repo.delete_value(ctx.session, prefix + key)
     return out
 

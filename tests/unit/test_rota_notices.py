@@ -24,6 +24,7 @@ from bot.domain.directory import Directory
 from bot.feeds import ical
 from bot.runtime.dispatch import Dispatcher
 from bot.runtime.rotas import Rotas
+from bot.state import repo
 from bot.state.db import Database
 from bot.state.models import OutboxMessage
 
@@ -350,3 +351,35 @@ async def test_all_day_weekends_across_the_switch_to_winter_time(tmp_path: Path)
                     REMINDER + gap.format("mån 26 okt 00:00 – lör 31 okt 00:00"),
                     gap.format("mån 9 nov 00:00 – minst till mån 16 nov")], \
         "a gap under way told from its real start; one reaching past what is read says 'minst till', once"
+
+
+async def test_what_an_earlier_version_told_is_not_told_again_after_the_upgrade(tmp_path: Path) -> None:
+    """Earlier versions keyed a gap by its start, or by its end once it had begun."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+    db = Database(url)
+    await db.migrate()
+    told = json.dumps({"told": "2026-11-01T09:00:00+00:00", "reminded": False})
+    await db.write(lambda session: repo.set_values(session, {
+        "rota_gap:nacka-tib:gap:2026-11-06T17:00:00+01:00": told,  # under way: its end
+        "rota_gap:nacka-tib:gap:2026-11-09T07:00:00+01:00": told,  # ahead: its start
+        "rota_gap:nacka-tib:gap:2026-10-02T07:00:00+02:00": told}))  # long over
+    await db.close()
+    clock = FakeClock(datetime(2026, 11, 2, 9, tzinfo=TZ).astimezone(UTC))
+    bot = Bot(url, clock)
+    await bot.start()
+    try:
+        assert bot.home() == ["Ingen i tjänst som TiB, Nacka kommun (Nacka kommun) mån 16 nov 07:00 – fre 20 nov "
+                              "17:00 (beredskapsschemat)."], "only the gap nobody was told of"
+        for _ in range(7 * 24):
+            clock.advance(timedelta(hours=1))
+            await bot.hourly()
+        assert bot.db is not None
+        async with bot.db.session() as session:
+            keys = set(await repo.values_under(session, "rota_gap:nacka-tib:"))
+    finally:
+        await bot.stop()
+    assert [body for body in bot.home() if body.startswith(REMINDER)] == [
+        REMINDER + "Ingen i tjänst som TiB, Nacka kommun (Nacka kommun) mån 9 nov 07:00 – fre 13 nov 17:00 "
+        "(beredskapsschemat)."], "its reminder still comes, once"
+    assert "gap:2026-10-02T07:00:00+02:00" not in keys and all("/" in key for key in keys), \
+        "the old keys are kept under the new ones, and one long over is forgotten"
