@@ -383,3 +383,33 @@ async def test_what_an_earlier_version_told_is_not_told_again_after_the_upgrade(
         "(beredskapsschemat)."], "its reminder still comes, once"
     assert "gap:2026-10-02T07:00:00+02:00" not in keys and all("/" in key for key in keys), \
         "the old keys are kept under the new ones, and one long over is forgotten"
+
+
+async def test_a_calendar_written_again_in_utc_or_as_an_outlook_zone_tells_nothing_again(tmp_path: Path) -> None:
+    clock = FakeClock(datetime(2026, 11, 2, 9, tzinfo=TZ).astimezone(UTC))
+    bot = Bot(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", clock)
+    bot.body = calendar("SUMMARY:Anna Berg\nDTSTART;TZID=Europe/Stockholm:20261101T070000\n"
+                        "DTEND;TZID=Europe/Stockholm:20261110T070000",
+                        "SUMMARY:Anna Berg\nDTSTART;TZID=Europe/Stockholm:20261112T070000\n"
+                        "DTEND;TZID=Europe/Stockholm:20261130T070000")
+    zone = ("BEGIN:VTIMEZONE\r\nTZID:W. Europe Standard Time\r\nBEGIN:STANDARD\r\nDTSTART:16010101T030000\r\n"
+            "TZOFFSETFROM:+0200\r\nTZOFFSETTO:+0100\r\nRRULE:FREQ=YEARLY;INTERVAL=1;BYDAY=-1SU;BYMONTH=10\r\n"
+            "END:STANDARD\r\nBEGIN:DAYLIGHT\r\nDTSTART:16010101T020000\r\nTZOFFSETFROM:+0100\r\nTZOFFSETTO:+0200\r\n"
+            "RRULE:FREQ=YEARLY;INTERVAL=1;BYDAY=-1SU;BYMONTH=3\r\nEND:DAYLIGHT\r\nEND:VTIMEZONE\r\n")
+    await bot.start()
+    try:
+        await bot.serve(calendar("SUMMARY:Anna Berg\nDTSTART:20261101T060000Z\nDTEND:20261110T060000Z",
+                                 "SUMMARY:Anna Berg\nDTSTART:20261112T060000Z\nDTEND:20261130T060000Z"))
+        clock.advance(timedelta(hours=1))
+        await bot.hourly()
+        outlook = calendar("SUMMARY:Anna Berg\nDTSTART;TZID=W. Europe Standard Time:20261101T070000\n"
+                           "DTEND;TZID=W. Europe Standard Time:20261110T070000",
+                           "SUMMARY:Anna Berg\nDTSTART;TZID=W. Europe Standard Time:20261112T070000\n"
+                           "DTEND;TZID=W. Europe Standard Time:20261130T070000")
+        await bot.serve(outlook.replace(b"BEGIN:VEVENT", zone.encode() + b"BEGIN:VEVENT", 1))
+        clock.advance(timedelta(hours=1))
+        await bot.hourly()
+    finally:
+        await bot.stop()
+    assert bot.home() == ["Ingen i tjänst som TiB, Nacka kommun (Nacka kommun) tis 10 nov 07:00 – tor 12 nov 07:00 "
+                          "(beredskapsschemat)."], "the same instants, written otherwise: the same gap"
