@@ -6,9 +6,11 @@ Measured in the same run, each as the median of several rounds:
 
 - `icalendar` parsing all 84 feeds alone (the baseline: the least any reader of the format does);
 - the bot reading them (`ical.read`: parsing and checking every start) and expanding them into shifts over the
-  window it keeps (two days back, three weeks ahead), mapped to people;
+  window it keeps (a week back, three weeks ahead), mapped to people;
 - the same expansion over the whole year, for reference;
-- "who holds X now" for all 84 functions through the roster, as a convocation asks it.
+- "who holds X now" for all 84 functions through the roster, as a convocation asks it;
+- one look ahead at all 84 schedules: the gaps, unknown names and overlaps with their real start and end, as
+  the hourly look finds them (before it reads what it has told).
 
     .venv/bin/python bench/rotas.py [--functions 84] [--rounds 5]
 
@@ -22,6 +24,7 @@ import json
 import statistics
 import sys
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -37,6 +40,8 @@ from bot.domain import rota  # noqa: E402
 from bot.domain.directory import Directory  # noqa: E402
 from bot.domain.roster import Roster  # noqa: E402
 from bot.feeds import ical  # noqa: E402
+from bot.flows import rota as rota_flow  # noqa: E402
+from bot.runtime import rotas  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 TZ = ZoneInfo("Europe/Stockholm")
@@ -109,7 +114,7 @@ def main() -> None:
     bodies = [feed(n) for n in range(args.functions)]
     config = settings(args.functions)
     directory = Directory.build(config)
-    window = (NOW - timedelta(days=2), NOW + timedelta(days=21))
+    window = (NOW - rotas.BACK, NOW + rota_flow.LOOK_AHEAD + rotas.BEYOND)  # as the bot keeps them
     year = (datetime(2026, 1, 1, tzinfo=TZ), datetime(2027, 1, 1, tzinfo=TZ))
 
     def parse_only() -> int:
@@ -134,6 +139,12 @@ def main() -> None:
 
     lookups = 100
     per_pass, _, held = timed(lambda: [who_holds() for _ in range(lookups)][-1], args.rounds)
+    windowed = {name: replace(schedule, since=window[0], until=window[1]) for name, schedule in schedules.items()}
+
+    def look() -> int:
+        return sum(len(rota_flow.notices(rota.ahead(s, NOW, NOW + rota_flow.LOOK_AHEAD))) for s in windowed.values())
+
+    per_look, _, found = timed(lambda: [look() for _ in range(10)][-1], args.rounds)
     shifts_year = sum(len(s.shifts) for s in year_schedules.values())
     assert held == args.functions, f"every function has a holder now ({held} of {args.functions})"
     result = {
@@ -146,6 +157,8 @@ def main() -> None:
         "ratio_year_to_parse": round(whole / baseline, 2),
         "who_holds_all_functions_ms": round(per_pass / lookups * 1000, 3),
         "who_holds_one_function_us": round(per_pass / lookups / args.functions * 1e6, 2),
+        "look_ahead_all_functions_ms": round(per_look / 10 * 1000, 3),
+        "look_ahead_notices": found,
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "rotas.json").write_text(json.dumps(result, indent=2) + "\n")

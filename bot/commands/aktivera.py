@@ -16,7 +16,7 @@ from bot.domain.timeparse import TIME_EXAMPLES, time_at_end
 from bot.flows.context import Context
 from bot.flows.errors import BadArgument, NotAllowed
 from bot.flows.forums import activate_now, file_request, heading
-from bot.flows.warnings import REF, headline
+from bot.flows.warnings import REF, answered, headline
 from bot.messages import Outgoing
 from bot.state import forums as store
 from bot.state import warnings as warning_store
@@ -68,6 +68,7 @@ async def aktivera(ctx: Context, forum: Forum, event: str) -> list[Outgoing]:
         return await file_request(ctx, forum, name, description, function.id)
     assert who.convener is not None
     out = await activate_now(ctx, forum, name, description, who.convener.id, starts_at=starts_at)
+    out += await answered(ctx, (await store.forum_state(ctx.session, forum.id)).activation_id)
     done = heading(ctx, state).text(ctx.t("activation.done", forum=forum.name, event=name))
     if starts_at is not None:
         done.text(" " + ctx.t("activation.conference_at", when=ctx.when(starts_at)))
@@ -85,7 +86,8 @@ async def confirm_by_reaction(ctx: Context, value: str) -> list[Outgoing]:
     who = await ctx.authority(forum, state)
     if who.convener is None:
         return []
-    return await activate_now(ctx, forum, request.event, request.description, who.convener.id, request)
+    out = await activate_now(ctx, forum, request.event, request.description, who.convener.id, request)
+    return out + await answered(ctx, (await store.forum_state(ctx.session, forum.id)).activation_id)
 
 
 @on_reaction(REF)
@@ -110,4 +112,5 @@ async def activate_by_reaction_to_warning(ctx: Context, value: str) -> list[Outg
         return [ctx.reply(Rich().text(ctx.t("activation.already_active", forum=forum.name, event=state.event,
                                             when=ctx.when(state.since or ctx.clock.now()))))]
     description = headline(ctx, warning_store.as_item(warning))
-    return await activate_now(ctx, forum, proposal.event, description, who.convener.id, proposal=proposal)
+    out = await activate_now(ctx, forum, proposal.event, description, who.convener.id, proposal=proposal)
+    return out + await answered(ctx, proposal.activation_id)

@@ -12,7 +12,7 @@ from bot.domain.model import Forum
 from bot.domain.schedule import Change, Occurrence, forum_occurrences
 from bot.flows.context import Context
 from bot.flows.meetings import directions_from_above, when_with_week
-from bot.flows.warnings import headline
+from bot.flows.warnings import headline, names_warning
 from bot.messages import Outgoing
 from bot.state import convocations, meetings, warnings
 from bot.state import forums as store
@@ -63,9 +63,12 @@ def forum_line(ctx: Context, forum: Forum, state: ForumState, rich: Rich, change
         rich.text(f" ({ctx.t('status.cancelled', when=when_with_week(ctx, cancelled.original))})")
 
 
-async def details(ctx: Context, forum: Forum, state: ForumState, rich: Rich) -> None:
-    """Composition, unanswered requests and the latest activations of one forum."""
-    if state.description:
+async def details(ctx: Context, forum: Forum, state: ForumState, rich: Rich,
+                  warning: WeatherWarning | None = None) -> None:
+    """Composition, unanswered requests and the latest activations of one forum (the warning an activation came
+    from is named once, on the forum's line, not again as its description)."""
+    if state.description and not (warning is not None
+                                  and names_warning(ctx, state.description, warnings.as_item(warning))):
         rich.br().text(state.description)
     rich.br().bold(ctx.t("status.members"))
     for function_id in state.composition(forum):
@@ -109,5 +112,5 @@ async def status(ctx: Context, forum: Forum | None) -> list[Outgoing]:
         warning = await warnings.of_activation(ctx.session, state.activation_id) if state.active else None
         forum_line(ctx, item, state, rich, changes, warning)
         if forum is not None:
-            await details(ctx, item, state, rich)
+            await details(ctx, item, state, rich, warning)
     return [ctx.reply(rich)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from bot.commands.registry import command
 from bot.flows.context import Context
-from bot.flows.warnings import activated_from, headline
+from bot.flows.warnings import activated_from, headline, stale_note
 from bot.messages import Outgoing
 from bot.state import feeds
 from bot.state import warnings as store
@@ -28,5 +28,5 @@ async def varningar(ctx: Context) -> list[Outgoing]:
     copy = await feeds.get(ctx.session, feeds.WARNINGS)
     if copy is not None and copy.failing_since is not None:
         since = copy.good_at or copy.failing_since
-        rich.br().text(ctx.t("warnings.stale", when=ctx.when(since)))
+        rich.br().text(stale_note(ctx, since, copy.fault))
     return [ctx.reply(rich)]

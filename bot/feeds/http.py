@@ -24,6 +24,16 @@ class Answer:
     last_modified: str | None = None
 
 
+UNREACHABLE = "unreachable"
+NO_ANSWER = "no answer in time"
+
+
+def silent(reason: str | None) -> bool:
+    """Whether a fault (a FeedFault's reason, as stored) is that the feed did not answer at all, rather than that
+    it answered with something the bot could not use (an error status, a 429, a body it could not read)."""
+    return reason is not None and reason.startswith((UNREACHABLE, NO_ANSWER))
+
+
 class FeedFault(Exception):
     """The feed gave nothing usable this time; `retry_after` (seconds) when it asked for a pause."""
 
@@ -75,9 +85,9 @@ async def fetch(http: aiohttp.ClientSession, url: str, etag: str | None, last_mo
                 raise FeedFault(f"larger than {max_bytes} bytes")
             return Answer(body, answer.headers.get("ETag"), answer.headers.get("Last-Modified"))
     except (aiohttp.ClientError, OSError) as exc:
-        raise FeedFault(f"unreachable ({type(exc).__name__})") from exc
+        raise FeedFault(f"{UNREACHABLE} ({type(exc).__name__})") from exc
     except TimeoutError as exc:
-        raise FeedFault("no answer in time") from exc
+        raise FeedFault(NO_ANSWER) from exc
 
 
 def _read_file(path: Path, last_modified: str | None, max_bytes: int) -> Answer:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from typing import Any
 
 import icalendar
 from dateutil.rrule import rrulestr
@@ -54,13 +53,13 @@ def _span(event: icalendar.cal.Component, zone: tzinfo) -> tuple[datetime, datet
     return start, end
 
 
-def _who(event: icalendar.cal.Component) -> tuple[tuple[str, ...], str]:
-    def addresses(value: Any) -> list[str]:
-        values = value if isinstance(value, list) else [value]
-        return [str(v).removeprefix("mailto:").removeprefix("MAILTO:") for v in values if v]
-
-    emails = addresses(event.get("ATTENDEE", [])) + addresses(event.get("ORGANIZER", []))
-    return tuple(emails), str(event.get("SUMMARY", "")).strip()
+def _who(event: icalendar.cal.Component) -> tuple[tuple[str, ...], str, tuple[str, ...]]:
+    """The ATTENDEE and ORGANIZER addresses, the SUMMARY, and the common names (CN) given with the addresses."""
+    people = [v for key in ("ATTENDEE", "ORGANIZER") for v in
+              (event.get(key, []) if isinstance(event.get(key, []), list) else [event.get(key)]) if v]
+    emails = [str(v).removeprefix("mailto:").removeprefix("MAILTO:") for v in people]
+    names = [str(getattr(v, "params", {}).get("CN", "")).strip() for v in people]
+    return tuple(emails), str(event.get("SUMMARY", "")).strip(), tuple(n for n in names if n)
 
 
 def _until_in_utc(rule: str, zone: tzinfo) -> str:
@@ -96,10 +95,10 @@ def entries(events: list[icalendar.cal.Component], zone: tzinfo, start: datetime
             continue
         first, last = _span(event, zone)
         length = last - first  # wall-clock length when both are in one zone
-        emails, summary = _who(event)
+        emails, summary, names = _who(event)
         if "RRULE" not in event or "RECURRENCE-ID" in event:
             if first < end and last > start:
-                found.append(Entry(first, last, emails, summary))
+                found.append(Entry(first, last, emails, summary, names))
             continue
         text = event["RRULE"].to_ical()
         rule = _until_in_utc(text.decode() if isinstance(text, bytes) else str(text), first.tzinfo or zone)
@@ -109,5 +108,5 @@ def entries(events: list[icalendar.cal.Component], zone: tzinfo, start: datetime
                 continue
             finish = occurrence + length
             if occurrence < end and finish > start:
-                found.append(Entry(occurrence, finish, emails, summary))
+                found.append(Entry(occurrence, finish, emails, summary, names))
     return found

@@ -1,16 +1,23 @@
 """Gaps in the duty schedules, found before they matter: a look 14 days ahead tells the organisation's home room
-and the regional duty function of each stretch without a holder, with someone the bot does not know, or with
-two on one function; once per gap, and again 24 hours before it starts if it is still there."""
+and the regional duty function of each stretch without a holder, or with two on one function, and of each person
+the schedule names whom the bot does not know.
+
+What is told is keyed by what it is about, never by when the bot looked: a gap by its function, its kind and its
+real start and end in the calendar (or "open" where it goes beyond what the bot has read), a person the bot does
+not know by the function and the name. Each is told once, and reminded once within 24 hours before it begins if it
+is still there; a restart, a reload or the next hourly look tells nothing again."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.domain import rota
 from bot.domain.model import Function
-from bot.domain.rota import Gap
+from bot.domain.names import normalise
+from bot.domain.rota import UNKNOWN, Gap
 from bot.flows.context import Context
 from bot.flows.forums import holders_of
 from bot.messages import Message, Outgoing, direct_target
@@ -19,51 +26,149 @@ from bot.texts.rich import Rich
 
 LOOK_AHEAD = timedelta(days=14)
 REMIND_BEFORE = timedelta(hours=24)
-TOLD = "rota_gap:"  # key prefix: rota_gap:<function>:<kind>:<anchor> -> {"told": …, "reminded": …}
+KEEP = timedelta(days=7)  # what was told of a gap is kept this long after it ended
+OPEN = "open"
+# rota_gap:<function>:<kind>:<start|open>/<end|open> -> {"told": …, "reminded": …}
+# rota_gap:<function>:unknown:<name> -> {"told": …, "reminded": …}
+TOLD = "rota_gap:"
 STALE_TOLD = "rota_stale:"  # rota_stale:<function> -> since when the feed has been failing, once told
 
 
-def gaps_ahead(ctx: Context, function: Function) -> list[Gap]:
+def gaps_ahead(ctx: Context, function: Function, now: datetime) -> list[Gap]:
+    """The gaps in the function's schedule (fed or imported) under way at `now` or beginning within 14 days."""
     schedule = ctx.schedules.get(function.id)
     if schedule is None:
         return []
-    now = ctx.clock.now()
-    return rota.gaps(schedule, now, now + LOOK_AHEAD)
+    return rota.ahead(schedule, now, now + LOOK_AHEAD)
+
+
+def _day(ctx: Context, instant: datetime) -> str:
+    """'fre 25 dec': the day only, for a bound that is not a time in the calendar."""
+    return ctx.when(instant).rsplit(" ", 1)[0]
 
 
 def span(ctx: Context, gap: Gap) -> str:
+    """'fre 6 nov 07:00 - fre 6 nov 12:00'; an end past what the bot has read is 'minst till', a start before it
+    'fram till' the end."""
+    if gap.open_start and gap.open_end:
+        return ctx.t("rota.span_open", end=_day(ctx, gap.end))
+    if gap.open_start:
+        return ctx.t("rota.span_until", end=ctx.when(gap.end))
+    if gap.open_end:
+        return ctx.t("rota.span_at_least", start=ctx.when(gap.start), end=_day(ctx, gap.end))
     return f"{ctx.when(gap.start)} – {ctx.when(gap.end)}"
 
 
-def describe(ctx: Context, function: Function, gap: Gap) -> str:
+def describe(ctx: Context, function: Function, gap: Gap, more: int = 0) -> str:
+    """The sentence for a gap, an overlap or a person the bot does not know (`more`: their other stretches)."""
     organisation = ctx.directory.organisation(function.organisation).name
-    return ctx.t(f"rota.{gap.kind}", function=function.name, organisation=organisation, span=span(ctx, gap),
+    when = span(ctx, gap) + (" " + ctx.t("rota.more", count=more) if more else "")
+    return ctx.t(f"rota.{gap.kind}", function=function.name, organisation=organisation, span=when,
                  who=", ".join(gap.who))
 
 
-def _anchor(gap: Gap, now: datetime) -> str:
-    """What names a gap from one look to the next: its start, or for one under way its end."""
-    return (gap.start if gap.start > now else gap.end).isoformat()
+@dataclass(frozen=True)
+class Notice:
+    """One thing to tell about a function's schedule: a gap or overlap, or a person the bot does not know (with
+    the first stretch they are named for and how many more there are ahead)."""
+
+    key: str  # under TOLD and the function
+    gap: Gap
+    more: int = 0
 
 
-async def look_ahead(ctx: Context, function_ids: Sequence[str]) -> list[Outgoing]:
-    now = ctx.clock.now()
+def _edge(instant: datetime, open_: bool) -> str:
+    return OPEN if open_ else instant.isoformat()
+
+
+def notices(gaps: Sequence[Gap]) -> list[Notice]:
+    """Each gap and overlap once, and each unknown name once with all the stretches it is named for."""
+    found: list[Notice] = []
+    unknown: dict[str, list[Gap]] = {}
+    for gap in gaps:
+        if gap.kind != UNKNOWN:
+            found.append(Notice(f"{gap.kind}:{_edge(gap.start, gap.open_start)}/{_edge(gap.end, gap.open_end)}",
+                                gap))
+            continue
+        for name in gap.who:
+            unknown.setdefault(name, []).append(gap)
+    for name, stretches in unknown.items():
+        first = stretches[0]
+        found.append(Notice(f"{UNKNOWN}:{normalise(name)}", Gap(UNKNOWN, first.start, first.end, (name,),
+                                                              first.open_start, first.open_end),
+                            len(stretches) - 1))
+    return sorted(found, key=lambda n: n.gap.start)
+
+
+def _told_as(key: str) -> tuple[str, datetime | None, datetime | None] | None:
+    """A gap's stored key read back: (kind, start, end), None for an open side; None for an unknown name's."""
+    kind, _, edges = key.partition(":")
+    if kind == UNKNOWN or "/" not in edges:
+        return None
+    start, _, end = edges.partition("/")
+    return kind, None if start == OPEN else datetime.fromisoformat(start), \
+        None if end == OPEN else datetime.fromisoformat(end)
+
+
+def _earlier(key: str) -> tuple[str, datetime] | None:
+    """A key as earlier versions of the bot wrote it, `<kind>:<instant>` (the gap's start, or its end once under
+    way): (kind, instant); None for any other key."""
+    kind, _, instant = key.partition(":")
+    if "/" in instant:
+        return None
+    try:
+        return kind, datetime.fromisoformat(instant)
+    except ValueError:
+        return None
+
+
+def _match(notice: Notice, told: dict[str, dict[str, str | bool]]) -> str | None:
+    """The key this notice was told under: its own, that of the same gap told when it reached less far, or the
+    one an earlier version of the bot wrote for it."""
+    if notice.key in told:
+        return notice.key
+    for key in told:
+        read = _told_as(key)
+        if read is not None and read[0] == notice.gap.kind and rota.same(notice.gap, read[1], read[2]):
+            return key
+        earlier = _earlier(key)
+        if earlier is not None and earlier[0] == notice.gap.kind and earlier[1] in (notice.gap.start, notice.gap.end):
+            return key
+    return None
+
+
+async def look_ahead(ctx: Context, function_ids: Sequence[str], now: datetime | None = None) -> list[Outgoing]:
+    """One look at the schedules (the clock read once): what is new is told, what begins within a day reminded."""
+    now = now or ctx.clock.now()
     out: list[Outgoing] = []
     for function_id in function_ids:
+        if ctx.directory.functions.get(function_id) is None:
+            continue
         function = ctx.directory.function(function_id)
-        for gap in gaps_ahead(ctx, function):
-            key = f"{TOLD}{function.id}:{gap.kind}:{_anchor(gap, now)}"
-            known = await repo.get_value(ctx.session, key)
-            told = json.loads(known) if known else None
-            soon = gap.start - now <= REMIND_BEFORE and gap.start > now
-            if told is not None and (told["reminded"] or not soon):
+        prefix = f"{TOLD}{function.id}:"
+        told = {key: json.loads(value) for key, value in (await repo.values_under(ctx.session, prefix)).items()}
+        for notice in notices(gaps_ahead(ctx, function, now)):
+            key = _match(notice, told)
+            record = told.pop(key) if key is not None else None
+            if key is not None and key != notice.key:  # the same gap, now seen further: kept under its new key
+                await repo.delete_value(ctx.session, prefix + key)
+            begins = notice.gap.start if not notice.gap.open_start else now
+            soon = now < begins <= now + REMIND_BEFORE
+            if record is not None and (record["reminded"] or not soon):
+                if key != notice.key:
+                    await repo.set_value(ctx.session, prefix + notice.key, json.dumps(record))
                 continue
-            text = describe(ctx, function, gap)
-            if told is not None:
+            text = describe(ctx, function, notice.gap, notice.more)
+            if record is not None:
                 text = ctx.t("rota.reminder", text=text)
             out += await _tell(ctx, function, Rich().text(text))
-            await repo.set_value(ctx.session, key, json.dumps({"told": now.isoformat(),
-                                                               "reminded": told is not None or soon}))
+            await repo.set_value(ctx.session, prefix + notice.key, json.dumps({
+                "told": record["told"] if record else now.isoformat(), "reminded": record is not None or soon}))
+        for key in told:  # gaps long over are forgotten; everything else is kept, so nothing is told twice
+            read, earlier = _told_as(key), _earlier(key)
+            end = read[2] if read is not None else earlier[1] if earlier is not None else None
+            if end is not None and end < now - KEEP:
+                await repo.delete_value(ctx.session, prefix + key)
     return out
 
 

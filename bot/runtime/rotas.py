@@ -24,6 +24,8 @@ from bot.state.db import Database
 log = logging.getLogger(__name__)
 
 EVERY = timedelta(hours=1)  # the schedules are looked at ahead this often (and after each change)
+BACK = timedelta(days=7)  # a schedule is read from this far back (a gap under way is told from its real start)
+BEYOND = timedelta(days=7)  # and this far past the look ahead (a gap reaching over the horizon, to its real end)
 STALE = timedelta(days=1)  # a schedule feed failing this long is told to its organisation
 
 
@@ -41,22 +43,23 @@ class Rotas:
     async def changed(self, function_id: str, events: list[Any]) -> None:
         """A function's calendar, new or changed (or read from its stored copy at start): expanded, then looked at
         ahead."""
+        now = self.clock.now()
         self._calendars[function_id] = events
-        self._expand(function_id)
-        await self.dispatch.run_internal(f"rota:{function_id}:{self.clock.now().isoformat()}",
-                                         partial(rota_flow.look_ahead, function_ids=[function_id]))
+        self._expand(function_id, now)
+        await self.dispatch.run_internal(f"rota:{function_id}:{now.isoformat()}",
+                                         partial(rota_flow.look_ahead, function_ids=[function_id], now=now))
 
-    def _expand(self, function_id: str) -> None:
-        """The shifts from two days back to a week beyond the look ahead, mapped to the people the bot knows."""
+    def _expand(self, function_id: str, now: datetime) -> None:
+        """The shifts from a week back to a week beyond the look ahead, mapped to the people the bot knows; a gap
+        reaching past either end is open there."""
         settings, directory = self.world()
         function = directory.functions.get(function_id)
         if function is None:
             return
-        now = self.clock.now()
-        entries = ical.entries(self._calendars[function_id], ZoneInfo(settings.bot.timezone),
-                               now - timedelta(days=2), now + rota_flow.LOOK_AHEAD + timedelta(days=7))
+        since, until = now - BACK, now + rota_flow.LOOK_AHEAD + BEYOND
+        entries = ical.entries(self._calendars[function_id], ZoneInfo(settings.bot.timezone), since, until)
         self.dispatch.schedules[function_id] = Schedule(
-            function_id, tuple(rota.shifts(entries, settings.people, function.holders)))
+            function_id, tuple(rota.shifts(entries, settings.people, function.holders)), since, until)
 
     async def imports(self) -> None:
         """The schedules imported from a spreadsheet (`roster import`) for functions without a feed, when new."""
@@ -81,10 +84,10 @@ class Rotas:
         self._checked = now
         await self.imports()
         for function_id in self._calendars:
-            self._expand(function_id)
+            self._expand(function_id, now)
         if self._calendars:
-            await self.dispatch.run_internal(f"rota:all:{now.isoformat()}",
-                                             partial(rota_flow.look_ahead, function_ids=list(self._calendars)))
+            await self.dispatch.run_internal(f"rota:all:{now.isoformat()}", partial(
+                rota_flow.look_ahead, function_ids=list(self._calendars), now=now))
         _, directory = self.world()
         async with self.db.session() as session:
             failing = await feeds_store.failing_since(session, feeds_store.SCHEDULE, now - STALE)

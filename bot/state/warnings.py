@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain.forums import same_event
 from bot.domain.warnings import Area, Seen, Text, WarningItem
-from bot.state.models import WarningProposal, WeatherWarning
+from bot.state.models import ActivationRow, WarningProposal, WeatherWarning
 
 
 def seen(row: WeatherWarning) -> Seen:
@@ -102,3 +102,16 @@ async def activations_of(session: AsyncSession, key: str) -> list[int]:
     query = select(WarningProposal.activation_id).where(WarningProposal.warning_key == key,
                                                         col(WarningProposal.activation_id).is_not(None))
     return [a for a in (await session.exec(query)).all() if a is not None]
+
+
+async def activation(session: AsyncSession, activation_id: int | None) -> ActivationRow | None:
+    """The activation a proposal led to."""
+    return await session.get(ActivationRow, activation_id) if activation_id is not None else None
+
+
+async def proposal_of_activation(session: AsyncSession, activation_id: int | None) -> WarningProposal | None:
+    """The proposal an activation answered, if any."""
+    if activation_id is None:
+        return None
+    query = select(WarningProposal).where(WarningProposal.activation_id == activation_id)
+    return (await session.exec(query)).first()

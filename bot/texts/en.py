@@ -612,18 +612,32 @@ TEXTS: dict[str, str] = {
     "warnings.activated": "activated: {forum} ({event})",
     "warnings.no_forum": "no forum activated",
     "warnings.stale": "This may be out of date: SMHI has not answered since {when}.",
+    "warnings.activated_by": "Activated by {who} ({sender}) {time}: {forum} for {event}.",
+    "warnings.superseded_mark": "RAISED TO {level}:",
+    "warnings.superseded_line": "SMHI has raised the warning to {level}. Answer the new proposal instead.",
+    "warnings.left_mark": "NO LONGER FOR {areas_upper}:",
+    "warnings.left_line": "The warning no longer covers {areas}, but stands for other parts of the country. No "
+    "activation is proposed.",
+    "warnings.linked_left": "SMHI's warning {event} was activated for no longer covers {areas}:",
+    "warnings.stale_unreadable": "This may be out of date: since {when} SMHI has answered with something that "
+    "could not be read.",
     "warnings.from_warning": "Started by {headline}",
     "cmd.luckor": "Gaps, unknown names and double cover in the duty schedules over the next 14 days.",
     "rota.gap": "Nobody on duty as {function} ({organisation}) {span} (duty schedule).",
     "rota.unknown": "{who} is on the duty schedule as {function} ({organisation}) {span} but is nobody I know: add "
     "them as a [[person]] in the configuration.",
     "rota.overlap": "Two on duty at once as {function} ({organisation}) {span}: {who} (duty schedule).",
+    "rota.span_open": "now and at least until {end}",
+    "rota.span_until": "until {end}",
+    "rota.span_at_least": "{start} – at least until {end}",
+    "rota.more": "(and {count} more shifts over the next 14 days)",
     "rota.reminder": "Within a day: {text}",
     "rota.stale": "The duty schedule for {function} could not be fetched since {when}. I follow the version "
     "fetched last.",
     "rota.title": "The duty schedules over the next 14 days",
     "rota.none": "No gaps in the duty schedules over the next 14 days.",
-    "rota.no_schedules": "No function has a duty schedule (schedule) in the configuration.",
+    "rota.no_schedules": "No function has a duty schedule, neither a calendar (schedule) in the configuration "
+    "nor one imported from a spreadsheet.",
     "vem.schedule": "according to {organisation} duty schedule",
     "board.convocation": "Convocation",
     "board.acknowledged": "Acknowledged",

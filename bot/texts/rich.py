@@ -71,9 +71,11 @@ class Rich:
         return self
 
     def quote(self, value: str) -> Rich:
-        """Someone else's words, unaltered, set apart as a quotation (each line after "> " in the plain body)."""
+        """Someone else's words, unaltered, set apart as a quotation: in the plain body each line on a line of its
+        own after "> ", the first too (a lock screen shows the plain body)."""
         value = neutralise(value)
-        self._plain.append("\n".join("> " + line for line in value.splitlines() or [""]))
+        lead = "\n" if self._plain and not self.plain.endswith("\n") else ""
+        self._plain.append(lead + "\n".join("> " + line for line in value.splitlines() or [""]))
         self._html.append("<blockquote>" + "<br>".join(html.escape(line, quote=False) for line in value.splitlines())
                           + "</blockquote>")
         return self

@@ -613,18 +613,32 @@ TEXTS: dict[str, str] = {
     "warnings.activated": "aktiverat: {forum} ({event})",
     "warnings.no_forum": "inget forum aktiverat",
     "warnings.stale": "Uppgifterna kan vara inaktuella: SMHI har inte svarat sedan {when}.",
+    "warnings.activated_by": "Aktiverat av {who} ({sender}) {time}: {forum} för {event}.",
+    "warnings.superseded_mark": "UPPGRADERAD TILL {level}:",
+    "warnings.superseded_line": "SMHI har höjt varningen till {level}. Svara på det nya förslaget i stället.",
+    "warnings.left_mark": "GÄLLER INTE LÄNGRE {areas_upper}:",
+    "warnings.left_line": "Varningen gäller inte längre {areas}, men står kvar för andra delar av landet. Ingen "
+    "aktivering föreslås.",
+    "warnings.linked_left": "SMHI:s varning som {event} aktiverades för gäller inte längre {areas}:",
+    "warnings.stale_unreadable": "Uppgifterna kan vara inaktuella: SMHI har sedan {when} svarat med något som inte "
+    "gick att läsa.",
     "warnings.from_warning": "Utlöst av {headline}",
     "cmd.luckor": "Luckor, okända namn och dubbelbemanning i beredskapsschemana de närmaste 14 dagarna.",
     "rota.gap": "Ingen i tjänst som {function} ({organisation}) {span} (beredskapsschemat).",
     "rota.unknown": "{who} står som {function} ({organisation}) {span} i beredskapsschemat men är ingen jag "
     "känner: lägg till personen som [[person]] i konfigurationen.",
     "rota.overlap": "Två i tjänst samtidigt som {function} ({organisation}) {span}: {who} (beredskapsschemat).",
+    "rota.span_open": "nu och minst till {end}",
+    "rota.span_until": "fram till {end}",
+    "rota.span_at_least": "{start} – minst till {end}",
+    "rota.more": "(och {count} pass till de närmaste 14 dagarna)",
     "rota.reminder": "Om mindre än ett dygn: {text}",
     "rota.stale": "Beredskapsschemat för {function} har inte gått att hämta sedan {when}. Jag följer den senast "
     "hämtade versionen.",
     "rota.title": "Beredskapsschemana de närmaste 14 dagarna",
     "rota.none": "Inga luckor i beredskapsschemana de närmaste 14 dagarna.",
-    "rota.no_schedules": "Ingen funktion har ett beredskapsschema (schedule) i konfigurationen.",
+    "rota.no_schedules": "Ingen funktion har ett beredskapsschema, varken som kalender (schedule) i konfigurationen "
+    "eller inläst från ett kalkylark.",
     "vem.schedule": "enligt {organisation} beredskapsschema",
     "board.convocation": "Kallelse",
     "board.acknowledged": "Kvitterat",

@@ -98,8 +98,8 @@ async def test_the_feed_names_who_is_rung_and_the_gaps_ahead_are_told_once(rota:
 
     gap = ("Ingen i tjänst som TiB, Nacka kommun (Nacka kommun) fre 6 nov 07:00 – fre 6 nov 12:00 "
            "(beredskapsschemat).")
-    overlap = (f"Två i tjänst samtidigt som TiB, Nacka kommun (Nacka kommun) sön 8 nov 07:00 – sön 8 nov 19:00: "
-               f"{nina}, {world.people['admin'].user_id} (beredskapsschemat).")
+    overlap = ("Två i tjänst samtidigt som TiB, Nacka kommun (Nacka kommun) sön 8 nov 07:00 – sön 8 nov 19:00: "
+               "Nina Nilsson, Olle Olsson (beredskapsschemat).")  # by name, never a Matrix id
     assert await home_room_notes(world) == [gap, overlap], "exactly the planted gap and overlap, once each"
     assert sorted(await direct_bodies(world, app, "rsib")) == sorted([gap, overlap]), "and to the RSIB"
     listing = await command(world, "rsib", "lst", "!luckor nacka")
@@ -161,6 +161,25 @@ async def test_a_gap_still_there_a_day_before_is_told_again_once(rota: Rota) -> 
     assert len(await home_room_notes(world)) == 2, "reminded once"
 
 
+async def test_a_holder_named_after_a_label_in_the_summary_is_rung_and_never_called_unknown(rota: Rota) -> None:
+    world = rota.world
+    week = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Solna stad//Jour//SV\r\n"
+            "BEGIN:VEVENT\r\nUID:w1\r\nDTSTAMP:20261001T000000Z\r\nSUMMARY:TiB: Olle Olsson\r\n"
+            "DTSTART;TZID=Europe/Stockholm:20261023T070000\r\nDTEND;TZID=Europe/Stockholm:20261030T070000\r\n"
+            "END:VEVENT\r\nBEGIN:VEVENT\r\nUID:w2\r\nDTSTAMP:20261001T000000Z\r\nSUMMARY:Beredskap – Nina Nilsson\r\n"
+            "DTSTART;TZID=Europe/Stockholm:20261030T070000\r\nDTEND;TZID=Europe/Stockholm:20261215T070000\r\n"
+            "END:VEVENT\r\nEND:VCALENDAR\r\n")
+    rota.server.serve(week)
+    await rota.start()
+    who = await command(world, "tib", "samordnande", "!vem nacka-tib")
+    line = next(line for line in who.splitlines() if "TiB, Nacka kommun:" in line)
+    assert f"{world.people['admin'].user_id} (enligt Nacka kommuns beredskapsschema) till fre 30 okt 07:00" in line
+    assert world.people["nacka"].user_id not in line, "the schedule answers, not the holders list"
+    await rota.next_poll(timedelta(hours=1))
+    assert await home_room_notes(world) == [], "both are people the bot knows: nothing to tell"
+    assert "Inga luckor" in await command(world, "rsib", "lst", "!luckor")
+
+
 async def _count(world: World, count: int) -> bool:
     return len([n for n in await home_room_notes(world) if n.startswith("Ingen i tjänst")]) == count
 
@@ -205,3 +224,6 @@ async def test_a_spreadsheet_export_is_imported_whole_or_not_at_all_and_the_bot_
     await world.start_bot(world.settings(lambda d: d.update(person=data["person"])), FakeClock(START))
     who = await command(world, "tib", "samordnande", "!vem nacka-tib")
     assert f"{world.people['outsider'].user_id} (enligt Nacka kommuns beredskapsschema) till fre 30 okt 07:00" in who
+    listing = await command(world, "rsib", "lst", "!luckor nacka")
+    assert "Ingen funktion har ett beredskapsschema" not in listing, "an imported schedule is a schedule"
+    assert "Ingen i tjänst som TiB, Nacka kommun (Nacka kommun) fre 6 nov 07:00 – minst till" in listing, listing

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from feeds import SEA, UPPSALA, FeedBot, FeedServer, warning
+from feeds import SEA, STOCKHOLM, UPPSALA, FeedBot, FeedServer, warning
 from sqlmodel import select
 from support import World, command, highlights, react, record_files, room_events, send_text, settle, wait_for
 
@@ -100,7 +100,9 @@ async def test_a_rising_warning_is_proposed_once_per_level_ringing_only_the_conv
     assert lines[0] == "SMHI: ORANGE varning snöfall, Stockholms län, lör 07:00 – sön 07:00"
     assert lines[1] == "Aktivera samordnande för snöoväder? Svara ✅ eller skriv !aktivera samordnande snöoväder"
     assert "Källa: SMHI (smhi.se)" in body and "> Kraftigt snöfall med 20-30 cm snö väntas, lokalt upp till 40 cm." \
-        in body, "SMHI's text, quoted unaltered, with its source"
+        in lines, "SMHI's text, quoted unaltered on a line of its own, with its source"
+    assert lines[lines.index("Vad händer") + 1].startswith("> Kraftigt snöfall"), "a title, then its quote below it"
+    assert "Hur kan det påverka" in lines and "> Stora störningar i trafiken. Risk för elavbrott." in lines
     assert events[0]["content"]["m.mentions"] == {"user_ids": [world.people["tib"].user_id]}
     assert await rings(world, "tib") == 1, "the one who may convene is rung"
     for other in ("rsib", "sos", "nacka"):
@@ -123,14 +125,22 @@ async def test_a_rising_warning_is_proposed_once_per_level_ringing_only_the_conv
     assert inriktande[0]["content"]["body"].splitlines()[1] == (
         "Aktivera inriktande för snöoväder? Svara ✅ eller skriv !aktivera inriktande snöoväder")
     assert await rings(world, "tib") == 3
+    orange = proposals_in(await bot_events(world, "samordnande"))[0]
+    superseded = [e for e in edits_in(await bot_events(world, "samordnande"))
+                  if e["content"]["m.relates_to"]["event_id"] == orange["event_id"]]
+    assert len(superseded) == 1, "the orange proposal is marked once"
+    assert superseded[0]["content"]["m.new_content"]["body"].splitlines()[:2] == [
+        "UPPGRADERAD TILL RÖD: SMHI: ORANGE varning snöfall, Stockholms län, lör 07:00 – sön 07:00",
+        "SMHI har höjt varningen till RÖD. Svara på det nya förslaget i stället."], "it no longer asks"
+    assert superseded[0]["content"]["m.new_content"]["msgtype"] == "m.notice", "quietly"
+    assert superseded[0]["content"]["m.new_content"]["m.mentions"] == {}
 
     server.serve([smhi.snow("RED", published=60, start_in=16, hours=30), sea_only, elsewhere])
     await smhi.next_poll()
     for room in ("samordnande", "inriktande"):
         events = await bot_events(world, room)
-        edits = edits_in(events)
-        red = [e for e in proposals_in(events) if "RÖD" in e["content"]["body"].splitlines()[0]
-               and e not in edits]
+        red = [e for e in proposals_in(events) if "RÖD" in e["content"]["body"].splitlines()[0]]
+        edits = [e for e in edits_in(events) if e["content"]["m.relates_to"]["event_id"] == red[0]["event_id"]]
         assert len(edits) == 1, room
         assert edits[0]["content"]["m.relates_to"]["event_id"] == red[0]["event_id"]
         assert edits[0]["content"]["m.new_content"]["body"].startswith(
@@ -177,6 +187,19 @@ async def test_a_conveners_check_mark_activates_and_anothers_does_not_then_the_w
 
     status = await wait_for(activated)
     assert "Utlöst av SMHI: ORANGE varning snöfall, Stockholms län, lör 07:00 – sön 07:00" in status
+    assert status.count("ORANGE varning snöfall") == 1, "!status names the warning once"
+
+    async def answered() -> list[dict[str, Any]] | None:
+        found = edits_in(await bot_events(world, "samordnande"))
+        return found or None
+
+    edit = (await wait_for(answered))[0]
+    assert edit["content"]["m.relates_to"]["event_id"] == proposal["event_id"]
+    assert edit["content"]["m.new_content"]["body"].splitlines()[1] == (
+        f"Aktiverat av Tjänsteman i beredskap (TiB) ({world.people['tib'].user_id}) 13:30: samordnande för "
+        "snöoväder."), "the proposal no longer asks: it says who answered it, and when"
+    assert "Svara ✅" not in edit["content"]["m.new_content"]["body"]
+    assert edit["content"]["m.new_content"]["msgtype"] == "m.notice" and edit["content"]["m.mentions"] == {}
     listing = await command(world, "rsib", "samordnande", "!varningar")
     assert "aktiverat: Regionalt samordnande forum (snöoväder)" in listing
     async with app.db.session() as session:
@@ -201,9 +224,11 @@ async def test_a_conveners_check_mark_activates_and_anothers_does_not_then_the_w
     await smhi.next_poll()
     events = await bot_events(world, "samordnande")
     edits = edits_in(events)
-    assert len(edits) == 1 and edits[0]["content"]["m.relates_to"]["event_id"] == proposal["event_id"]
-    assert edits[0]["content"]["m.new_content"]["body"].startswith(
+    assert len(edits) == 2 and edits[1]["content"]["m.relates_to"]["event_id"] == proposal["event_id"]
+    assert edits[1]["content"]["m.new_content"]["body"].startswith(
         "UPPHÄVD ELLER UTGÅNGEN: SMHI: ORANGE varning snöfall")
+    assert edits[1]["content"]["m.new_content"]["body"].splitlines()[1].startswith("Aktiverat av"), \
+        "still says it was answered"
     notices = [e for e in events if e["content"]["body"].startswith("SMHI:s varning som snöoväder aktiverades för")]
     assert len(notices) == 1 and notices[0]["content"]["msgtype"] == "m.notice"
     assert {who: await rings(world, who) for who in rung} == rung, "gone, quietly: nobody rung"
@@ -240,7 +265,9 @@ async def test_a_broken_feed_keeps_the_last_good_state_rings_nobody_and_shows_in
     assert await bot_events(world, "samordnande") == [] and await rings(world, "tib") == 0
     listing = await command(world, "rsib", "samordnande", "!varningar")
     assert "GUL varning snöfall" in listing, "the last good state is kept"
-    assert "SMHI har inte svarat sedan fre 4 dec 13:30" in listing
+    assert "SMHI har sedan fre 4 dec 13:30 svarat med något som inte gick att läsa." in listing, \
+        "it answered, with something unreadable: not that it did not answer"
+    assert "SMHI har inte svarat" not in listing
     faults = [r.getMessage() for r in caplog.records if r.name == "bot.feeds.poller" and r.levelno == logging.WARNING]
     assert len(faults) == 4, faults  # once per change of state
     assert "HTTP 500" in faults[0] and "malformed JSON" in faults[1]
@@ -255,3 +282,43 @@ async def test_a_broken_feed_keeps_the_last_good_state_rings_nobody_and_shows_in
     assert (await check(settings, smhi.clock.now()))[0], "answering again: healthy"
     assert len(proposals_in(await bot_events(world, "samordnande"))) == 1
     assert any("answering again" in r.getMessage() for r in caplog.records if r.name == "bot.feeds.poller")
+    listing = await command(world, "rsib", "samordnande", "!varningar")
+    assert "inaktuella" not in listing
+
+    server.serve([smhi.snow("ORANGE", published=90)], status=429, headers={"Retry-After": "60"})
+    await smhi.next_poll(POLL)
+    listing = await command(world, "rsib", "samordnande", "!varningar")
+    assert "SMHI har sedan fre 4 dec 16:10 svarat med något som inte gick att läsa." in listing, "a 429 is an answer"
+
+    await server.stop()  # SMHI does not answer at all
+    await smhi.next_poll(timedelta(hours=1))
+    listing = await command(world, "rsib", "samordnande", "!varningar")
+    assert "Uppgifterna kan vara inaktuella: SMHI har inte svarat sedan fre 4 dec 16:10." in listing
+    assert await rings(world, "tib") == 1, "a broken feed rings nobody"
+
+
+async def test_a_county_that_drops_out_of_a_warning_still_in_force_elsewhere_is_marked_so(smhi: Smhi) -> None:
+    world, server = smhi.world, smhi.server
+    server.serve([smhi.snow("ORANGE", areas=(STOCKHOLM, UPPSALA))])
+    await smhi.start()
+    proposal = proposals_in(await bot_events(world, "samordnande"))[0]
+    server.serve([smhi.snow("ORANGE", published=30, areas=(UPPSALA,))])  # Uppsala still; Stockholm no longer
+    await smhi.next_poll()
+    edits = edits_in(await bot_events(world, "samordnande"))
+    assert len(edits) == 1 and edits[0]["content"]["m.relates_to"]["event_id"] == proposal["event_id"]
+    assert edits[0]["content"]["m.new_content"]["body"].splitlines()[:2] == [
+        "GÄLLER INTE LÄNGRE STOCKHOLMS LÄN: SMHI: ORANGE varning snöfall, Stockholms län, lör 07:00 – sön 07:00",
+        "Varningen gäller inte längre Stockholms län, men står kvar för andra delar av landet. Ingen aktivering "
+        "föreslås."], "not cancelled nor expired: it stands for Uppsala"
+    assert "UPPHÄVD" not in edits[0]["content"]["m.new_content"]["body"]
+    assert await rings(world, "tib") == 1, "the proposal rang once; its edit rings nobody"
+    assert "Inga varningar från SMHI" in await command(world, "rsib", "samordnande", "!varningar")
+
+    server.serve([smhi.snow("ORANGE", published=60, areas=(STOCKHOLM, UPPSALA))])  # back for Stockholm
+    await smhi.next_poll()
+    edits = edits_in(await bot_events(world, "samordnande"))
+    assert len(edits) == 2 and edits[1]["content"]["m.new_content"]["body"].splitlines()[1] == (
+        "Aktivera samordnande för snöoväder? Svara ✅ eller skriv !aktivera samordnande snöoväder"), \
+        "the same proposal asks again, without a second one"
+    assert len(proposals_in(await bot_events(world, "samordnande"))) == 1
+    assert await rings(world, "tib") == 1, "edited: nobody rung again"

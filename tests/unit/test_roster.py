@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from bot.config import parse_settings
 from bot.domain.directory import Directory
 from bot.domain.roster import Roster, StandIn, rotation_period
+from bot.domain.rota import Schedule, Shift
 
 TZ = ZoneInfo("Europe/Stockholm")
 ANNA, BENGT, CECILIA, RASMUS = "@anna:lst.test", "@bengt:lst.test", "@cecilia:lst.test", "@rasmus:lst.test"
@@ -121,3 +122,24 @@ def test_a_hand_over_written_with_an_offset_is_the_same_local_noon() -> None:
     at = local(2026, 6, 3, 8, 0)
     assert rotation_period(aware, at, TZ) == rotation_period(naive, at, TZ) == (0, local(2026, 6, 8, 12, 0))
     assert Roster(directory(), [], TZ).duty("lst-tib", at).function.id == "lst-tib"
+
+
+def test_a_stand_in_beats_the_schedule_which_beats_the_rotation_which_beats_the_holders_list() -> None:
+    """All four present for one function: each answers only where those before it are silent."""
+    olle = "@olle:lst.test"
+    schedule = Schedule("lst-tib", (Shift(local(2026, 1, 6, 7), local(2026, 1, 7, 7), "Olle Olsson", olle),
+                                    Shift(local(2026, 1, 7, 7), local(2026, 1, 8, 7), "Maja Svensson", None)))
+    stand_in = StandIn("lst-tib", RASMUS, local(2026, 1, 6, 9), local(2026, 1, 6, 10))
+    roster = Roster(directory(), [stand_in], TZ, {"lst-tib": schedule})
+    # The rotation's holder that week is Anna (hand-over Monday 5 January 12:00); the list has all three.
+    at = roster.duty("lst-tib", local(2026, 1, 6, 9, 30))
+    assert (at.holders, at.source) == ((RASMUS,), "stand_in"), "the stand-in, though the schedule names Olle"
+    at = roster.duty("lst-tib", local(2026, 1, 6, 10, 30))
+    assert (at.holders, at.source) == ((olle,), "schedule"), "the schedule, though the rotation names Anna"
+    assert at.until == local(2026, 1, 7, 7)
+    at = roster.duty("lst-tib", local(2026, 1, 7, 12))
+    assert (at.holders, at.source) == ((ANNA,), "rotation"), "a name nobody knows: the rotation, not nobody"
+    at = roster.duty("lst-tib", local(2026, 1, 9, 12))
+    assert (at.holders, at.source) == ((ANNA,), "rotation"), "a gap in the schedule: the rotation"
+    listed = Roster(directory(), [], TZ, {"sos-vb": Schedule("sos-vb", ())}).duty("sos-vb", local(2026, 1, 6, 12))
+    assert (listed.holders, listed.source) == (("@sara:sos.test",), "holders"), "no rotation: the holders list"

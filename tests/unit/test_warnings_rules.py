@@ -15,6 +15,7 @@ from bot.feeds.http import FeedFault, retry_after
 from bot.feeds.smhi import parse
 from bot.matrix.content import message_content
 from bot.messages import Message
+from bot.texts.rich import Rich
 
 NOW = datetime(2026, 12, 4, 12, tzinfo=UTC)
 OPTIONS = WarningsSettings.model_validate({
@@ -107,3 +108,12 @@ def test_an_edit_keeps_the_mentions_of_its_new_version_and_mentions_nobody_itsel
     assert content["m.new_content"]["body"] == "SMHI: RÖD"
     assert content["m.new_content"]["m.mentions"] == {"user_ids": ["@tib:x"]}
     assert "m.relates_to" not in content["m.new_content"]
+
+
+def test_a_quote_begins_on_a_line_of_its_own_in_the_plain_body_that_a_lock_screen_shows() -> None:
+    rich = Rich().bold("Händelsebeskrivning").quote("Kraftigt snöfall.\nLokalt upp till 40 cm.").br().text("Källa")
+    assert rich.plain == "Händelsebeskrivning\n> Kraftigt snöfall.\n> Lokalt upp till 40 cm.\nKälla"
+    assert rich.html == ("<strong>Händelsebeskrivning</strong><blockquote>Kraftigt snöfall.<br>Lokalt upp till 40 cm."
+                         "</blockquote><br>Källa")
+    assert Rich().quote("Vind.").plain == "> Vind.", "nothing before it: no empty line"
+    assert Rich().text("Titel").br().quote("Vind.").plain == "Titel\n> Vind.", "a line already begun: no empty line"
