@@ -7,8 +7,10 @@ import asyncio
 import json
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 from nio import AsyncClient, AsyncClientConfig, KeysQueryResponse, LocalProtocolError, LoginResponse, WhoamiResponse
 from nio.crypto import ENCRYPTION_ENABLED
 from nio.store import DefaultStore
@@ -21,6 +23,14 @@ from bot.state.db import Database
 from bot.state.vault import GENERATED_KEY_FILE, STORE_KEY_ENV, Vault, VaultError, is_sealed
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Sessions:
+    """What a key query shows of a person's sessions."""
+
+    all_signed: bool  # every session with keys is cross-signed by its owner
+    master_key: str | None
 
 
 class LoginFailed(Exception):
@@ -52,6 +62,7 @@ class Session:
         self.vault = Vault.for_store(store, env)
         self._querying = asyncio.Lock()
         self._cross_signed: dict[str, set[str]] = {}  # the devices each user has cross-signed, as last queried
+        self._masters: dict[str, str | None] = {}  # each user's master key, from the same query
         self.client = AsyncClient(
             settings.matrix.homeserver,
             self.user_id,
@@ -214,6 +225,7 @@ class Session:
         await self.client.receive_response(response)
         for user_id in raw.get("device_keys", {}):
             self._cross_signed[user_id] = crosssign.trusted_devices(raw, user_id)
+            self._masters[user_id] = crosssign.only_key(raw.get("master_keys", {}).get(user_id))
             if self.settings.matrix.share_keys_with == "cross-signed":
                 self._apply_trust(user_id, self._cross_signed[user_id])
 
@@ -248,6 +260,28 @@ class Session:
                 log.warning("cannot look up the devices of %s: %s", user_id, exc)
             device = device_id()
         return device is not None and device in self._cross_signed.get(user_id, set())
+
+    def master_key(self, user_id: str) -> str | None:
+        """The user's cross-signing master key as last queried (None without encryption, or if it has none)."""
+        return self._masters.get(user_id) if self.client.olm is not None else None
+
+    async def sessions_of(self, user_id: str) -> Sessions:
+        """Every session of `user_id` the homeserver knows keys for, asked now rather than remembered: a
+        session added a moment ago counts. A query that fails trusts nothing."""
+        if self.client.olm is None:
+            return Sessions(all_signed=True, master_key=None)
+        try:
+            status, raw = await self.api("POST", "/keys/query", {"device_keys": {user_id: []}})
+        except (OSError, TimeoutError, aiohttp.ClientError) as exc:
+            log.warning("cannot look up the sessions of %s: %s", user_id, exc)
+            return Sessions(all_signed=False, master_key=None)
+        if status != 200:
+            log.warning("cannot look up the sessions of %s: HTTP %s", user_id, status)
+            return Sessions(all_signed=False, master_key=None)
+        devices = set(raw.get("device_keys", {}).get(user_id, {}))
+        signed = crosssign.trusted_devices(raw, user_id)
+        return Sessions(all_signed=bool(devices) and devices <= signed,
+                        master_key=crosssign.only_key(raw.get("master_keys", {}).get(user_id)))
 
     def device_trusted(self, user_id: str, device_id: str) -> bool:
         """False for a device the bot knows and does not trust (not cross-signed by its owner)."""
