@@ -251,9 +251,9 @@ class Session:
             return found[0] if found else None
 
         device = device_id()
-        if device is None or user_id not in self._cross_signed:
-            if user_id not in self._cross_signed:  # else nio asks again when the user's devices change
-                self.client.users_for_key_query.add(user_id)
+        # Asked again when the device is unknown or, as remembered, unsigned: it may have been signed since.
+        if device is None or device not in self._cross_signed.get(user_id, set()):
+            self.client.users_for_key_query.add(user_id)
             try:
                 await self.query_keys()
             except (OSError, TimeoutError, ConnectionError) as exc:

@@ -22,8 +22,8 @@ from bot.domain.directory import Directory
 from bot.messages import MESSAGE, Incoming, Message, Reaction, message_from_data
 from bot.runtime.dispatch import Dispatcher
 from bot.state.db import Database
-from bot.state.repo import transaction_id
 from bot.state.models import AuditEntry, Convocation, OutboxMessage, Summons
+from bot.state.repo import transaction_id
 
 TIB, SOS, ADMIN, BOT = "@tib:example.org", "@sos:example.org", "@admin:example.org", "@bot:example.org"
 RSIB = "@rsib:example.org"
@@ -99,7 +99,8 @@ class Bot:
 
     async def _all(self) -> list[tuple[OutboxMessage, Message]]:
         rows = sorted(await self.rows(OutboxMessage), key=lambda r: r.id or 0)
-        return [(r, message_from_data(json.loads(r.content)[MESSAGE])) for r in rows if MESSAGE in json.loads(r.content)]
+        data = [(r, json.loads(r.content)) for r in rows]
+        return [(r, message_from_data(d[MESSAGE])) for r, d in data if MESSAGE in d]
 
     async def sent_as(self, ref_prefix: str) -> str:
         """Give the first outgoing message whose ref starts with `ref_prefix` an event id, as the outbox would."""
