@@ -8,17 +8,20 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 from nio import AsyncClient, AsyncClientConfig, KeysQueryResponse, LocalProtocolError, LoginResponse, WhoamiResponse
 from nio.crypto import ENCRYPTION_ENABLED
 from nio.store import DefaultStore
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import SECRET_ENV, Settings
+from bot.domain import identity
 from bot.matrix import crosssign
 from bot.matrix.crosssign import CrossSigningError
-from bot.state import repo
+from bot.state import identities, repo
 from bot.state.db import Database
 from bot.state.vault import GENERATED_KEY_FILE, STORE_KEY_ENV, Vault, VaultError, is_sealed
 
@@ -63,6 +66,7 @@ class Session:
         self._querying = asyncio.Lock()
         self._cross_signed: dict[str, set[str]] = {}  # the devices each user has cross-signed, as last queried
         self._masters: dict[str, str | None] = {}  # each user's master key, from the same query
+        self._withheld: set[str] = set()  # users whose identity changed unapproved: no room keys for them
         self.client = AsyncClient(
             settings.matrix.homeserver,
             self.user_id,
@@ -200,6 +204,8 @@ class Session:
             if client.should_upload_keys:
                 await client.keys_upload()
             await self.query_keys()
+            if self._withheld:  # an administrator may have approved a new identity since
+                await self._share_with(sorted(self._withheld))
             if client.should_claim_keys:
                 await client.keys_claim(client.get_users_for_key_claiming())
             await client.send_to_device_messages()
@@ -223,11 +229,42 @@ class Session:
         if not isinstance(response, KeysQueryResponse):
             raise ConnectionError(f"keys/query answered {response}")
         await self.client.receive_response(response)
-        for user_id in raw.get("device_keys", {}):
+        users = list(raw.get("device_keys", {}))
+        for user_id in users:
             self._cross_signed[user_id] = crosssign.trusted_devices(raw, user_id)
             self._masters[user_id] = crosssign.only_key(raw.get("master_keys", {}).get(user_id))
-            if self.settings.matrix.share_keys_with == "cross-signed":
-                self._apply_trust(user_id, self._cross_signed[user_id])
+        if self.settings.matrix.share_keys_with == "cross-signed":
+            await self._share_with(users)
+
+    async def _share_with(self, users: list[str]) -> None:
+        """Room keys only for devices cross-signed by the identity the bot trusts for their owner: after an
+        identity reset, not even the new identity's devices get one until an administrator approves it. A
+        person seen for the first time has their identity pinned now, whether or not they ever write."""
+        async with self.db.session() as session:
+            pins = {user: await identities.get(session, user) for user in users}
+        now = datetime.now(UTC)
+        first = [identity.observe(None, user, master, now)[0] for user, pin in pins.items()
+                 if pin is None and (master := self._masters.get(user)) is not None]
+        if first:
+            async def pin_first(session: AsyncSession) -> None:
+                for pin in first:
+                    await identities.put(session, pin, now)
+
+            try:
+                await self.db.write(pin_first)
+            except Exception as exc:  # noqa: BLE001 - pinned at the same moment by a command: read next time
+                log.info("first identities not pinned here (%s)", type(exc).__name__)
+        for user_id in users:
+            master = self._masters.get(user_id)
+            if master is not None and not identity.trusted(pins[user_id], master):
+                if user_id not in self._withheld:
+                    log.warning("the identity of %s changed and is not approved: no room keys for their devices",
+                                user_id)
+                self._withheld.add(user_id)
+                self._apply_trust(user_id, set())
+            else:
+                self._withheld.discard(user_id)
+                self._apply_trust(user_id, self._cross_signed.get(user_id, set()))
 
     def _apply_trust(self, user_id: str, trusted: set[str]) -> None:
         """Room keys only for devices their owner has cross-signed: nio skips blacklisted devices."""

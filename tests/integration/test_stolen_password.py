@@ -21,7 +21,15 @@ from typing import Any
 import aiohttp
 import pytest
 from elementphone import ElementPhone, from_bot, missing, text
-from nio import AsyncClient, AsyncClientConfig, RoomSendResponse
+from nio import (
+    AsyncClient,
+    AsyncClientConfig,
+    MatrixRoom,
+    MegolmEvent,
+    RoomMessageNotice,
+    RoomMessageText,
+    RoomSendResponse,
+)
 from sqlmodel import col, select
 from support import World, room_events, settle, wait_for
 
@@ -82,12 +90,22 @@ class Thief:
                                                            request_timeout=20))
         self.token = ""
         self.syncing: Any = None
+        self.seen: list[tuple[str, Any]] = []  # (room id, event) as the thief's client saw it
+
+    async def _saw(self, room: MatrixRoom, event: Any) -> None:
+        self.seen.append((room.room_id, event))
+
+    def from_bot(self, bot: str, room_id: str) -> list[Any]:
+        """The bot's messages in a room as the thief's client has them: decrypted, or still a MegolmEvent."""
+        return [e for r, e in self.seen if r == room_id and e.sender == bot]
 
     async def start(self, *, keys: bool) -> Thief:
         if keys:
             await self.client.login(self.user.password, device_name="tjuvens klient")
             self.token = self.client.access_token
             await self.client.keys_upload()
+            self.client.add_event_callback(self._saw, (RoomMessageText, RoomMessageNotice,  # type: ignore[arg-type]
+                                                       MegolmEvent))
             self.syncing = asyncio.create_task(self.client.sync_forever(timeout=1000, full_state=True))
             await wait_for(lambda: _true(self.client.rooms), 20)
         else:
@@ -410,6 +428,9 @@ async def test_a_reset_identity_is_refused_until_an_administrator_approves_it(
     for who in BYSTANDERS:
         assert await rung(world, who) == [], f"{who} was rung"
     assert await pinned() == first, "the pin has not moved"
+    await wait_for(lambda: _true(len(thief.from_bot(world.bot.user_id, room_id)) >= 2), 30)  # the two refusals
+    assert all(isinstance(e, MegolmEvent) for e in thief.from_bot(world.bot.user_id, room_id)), \
+        "no room key for the new identity's session: the thief cannot read the bot"
 
     approve = await admin.send(room_id, f"!identitet godkänn {tib_id}")
     assert "är godkänd" in text(await admin.wait(reply_to(world, room_id, approve)))
