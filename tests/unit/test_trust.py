@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
+from bot.commands.registry import REACTIONS, UNPROVEN_REACTIONS
 from bot.config import parse_settings
 from bot.domain.clock import FakeClock
 from bot.domain.directory import Directory
@@ -252,3 +253,24 @@ async def test_the_flood_limit_follows_its_setting(tmp_path: Path, limit: int) -
         silent = await bot.say(SOS, "!status")
         assert await bot.said(silent) == [], "then silence"
         assert [r[2] for r in await bot.refusals()] == ["flood: warn", "flood: ignore"]
+
+
+async def test_every_kind_of_tick_that_changes_something_is_refused_from_an_account_with_an_unverified_session(
+        tmp_path: Path) -> None:
+    """Every message a ✅ acts on (a request, an SMHI proposal, a joint message, a direction, a roll call, a
+    convocation, and any added later): one answer, one audit row, nothing done."""
+    async with Bot(tmp_path) as bot:
+        async with bot.db.session() as session:
+            for kind in REACTIONS:
+                session.add(OutboxMessage(txn_id=f"t-{kind}", target=FORUM, content="{}", created_at=T0,
+                                          not_before=T0, event_id=f"$about-{kind}", ref=f"{kind}:1"))
+        for kind in REACTIONS:
+            tick = await bot.react(TIB, f"$about-{kind}", all_signed=False)
+            if kind in UNPROVEN_REACTIONS:
+                continue  # noted instead, and its escalation goes on: shown above for the convocation
+            assert len(await bot.said(tick)) == 1, kind
+            assert [r for r in await bot.refusals() if r[1] == f"reaction:{kind}"] == [
+                (TIB, f"reaction:{kind}", "error.unverified_sessions")], kind
+        assert set(REACTIONS) >= {"request", "budskap", "återfört", "rollcall", "conv"}
+        assert set(UNPROVEN_REACTIONS) == {"conv"}, "only one's own acknowledgement is noted"
+        assert await bot.rows(Convocation) == []
