@@ -28,7 +28,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.matrix.rooms import Rooms
 from bot.matrix.session import Session
-from bot.messages import Incoming, Reaction
+from bot.messages import Incoming, Reaction, approves
 from bot.state import convocations as conv_store
 from bot.state import repo
 from bot.state.db import Database
@@ -290,10 +290,10 @@ class Syncer:
         if isinstance(event, ReactionEvent):
             reaction = self._reaction(room_id, event)
             if reaction is not None and self.handlers is not None:
-                # Reactions go unencrypted from every client: judge the sender's sessions, asked now.
-                sessions = await self.session.sessions_of(event.sender)
-                await self.handlers.reaction(replace(reaction, all_signed=sessions.all_signed,
-                                                     master_key=sessions.master_key))
+                if approves(reaction.key):  # unencrypted from every client: judge the sender's sessions, asked now
+                    sessions = await self.session.sessions_of(event.sender)
+                    reaction = replace(reaction, all_signed=sessions.all_signed, master_key=sessions.master_key)
+                await self.handlers.reaction(reaction)
             return
         incoming = self._incoming(room_id, event, room.member_count if room else 0)
         if incoming is not None and self.handlers is not None:

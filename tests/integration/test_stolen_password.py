@@ -31,7 +31,7 @@ from nio import (
     RoomSendResponse,
 )
 from sqlmodel import col, select
-from support import World, room_events, settle, wait_for
+from support import World, direct_room, room_events, settle, wait_for
 
 from bot.app import App
 from bot.config import Settings
@@ -285,6 +285,12 @@ async def test_plaintext_commands_ring_nobody_in_the_forum_a_direct_room_the_hom
     refusal = await tib.wait(reply_to(world, room_id, into_forum))
     assert refusal["encrypted"] and "tas inte emot okrypterade" in text(refusal), refusal
 
+    # The thief leaves the direct room the bot opened with the victim (the bot forgets it) and opens one of
+    # their own, unencrypted, hoping the victim's next convocation goes there.
+    tib_id = world.people["tib"].user_id
+    opened = await direct_room(app, world.people["tib"], 60)
+    assert (await thief.call("POST", f"/rooms/{opened}/leave", {}))[0] == 200
+    await wait_for(lambda: _true(tib_id not in app.matrix.rooms.direct_rooms), 30)
     direct = await thief.open_direct(world.bot.user_id)
     await wait_for(lambda: _joined(world, direct), 30)
     tried = {direct: await thief.send_plain(direct, "!aktivera samordnande klartextlarm")}
@@ -301,13 +307,15 @@ async def test_plaintext_commands_ring_nobody_in_the_forum_a_direct_room_the_hom
     assert await refusals(app) == [(world.people["tib"].user_id, "command:aktivera", "error.plaintext")] * 4
     for who in BYSTANDERS:
         assert await rung(world, who) == [], f"{who} was rung"
-    assert app.matrix.rooms.direct_rooms.get(world.people["tib"].user_id) != direct, \
-        "the thief's unencrypted room never carries the victim's convocations"
 
     await tib.send(room_id, "!aktivera samordnande storm")  # the positive control: the verified phone
     await wait_for(lambda: forum_active(app), 60)
     await wait_for(lambda: rung(world, "sos"), 60)
     assert len(await refusals(app)) == 4, "no new refusal"
+    convened_in, _ = await sent(app, "conv:", f"user:{tib_id}")
+    assert convened_in != direct, "the thief's unencrypted room never carries the victim's convocation"
+    assert not [e for e in await room_events(world.clients["tib"], direct)
+                if e["sender"] == world.bot.user_id and "Du kallas" in e.get("content", {}).get("body", "")]
 
 
 async def _joined(world: World, room_id: str) -> bool:
