@@ -34,7 +34,6 @@ class Reaction:
     reacts_to: str
     key: str
     sent_at: datetime
-    device_unsigned: bool = False  # sent from a device its owner has not cross-signed
     # Reactions go unencrypted from every client, so they prove no session: what counts is whether every
     # session of the sender is cross-signed, and by which master key.
     all_signed: bool = True
