@@ -160,6 +160,9 @@ async def test_a_reset_identity_is_refused_told_once_and_restored_by_an_administ
         assert TIB in (await bot.said(listing))[0].body
         bad = await bot.say(ADMIN, "!identitet godkänn tib")
         assert "Användning: !identitet" in (await bot.said(bad))[0].body
+        in_the_clear = await bot.say(ADMIN, "!identitet godkänn " + TIB, plaintext=True)  # the admin's password
+        assert "okrypterade" in (await bot.said(in_the_clear))[0].body
+        assert (ADMIN, "command:identitet", "error.plaintext") in await bot.refusals()
         approved = await bot.say(ADMIN, "!identitet godkänn " + TIB)
         assert "är godkänd" in (await bot.said(approved))[0].body
         again = await bot.say(ADMIN, "!identitet godkänn " + TIB)
@@ -274,3 +277,15 @@ async def test_every_kind_of_tick_that_changes_something_is_refused_from_an_acco
         assert set(REACTIONS) >= {"request", "budskap", "återfört", "rollcall", "conv"}
         assert set(UNPROVEN_REACTIONS) == {"conv"}, "only one's own acknowledgement is noted"
         assert await bot.rows(Convocation) == []
+
+
+async def test_an_administrator_whose_own_identity_changed_cannot_approve_it(tmp_path: Path) -> None:
+    """A thief with an administrator's password resets that identity: it cannot approve itself; another
+    administrator can."""
+    async with Bot(tmp_path, admins=[ADMIN, "@admin2:example.org"]) as bot:
+        await bot.say(ADMIN, "!identitet", master_key=OLD_KEY)
+        tried = await bot.say(ADMIN, "!identitet godkänn " + ADMIN, master_key=NEW_KEY)
+        assert "bytts ut" in (await bot.said(tried))[0].body
+        assert [a for a in await bot.rows(AuditEntry) if a.action == "identity:approve"] == []
+        await bot.say("@admin2:example.org", "!identitet godkänn " + ADMIN)
+        assert len([a for a in await bot.rows(AuditEntry) if a.action == "identity:approve"]) == 1
