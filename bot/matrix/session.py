@@ -244,7 +244,7 @@ class Session:
             pins = {user: await identities.get(session, user) for user in users}
         now = datetime.now(UTC)
         first = [identity.observe(None, user, master, now)[0] for user, pin in pins.items()
-                 if pin is None and (master := self._masters.get(user)) is not None]
+                 if pin is None and user != self.user_id and (master := self._masters.get(user)) is not None]
         if first:
             async def pin_first(session: AsyncSession) -> None:
                 for pin in first:
@@ -256,7 +256,7 @@ class Session:
                 log.info("first identities not pinned here (%s)", type(exc).__name__)
         for user_id in users:
             master = self._masters.get(user_id)
-            if master is not None and not identity.trusted(pins[user_id], master):
+            if master is not None and user_id != self.user_id and not identity.trusted(pins[user_id], master):
                 if user_id not in self._withheld:
                     log.warning("the identity of %s changed and is not approved: no room keys for their devices",
                                 user_id)
