@@ -168,6 +168,17 @@ class Thief:
                                          crosssign.device_signature(user_id, device, identity))
         assert status == 200 and not answer.get("failures"), answer
 
+    async def delete_device(self, device_id: str) -> None:
+        """Sign out another session of the account (the homeserver asks only for the password)."""
+        body: dict[str, Any] = {"devices": [device_id]}
+        status, answer = await self.call("POST", "/delete_devices", body)
+        if status == 401:
+            body["auth"] = {"type": "m.login.password", "session": answer.get("session"),
+                            "password": self.user.password,
+                            "identifier": {"type": "m.id.user", "user": self.user.user_id}}
+            status, answer = await self.call("POST", "/delete_devices", body)
+        assert status == 200, answer
+
     async def log_out(self) -> None:
         """The victim signs the thief's session out."""
         status, answer = await self.call("POST", "/logout", {})
@@ -405,8 +416,8 @@ async def test_a_reset_identity_is_refused_until_an_administrator_approves_it(
     its encrypted `!aktivera` is refused (the bot pinned the first master key it saw), the log room is told
     once, nobody is rung; after the administrator's `!identitet godkänn`, the new identity acts."""
     room_id, settings = await encrypted_forum(world)
-    tib, admin = await phones("tib"), await phones("admin")
-    for p in (tib, admin):
+    tib, admin, sos = await phones("tib"), await phones("admin"), await phones("sos")
+    for p in (tib, admin, sos):
         await p.join(room_id)
     app = await world.start_bot(settings)
     tib_id = world.people["tib"].user_id
@@ -439,6 +450,18 @@ async def test_a_reset_identity_is_refused_until_an_administrator_approves_it(
     await wait_for(lambda: _true(len(thief.from_bot(world.bot.user_id, room_id)) >= 2), 30)  # the two refusals
     assert all(isinstance(e, MegolmEvent) for e in thief.from_bot(world.bot.user_id, room_id)), \
         "no room key for the new identity's session: the thief cannot read the bot"
+
+    # The thief signs the victim's phone out too: every session left is signed by the new identity, so a ✅
+    # is held back by the pinned identity alone.
+    await thief.delete_device(tib.device_id)
+    await sos.send(room_id, "!aktivera samordnande storm")  # a member asks; the TiB is to confirm
+    request_room, request = await sent(app, "request:")
+    tick = await thief.react(request_room, request)
+    await wait_for(lambda: _refused(app, "reaction:request"), 60)
+    await settle(app)
+    assert [r for r in await refusals(app) if r[1] == "reaction:request"] == [
+        (tib_id, "reaction:request", "error.identity_changed")]
+    assert await answers(app, tick) == 1 and await convocations(app) == 0 and not await forum_active(app)
 
     approve = await admin.send(room_id, f"!identitet godkänn {tib_id}")
     assert "är godkänd" in text(await admin.wait(reply_to(world, room_id, approve)))
