@@ -20,6 +20,8 @@ class Incoming:
     is_direct: bool = False
     thread_root: str | None = None  # the thread the message was sent in, if any
     device_unsigned: bool = False  # sent from a device its owner has not cross-signed
+    plaintext: bool = False  # sent unencrypted to a bot that encrypts: it proves no session
+    master_key: str | None = None  # the sender's cross-signing master key, as the homeserver serves it
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,10 @@ class Reaction:
     reacts_to: str
     key: str
     sent_at: datetime
-    device_unsigned: bool = False  # sent from a device its owner has not cross-signed
+    # Reactions go unencrypted from every client, so they prove no session: what counts is whether every
+    # session of the sender is cross-signed, and by which master key.
+    all_signed: bool = True
+    master_key: str | None = None
 
 
 APPROVING = frozenset({"✅", "👍", "✔", "☑", "👌"})

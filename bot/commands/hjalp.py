@@ -17,7 +17,7 @@ HELP_ORDER = ("aktivera", "kalla", "kvittera", "kallelse", "kalla-in", "kalla-ut
               "rapport", "lägesbild", "ikapp", "möte", "upprop", "här", "beslut", "inriktning", "återfört", "åtgärd",
               "klar", "avvikelse", "åtgärder", "budskap", "info", "ångra", "protokoll", "export", "ordförande",
               "sekreterare", "schema", "kalender", "rytm", "flytta", "ställ-in", "bilda", "upplös", "avaktivera",
-              "avslå", "övning", "ladda-om", "hjälp")
+              "avslå", "övning", "ladda-om", "identitet", "hjälp")
 
 
 def help_order(spec: CommandSpec) -> int:

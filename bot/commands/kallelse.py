@@ -11,7 +11,7 @@ from bot.domain.forums import ForumState
 from bot.domain.model import Forum
 from bot.flows import sms as sms_flow
 from bot.flows.context import Context
-from bot.flows.convocation import RECENT, headline
+from bot.flows.convocation import RECENT, UNPROVEN, headline
 from bot.flows.errors import UserError
 from bot.messages import Outgoing
 from bot.state import convocations as store
@@ -54,6 +54,9 @@ def summons_line(ctx: Context, summons: Summons, reached: dict[str, str], rich: 
         rich.text(ctx.t("kallelse.nobody"))
     if summons.deputy_for:
         rich.text(" (" + ctx.t("kallelse.deputy_for", function=ctx.directory.function(summons.deputy_for).name) + ")")
+    if summons.ack_note and summons.ack_note.startswith(UNPROVEN):
+        at = datetime.fromisoformat(summons.ack_note.removeprefix(UNPROVEN))
+        rich.text(" · " + ctx.t("kallelse.unproven_ack", user=summons.ack_by or "", when=ctx.when(at)))
     if summons.undeliverable:
         rich.text(" · " + ctx.t("kallelse.undeliverable"))
     if summons.step == ESCALATED:

@@ -6,10 +6,11 @@ from bot.commands.registry import Arg, command, on_reaction
 from bot.domain.convocation import Ack, parse_ack
 from bot.domain.timeparse import TIME_EXAMPLES
 from bot.flows.context import Context
-from bot.flows.convocation import Acknowledged, ack_text, acknowledge, pending_for
+from bot.flows.convocation import Acknowledged, ack_text, acknowledge, note_unproven_ack, pending_for
 from bot.flows.errors import BadArgument, UserError
 from bot.messages import Message, Outgoing, direct_target
 from bot.state import repo
+from bot.texts.rich import Rich
 
 
 @command("kvittera", en="ack", aliases=("kvitto", "acknowledge"), args=(Arg("ack_note", optional=True, rest=True),),
@@ -37,6 +38,22 @@ async def ack_by_reaction(ctx: Context, value: str) -> list[Outgoing]:
     done = await acknowledge(ctx, pending, ack)
     await _audit(ctx, done, ack)
     rich = ack_text(ctx, done, ack)
+    return [Message(target=direct_target(ctx.sender), body=rich.plain, html=rich.html)]
+
+
+@on_reaction("conv", unproven=True)
+async def ack_by_unproven_reaction(ctx: Context, value: str) -> list[Outgoing]:
+    """A ✅ from someone with a session they have not verified (or an identity not yet approved) is noted and
+    audited, but it stops no escalation: the deputy is called as if nobody had answered."""
+    pending = await pending_for(ctx, None, convocation_id=int(value))
+    if not pending:
+        return []
+    noted = note_unproven_ack(ctx, pending)
+    for summons in noted:
+        await repo.audit(ctx.session, at=ctx.clock.now(), user_id=ctx.sender, function_id=summons.function_id,
+                         action="acknowledge", allowed=False, event_id=ctx.incoming.event_id,
+                         detail={"reason": "error.unverified_sessions", "convocation": int(value)})
+    rich = Rich().text(ctx.t("ack.unproven"))
     return [Message(target=direct_target(ctx.sender), body=rich.plain, html=rich.html)]
 
 

@@ -25,6 +25,10 @@ Handler = Callable[..., Awaitable[list[Outgoing]]]
 # A reaction (✅ 👍) on a message whose ref is "kind:value" calls the handler for kind with value.
 ReactionHandler = Callable[["Context", str], Awaitable[list[Outgoing]]]
 REACTIONS: dict[str, ReactionHandler] = {}
+# What a ✅ does when it proves too little (a sender with a session its owner has not cross-signed, or an
+# identity not yet approved). A kind without one is refused; "conv" records the acknowledgement without
+# letting it stop the escalation.
+UNPROVEN_REACTIONS: dict[str, ReactionHandler] = {}
 
 MAX_REST = 2000  # characters of free text one argument may hold
 
@@ -166,11 +170,12 @@ def command(
     return wrap
 
 
-def on_reaction(kind: str) -> Callable[[ReactionHandler], ReactionHandler]:
-    """Register what an approving reaction on a message with ref 'kind:…' does."""
+def on_reaction(kind: str, *, unproven: bool = False) -> Callable[[ReactionHandler], ReactionHandler]:
+    """Register what an approving reaction on a message with ref 'kind:…' does; with `unproven`, what it does
+    when the sender's sessions prove too little (else such a ✅ is refused)."""
 
     def wrap(handler: ReactionHandler) -> ReactionHandler:
-        REACTIONS[kind] = handler
+        (UNPROVEN_REACTIONS if unproven else REACTIONS)[kind] = handler
         return handler
 
     return wrap

@@ -353,6 +353,17 @@ async def acknowledge(ctx: Context, pending: Sequence[Summons], ack: Ack) -> lis
     return list(done.values())
 
 
+UNPROVEN = "unproven:"  # ack_note of a summons acknowledged by a ✅ that proves no verified session: "unproven:<iso>"
+
+
+def note_unproven_ack(ctx: Context, pending: Sequence[Summons]) -> list[Summons]:
+    """Note who answered and when, leaving the summons unacknowledged: its escalation goes on."""
+    for summons in pending:
+        summons.ack_by, summons.ack_note = ctx.sender, UNPROVEN + ctx.clock.now().isoformat()
+        ctx.session.add(summons)
+    return list(pending)
+
+
 def ack_text(ctx: Context, acknowledged: Sequence[Acknowledged], ack: Ack) -> Rich:
     rich = Rich()
     for i, item in enumerate(acknowledged):

@@ -398,7 +398,7 @@ class Rooms:
             if direct and inviter in self.known_people():
                 if await self.join(room_id):
                     log.info("joined the direct room %s that %s opened", room_id, inviter)
-                    if inviter not in self.direct_rooms:
+                    if inviter not in self.direct_rooms and await self._private_enough(room_id):
                         await self._adopt_direct(inviter, room_id)
             elif inviter in self.settings.bot.admins or room_id in self.configured_room_ids:
                 if await self.join(room_id):
@@ -406,6 +406,18 @@ class Rooms:
             else:
                 await self.client.room_leave(room_id)
                 log.info("declined invitation to %s from %s (not an admin)", room_id, inviter)
+
+    async def _private_enough(self, room_id: str) -> bool:
+        """Whether a direct room someone opened may carry their convocations: while the bot encrypts, only an
+        encrypted one (anyone with the password can open one in the clear, and read it)."""
+        if self.client.olm is None:
+            return True
+        answer = await self.client.room_get_state_event(room_id, "m.room.encryption")
+        if isinstance(answer, RoomGetStateEventResponse) and answer.content.get("algorithm"):
+            return True
+        log.warning("the direct room %s is not encrypted: the bot answers there but sends no convocation to it",
+                    room_id)
+        return False
 
     def known_people(self) -> set[str]:
         """Everyone the configuration names: function holders and admins."""

@@ -7,20 +7,33 @@ import asyncio
 import json
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 from nio import AsyncClient, AsyncClientConfig, KeysQueryResponse, LocalProtocolError, LoginResponse, WhoamiResponse
 from nio.crypto import ENCRYPTION_ENABLED
 from nio.store import DefaultStore
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import SECRET_ENV, Settings
+from bot.domain import identity
 from bot.matrix import crosssign
 from bot.matrix.crosssign import CrossSigningError
-from bot.state import repo
+from bot.state import identities, repo
 from bot.state.db import Database
 from bot.state.vault import GENERATED_KEY_FILE, STORE_KEY_ENV, Vault, VaultError, is_sealed
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Sessions:
+    """What a key query shows of a person's sessions."""
+
+    all_signed: bool  # every session with keys is cross-signed by its owner
+    master_key: str | None
 
 
 class LoginFailed(Exception):
@@ -52,6 +65,8 @@ class Session:
         self.vault = Vault.for_store(store, env)
         self._querying = asyncio.Lock()
         self._cross_signed: dict[str, set[str]] = {}  # the devices each user has cross-signed, as last queried
+        self._masters: dict[str, str | None] = {}  # each user's master key, from the same query
+        self._withheld: set[str] = set()  # users whose identity changed unapproved: no room keys for them
         self.client = AsyncClient(
             settings.matrix.homeserver,
             self.user_id,
@@ -189,6 +204,8 @@ class Session:
             if client.should_upload_keys:
                 await client.keys_upload()
             await self.query_keys()
+            if self._withheld:  # an administrator may have approved a new identity since
+                await self._share_with(sorted(self._withheld))
             if client.should_claim_keys:
                 await client.keys_claim(client.get_users_for_key_claiming())
             await client.send_to_device_messages()
@@ -212,10 +229,42 @@ class Session:
         if not isinstance(response, KeysQueryResponse):
             raise ConnectionError(f"keys/query answered {response}")
         await self.client.receive_response(response)
-        for user_id in raw.get("device_keys", {}):
+        users = list(raw.get("device_keys", {}))
+        for user_id in users:
             self._cross_signed[user_id] = crosssign.trusted_devices(raw, user_id)
-            if self.settings.matrix.share_keys_with == "cross-signed":
-                self._apply_trust(user_id, self._cross_signed[user_id])
+            self._masters[user_id] = crosssign.only_key(raw.get("master_keys", {}).get(user_id))
+        if self.settings.matrix.share_keys_with == "cross-signed":
+            await self._share_with(users)
+
+    async def _share_with(self, users: list[str]) -> None:
+        """Room keys only for devices cross-signed by the identity the bot trusts for their owner: after an
+        identity reset, not even the new identity's devices get one until an administrator approves it. A
+        person seen for the first time has their identity pinned now, whether or not they ever write."""
+        async with self.db.session() as session:
+            pins = {user: await identities.get(session, user) for user in users}
+        now = datetime.now(UTC)
+        first = [identity.observe(None, user, master, now)[0] for user, pin in pins.items()
+                 if pin is None and user != self.user_id and (master := self._masters.get(user)) is not None]
+        if first:
+            async def pin_first(session: AsyncSession) -> None:
+                for pin in first:
+                    await identities.put(session, pin, now)
+
+            try:
+                await self.db.write(pin_first)
+            except Exception as exc:  # noqa: BLE001 - pinned at the same moment by a command: read next time
+                log.info("first identities not pinned here (%s)", type(exc).__name__)
+        for user_id in users:
+            master = self._masters.get(user_id)
+            if master is not None and user_id != self.user_id and not identity.trusted(pins[user_id], master):
+                if user_id not in self._withheld:
+                    log.warning("the identity of %s changed and is not approved: no room keys for their devices",
+                                user_id)
+                self._withheld.add(user_id)
+                self._apply_trust(user_id, set())
+            else:
+                self._withheld.discard(user_id)
+                self._apply_trust(user_id, self._cross_signed.get(user_id, set()))
 
     def _apply_trust(self, user_id: str, trusted: set[str]) -> None:
         """Room keys only for devices their owner has cross-signed: nio skips blacklisted devices."""
@@ -239,15 +288,37 @@ class Session:
             return found[0] if found else None
 
         device = device_id()
-        if device is None or user_id not in self._cross_signed:
-            if user_id not in self._cross_signed:  # else nio asks again when the user's devices change
-                self.client.users_for_key_query.add(user_id)
+        # Asked again when the device is unknown or, as remembered, unsigned: it may have been signed since.
+        if device is None or device not in self._cross_signed.get(user_id, set()):
+            self.client.users_for_key_query.add(user_id)
             try:
                 await self.query_keys()
             except (OSError, TimeoutError, ConnectionError) as exc:
                 log.warning("cannot look up the devices of %s: %s", user_id, exc)
             device = device_id()
         return device is not None and device in self._cross_signed.get(user_id, set())
+
+    def master_key(self, user_id: str) -> str | None:
+        """The user's cross-signing master key as last queried (None without encryption, or if it has none)."""
+        return self._masters.get(user_id) if self.client.olm is not None else None
+
+    async def sessions_of(self, user_id: str) -> Sessions:
+        """Every session of `user_id` the homeserver knows keys for, asked now rather than remembered: a
+        session added a moment ago counts. A query that fails trusts nothing."""
+        if self.client.olm is None:
+            return Sessions(all_signed=True, master_key=None)
+        try:
+            status, raw = await self.api("POST", "/keys/query", {"device_keys": {user_id: []}})
+        except (OSError, TimeoutError, aiohttp.ClientError) as exc:
+            log.warning("cannot look up the sessions of %s: %s", user_id, exc)
+            return Sessions(all_signed=False, master_key=None)
+        if status != 200:
+            log.warning("cannot look up the sessions of %s: HTTP %s", user_id, status)
+            return Sessions(all_signed=False, master_key=None)
+        devices = set(raw.get("device_keys", {}).get(user_id, {}))
+        signed = crosssign.trusted_devices(raw, user_id)
+        return Sessions(all_signed=bool(devices) and devices <= signed,
+                        master_key=crosssign.only_key(raw.get("master_keys", {}).get(user_id)))
 
     def device_trusted(self, user_id: str, device_id: str) -> bool:
         """False for a device the bot knows and does not trust (not cross-signed by its owner)."""

@@ -28,7 +28,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.matrix.rooms import Rooms
 from bot.matrix.session import Session
-from bot.messages import Incoming, Reaction
+from bot.messages import Incoming, Reaction, approves
 from bot.state import convocations as conv_store
 from bot.state import repo
 from bot.state.db import Database
@@ -304,11 +304,16 @@ class Syncer:
         if isinstance(event, ReactionEvent):
             reaction = self._reaction(room_id, event)
             if reaction is not None and self.handlers is not None:
-                await self.handlers.reaction(replace(reaction, device_unsigned=await self._unsigned(event)))
+                if approves(reaction.key):  # unencrypted from every client: judge the sender's sessions, asked now
+                    sessions = await self.session.sessions_of(event.sender)
+                    reaction = replace(reaction, all_signed=sessions.all_signed, master_key=sessions.master_key)
+                await self.handlers.reaction(reaction)
             return
         incoming = self._incoming(room_id, event, room.member_count if room else 0)
         if incoming is not None and self.handlers is not None:
-            incoming = replace(incoming, device_unsigned=await self._unsigned(event))
+            unsigned = await self._unsigned(event)
+            incoming = replace(incoming, device_unsigned=unsigned, master_key=self.session.master_key(event.sender),
+                               plaintext=self.client.olm is not None and not getattr(event, "decrypted", False))
             await self.handlers.message(incoming)
             if incoming.body.startswith(self.rooms.settings.bot.command_prefix):
                 self._mark_read(room_id, incoming.event_id, self.handlers.answered)

@@ -17,12 +17,13 @@ from typing import TypeVar
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.commands import REGISTRY
-from bot.commands.registry import REACTIONS, Access, CommandSpec
+from bot.commands.registry import REACTIONS, UNPROVEN_REACTIONS, Access, CommandSpec
 from bot.config import Reloaded
 from bot.domain.clock import Clock
 from bot.domain.directory import Directory
 from bot.domain.flood import Flood, Verdict
 from bot.domain.rota import Schedule
+from bot.flows import identity
 from bot.flows.context import Context, StandInsRead
 from bot.flows.errors import NotAllowed, UnknownName, UserError
 from bot.messages import PRIORITY_ANSWER, Incoming, Message, Outgoing, Reaction, approves, matrix_reachable
@@ -77,6 +78,7 @@ class Dispatcher:
         # ask who holds what, and stand-ins change seldom.
         self._stand_ins: StandInsRead | None = None
         self.flood = Flood()
+        self._identities: dict[str, str] = {}  # user -> the master key last noted for them
         self.schedules: dict[str, Schedule] = {}  # function id -> its duty schedule, as its feed has it
 
     @property
@@ -100,6 +102,8 @@ class Dispatcher:
         if parsed is None:
             return
         name, rest = parsed
+        if incoming.master_key is not None:
+            await self._note_identity(incoming.sender, incoming.master_key, incoming.event_id)
 
         async def run(ctx: Context) -> list[Outgoing]:
             if len(incoming.body) > MAX_BODY:
@@ -112,19 +116,31 @@ class Dispatcher:
         """A ✅/👍 on one of the bot's messages does what that message asked for."""
         if not approves(reaction.key):
             return
-        incoming = Incoming(reaction.room_id, reaction.sender, reaction.event_id, reaction.key, reaction.sent_at)
+        if reaction.master_key is not None:
+            await self._note_identity(reaction.sender, reaction.master_key, reaction.event_id)
+        incoming = Incoming(reaction.room_id, reaction.sender, reaction.event_id, reaction.key, reaction.sent_at,
+                            master_key=reaction.master_key)
 
         async def run(ctx: Context) -> list[Outgoing]:
             if not await ctx.is_known():
                 return []
-            if self._untrusted(reaction.device_unsigned):  # a ✅ acknowledges or confirms: it changes state
-                raise NotAllowed("error.unverified_session", action="reaction")
             target = await repo.outbox_by_event(ctx.session, reaction.reacts_to)
             if target is None or not target.ref:
                 return []
             kind, _, value = target.ref.partition(":")
             handler = REACTIONS.get(kind)
-            return await handler(ctx, value) if handler else []
+            if handler is None:
+                return []
+            # A ✅ acknowledges, confirms or approves, and no client encrypts it: it counts only when every
+            # session of its sender is cross-signed by the identity the bot trusts.
+            doubt = await self._doubt(ctx, device_unsigned=not reaction.all_signed, plaintext=False,
+                                      unproven="error.unverified_sessions")
+            if doubt is not None:
+                unproven = UNPROVEN_REACTIONS.get(kind)
+                if unproven is None:
+                    raise NotAllowed(doubt, action=f"reaction:{kind}")
+                return await unproven(ctx, value)
+            return await handler(ctx, value)
 
         await self._process(incoming, run, None)
 
@@ -211,10 +227,32 @@ class Dispatcher:
             rows = await repo.enqueue(session, incoming.event_id, messages, self.clock.now())
         self.on_enqueued(written(session), rows)
 
-    def _untrusted(self, device_unsigned: bool) -> bool:
-        """A command or reaction from a device its owner has not cross-signed, where only those may change
-        state or ring phones (a stolen password alone must not ring forty phones)."""
-        return device_unsigned and self.directory.settings.security.commands_from == "cross-signed"
+    async def _doubt(self, ctx: Context, *, device_unsigned: bool, plaintext: bool, unproven: str) -> str | None:
+        """Why an event may not change state or ring phones, where only cross-signed sessions may (a stolen
+        password alone must not ring forty phones): sent in the clear, from a session its owner has not
+        cross-signed (`unproven`), or under an identity that changed and is not yet approved. None if it may."""
+        if self.directory.settings.security.commands_from != "cross-signed":
+            return None
+        if plaintext:
+            return "error.plaintext"
+        if device_unsigned:
+            return unproven
+        key = ctx.incoming.master_key
+        if key is not None and not await identity.trusted(ctx, ctx.sender, key):
+            return "error.identity_changed"
+        return None
+
+    async def _note_identity(self, user_id: str, key: str, event_id: str) -> None:
+        """Keep the master key a person's event came with: the first is pinned, a change is told once. Its own
+        step, so that it holds even when the event itself is refused."""
+        if self._identities.get(user_id) == key:
+            return
+
+        async def run(ctx: Context) -> list[Outgoing]:
+            return await identity.observe(ctx, user_id, key)
+
+        await self.run_internal(f"identity:{event_id}", run)
+        self._identities[user_id] = key
 
     def _context(self, incoming: Incoming, session: AsyncSession) -> Context:
         return Context(incoming, session, self.directory, self.clock, self.lang, self.rooms, self.reload,
@@ -253,8 +291,11 @@ class Dispatcher:
             return [ctx.reply(rich.text(" " + ctx.t("error.see_help")))]
         if spec.access is Access.ADMIN and not self.directory.is_admin(ctx.sender):
             raise NotAllowed("error.admin_only", action=spec.name)
-        if not spec.reads_only and self._untrusted(ctx.incoming.device_unsigned):
-            raise NotAllowed("error.unverified_session", action=f"command:{spec.name}")
+        if not spec.reads_only:
+            doubt = await self._doubt(ctx, device_unsigned=ctx.incoming.device_unsigned,
+                                      plaintext=ctx.incoming.plaintext, unproven="error.unverified_session")
+            if doubt is not None:
+                raise NotAllowed(doubt, action=f"command:{spec.name}")
         arguments = spec.parse(ctx, rest)
         return await spec.run(ctx, **arguments)
 

@@ -530,3 +530,17 @@ class BoardLink(SQLModel, table=True):
     expires_at: datetime = Field(sa_column=_utc_column(nullable=False))
     revoked_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
     revoked_by: str | None = None
+
+
+class IdentityPin(SQLModel, table=True):
+    """A person's cross-signing identity as the bot trusts it: the first master key it saw, or the one an
+    administrator approved; and the one the homeserver serves now, which differs after a reset."""
+
+    __tablename__ = "identity_pin"
+    user_id: str = Field(primary_key=True)
+    pinned_key: str
+    seen_key: str
+    first_seen_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    changed_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    approved_by: str | None = None
+    approved_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))

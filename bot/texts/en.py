@@ -692,4 +692,29 @@ TEXTS: dict[str, str] = {
     "board.not_verified": "Your sign-in could not be confirmed with your homeserver.",
     "board.not_member": "The live board is shown to the forum's members only.",
     "board.unauthorised": "Sign in to see the live board.",
+    "error.plaintext": "commands that change something or convene are not taken unencrypted, since an unencrypted "
+    "message does not show which session it came from. Send the command from a verified session in Element.",
+    "error.unverified_sessions": "a ✅ that convenes or changes something counts only when all your sessions are "
+    "verified. Send the command from a verified session, or sign out the sessions you do not recognise (Element: "
+    "Settings → Sessions).",
+    "error.identity_changed": "your Matrix identity (cross-signing key) was replaced. Until an administrator has "
+    "confirmed the new identity with you, I take no commands from you that change something or convene.",
+    "ack.unproven": "Your ✅ is noted but does not count as an acknowledgement, since your account has a session that "
+    "is not verified: your deputy is convened as if nobody had answered. Acknowledge with !ack from a verified "
+    "session.",
+    "kallelse.unproven_ack": "✅ from {user} {when} while an unverified session existed, not counted",
+    "identity.changed": "{user} got a new Matrix identity {when}; until an administrator has confirmed it with the "
+    "person and sent !identity approve {user}, I take no commands from {user} that change something or convene.",
+    "identity.approved": "The new identity of {user} is approved. {user} may again give commands that change "
+    "something.",
+    "identity.nothing": "{user} has no new identity waiting for approval. Nothing was changed.",
+    "identity.usage": "Give approve and the user whose new identity is to be approved, for example !identity approve "
+    "@anna:example.org.",
+    "identity.none_changed": "No identity is waiting for approval.",
+    "identity.changed_title": "New identities waiting for approval:",
+    "identity.changed_at": "(new since {when})",
+    "cmd.identitet": "Show whose Matrix identity was replaced, and approve a new identity once you have confirmed it "
+    "with the person.",
+    "arg.verb": "approve",
+    "arg.user": "user",
 }

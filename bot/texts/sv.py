@@ -694,4 +694,28 @@ TEXTS: dict[str, str] = {
     "board.not_verified": "Din inloggning kunde inte bekräftas hos din hemserver.",
     "board.not_member": "Lägestavlan visas bara för forumets medlemmar.",
     "board.unauthorised": "Logga in för att se lägestavlan.",
+    "error.plaintext": "kommandon som ändrar något eller kallar tas inte emot okrypterade, eftersom ett okrypterat "
+    "meddelande inte visar vilken session det kom från. Skriv kommandot från en verifierad session i Element.",
+    "error.unverified_sessions": "en ✅ som kallar eller ändrar något räknas bara när alla dina sessioner är "
+    "verifierade. Skriv kommandot från en verifierad session, eller logga ut de sessioner du inte känner igen "
+    "(Element: Inställningar → Sessioner).",
+    "error.identity_changed": "din identitet i Matrix (korssigneringsnyckeln) har bytts ut. Tills en administratör "
+    "har bekräftat den nya identiteten med dig tar jag inte emot kommandon som ändrar något eller kallar från dig.",
+    "ack.unproven": "Din ✅ är noterad men räknas inte som kvittens, eftersom ditt konto har en session som inte är "
+    "verifierad: din ersättare kallas som om ingen hade svarat. Kvittera med !kvittera från en verifierad session.",
+    "kallelse.unproven_ack": "✅ från {user} {when} medan en overifierad session fanns, räknas inte",
+    "identity.changed": "{user} fick en ny identitet i Matrix {when}; tills en administratör har bekräftat den med "
+    "personen och skrivit !identitet godkänn {user} tar jag inte emot kommandon som ändrar något eller kallar från "
+    "{user}.",
+    "identity.approved": "Den nya identiteten för {user} är godkänd. {user} kan åter ge kommandon som ändrar något.",
+    "identity.nothing": "{user} har ingen ny identitet som väntar på godkännande. Ingenting ändrades.",
+    "identity.usage": "Ange godkänn och den användare vars nya identitet ska godkännas, till exempel !identitet "
+    "godkänn @anna:example.org.",
+    "identity.none_changed": "Ingen identitet väntar på godkännande.",
+    "identity.changed_title": "Nya identiteter som väntar på godkännande:",
+    "identity.changed_at": "(ny sedan {when})",
+    "cmd.identitet": "Visa vilkas identitet i Matrix har bytts ut, och godkänn en ny identitet när du har bekräftat "
+    "den med personen.",
+    "arg.verb": "godkänn",
+    "arg.user": "användare",
 }
