@@ -12,19 +12,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import fcntl
+import os
 import secrets
 import shutil
+import signal
 import sys
 import time
 import tomllib
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import urllib.error
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import aiohttp
 from dateutil.parser import isoparse
-from nio import AsyncClient, AsyncClientConfig, RoomMessagesResponse, RoomSendResponse
+from nio import AsyncClient, AsyncClientConfig, RoomCreateResponse, RoomMessagesResponse, RoomSendResponse
 
 from bot.app import App
 from bot.config import parse_settings
@@ -162,7 +167,10 @@ class Player:
     async def new_messages(self, client: AsyncClient, room_id: str) -> list[dict[str, Any]]:
         """The bot's messages in a room not printed yet, once the outbox is idle."""
         await asyncio.sleep(0.3)
-        await self.app.outbox.idle.wait()
+        try:
+            await asyncio.wait_for(self.app.outbox.idle.wait(), 30)
+        except TimeoutError:
+            raise DemoFailed("the bot's messages were not delivered within 30 seconds") from None
         fresh = [e for e in await self.bot_messages(client, room_id) if e["event_id"] not in self.seen]
         self.seen.update(e["event_id"] for e in fresh)
         return fresh
@@ -241,6 +249,42 @@ def described(number: int, who: str, where: str, what: str) -> str:
     return f"step {number}, {who} {action} in {place}"
 
 
+@contextlib.contextmanager
+def only_demo_in(workdir: Path) -> Iterator[None]:
+    """Hold `workdir` for this demo alone, and stop a homeserver a killed demo left running there."""
+    workdir.parent.mkdir(parents=True, exist_ok=True)
+    with open(workdir.with_name(workdir.name + ".lock"), "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise DemoFailed(f"while starting: another demo is playing in {workdir.name}; stop it, or give this one a "
+                             "folder of its own with --workdir") from None
+        left = workdir / "synapse" / "homeserver.pid"
+        with contextlib.suppress(OSError, ValueError):
+            pid = int(left.read_text())
+            if str(workdir) in Path(f"/proc/{pid}/cmdline").read_text(errors="ignore"):
+                os.kill(pid, signal.SIGTERM)
+                for _ in range(100):  # its port is free again when it has gone
+                    if not Path(f"/proc/{pid}").exists():
+                        break
+                    time.sleep(0.1)
+        yield
+
+
+async def started_homeserver(folder: Path, port: int | None) -> Homeserver:
+    """A scratch Synapse on `port`, or on 8008 (Element's usual port) or else any free port when none is given."""
+    for attempt in range(3):
+        hs = Homeserver(folder, port=port or free_port(8008 if attempt == 0 else 0))
+        try:
+            await hs.start_async()
+            return hs
+        except RuntimeError as error:
+            hs.stop()
+            if port is not None or attempt == 2:
+                raise DemoFailed(f"while starting: the homeserver did not start on port {hs.port} ({error})") from None
+    raise AssertionError("unreachable")
+
+
 async def run_demo(keep_running: bool, after: Callable[[Player], Awaitable[None]] | None = None, *,
                    start: datetime | None = None, workdir: Path = WORKDIR, port: int | None = None,
                    scenario: Sequence[tuple[str, str, str]] = SCENARIO,
@@ -248,13 +292,23 @@ async def run_demo(keep_running: bool, after: Callable[[Player], Awaitable[None]
     """Play the scenario on a scratch homeserver; `after` sees the result before everything stops, and
     `moments` what the scenario looks like right after the step with that text (e.g. "!kallelse").
 
-    `start` is the instant the bot's clock starts at (now when None). Raises DemoFailed when a step does not
-    get what it waits for; the bot, the clients and the homeserver are stopped in every case.
+    `start` is the instant the bot's clock starts at (now when None). Raises DemoFailed when the homeserver
+    does not start or a step does not get what it waits for; the bot, the clients and the homeserver are stopped
+    in every case.
     """
-    start = start or datetime.now(UTC)
-    shutil.rmtree(workdir, ignore_errors=True)
-    hs = Homeserver(workdir / "synapse", port=port or free_port(8008))  # Element's usual port when it is free
-    await hs.start_async()
+    with only_demo_in(workdir):
+        shutil.rmtree(workdir, ignore_errors=True)
+        hs = await started_homeserver(workdir / "synapse", port)
+        try:
+            return await play_on(hs, keep_running, after, start or datetime.now(UTC), workdir, scenario, moments or {})
+        finally:
+            hs.stop()
+
+
+async def play_on(hs: Homeserver, keep_running: bool, after: Callable[[Player], Awaitable[None]] | None,
+                  start: datetime, workdir: Path, scenario: Sequence[tuple[str, str, str]],
+                  moments: Mapping[str, Callable[[Player], Awaitable[None]]]) -> int:
+    """The demo on a homeserver that answers: users, rooms, the bot, then the scenario step by step."""
     data = tomllib.loads(DEV_CONFIG.read_text(encoding="utf-8"))
     anchored(data, start)
     data["matrix"]["homeserver"] = hs.url
@@ -266,10 +320,13 @@ async def run_demo(keep_running: bool, after: Callable[[Player], Awaitable[None]
     app: App | None = None
     try:
         password = secrets.token_urlsafe(9)
-        users: dict[str, RegisteredUser] = {
-            name: hs.register(name, password, admin=(name == "admin")) for name in people(data)
-        }
-        bot_user = hs.register(localpart(settings.matrix.user_id))
+        try:
+            users: dict[str, RegisteredUser] = {
+                name: hs.register(name, password, admin=(name == "admin")) for name in people(data)
+            }
+            bot_user = hs.register(localpart(settings.matrix.user_id))
+        except urllib.error.URLError as error:
+            raise DemoFailed(f"while starting: the homeserver did not register the demo's users ({error})") from None
         for name, user in users.items():
             client = AsyncClient(hs.url, user.user_id, config=AsyncClientConfig(max_timeouts=2))
             client.restore_login(user.user_id, user.device_id, user.access_token)
@@ -281,6 +338,8 @@ async def run_demo(keep_running: bool, after: Callable[[Player], Awaitable[None]
             created = await clients["admin"].room_create(
                 alias=alias, name=alias, invite=everyone,
                 power_level_override={"users": {bot_user.user_id: 50}})  # the bot may set the topic
+            if not isinstance(created, RoomCreateResponse):
+                raise DemoFailed(f"while starting: the homeserver did not create #{alias} ({created})")
             room_ids[alias] = created.room_id
         for name, client in clients.items():
             if name != "admin":
@@ -301,8 +360,11 @@ async def run_demo(keep_running: bool, after: Callable[[Player], Awaitable[None]
             try:
                 await play.step(who, where, what)
             except DemoFailed as failed:
-                raise DemoFailed(f"{described(number, who, where, what)}: {failed}") from None
-            if moments and what in moments:
+                raise DemoFailed(f"at {described(number, who, where, what)}: {failed}") from None
+            except (aiohttp.ClientError, OSError, TimeoutError) as error:
+                raise DemoFailed(f"at {described(number, who, where, what)}: the homeserver did not answer "
+                                 f"({type(error).__name__})") from None
+            if what in moments:
                 await moments[what](play)
         print("--- end of transcript ---")
         if after is not None:
@@ -316,14 +378,26 @@ async def run_demo(keep_running: bool, after: Callable[[Player], Awaitable[None]
             await app.stop()
         for client in clients.values():
             await client.close()
-        hs.stop()
     return 0
 
 
 def instant(text: str) -> datetime:
-    """An ISO 8601 instant; without an offset it is Swedish local time."""
-    parsed = isoparse(text)
+    """An ISO 8601 instant between the years 2000 and 2999; without an offset it is Swedish local time."""
+    try:
+        parsed = isoparse(text)
+    except (ValueError, OverflowError):
+        raise argparse.ArgumentTypeError(f"not an instant: {text!r} (e.g. 2027-03-28T00:40Z)") from None
+    if not 2000 <= parsed.year <= 2999:
+        raise argparse.ArgumentTypeError(f"{text!r} is outside the years 2000–2999")
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=ZoneInfo("Europe/Stockholm"))
+
+
+async def played(keep_running: bool, at: datetime | None, workdir: Path, port: int | None) -> int:
+    """The demo, stopped as cleanly by SIGTERM (a CI job's timeout, `kill`) as by Ctrl-C."""
+    task = asyncio.current_task()
+    assert task is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    return await run_demo(keep_running, start=at, workdir=workdir, port=port)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -338,10 +412,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     keep_running = sys.stdin.isatty() and not args.once
     try:
-        return asyncio.run(run_demo(keep_running, start=args.at, workdir=args.workdir, port=args.port))
+        return asyncio.run(played(keep_running, args.at, args.workdir.resolve(), args.port))
     except DemoFailed as failed:
-        print(f"\nmake demo stopped at {failed}.", file=sys.stderr)
+        print(f"\nmake demo stopped {failed}.", file=sys.stderr)
         return 1
+    except asyncio.CancelledError:
+        print("\nmake demo stopped: terminated.", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         return 0
 

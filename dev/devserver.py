@@ -84,6 +84,7 @@ class Homeserver:
         self.relax = relax
         self.shared_secret = secrets.token_hex(16)
         self.process: subprocess.Popen[bytes] | None = None
+        self.key_id = ""
 
     @property
     def url(self) -> str:
@@ -101,7 +102,8 @@ class Homeserver:
         key_path = self.workdir / "signing.key"
         if not key_path.exists():
             seed = base64.b64encode(os.urandom(32)).decode().rstrip("=")
-            key_path.write_text(f"ed25519 a_dev {seed}\n")
+            key_path.write_text(f"ed25519 a_{secrets.token_hex(4)} {seed}\n")
+        self.key_id = "ed25519:" + key_path.read_text().split()[1]
         log_config = self.workdir / "log.yaml"
         log_config.write_text(
             json.dumps(
@@ -131,7 +133,8 @@ class Homeserver:
                     "tls": False,
                     "x_forwarded": False,
                     # openid: /_matrix/federation/v1/openid/userinfo, where the board checks a widget's token
-                    "resources": [{"names": ["client", "openid"], "compress": False}],
+                    # keys: /_matrix/key/v2/server, by which `start` knows its own server from another on the port
+                    "resources": [{"names": ["client", "openid", "keys"], "compress": False}],
                 }
             ],
             "database": {"name": "sqlite3", "args": {"database": str(self.workdir / "homeserver.db")}},
@@ -171,11 +174,8 @@ class Homeserver:
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"{self.url}/_matrix/client/versions", timeout=1):
-                    return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
+            if self._answers_as_itself():
+                return
             try:
                 code = self.process.wait(0.1)  # an exit means Synapse failed to start
             except subprocess.TimeoutExpired:
@@ -183,6 +183,15 @@ class Homeserver:
             raise RuntimeError(f"Synapse exited with {code}; see {self.workdir / 'stderr.log'}")
         self.stop()
         raise RuntimeError(f"Synapse did not answer within {timeout:.0f} s")
+
+    def _answers_as_itself(self) -> bool:
+        """Whether this Synapse answers on its port, rather than nothing or another server started there first."""
+        try:
+            with urllib.request.urlopen(f"{self.url}/_matrix/key/v2/server", timeout=1) as answer:
+                keys = json.load(answer).get("verify_keys", {})
+        except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError):
+            return False
+        return self.key_id in keys
 
     async def start_async(self, timeout: float = 60.0) -> None:
         """`start` for async callers: the event loop keeps running while Synapse boots."""

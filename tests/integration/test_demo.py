@@ -7,8 +7,10 @@ import re
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -68,3 +70,46 @@ def test_a_step_without_its_answer_stops_the_demo_in_one_sentence(tmp_path: Path
         "make demo stopped at step 1, nils reacts ✅ in the direct room: the bot has sent nothing there to react to."]
     assert "!status" not in done.stdout and "--- end of transcript ---" not in done.stdout
     assert nothing_listens_at(done.stdout)
+
+
+@pytest.mark.timeout(300)
+def test_a_second_demo_in_the_same_folder_is_refused_and_sigterm_stops_everything(tmp_path: Path) -> None:
+    """While one demo plays, another in its folder is refused in one sentence and disturbs nothing; SIGTERM (a CI
+    job's timeout) stops the first with its homeserver, as Ctrl-C does."""
+    own = ["--once", "--workdir", str(tmp_path / "demo"), "--port", str(free_port())]
+    first = subprocess.Popen([sys.executable, "-m", "dev.demo", *own], cwd=ROOT, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    try:
+        assert first.stdout is not None
+        printed = "".join(iter_until(first.stdout, "--- transcript ---"))
+        second = play(tmp_path)  # the same folder
+        assert second.returncode == 1
+        assert second.stderr.strip().splitlines() == [
+            "make demo stopped while starting: another demo is playing in demo; stop it, or give this one a folder "
+            "of its own with --workdir."]
+        assert first.poll() is None  # the first plays on
+        first.terminate()
+        _, errors = first.communicate(timeout=60)
+    finally:
+        first.kill()
+    assert first.returncode == 143
+    assert errors.strip().splitlines()[-1] == "make demo stopped: terminated."
+    assert "Traceback" not in errors and "Unclosed" not in errors
+    assert nothing_listens_at(printed)
+
+
+def iter_until(stream: Any, line: str) -> Iterator[str]:
+    """The lines of `stream` up to and including the first that is `line`."""
+    for read in stream:
+        yield read
+        if read.strip() == line:
+            return
+
+
+@pytest.mark.parametrize("at", ["nonsense", "9999-12-31T23:59Z", "2027-13-01T00:00Z"])
+def test_an_instant_the_demo_cannot_use_is_one_sentence_and_starts_nothing(tmp_path: Path, at: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "dev.demo", "--once", "--workdir", str(tmp_path / "demo"),
+                           "--at", at], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1].startswith("python -m dev.demo: error: argument --at: ")
+    assert "Traceback" not in done.stderr and not (tmp_path / "demo").exists()
