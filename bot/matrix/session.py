@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,6 +27,8 @@ from bot.state.db import Database
 from bot.state.vault import GENERATED_KEY_FILE, STORE_KEY_ENV, Vault, VaultError, is_sealed
 
 log = logging.getLogger(__name__)
+
+MAX_INDEXES = 10_000  # message indexes kept for the sync to take; one sync holds far fewer events
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,8 @@ class Session:
         self._cross_signed: dict[str, set[str]] = {}  # the devices each user has cross-signed, as last queried
         self._masters: dict[str, str | None] = {}  # each user's master key, from the same query
         self._withheld: set[str] = set()  # users whose identity changed unapproved: no room keys for them
+        # The Megolm message index of each event nio decrypted, until the sync takes it (against replays).
+        self.megolm_index: OrderedDict[str, int] = OrderedDict()
         self.client = AsyncClient(
             settings.matrix.homeserver,
             self.user_id,
@@ -96,6 +101,7 @@ class Session:
         lost_store = self.device_id == without_keys
         if lost_store:
             await self._new_device()
+        self._watch_indexes()
         log.info("end-to-end encryption on; device %s, keys in %s", self.device_id, self.settings.crypto_store())
         if self.settings.matrix.cross_signing:
             if self.client.should_upload_keys:
@@ -106,6 +112,26 @@ class Session:
                                                 replace=lost_store)
             except CrossSigningError as exc:
                 raise LoginFailed(f"cross-signing: {exc}") from exc
+
+    def _watch_indexes(self) -> None:
+        """Note the message index nio reads from each Megolm message it decrypts (nio checks it against the
+        ones it saw only in memory, so a copy of a ciphertext sent again after a restart decrypts anew; the
+        sync keeps them in the database instead). The index comes from nio's own decryption."""
+        olm = self.client.olm
+        if olm is None:
+            return
+        check = olm.message_index_ok
+        noted = self.megolm_index
+
+        def message_index_ok(message_index: int, event: Any) -> bool:
+            ok = bool(check(message_index, event))
+            if ok and isinstance(getattr(event, "event_id", None), str):
+                noted[event.event_id] = message_index
+                while len(noted) > MAX_INDEXES:
+                    noted.popitem(last=False)
+            return ok
+
+        olm.message_index_ok = message_index_ok
 
     async def _device_without_keys(self) -> str | None:
         """The stored device, if it has synced before but its key store is gone (the homeserver

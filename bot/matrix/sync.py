@@ -30,7 +30,7 @@ from bot.matrix.rooms import Rooms
 from bot.matrix.session import Session
 from bot.messages import Incoming, Reaction, approves
 from bot.state import convocations as conv_store
-from bot.state import repo
+from bot.state import megolm, repo
 from bot.state.db import Database
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,9 @@ RECEIPT_AT_MOST_AFTER = 0.5  # seconds a command's read receipt waits for its an
 # Seconds between read receipts in one room: a receipt marks every event up to it as read, so the
 # commands of a busy second share one, and the homeserver is not kept from sending their answers.
 RECEIPT_EVERY = 1.0
+# Days the identity of each decrypted Megolm message is kept against replays; after that its session is closed.
+MEGOLM_KEPT = timedelta(days=30)
+PRUNE_EVERY = 24 * 3600.0  # seconds between prunings while the bot runs
 
 
 async def _nothing() -> None:
@@ -100,6 +103,7 @@ class Syncer:
         self._marked_at: dict[str, float] = {}  # room -> time.monotonic() of its last read receipt
         self._remembered = 0.0  # time.monotonic() when the sync token was last written
         self._remembered_token: str | None = None
+        self._pruned = 0.0  # time.monotonic() of the last pruning of the Megolm messages seen
 
     async def load(self) -> None:
         """Where the last run stopped: the sync token and when the bot first synced."""
@@ -107,6 +111,7 @@ class Syncer:
             self._sync_token = await repo.get_value(session, "sync_token")
             first = await repo.get_value(session, "first_sync_at")
         self.first_sync_at = datetime.fromisoformat(first) if first else None
+        await self.prune_megolm()
 
     async def sync_forever(self) -> None:
         """Sync until cancelled; every failure waits with capped exponential backoff."""
@@ -165,6 +170,8 @@ class Syncer:
         await self._note_reach()
         if self.client.olm is not None:
             await self.session.maintain_keys()
+            if time.monotonic() - self._pruned > PRUNE_EVERY:
+                await self.prune_megolm()
         self._sync_token = answer.next_batch
         since = time.monotonic() - self._remembered
         if first or since > REMEMBER_EVERY or (since > REMEMBER_OTHERS_EVERY and self._from_others(answer)):
@@ -300,6 +307,8 @@ class Syncer:
             await self.handlers.member_left(room_id, event.state_key, event.membership)
 
     async def _handle(self, room_id: str, event: Any) -> None:
+        if getattr(event, "decrypted", False) and event.sender != self.user_id and await self._replayed(room_id, event):
+            return
         room = self.client.rooms.get(room_id)
         if isinstance(event, ReactionEvent):
             reaction = self._reaction(room_id, event)
@@ -317,6 +326,43 @@ class Syncer:
             await self.handlers.message(incoming)
             if incoming.body.startswith(self.rooms.settings.bot.command_prefix):
                 self._mark_read(room_id, incoming.event_id, self.handlers.answered)
+
+    async def _replayed(self, room_id: str, event: Any) -> bool:
+        """Whether a decrypted event is a copy of a Megolm message already seen under another event id (its
+        ciphertext sent again). Its room, Megolm session and message index are kept in the database, so this
+        holds across restarts; a replay is logged and audited (`error.replayed`) and goes no further."""
+        index = self.session.megolm_index.pop(event.event_id, None)
+        session_id = getattr(event, "session_id", None)
+        if index is None or not isinstance(session_id, str):
+            log.warning("no message index for the decrypted event %s in %s: not taken", event.event_id, room_id)
+            return True
+        now = datetime.now(UTC)
+
+        async def check(session: AsyncSession) -> str | None:
+            first = await megolm.first_event(session, room_id, session_id, index)
+            if first is None:
+                await megolm.note(session, room_id, session_id, index, event.event_id, now)
+            elif first != event.event_id:
+                await repo.audit(session, at=now, user_id=event.sender, action="message", allowed=False,
+                                 event_id=event.event_id,
+                                 detail={"reason": "error.replayed", "first_event": first or None,
+                                         "session_id": session_id, "message_index": index})
+            return first
+
+        first = await self.db.write(check)
+        if first is None or first == event.event_id:  # new, or the same event delivered again
+            return False
+        log.warning("refused %s from %s in %s: a copy of the encrypted message %s (Megolm session %s, index %d)",
+                    event.event_id, event.sender, room_id, first or "(older than the kept days)", session_id, index)
+        return True
+
+    async def prune_megolm(self) -> None:
+        """Forget the Megolm messages seen more than MEGOLM_KEPT ago (their sessions stay closed)."""
+        now = datetime.now(UTC)
+        closed = await self.db.write(lambda session: megolm.prune(session, now - MEGOLM_KEPT, now))
+        self._pruned = time.monotonic()
+        if closed:
+            log.info("closed %d Megolm sessions older than %d days against replays", closed, MEGOLM_KEPT.days)
 
     def _mark_read(self, room_id: str, event_id: str, answered: Callable[[], Awaitable[None]]) -> None:
         """A read receipt on a command, so its sender sees that the bot has it even when the answer waits

@@ -544,3 +544,16 @@ class IdentityPin(SQLModel, table=True):
     changed_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
     approved_by: str | None = None
     approved_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+
+
+class MegolmSeen(SQLModel, table=True):
+    """A Megolm message the bot decrypted, by what identifies it whatever event carries it: the room, the
+    sender's Megolm session and the message's index in it. A second event with the same is a copy of the
+    ciphertext (a replay) and is refused. A row with index -1 closes a session whose rows were pruned."""
+
+    __tablename__ = "megolm_seen"
+    room_id: str = Field(primary_key=True)
+    session_id: str = Field(primary_key=True)
+    message_index: int = Field(primary_key=True)
+    event_id: str
+    seen_at: datetime = Field(sa_column=_utc_column(nullable=False, index=True))

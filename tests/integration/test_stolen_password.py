@@ -475,3 +475,45 @@ async def test_a_reset_identity_is_refused_until_an_administrator_approves_it(
 
 async def _count(app: App, reason: str, count: int) -> bool:
     return sum(1 for r in await refusals(app) if r[2] == reason) >= count
+
+
+async def _inactive(app: App) -> bool:
+    return not await forum_active(app)
+
+
+async def test_a_replayed_ciphertext_of_the_victims_command_is_refused_after_a_restart(
+        world: World, phones: Any, thieves: Any) -> None:
+    """The thief (password only, no keys) copies the ciphertext of the TiB's earlier `!aktivera` (sent from the
+    verified phone) and sends it again as a new event after the bot restarted: it decrypts, from the verified
+    phone's key, but the bot has kept its Megolm session and message index and refuses it, once, audited."""
+    room_id, settings = await encrypted_forum(world)
+    tib, sos = await phones("tib"), await phones("sos")
+    for p in (tib, sos):
+        await p.join(room_id)
+    app = await world.start_bot(settings)
+    thief = await thieves("tib", keys=False)
+    original = await tib.send(room_id, "!aktivera samordnande storm")
+    await wait_for(lambda: forum_active(app), 60)
+    off = await tib.send(room_id, "!avaktivera samordnande")
+    await tib.wait(reply_to(world, room_id, off))
+    await wait_for(lambda: _inactive(app), 60)
+    before = await convocations(app)
+    status, event = await thief.call("GET", f"/rooms/{room_id}/event/{original}")
+    assert status == 200 and event["type"] == "m.room.encrypted", event
+
+    await world.stop_bots()
+    app = await world.start_bot(settings)
+    replayed_at = datetime.now(UTC).timestamp() * 1000
+    status, answer = await thief.call("PUT", f"/rooms/{room_id}/send/m.room.encrypted/{uuid.uuid4().hex}",
+                                      event["content"])
+    assert status == 200, answer
+    replay = str(answer["event_id"])
+    await wait_for(lambda: _refused(app, "message"), 60)
+    await settle(app)
+    assert not await forum_active(app), "the replayed ciphertext activated the forum again"
+    assert await convocations(app) == before
+    assert [r for r in await refusals(app) if r[2] == "error.replayed"] == [
+        (world.people["tib"].user_id, "message", "error.replayed")]
+    assert await answers(app, replay) == 0, "a replay gets no answer, only a log line"
+    for who in BYSTANDERS:
+        assert [n for n in await rung(world, who) if n["ts"] >= replayed_at] == [], f"{who} was rung by the replay"
