@@ -38,6 +38,7 @@ from bot.feeds import ical, smhi
 from bot.feeds.poller import Feed, Poller
 from bot.flows import board as board_flow
 from bot.flows import forums as forums_flow
+from bot.flows import identity as identity_flow
 from bot.flows import sms as sms_flow
 from bot.flows import warnings as warnings_flow
 from bot.flows.context import Context
@@ -150,7 +151,8 @@ class App:
         self.matrix.listen(Handlers(message=self.dispatch.handle, reaction=self.dispatch.handle_reaction,
                                     undecryptable=self.dispatch.handle_undecryptable,
                                     answered=self.outbox.answered, room_moved=self._room_moved,
-                                    removed=self._removed, member_left=self._member_left))
+                                    removed=self._removed, member_left=self._member_left,
+                                    direct_shared=self._direct_shared))
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -233,6 +235,11 @@ class App:
         await self.matrix.rooms.note_removed(room_id, by, membership)
         await self.dispatch.run_internal(f"removed:{room_id}:{self.clock.now().isoformat()}",
                                          partial(forums_flow.removed, room_id=room_id, by=by, membership=membership))
+
+    async def _direct_shared(self, person: str, room_id: str, other: str, by: str) -> None:
+        """Someone else was let into a person's direct room, which the bot has left: the log room is told once."""
+        await self.dispatch.run_internal(f"direct-shared:{room_id}", partial(
+            identity_flow.direct_shared, person=person, room_id=room_id, other=other, by=by))
 
     async def _member_left(self, room_id: str, user_id: str, membership: str) -> None:
         """Someone left a room, was kicked or banned: what their membership let them see ends."""

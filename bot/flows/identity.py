@@ -43,3 +43,17 @@ async def approve(ctx: Context, user_id: str) -> Pin | None:
     await repo.audit(ctx.session, at=ctx.clock.now(), user_id=ctx.sender, action="identity:approve",
                      event_id=ctx.incoming.event_id, detail={"user": user_id, "key": approved.pinned})
     return approved
+
+
+async def direct_shared(ctx: Context, person: str, room_id: str, other: str, by: str) -> list[Outgoing]:
+    """Someone besides the person was let into the person's direct room, which the bot has left: audited, and
+    the log room told once (the caller runs this once per room)."""
+    now = ctx.clock.now()
+    await repo.audit(ctx.session, at=now, user_id=by or other, action="direct_room:shared", allowed=False,
+                     detail={"reason": "error.direct_room_shared", "person": person, "room": room_id,
+                             "member": other})
+    log_room = ctx.directory.settings.bot.log_room
+    if not log_room:
+        return []
+    rich = Rich().text(ctx.t("identity.direct_shared", user=person, other=other, when=ctx.when(now)))
+    return [Message(target=log_room, body=rich.plain, html=rich.html)]

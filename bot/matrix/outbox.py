@@ -266,6 +266,9 @@ class OutboxSender:
         if room_id is None:
             await self._give_up(row, f"room {row.target} does not exist")
             return None
+        if not self.matrix.rooms.may_send(room_id):  # a direct room someone else was let into
+            await self._give_up(row, f"the direct room {room_id} has others in it than the bot and the person")
+            return None
         try:
             await self.matrix.rooms.make_known(room_id)
             if row.target.startswith("user:"):

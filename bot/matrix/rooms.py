@@ -72,6 +72,8 @@ class Rooms:
         # Rooms joined during this run: their history from before the join is not answered.
         self.joined_at: dict[str, datetime] = {}
         self._profile_names: dict[str, str | None] = {}  # user -> the display name of their profile, once read
+        # Direct rooms the bot stopped using because someone else was let in: nothing more is sent there.
+        self.abandoned: set[str] = set()
 
     def configured_rooms(self) -> list[str]:
         rooms = [forum.room for forum in self.settings.forums]
@@ -226,7 +228,11 @@ class Rooms:
         return True
 
     async def direct_room(self, user_id: str) -> str:
-        """The one direct room with a person: created once, stored and reused."""
+        """The one direct room with a person: created once, stored and reused; one that someone else was let
+        into is left and a new one opened."""
+        room_id = self.direct_rooms.get(user_id)
+        if room_id is not None and (others := self.others_in(room_id)):
+            await self.abandon_direct(user_id, room_id, others[0])
         if user_id in self.direct_rooms:
             return self.direct_rooms[user_id]
         async with self._direct_locks.setdefault(user_id, asyncio.Lock()):  # one room, even when asked twice at once
@@ -239,7 +245,10 @@ class Rooms:
         http_status = getattr(profile.transport_response, "status", None)
         if isinstance(profile, ProfileGetError) and (profile.status_code == "M_NOT_FOUND" or http_status == 404):
             raise DirectRoomError(user_id, "no such user")  # an invitation would go nowhere
-        answer = await self._create(is_direct=True, invite=[user_id], preset=RoomPreset.trusted_private_chat)
+        # Only the bot may invite: a direct room is for the bot and the person, and a password must not be
+        # enough to let another account read what the bot sends there.
+        answer = await self._create(is_direct=True, invite=[user_id], preset=RoomPreset.private_chat,
+                                    power_level_override={"invite": 100})
         if not isinstance(answer, RoomCreateResponse):
             wait = retry_after(answer)
             if wait is not None:
@@ -298,6 +307,38 @@ class Rooms:
         self.direct_rooms.pop(user_id, None)
         self._mark_direct(user_id, room_id, add=False)
         await self.client.room_leave(room_id)
+
+    def person_of(self, room_id: str) -> str | None:
+        """Whose direct room this is; None if it is nobody's."""
+        return next((user for user, room in self.direct_rooms.items() if room == room_id), None)
+
+    def others_in(self, room_id: str) -> list[str]:
+        """Members of a person's direct room (joined or invited, as the bot's sync has them) other than the bot
+        and the person."""
+        person = self.person_of(room_id)
+        room = self.client.rooms.get(room_id)
+        if person is None or room is None:
+            return []
+        return sorted(u for u in room.users if u not in (self.user_id, person))
+
+    def may_send(self, room_id: str) -> bool:
+        """False for a direct room the bot stopped using, or one with a member besides the bot and the person:
+        what the bot sends there (and the room key it shares) would reach that member too."""
+        return room_id not in self.abandoned and not self.others_in(room_id)
+
+    async def abandon_direct(self, user_id: str, room_id: str, other: str) -> bool:
+        """Someone besides the person was let into their direct room: the bot stops using it (forgets it, sends
+        nothing more there and leaves it); the next message opens a new one. False if already done."""
+        if self.direct_rooms.get(user_id) != room_id:
+            return False
+        log.warning("%s was let into the direct room %s with %s: the bot leaves it and opens a new one when "
+                    "needed", other, room_id, user_id)
+        self.abandoned.add(room_id)
+        await self.db.write(lambda session: repo.delete_value(session, f"{DIRECT}{user_id}"))
+        self.direct_rooms.pop(user_id, None)
+        self._mark_direct(user_id, room_id, add=False)
+        await self.client.room_leave(room_id)
+        return True
 
     async def open_direct_rooms(self, users: list[str]) -> int:
         """Open the direct room with everyone who may be convened, ahead of the first convocation.
@@ -398,7 +439,9 @@ class Rooms:
             if direct and inviter in self.known_people():
                 if await self.join(room_id):
                     log.info("joined the direct room %s that %s opened", room_id, inviter)
-                    if inviter not in self.direct_rooms and await self._private_enough(room_id):
+                    if await self._others_in_invited(room_id, inviter):
+                        await self.client.room_leave(room_id)  # a direct room is for the bot and the person
+                    elif inviter not in self.direct_rooms and await self._private_enough(room_id):
                         await self._adopt_direct(inviter, room_id)
             elif inviter in self.settings.bot.admins or room_id in self.configured_room_ids:
                 if await self.join(room_id):
@@ -406,6 +449,21 @@ class Rooms:
             else:
                 await self.client.room_leave(room_id)
                 log.info("declined invitation to %s from %s (not an admin)", room_id, inviter)
+
+    async def _others_in_invited(self, room_id: str, person: str) -> bool:
+        """Whether a direct room someone opened has others in it or invited than the bot and that person (then
+        it is no direct room: the bot leaves it). Unreadable members count as others."""
+        status, answer = await self.session.api("GET", f"/rooms/{quote(room_id)}/members")
+        members = answer.get("chunk") if status == 200 else None
+        if not isinstance(members, list):
+            log.warning("cannot read the members of the direct room %s (HTTP %s): the bot leaves it", room_id, status)
+            return True
+        others = sorted({str(m.get("state_key")) for m in members if isinstance(m, dict)
+                         and m.get("content", {}).get("membership") in ("join", "invite")} - {self.user_id, person})
+        if others:
+            log.warning("the direct room %s that %s opened has others in it (%s): the bot leaves it", room_id,
+                        person, ", ".join(others))
+        return bool(others)
 
     async def _private_enough(self, room_id: str) -> bool:
         """Whether a direct room someone opened may carry their convocations: while the bot encrypts, only an

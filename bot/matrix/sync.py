@@ -79,6 +79,9 @@ class Handlers:
     removed: Callable[[str, str, str], Awaitable[None]] | None = None
     # Someone else left a room the bot is in, was kicked or banned (room id, who, "leave" | "ban").
     member_left: Callable[[str, str, str], Awaitable[None]] | None = None
+    # Someone besides the person was let into a person's direct room, which the bot then left
+    # (the person, room id, who came in, who let them in).
+    direct_shared: Callable[[str, str, str, str], Awaitable[None]] | None = None
 
 
 class Syncer:
@@ -286,6 +289,8 @@ class Syncer:
                 if isinstance(event, RoomMemberEvent) and event.membership in ("leave", "ban") \
                         and event.state_key != self.user_id:
                     await self._member_left(room_id, event)
+            if await self._direct_shared(room_id, [*info.state, *info.timeline.events]):
+                continue  # left: nothing in it is answered
             for event in info.timeline.events:
                 if isinstance(event, RoomMemberEvent) and event.membership in ("leave", "ban") \
                         and event.state_key != self.user_id:
@@ -301,6 +306,24 @@ class Syncer:
                     continue
                 await self._handle(room_id, event)
         await self._retry_waiting()
+
+    async def _direct_shared(self, room_id: str, events: list[Any]) -> bool:
+        """Whether someone besides the person joined or was invited into the person's direct room: then the bot
+        leaves it (what it sends there, and its room keys, would reach them), the log room is told once, and
+        the next message to the person opens a new room."""
+        person = self.rooms.person_of(room_id)
+        if person is None:
+            return False
+        let_in = next((e for e in events if isinstance(e, RoomMemberEvent) and e.membership in ("join", "invite")
+                       and e.state_key not in (self.user_id, person)), None)
+        others = self.rooms.others_in(room_id)
+        if let_in is None and not others:
+            return False
+        other = let_in.state_key if let_in is not None else others[0]
+        by = let_in.sender if let_in is not None else ""
+        if await self.rooms.abandon_direct(person, room_id, other) and self.handlers and self.handlers.direct_shared:
+            await self.handlers.direct_shared(person, room_id, other, by)
+        return True
 
     async def _member_left(self, room_id: str, event: RoomMemberEvent) -> None:
         if self.handlers is not None and self.handlers.member_left is not None:

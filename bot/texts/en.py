@@ -705,6 +705,8 @@ TEXTS: dict[str, str] = {
     "kallelse.unproven_ack": "✅ from {user} {when} while an unverified session existed, not counted",
     "identity.changed": "{user} got a new Matrix identity {when}; until an administrator has confirmed it with the "
     "person and sent !identity approve {user}, I take no commands from {user} that change something or convene.",
+    "identity.direct_shared": "{other} was let into my direct room with {user} {when}; I have left the room and "
+    "send what is for {user} in a new one.",
     "identity.approved": "The new identity of {user} is approved. {user} may again give commands that change "
     "something.",
     "identity.nothing": "{user} has no new identity waiting for approval. Nothing was changed.",

@@ -707,6 +707,8 @@ TEXTS: dict[str, str] = {
     "identity.changed": "{user} fick en ny identitet i Matrix {when}; tills en administratör har bekräftat den med "
     "personen och skrivit !identitet godkänn {user} tar jag inte emot kommandon som ändrar något eller kallar från "
     "{user}.",
+    "identity.direct_shared": "{other} släpptes {when} in i mitt direktrum med {user}; jag har lämnat rummet och "
+    "skickar det som är till {user} i ett nytt.",
     "identity.approved": "Den nya identiteten för {user} är godkänd. {user} kan åter ge kommandon som ändrar något.",
     "identity.nothing": "{user} har ingen ny identitet som väntar på godkännande. Ingenting ändrades.",
     "identity.usage": "Ange godkänn och den användare vars nya identitet ska godkännas, till exempel !identitet "

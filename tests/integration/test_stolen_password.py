@@ -517,3 +517,55 @@ async def test_a_replayed_ciphertext_of_the_victims_command_is_refused_after_a_r
     assert await answers(app, replay) == 0, "a replay gets no answer, only a log line"
     for who in BYSTANDERS:
         assert [n for n in await rung(world, who) if n["ts"] >= replayed_at] == [], f"{who} was rung by the replay"
+
+
+async def test_an_outsider_invited_by_the_thief_reads_nothing_the_bot_sends(
+        world: World, phones: Any, thieves: Any) -> None:
+    """With the TiB's password the thief tries to invite an account of their own (cross-signed by itself) into
+    the TiB's encrypted direct room with the bot: in a room the bot opened, only the bot may invite. In a
+    direct room where the person may invite (one opened by an earlier version), the outsider gets in, and the
+    bot leaves the room at once, tells the log room once, and sends the TiB's answers and convocations to a
+    new room: the outsider decrypts nothing from the bot."""
+    room_id, settings = await encrypted_forum(world)
+    tib, mallory = await phones("tib"), await phones("outsider")
+    await tib.join(room_id)
+    app = await world.start_bot(settings)
+    thief = await thieves("tib", keys=False)
+    tib_id, outsider = world.people["tib"].user_id, world.people["outsider"].user_id
+    dm = await direct_room(app, world.people["tib"], 60)
+    await tib.join(dm)
+    status, answer = await thief.call("POST", f"/rooms/{dm}/invite", {"user_id": outsider})
+    assert status == 403, "in a direct room the bot opened, the person cannot invite anyone"
+
+    levels = await app.matrix.rooms.room_state(dm, "m.room.power_levels")  # as an earlier version made it
+    await app.matrix.client.room_put_state(dm, "m.room.power_levels",
+                                           {**levels, "users": {**levels.get("users", {}), tib_id: 100}})
+    status, answer = await thief.call("POST", f"/rooms/{dm}/invite", {"user_id": outsider})
+    assert status == 200, answer
+    await mallory.join(dm)
+
+    async def left() -> bool:
+        status, members = await thief.call("GET", f"/rooms/{dm}/joined_members")
+        return status == 200 and world.bot.user_id not in members["joined"]
+
+    await wait_for(left, 30)
+    await settle(app)
+    asked = await tib.send(dm, "!status samordnande")  # the victim's own verified phone, in the old room
+    await tib.send(room_id, "!kalla samordnande hemligt möte")
+    new_dm = await wait_for(lambda: _other_direct_room(app, tib_id, dm), 60)
+    await tib.join(new_dm)
+    await tib.wait(lambda e: from_bot(world.bot.user_id, new_dm)(e) and "hemligt" in text(e))
+    await settle(app)
+    assert await answers(app, asked) == 0, "nothing more is sent in the room the outsider was let into"
+    read = [text(e) for e in mallory.events if from_bot(world.bot.user_id, dm)(e) and text(e)]
+    assert read == [], f"the outsider read the bot in the direct room: {read}"
+    assert [r for r in await refusals(app) if r[1] == "direct_room:shared"] == [
+        (tib_id, "direct_room:shared", "error.direct_room_shared")]
+    told = [e for e in await room_events(world.clients["admin"], world.rooms["logg"])
+            if e["sender"] == world.bot.user_id and "släpptes" in e["content"].get("body", "")]
+    assert len(told) == 1 and outsider in told[0]["content"]["body"], "the log room is told once"
+
+
+async def _other_direct_room(app: App, user_id: str, old: str) -> str | None:
+    room = app.matrix.rooms.direct_rooms.get(user_id)
+    return room if room not in (None, old) else None
