@@ -69,6 +69,8 @@ class Session:
         self._querying = asyncio.Lock()
         self._cross_signed: dict[str, set[str]] = {}  # the devices each user has cross-signed, as last queried
         self._masters: dict[str, str | None] = {}  # each user's master key, from the same query
+        # Users first looked up because an event of theirs came: their identity is not pinned ahead of time.
+        self._asked_by_event: set[str] = set()
         self._withheld: set[str] = set()  # users whose identity changed unapproved: no room keys for them
         # The Megolm message index of each event nio decrypted, until the sync takes it (against replays).
         self.megolm_index: OrderedDict[str, int] = OrderedDict()
@@ -265,16 +267,22 @@ class Session:
     async def _share_with(self, users: list[str]) -> None:
         """Room keys only for devices cross-signed by the identity the bot trusts for their owner: after an
         identity reset, not even the new identity's devices get one until an administrator approves it. A
-        person seen for the first time has their identity pinned now, whether or not they ever write."""
+        person the bot looks up for the first time before they wrote (at its start, or when it came to share an
+        encrypted room with them) has their identity pinned ahead of time now: the key served, or that none
+        was. One first looked up because their own event came is not: that identity waits for approval."""
         async with self.db.session() as session:
             pins = {user: await identities.get(session, user) for user in users}
         now = datetime.now(UTC)
-        first = [identity.observe(None, user, master, now)[0] for user, pin in pins.items()
-                 if pin is None and user != self.user_id and (master := self._masters.get(user)) is not None]
+        first = [identity.pin_ahead(user, self._masters.get(user)) for user, pin in pins.items()
+                 if pin is None and user != self.user_id and user in self._masters
+                 and user not in self._asked_by_event]
+        for pin in first:
+            pins[pin.user_id] = pin
         if first:
             async def pin_first(session: AsyncSession) -> None:
                 for pin in first:
-                    await identities.put(session, pin, now)
+                    if await identities.get(session, pin.user_id) is None:  # not pinned meanwhile by an event
+                        await identities.put(session, pin, now)
 
             try:
                 await self.db.write(pin_first)
@@ -316,6 +324,8 @@ class Session:
         device = device_id()
         # Asked again when the device is unknown or, as remembered, unsigned: it may have been signed since.
         if device is None or device not in self._cross_signed.get(user_id, set()):
+            if user_id not in self._masters:
+                self._asked_by_event.add(user_id)  # looked up for the first time because of their own event
             self.client.users_for_key_query.add(user_id)
             try:
                 await self.query_keys()

@@ -239,7 +239,7 @@ class Dispatcher:
             return unproven
         key = ctx.incoming.master_key
         if key is not None and not await identity.trusted(ctx, ctx.sender, key):
-            return "error.identity_changed"
+            return "error.identity_new" if await identity.waits_first(ctx, ctx.sender) else "error.identity_changed"
         return None
 
     async def _note_identity(self, user_id: str, key: str, event_id: str) -> None:

@@ -703,20 +703,31 @@ TEXTS: dict[str, str] = {
     "is not verified: your deputy is convened as if nobody had answered. Acknowledge with !ack from a verified "
     "session.",
     "kallelse.unproven_ack": "✅ from {user} {when} while an unverified session existed, not counted",
-    "identity.changed": "{user} got a new Matrix identity {when}; until an administrator has confirmed it with the "
-    "person and sent !identity approve {user}, I take no commands from {user} that change something or convene.",
+    "identity.changed": "{user} got a new Matrix identity {when}, with the fingerprint {fingerprint}; until an "
+    "administrator has compared the fingerprint with the person and sent !identity approve {user} {fingerprint}, I "
+    "take no commands from {user} that change something or convene.",
+    "identity.first": "{user} showed their first Matrix identity {when}, with the fingerprint {fingerprint}, which I "
+    "had not seen ahead of time; until an administrator has compared the fingerprint with the person and sent "
+    "!identity approve {user} {fingerprint}, I take no commands from {user} that change something or convene.",
+    "error.identity_new": "your Matrix identity (cross-signing key) is new to me. Until an administrator has "
+    "confirmed it with you, I take no commands from you that change something or convene.",
+    "identity.other_key": "The identity waiting for {user} has the fingerprint {fingerprint}, not the one you gave: "
+    "the identity was replaced again. Nothing was approved; compare the new fingerprint with the person.",
+    "identity.new_key": "new key {fingerprint}",
+    "identity.first_key": "first key {fingerprint}",
     "identity.direct_shared": "{other} was let into my direct room with {user} {when}; I have left the room and "
     "send what is for {user} in a new one.",
     "identity.approved": "The new identity of {user} is approved. {user} may again give commands that change "
     "something.",
     "identity.nothing": "{user} has no new identity waiting for approval. Nothing was changed.",
-    "identity.usage": "Give approve and the user whose new identity is to be approved, for example !identity approve "
-    "@anna:example.org.",
+    "identity.usage": "Give approve, the user whose new identity is to be approved and the key's fingerprint as "
+    "!identity shows it, for example !identity approve @anna:example.org abcd efgh … (the whole fingerprint).",
     "identity.none_changed": "No identity is waiting for approval.",
-    "identity.changed_title": "New identities waiting for approval:",
+    "identity.changed_title": "Identities waiting for approval:",
     "identity.changed_at": "(new since {when})",
     "cmd.identitet": "Show whose Matrix identity was replaced, and approve a new identity once you have confirmed it "
     "with the person.",
     "arg.verb": "approve",
     "arg.user": "user",
+    "arg.fingerprint": "fingerprint",
 }

@@ -704,20 +704,30 @@ TEXTS: dict[str, str] = {
     "ack.unproven": "Din ✅ är noterad men räknas inte som kvittens, eftersom ditt konto har en session som inte är "
     "verifierad: din ersättare kallas som om ingen hade svarat. Kvittera med !kvittera från en verifierad session.",
     "kallelse.unproven_ack": "✅ från {user} {when} medan en overifierad session fanns, räknas inte",
-    "identity.changed": "{user} fick en ny identitet i Matrix {when}; tills en administratör har bekräftat den med "
-    "personen och skrivit !identitet godkänn {user} tar jag inte emot kommandon som ändrar något eller kallar från "
-    "{user}.",
+    "identity.changed": "{user} fick en ny identitet i Matrix {when}, med fingeravtrycket {fingerprint}; tills en "
+    "administratör har jämfört fingeravtrycket med personen och skrivit !identitet godkänn {user} {fingerprint} tar "
+    "jag inte emot kommandon som ändrar något eller kallar från {user}.",
+    "identity.first": "{user} visade sin första identitet i Matrix {when}, med fingeravtrycket {fingerprint}, som jag "
+    "inte har sett i förväg; tills en administratör har jämfört fingeravtrycket med personen och skrivit !identitet "
+    "godkänn {user} {fingerprint} tar jag inte emot kommandon som ändrar något eller kallar från {user}.",
+    "error.identity_new": "din identitet i Matrix (korssigneringsnyckeln) är ny för mig. Tills en administratör har "
+    "bekräftat den med dig tar jag inte emot kommandon som ändrar något eller kallar från dig.",
+    "identity.other_key": "Den identitet som väntar för {user} har fingeravtrycket {fingerprint}, inte det du angav: "
+    "identiteten har bytts ut igen. Ingenting godkändes; jämför det nya fingeravtrycket med personen.",
+    "identity.new_key": "ny nyckel {fingerprint}",
+    "identity.first_key": "första nyckel {fingerprint}",
     "identity.direct_shared": "{other} släpptes {when} in i mitt direktrum med {user}; jag har lämnat rummet och "
     "skickar det som är till {user} i ett nytt.",
     "identity.approved": "Den nya identiteten för {user} är godkänd. {user} kan åter ge kommandon som ändrar något.",
     "identity.nothing": "{user} har ingen ny identitet som väntar på godkännande. Ingenting ändrades.",
-    "identity.usage": "Ange godkänn och den användare vars nya identitet ska godkännas, till exempel !identitet "
-    "godkänn @anna:example.org.",
+    "identity.usage": "Ange godkänn, den användare vars nya identitet ska godkännas och nyckelns fingeravtryck som "
+    "!identitet visar det, till exempel !identitet godkänn @anna:example.org abcd efgh … (hela fingeravtrycket).",
     "identity.none_changed": "Ingen identitet väntar på godkännande.",
-    "identity.changed_title": "Nya identiteter som väntar på godkännande:",
+    "identity.changed_title": "Identiteter som väntar på godkännande:",
     "identity.changed_at": "(ny sedan {when})",
     "cmd.identitet": "Visa vilkas identitet i Matrix har bytts ut, och godkänn en ny identitet när du har bekräftat "
     "den med personen.",
     "arg.verb": "godkänn",
     "arg.user": "användare",
+    "arg.fingerprint": "fingeravtryck",
 }

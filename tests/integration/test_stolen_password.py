@@ -35,6 +35,7 @@ from support import World, direct_room, room_events, settle, wait_for
 
 from bot.app import App
 from bot.config import Settings
+from bot.domain import identity
 from bot.domain.clock import FakeClock
 from bot.matrix import crosssign
 from bot.state import forums as forum_store
@@ -463,7 +464,10 @@ async def test_a_reset_identity_is_refused_until_an_administrator_approves_it(
         (tib_id, "reaction:request", "error.identity_changed")]
     assert await answers(app, tick) == 1 and await convocations(app) == 0 and not await forum_active(app)
 
-    approve = await admin.send(room_id, f"!identitet godkänn {tib_id}")
+    async with app.db.session() as session:
+        waiting = await session.get(IdentityPin, tib_id)
+    assert waiting is not None
+    approve = await admin.send(room_id, f"!identitet godkänn {tib_id} {identity.fingerprint(waiting.seen_key)}")
     assert "är godkänd" in text(await admin.wait(reply_to(world, room_id, approve)))
     assert await pinned() != first
     await thief.send(room_id, "!aktivera samordnande identitetslarm")
@@ -569,3 +573,40 @@ async def test_an_outsider_invited_by_the_thief_reads_nothing_the_bot_sends(
 async def _other_direct_room(app: App, user_id: str, old: str) -> str | None:
     room = app.matrix.rooms.direct_rooms.get(user_id)
     return room if room not in (None, old) else None
+
+
+async def test_a_first_identity_the_thief_creates_is_refused_told_once_and_rings_nobody(
+        world: World, phones: Any, thieves: Any) -> None:
+    """The TiB has never set up cross-signing (no Element phone yet): the thief creates the account's first
+    identity and signs its own session with it. The bot looked the TiB up at its start and saw no identity, so
+    this one is new: its encrypted `!aktivera` is refused, the log room told once with its fingerprint, nobody
+    rung, and the thief's session gets no room key. (The positive control, an identity the bot pinned ahead of
+    time acting at once, is the TiB's verified phone in the other tests here.)"""
+    room_id, settings = await encrypted_forum(world)
+    sos = await phones("sos")
+    await sos.join(room_id)
+    app = await world.start_bot(settings)
+    tib_id = world.people["tib"].user_id
+    thief = await thieves("tib", keys=True)
+    await thief.client.join(room_id)
+    await thief.reset_identity()  # no identity before: this is the account's first
+    for _ in range(2):
+        await thief.send(room_id, "!aktivera samordnande tjuvlarm")
+    await wait_for(lambda: _count(app, "error.identity_new", 3), 60)  # two commands and the first sight
+    await settle(app)
+    assert not await forum_active(app) and await convocations(app) == 0, "the thief activated the forum"
+    assert [r for r in await refusals(app) if r[2] == "error.identity_new"] == [
+        (tib_id, "identity:first", "error.identity_new"),
+        (tib_id, "command:aktivera", "error.identity_new"), (tib_id, "command:aktivera", "error.identity_new")]
+    async with app.db.session() as session:
+        pin = await session.get(IdentityPin, tib_id)
+    assert pin is not None and pin.pinned_key == "" and pin.seen_key, "nothing trusted; the new key waits"
+    told = [e for e in await room_events(world.clients["admin"], world.rooms["logg"])
+            if e["sender"] == world.bot.user_id and "identitet" in e["content"].get("body", "")]
+    assert len(told) == 1, "the log room is told once"
+    assert tib_id in told[0]["content"]["body"] and identity.fingerprint(pin.seen_key) in told[0]["content"]["body"]
+    for who in BYSTANDERS:
+        assert await rung(world, who) == [], f"{who} was rung"
+    await wait_for(lambda: _true(len(thief.from_bot(world.bot.user_id, room_id)) >= 2), 30)  # the two refusals
+    assert all(isinstance(e, MegolmEvent) for e in thief.from_bot(world.bot.user_id, room_id)), \
+        "no room key for the new identity's session: the thief cannot read the bot"

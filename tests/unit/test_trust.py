@@ -18,19 +18,22 @@ from sqlmodel import col, select
 
 from bot.commands.registry import REACTIONS, UNPROVEN_REACTIONS
 from bot.config import parse_settings
+from bot.domain import identity
 from bot.domain.clock import FakeClock
 from bot.domain.directory import Directory
 from bot.messages import MESSAGE, Incoming, Message, Reaction, message_from_data
 from bot.runtime.dispatch import Dispatcher
+from bot.state import identities
 from bot.state.db import Database
-from bot.state.models import AuditEntry, Convocation, OutboxMessage, Summons
+from bot.state.models import AuditEntry, Convocation, ForumStateRow, OutboxMessage, Summons
 from bot.state.repo import transaction_id
 
 TIB, SOS, ADMIN, BOT = "@tib:example.org", "@sos:example.org", "@admin:example.org", "@bot:example.org"
 RSIB = "@rsib:example.org"
 FORUM, HOME, LOG, DIRECT = "!forum:example.org", "!lst:example.org", "!logg:example.org", "!dm-tib:example.org"
 T0 = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
-OLD_KEY, NEW_KEY = "masterkeyAAAA", "masterkeyBBBB"
+# Master keys as the homeserver serves them (unpadded base64 of 32 bytes).
+OLD_KEY, NEW_KEY, THIRD_KEY = ("masterkeyAAAA" + "a" * 30, "masterkeyBBBB" + "b" * 30, "masterkeyCCCC" + "c" * 30)
 
 
 def settings(url: str, security: dict[str, Any] | None = None, **bot: Any) -> Any:
@@ -67,6 +70,10 @@ class Bot:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.db.close()
+
+    async def pin_ahead(self, user_id: str, key: str | None) -> None:
+        """As the bot's key query does before the person writes: the key served then (or none) is pinned."""
+        await self.db.write(lambda session: identities.put(session, identity.pin_ahead(user_id, key), self.clock.now()))
 
     async def say(self, sender: str, body: str, room: str = FORUM, **proof: Any) -> str:
         self.count += 1
@@ -142,7 +149,8 @@ async def test_the_commands_setting_any_takes_plaintext_as_before(tmp_path: Path
 
 async def test_a_reset_identity_is_refused_told_once_and_restored_by_an_administrator(tmp_path: Path) -> None:
     async with Bot(tmp_path) as bot:
-        await bot.say(TIB, "!status", master_key=OLD_KEY)  # first seen: pinned
+        await bot.pin_ahead(TIB, OLD_KEY)
+        await bot.say(TIB, "!status", master_key=OLD_KEY)
         first = await bot.say(TIB, "!aktivera samordnande storm", master_key=NEW_KEY)
         second = await bot.say(TIB, "!kalla samordnande storm", master_key=NEW_KEY)
         assert await bot.rows(Convocation) == []
@@ -151,23 +159,27 @@ async def test_a_reset_identity_is_refused_told_once_and_restored_by_an_administ
         told = [m for m in await bot.say_all() if m.target == LOG]
         assert len(told) == 1, "the log room is told once"
         assert TIB in told[0].body and "10:00" in told[0].body and ". " not in told[0].body
+        assert identity.fingerprint(NEW_KEY) in told[0].body, "the new key's fingerprint"
         assert "bytts ut" in (await bot.said(first))[0].body and "bytts ut" in (await bot.said(second))[0].body
 
-        refused = await bot.say(SOS, "!identitet godkänn " + TIB)
+        approve = f"!identitet godkänn {TIB} {identity.fingerprint(NEW_KEY)}"
+        refused = await bot.say(SOS, approve)
         assert "administratörer" in (await bot.said(refused))[0].body or "administratör" in \
             (await bot.said(refused))[0].body
         listing = await bot.say(ADMIN, "!identitet")
         assert TIB in (await bot.said(listing))[0].body
-        bad = await bot.say(ADMIN, "!identitet godkänn tib")
-        assert "Användning: !identitet" in (await bot.said(bad))[0].body
-        in_the_clear = await bot.say(ADMIN, "!identitet godkänn " + TIB, plaintext=True)  # the admin's password
+        assert "ny nyckel " + identity.fingerprint(NEW_KEY) in (await bot.said(listing))[0].body
+        for wrong in ("!identitet godkänn tib", "!identitet godkänn " + TIB, f"!identitet godkänn {TIB} abcd"):
+            bad = await bot.say(ADMIN, wrong)
+            assert "Användning: !identitet" in (await bot.said(bad))[0].body, wrong
+        in_the_clear = await bot.say(ADMIN, approve, plaintext=True)  # the admin's password
         assert "okrypterade" in (await bot.said(in_the_clear))[0].body
         assert (ADMIN, "command:identitet", "error.plaintext") in await bot.refusals()
-        approved = await bot.say(ADMIN, "!identitet godkänn " + TIB)
+        approved = await bot.say(ADMIN, approve)
         assert "är godkänd" in (await bot.said(approved))[0].body
-        again = await bot.say(ADMIN, "!identitet godkänn " + TIB)
+        again = await bot.say(ADMIN, approve)
         assert "Ingenting ändrades" in (await bot.said(again))[0].body
-        approvals = [a for a in await bot.rows(AuditEntry) if a.action == "identity:approve"]
+        approvals = [a for a in await bot.rows(AuditEntry) if a.action == "identity:approve" and a.allowed]
         assert [(a.user_id, json.loads(a.detail)["user"]) for a in approvals] == [(ADMIN, TIB)], "audited once"
 
         await bot.say(TIB, "!aktivera samordnande storm", master_key=NEW_KEY)
@@ -177,11 +189,11 @@ async def test_a_reset_identity_is_refused_told_once_and_restored_by_an_administ
 
 async def test_an_identity_that_changes_back_is_trusted_and_a_third_key_is_told_again(tmp_path: Path) -> None:
     async with Bot(tmp_path) as bot:
-        await bot.say(TIB, "!status", master_key=OLD_KEY)
+        await bot.pin_ahead(TIB, OLD_KEY)
         await bot.say(TIB, "!status", master_key=NEW_KEY)
         await bot.say(TIB, "!aktivera samordnande storm", master_key=OLD_KEY)
         assert len(await bot.rows(Convocation)) == 1, "the pinned key is trusted again"
-        await bot.say(TIB, "!status", master_key="masterkeyCCCC")
+        await bot.say(TIB, "!status", master_key=THIRD_KEY)
         assert len([m for m in await bot.say_all() if m.target == LOG and "ny identitet" in m.body]) == 2
 
 
@@ -195,13 +207,14 @@ async def test_a_reaction_that_confirms_counts_only_when_every_session_is_verifi
         answer = await bot.said(refused)
         assert len(answer) == 1 and "alla dina sessioner är verifierade" in answer[0].body
 
-        await bot.react(TIB, request, all_signed=True, master_key=NEW_KEY)  # pinned now: first seen
+        await bot.pin_ahead(TIB, NEW_KEY)  # as the bot's key query pinned it before the TiB wrote
+        await bot.react(TIB, request, all_signed=True, master_key=NEW_KEY)
         assert len(await bot.rows(Convocation)) == 1, "one tap from someone whose sessions are all verified"
 
 
 async def test_a_reaction_under_a_changed_identity_confirms_nothing(tmp_path: Path) -> None:
     async with Bot(tmp_path) as bot:
-        await bot.say(TIB, "!status", master_key=OLD_KEY)
+        await bot.pin_ahead(TIB, OLD_KEY)
         await bot.say(SOS, "!aktivera samordnande storm")
         request = await bot.sent_as("request:")
         await bot.react(TIB, request, all_signed=True, master_key=NEW_KEY)
@@ -283,9 +296,90 @@ async def test_an_administrator_whose_own_identity_changed_cannot_approve_it(tmp
     """A thief with an administrator's password resets that identity: it cannot approve itself; another
     administrator can."""
     async with Bot(tmp_path, admins=[ADMIN, "@admin2:example.org"]) as bot:
-        await bot.say(ADMIN, "!identitet", master_key=OLD_KEY)
-        tried = await bot.say(ADMIN, "!identitet godkänn " + ADMIN, master_key=NEW_KEY)
+        await bot.pin_ahead(ADMIN, OLD_KEY)
+        await bot.pin_ahead("@admin2:example.org", THIRD_KEY)
+        approve = f"!identitet godkänn {ADMIN} {identity.fingerprint(NEW_KEY)}"
+        tried = await bot.say(ADMIN, approve, master_key=NEW_KEY)
         assert "bytts ut" in (await bot.said(tried))[0].body
         assert [a for a in await bot.rows(AuditEntry) if a.action == "identity:approve"] == []
-        await bot.say("@admin2:example.org", "!identitet godkänn " + ADMIN)
+        await bot.say("@admin2:example.org", approve, master_key=THIRD_KEY)
         assert len([a for a in await bot.rows(AuditEntry) if a.action == "identity:approve"]) == 1
+
+
+async def test_a_first_identity_shown_with_the_persons_own_command_waits_for_an_administrator(
+        tmp_path: Path) -> None:
+    """An identity the bot did not pin ahead of time (a password is enough to create an account's first
+    cross-signing keys): refused, audited, told to the log room once with its fingerprint, until approved."""
+    async with Bot(tmp_path) as bot:
+        first = await bot.say(TIB, "!aktivera samordnande storm", master_key=NEW_KEY)
+        second = await bot.say(TIB, "!kalla samordnande storm", master_key=NEW_KEY)
+        assert await bot.rows(Convocation) == []
+        assert [r for r in await bot.refusals() if r[1] != "identity:first"] == [
+            (TIB, "command:aktivera", "error.identity_new"), (TIB, "command:kalla", "error.identity_new")]
+        assert [r for r in await bot.refusals() if r[1] == "identity:first"] == [
+            (TIB, "identity:first", "error.identity_new")], "audited once"
+        for cause in (first, second):
+            assert "är ny för mig" in (await bot.said(cause))[0].body
+        told = [m for m in await bot.say_all() if m.target == LOG]
+        assert len(told) == 1, "the log room is told once"
+        assert "första identitet" in told[0].body and TIB in told[0].body and "10:00" in told[0].body
+        assert identity.fingerprint(NEW_KEY) in told[0].body and ". " not in told[0].body, "one sentence"
+
+        await bot.say(SOS, "!aktivera samordnande storm")  # a member's request: the TiB's ✅ confirms nothing
+        await bot.react(TIB, await bot.sent_as("request:"), all_signed=True, master_key=NEW_KEY)
+        assert await bot.rows(Convocation) == []
+        assert (TIB, "reaction:request", "error.identity_new") in await bot.refusals()
+
+        listing = await bot.say(ADMIN, "!identitet")
+        assert "första nyckel " + identity.fingerprint(NEW_KEY) in (await bot.said(listing))[0].body
+        approved = await bot.say(ADMIN, f"!identitet godkänn {TIB} {identity.fingerprint(NEW_KEY)}")
+        assert "är godkänd" in (await bot.said(approved))[0].body
+        await bot.say(TIB, "!aktivera samordnande storm", master_key=NEW_KEY)
+        assert len(await bot.rows(Convocation)) == 1, "approved, the identity acts"
+        assert len([m for m in await bot.say_all() if m.target == LOG and "identitet" in m.body]) == 1, "told once"
+
+
+async def test_an_identity_that_appears_on_an_account_the_bot_saw_without_one_waits_for_an_administrator(
+        tmp_path: Path) -> None:
+    async with Bot(tmp_path) as bot:
+        await bot.pin_ahead(TIB, None)  # the key query at the bot's start: no cross-signing yet
+        await bot.say(TIB, "!aktivera samordnande storm", master_key=NEW_KEY)
+        assert await bot.rows(Convocation) == []
+        assert (TIB, "command:aktivera", "error.identity_new") in await bot.refusals()
+        assert len([m for m in await bot.say_all() if m.target == LOG and "första identitet" in m.body]) == 1
+
+
+async def test_an_identity_pinned_ahead_of_time_acts_at_once_and_its_tick_confirms(tmp_path: Path) -> None:
+    """The positive control: the bot pinned the key from a key query before the person wrote."""
+    async with Bot(tmp_path) as bot:
+        await bot.pin_ahead(TIB, OLD_KEY)
+        await bot.say(SOS, "!aktivera samordnande storm")
+        await bot.react(TIB, await bot.sent_as("request:"), all_signed=True, master_key=OLD_KEY)
+        assert len(await bot.rows(Convocation)) == 1, "one tap confirms"
+        ended = await bot.say(TIB, "!avaktivera samordnande", master_key=OLD_KEY)
+        assert (await bot.rows(ForumStateRow))[0].mode == "ordinary", "a typed command acts at once"
+        assert len(await bot.said(ended)) >= 1
+        assert await bot.refusals() == []
+        assert [m for m in await bot.say_all() if m.target == LOG and "identitet" in m.body] == []
+
+
+async def test_an_approval_names_one_key_and_a_newer_reset_in_between_is_not_approved(tmp_path: Path) -> None:
+    async with Bot(tmp_path) as bot:
+        await bot.pin_ahead(TIB, OLD_KEY)
+        await bot.say(TIB, "!status", master_key=NEW_KEY)  # reset once: the administrator reads this fingerprint
+        await bot.say(TIB, "!status", master_key=THIRD_KEY)  # and again, before the approval
+        tried = await bot.say(ADMIN, f"!identitet godkänn {TIB} {identity.fingerprint(NEW_KEY)}")
+        answer = (await bot.said(tried))[0].body
+        assert "bytts ut igen" in answer and identity.fingerprint(THIRD_KEY) in answer
+        assert "Ingenting godkändes" in answer
+        await bot.say(TIB, "!aktivera samordnande storm", master_key=THIRD_KEY)
+        assert await bot.rows(Convocation) == [], "the newer key is not approved"
+        assert (ADMIN, "identity:approve", "identity.other_key") in await bot.refusals()
+
+        for user in (SOS, "@okand:example.org"):  # nothing waits for SOS; nobody is known by the other id
+            nothing = await bot.say(ADMIN, f"!identitet godkänn {user} {identity.fingerprint(OLD_KEY)}")
+            said = await bot.said(nothing)
+            assert len(said) == 1 and "Ingenting ändrades" in said[0].body and said[0].body.count(". ") == 1
+        assert [r for r in await bot.refusals() if r[2] == "identity.nothing"] == [
+            (ADMIN, "identity:approve", "identity.nothing")] * 2
+        assert [a for a in await bot.rows(AuditEntry) if a.action == "identity:approve" and a.allowed] == []
