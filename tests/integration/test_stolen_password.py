@@ -569,6 +569,20 @@ async def test_an_outsider_invited_by_the_thief_reads_nothing_the_bot_sends(
             if e["sender"] == world.bot.user_id and "släpptes" in e["content"].get("body", "")]
     assert len(told) == 1 and outsider in told[0]["content"]["body"], "the log room is told once"
 
+    # A direct room the thief opens as the TiB with the outsider invited too is left, and never the TiB's.
+    status, answer = await thief.call("POST", "/createRoom", {"is_direct": True, "preset": "trusted_private_chat",
+                                                              "invite": [world.bot.user_id, outsider],
+                                                              "initial_state": [ENCRYPTED]})
+    assert status == 200, answer
+    shared = str(answer["room_id"])
+
+    async def bot_left() -> bool:
+        status, member = await thief.call("GET", f"/rooms/{shared}/state/m.room.member/{world.bot.user_id}")
+        return status == 200 and member.get("membership") == "leave"
+
+    await wait_for(bot_left, 30)
+    assert app.matrix.rooms.direct_rooms.get(tib_id) == new_dm, "the room with the outsider is not the TiB's"
+
 
 async def _other_direct_room(app: App, user_id: str, old: str) -> str | None:
     room = app.matrix.rooms.direct_rooms.get(user_id)
@@ -610,3 +624,23 @@ async def test_a_first_identity_the_thief_creates_is_refused_told_once_and_rings
     await wait_for(lambda: _true(len(thief.from_bot(world.bot.user_id, room_id)) >= 2), 30)  # the two refusals
     assert all(isinstance(e, MegolmEvent) for e in thief.from_bot(world.bot.user_id, room_id)), \
         "no room key for the new identity's session: the thief cannot read the bot"
+
+
+async def test_the_documented_limit_a_keyless_sessions_tick_confirms(world: World, phones: Any, thieves: Any) -> None:
+    """What stays open, shown rather than only said (docs/SECURITY.md, "What stays open"): a session that never
+    uploads device keys is invisible to a key query, so its ✅ looks like the victim's own one-tap ✅ from a
+    verified phone. It confirms an activation request, and nothing refuses it. If this test fails, the gap was
+    closed: change docs/SECURITY.md with it."""
+    room_id, settings = await encrypted_forum(world)
+    tib, sos = await phones("tib"), await phones("sos")
+    for p in (tib, sos):
+        await p.join(room_id)
+    app = await world.start_bot(settings)
+    thief = await thieves("tib", keys=False)
+    await sos.send(room_id, "!aktivera samordnande storm")
+    request_room, request = await sent(app, "request:")
+    await thief.react(request_room, request)
+    await wait_for(lambda: forum_active(app), 60)
+    await settle(app)
+    assert await convocations(app) == 1, "the keyless session's ✅ confirmed the request: the documented limit"
+    assert await refusals(app) == [], "nothing refused it: the bot cannot see the session"
