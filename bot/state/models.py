@@ -533,8 +533,9 @@ class BoardLink(SQLModel, table=True):
 
 
 class IdentityPin(SQLModel, table=True):
-    """A person's cross-signing identity as the bot trusts it: the first master key it saw, or the one an
-    administrator approved; and the one the homeserver serves now, which differs after a reset."""
+    """A person's cross-signing identity as the bot trusts it: the master key a key query showed before the
+    person wrote ("" if it showed none), or the one an administrator approved; and the one the homeserver
+    serves now, which differs after a reset or a first identity not seen ahead of time."""
 
     __tablename__ = "identity_pin"
     user_id: str = Field(primary_key=True)

@@ -414,8 +414,9 @@ async def _refused(app: App, action: str) -> bool:
 async def test_a_reset_identity_is_refused_until_an_administrator_approves_it(
         world: World, phones: Any, thieves: Any) -> None:
     """Attack 4: with the password the thief replaces the account's cross-signing keys and signs its own session;
-    its encrypted `!aktivera` is refused (the bot pinned the first master key it saw), the log room is told
-    once, nobody is rung; after the administrator's `!identitet godkänn`, the new identity acts."""
+    its encrypted `!aktivera` is refused (the bot pinned the master key it saw ahead of time), the log room is
+    told once, nobody is rung; after the administrator's `!identitet godkänn` with the new key's fingerprint,
+    the new identity acts."""
     room_id, settings = await encrypted_forum(world)
     tib, admin, sos = await phones("tib"), await phones("admin"), await phones("sos")
     for p in (tib, admin, sos):
