@@ -283,6 +283,8 @@ class Session:
                 for pin in first:
                     if await identities.get(session, pin.user_id) is None:  # not pinned meanwhile by an event
                         await identities.put(session, pin, now)
+                        await repo.audit(session, at=now, user_id=pin.user_id, action="identity:pinned",
+                                         detail={"key": pin.pinned or None})
 
             try:
                 await self.db.write(pin_first)

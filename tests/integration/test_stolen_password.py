@@ -616,6 +616,10 @@ async def test_a_first_identity_the_thief_creates_is_refused_told_once_and_rings
     async with app.db.session() as session:
         pin = await session.get(IdentityPin, tib_id)
     assert pin is not None and pin.pinned_key == "" and pin.seen_key, "nothing trusted; the new key waits"
+    async with app.db.session() as session:
+        pinned = (await session.exec(select(AuditEntry).where(AuditEntry.action == "identity:pinned",
+                                                               AuditEntry.user_id == tib_id))).all()
+    assert [json.loads(a.detail)["key"] for a in pinned] == [None], "pinned ahead, once: no identity then"
     told = [e for e in await room_events(world.clients["admin"], world.rooms["logg"])
             if e["sender"] == world.bot.user_id and "identitet" in e["content"].get("body", "")]
     assert len(told) == 1, "the log room is told once"
