@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 from bot.commands.registry import Access, Arg, command
-from bot.domain.identity import fingerprint
+from bot.domain.identity import fingerprint as readable
 from bot.domain.names import normalise
 from bot.flows import identity
 from bot.flows.context import Context
@@ -41,12 +41,8 @@ async def identitet(ctx: Context, verb: str | None, user: str | None, fingerprin
     if outcome is identity.Approval.APPROVED:
         return [ctx.reply(Rich().text(ctx.t("identity.approved", user=user)))]
     if outcome is identity.Approval.OTHER_KEY and pin is not None:
-        return [ctx.reply(Rich().text(ctx.t("identity.other_key", user=user, fingerprint=_print(pin.seen))))]
+        return [ctx.reply(Rich().text(ctx.t("identity.other_key", user=user, fingerprint=readable(pin.seen))))]
     return [ctx.reply(Rich().text(ctx.t("identity.nothing", user=user)))]
-
-
-def _print(key: str) -> str:
-    return fingerprint(key)
 
 
 async def _waiting(ctx: Context) -> Rich:
@@ -57,7 +53,8 @@ async def _waiting(ctx: Context) -> Rich:
     rich = Rich().bold(ctx.t("identity.changed_title"))
     for pin in changed:
         rich.item().pill(pin.user_id)
-        rich.text(" " + ctx.t("identity.first_key" if pin.first else "identity.new_key", fingerprint=_print(pin.seen)))
+        key = "identity.first_key" if pin.first else "identity.new_key"
+        rich.text(" " + ctx.t(key, fingerprint=readable(pin.seen)))
         if pin.changed_at is not None:
             rich.text(" " + ctx.t("identity.changed_at", when=ctx.when(pin.changed_at)))
     return rich
