@@ -16,6 +16,7 @@ GSM_BASIC = frozenset(
     "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà")
 GSM_EXTENSION = frozenset("^{}\\[~]|€\f")
 SMS_LENGTH = 160
+MIN_KEPT = 12  # an event's name is shortened to this before the forum's name gives way
 
 # A reply that acknowledges: `1`, `ok`, `kvittera` (and the English words).
 ACK_WORDS = frozenset({"1", "ok", "okej", "kvittera", "kvitterar", "kvitterat", "ack", "ja", "yes"})
@@ -51,17 +52,24 @@ def to_gsm(text: str) -> str:
     return re.sub(" {2,}", " ", "".join(out))
 
 
-def fit(parts: list[str], shrinkable: int) -> str:
-    """Join `parts` into one SMS, shortening `parts[shrinkable]` (a name a person wrote) when the whole is
-    longer than one message. The other parts are the bot's own words and always fit."""
+def fit(parts: list[str], *shrinkable: int) -> str:
+    """Join `parts` into one SMS. When the whole is longer than one message, the parts named in `shrinkable`
+    (names a person wrote: the event, then the forum) are shortened in that order, each only as far as needed
+    and none below a few characters while a later one can still give way. The other parts are the bot's own
+    words and always fit."""
     parts = [to_gsm(p) for p in parts]
-    over = gsm_length("".join(parts)) - SMS_LENGTH
-    if over > 0:
-        name = parts[shrinkable]
-        kept = max(0, len(name) - over - 1)
-        parts[shrinkable] = (name[:kept].rstrip() + ".") if kept else ""
-        while gsm_length("".join(parts)) > SMS_LENGTH and parts[shrinkable]:
-            parts[shrinkable] = parts[shrinkable][:-2] + "."
+    for round_, index in enumerate(shrinkable):
+        keep = 0 if round_ == len(shrinkable) - 1 else MIN_KEPT
+        over = gsm_length("".join(parts)) - SMS_LENGTH
+        if over <= 0:
+            break
+        name = parts[index]
+        kept = max(keep, len(name) - over - 1)
+        if kept >= len(name):
+            continue
+        parts[index] = (name[:kept].rstrip() + ".") if kept else ""
+        while gsm_length("".join(parts)) > SMS_LENGTH and len(parts[index]) > keep + 1:
+            parts[index] = parts[index][:-2].rstrip() + "."
     return "".join(parts)
 
 

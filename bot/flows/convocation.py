@@ -159,11 +159,14 @@ async def convene(ctx: Context, forum: Forum, state: ForumState, *, kind: str, s
     """
     now = ctx.clock.now()
     roster = await ctx.roster()
+    if into is None and escalate:
+        await store.stop_escalations(ctx.session, forum.id)  # a new convocation supersedes the last one
+        if function_ids is None:  # the whole composition, for a conference no later than theirs: replaced
+            await store.end(ctx.session, await store.standing(ctx.session, forum.id, starts_by=starts_at or now),
+                            now, "replaced")
     if function_ids is None:
         function_ids = await current_composition(ctx, forum, state)
     first = [f.id for f in conveners(ctx.directory, forum)] + [state.chair_function(forum)]
-    if into is None and escalate:
-        await store.stop_escalations(ctx.session, forum.id)  # a new convocation supersedes the last one
     wait = sms_wait(ctx, state.active, meeting_sms_after)
     convocation = into or await store.add(ctx.session, Convocation(
         forum_id=forum.id, kind=kind, activation_id=state.activation_id, event=state.event, subject=subject,
@@ -373,7 +376,7 @@ async def escalate(ctx: Context, convocation_id: int, summons_ids: Sequence[int]
     """Move the due, still unanswered summonses of one convocation to their next step."""
     now = ctx.clock.now()
     convocation = await store.get(ctx.session, convocation_id)
-    if convocation is None:
+    if convocation is None or convocation.ended_at is not None:
         return []
     forum = ctx.directory.forum(convocation.forum_id)
     state = await forum_store.forum_state(ctx.session, forum.id)
@@ -460,31 +463,78 @@ def event_key(convocation: Convocation) -> str:
     return f"activation:{convocation.activation_id}" if convocation.activation_id else f"conv:{convocation.id}"
 
 
-def convocation_text(ctx: Context, forum: Forum, convocation: Convocation) -> str:
-    """What, when, how to join, how to acknowledge, in one GSM message:
-    'AKTIVERAT snöoväder: Regionalt samordnande forum, konf 03:15. Ring 08-123 456 78 PIN 4711. Svara 1 = kvittera'"""
-    starts = convocation.starts_at.astimezone(ctx.tz)
-    today = starts.date() == ctx.clock.now().astimezone(ctx.tz).date()
-    when = f"{starts:%H:%M}" if today else ctx.when(starts)
-    head = ctx.t("sms.exercise") if convocation.exercise else ""
-    if convocation.mode == "activated" and convocation.event:
-        head += ctx.t("sms.activated", event=convocation.event)
-    else:
-        head += ctx.t("sms.convened")
+def sender_name(ctx: Context, forum: Forum) -> str:
+    """Who an SMS about a forum is from: the organisation that convenes it ('Länsstyrelsen Stockholm')."""
+    found = conveners(ctx.directory, forum)
+    return ctx.directory.organisation(found[0].organisation).name if found else ctx.t("sms.sender")
+
+
+def sms_when(ctx: Context, at: datetime) -> str:
+    local = at.astimezone(ctx.tz)
+    return f"{local:%H:%M}" if local.date() == ctx.clock.now().astimezone(ctx.tz).date() else ctx.when(local)
+
+
+def sms_head(ctx: Context, forum: Forum, convocation: Convocation, word: str | None = None) -> list[str]:
+    """The sender, ÖVNING (once), the word (AKTIVERAT, AVSLUTAT, FLYTTAD, Kallelse), the event: how every SMS
+    about a convocation begins. The event (index 3) is shortened before the forum that follows (index 5):
+    `fit(parts, 3, 5)`."""
+    exercise = ctx.t("sms.exercise") if convocation.exercise else ""
+    event = convocation.event if convocation.mode == "activated" and convocation.event else ""
+    if word is None:
+        word = ctx.t("sms.word.activated") if event else ctx.t("sms.word.convened")
+    return [ctx.t("sms.from", sender=sender_name(ctx, forum)), exercise, word, f" {event}" if event else "", ": "]
+
+
+def convocation_text(ctx: Context, forum: Forum, convocation: Convocation, code: str = "") -> str:
+    """Who sends, what, when, how to join, how to acknowledge, in one GSM message: 'Länsstyrelsen Stockholm:
+    AKTIVERAT snöoväder: Regionalt samordnande forum, konf 03:15. Ring 08-123 456 78 PIN 4711. Svara 1 =
+    kvittera' (`code`, when the number has another convocation open: 'Svara 1A = kvittera')."""
     dial = ""
     if forum.conference.phone:
         number = policy.readable_phone(forum.conference.phone)
         dial = ctx.t("sms.dial_pin" if forum.conference.pin else "sms.dial", number=number,
                      pin=forum.conference.pin or "")
-    parts = [head, forum.name, ctx.t("sms.when", when=when), dial, ctx.t("sms.ack")]
-    return fit(parts, 1)
+    when = ctx.t("sms.when", when=sms_when(ctx, convocation.starts_at))
+    parts = [*sms_head(ctx, forum, convocation), forum.name, when, dial, ctx.t("sms.ack", code=code)]
+    return fit(parts, 3, 5)
+
+
+def ended_text(ctx: Context, forum: Forum, convocation: Convocation, moved_to: datetime | None = None) -> str:
+    """'Länsstyrelsen Stockholm: AVSLUTAT snöoväder: Regionalt samordnande forum. Kallelsen gäller inte
+    längre.' or, moved, 'FLYTTAD: Veckomöte, ny tid 11:00.' with the dial-in."""
+    if moved_to is None:
+        word = ctx.t("sms.word.ended" if convocation.mode == "activated" else "sms.word.cancelled")
+        return fit([*sms_head(ctx, forum, convocation, word), forum.name, ctx.t("sms.ended")], 3, 5)
+    dial = ""
+    if forum.conference.phone:
+        dial = ctx.t("sms.dial_pin" if forum.conference.pin else "sms.dial",
+                     number=policy.readable_phone(forum.conference.phone), pin=forum.conference.pin or "")
+    return fit([*sms_head(ctx, forum, convocation, ctx.t("sms.word.moved")), forum.name,
+                ctx.t("sms.moved", when=sms_when(ctx, moved_to)), dial], 3, 5)
+
+
+async def tell_texted_it_ended(ctx: Context, forum: Forum, ended: Sequence[Convocation],
+                               moved_to: datetime | None = None) -> list[Outgoing]:
+    """One short SMS to each person the gateway took one of these convocations' SMS for: it is over (or
+    moved to `moved_to`). Nobody who was not texted gets one, and nobody gets two."""
+    out: list[Outgoing] = []
+    told: set[str] = set()
+    for convocation in ended:
+        for row in await sms_store.texted(ctx.session, ref(convocation)):
+            if row.user_id is None or row.user_id in told:
+                continue
+            told.add(row.user_id)
+            out.append(Sms(key=f"end:{ref(convocation)}:{row.user_id}", kind="notice", number=row.number,
+                           lookup=row.lookup, text=ended_text(ctx, forum, convocation, moved_to),
+                           user_id=row.user_id, ref=ref(convocation), event_key=event_key(convocation)))
+    return out
 
 
 async def text_convened(ctx: Context, convocation: Convocation, people: Sequence[str]) -> list[Outgoing]:
     """One SMS for the convocation to each of `people` who has a number and has not had it yet, within the
     event's cap (reaching it is told to the chair once). Nothing without SMS configured."""
     configured = ctx.directory.settings.sms
-    if configured is None or not people:
+    if configured is None or not people or convocation.ended_at is not None:
         return []
     forum = ctx.directory.forum(convocation.forum_id)
     numbers = await sms_store.numbers_of(ctx.session, people)

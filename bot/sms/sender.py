@@ -19,7 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.config import SmsSettings
 from bot.domain.clock import Clock
 from bot.domain.sms import mask
-from bot.state import repo
+from bot.state import convocations, repo
 from bot.state import sms as store
 from bot.state.db import Database
 from bot.state.models import SmsMessage
@@ -96,6 +96,11 @@ class SmsSender:
                 due = list(await store.due(session, self.clock.now(), DUE_LIMIT))
                 if not due:
                     return await store.next_not_before(session)
+                ended = await convocations.ended_refs(session, [r.ref for r in due if r.ref])
+            if ended:  # a step of a convocation that ended after it was written: never sent
+                refs = sorted(ended)
+                await self.db.write(lambda session, refs=refs: store.cancel_steps(session, refs))  # type: ignore[misc]
+                due = [r for r in due if r.ref not in ended or r.kind != "convocation"]
             for row in due:
                 if self.stopped:
                     return None

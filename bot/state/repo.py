@@ -169,6 +169,21 @@ async def mark_sent(session: AsyncSession, message_id: int, room_id: str, event_
                           .values(sent_at=at, room_id=room_id, event_id=event_id))
 
 
+CANCELLED = "cancelled: the convocation has ended"
+
+
+async def cancel_steps(session: AsyncSession, refs: Sequence[str], people: Sequence[str] | None = None) -> int:
+    """The Matrix steps of these convocations not sent yet (room pings, direct messages, reminders) are not
+    sent: marked failed, with why. `people`: only their direct messages."""
+    if not refs:
+        return 0
+    query = update(OutboxMessage).where(col(OutboxMessage.ref).in_(list(refs)), *_undelivered(EVERY))
+    if people is not None:
+        query = query.where(col(OutboxMessage.target).in_([f"user:{p}" for p in people]))
+    result = await session.exec(query.values(failed=True, last_error=CANCELLED))
+    return int(result.rowcount or 0)
+
+
 async def mark_retry(session: AsyncSession, message_id: int, not_before: datetime, error: str,
                      *, give_up: bool = False) -> None:
     row = await session.get(OutboxMessage, message_id)

@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.state.models import PhoneNumber, SmsCode, SmsMessage
 
 QUEUED, ACCEPTED, DELIVERED, FAILED = "queued", "accepted", "delivered", "failed"
+CANCELLED = "cancelled"  # never sent: its convocation ended (or its person was called out) before it went
 GATEWAY = "sms:gateway"  # bot_state: "ok", or "down <since> <why>", as the sender last found the gateway
 
 # ---- numbers ----
@@ -140,6 +141,26 @@ async def next_not_before(session: AsyncSession) -> datetime | None:
     query = select(func.min(SmsMessage.not_before)).where(SmsMessage.state == QUEUED)
     value: datetime | None = (await session.exec(query)).first()  # the column's type: aware, on both backends
     return value
+
+
+async def cancel_steps(session: AsyncSession, refs: Sequence[str], people: Sequence[str] | None = None) -> int:
+    """The SMS of these convocations not handed to the gateway yet are not sent (`people`: only theirs)."""
+    if not refs:
+        return 0
+    query = update(SmsMessage).where(col(SmsMessage.ref).in_(list(refs)), col(SmsMessage.state) == QUEUED,
+                                     col(SmsMessage.kind) == "convocation")
+    if people is not None:
+        query = query.where(col(SmsMessage.user_id).in_(list(people)))
+    result = await session.exec(query.values(state=CANCELLED))
+    return int(result.rowcount or 0)
+
+
+async def texted(session: AsyncSession, ref: str) -> list[SmsMessage]:
+    """The convocation SMS of one convocation that the gateway took: those who got it by SMS."""
+    query = (select(SmsMessage).where(SmsMessage.ref == ref, SmsMessage.kind == "convocation",
+                                      col(SmsMessage.state).in_([ACCEPTED, DELIVERED]))
+             .order_by(col(SmsMessage.id)))
+    return list((await session.exec(query)).all())
 
 
 async def backlog(session: AsyncSession) -> int:
