@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 
 # GSM 03.38: the basic alphabet, and the extension table whose characters take two places.
 GSM_BASIC = frozenset(
@@ -105,5 +106,37 @@ def mask(number: str) -> str:
 
 def is_ack(text: str) -> bool:
     """Whether a reply acknowledges: '1', 'ok', 'Kvittera', '1.' (case and trailing punctuation aside)."""
-    words = text.strip().lower().rstrip(".!").split()
-    return len(words) == 1 and words[0] in ACK_WORDS
+    reply = parse_reply(text)
+    return reply.kind == ACK and reply.rest == ""
+
+
+ACK, DECLINE, UNCLEAR = "ack", "decline", "unclear"
+DECLINE_WORDS = frozenset({"2", "nej", "no", "kan inte", "kaninte", "avböjer", "avbojer"})
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What a reply to the bot's SMS says: acknowledge (`1`, `1A`, `ok`, `1 kommer 10:15`), decline (`2`,
+    `nej`), or something the bot cannot read. `code` is the letter of the convocation it names (`1A`: 'A'),
+    `rest` what followed the word ('kommer 10:15'), for the arrival time."""
+
+    kind: str
+    code: str | None = None
+    rest: str = ""
+
+
+def parse_reply(text: str) -> Reply:
+    """A reply as people write it: '1', '1a', '1 A', 'OK!', 'ja', '1 kommer 10:15', '2', '2B', 'Nej.', 'kan inte'."""
+    clean = re.sub(r"[.!,]+$", "", text.strip().lower()).strip()
+    match = re.fullmatch(r"([12])\s*([a-z])?(?:\s+(.*))?", clean)
+    if match:
+        kind = ACK if match.group(1) == "1" else DECLINE
+        return Reply(kind, match.group(2).upper() if match.group(2) else None, (match.group(3) or "").strip())
+    if clean in DECLINE_WORDS:
+        return Reply(DECLINE)
+    words = clean.split()
+    if words and words[0] in ACK_WORDS:
+        return Reply(ACK, None, " ".join(words[1:]))
+    if words and words[0] in ("kommer", "coming"):
+        return Reply(ACK, None, clean)
+    return Reply(UNCLEAR)

@@ -356,6 +356,51 @@ async def acknowledge(ctx: Context, pending: Sequence[Summons], ack: Ack) -> lis
     return list(done.values())
 
 
+async def decline(ctx: Context, pending: Sequence[Summons], channel: str) -> tuple[Forum, list[Function], list[Call]]:
+    """The sender cannot come (`2` / `nej` by SMS): each summons is marked declined, its timers stop, and the
+    deputies of its function are convened at once; the chair is told in the forum room. Returns the forum, the
+    functions declined and the deputies convened (the caller adds the messages `decline_messages` makes)."""
+    now = ctx.clock.now()
+    roster = await ctx.roster()
+    convocation = await store.get(ctx.session, pending[0].convocation_id)
+    assert convocation is not None and convocation.id is not None
+    forum = ctx.directory.forum(convocation.forum_id)
+    convened = {s.function_id for s in await store.summonses(ctx.session, convocation.id)}
+    deputies: list[Call] = []
+    for summons in pending:
+        summons.declined_at, summons.due_at, summons.sms_due_at = now, None, None
+        summons.ack_note = f"declined:{channel}"
+        ctx.session.add(summons)
+        found = policy.deputy_calls(roster, summons.function_id, now, convened)
+        convened |= {d.function.id for d in found}
+        deputies += found
+    sms_due = now + timedelta(seconds=convocation.sms_after) if convocation.sms_after is not None else None
+    for call in deputies:
+        await store.summon(ctx.session, convocation.id, call.function.id, call.holders, now,
+                           due_at=now + call.function.ack_within if call.holders else None,
+                           deputy_for=call.deputy_for, sms_due_at=sms_due if call.holders else None)
+    return forum, [ctx.directory.function(s.function_id) for s in pending], deputies
+
+
+async def decline_messages(ctx: Context, convocation_id: int, functions: Sequence[Function],
+                           deputies: Sequence[Call]) -> list[Outgoing]:
+    """The chair told in the forum room who cannot come and which deputies are convened; the deputies' ping,
+    direct message and (without Matrix) SMS."""
+    convocation = await store.get(ctx.session, convocation_id)
+    assert convocation is not None
+    forum = ctx.directory.forum(convocation.forum_id)
+    state = await forum_store.forum_state(ctx.session, forum.id)
+    said = ctx.t("conv.declined", user=ctx.sender, functions=names(functions))
+    said += " " + (ctx.t("conv.deputies", functions=names([c.function for c in deputies])) if deputies
+                   else ctx.t("conv.no_deputy"))
+    out = await tell_chair(ctx, forum, state, said, ref(convocation))
+    if deputies:
+        out += room_ping(ctx, forum, state, convocation, deputies)
+        out += await direct_messages(ctx, forum, state, convocation, deputies)
+        out += await text_convened(ctx, convocation, [u for u in policy.people(deputies) if not on_matrix(u)])
+    return out
+
+
 def ack_text(ctx: Context, acknowledged: Sequence[Acknowledged], ack: Ack) -> Rich:
     rich = Rich()
     for i, item in enumerate(acknowledged):
@@ -474,43 +519,51 @@ def sms_when(ctx: Context, at: datetime) -> str:
     return f"{local:%H:%M}" if local.date() == ctx.clock.now().astimezone(ctx.tz).date() else ctx.when(local)
 
 
-def sms_head(ctx: Context, forum: Forum, convocation: Convocation, word: str | None = None) -> list[str]:
-    """The sender, ÖVNING (once), the word (AKTIVERAT, AVSLUTAT, FLYTTAD, Kallelse), the event: how every SMS
-    about a convocation begins. The event (index 3) is shortened before the forum that follows (index 5):
-    `fit(parts, 3, 5)`."""
+def sms_head(ctx: Context, convocation: Convocation, word: str | None = None) -> list[str]:
+    """ÖVNING (once), the word (AKTIVERAT, AVSLUTAT, INSTÄLLT, FLYTTAD, Kallelse) and the event: how every SMS
+    about a convocation begins. The event (index 2) is shortened before the forum's name that follows it
+    (index 4): `fit(parts, *SHRINK)`."""
     exercise = ctx.t("sms.exercise") if convocation.exercise else ""
     event = convocation.event if convocation.mode == "activated" and convocation.event else ""
     if word is None:
         word = ctx.t("sms.word.activated") if event else ctx.t("sms.word.convened")
-    return [ctx.t("sms.from", sender=sender_name(ctx, forum)), exercise, word, f" {event}" if event else "", ": "]
+    return [exercise, word, f" {event}" if event else "", ": "]
+
+
+SHRINK = (2, 4)  # the event's name, then the forum's
+
+
+def signature(ctx: Context, forum: Forum | None) -> str:
+    """' /Länsstyrelsen Stockholm': who sends, at the end of every SMS."""
+    return ctx.t("sms.signature", sender=sender_name(ctx, forum) if forum else ctx.t("sms.sender"))
 
 
 def convocation_text(ctx: Context, forum: Forum, convocation: Convocation, code: str = "") -> str:
-    """Who sends, what, when, how to join, how to acknowledge, in one GSM message: 'Länsstyrelsen Stockholm:
-    AKTIVERAT snöoväder: Regionalt samordnande forum, konf 03:15. Ring 08-123 456 78 PIN 4711. Svara 1 =
-    kvittera' (`code`, when the number has another convocation open: 'Svara 1A = kvittera')."""
-    dial = ""
-    if forum.conference.phone:
-        number = policy.readable_phone(forum.conference.phone)
-        dial = ctx.t("sms.dial_pin" if forum.conference.pin else "sms.dial", number=number,
-                     pin=forum.conference.pin or "")
+    """What, when, how to join, how to acknowledge and who sends, in one GSM message: 'AKTIVERAT snöoväder:
+    Regionalt samordnande forum, konf 03:15. Ring 08-123 456 78 PIN 4711. Svara 1 = kvittera /Länsstyrelsen
+    Stockholm' (`code`, when the number has another convocation open: 'Svara 1A = kvittera')."""
     when = ctx.t("sms.when", when=sms_when(ctx, convocation.starts_at))
-    parts = [*sms_head(ctx, forum, convocation), forum.name, when, dial, ctx.t("sms.ack", code=code)]
-    return fit(parts, 3, 5)
+    return fit([*sms_head(ctx, convocation), forum.name, when, dial_text(ctx, forum), ctx.t("sms.ack", code=code),
+                signature(ctx, forum)], *SHRINK)
+
+
+def dial_text(ctx: Context, forum: Forum) -> str:
+    if not forum.conference.phone:
+        return ""
+    return ctx.t("sms.dial_pin" if forum.conference.pin else "sms.dial",
+                 number=policy.readable_phone(forum.conference.phone), pin=forum.conference.pin or "")
 
 
 def ended_text(ctx: Context, forum: Forum, convocation: Convocation, moved_to: datetime | None = None) -> str:
-    """'Länsstyrelsen Stockholm: AVSLUTAT snöoväder: Regionalt samordnande forum. Kallelsen gäller inte
-    längre.' or, moved, 'FLYTTAD: Veckomöte, ny tid 11:00.' with the dial-in."""
+    """'AVSLUTAT snöoväder: Regionalt samordnande forum. Kallelsen gäller inte längre. /Länsstyrelsen
+    Stockholm' or, moved, 'FLYTTAD: Regionalt samordnande forum, ny tid 11:00. Ring …'."""
     if moved_to is None:
         word = ctx.t("sms.word.ended" if convocation.mode == "activated" else "sms.word.cancelled")
-        return fit([*sms_head(ctx, forum, convocation, word), forum.name, ctx.t("sms.ended")], 3, 5)
-    dial = ""
-    if forum.conference.phone:
-        dial = ctx.t("sms.dial_pin" if forum.conference.pin else "sms.dial",
-                     number=policy.readable_phone(forum.conference.phone), pin=forum.conference.pin or "")
-    return fit([*sms_head(ctx, forum, convocation, ctx.t("sms.word.moved")), forum.name,
-                ctx.t("sms.moved", when=sms_when(ctx, moved_to)), dial], 3, 5)
+        return fit([*sms_head(ctx, convocation, word), forum.name, ctx.t("sms.ended"), signature(ctx, forum)],
+                   *SHRINK)
+    return fit([*sms_head(ctx, convocation, ctx.t("sms.word.moved")), forum.name,
+                ctx.t("sms.moved", when=sms_when(ctx, moved_to)), dial_text(ctx, forum), signature(ctx, forum)],
+               *SHRINK)
 
 
 async def tell_texted_it_ended(ctx: Context, forum: Forum, ended: Sequence[Convocation],
@@ -552,9 +605,33 @@ async def text_convened(ctx: Context, convocation: Convocation, people: Sequence
             break
         sent += 1
         phone = numbers[user]
-        out.append(Sms(key=key, kind="convocation", number=phone.number, lookup=phone.lookup, text=text,
-                       user_id=user, ref=ref(convocation), event_key=cap_key))
+        others = {c.id: letter for c, letter in await open_texted(ctx, phone.lookup, user) if c.id != convocation.id}
+        code = next(c for c in CODES if c not in others.values()) if others else CODES[0]
+        out.append(Sms(key=key, kind="convocation", number=phone.number, lookup=phone.lookup,
+                       text=convocation_text(ctx, forum, convocation, code) if others else text,
+                       user_id=user, ref=ref(convocation), event_key=cap_key, code=code))
     return out
+
+
+CODES = "ABCDEFGHJKLMNPQRSTUVWXYZ"  # a reply's letter (`1A`); I and O left out, read as 1 and 0
+
+
+async def open_texted(ctx: Context, lookup: str, user: str) -> list[tuple[Convocation, str]]:
+    """The convocations texted to a number that still stand and wait for this person's answer, newest first,
+    each with the letter its SMS carries."""
+    found: list[tuple[Convocation, str]] = []
+    seen: set[str] = set()
+    for row in await sms_store.convocations_to(ctx.session, lookup, ctx.clock.now() - RECENT):
+        if row.ref is None or row.ref in seen:
+            continue
+        seen.add(row.ref)
+        convocation = await store.get(ctx.session, int(row.ref.partition(":")[2]))
+        if convocation is None or convocation.ended_at is not None or convocation.id is None:
+            continue
+        if any(s.ack_at is None and s.declined_at is None and user in store.holders(s)
+               for s in await store.summonses(ctx.session, convocation.id)):
+            found.append((convocation, row.code or CODES[0]))
+    return found
 
 
 async def _cap_reached(ctx: Context, forum: Forum, convocation: Convocation, cap: int) -> list[Outgoing]:

@@ -105,7 +105,7 @@ async def enqueue(session: AsyncSession, cause: str, messages: Sequence[Outgoing
         if isinstance(sms, Sms):
             session.add(SmsMessage(key=sms.key, kind=sms.kind, user_id=sms.user_id, number=sms.number,
                                    lookup=sms.lookup, text=sms.text, ref=sms.ref, event_key=sms.event_key,
-                                   created_at=now, not_before=now))
+                                   code=sms.code, created_at=now, not_before=now))
     rows = [row for message in messages if not isinstance(message, Sms) for row in _rows(message, now)]
     for index, row in enumerate(rows):
         row.txn_id = transaction_id(cause, index)

@@ -131,6 +131,14 @@ async def latest_to(session: AsyncSession, lookup: str, kind: str) -> SmsMessage
     return (await session.exec(query)).first()
 
 
+async def convocations_to(session: AsyncSession, lookup: str, since: datetime) -> list[SmsMessage]:
+    """The convocation SMS written to a number since `since` and not cancelled, newest first."""
+    query = (select(SmsMessage).where(SmsMessage.lookup == lookup, col(SmsMessage.kind) == "convocation",
+                                      col(SmsMessage.state) != CANCELLED, col(SmsMessage.created_at) >= since)
+             .order_by(col(SmsMessage.id).desc()))
+    return list((await session.exec(query)).all())
+
+
 async def due(session: AsyncSession, now: datetime, limit: int) -> Sequence[SmsMessage]:
     query = (select(SmsMessage).where(SmsMessage.state == QUEUED, col(SmsMessage.not_before) <= now)
              .order_by(col(SmsMessage.id)).limit(limit))
