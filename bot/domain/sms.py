@@ -11,6 +11,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+import phonenumbers
+
 # GSM 03.38: the basic alphabet, and the extension table whose characters take two places.
 GSM_BASIC = frozenset(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
@@ -79,18 +81,23 @@ class BadNumber(ValueError):
 
 
 def normalise_number(text: str, country: str = "46") -> str:
-    """A phone number as people write it -> E.164; a national number (leading 0) is read in `country`.
-    For example (fictitious): '070-174 06 01', '+46 70 174 06 01', '0046701740601' -> '+46701740601'."""
+    """A phone number as people write it, or as an operator delivers a sender -> E.164, read by Google's
+    libphonenumber (`phonenumbers`); a national number (leading 0) is read in `country`. For example
+    (fictitious): '070-174 06 01', '+46 70 174 06 01', '0046701740601', '46701740601' (a sender without its
+    '+', as some operators deliver it) -> '+46701740601'."""
     compact = re.sub(r"[\s\-().]", "", text)
-    if compact.startswith("00"):
-        compact = "+" + compact[2:]
-    elif compact.startswith("0"):
-        compact = f"+{country}{compact[1:]}"
-    if not re.fullmatch(r"\+[1-9]\d{7,14}", compact):
+    if not re.fullmatch(r"\+?\d{3,17}", compact) or compact.startswith("+0"):
         raise BadNumber(text)
-    if compact.startswith("+460"):  # '+46 (0)70 …' written with the trunk zero
-        compact = "+46" + compact[4:]
-    return compact
+    region = phonenumbers.region_code_for_country_code(int(country)) if country.isdecimal() else "ZZ"
+    candidates = [text] if compact.startswith(("+", "0")) else [text, "+" + compact]
+    for candidate in candidates:
+        try:
+            number = phonenumbers.parse(candidate, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(number):
+            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    raise BadNumber(text)
 
 
 def mask(number: str) -> str:

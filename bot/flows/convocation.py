@@ -391,8 +391,12 @@ async def decline_messages(ctx: Context, convocation_id: int, functions: Sequenc
     forum = ctx.directory.forum(convocation.forum_id)
     state = await forum_store.forum_state(ctx.session, forum.id)
     said = ctx.t("conv.declined", user=ctx.sender, functions=names(functions))
-    said += " " + (ctx.t("conv.deputies", functions=names([c.function for c in deputies])) if deputies
-                   else ctx.t("conv.no_deputy"))
+    roster = await ctx.roster()
+    already = [d for f in functions for d in roster.deputies(f.id)]
+    if deputies:
+        said += " " + ctx.t("conv.deputies", functions=names([c.function for c in deputies]))
+    else:
+        said += " " + (ctx.t("conv.deputy_already", functions=names(already)) if already else ctx.t("conv.no_deputy"))
     out = await tell_chair(ctx, forum, state, said, ref(convocation))
     if deputies:
         out += room_ping(ctx, forum, state, convocation, deputies)

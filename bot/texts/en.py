@@ -167,6 +167,7 @@ TEXTS: dict[str, str] = {
     "sms.reply.ended": "The convocation to {forum} no longer stands. Nothing was changed.",
     "sms.reply.no_code": "No open convocation has the code {code}.",
     "conv.declined": "{user} cannot come ({functions}), by SMS.",
+    "conv.deputy_already": "The deputy is already convened: {functions}.",
     "conv.no_deputy": "There is no deputy.",
     "kallelse.declined": "cannot come",
     "sms.reply.unknown": "Samverkan: this number is not registered. Nothing was changed.",

@@ -169,6 +169,7 @@ TEXTS: dict[str, str] = {
     "sms.reply.ended": "Kallelsen till {forum} gäller inte längre. Inget har ändrats.",
     "sms.reply.no_code": "Ingen öppen kallelse har koden {code}.",
     "conv.declined": "{user} kan inte komma ({functions}), svar på SMS.",
+    "conv.deputy_already": "Ersättaren är redan kallad: {functions}.",
     "conv.no_deputy": "Ingen ersättare finns.",
     "kallelse.declined": "kan inte komma",
     "sms.reply.unknown": "Samverkan: numret är inte registrerat. Inget har ändrats.",

@@ -73,7 +73,10 @@ def world(tmp: Path) -> Any:
         "forum": [{"id": "samordnande", "name": "Samordnande", "level": "samordnande", "room": FORUM_ROOM,
                    "chair": "lst-tib", "ordinary": ["lst-tib", "nacka-tib"],
                    "activated": ["lst-tib", "nacka-tib", "sos-vb"],
-                   "conference": {"phone": "+46812345678", "pin": "4711"}}],
+                   "conference": {"phone": "+46812345678", "pin": "4711"}},
+                  {"id": "inriktande", "name": "Regionalt inriktande forum", "level": "inriktande",
+                   "room": "!inriktande:example.org", "chair": "lst-tib", "ordinary": ["lst-tib"],
+                   "activated": ["lst-tib", "nacka-tib"]}],
     })
 
 
