@@ -106,6 +106,7 @@ class ConvocationSteps(RuleBasedStateMachine):
         self.events = 0
         self.delivered: list[Delivered] = []
         self.batch = 0  # the transport's passes: one after each thing that happens
+        self.gateway_up = True  # False: the SMS wait in their outbox, as when the gateway does not answer
         self.ended: dict[int, int] = {}  # convocation -> the last pass before the model says it ended
         self.released: dict[tuple[int, str], int] = {}  # (convocation, person) -> the last pass before release
         self.db: Database
@@ -262,7 +263,7 @@ class ConvocationSteps(RuleBasedStateMachine):
         self.batch += 1
         async with self.db.session() as session:
             matrix = list(await repo.due_messages(session, now))
-            texts = list(await sms_store.due(session, now, 500))
+            texts = list(await sms_store.due(session, now, 500)) if self.gateway_up else []
         for row in matrix:
             if row.state_key is not None:
                 continue

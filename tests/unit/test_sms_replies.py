@@ -206,6 +206,32 @@ def test_released_holders_are_not_texted(bot: ConvocationSteps) -> None:
     assert len(texts(bot, ANNA)) == 1
 
 
+def test_an_sms_waiting_for_the_gateway_is_not_sent_once_it_is_over(bot: ConvocationSteps) -> None:
+    """The gateway is down when the SMS falls due; the forum is deactivated; the gateway comes back: the
+    SMS written for the ended convocation never goes, and nobody is told it ended (they never got it)."""
+    bot.activate("brand")
+    bot.gateway_up = False
+    bot.time_passes(121)
+    assert texts(bot, ANNA, "convocation"), "written, waiting for the gateway"
+    bot.deactivate()
+    bot.gateway_up = True
+    bot.time_passes(5)
+    assert [d for d in bot.delivered if d.channel == "sms"] == []
+    assert texts(bot, ANNA) == []
+
+
+def test_an_sms_waiting_for_the_gateway_is_not_sent_to_who_was_called_out(bot: ConvocationSteps) -> None:
+    bot.activate("brand")
+    bot.run(bot.command(TIB, "!kalla-in tlc samordnande"))
+    bot.gateway_up = False
+    bot.time_passes(121)
+    bot.run(bot.command(TIB, "!kalla-ut tlc samordnande"))
+    bot.gateway_up = True
+    bot.time_passes(5)
+    assert [d.target for d in bot.delivered if d.channel == "sms"] and \
+        TOVE not in [d.target for d in bot.delivered if d.channel == "sms"]
+
+
 def test_a_restart_between_the_end_and_the_sms_time_texts_nobody(bot: ConvocationSteps) -> None:
     bot.activate("brand")
     bot.deactivate()
@@ -215,14 +241,15 @@ def test_a_restart_between_the_end_and_the_sms_time_texts_nobody(bot: Convocatio
 
 
 def test_the_event_is_shortened_before_the_forum_and_exercise_is_said_once(bot: ConvocationSteps) -> None:
-    bot.run(bot.command(TIB, "!övning på samordnande"))
-    long_event = "omfattande strömavbrott i hela Stockholms län med påverkan på vatten och avlopp och telefoni"
-    bot.activate(long_event)
+    inriktande = "!inriktande:example.org"
+    bot.run(bot.command(TIB, "!övning på inriktande", room=inriktande))
+    long_event = "strömavbrott-vattenavbrott-och-teleavbrott-i-hela-Stockholms-län-med-följder-för-sjukvården"
+    bot.run(bot.command(TIB, f"!aktivera inriktande {long_event}", room=inriktande))
     bot.time_passes(121)
     text = texts(bot, ANNA)[0]
     assert gsm_length(text) <= SMS_LENGTH
-    assert text.startswith("ÖVNING AKTIVERAT omfattande") and text.count("ÖVNING") == 1
-    assert ": Samordnande, konf " in text, "the forum's name whole: the event gave way"
+    assert text.startswith("ÖVNING AKTIVERAT strömavbrott-vatten") and text.count("ÖVNING") == 1
+    assert ": Regionalt inriktande forum, konf " in text, "the forum's name whole: the event gave way"
     assert text.endswith("Svara 1 = kvittera /Länsstyrelsen"), "who sends"
 
 
