@@ -89,13 +89,16 @@ def normalise_number(text: str, country: str = "46") -> str:
     if not re.fullmatch(r"\+?\d{3,17}", compact) or compact.startswith("+0"):
         raise BadNumber(text)
     region = phonenumbers.region_code_for_country_code(int(country)) if country.isdecimal() else "ZZ"
-    candidates = [text] if compact.startswith(("+", "0")) else [text, "+" + compact]
+    explicit = compact.startswith(("+", "0"))
+    candidates = [text] if explicit else [text, "+" + compact]
     for candidate in candidates:
         try:
             number = phonenumbers.parse(candidate, region)
         except phonenumbers.NumberParseException:
             continue
-        if phonenumbers.is_valid_number(number):
+        # Written out with its country or trunk prefix, a number of a possible length is taken as written (a
+        # range libphonenumber does not know yet); bare digits must be a valid number read one way or the other.
+        if phonenumbers.is_valid_number(number) or (explicit and phonenumbers.is_possible_number(number)):
             return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     raise BadNumber(text)
 
