@@ -600,6 +600,7 @@ async def text_convened(ctx: Context, convocation: Convocation, people: Sequence
     cap_key = event_key(convocation)
     sent = await sms_store.count(ctx.session, event_key=cap_key, kind="convocation")
     text = convocation_text(ctx, forum, convocation)
+    busy = await sms_store.texted_since(ctx.session, [numbers[u].lookup for u in keys], ctx.clock.now() - RECENT)
     out: list[Outgoing] = []
     for user, key in keys.items():
         if key in texted:
@@ -609,7 +610,8 @@ async def text_convened(ctx: Context, convocation: Convocation, people: Sequence
             break
         sent += 1
         phone = numbers[user]
-        others = {c.id: letter for c, letter in await open_texted(ctx, phone.lookup, user) if c.id != convocation.id}
+        others = {c.id: letter for c, letter in await open_texted(ctx, phone.lookup, user)
+                  if c.id != convocation.id} if phone.lookup in busy else {}
         code = next(c for c in CODES if c not in others.values()) if others else CODES[0]
         out.append(Sms(key=key, kind="convocation", number=phone.number, lookup=phone.lookup,
                        text=convocation_text(ctx, forum, convocation, code) if others else text,

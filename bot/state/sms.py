@@ -131,6 +131,16 @@ async def latest_to(session: AsyncSession, lookup: str, kind: str) -> SmsMessage
     return (await session.exec(query)).first()
 
 
+async def texted_since(session: AsyncSession, lookups: Sequence[str], since: datetime) -> set[str]:
+    """Which of these numbers were sent a convocation since `since` (one query, however many)."""
+    if not lookups:
+        return set()
+    query = select(SmsMessage.lookup).where(col(SmsMessage.lookup).in_(list(lookups)),
+                                            col(SmsMessage.kind) == "convocation", col(SmsMessage.state) != CANCELLED,
+                                            col(SmsMessage.created_at) >= since).distinct()
+    return set((await session.exec(query)).all())
+
+
 async def convocations_to(session: AsyncSession, lookup: str, since: datetime) -> list[SmsMessage]:
     """The convocation SMS written to a number since `since` and not cancelled, newest first."""
     query = (select(SmsMessage).where(SmsMessage.lookup == lookup, col(SmsMessage.kind) == "convocation",
