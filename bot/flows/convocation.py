@@ -323,8 +323,8 @@ async def pending_for(ctx: Context, forum: Forum | None, convocation_id: int | N
     current: set[str] = set()
     pending: list[Summons] = []
     for convocation in recent:  # newest first
-        if convocation.forum_id in current:
-            continue
+        if convocation.forum_id in current or convocation.ended_at is not None:
+            continue  # an older conference of a forum, or one that no longer stands
         if convocation.starts_at <= soon:
             current.add(convocation.forum_id)
         assert convocation.id is not None
@@ -581,7 +581,8 @@ async def tell_texted_it_ended(ctx: Context, forum: Forum, ended: Sequence[Convo
             if row.user_id is None or row.user_id in told:
                 continue
             told.add(row.user_id)
-            out.append(Sms(key=f"end:{ref(convocation)}:{row.user_id}", kind="notice", number=row.number,
+            key = f"moved:{ref(convocation)}:{moved_to.isoformat()}" if moved_to else f"end:{ref(convocation)}"
+            out.append(Sms(key=f"{key}:{row.user_id}", kind="notice", number=row.number,
                            lookup=row.lookup, text=ended_text(ctx, forum, convocation, moved_to),
                            user_id=row.user_id, ref=ref(convocation), event_key=event_key(convocation)))
     return out

@@ -76,7 +76,11 @@ def world(tmp: Path) -> Any:
                    "conference": {"phone": "+46812345678", "pin": "4711"}},
                   {"id": "inriktande", "name": "Regionalt inriktande forum", "level": "inriktande",
                    "room": "!inriktande:example.org", "chair": "lst-tib", "ordinary": ["lst-tib"],
-                   "activated": ["lst-tib", "nacka-tib"]}],
+                   "activated": ["lst-tib", "nacka-tib"]},
+                  {"id": "vecko", "name": "Verkställande forum", "level": "verkställande", "room": "!vecko:example.org",
+                   "chair": "lst-tib", "ordinary": ["lst-tib", "nacka-tib"],
+                   "meeting": [{"name": "Veckomöte", "rrule": "FREQ=WEEKLY;BYDAY=TH;BYHOUR=10;BYMINUTE=0",
+                                "convene_before": "24h", "sms_after": "1m"}]}],
     })
 
 

@@ -270,3 +270,39 @@ def test_nothing_is_audited_with_a_number_in_clear(bot: ConvocationSteps) -> Non
 
     everything = " ".join(bot.run(audit()))
     assert all(n not in everything and n.removeprefix("+") not in everything for n in NUMBERS.values())
+
+
+def convene_the_weekly_meeting(bot: ConvocationSteps) -> None:
+    """Wednesday 10:00: the meeting plan convenes Thursday's meeting a day ahead."""
+    from zoneinfo import ZoneInfo
+
+    from bot.domain.schedule import CONVENE, due_steps
+    from bot.flows.meeting_steps import run_step
+
+    before = bot.clock.now()
+    bot.clock.advance(timedelta(days=2, seconds=30))
+    forums = [f for f in bot.config.forums if f.id == "vecko"]
+    for step in due_steps(forums, [], before, bot.clock.now(), ZoneInfo("Europe/Stockholm")):
+        if step.kind == CONVENE:
+            bot.run(bot.dispatch.run_internal(f"step:{step.at.isoformat()}", partial(run_step, step=step)))
+    bot.run(bot.deliver())
+
+
+def test_a_moved_meeting_is_told_by_sms_to_those_texted_with_its_new_time(bot: ConvocationSteps) -> None:
+    convene_the_weekly_meeting(bot)
+    bot.time_passes(61)
+    assert len(texts(bot, ANNA, "convocation")) == 1 and texts(bot, TOVE) == []
+    bot.run(bot.command(TIB, "!flytta vecko torsdag 10:00 till torsdag 11:00", room="!vecko:example.org"))
+    moved = texts(bot, ANNA, "notice")
+    assert len(moved) == 1 and moved[0].startswith("FLYTTAD: Verkställande forum, ny tid ") and "11:00" in moved[0]
+    assert moved[0].endswith("/Länsstyrelsen")
+    assert texts(bot, TOVE) == [] and texts(bot, SARA) == [], "nobody who was not texted"
+    assert reply(bot, ANNA, "1").startswith("Kvitterat: Verkställande forum"), "a moved meeting still stands"
+
+
+def test_a_cancelled_meeting_is_told_by_sms_and_its_sms_step_never_comes(bot: ConvocationSteps) -> None:
+    convene_the_weekly_meeting(bot)
+    bot.time_passes(61)
+    bot.run(bot.command(TIB, "!ställ-in vecko torsdag 10:00", room="!vecko:example.org"))
+    assert texts(bot, ANNA, "notice") == ["INSTÄLLT: Verkställande forum. Kallelsen gäller inte längre. /Länsstyrelsen"]
+    assert reply(bot, ANNA, "1").startswith("Kallelsen till Verkställande forum gäller inte längre.")
