@@ -1,5 +1,6 @@
 """Every step of a convocation as a duty officer lives it, driven at random: activate, deactivate, replace,
-`!kalla`, `!kalla-in`, `!kalla-ut`, ✅, `!kvittera`, SMS replies, the clock and restarts, in any order.
+`!kalla`, `!kalla-in`, `!kalla-ut`, the weekly meeting convened a day ahead, `!flytta`, `!ställ-in`, ✅,
+`!kvittera`, SMS replies, the clock and restarts, in any order.
 
 Runs the real dispatcher, flows and timers on a real SQLite database with an injected clock. The transport
 records what is delivered: it takes what the adapters would take (the Matrix outbox's due rows, the SMS
@@ -23,6 +24,7 @@ from functools import partial
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -32,12 +34,14 @@ from sqlmodel import col, select
 from bot.config import parse_settings
 from bot.domain.clock import FakeClock
 from bot.domain.directory import Directory
+from bot.domain.schedule import CONVENE, due_steps
 from bot.flows import sms as sms_flow
+from bot.flows.meeting_steps import run_step
 from bot.messages import Incoming, Reaction, SmsIn
 from bot.runtime.dispatch import Dispatcher
 from bot.runtime.timers import Timers
 from bot.state import forums as forum_store
-from bot.state import repo
+from bot.state import meetings, repo
 from bot.state import sms as sms_store
 from bot.state.db import Database
 from bot.state.models import Convocation, OutboxMessage, Summons
@@ -48,7 +52,8 @@ PEOPLE = (TIB, ANNA, SARA, TOVE)
 NUMBERS = {TIB: "+46701740600", ANNA: "+46701740601", SARA: "+46701740602", TOVE: "+46701740603"}  # fictitious
 FORUM_ROOM = "!forum:example.org"
 SMS_AFTER = timedelta(minutes=2)
-START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # a Monday
+WEDNESDAY = datetime(2026, 11, 25, 9, 0, 30, tzinfo=UTC)  # a day before Thursday's 10:00 meeting, and a little
 VAULT = Vault("a-test-key-of-enough-length-for-the-vault", "test")  # one key derivation for every run
 TEMPLATE: dict[str, bytes] = {}  # a migrated database with the numbers registered, copied for each run
 
@@ -112,7 +117,8 @@ class ConvocationSteps(RuleBasedStateMachine):
         self.batch = 0  # the transport's passes: one after each thing that happens
         self.gateway_up = True  # False: the SMS wait in their outbox, as when the gateway does not answer
         self.ended: dict[int, int] = {}  # convocation -> the last pass before the model says it ended
-        self.released: dict[tuple[int, str], int] = {}  # (convocation, person) -> the last pass before release
+        # (convocation, person) -> the passes between a release and the next call-in (None: not called in again)
+        self.released: dict[tuple[int, str], list[int | None]] = {}
         self.db: Database
         self.dispatch: Dispatcher
         path = Path(self.folder.name) / "bot.db"
@@ -166,7 +172,8 @@ class ConvocationSteps(RuleBasedStateMachine):
 
     async def replacing(self, text: str) -> None:
         """A command that convenes the whole composition anew: every earlier convocation is replaced."""
-        before = {c.id for c in await self.convocations() if c.id not in self.ended}
+        before = {c.id for c in await self.convocations() if c.id not in self.ended and c.forum_id == "samordnande"
+                  and c.starts_at <= self.clock.now()}
         known = {c.id for c in await self.convocations()}
         batch = self.batch
         await self.command(TIB, text)
@@ -199,9 +206,10 @@ class ConvocationSteps(RuleBasedStateMachine):
 
     @rule()
     def call_in(self) -> None:
+        for window in self.released.values():
+            if window[1] is None:
+                window[1] = self.batch
         self.run(self.command(TIB, "!kalla-in tlc samordnande"))
-        for (conv, person) in [k for k in self.released if k[1] == TOVE]:
-            del self.released[(conv, person)]
 
     @rule()
     def release(self) -> None:
@@ -210,7 +218,9 @@ class ConvocationSteps(RuleBasedStateMachine):
         self.run(self.command(TIB, "!kalla-ut tlc samordnande"))
         for conv in convs:
             assert conv.id is not None
-            self.released.setdefault((conv.id, TOVE), batch)
+            window = self.released.get((conv.id, TOVE))
+            if window is None or window[1] is not None:
+                self.released[(conv.id, TOVE)] = [batch, None]
 
     @rule(who=st.sampled_from(PEOPLE))
     def acknowledge(self, who: str) -> None:
@@ -241,6 +251,39 @@ class ConvocationSteps(RuleBasedStateMachine):
         self.run(self.dispatch.run_internal(f"sms-in:{incoming.gateway_id}",
                                             partial(sms_flow.reply, incoming=incoming)))
         self.run(self.deliver())
+
+    @rule()
+    def weekly_meeting_is_convened(self) -> None:
+        """The clock jumps to Wednesday 10:00 and the meeting plan convenes Thursday's meeting (`sms_after` 1m)."""
+        if self.clock.now() >= WEDNESDAY:
+            return
+        before = self.clock.now()
+        self.clock.advance(WEDNESDAY - before)
+        forums = [f for f in self.config.forums if f.id == "vecko"]
+        for step in due_steps(forums, [], before, self.clock.now(), ZoneInfo("Europe/Stockholm")):
+            if step.kind == CONVENE:
+                self.run(self.dispatch.run_internal(f"step:{step.at.isoformat()}", partial(run_step, step=step)))
+        self.run(self.tick())
+
+    @rule(to=st.sampled_from(["11:00", "13:30"]))
+    def move_meeting(self, to: str) -> None:
+        """`!flytta`: the meeting moves; its convocation stands, for the new time."""
+        self.run(self.command(TIB, f"!flytta vecko torsdag 10:00 till torsdag {to}", room="!vecko:example.org"))
+
+    @rule()
+    def cancel_meeting(self) -> None:
+        """`!ställ-in`: the meeting's convocation ends."""
+        convs = [c for c in self.run(self.convocations()) if c.forum_id == "vecko" and c.id not in self.ended]
+        batch = self.batch
+        self.run(self.command(TIB, "!ställ-in vecko torsdag 10:00", room="!vecko:example.org"))
+        if self.run(self.meeting_cancelled()):
+            for conv in convs:
+                assert conv.id is not None
+                self.ended.setdefault(conv.id, batch)
+
+    async def meeting_cancelled(self) -> bool:
+        async with self.db.session() as session:
+            return any(c.moved_to is None for c in await meetings.changes(session))
 
     @rule(seconds=st.sampled_from([1, 10, 50, 65, 119, 121, 180, 301, 600]))
     def time_passes(self, seconds: int) -> None:
@@ -304,8 +347,11 @@ class ConvocationSteps(RuleBasedStateMachine):
                 continue  # an SMS saying it is over, or a reply, is about the end itself
             ended = self.ended.get(conv)
             assert ended is None or item.batch <= ended, f"{item} delivered after convocation {conv} ended"
-            gone = self.released.get((conv, item.target.removeprefix("user:")))
-            assert gone is None or item.batch <= gone or item.kind == "notice", f"{item} after the release"
+            window = self.released.get((conv, item.target.removeprefix("user:")))
+            if window is not None and item.kind != "notice":
+                start, end = window
+                assert start is not None and (item.batch <= start or (end is not None and item.batch > end)), \
+                    f"{item} after the release"
 
     @invariant()
     def at_most_one_of_each_step(self) -> None:
