@@ -216,13 +216,17 @@ async def end(session: AsyncSession, convocations: Sequence[Convocation], at: da
 
 async def release(session: AsyncSession, convocation: Convocation, function_ids: Sequence[str],
                   people: Sequence[str]) -> None:
-    """Functions called out of a standing convocation: their timers stop and the steps still pending for
-    `people` (their holders) are cancelled, as `end` does for a whole convocation."""
+    """Functions called out of a standing convocation: the steps still pending for `people` (their holders)
+    are cancelled, as `end` does for a whole convocation, and their unanswered summonses go (called in again,
+    they are convened anew; an answer given stays on record)."""
     assert convocation.id is not None
     for summons in await summonses(session, convocation.id):
         if summons.function_id in function_ids:
-            summons.due_at = summons.sms_due_at = None
-            session.add(summons)
+            if summons.ack_at is None:
+                await session.delete(summons)
+            else:
+                summons.due_at = summons.sms_due_at = None
+                session.add(summons)
     for cancel in PENDING_STEPS:
         await cancel(session, [f"conv:{convocation.id}"], people)
 

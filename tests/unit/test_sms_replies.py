@@ -306,3 +306,16 @@ def test_a_cancelled_meeting_is_told_by_sms_and_its_sms_step_never_comes(bot: Co
     bot.run(bot.command(TIB, "!ställ-in vecko torsdag 10:00", room="!vecko:example.org"))
     assert texts(bot, ANNA, "notice") == ["INSTÄLLT: Verkställande forum. Kallelsen gäller inte längre. /Länsstyrelsen"]
     assert reply(bot, ANNA, "1").startswith("Kallelsen till Verkställande forum gäller inte längre.")
+
+
+def test_called_out_and_in_again_is_convened_again(bot: ConvocationSteps) -> None:
+    """`!kalla-ut` then `!kalla-in` for the same activation: the holder gets the convocation again and, still
+    unanswered, the SMS once."""
+    bot.activate("brand")
+    bot.run(bot.command(TIB, "!kalla-in tlc samordnande"))
+    bot.run(bot.command(TIB, "!kalla-ut tlc samordnande"))
+    bot.run(bot.command(TIB, "!kalla-in tlc samordnande"))
+    assert len([b for b in bodies(bot, f"user:{TOVE}") if "AKTIVERAT brand" in b]) == 2
+    bot.time_passes(121)
+    assert len(texts(bot, TOVE, "convocation")) == 1
+    assert "⏳ Trafikledning" in kallelse(bot)
