@@ -156,7 +156,7 @@ class BoardServer:
             body = json.loads(await request.read())
         except (ValueError, UnicodeDecodeError, RecursionError, web.HTTPRequestEntityTooLarge):
             return self._refuse(400, "board.bad_request")
-        if not isinstance(body, dict):
+        if not isinstance(body, dict) or not _encodable(body):
             return self._refuse(400, "board.bad_request")
         link, openid, room_id = body.get("link"), body.get("openid"), body.get("room_id")
         if not isinstance(link, str) and not (isinstance(openid, dict) and isinstance(room_id, str)
@@ -328,6 +328,24 @@ class BoardServer:
             except Exception:
                 log.exception("board: link %s could not be checked", link_id)
         self.sessions.expire(self.now())
+
+
+def _encodable(body: Any) -> bool:
+    """Whether every string in the parsed body (keys too) is text that UTF-8 can encode: JSON lets a lone
+    surrogate ("\\ud800") through, which no hash, log or homeserver can take."""
+    waiting = [body]
+    while waiting:
+        value = waiting.pop()
+        if isinstance(value, dict):
+            waiting += [*value.keys(), *value.values()]
+        elif isinstance(value, list):
+            waiting += value
+        elif isinstance(value, str):
+            try:
+                value.encode()
+            except UnicodeEncodeError:
+                return False
+    return True
 
 
 def _event(state: dict[str, Any]) -> bytes:

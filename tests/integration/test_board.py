@@ -346,6 +346,24 @@ async def test_a_bad_body_is_a_sentence_and_every_answer_says_nosniff(board: Boa
         stream.close()
 
 
+async def test_a_lone_surrogate_in_any_field_is_a_400_not_a_500(board: Board,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    """Valid JSON that carries a lone surrogate ("\\ud800") in the link, the room, the token or the server name
+    gets 400 and the sentence, never a 500 with a traceback in the log."""
+    room = board.world.rooms["samordnande"]
+    bodies = (b'{"link": "\\ud800"}', b'{"link": "ok", "\\udfff": 1}',
+              b'{"openid": {"access_token": "\\ud800", "matrix_server_name": "localhost"}, "room_id": "%s"}'
+              % room.encode(),
+              b'{"openid": {"access_token": "t", "matrix_server_name": "\\udc00x"}, "room_id": "%s"}' % room.encode(),
+              b'{"openid": {"access_token": "t", "matrix_server_name": "localhost"}, "room_id": "!\\ud800"}')
+    for body in bodies:
+        async with board.http.post(f"{board.url}/board/api/session", data=body,
+                                   headers={"Content-Type": "application/json"}) as answer:
+            status, nosniff = answer.status, answer.headers.get("X-Content-Type-Options")
+            assert (status, nosniff, await answer.json()) == (400, "nosniff", {"error": "Begäran kunde inte läsas."})
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info], "no traceback"
+
+
 async def test_limits_refuse_with_a_sentence_and_log_it_once(world: World, caplog: pytest.LogCaptureFixture) -> None:
     """Two sessions a link and a person, one stream a session, eight checks a minute: beyond them the page gets
     a sentence and the log one line per limit, however often it is tried; an idle session gives way to a new
