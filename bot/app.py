@@ -141,7 +141,7 @@ class App:
                                      partial(t, settings.bot.language), self.clock.now,
                                      Limits(board.sessions_per_link, board.sessions_per_user,
                                             board.streams_per_session, board.checks_per_minute),
-                                     board.element_origins)
+                                     board.element_origins, board.trusted_proxies)
         self.timers = Timers(self.db, self.dispatch, self.clock)
         self.lease = Lease(self.db)
         self.clock.watch(self._clock_moved)

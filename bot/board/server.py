@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import json
 import logging
 import time
@@ -50,7 +51,7 @@ class BoardData(Protocol):
 class BoardServer:
     def __init__(self, listen: str, data: BoardData, homeservers: Mapping[str, str], say: Callable[[str], str],
                  now: Callable[[], datetime], limits: Limits | None = None,
-                 frame_ancestors: Sequence[str] = ()) -> None:
+                 frame_ancestors: Sequence[str] = (), trusted_proxies: Sequence[str] = ()) -> None:
         self.listen = listen
         self.data = data
         self.homeservers = homeservers  # server name -> the homeserver to ask (the configured one)
@@ -59,6 +60,7 @@ class BoardServer:
         self.sessions = Sessions(limits)
         self.heartbeat = HEARTBEAT
         self._headers = _headers(frame_ancestors)
+        self.trusted_proxies = [ipaddress.ip_network(p, strict=False) for p in trusted_proxies]
         self._queues: dict[Stream, tuple[asyncio.Queue[bytes | None], str]] = {}  # stream -> (queue, forum)
         self._told: set[tuple[str, str]] = set()  # (limit, subject) refusals already logged
         # Whether a link is in force, as read since the last change the bot committed (a revocation is one); its
@@ -137,13 +139,35 @@ class BoardServer:
 
     # ---- sessions ----
 
+    def client(self, request: web.Request) -> str:
+        """Whom the check budgets count: the peer's address (an IPv6 one by its /64, what one host or household
+        holds), or behind a configured proxy the nearest address in X-Forwarded-For that is not a proxy; the
+        header is never believed from anyone else."""
+        address = _address(request.remote or "")
+        if address is None:
+            return request.remote or ""
+        if self.trusted_proxies and _among(address, self.trusted_proxies):
+            hops = ",".join(request.headers.getall("X-Forwarded-For", [])).split(",")
+            for hop in reversed([h.strip() for h in hops if h.strip()]):
+                found = _address(hop)
+                if found is None:
+                    break
+                address = found
+                if not _among(found, self.trusted_proxies):
+                    break
+        if isinstance(address, ipaddress.IPv6Address):
+            return str(ipaddress.IPv6Network((address, 64), strict=False))
+        return str(address)
+
     def _refuse(self, status: int, key: str) -> web.Response:
         return web.json_response({"error": self.say(key)}, status=status)
 
     def _limited(self, refused: Refused, subject: str) -> web.Response:
         """A limit reached: the page says so; the log says it once, until the limit lets one through again."""
-        if (refused.limit, subject) not in self._told:
-            self._told.add((refused.limit, subject))
+        first = (refused.limit, subject) not in self._told if refused.first is None else refused.first
+        if first:
+            if refused.first is None:
+                self._told.add((refused.limit, subject))
             log.warning("board: %s reached%s; further refusals are not logged until it frees up", refused.limit,
                         f" for {subject}" if subject else "")
         return self._refuse(429, refused.key)
@@ -162,11 +186,11 @@ class BoardServer:
         if not isinstance(link, str) and not (isinstance(openid, dict) and isinstance(room_id, str)
                                               and room_id.startswith("!")):
             return self._refuse(400, "board.bad_request")
+        client = self.client(request)
         try:
-            self.sessions.check_allowed(self.now())
+            self.sessions.check_allowed("link" if isinstance(link, str) else "token", client, self.now())
         except Refused as refused:
-            return self._limited(refused, "")
-        self._freed("checks_per_minute")
+            return self._limited(refused, client)
         if isinstance(link, str):
             return await self._answer(self.link_session(link[:200]), "board.link_invalid")
         assert isinstance(openid, dict) and isinstance(room_id, str)
@@ -328,6 +352,25 @@ class BoardServer:
             except Exception:
                 log.exception("board: link %s could not be checked", link_id)
         self.sessions.expire(self.now())
+
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _address(text: str) -> Address | None:
+    """An IP address (an IPv4 one inside IPv6 as itself), or None for anything else."""
+    try:
+        address = ipaddress.ip_address(text.strip("[]").split("%")[0])
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def _among(address: Address, networks: Sequence[Network]) -> bool:
+    return any(address in network for network in networks)
 
 
 def _encodable(body: Any) -> bool:

@@ -365,7 +365,8 @@ async def test_a_lone_surrogate_in_any_field_is_a_400_not_a_500(board: Board,
 
 
 async def test_limits_refuse_with_a_sentence_and_log_it_once(world: World, caplog: pytest.LogCaptureFixture) -> None:
-    """Two sessions a link and a person, one stream a session, eight checks a minute: beyond them the page gets
+    """Two sessions a link and a person, one stream a session, eight links and eight tokens checked a minute from
+    one address: beyond them the page gets
     a sentence and the log one line per limit, however often it is tried; an idle session gives way to a new
     one, a streaming one never; the minute past, checks are taken again."""
     async with aiohttp.ClientSession() as http:
@@ -393,21 +394,37 @@ async def test_limits_refuse_with_a_sentence_and_log_it_once(world: World, caplo
             streams.append(await events(board, member))
             assert (await board.session({"openid": await board.openid("sos"), "room_id": world.rooms[
                 "samordnande"]}))[0] == 200, "the idle one gave way"
+            for _ in range(3):
+                assert await board.session({"link": secret}) == (429, full)
             checks = {"error": "För många inloggningar till lägestavlan just nu. Försök igen om en minut."}
-            assert await board.session({"link": secret}) == (429, checks), "the ninth check in the minute"
+            assert await board.session({"link": secret}) == (429, checks), "the ninth link checked in the minute"
             assert await board.session({"link": "nonsense"}) == (429, checks)
+            assert (await board.session({"openid": await board.openid("tib"), "room_id": world.rooms[
+                "samordnande"]}))[0] == 200, "tokens have their own budget"
             board.clock.advance(timedelta(minutes=1, seconds=1))
             assert (await board.session({"link": "nonsense"}))[0] == 403, "a new minute"
             lines = [r.getMessage() for r in caplog.records if r.name == "bot.board.server" and "reached" in
                      r.getMessage()]
             assert sorted(line.split()[1] for line in lines) == [
-                "checks_per_minute", "sessions_per_link", "streams_per_session"], lines
+                "link_checks_per_minute", "sessions_per_link", "streams_per_session"], lines
             async with board.http.get(f"{board.url}/board/") as answer:
                 assert "frame-ancestors https://element.example.org" in answer.headers["Content-Security-Policy"]
             for stream in streams:
                 stream.close()
         finally:
             await world.stop_bots()
+
+
+async def test_a_flood_of_bad_links_never_refuses_a_member(board: Board) -> None:
+    """Sixty bad links in a minute spend that address's link checks only: a member's token from the same address
+    is still checked and answered."""
+    checks = {"error": "För många inloggningar till lägestavlan just nu. Försök igen om en minut."}
+    for _ in range(60):
+        assert (await board.session({"link": "nonsense"}))[0] == 403
+    assert await board.session({"link": "nonsense"}) == (429, checks), "the link budget is spent"
+    status, answer = await board.session({"openid": await board.openid("sos"),
+                                          "room_id": board.world.rooms["samordnande"]})
+    assert status == 200, (status, answer)
 
 
 async def test_the_board_takes_its_own_place_in_the_layout_and_leaves_the_others(board: Board) -> None:
