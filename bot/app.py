@@ -75,6 +75,9 @@ class BoardData:
     def __init__(self, app: App) -> None:
         self.app = app
 
+    def room_now(self, room_id: str) -> str:
+        return self.app.matrix.rooms.aliases.get(room_id, room_id)
+
     def forum_of_room(self, room_id: str) -> str | None:
         aliases = self.app.matrix.rooms.aliases
         return next((f.id for f in self.app.settings.forums if room_id in (f.room, aliases.get(f.room))), None)
@@ -221,6 +224,8 @@ class App:
     async def _room_moved(self, old: str, new: str, by: str) -> None:
         """A configured room was upgraded: follow it, and move the forum's state there."""
         joined = await self.matrix.rooms.follow_upgrade(old, new)
+        if self.board is not None:
+            self.board.room_moved(old, new)
         log.info("room %s was upgraded to %s by %s; %s", old, new, by, "joined" if joined else "cannot join it")
         await self.dispatch.run_internal(f"room-moved:{old}:{new}",
                                          partial(forums_flow.room_moved, old=old, new=new, joined=joined))

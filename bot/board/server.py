@@ -41,6 +41,7 @@ _CHECK = b""  # a stream's queue: look at the session now
 class BoardData(Protocol):
     """What the board asks of the bot, in the bot's words; it never reads the database itself."""
 
+    def room_now(self, room_id: str) -> str: ...  # the id the room goes by now: an upgraded room's replacement
     def forum_of_room(self, room_id: str) -> str | None: ...
     async def is_member(self, user_id: str, room_id: str) -> bool: ...
     async def link(self, secret: str) -> tuple[int, str, datetime] | None: ...  # (id, forum, expires) if valid now
@@ -114,6 +115,13 @@ class BoardServer:
         ended = self.sessions.member_left(room_id, user_id)
         if ended:
             log.info("board: %s is no longer in %s (%s): %d sessions ended", user_id, room_id, membership, ended)
+
+    def room_moved(self, old: str, new: str) -> None:
+        """The room was upgraded: the sessions its old id granted end, and the pages ask again, for a session that
+        stands on membership of the new room (whose leaves, kicks and bans the bot hears from now on)."""
+        ended = self.sessions.room_lost(old)
+        if ended:
+            log.info("board: %s was upgraded to %s: %d sessions ended", old, new, ended)
 
     def room_lost(self, room_id: str) -> None:
         """The bot is out of the room and hears no more of its members: every member session of it ends."""
@@ -197,6 +205,7 @@ class BoardServer:
         token, server = openid.get("access_token"), openid.get("matrix_server_name")
         if not isinstance(token, str) or not isinstance(server, str):
             return self._refuse(400, "board.bad_request")
+        room_id = self.data.room_now(room_id)  # a board in an upgraded room's old place stands on the new one
         forum = self.data.forum_of_room(room_id)
         if forum is None:
             return self._refuse(404, "board.no_forum")
@@ -218,10 +227,11 @@ class BoardServer:
                                    link_id=link_id), f"link {link_id}", "sessions_per_link")
 
     async def member_session(self, user: str, room_id: str, forum_id: str) -> Session | None:
-        """A new session for a member of the forum's room, or None when they are not one (a leave that arrives
-        while the homeserver is asked counts); Refused at a limit."""
+        """A new session for a member of the forum's room, or None when they are not one (a leave, or the room's
+        upgrade, that arrives while the homeserver is asked counts); Refused at a limit."""
         left = self.sessions.left_count(room_id, user)
-        if not await self.data.is_member(user, room_id) or self.sessions.left_count(room_id, user) != left:
+        if not await self.data.is_member(user, room_id) or self.sessions.left_count(room_id, user) != left \
+                or self.data.room_now(room_id) != room_id:
             log.info("board: %s is not a member of %s", user, room_id)
             return None
         return self._issue(Session(user, forum_id, self.now() + SESSION_TIME, room_id=room_id), user,

@@ -19,6 +19,7 @@ import aiohttp
 import pytest
 from pgserver import free_port
 from support import World, command, direct_bodies, react, room_events, room_state, unique, wait_for
+from test_rooms_move import upgrade
 
 from bot.app import App
 from bot.config import Settings
@@ -313,6 +314,40 @@ async def test_leaving_being_kicked_or_banned_ends_a_members_sessions_and_stream
     finally:
         for stream in streams.values():
             stream.close()
+
+
+async def test_kicked_from_the_upgraded_room_ends_the_session_opened_in_the_old_one(board: Board) -> None:
+    """When the forum's room is upgraded, the sessions its old id granted end with their streams; the page asks
+    again from the old room's widget and gets a session that stands on the new room, which a kick from the new
+    room ends within 10 s."""
+    world = board.world
+    old, admin = world.rooms["samordnande"], world.clients["admin"]
+    before = await _member(board, "nacka")
+    stream = await events(board, before)
+    try:
+        await stream.until(lambda s: s["forum"] == "samordnande")
+        await admin.room_put_state(old, "m.room.join_rules", {"join_rule": "public"})
+        new = await upgrade(world, old)
+        await world.clients["nacka"].join(new)
+        await wait_for(lambda: _ended(stream), 10)
+        assert (await board.state(before))[0] == 401, "the old room's session ended with the move"
+    finally:
+        stream.close()
+    after = await wait_for(lambda: _session_now(board, "nacka"), 15)  # asked with the old room's id
+    stream = await events(board, after)
+    try:
+        await stream.until(lambda s: s["forum"] == "samordnande")
+        await admin.room_kick(new, world.people["nacka"].user_id, "out")
+        await wait_for(lambda: _ended(stream), 10)
+
+        async def refused() -> bool:
+            return (await board.state(after))[0] == 401
+
+        assert await wait_for(refused, 10)
+        assert (await board.session({"openid": await board.openid("nacka"), "room_id": old}))[0] == 403, \
+            "still in the old room, but out of the forum's room"
+    finally:
+        stream.close()
 
 
 async def _session_now(board: Board, who: str) -> str | None:
