@@ -240,9 +240,13 @@ class App:
                                          partial(forums_flow.removed, room_id=room_id, by=by, membership=membership))
 
     async def _member_left(self, room_id: str, user_id: str, membership: str) -> None:
-        """Someone left a room, was kicked or banned: what their membership let them see ends."""
+        """Someone left a room, was kicked or banned: what their membership let them see ends, and the links to
+        the board they made there are revoked."""
         if self.board is not None:
             self.board.member_left(room_id, user_id, membership)
+            await self.dispatch.run_internal(f"board-member-left:{room_id}:{user_id}:{self.clock.now().isoformat()}",
+                                             partial(board_flow.creator_left, room_id=room_id, user_id=user_id,
+                                                     membership=membership))
 
     async def _sms_in(self, incoming: SmsIn) -> None:
         """A reply to the bot's number: handled once, as internal work that may acknowledge."""

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import aiohttp
 import pytest
 from pgserver import free_port
-from support import World, command, direct_bodies, react, room_events, room_state, unique, wait_for
+from support import World, bot_said, command, direct_bodies, react, room_events, room_state, settle, unique, wait_for
 from test_rooms_move import upgrade
 
 from bot.app import App
@@ -348,6 +348,35 @@ async def test_kicked_from_the_upgraded_room_ends_the_session_opened_in_the_old_
             "still in the old room, but out of the forum's room"
     finally:
         stream.close()
+
+
+async def test_a_conveners_links_are_revoked_when_they_are_kicked_from_the_forums_room(board: Board) -> None:
+    """A convener made links and is then kicked: the links are revoked, the screen they opened goes dark within
+    10 s, no new session opens on them, and the log room is told once, in one sentence, naming the forum, the
+    convener and how many links; a member's board goes on."""
+    world = board.world
+    room, tib = world.rooms["samordnande"], world.people["tib"].user_id
+    secret, other = await _link(board, 1, "7d"), await _link(board, 2, "1h")
+    wall = (await board.session({"link": secret}))[1]["token"]
+    member = await _member(board, "sos")
+    stream = await events(board, wall)
+    try:
+        await stream.until(lambda s: s["forum"] == "samordnande")
+        await world.clients["admin"].room_kick(room, tib, "out")
+        await wait_for(lambda: _ended(stream), 10)
+    finally:
+        stream.close()
+    for made in (secret, other):
+        assert (await board.session({"link": made}))[0] == 403
+    assert (await board.state(wall))[0] == 401 and (await board.state(member))[0] == 200
+    told = await wait_for(lambda: bot_said(world, "logg", "länkar till lägestavlan"))
+    assert told[0]["content"]["body"] == (
+        "2 länkar till lägestavlan för Regionalt samordnande forum har återkallats eftersom den som skapade dem, "
+        f"{tib}, inte längre är med i forumets rum.")
+    assert told[0]["content"]["msgtype"] == "m.notice"
+    assert board.app is not None
+    await settle(board.app)
+    assert len(await bot_said(world, "logg", "länkar till lägestavlan")) == 1, "told once"
 
 
 async def _session_now(board: Board, who: str) -> str | None:
