@@ -141,7 +141,7 @@ async def creator_left(ctx: Context, room_id: str, user_id: str, membership: str
     now = ctx.clock.now()
     out: list[Outgoing] = []
     for forum in ctx.directory.settings.forums:
-        if room_id not in (forum.room, ctx.rooms.get(forum.room)):
+        if room_id != ctx.rooms.get(forum.room, forum.room):  # leaving an upgraded room's old place changes nothing
             continue
         made = await board_store.made_by(ctx.session, forum.id, user_id, now)
         if not made:

@@ -316,12 +316,29 @@ async def test_leaving_being_kicked_or_banned_ends_a_members_sessions_and_stream
             stream.close()
 
 
-async def test_kicked_from_the_upgraded_room_ends_the_session_opened_in_the_old_one(board: Board) -> None:
+@pytest.fixture
+async def board_by_id(world: World) -> AsyncIterator[Board]:
+    """The board, with the forum's room named in the configuration by its id (an upgrade leaves the old id there)."""
+    async with aiohttp.ClientSession() as http:
+        found = Board(world, f"http://127.0.0.1:{free_port()}", FakeClock(datetime.now(UTC)), http)
+
+        def by_id(data: dict[str, Any]) -> None:
+            data["board"] = {"listen": found.url.removeprefix("http://"), "public_url": found.url}
+            next(f for f in data["forum"] if f["id"] == "samordnande")["room"] = world.rooms["samordnande"]
+
+        found.app = await world.start_bot(world.settings(by_id), found.clock)
+        yield found
+        await world.stop_bots()
+
+
+async def test_kicked_from_the_upgraded_room_ends_the_session_opened_in_the_old_one(board_by_id: Board) -> None:
     """When the forum's room is upgraded, the sessions its old id granted end with their streams; the page asks
     again from the old room's widget and gets a session that stands on the new room, which a kick from the new
-    room ends within 10 s."""
+    room ends within 10 s; a convener who leaves the old room for the new one keeps their links."""
+    board = board_by_id
     world = board.world
     old, admin = world.rooms["samordnande"], world.clients["admin"]
+    secret = await _link(board, 1)
     before = await _member(board, "nacka")
     stream = await events(board, before)
     try:
@@ -329,6 +346,8 @@ async def test_kicked_from_the_upgraded_room_ends_the_session_opened_in_the_old_
         await admin.room_put_state(old, "m.room.join_rules", {"join_rule": "public"})
         new = await upgrade(world, old)
         await world.clients["nacka"].join(new)
+        await world.clients["tib"].join(new)
+        await world.clients["tib"].room_leave(old)  # the convener moves along: their link stays
         await wait_for(lambda: _ended(stream), 10)
         assert (await board.state(before))[0] == 401, "the old room's session ended with the move"
     finally:
@@ -346,6 +365,7 @@ async def test_kicked_from_the_upgraded_room_ends_the_session_opened_in_the_old_
         assert await wait_for(refused, 10)
         assert (await board.session({"openid": await board.openid("nacka"), "room_id": old}))[0] == 403, \
             "still in the old room, but out of the forum's room"
+        assert (await board.session({"link": secret}))[0] == 200, "leaving the old room revokes nothing"
     finally:
         stream.close()
 
