@@ -172,10 +172,12 @@ class BoardServer:
 
     def _limited(self, refused: Refused, subject: str) -> web.Response:
         """A limit reached: the page says so; the log says it once, until the limit lets one through again."""
-        first = (refused.limit, subject) not in self._told if refused.first is None else refused.first
+        if refused.first is not None:  # the checks keep their own count, per client address
+            first = refused.first
+        else:
+            first = (refused.limit, subject) not in self._told
+            self._told.add((refused.limit, subject))
         if first:
-            if refused.first is None:
-                self._told.add((refused.limit, subject))
             log.warning("board: %s reached%s; further refusals are not logged until it frees up", refused.limit,
                         f" for {subject}" if subject else "")
         return self._refuse(429, refused.key)
