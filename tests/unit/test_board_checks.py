@@ -4,13 +4,16 @@ configured proxy the one it forwards, and an X-Forwarded-For from anyone else is
 
 from __future__ import annotations
 
+import tomllib
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import make_mocked_request
 
 from bot.board.server import BoardServer
 from bot.board.sessions import Limits, Refused, Sessions
+from bot.config import ConfigError, parse_settings
 
 NOW = datetime(2026, 12, 2, 3, 0, tzinfo=UTC)
 
@@ -73,3 +76,15 @@ def test_the_client_is_the_peer_unless_the_peer_is_a_configured_proxy() -> None:
     assert _client(proxied, "127.0.0.1") == "127.0.0.1"
     assert _client(plain, "2001:db8:1:2:3:4:5:6") == _client(plain, "2001:db8:1:2::9") == "2001:db8:1:2::/64"
     assert _client(plain, "::ffff:203.0.113.9") == "203.0.113.9"
+
+
+def test_a_trusted_proxy_must_be_an_address_or_a_network() -> None:
+    """`trusted_proxies` takes addresses and networks; anything else is an error with its place."""
+    data = tomllib.loads((Path(__file__).parents[2] / "config" / "example.toml").read_text(encoding="utf-8"))
+    data["board"] = {"public_url": "https://tavla.example.org", "trusted_proxies": ["10.0.0.0/8", "::1"]}
+    assert parse_settings(data).board is not None
+    data["board"]["trusted_proxies"] = ["10.0.0.0/8", "the proxy"]
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(data)
+    assert any("trusted_proxies" in e and "'the proxy' is not an address" in e for e in caught.value.errors), \
+        caught.value.errors
