@@ -235,14 +235,24 @@ async def test_a_wall_screen_reads_across_the_room_and_says_when_it_is_stale_or_
         await proxy.cut()
 
 
+WATCH = """window.seen = [];
+new MutationObserver(() => {
+  const text = document.body.innerText;
+  if (!text.includes("Regionalt samordnande forum")) window.seen.push(text);
+}).observe(document.body, { subtree: true, childList: true, characterData: true });"""
+
+
 @pytest.mark.timeout(180)
-async def test_a_silent_dead_stream_is_dropped_and_the_board_comes_back(world: World, chromium: Chromium) -> None:
+async def test_a_silent_dead_stream_is_dropped_and_the_board_comes_back(world: World, chromium: Chromium,
+                                                                        caplog: pytest.LogCaptureFixture) -> None:
     """A wall screen whose stream goes silent without ever closing (a connection dead somewhere on the way) says
-    so after 30 s, gives the stream up, opens a new one, and shows what happened meanwhile: an activation made
-    while the screen was cut off appears within a minute."""
+    so after 30 s, gives the stream up, opens a new one (on a new session, since the dead stream still holds the
+    session's only one at the bot), and shows what happened meanwhile: an activation made while the screen was cut
+    off appears within a minute."""
     board = f"http://127.0.0.1:{free_port()}"
-    app = await world.start_bot(world.settings(lambda d: d.update(
-        board={"listen": board.removeprefix("http://"), "public_url": board})), FakeClock(datetime.now(UTC)))
+    app = await world.start_bot(world.settings(lambda d: d.update(board={  # the dead stream holds the only one
+        "listen": board.removeprefix("http://"), "public_url": board, "streams_per_session": 1})),
+        FakeClock(datetime.now(UTC)))
     relay = Blackhole(int(board.rsplit(":", 1)[1]))
     await relay.start()
     try:
@@ -254,11 +264,15 @@ async def test_a_silent_dead_stream_is_dropped_and_the_board_comes_back(world: W
 
         page = await chromium.open((await wait_for(link)).replace(board, f"http://127.0.0.1:{relay.port}"))
         await page.until("ordinarie läge")
+        await page.call("Runtime.evaluate", expression=WATCH)
         relay.swallow()
         await page.until("Tavlan är inte uppdaterad sedan", timeout=45)
         await command(world, "tib", "samordnande", "!aktivera samordnande snöoväder")
         text = await page.until("AKTIVERAT: snöoväder", timeout=60)
         assert "inte uppdaterad" not in text, "back in contact: the banner goes"
+        assert any("streams_per_session reached" in r.getMessage() for r in caplog.records), "a new session was needed"
+        seen = await page.call("Runtime.evaluate", expression="window.seen", returnByValue=True)
+        assert seen["result"]["value"] == [], "the board stayed on the screen, never a refusal or a blank"
         await page.close()
     finally:
         await world.stop_bots()
