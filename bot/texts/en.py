@@ -702,6 +702,10 @@ TEXTS: dict[str, str] = {
     "board.no_links": "No valid links.",
     "board.no_such_link": "There is no link no. {number} to this forum's live board.",
     "board.revoked": "Link no. {number} is revoked and shows nothing any more.",
+    "board.creator_left.one": "One link to the board of {forum} has been revoked "
+        "because the person who made it, {who}, is no longer in the forum's room.",
+    "board.creator_left": "{count} links to the board of {forum} have been revoked "
+        "because the person who made them, {who}, is no longer in the forum's room.",
     "board.bad_request": "The request could not be read.",
     "board.link_invalid": "The link is no longer valid (it has expired or been revoked). Ask a convener for a new "
     "one with !board link.",

@@ -704,6 +704,10 @@ TEXTS: dict[str, str] = {
     "board.no_links": "Inga giltiga länkar.",
     "board.no_such_link": "Det finns ingen länk nr {number} till det här forumets lägestavla.",
     "board.revoked": "Länk nr {number} är återkallad och visar inget längre.",
+    "board.creator_left.one": "En länk till lägestavlan för {forum} har återkallats "
+        "eftersom den som skapade den, {who}, inte längre är med i forumets rum.",
+    "board.creator_left": "{count} länkar till lägestavlan för {forum} har återkallats "
+        "eftersom den som skapade dem, {who}, inte längre är med i forumets rum.",
     "board.bad_request": "Begäran kunde inte läsas.",
     "board.link_invalid": "Länken gäller inte längre (den har gått ut eller återkallats). Be en sammankallande "
     "om en ny med !tavla länk.",
