@@ -626,6 +626,8 @@ TEXTS: dict[str, str] = {
     "rota.gap": "Nobody on duty as {function} ({organisation}) {span} (duty schedule).",
     "rota.unknown": "{who} is on the duty schedule as {function} ({organisation}) {span} but is nobody I know: add "
     "them as a [[person]] in the configuration.",
+    "rota.nameless": "A shift as {function} ({organisation}) {span} in the duty schedule names nobody (a nameless "
+    "shift): write who holds it in the event's title. Until then the rotation or the listed holders answer.",
     "rota.overlap": "Two on duty at once as {function} ({organisation}) {span}: {who} (duty schedule).",
     "rota.span_open": "now and at least until {end}",
     "rota.span_until": "until {end}",

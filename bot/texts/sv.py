@@ -627,6 +627,9 @@ TEXTS: dict[str, str] = {
     "rota.gap": "Ingen i tjänst som {function} ({organisation}) {span} (beredskapsschemat).",
     "rota.unknown": "{who} står som {function} ({organisation}) {span} i beredskapsschemat men är ingen jag "
     "känner: lägg till personen som [[person]] i konfigurationen.",
+    "rota.nameless": "Ett pass som {function} ({organisation}) {span} i beredskapsschemat namnger ingen (pass utan "
+    "namn): skriv vem som har passet i händelsens rubrik. Tills dess gäller rotationen eller de listade "
+    "innehavarna.",
     "rota.overlap": "Två i tjänst samtidigt som {function} ({organisation}) {span}: {who} (beredskapsschemat).",
     "rota.span_open": "nu och minst till {end}",
     "rota.span_until": "fram till {end}",
