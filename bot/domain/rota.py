@@ -2,11 +2,11 @@
 instant by them, and the gaps and overlaps in the days ahead. Pure: the shifts are given.
 
 Who an event names (one rule, documented in the README): an ATTENDEE or ORGANIZER address of a `[[person]]`;
-else a Matrix id anywhere in the SUMMARY; else the name in the SUMMARY, which is the text after its last label,
-a colon or a dash (hyphen, en or em dash) with a space on each side (`TiB: Anna Berg`, `Beredskap - Anna Berg`,
-`Jour - Anna Berg`, `Beredskap - TiB: Anna Berg`), or the whole SUMMARY when it has none; a name is matched to
-a `[[person]]`'s name, then to a holder's Matrix id by its local part, in any case and with or without å ä ö.
-A common name (CN) given with an address is a name too."""
+else a Matrix id anywhere in the SUMMARY, read whole, when the bot knows it (a mistyped one names someone unknown);
+else the name in the SUMMARY: whitespace collapsed, a trailing note in parentheses dropped, split at its labels (a
+colon, or a dash with a space on each side), each part cut at its first comma and rid of phone numbers; a part
+that is a `[[person]]`'s name or a holder's local part names them, else the last part that is not only a label
+(`TiB`, `Jour`, ...) is the name; none: a nameless shift. A common name (CN) given with an address is a name too."""
 
 from __future__ import annotations
 

@@ -619,8 +619,8 @@ TEXTS: dict[str, str] = {
     "warnings.left_line": "The warning no longer covers {areas}, but stands for other parts of the country. No "
     "activation is proposed.",
     "warnings.linked_left": "SMHI's warning {event} was activated for no longer covers {areas}:",
-    "warnings.stale_unreadable": "This may be out of date: since {when} SMHI has answered with something that "
-    "could not be read.",
+    "warnings.stale_unreadable": "This may be out of date: nothing usable from SMHI since {when}. SMHI has answered "
+    "meanwhile, but with something that could not be read.",
     "warnings.from_warning": "Started by {headline}",
     "cmd.luckor": "Gaps, unknown names and double cover in the duty schedules over the next 14 days.",
     "rota.gap": "Nobody on duty as {function} ({organisation}) {span} (duty schedule).",

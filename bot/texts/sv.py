@@ -620,8 +620,8 @@ TEXTS: dict[str, str] = {
     "warnings.left_line": "Varningen gäller inte längre {areas}, men står kvar för andra delar av landet. Ingen "
     "aktivering föreslås.",
     "warnings.linked_left": "SMHI:s varning som {event} aktiverades för gäller inte längre {areas}:",
-    "warnings.stale_unreadable": "Uppgifterna kan vara inaktuella: SMHI har sedan {when} svarat med något som inte "
-    "gick att läsa.",
+    "warnings.stale_unreadable": "Uppgifterna kan vara inaktuella: inget användbart svar från SMHI sedan {when}. SMHI "
+    "har svarat under tiden, men med något som inte gick att läsa.",
     "warnings.from_warning": "Utlöst av {headline}",
     "cmd.luckor": "Luckor, okända namn och dubbelbemanning i beredskapsschemana de närmaste 14 dagarna.",
     "rota.gap": "Ingen i tjänst som {function} ({organisation}) {span} (beredskapsschemat).",
