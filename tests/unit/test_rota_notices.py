@@ -567,3 +567,37 @@ async def test_an_unknown_name_beside_a_known_holder_is_told_once_and_told_again
         "beredskapsschemat men är ingen jag känner: lägg till personen som [[person]] i konfigurationen."], \
         "told beside Anna once and reminded once; forgotten a week after, so told again when back"
     assert not any(body.startswith("Två i tjänst") for body in bot.home()), "one known holder: no overlap"
+
+
+async def test_an_hourly_look_that_trips_on_one_schedule_keeps_its_shifts_and_looks_at_the_others(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The expansion of one calendar fails at every hourly look (a rule dateutil trips on in a later window): its
+    last shifts stay, it is logged once with an incident id, and the other schedules are looked at all the same."""
+    clock = FakeClock(datetime(2026, 11, 2, 9, tzinfo=TZ).astimezone(UTC))
+    bot = Bot(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", clock)
+    await bot.start()
+    assert bot.rotas is not None
+    broken = ical.read(calendar(WEEKDAY_OLLE))
+    await bot.rotas.changed("tib", broken)  # a second schedule, on the regional TiB
+    entries = ical.entries
+
+    def tripping(events: list[Any], *args: Any) -> list[Any]:
+        if events is broken:
+            raise RuntimeError("a rule the expansion trips on")
+        return entries(events, *args)
+
+    monkeypatch.setattr(ical, "entries", tripping)
+    tib = bot.rotas.dispatch.schedules["tib"]
+    try:
+        for _ in range(7 * 24):
+            clock.advance(timedelta(hours=1))
+            await bot.hourly()
+    finally:
+        await bot.stop()
+    assert bot.rotas.dispatch.schedules["tib"] is tib, "the shifts read before stay"
+    gaps = weekday_gaps(datetime(2026, 11, 2, 9, tzinfo=TZ), clock.now() + timedelta(days=14))
+    assert Counter(body for body in bot.home() if not body.startswith(REMINDER)) == Counter(list(gaps)), \
+        "Nacka's gaps told as ever"
+    failed = [r for r in caplog.records if "could not be expanded" in r.getMessage()]
+    assert len(failed) == 1 and failed[0].exc_info is not None and "incident" in failed[0].getMessage(), \
+        "logged once, with its traceback and an incident id, not once an hour"
