@@ -636,13 +636,15 @@ TEXTS: dict[str, str] = {
     "warnings.left_line": "The warning no longer covers {areas}, but stands for other parts of the country. No "
     "activation is proposed.",
     "warnings.linked_left": "SMHI's warning {event} was activated for no longer covers {areas}:",
-    "warnings.stale_unreadable": "This may be out of date: since {when} SMHI has answered with something that "
-    "could not be read.",
+    "warnings.stale_unreadable": "This may be out of date: nothing usable from SMHI since {when}. SMHI has answered "
+    "meanwhile, but with something that could not be read.",
     "warnings.from_warning": "Started by {headline}",
     "cmd.luckor": "Gaps, unknown names and double cover in the duty schedules over the next 14 days.",
     "rota.gap": "Nobody on duty as {function} ({organisation}) {span} (duty schedule).",
     "rota.unknown": "{who} is on the duty schedule as {function} ({organisation}) {span} but is nobody I know: add "
     "them as a [[person]] in the configuration.",
+    "rota.nameless": "A shift as {function} ({organisation}) {span} in the duty schedule names nobody (a nameless "
+    "shift): write who holds it in the event's title. Until then the rotation or the listed holders answer.",
     "rota.overlap": "Two on duty at once as {function} ({organisation}) {span}: {who} (duty schedule).",
     "rota.span_open": "now and at least until {end}",
     "rota.span_until": "until {end}",

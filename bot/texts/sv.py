@@ -637,13 +637,16 @@ TEXTS: dict[str, str] = {
     "warnings.left_line": "Varningen gäller inte längre {areas}, men står kvar för andra delar av landet. Ingen "
     "aktivering föreslås.",
     "warnings.linked_left": "SMHI:s varning som {event} aktiverades för gäller inte längre {areas}:",
-    "warnings.stale_unreadable": "Uppgifterna kan vara inaktuella: SMHI har sedan {when} svarat med något som inte "
-    "gick att läsa.",
+    "warnings.stale_unreadable": "Uppgifterna kan vara inaktuella: inget användbart svar från SMHI sedan {when}. SMHI "
+    "har svarat under tiden, men med något som inte gick att läsa.",
     "warnings.from_warning": "Utlöst av {headline}",
     "cmd.luckor": "Luckor, okända namn och dubbelbemanning i beredskapsschemana de närmaste 14 dagarna.",
     "rota.gap": "Ingen i tjänst som {function} ({organisation}) {span} (beredskapsschemat).",
     "rota.unknown": "{who} står som {function} ({organisation}) {span} i beredskapsschemat men är ingen jag "
     "känner: lägg till personen som [[person]] i konfigurationen.",
+    "rota.nameless": "Ett pass som {function} ({organisation}) {span} i beredskapsschemat namnger ingen (pass utan "
+    "namn): skriv vem som har passet i händelsens rubrik. Tills dess gäller rotationen eller de listade "
+    "innehavarna.",
     "rota.overlap": "Två i tjänst samtidigt som {function} ({organisation}) {span}: {who} (beredskapsschemat).",
     "rota.span_open": "nu och minst till {end}",
     "rota.span_until": "fram till {end}",
