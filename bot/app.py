@@ -76,6 +76,9 @@ class BoardData:
     def __init__(self, app: App) -> None:
         self.app = app
 
+    def room_now(self, room_id: str) -> str:
+        return self.app.matrix.rooms.aliases.get(room_id, room_id)
+
     def forum_of_room(self, room_id: str) -> str | None:
         aliases = self.app.matrix.rooms.aliases
         return next((f.id for f in self.app.settings.forums if room_id in (f.room, aliases.get(f.room))), None)
@@ -142,7 +145,7 @@ class App:
                                      partial(t, settings.bot.language), self.clock.now,
                                      Limits(board.sessions_per_link, board.sessions_per_user,
                                             board.streams_per_session, board.checks_per_minute),
-                                     board.element_origins)
+                                     board.element_origins, board.trusted_proxies)
         self.timers = Timers(self.db, self.dispatch, self.clock)
         self.lease = Lease(self.db)
         self.clock.watch(self._clock_moved)
@@ -223,6 +226,8 @@ class App:
     async def _room_moved(self, old: str, new: str, by: str) -> None:
         """A configured room was upgraded: follow it, and move the forum's state there."""
         joined = await self.matrix.rooms.follow_upgrade(old, new)
+        if self.board is not None:
+            self.board.room_moved(old, new)
         log.info("room %s was upgraded to %s by %s; %s", old, new, by, "joined" if joined else "cannot join it")
         await self.dispatch.run_internal(f"room-moved:{old}:{new}",
                                          partial(forums_flow.room_moved, old=old, new=new, joined=joined))
@@ -242,9 +247,13 @@ class App:
             identity_flow.direct_shared, person=person, room_id=room_id, other=other, by=by))
 
     async def _member_left(self, room_id: str, user_id: str, membership: str) -> None:
-        """Someone left a room, was kicked or banned: what their membership let them see ends."""
+        """Someone left a room, was kicked or banned: what their membership let them see ends, and the links to
+        the board they made there are revoked."""
         if self.board is not None:
             self.board.member_left(room_id, user_id, membership)
+            await self.dispatch.run_internal(f"board-member-left:{room_id}:{user_id}:{self.clock.now().isoformat()}",
+                                             partial(board_flow.creator_left, room_id=room_id, user_id=user_id,
+                                                     membership=membership))
 
     async def _sms_in(self, incoming: SmsIn) -> None:
         """A reply to the bot's number: handled once, as internal work that may acknowledge."""

@@ -7,6 +7,7 @@ error and its place (`forum[2].activated[3]: unknown function 'sos-vb'; did you 
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import tomllib
 import zoneinfo
@@ -178,7 +179,19 @@ class BoardSettings(Strict):
     sessions_per_link: int = Field(default=10, ge=1)  # wall screens on one link
     sessions_per_user: int = Field(default=5, ge=1)  # a member's boards (the oldest without a stream gives way)
     streams_per_session: int = Field(default=2, ge=1)
-    checks_per_minute: int = Field(default=60, ge=1)  # OpenID tokens and links checked, all together
+    checks_per_minute: int = Field(default=60, ge=1)  # OpenID tokens, and apart links, checked per client address
+    # The reverse proxies whose X-Forwarded-For is believed (addresses or networks); empty: the peer is the client
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: list[str]) -> list[str]:
+        for proxy in value:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(f"{proxy!r} is not an address or a network such as 10.0.0.0/8") from None
+        return value
 
     @field_validator("element_origins")
     @classmethod

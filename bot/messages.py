@@ -166,6 +166,7 @@ class Sms:
     user_id: str | None = None
     ref: str | None = None  # conv:N
     event_key: str | None = None  # what the cost cap counts by
+    code: str | None = None  # the letter a reply names it by (`1A`), among the number's open convocations
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,7 @@ class Kannel:
         self.callback = callback
         self.secret = secret
         self.log = folder / "fakesmsc.log"
+        self.with_id = True  # False: the get-url lacks id=%I, as a gateway set up by hand may
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
 
     @staticmethod
@@ -68,7 +69,8 @@ class Kannel:
         return f"http://127.0.0.1:{self.sendsms}/cgi-bin/sendsms"
 
     def config(self) -> str:
-        incoming = (f"{self.callback}/sms/incoming?secret={self.secret}&from=%p&to=%P&text=%a&id=%I")
+        incoming = (f"{self.callback}/sms/incoming?secret={self.secret}&from=%p&to=%P&text=%a"
+                    + ("&id=%I" if self.with_id else ""))
         return f"""
 group = core
 admin-port = {self.admin}

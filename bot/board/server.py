@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import json
 import logging
 import time
@@ -40,6 +41,7 @@ _CHECK = b""  # a stream's queue: look at the session now
 class BoardData(Protocol):
     """What the board asks of the bot, in the bot's words; it never reads the database itself."""
 
+    def room_now(self, room_id: str) -> str: ...  # the id the room goes by now: an upgraded room's replacement
     def forum_of_room(self, room_id: str) -> str | None: ...
     async def is_member(self, user_id: str, room_id: str) -> bool: ...
     async def link(self, secret: str) -> tuple[int, str, datetime] | None: ...  # (id, forum, expires) if valid now
@@ -50,7 +52,7 @@ class BoardData(Protocol):
 class BoardServer:
     def __init__(self, listen: str, data: BoardData, homeservers: Mapping[str, str], say: Callable[[str], str],
                  now: Callable[[], datetime], limits: Limits | None = None,
-                 frame_ancestors: Sequence[str] = ()) -> None:
+                 frame_ancestors: Sequence[str] = (), trusted_proxies: Sequence[str] = ()) -> None:
         self.listen = listen
         self.data = data
         self.homeservers = homeservers  # server name -> the homeserver to ask (the configured one)
@@ -59,6 +61,7 @@ class BoardServer:
         self.sessions = Sessions(limits)
         self.heartbeat = HEARTBEAT
         self._headers = _headers(frame_ancestors)
+        self.trusted_proxies = [ipaddress.ip_network(p, strict=False) for p in trusted_proxies]
         self._queues: dict[Stream, tuple[asyncio.Queue[bytes | None], str]] = {}  # stream -> (queue, forum)
         self._told: set[tuple[str, str]] = set()  # (limit, subject) refusals already logged
         # Whether a link is in force, as read since the last change the bot committed (a revocation is one); its
@@ -113,6 +116,13 @@ class BoardServer:
         if ended:
             log.info("board: %s is no longer in %s (%s): %d sessions ended", user_id, room_id, membership, ended)
 
+    def room_moved(self, old: str, new: str) -> None:
+        """The room was upgraded: the sessions its old id granted end, and the pages ask again, for a session that
+        stands on membership of the new room (whose leaves, kicks and bans the bot hears from now on)."""
+        ended = self.sessions.room_lost(old)
+        if ended:
+            log.info("board: %s was upgraded to %s: %d sessions ended", old, new, ended)
+
     def room_lost(self, room_id: str) -> None:
         """The bot is out of the room and hears no more of its members: every member session of it ends."""
         ended = self.sessions.room_lost(room_id)
@@ -137,13 +147,37 @@ class BoardServer:
 
     # ---- sessions ----
 
+    def client(self, request: web.Request) -> str:
+        """Whom the check budgets count: the peer's address (an IPv6 one by its /64, what one host or household
+        holds), or behind a configured proxy the nearest address in X-Forwarded-For that is not a proxy; the
+        header is never believed from anyone else."""
+        address = _address(request.remote or "")
+        if address is None:
+            return request.remote or ""
+        if self.trusted_proxies and _among(address, self.trusted_proxies):
+            hops = ",".join(request.headers.getall("X-Forwarded-For", [])).split(",")
+            for hop in reversed([h.strip() for h in hops if h.strip()]):
+                found = _address(hop)
+                if found is None:
+                    break
+                address = found
+                if not _among(found, self.trusted_proxies):
+                    break
+        if isinstance(address, ipaddress.IPv6Address):
+            return str(ipaddress.IPv6Network((address, 64), strict=False))
+        return str(address)
+
     def _refuse(self, status: int, key: str) -> web.Response:
         return web.json_response({"error": self.say(key)}, status=status)
 
     def _limited(self, refused: Refused, subject: str) -> web.Response:
         """A limit reached: the page says so; the log says it once, until the limit lets one through again."""
-        if (refused.limit, subject) not in self._told:
+        if refused.first is not None:  # the checks keep their own count, per client address
+            first = refused.first
+        else:
+            first = (refused.limit, subject) not in self._told
             self._told.add((refused.limit, subject))
+        if first:
             log.warning("board: %s reached%s; further refusals are not logged until it frees up", refused.limit,
                         f" for {subject}" if subject else "")
         return self._refuse(429, refused.key)
@@ -156,23 +190,24 @@ class BoardServer:
             body = json.loads(await request.read())
         except (ValueError, UnicodeDecodeError, RecursionError, web.HTTPRequestEntityTooLarge):
             return self._refuse(400, "board.bad_request")
-        if not isinstance(body, dict):
+        if not isinstance(body, dict) or not _encodable(body):
             return self._refuse(400, "board.bad_request")
         link, openid, room_id = body.get("link"), body.get("openid"), body.get("room_id")
         if not isinstance(link, str) and not (isinstance(openid, dict) and isinstance(room_id, str)
                                               and room_id.startswith("!")):
             return self._refuse(400, "board.bad_request")
+        client = self.client(request)
         try:
-            self.sessions.check_allowed(self.now())
+            self.sessions.check_allowed("link" if isinstance(link, str) else "token", client, self.now())
         except Refused as refused:
-            return self._limited(refused, "")
-        self._freed("checks_per_minute")
+            return self._limited(refused, client)
         if isinstance(link, str):
             return await self._answer(self.link_session(link[:200]), "board.link_invalid")
         assert isinstance(openid, dict) and isinstance(room_id, str)
         token, server = openid.get("access_token"), openid.get("matrix_server_name")
         if not isinstance(token, str) or not isinstance(server, str):
             return self._refuse(400, "board.bad_request")
+        room_id = self.data.room_now(room_id)  # a board in an upgraded room's old place stands on the new one
         forum = self.data.forum_of_room(room_id)
         if forum is None:
             return self._refuse(404, "board.no_forum")
@@ -194,10 +229,11 @@ class BoardServer:
                                    link_id=link_id), f"link {link_id}", "sessions_per_link")
 
     async def member_session(self, user: str, room_id: str, forum_id: str) -> Session | None:
-        """A new session for a member of the forum's room, or None when they are not one (a leave that arrives
-        while the homeserver is asked counts); Refused at a limit."""
+        """A new session for a member of the forum's room, or None when they are not one (a leave, or the room's
+        upgrade, that arrives while the homeserver is asked counts); Refused at a limit."""
         left = self.sessions.left_count(room_id, user)
-        if not await self.data.is_member(user, room_id) or self.sessions.left_count(room_id, user) != left:
+        if not await self.data.is_member(user, room_id) or self.sessions.left_count(room_id, user) != left \
+                or self.data.room_now(room_id) != room_id:
             log.info("board: %s is not a member of %s", user, room_id)
             return None
         return self._issue(Session(user, forum_id, self.now() + SESSION_TIME, room_id=room_id), user,
@@ -328,6 +364,43 @@ class BoardServer:
             except Exception:
                 log.exception("board: link %s could not be checked", link_id)
         self.sessions.expire(self.now())
+
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _address(text: str) -> Address | None:
+    """An IP address (an IPv4 one inside IPv6 as itself), or None for anything else."""
+    try:
+        address = ipaddress.ip_address(text.strip("[]").split("%")[0])
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def _among(address: Address, networks: Sequence[Network]) -> bool:
+    return any(address in network for network in networks)
+
+
+def _encodable(body: Any) -> bool:
+    """Whether every string in the parsed body (keys too) is text that UTF-8 can encode: JSON lets a lone
+    surrogate ("\\ud800") through, which no hash, log or homeserver can take."""
+    waiting = [body]
+    while waiting:
+        value = waiting.pop()
+        if isinstance(value, dict):
+            waiting += [*value.keys(), *value.values()]
+        elif isinstance(value, list):
+            waiting += value
+        elif isinstance(value, str):
+            try:
+                value.encode()
+            except UnicodeEncodeError:
+                return False
+    return True
 
 
 def _event(state: dict[str, Any]) -> bytes:

@@ -6,6 +6,7 @@ injected time, so that the rules can be checked without a network."""
 from __future__ import annotations
 
 import secrets
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -15,7 +16,8 @@ SESSION_TIME = timedelta(hours=1)
 
 @dataclass(frozen=True)
 class Limits:
-    """How much one right may hold at once, and how many tokens or links may be checked in a minute."""
+    """How much one right may hold at once, and how many tokens, and apart from them how many links, one client
+    address may have checked in a minute."""
 
     sessions_per_link: int = 10
     sessions_per_user: int = 5
@@ -53,7 +55,45 @@ class Refused(Exception):
     def __init__(self, key: str, limit: str) -> None:
         super().__init__(limit)
         self.key, self.limit = key, limit
-        self.subject = ""  # whose limit: a link, a person; none for the checks
+        self.subject = ""  # whose limit: a link, a person, a client address
+        self.first: bool | None = None  # for the checks: whether this is the first refusal since one was let through
+
+
+@dataclass
+class _Window:
+    times: deque[datetime] = field(default_factory=deque)  # the checks let through in the last minute
+    told: bool = False  # a refusal has been logged since the last check let through
+
+
+class Checks:
+    """Tokens or links checked per minute, counted for each client address on its own: a flood from one address
+    never refuses another. Only a minute's checks are kept, and an address with none is forgotten."""
+
+    def __init__(self, kind: str, per_minute: int) -> None:
+        self.kind, self.per_minute = kind, per_minute
+        self._windows: dict[str, _Window] = {}
+        self._swept: datetime | None = None
+
+    def take(self, client: str, now: datetime) -> None:
+        """One more check for `client`, or Refused when its minute's are spent (`first` on the first refusal)."""
+        self._sweep(now)
+        window = self._windows.setdefault(client, _Window())
+        while window.times and now - window.times[0] >= timedelta(minutes=1):
+            window.times.popleft()
+        if len(window.times) >= self.per_minute:
+            refused = Refused("board.too_many_checks", f"{self.kind}_checks_per_minute")
+            refused.subject, refused.first, window.told = client, not window.told, True
+            raise refused
+        window.times.append(now)
+        window.told = False
+
+    def _sweep(self, now: datetime) -> None:
+        """Once a minute: the addresses with no check in the last minute are forgotten."""
+        if self._swept is not None and now - self._swept < timedelta(minutes=1):
+            return
+        self._swept = now
+        self._windows = {client: window for client, window in self._windows.items()
+                         if window.times and now - window.times[-1] < timedelta(minutes=1)}
 
 
 class Sessions:
@@ -61,7 +101,7 @@ class Sessions:
         self.limits = limits or Limits()
         self.by_token: dict[str, Session] = {}
         self._left: dict[tuple[str, str], int] = {}  # (room, user) -> how often they have left it
-        self._checks: list[datetime] = []  # when tokens and links were checked, over the last minute
+        self.checks = {kind: Checks(kind, self.limits.checks_per_minute) for kind in ("link", "token")}
 
     # ---- rights ----
 
@@ -92,12 +132,10 @@ class Sessions:
 
     # ---- sessions ----
 
-    def check_allowed(self, now: datetime) -> None:
-        """One more token or link check, unless the minute's are spent."""
-        self._checks = [at for at in self._checks if now - at < timedelta(minutes=1)]
-        if len(self._checks) >= self.limits.checks_per_minute:
-            raise Refused("board.too_many_checks", "checks_per_minute")
-        self._checks.append(now)
+    def check_allowed(self, kind: str, client: str, now: datetime) -> None:
+        """One more check of a link or a token (`kind`) for the client address, unless its minute's are spent:
+        links and tokens each have their own budget, so bad links never hold up a member's token."""
+        self.checks[kind].take(client, now)
 
     def issue(self, session: Session, now: datetime) -> str:
         """A token for a session just granted; the oldest session without a stream gives way when its link or

@@ -39,4 +39,4 @@ async def flytta(ctx: Context, forum: Forum, times: str) -> list[Outgoing]:
                              "to": new.isoformat()})
     text = ctx.t("schema.moved", name=occurrence.meeting.name, old=when_with_week(ctx, occurrence.starts_at),
                  new=when_with_week(ctx, new))
-    return [ctx.reply(Rich().text(text)), *await tell_convened(ctx, forum, occurrence, text)]
+    return [ctx.reply(Rich().text(text)), *await tell_convened(ctx, forum, occurrence, text, moved_to=new)]

@@ -34,5 +34,7 @@ async def kalla_ut(ctx: Context, who_forum: str) -> list[Outgoing]:
     roster = await ctx.roster()
     told = Rich().text(ctx.t("kalla.released_dm", functions=names, forum=forum.name))
     people = dict.fromkeys(u for f in gone for u in roster.holders(f.id, now))
+    for convocation in await store.standing(ctx.session, forum.id, activation_id=state.activation_id):
+        await store.release(ctx.session, convocation, [f.id for f in gone], list(people))
     return [ctx.reply(Rich().text(ctx.t("kalla.released", functions=names, forum=forum.name))),
             *(Message(target=direct_target(u), body=told.plain, html=told.html) for u in people)]

@@ -42,7 +42,7 @@ def summons_line(ctx: Context, summons: Summons, reached: dict[str, str], rich: 
             rich.pill(summons.ack_by).text(" ")
         rich.text(f"{ctx.when(summons.ack_at)}{_ack_note(ctx, summons)}")
         return
-    mark = "❌" if summons.step >= REPORTED or not people or summons.undeliverable else "⏳"
+    mark = "❌" if summons.step >= REPORTED or not people or summons.undeliverable or summons.declined_at else "⏳"
     rich.text(f"{mark} {function.name} — ")
     for i, person in enumerate(people):
         rich.text(", " if i else "").pill(person)
@@ -59,6 +59,8 @@ def summons_line(ctx: Context, summons: Summons, reached: dict[str, str], rich: 
         rich.text(" · " + ctx.t("kallelse.unproven_ack", user=summons.ack_by or "", when=ctx.when(at)))
     if summons.undeliverable:
         rich.text(" · " + ctx.t("kallelse.undeliverable"))
+    if summons.declined_at:
+        rich.text(f" · {ctx.t('kallelse.declined')} {ctx.when(summons.declined_at)}")
     if summons.step == ESCALATED:
         rich.text(" · " + ctx.t("kallelse.escalated"))
     elif summons.step >= REPORTED:

@@ -30,4 +30,4 @@ async def stall_in(ctx: Context, forum: Forum, time: str | None) -> list[Outgoin
                      detail={"meeting": occurrence.meeting.name, "at": occurrence.starts_at.isoformat()})
     text = ctx.t("schema.cancelled_meeting", name=occurrence.meeting.name,
                  when=when_with_week(ctx, occurrence.starts_at))
-    return [ctx.reply(Rich().text(text)), *await tell_convened(ctx, forum, occurrence, text)]
+    return [ctx.reply(Rich().text(text)), *await tell_convened(ctx, forum, occurrence, text, cancelled=True)]

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
+
+import phonenumbers
 
 # GSM 03.38: the basic alphabet, and the extension table whose characters take two places.
 GSM_BASIC = frozenset(
@@ -16,6 +19,7 @@ GSM_BASIC = frozenset(
     "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà")
 GSM_EXTENSION = frozenset("^{}\\[~]|€\f")
 SMS_LENGTH = 160
+MIN_KEPT = 12  # an event's name is shortened to this before the forum's name gives way
 
 # A reply that acknowledges: `1`, `ok`, `kvittera` (and the English words).
 ACK_WORDS = frozenset({"1", "ok", "okej", "kvittera", "kvitterar", "kvitterat", "ack", "ja", "yes"})
@@ -51,17 +55,24 @@ def to_gsm(text: str) -> str:
     return re.sub(" {2,}", " ", "".join(out))
 
 
-def fit(parts: list[str], shrinkable: int) -> str:
-    """Join `parts` into one SMS, shortening `parts[shrinkable]` (a name a person wrote) when the whole is
-    longer than one message. The other parts are the bot's own words and always fit."""
+def fit(parts: list[str], *shrinkable: int) -> str:
+    """Join `parts` into one SMS. When the whole is longer than one message, the parts named in `shrinkable`
+    (names a person wrote: the event, then the forum) are shortened in that order, each only as far as needed
+    and none below a few characters while a later one can still give way. The other parts are the bot's own
+    words and always fit."""
     parts = [to_gsm(p) for p in parts]
-    over = gsm_length("".join(parts)) - SMS_LENGTH
-    if over > 0:
-        name = parts[shrinkable]
-        kept = max(0, len(name) - over - 1)
-        parts[shrinkable] = (name[:kept].rstrip() + ".") if kept else ""
-        while gsm_length("".join(parts)) > SMS_LENGTH and parts[shrinkable]:
-            parts[shrinkable] = parts[shrinkable][:-2] + "."
+    for round_, index in enumerate(shrinkable):
+        keep = 0 if round_ == len(shrinkable) - 1 else MIN_KEPT
+        over = gsm_length("".join(parts)) - SMS_LENGTH
+        if over <= 0:
+            break
+        name = parts[index]
+        kept = max(keep, len(name) - over - 1)
+        if kept >= len(name):
+            continue
+        parts[index] = (name[:kept].rstrip() + ".") if kept else ""
+        while gsm_length("".join(parts)) > SMS_LENGTH and len(parts[index]) > keep + 1:
+            parts[index] = parts[index][:-2].rstrip() + "."
     return "".join(parts)
 
 
@@ -70,18 +81,26 @@ class BadNumber(ValueError):
 
 
 def normalise_number(text: str, country: str = "46") -> str:
-    """A phone number as people write it -> E.164; a national number (leading 0) is read in `country`.
-    For example (fictitious): '070-174 06 01', '+46 70 174 06 01', '0046701740601' -> '+46701740601'."""
+    """A phone number as people write it, or as an operator delivers a sender -> E.164, read by Google's
+    libphonenumber (`phonenumbers`); a national number (leading 0) is read in `country`. For example
+    (fictitious): '070-174 06 01', '+46 70 174 06 01', '0046701740601', '46701740601' (a sender without its
+    '+', as some operators deliver it) -> '+46701740601'."""
     compact = re.sub(r"[\s\-().]", "", text)
-    if compact.startswith("00"):
-        compact = "+" + compact[2:]
-    elif compact.startswith("0"):
-        compact = f"+{country}{compact[1:]}"
-    if not re.fullmatch(r"\+[1-9]\d{7,14}", compact):
+    if not re.fullmatch(r"\+?\d{3,17}", compact) or compact.startswith("+0"):
         raise BadNumber(text)
-    if compact.startswith("+460"):  # '+46 (0)70 …' written with the trunk zero
-        compact = "+46" + compact[4:]
-    return compact
+    region = phonenumbers.region_code_for_country_code(int(country)) if country.isdecimal() else "ZZ"
+    explicit = compact.startswith(("+", "0"))
+    candidates = [text] if explicit else [text, "+" + compact]
+    for candidate in candidates:
+        try:
+            number = phonenumbers.parse(candidate, region)
+        except phonenumbers.NumberParseException:
+            continue
+        # Written out with its country or trunk prefix, a number of a possible length is taken as written (a
+        # range libphonenumber does not know yet); bare digits must be a valid number read one way or the other.
+        if phonenumbers.is_valid_number(number) or (explicit and phonenumbers.is_possible_number(number)):
+            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    raise BadNumber(text)
 
 
 def mask(number: str) -> str:
@@ -97,5 +116,37 @@ def mask(number: str) -> str:
 
 def is_ack(text: str) -> bool:
     """Whether a reply acknowledges: '1', 'ok', 'Kvittera', '1.' (case and trailing punctuation aside)."""
-    words = text.strip().lower().rstrip(".!").split()
-    return len(words) == 1 and words[0] in ACK_WORDS
+    reply = parse_reply(text)
+    return reply.kind == ACK and reply.rest == ""
+
+
+ACK, DECLINE, UNCLEAR = "ack", "decline", "unclear"
+DECLINE_WORDS = frozenset({"2", "nej", "no", "kan inte", "kaninte", "avböjer", "avbojer"})
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What a reply to the bot's SMS says: acknowledge (`1`, `1A`, `ok`, `1 kommer 10:15`), decline (`2`,
+    `nej`), or something the bot cannot read. `code` is the letter of the convocation it names (`1A`: 'A'),
+    `rest` what followed the word ('kommer 10:15'), for the arrival time."""
+
+    kind: str
+    code: str | None = None
+    rest: str = ""
+
+
+def parse_reply(text: str) -> Reply:
+    """A reply as people write it: '1', '1a', '1 A', 'OK!', 'ja', '1 kommer 10:15', '2', '2B', 'Nej.', 'kan inte'."""
+    clean = re.sub(r"[.!,]+$", "", text.strip().lower()).strip()
+    match = re.fullmatch(r"([12])\s*([a-z])?(?:\s+(.*))?", clean)
+    if match:
+        kind = ACK if match.group(1) == "1" else DECLINE
+        return Reply(kind, match.group(2).upper() if match.group(2) else None, (match.group(3) or "").strip())
+    if clean in DECLINE_WORDS:
+        return Reply(DECLINE)
+    words = clean.split()
+    if words and words[0] in ACK_WORDS:
+        return Reply(ACK, None, " ".join(words[1:]))
+    if words and words[0] in ("kommer", "coming"):
+        return Reply(ACK, None, clean)
+    return Reply(UNCLEAR)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import Any
 
 import icalendar
 from dateutil.rrule import rrulestr
@@ -19,19 +20,45 @@ from bot.feeds.http import FeedFault
 _UNTIL = re.compile(r"UNTIL=(\d{8})(T\d{6})?(Z?)")
 
 
+# what a property icalendar or dateutil cannot read raises (icalendar's own errors are ValueErrors)
+_UNREADABLE = (ValueError, KeyError, TypeError, IndexError, AttributeError, OverflowError)
+
+
 def read(body: bytes) -> list[icalendar.cal.Component]:
-    """The feed's events; FeedFault when it is not a calendar."""
+    """The feed's events; FeedFault when it is not a calendar, or when any event has a property the expansion
+    cannot read (a FREQ, UNTIL or BYDAY of its own, a DTEND, DURATION, EXDATE or RECURRENCE-ID that is not a time):
+    found here, so the last good copy stays, rather than at a look ahead."""
     try:
         calendar = icalendar.Calendar.from_ical(body)
         if calendar.name != "VCALENDAR":
             raise ValueError(f"a {calendar.name}, not a VCALENDAR")
         events = list(calendar.walk("VEVENT"))
-        for event in events:  # every start readable now, not at the first look ahead
+        for event in events:
             if not isinstance(event.decoded("DTSTART"), date):
                 raise ValueError(f"DTSTART is not a time: {str(event.get('DTSTART'))[:40]!r}")
-    except (ValueError, KeyError, TypeError, IndexError) as exc:
+            _check(event)
+    except _UNREADABLE as exc:
         raise FeedFault(f"not a calendar ({type(exc).__name__}: {str(exc)[:100]})") from None
     return events
+
+
+def _check(event: icalendar.cal.Component) -> None:
+    """Every property `entries` reads, read once (the rule up to its first occurrence): raises what they would."""
+    first, last = _span(event, UTC)
+    if last - first < timedelta():
+        return  # ends before it starts: no shift, whatever else it says
+    _who(event)
+    _excluded(event, UTC)
+    if "RECURRENCE-ID" in event:
+        _aware(event.decoded("RECURRENCE-ID"), UTC)
+    if "RRULE" in event:
+        next(iter(_rule(event, first, UTC)), None)
+
+
+def _rule(event: icalendar.cal.Component, first: datetime, zone: tzinfo) -> Any:
+    text = event["RRULE"].to_ical()
+    return rrulestr(_until_in_utc(text.decode() if isinstance(text, bytes) else str(text), first.tzinfo or zone),
+                    dtstart=first)
 
 
 def _aware(value: date | datetime, zone: tzinfo) -> datetime:
@@ -100,10 +127,8 @@ def entries(events: list[icalendar.cal.Component], zone: tzinfo, start: datetime
             if first < end and last > start:
                 found.append(Entry(first, last, emails, summary, names))
             continue
-        text = event["RRULE"].to_ical()
-        rule = _until_in_utc(text.decode() if isinstance(text, bytes) else str(text), first.tzinfo or zone)
         skip = _excluded(event, zone) | moved.get(str(event.get("UID")), set())
-        for occurrence in rrulestr(rule, dtstart=first).between(start - length, end, inc=True):
+        for occurrence in _rule(event, first, zone).between(start - length, end, inc=True):
             if occurrence.astimezone(UTC) in skip:
                 continue
             finish = occurrence + length

@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 
 from bot.domain.clock import Clock
-from bot.feeds.http import FeedFault, fetch
+from bot.feeds.http import FeedFault, fetch, silent
 from bot.state import feeds as store
 from bot.state.db import Database
 
@@ -68,6 +68,8 @@ class Poller:
                 continue
             try:
                 await feed.deliver(feed.parse(copy.body.encode()))
+            except FeedFault as exc:  # kept by a version that read less strictly: the first poll tells more
+                log.warning("feed %s: the stored copy could not be read: %s", feed.name, exc.reason)
             except Exception:
                 log.exception("feed %s: the stored copy could not be read", feed.name)
 
@@ -133,7 +135,8 @@ class Poller:
         if exc.retry_after is not None:
             pause = max(pause, timedelta(seconds=exc.retry_after))
         feed.next_at = now + pause
-        await self.db.write(lambda s: store.fault(s, feed.name, feed.url, now, exc.reason))
+        await self.db.write(lambda s: store.fault(s, feed.name, feed.url, now, exc.reason,
+                                                  answered=not silent(exc.reason)))
 
     async def _polled(self, feed: Feed) -> None:
         feed.polls += 1

@@ -15,12 +15,16 @@ from bot.domain.model import Forum
 from bot.flows import sms as sms_flow
 from bot.flows.context import Context
 from bot.flows.convocation import CONFERENCE_REMIND
+from bot.flows.forums import log_notice
 from bot.flows.lagesbild import event_picture, week_picture
 from bot.flows.meetings import upcoming
 from bot.flows.warnings import headline
-from bot.state import convocations, meetings, warnings
+from bot.messages import Outgoing
+from bot.state import board as board_store
+from bot.state import convocations, meetings, repo, warnings
 from bot.state import forums as forum_store
 from bot.state.models import Convocation, Summons
+from bot.texts.rich import Rich
 
 Names = Callable[[str], Awaitable[str]]  # a Matrix id -> the name people see
 
@@ -128,3 +132,26 @@ def _state(summons: Summons) -> str:
     if summons.step >= REPORTED or summons.undeliverable or not convocations.holders(summons):
         return "not_reached"
     return "waiting"
+
+
+async def creator_left(ctx: Context, room_id: str, user_id: str, membership: str) -> list[Outgoing]:
+    """Someone left a forum's room, was kicked or banned: the links to the forum's board they made are revoked (the
+    screens they opened go dark with them, as at `!tavla återkalla`), and the log room is told once, in one
+    sentence. Nothing is said when they had made none."""
+    now = ctx.clock.now()
+    out: list[Outgoing] = []
+    for forum in ctx.directory.settings.forums:
+        if room_id != ctx.rooms.get(forum.room, forum.room):  # leaving an upgraded room's old place changes nothing
+            continue
+        made = await board_store.made_by(ctx.session, forum.id, user_id, now)
+        if not made:
+            continue
+        for link in made:
+            link.revoked_at, link.revoked_by = now, ctx.sender
+            ctx.session.add(link)
+        await repo.audit(ctx.session, at=now, user_id=user_id, action="board_revoke_member_left", forum_id=forum.id,
+                         detail={"links": [link.id for link in made], "membership": membership})
+        key = "board.creator_left.one" if len(made) == 1 else "board.creator_left"
+        before, _, after = ctx.t(key, forum=forum.name, count=len(made), who="\0").partition("\0")
+        out += log_notice(ctx, Rich().text(before).pill(user_id).text(after))
+    return out

@@ -159,11 +159,14 @@ async def convene(ctx: Context, forum: Forum, state: ForumState, *, kind: str, s
     """
     now = ctx.clock.now()
     roster = await ctx.roster()
+    if into is None and escalate:
+        await store.stop_escalations(ctx.session, forum.id)  # a new convocation supersedes the last one
+        if function_ids is None:  # the whole composition, for a conference no later than theirs: replaced
+            await store.end(ctx.session, await store.standing(ctx.session, forum.id, starts_by=starts_at or now),
+                            now, "replaced")
     if function_ids is None:
         function_ids = await current_composition(ctx, forum, state)
     first = [f.id for f in conveners(ctx.directory, forum)] + [state.chair_function(forum)]
-    if into is None and escalate:
-        await store.stop_escalations(ctx.session, forum.id)  # a new convocation supersedes the last one
     wait = sms_wait(ctx, state.active, meeting_sms_after)
     convocation = into or await store.add(ctx.session, Convocation(
         forum_id=forum.id, kind=kind, activation_id=state.activation_id, event=state.event, subject=subject,
@@ -320,8 +323,8 @@ async def pending_for(ctx: Context, forum: Forum | None, convocation_id: int | N
     current: set[str] = set()
     pending: list[Summons] = []
     for convocation in recent:  # newest first
-        if convocation.forum_id in current:
-            continue
+        if convocation.forum_id in current or convocation.ended_at is not None:
+            continue  # an older conference of a forum, or one that no longer stands
         if convocation.starts_at <= soon:
             current.add(convocation.forum_id)
         assert convocation.id is not None
@@ -364,6 +367,55 @@ def note_unproven_ack(ctx: Context, pending: Sequence[Summons]) -> list[Summons]
     return list(pending)
 
 
+async def decline(ctx: Context, pending: Sequence[Summons], channel: str) -> tuple[Forum, list[Function], list[Call]]:
+    """The sender cannot come (`2` / `nej` by SMS): each summons is marked declined, its timers stop, and the
+    deputies of its function are convened at once; the chair is told in the forum room. Returns the forum, the
+    functions declined and the deputies convened (the caller adds the messages `decline_messages` makes)."""
+    now = ctx.clock.now()
+    roster = await ctx.roster()
+    convocation = await store.get(ctx.session, pending[0].convocation_id)
+    assert convocation is not None and convocation.id is not None
+    forum = ctx.directory.forum(convocation.forum_id)
+    convened = {s.function_id for s in await store.summonses(ctx.session, convocation.id)}
+    deputies: list[Call] = []
+    for summons in pending:
+        summons.declined_at, summons.due_at, summons.sms_due_at = now, None, None
+        summons.ack_note = f"declined:{channel}"
+        ctx.session.add(summons)
+        found = policy.deputy_calls(roster, summons.function_id, now, convened)
+        convened |= {d.function.id for d in found}
+        deputies += found
+    sms_due = now + timedelta(seconds=convocation.sms_after) if convocation.sms_after is not None else None
+    for call in deputies:
+        await store.summon(ctx.session, convocation.id, call.function.id, call.holders, now,
+                           due_at=now + call.function.ack_within if call.holders else None,
+                           deputy_for=call.deputy_for, sms_due_at=sms_due if call.holders else None)
+    return forum, [ctx.directory.function(s.function_id) for s in pending], deputies
+
+
+async def decline_messages(ctx: Context, convocation_id: int, functions: Sequence[Function],
+                           deputies: Sequence[Call]) -> list[Outgoing]:
+    """The chair told in the forum room who cannot come and which deputies are convened; the deputies' ping,
+    direct message and (without Matrix) SMS."""
+    convocation = await store.get(ctx.session, convocation_id)
+    assert convocation is not None
+    forum = ctx.directory.forum(convocation.forum_id)
+    state = await forum_store.forum_state(ctx.session, forum.id)
+    said = ctx.t("conv.declined", user=ctx.sender, functions=names(functions))
+    roster = await ctx.roster()
+    already = [d for f in functions for d in roster.deputies(f.id)]
+    if deputies:
+        said += " " + ctx.t("conv.deputies", functions=names([c.function for c in deputies]))
+    else:
+        said += " " + (ctx.t("conv.deputy_already", functions=names(already)) if already else ctx.t("conv.no_deputy"))
+    out = await tell_chair(ctx, forum, state, said, ref(convocation))
+    if deputies:
+        out += room_ping(ctx, forum, state, convocation, deputies)
+        out += await direct_messages(ctx, forum, state, convocation, deputies)
+        out += await text_convened(ctx, convocation, [u for u in policy.people(deputies) if not on_matrix(u)])
+    return out
+
+
 def ack_text(ctx: Context, acknowledged: Sequence[Acknowledged], ack: Ack) -> Rich:
     rich = Rich()
     for i, item in enumerate(acknowledged):
@@ -384,7 +436,7 @@ async def escalate(ctx: Context, convocation_id: int, summons_ids: Sequence[int]
     """Move the due, still unanswered summonses of one convocation to their next step."""
     now = ctx.clock.now()
     convocation = await store.get(ctx.session, convocation_id)
-    if convocation is None:
+    if convocation is None or convocation.ended_at is not None:
         return []
     forum = ctx.directory.forum(convocation.forum_id)
     state = await forum_store.forum_state(ctx.session, forum.id)
@@ -471,31 +523,87 @@ def event_key(convocation: Convocation) -> str:
     return f"activation:{convocation.activation_id}" if convocation.activation_id else f"conv:{convocation.id}"
 
 
-def convocation_text(ctx: Context, forum: Forum, convocation: Convocation) -> str:
-    """What, when, how to join, how to acknowledge, in one GSM message:
-    'AKTIVERAT snöoväder: Regionalt samordnande forum, konf 03:15. Ring 08-123 456 78 PIN 4711. Svara 1 = kvittera'"""
-    starts = convocation.starts_at.astimezone(ctx.tz)
-    today = starts.date() == ctx.clock.now().astimezone(ctx.tz).date()
-    when = f"{starts:%H:%M}" if today else ctx.when(starts)
-    head = ctx.t("sms.exercise") if convocation.exercise else ""
-    if convocation.mode == "activated" and convocation.event:
-        head += ctx.t("sms.activated", event=convocation.event)
-    else:
-        head += ctx.t("sms.convened")
-    dial = ""
-    if forum.conference.phone:
-        number = policy.readable_phone(forum.conference.phone)
-        dial = ctx.t("sms.dial_pin" if forum.conference.pin else "sms.dial", number=number,
-                     pin=forum.conference.pin or "")
-    parts = [head, forum.name, ctx.t("sms.when", when=when), dial, ctx.t("sms.ack")]
-    return fit(parts, 1)
+def sender_name(ctx: Context, forum: Forum) -> str:
+    """Who an SMS about a forum is from: the organisation that convenes it ('Länsstyrelsen Stockholm')."""
+    found = conveners(ctx.directory, forum)
+    return ctx.directory.organisation(found[0].organisation).name if found else ctx.t("sms.sender")
+
+
+def sms_when(ctx: Context, at: datetime) -> str:
+    local = at.astimezone(ctx.tz)
+    return f"{local:%H:%M}" if local.date() == ctx.clock.now().astimezone(ctx.tz).date() else ctx.when(local)
+
+
+def sms_head(ctx: Context, convocation: Convocation, word: str | None = None) -> list[str]:
+    """ÖVNING (once), the word (AKTIVERAT, AVSLUTAT, INSTÄLLT, FLYTTAD, Kallelse) and the event: how every SMS
+    about a convocation begins. The event (index 2) is shortened before the forum's name that follows it
+    (index 4): `fit(parts, *SHRINK)`."""
+    exercise = ctx.t("sms.exercise") if convocation.exercise else ""
+    event = convocation.event if convocation.mode == "activated" and convocation.event else ""
+    if word is None:
+        word = ctx.t("sms.word.activated") if event else ctx.t("sms.word.convened")
+    return [exercise, word, f" {event}" if event else "", ": "]
+
+
+SHRINK = (2, 4)  # the event's name, then the forum's
+
+
+def signature(ctx: Context, forum: Forum | None) -> str:
+    """' /Länsstyrelsen Stockholm': who sends, at the end of every SMS."""
+    return ctx.t("sms.signature", sender=sender_name(ctx, forum) if forum else ctx.t("sms.sender"))
+
+
+def convocation_text(ctx: Context, forum: Forum, convocation: Convocation, code: str = "") -> str:
+    """What, when, how to join, how to acknowledge and who sends, in one GSM message: 'AKTIVERAT snöoväder:
+    Regionalt samordnande forum, konf 03:15. Ring 08-123 456 78 PIN 4711. Svara 1 = kvittera /Länsstyrelsen
+    Stockholm' (`code`, when the number has another convocation open: 'Svara 1A = kvittera')."""
+    when = ctx.t("sms.when", when=sms_when(ctx, convocation.starts_at))
+    return fit([*sms_head(ctx, convocation), forum.name, when, dial_text(ctx, forum), ctx.t("sms.ack", code=code),
+                signature(ctx, forum)], *SHRINK)
+
+
+def dial_text(ctx: Context, forum: Forum) -> str:
+    if not forum.conference.phone:
+        return ""
+    return ctx.t("sms.dial_pin" if forum.conference.pin else "sms.dial",
+                 number=policy.readable_phone(forum.conference.phone), pin=forum.conference.pin or "")
+
+
+def ended_text(ctx: Context, forum: Forum, convocation: Convocation, moved_to: datetime | None = None) -> str:
+    """'AVSLUTAT snöoväder: Regionalt samordnande forum. Kallelsen gäller inte längre. /Länsstyrelsen
+    Stockholm' or, moved, 'FLYTTAD: Regionalt samordnande forum, ny tid 11:00. Ring …'."""
+    if moved_to is None:
+        word = ctx.t("sms.word.ended" if convocation.mode == "activated" else "sms.word.cancelled")
+        return fit([*sms_head(ctx, convocation, word), forum.name, ctx.t("sms.ended"), signature(ctx, forum)],
+                   *SHRINK)
+    return fit([*sms_head(ctx, convocation, ctx.t("sms.word.moved")), forum.name,
+                ctx.t("sms.moved", when=sms_when(ctx, moved_to)), dial_text(ctx, forum), signature(ctx, forum)],
+               *SHRINK)
+
+
+async def tell_texted_it_ended(ctx: Context, forum: Forum, ended: Sequence[Convocation],
+                               moved_to: datetime | None = None) -> list[Outgoing]:
+    """One short SMS to each person the gateway took one of these convocations' SMS for: it is over (or
+    moved to `moved_to`). Nobody who was not texted gets one, and nobody gets two."""
+    out: list[Outgoing] = []
+    told: set[str] = set()
+    for convocation in ended:
+        for row in await sms_store.texted(ctx.session, ref(convocation)):
+            if row.user_id is None or row.user_id in told:
+                continue
+            told.add(row.user_id)
+            key = f"moved:{ref(convocation)}:{moved_to.isoformat()}" if moved_to else f"end:{ref(convocation)}"
+            out.append(Sms(key=f"{key}:{row.user_id}", kind="notice", number=row.number,
+                           lookup=row.lookup, text=ended_text(ctx, forum, convocation, moved_to),
+                           user_id=row.user_id, ref=ref(convocation), event_key=event_key(convocation)))
+    return out
 
 
 async def text_convened(ctx: Context, convocation: Convocation, people: Sequence[str]) -> list[Outgoing]:
     """One SMS for the convocation to each of `people` who has a number and has not had it yet, within the
     event's cap (reaching it is told to the chair once). Nothing without SMS configured."""
     configured = ctx.directory.settings.sms
-    if configured is None or not people:
+    if configured is None or not people or convocation.ended_at is not None:
         return []
     forum = ctx.directory.forum(convocation.forum_id)
     numbers = await sms_store.numbers_of(ctx.session, people)
@@ -504,6 +612,7 @@ async def text_convened(ctx: Context, convocation: Convocation, people: Sequence
     cap_key = event_key(convocation)
     sent = await sms_store.count(ctx.session, event_key=cap_key, kind="convocation")
     text = convocation_text(ctx, forum, convocation)
+    busy = await sms_store.texted_since(ctx.session, [numbers[u].lookup for u in keys], ctx.clock.now() - RECENT)
     out: list[Outgoing] = []
     for user, key in keys.items():
         if key in texted:
@@ -513,9 +622,34 @@ async def text_convened(ctx: Context, convocation: Convocation, people: Sequence
             break
         sent += 1
         phone = numbers[user]
-        out.append(Sms(key=key, kind="convocation", number=phone.number, lookup=phone.lookup, text=text,
-                       user_id=user, ref=ref(convocation), event_key=cap_key))
+        others = {c.id: letter for c, letter in await open_texted(ctx, phone.lookup, user)
+                  if c.id != convocation.id} if phone.lookup in busy else {}
+        code = next(c for c in CODES if c not in others.values()) if others else CODES[0]
+        out.append(Sms(key=key, kind="convocation", number=phone.number, lookup=phone.lookup,
+                       text=convocation_text(ctx, forum, convocation, code) if others else text,
+                       user_id=user, ref=ref(convocation), event_key=cap_key, code=code))
     return out
+
+
+CODES = "ABCDEFGHJKLMNPQRSTUVWXYZ"  # a reply's letter (`1A`); I and O left out, read as 1 and 0
+
+
+async def open_texted(ctx: Context, lookup: str, user: str) -> list[tuple[Convocation, str]]:
+    """The convocations texted to a number that still stand and wait for this person's answer, newest first,
+    each with the letter its SMS carries."""
+    found: list[tuple[Convocation, str]] = []
+    seen: set[str] = set()
+    for row in await sms_store.convocations_to(ctx.session, lookup, ctx.clock.now() - RECENT):
+        if row.ref is None or row.ref in seen:
+            continue
+        seen.add(row.ref)
+        convocation = await store.get(ctx.session, int(row.ref.partition(":")[2]))
+        if convocation is None or convocation.ended_at is not None or convocation.id is None:
+            continue
+        if any(s.ack_at is None and s.declined_at is None and user in store.holders(s)
+               for s in await store.summonses(ctx.session, convocation.id)):
+            found.append((convocation, row.code or CODES[0]))
+    return found
 
 
 async def _cap_reached(ctx: Context, forum: Forum, convocation: Convocation, cap: int) -> list[Outgoing]:

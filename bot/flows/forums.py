@@ -11,7 +11,7 @@ from bot.domain.forums import ForumState
 from bot.domain.model import Forum, Function
 from bot.flows import rhythm
 from bot.flows.context import Context
-from bot.flows.convocation import convene, pings, rings
+from bot.flows.convocation import convene, pings, rings, tell_texted_it_ended
 from bot.messages import PRIORITY_DIRECT, TOPIC_PREFIX, UNPIN, Message, Outgoing, StateUpdate
 from bot.state import convocations, repo, warnings
 from bot.state import forums as store
@@ -51,6 +51,9 @@ async def deactivate(ctx: Context, forum: Forum, state: ForumState, function: Fu
     now = ctx.clock.now()
     await store.deactivate(ctx.session, forum.id, at=now, by=ctx.sender)
     await convocations.stop_escalations(ctx.session, forum.id)
+    ended = await convocations.end(ctx.session, await convocations.standing(
+        ctx.session, forum.id, activation_id=state.activation_id), now, "deactivated") \
+        if state.activation_id is not None else []
     await repo.audit(ctx.session, at=now, user_id=ctx.sender, function_id=function.id,
                      action="dissolve_forum" if dissolved else "deactivate", forum_id=forum.id,
                      event_id=ctx.incoming.event_id, detail={"event": state.event})
@@ -65,6 +68,7 @@ async def deactivate(ctx: Context, forum: Forum, state: ForumState, function: Fu
         out.append(Message(target=forum.room, body=notice.plain, html=notice.html))
     out += log_notice(ctx, notice)
     out += room_state(ctx, forum, after, dissolved=dissolved)
+    out += await tell_texted_it_ended(ctx, forum, ended)
     for pending in await store.pending_requests(ctx.session, forum.id):
         await store.answer_request(ctx.session, pending, status="closed", by=ctx.sender, at=now,
                                    reason="deactivated")

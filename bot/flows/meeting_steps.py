@@ -106,8 +106,8 @@ async def later_conference_step(ctx: Context, convocation_id: int, step: str) ->
     """A conference called for later (`!aktivera … kl 16:00`, `!kalla … 14:30`): the dial-in again to
     who has not acknowledged `CONFERENCE_REMIND` before (REMIND), and the meeting opened at its time (OPEN)."""
     convocation = await conv_store.get(ctx.session, convocation_id)
-    if convocation is None:
-        return []
+    if convocation is None or convocation.ended_at is not None:
+        return []  # ended (deactivated, replaced, cancelled): nothing of it is delivered any more
     forum = ctx.directory.forum(convocation.forum_id)
     state = await forum_store.forum_state(ctx.session, forum.id)
     if convocation.activation_id is not None and convocation.activation_id != state.activation_id:

@@ -13,7 +13,7 @@ from bot.domain.names import normalise
 from bot.domain.schedule import Occurrence, forum_occurrences
 from bot.domain.timeparse import TIME_EXAMPLES, parse_when
 from bot.flows.context import Context
-from bot.flows.convocation import agenda, composition_organisations, headline, pings, rings
+from bot.flows.convocation import agenda, composition_organisations, headline, pings, rings, tell_texted_it_ended
 from bot.flows.errors import BadArgument, NotAllowed, UserError
 from bot.messages import Attachment, Message, Outgoing
 from bot.state import convocations as conv_store
@@ -395,8 +395,11 @@ async def occurrence_at(ctx: Context, forum: Forum, at: datetime | None) -> Occu
     return found[0]
 
 
-async def tell_convened(ctx: Context, forum: Forum, occurrence: Occurrence, text: str) -> list[Outgoing]:
-    """The forum room, and everyone already convened by direct message."""
+async def tell_convened(ctx: Context, forum: Forum, occurrence: Occurrence, text: str, *,
+                        moved_to: datetime | None = None, cancelled: bool = False) -> list[Outgoing]:
+    """The forum room, and everyone already convened by direct message; those who got the convocation by SMS
+    get one more (FLYTTAD with the new time, or INSTÄLLT). A cancelled meeting's convocation ends, and none of
+    its pending steps is delivered; a moved one stands, for its new time."""
     state = await forum_store.forum_state(ctx.session, forum.id)
     meeting = await store.by_occurrence(ctx.session, occurrence.key)
     rich = headline(ctx, forum, state).br().text(text)
@@ -404,4 +407,15 @@ async def tell_convened(ctx: Context, forum: Forum, occurrence: Occurrence, text
         return pings(forum.room, rich, [], None)
     summonses = await conv_store.summonses(ctx.session, meeting.convocation_id)
     people = list(dict.fromkeys(u for s in summonses for u in conv_store.holders(s)))
-    return [*pings(forum.room, rich, people, None), *rings(people, rich)]
+    out = [*pings(forum.room, rich, people, None), *rings(people, rich)]
+    convocation = await conv_store.get(ctx.session, meeting.convocation_id)
+    if convocation is None or convocation.ended_at is not None:
+        return out
+    if cancelled:
+        ended = await conv_store.end(ctx.session, [convocation], ctx.clock.now(), "cancelled")
+        out += await tell_texted_it_ended(ctx, forum, ended)
+    elif moved_to is not None:
+        convocation.starts_at = moved_to
+        ctx.session.add(convocation)
+        out += await tell_texted_it_ended(ctx, forum, [convocation], moved_to)
+    return out

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from bot.domain import rota
 from bot.domain.model import Function
 from bot.domain.names import normalise
-from bot.domain.rota import UNKNOWN, Gap
+from bot.domain.rota import NAMELESS, UNKNOWN, Gap
 from bot.flows.context import Context
 from bot.flows.forums import holders_of
 from bot.messages import Message, Outgoing, direct_target
@@ -29,7 +29,9 @@ REMIND_BEFORE = timedelta(hours=24)
 KEEP = timedelta(days=7)  # what was told of a gap is kept this long after it ended
 OPEN = "open"
 # rota_gap:<function>:<kind>:<start|open>/<end|open> -> {"told": …, "reminded": …}
-# rota_gap:<function>:unknown:<name> -> {"told": …, "reminded": …}
+#   (and "reached": how far an open end was told to reach at least)
+# rota_gap:<function>:unknown:<name> and rota_gap:<function>:nameless -> {"told": …, "reminded": …, "last": the end
+#   of the last stretch it was seen for; forgotten KEEP after it, so a name back months later is told again}
 TOLD = "rota_gap:"
 STALE_TOLD = "rota_stale:"  # rota_stale:<function> -> since when the feed has been failing, once told
 
@@ -75,6 +77,7 @@ class Notice:
     key: str  # under TOLD and the function
     gap: Gap
     more: int = 0
+    last: datetime | None = None  # an unknown name or nameless shifts: the end of the last stretch ahead
 
 
 def _edge(instant: datetime, open_: bool) -> str:
@@ -82,21 +85,24 @@ def _edge(instant: datetime, open_: bool) -> str:
 
 
 def notices(gaps: Sequence[Gap]) -> list[Notice]:
-    """Each gap and overlap once, and each unknown name once with all the stretches it is named for."""
+    """Each gap and overlap once, each unknown name once with all the stretches it is named for, and the shifts
+    that name nobody once for the function."""
     found: list[Notice] = []
-    unknown: dict[str, list[Gap]] = {}
+    grouped: dict[tuple[str, str], list[Gap]] = {}  # (kind, name) -> the stretches
     for gap in gaps:
-        if gap.kind != UNKNOWN:
+        if gap.kind == UNKNOWN:
+            for name in gap.who:
+                grouped.setdefault((UNKNOWN, name), []).append(gap)
+        elif gap.kind == NAMELESS:
+            grouped.setdefault((NAMELESS, ""), []).append(gap)
+        else:
             found.append(Notice(f"{gap.kind}:{_edge(gap.start, gap.open_start)}/{_edge(gap.end, gap.open_end)}",
                                 gap))
-            continue
-        for name in gap.who:
-            unknown.setdefault(name, []).append(gap)
-    for name, stretches in unknown.items():
+    for (kind, name), stretches in grouped.items():
         first = stretches[0]
-        found.append(Notice(f"{UNKNOWN}:{normalise(name)}", Gap(UNKNOWN, first.start, first.end, (name,),
-                                                              first.open_start, first.open_end),
-                            len(stretches) - 1))
+        found.append(Notice(f"{UNKNOWN}:{normalise(name)}" if kind == UNKNOWN else NAMELESS,
+                            Gap(kind, first.start, first.end, (name,) if name else (), first.open_start,
+                                first.open_end), len(stretches) - 1, max(g.end for g in stretches)))
     return sorted(found, key=lambda n: n.gap.start)
 
 
@@ -123,13 +129,15 @@ def _earlier(key: str) -> tuple[str, datetime] | None:
 
 
 def _match(notice: Notice, told: dict[str, dict[str, str | bool]]) -> str | None:
-    """The key this notice was told under: its own, that of the same gap told when it reached less far, or the
-    one an earlier version of the bot wrote for it."""
+    """The key this notice was told under: its own, that of the same gap told when less of it was in view (see
+    `rota.same`: a gap that grew is another), or the one an earlier version of the bot wrote for it."""
     if notice.key in told:
         return notice.key
     for key in told:
         read = _told_as(key)
-        if read is not None and read[0] == notice.gap.kind and rota.same(notice.gap, read[1], read[2]):
+        reached = told[key].get("reached")
+        if read is not None and read[0] == notice.gap.kind and rota.same(
+                notice.gap, read[1], read[2], datetime.fromisoformat(reached) if isinstance(reached, str) else None):
             return key
         earlier = _earlier(key)
         if earlier is not None and earlier[0] == notice.gap.kind and earlier[1] in (notice.gap.start, notice.gap.end):
@@ -150,23 +158,39 @@ async def look_ahead(ctx: Context, function_ids: Sequence[str], now: datetime | 
         for notice in notices(gaps_ahead(ctx, function, now)):
             key = _match(notice, told)
             record = told.pop(key) if key is not None else None
+            if record is not None and isinstance(record.get("last"), str) \
+                    and datetime.fromisoformat(str(record["last"])) < now - KEEP:
+                record = None  # a name back after it was forgotten (the bot was down meanwhile): told again
             if key is not None and key != notice.key:  # the same gap, now seen further: kept under its new key
                 await repo.delete_value(ctx.session, prefix + key)
             begins = notice.gap.start if not notice.gap.open_start else now
             soon = now < begins <= now + REMIND_BEFORE
             if record is not None and (record["reminded"] or not soon):
-                if key != notice.key:
-                    await repo.set_value(ctx.session, prefix + notice.key, json.dumps(record))
+                last = notice.last.isoformat() if notice.last is not None else None
+                if key != notice.key or record.get("last") != last:
+                    await repo.set_value(ctx.session, prefix + notice.key, json.dumps(
+                        {**record, "last": last} if last is not None else record))
                 continue
             text = describe(ctx, function, notice.gap, notice.more)
             if record is not None:
                 text = ctx.t("rota.reminder", text=text)
             out += await _tell(ctx, function, Rich().text(text))
-            await repo.set_value(ctx.session, prefix + notice.key, json.dumps({
-                "told": record["told"] if record else now.isoformat(), "reminded": record is not None or soon}))
-        for key in told:  # gaps long over are forgotten; everything else is kept, so nothing is told twice
+            stored: dict[str, str | bool] = {
+                "told": record["told"] if record else now.isoformat(), "reminded": record is not None or soon}
+            if notice.gap.open_end:
+                stored["reached"] = notice.gap.end.isoformat()  # what was said: "minst till" this
+            if notice.last is not None:
+                stored["last"] = notice.last.isoformat()
+            await repo.set_value(ctx.session, prefix + notice.key, json.dumps(stored))
+        for key, record in told.items():  # what is over is forgotten a while after; the rest kept, told once
             read, earlier = _told_as(key), _earlier(key)
             end = read[2] if read is not None else earlier[1] if earlier is not None else None
+            if read is None and earlier is None:  # an unknown name or nameless shifts, no longer ahead
+                last = record.get("last")
+                if not isinstance(last, str):  # kept by an earlier version: its last stretch is not known
+                    await repo.set_value(ctx.session, prefix + key, json.dumps({**record, "last": now.isoformat()}))
+                    continue
+                end = datetime.fromisoformat(last)
             if end is not None and end < now - KEEP:
                 await repo.delete_value(ctx.session, prefix + key)
     return out

@@ -13,17 +13,26 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from bot.domain.convocation import Ack
-from bot.domain.model import SmsOptions
-from bot.domain.sms import fit, is_ack, mask
+from bot.domain.convocation import Ack, parse_ack
+from bot.domain.model import Forum, SmsOptions
+from bot.domain.sms import ACK, ACK_WORDS, DECLINE, UNCLEAR, fit, mask, parse_reply
 from bot.flows.context import Context
-from bot.flows.convocation import RECENT, acknowledge, pending_for, text_convened
+from bot.flows.convocation import (
+    RECENT,
+    acknowledge,
+    decline,
+    decline_messages,
+    open_texted,
+    pending_for,
+    signature,
+    text_convened,
+)
 from bot.flows.errors import UserError
 from bot.messages import Outgoing, Sms, SmsIn
 from bot.state import convocations as store
 from bot.state import repo
 from bot.state import sms as sms_store
-from bot.state.models import SmsCode
+from bot.state.models import Convocation, SmsCode
 from bot.state.vault import Vault
 
 CODE_VALID = timedelta(minutes=15)
@@ -66,9 +75,10 @@ async def text_unanswered(ctx: Context, summons_ids: Sequence[int]) -> list[Outg
 
 
 async def reply(ctx: Context, incoming: SmsIn) -> list[Outgoing]:
-    """A reply to the bot's number: `1`, `ok` or `kvittera` acknowledges that person's open summonses of the
-    convocation the SMS was for; anything else is answered with how to acknowledge. Unknown numbers and
-    convocations older than 24 hours change nothing, and are audited."""
+    """A reply to the bot's number, as people write it: `1` (`ok`, `ja`, `kvittera`) acknowledges, `1 kommer
+    10:15` with an arrival time, `2` (`nej`) says the person cannot come and the deputy is convened at once;
+    `1A` / `2A` name one of several open convocations, a bare one answers the latest. Every answer names the
+    forum and the convocations still open. Unknown numbers change nothing, and are audited."""
     now = ctx.clock.now()
     phone = await sms_store.owner(ctx.session, incoming.lookup)
     if phone is None:
@@ -78,31 +88,74 @@ async def reply(ctx: Context, incoming: SmsIn) -> list[Outgoing]:
         if last is not None and now - datetime.fromisoformat(last) < timedelta(hours=24):
             return []  # answered once today: a number that keeps writing gets no more texts
         await repo.set_value(ctx.session, key, now.isoformat())
-        return [_answer(incoming, None, ctx.t("sms.reply.unknown"))]
+        return [_answer(ctx, incoming, None, None, ctx.t("sms.reply.unknown"))]
     user = phone.user_id
     as_them = replace(ctx, incoming=replace(ctx.incoming, sender=user))
-    if not is_ack(incoming.text):
-        await _audit(ctx, "sms-reply", user, False, incoming, "not an acknowledgement")
-        return [_answer(incoming, user, ctx.t("sms.reply.help"))]
-    texted = await sms_store.latest_to(ctx.session, incoming.lookup, "convocation")
-    convocation = await store.get(ctx.session, int(texted.ref.partition(":")[2])) if texted and texted.ref else None
-    if convocation is None or now - convocation.created_at > RECENT:
-        await _audit(ctx, "sms-reply", user, False, incoming, "no convocation in the last 24 hours")
-        return [_answer(incoming, user, ctx.t("sms.reply.stale"))]
-    pending = await pending_for(as_them, None, convocation_id=convocation.id)
-    if not pending:
-        return [_answer(incoming, user, ctx.t("sms.reply.nothing"))]
-    done = await acknowledge(as_them, pending, Ack())
+    said = parse_reply(incoming.text)
+    if said.kind == UNCLEAR:
+        await _audit(ctx, "sms-reply", user, False, incoming, "not understood")
+        return [_answer(ctx, incoming, user, None, ctx.t("sms.reply.help"))]
+    open_ = await open_texted(ctx, incoming.lookup, user)
+    if not open_:
+        return [await _nothing_open(ctx, incoming, user)]
+    chosen = next((item for item in open_ if item[1] == said.code), None) if said.code else open_[0]
+    if chosen is None:
+        asked = f"{1 if said.kind == ACK else 2}{said.code}"
+        return [_answer(ctx, incoming, user, None, ctx.t("sms.reply.no_code", code=asked) + _still_open(ctx, open_))]
+    convocation, _ = chosen
+    assert convocation.id is not None
+    forum = ctx.directory.forum(convocation.forum_id)
+    others = _still_open(ctx, [item for item in open_ if item is not chosen])
+    pending = [s for s in await pending_for(as_them, None, convocation_id=convocation.id) if s.declined_at is None]
+    if said.kind == DECLINE:
+        _, functions, deputies = await decline(as_them, pending, "sms")
+        for function in functions:
+            await repo.audit(ctx.session, at=now, user_id=user, function_id=function.id, action="decline",
+                             forum_id=forum.id, event_id=ctx.incoming.event_id, detail={"channel": "sms"})
+        told = await decline_messages(as_them, convocation.id, functions, deputies)
+        return [_answer(ctx, incoming, user, forum, ctx.t("sms.reply.declined", forum=forum.name) + others), *told]
+    ack, note = Ack(), ""
+    if said.rest and said.rest not in ACK_WORDS:
+        try:
+            ack = parse_ack(said.rest, now, ctx.tz)
+        except ValueError:
+            note = ctx.t("sms.reply.bad_time")
+    done = await acknowledge(as_them, pending, ack)
     functions = [f for item in done for f in item.functions]
     for function in functions:
         await repo.audit(ctx.session, at=now, user_id=user, function_id=function.id, action="acknowledge",
-                         forum_id=convocation.forum_id, event_id=ctx.incoming.event_id, detail={"channel": "sms"})
-    return [_answer(incoming, user, ctx.t("sms.reply.acked", functions=", ".join(f.name for f in functions)))]
+                         forum_id=forum.id, event_id=ctx.incoming.event_id,
+                         detail={"channel": "sms", "joins_at": ack.joins_at.isoformat() if ack.joins_at else None})
+    if ack.joins_at:
+        note = ctx.t("sms.reply.joins", when=f"{ack.joins_at.astimezone(ctx.tz):%H:%M}")
+    text = ctx.t("sms.reply.acked", forum=forum.name, functions=", ".join(f.name for f in functions))
+    return [_answer(ctx, incoming, user, forum, text + note + others)]
 
 
-def _answer(incoming: SmsIn, user: str | None, text: str) -> Sms:
+def _still_open(ctx: Context, open_: Sequence[tuple[Convocation, str]]) -> str:
+    """' Öppen även: Regionalt inriktande forum, svara 1B.' for each convocation still waiting."""
+    return "".join(ctx.t("sms.reply.open", forum=ctx.directory.forum(c.forum_id).name, code=code)
+                   for c, code in open_)
+
+
+async def _nothing_open(ctx: Context, incoming: SmsIn, user: str) -> Sms:
+    """Nothing waits for this person's answer: the convocation has ended, is answered already, or is old."""
+    texted = await sms_store.latest_to(ctx.session, incoming.lookup, "convocation")
+    convocation = await store.get(ctx.session, int(texted.ref.partition(":")[2])) if texted and texted.ref else None
+    if convocation is None or ctx.clock.now() - convocation.created_at > RECENT:
+        await _audit(ctx, "sms-reply", user, False, incoming, "no convocation in the last 24 hours")
+        return _answer(ctx, incoming, user, None, ctx.t("sms.reply.stale"))
+    forum = ctx.directory.forum(convocation.forum_id)
+    if convocation.ended_at is not None:
+        await _audit(ctx, "sms-reply", user, False, incoming, f"convocation {convocation.ended_why}")
+        return _answer(ctx, incoming, user, forum, ctx.t("sms.reply.ended", forum=forum.name))
+    return _answer(ctx, incoming, user, forum, ctx.t("sms.reply.nothing", forum=forum.name))
+
+
+def _answer(ctx: Context, incoming: SmsIn, user: str | None, forum: Forum | None, text: str) -> Sms:
+    """The answer to a reply, signed."""
     return Sms(key=f"reply:{incoming.gateway_id}", kind="reply", number=incoming.number, lookup=incoming.lookup,
-               text=fit([text], 0), user_id=user)
+               text=fit([text, signature(ctx, forum)], 0), user_id=user)
 
 
 async def _audit(ctx: Context, action: str, user: str | None, allowed: bool, incoming: SmsIn, reason: str) -> None:
@@ -128,7 +181,7 @@ async def register(ctx: Context, number: str) -> tuple[str, list[Outgoing]]:
     await sms_store.put_code(ctx.session, SmsCode(user_id=ctx.sender, number=sealed, lookup=lookup,
                                                   code=box.lookup(f"{ctx.sender}:{code}"), created_at=now,
                                                   expires_at=now + CODE_VALID))
-    text = fit([ctx.t("sms.code", code=code)], 0)
+    text = fit([ctx.t("sms.code", code=code), signature(ctx, None)], 0)
     return mask(number), [Sms(key=f"code:{ctx.incoming.event_id}", kind="code", number=sealed, lookup=lookup,
                               text=text, user_id=ctx.sender)]
 

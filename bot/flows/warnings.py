@@ -43,10 +43,11 @@ def span(ctx: Context, item: WarningItem) -> str:
     return ""
 
 
-def headline(ctx: Context, item: WarningItem) -> str:
-    """'SMHI: RÖD varning snöfall, Stockholms län, fre 06:00 - lör 18:00': the lock screen's first line."""
+def headline(ctx: Context, item: WarningItem, left: Sequence[Area] = ()) -> str:
+    """'SMHI: RÖD varning snöfall, Stockholms län, fre 06:00 - lör 18:00': the lock screen's first line; the areas
+    the warning no longer covers (`left`) are not named in it."""
     options = ctx.directory.settings.warnings
-    areas = model.region_areas(item, options) if options else item.areas
+    areas = [a for a in (model.region_areas(item, options) if options else item.areas) if a not in left]
     names = ", ".join((a.sv if ctx.lang == "sv" else a.en) or str(a.id) for a in areas)
     event = (item.event_sv if ctx.lang == "sv" else item.event_en).lower()
     parts = [ctx.t("warnings.headline_message", event=event) if item.level not in model.LEVELS[1:]
@@ -64,7 +65,8 @@ def names_warning(ctx: Context, text: str, item: WarningItem) -> bool:
 
 
 def stale_note(ctx: Context, since: datetime, fault: str | None) -> str:
-    """Why the warnings may be out of date: SMHI did not answer, or answered with something unusable."""
+    """Why the warnings may be out of date: SMHI has not answered at all since the last good copy, or it has
+    answered meanwhile, with something unusable (the fault kept is then such an answer)."""
     return ctx.t("warnings.stale" if silent(fault) else "warnings.stale_unreadable", when=ctx.when(since))
 
 
@@ -113,7 +115,7 @@ def proposal_message(ctx: Context, item: WarningItem, proposal: WarningProposal,
         rich.bold(ctx.t("warnings.left_mark", areas_upper=_areas(ctx, status.left).upper())).text(" ")
     elif status.superseded_by:
         rich.bold(ctx.t("warnings.superseded_mark", level=level)).text(" ")
-    rich.bold(headline(ctx, item)).br()
+    rich.bold(headline(ctx, item, status.left)).br()
     if status.activated is not None:
         activation = status.activated
         function = ctx.directory.functions.get(activation.started_by_function or "")
@@ -141,6 +143,7 @@ async def observe(ctx: Context, items: Sequence[WarningItem]) -> list[Outgoing]:
     now = ctx.clock.now()
     ours = [item for item in items if model.concerns(item, options)]
     out: list[Outgoing] = []
+    linked_told: set[str] = set()
     for item in ours:
         row = await store.get(ctx.session, item.key)
         what = model.change(store.seen(row) if row is not None and row.gone_at is None else None, item)
@@ -148,25 +151,37 @@ async def observe(ctx: Context, items: Sequence[WarningItem]) -> list[Outgoing]:
         if what is Change.SAME:
             continue
         earlier = list(await store.proposals_of(ctx.session, item.key))
+        # one proposal per warning, forum and level, whichever of its areas in the region came first: nobody is
+        # rung twice for one warning, and one activation answers it
+        warning_wide = list(await store.proposals_of_warning(ctx.session, item.warning_id))
         proposed = [p.forum_id for p in earlier]
         if what is Change.UPDATED or (what is Change.NEW and earlier):
             # the newest proposal to each forum shows it (one marked gone or left is open again when the warning
             # is back); older ones stay as they were
             out += await _edit_all(ctx, item, list({p.forum_id: p for p in earlier}.values()))
         for wanted in model.proposals(item, options):
-            if any(p.forum_id == wanted.forum_id and model.rank(p.level) >= model.rank(item.level) for p in earlier):
+            if any(p.forum_id == wanted.forum_id and model.rank(p.level) >= model.rank(item.level)
+                   for p in warning_wide):
                 continue
             out += await _propose(ctx, item, wanted)
             proposed.append(wanted.forum_id)
-            out += await _edit_all(ctx, item, [p for p in earlier if p.forum_id == wanted.forum_id],
+            out += await _edit_all(ctx, item, [p for p in warning_wide if p.forum_id == wanted.forum_id],
                                    superseded_by=item.level)  # the lower level's proposal says it is answered
-        if what is not Change.NEW:
+        if what is not Change.NEW and item.warning_id not in linked_told:  # once a look for the warning
+            linked_told.add(item.warning_id)
             out += await _tell_linked(ctx, item, "warnings.linked_updated", skip=proposed if what is Change.RAISED
                                       else [])
     present = {item.key for item in ours}
     elsewhere = {item.key: item for item in items if item.key not in present}
+    standing = {item.warning_id for item in ours}  # a proposal is shared by the warning's areas: it stays as it
+    # is while another of them covers the region, and is marked once when the last one goes
     for row in await store.in_force(ctx.session):
-        if row.key not in present:
+        if row.key in present:
+            continue
+        if row.warning_id in standing:
+            await store.mark_gone(ctx.session, row, now)
+        else:
+            standing.add(row.warning_id)
             out += await _gone(ctx, row, elsewhere.get(row.key))
     return out
 
@@ -205,7 +220,7 @@ async def _edit_all(ctx: Context, item: WarningItem, proposals: Sequence[Warning
     """Each proposal's message shows the warning as it is now, and where the proposal stands: an edit, which
     rings nobody (one still open keeps its mentions in its new content; one answered mentions nobody)."""
     out: list[Outgoing] = []
-    every = await store.proposals_of(ctx.session, item.key)
+    every = await store.proposals_of_warning(ctx.session, item.warning_id)
     for proposal in proposals:
         sent = await repo.first_sent(ctx.session, f"{REF}:{proposal.id}")
         if sent is None or ctx.directory.forums.get(proposal.forum_id) is None:
@@ -236,14 +251,14 @@ async def answered(ctx: Context, activation_id: int | None) -> list[Outgoing]:
 
 
 async def _tell_linked(ctx: Context, item: WarningItem, key: str, skip: Sequence[str] = (),
-                       with_text: bool = True, areas: str = "") -> list[Outgoing]:
+                       with_text: bool = True, left: Sequence[Area] = ()) -> list[Outgoing]:
     """A forum activated from this warning hears of its change in its room, as a quiet notice."""
     out: list[Outgoing] = []
     for forum, state in await activated_from(ctx, item.key):
         if forum.id in skip:
             continue
-        rich = heading(ctx, state).bold(ctx.t(key, event=state.event or "", areas=areas)).br().text(
-            headline(ctx, item))
+        rich = heading(ctx, state).bold(ctx.t(key, event=state.event or "", areas=_areas(ctx, left))).br().text(
+            headline(ctx, item, left))
         if with_text:
             smhi_text(ctx, item, rich)
         out.append(Message(target=forum.room, body=rich.plain, html=rich.html))
@@ -271,8 +286,7 @@ async def _gone(ctx: Context, row: WeatherWarning, elsewhere: WarningItem | None
     options = ctx.directory.settings.warnings
     if elsewhere is not None and options is not None:
         left = model.region_areas(item, options)
-        out = await _edit_all(ctx, item, await store.proposals_of(ctx.session, row.key), left=left)
-        return out + await _tell_linked(ctx, item, "warnings.linked_left", with_text=False,
-                                        areas=_areas(ctx, left))
-    out = await _edit_all(ctx, item, await store.proposals_of(ctx.session, row.key), gone=True)
+        out = await _edit_all(ctx, item, await store.proposals_of_warning(ctx.session, row.warning_id), left=left)
+        return out + await _tell_linked(ctx, item, "warnings.linked_left", with_text=False, left=left)
+    out = await _edit_all(ctx, item, await store.proposals_of_warning(ctx.session, row.warning_id), gone=True)
     return out + await _tell_linked(ctx, item, "warnings.linked_gone", with_text=False)

@@ -30,7 +30,7 @@ from bot.matrix.content import PIN, UPLOAD, compose_topic, render
 from bot.matrix.rooms import DirectRoomError
 from bot.matrix.session import RateLimited, retry_after
 from bot.messages import LAYOUT_ENTRY, PRIORITY_ANSWER, TOPIC_PREFIX, UNPIN, Message
-from bot.state import repo
+from bot.state import convocations, repo
 from bot.state.db import Database
 from bot.state.models import OutboxMessage
 from bot.texts import t
@@ -199,6 +199,10 @@ class OutboxSender:
                     upcoming = await repo.next_not_before(session, priorities)
                     self._must_read[lane] = upcoming is not None
                     return 0, upcoming
+        due = await self._standing(due)
+        if not due:  # all of it cancelled: read again at once what else is due
+            self._must_read[lane] = True
+            return 0, self.clock.now()
         top = due[0].priority
         batch = [row for row in due if row.priority == top]
         by_target: dict[str, list[OutboxMessage]] = defaultdict(list)
@@ -246,6 +250,19 @@ class OutboxSender:
         # Anything left undelivered (a lower level, a postponed or stopped message) is read again.
         self._must_read[lane] = self._must_read[lane] or bool(remaining) or upcoming is not None
         return remaining, upcoming
+
+    async def _standing(self, due: list[OutboxMessage]) -> list[OutboxMessage]:
+        """`due` without the steps of a convocation that ended after they were written (handed over before its
+        end, or read just before): those are never sent, and stay marked as cancelled."""
+        refs = {row.ref for row in due if row.ref and row.ref.startswith("conv:")}
+        if not refs:
+            return due
+        async with self.db.session() as session:
+            ended = await convocations.ended_refs(session, sorted(refs))
+        if not ended:
+            return due
+        await self.db.write(lambda session: repo.cancel_steps(session, sorted(ended)))
+        return [row for row in due if row.ref not in ended]
 
     async def send(self, row: OutboxMessage) -> tuple[int, str, str] | None:
         """Send one message: (outbox id, room id, event id) once the homeserver has it, else None."""

@@ -4,6 +4,7 @@ spreadsheet import), expanded into shifts the roster asks, and looked at ahead e
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
@@ -16,6 +17,7 @@ from bot.domain.clock import Clock
 from bot.domain.directory import Directory
 from bot.domain.rota import Schedule
 from bot.feeds import ical
+from bot.feeds.http import FeedFault
 from bot.flows import rota as rota_flow
 from bot.runtime.dispatch import Dispatcher
 from bot.state import feeds as feeds_store
@@ -39,27 +41,46 @@ class Rotas:
         self._calendars: dict[str, list[Any]] = {}  # function id -> its calendar's events
         self._imported: dict[str, str | None] = {}  # function id -> the digest of the import in use
         self._checked: datetime | None = None
+        self._failing: dict[str, str] = {}  # function id -> the incident id its expansion failed under
 
     async def changed(self, function_id: str, events: list[Any]) -> None:
         """A function's calendar, new or changed (or read from its stored copy at start): expanded, then looked at
-        ahead."""
+        ahead. FeedFault when it cannot be expanded: the calendar read before stays in force."""
         now = self.clock.now()
+        if not self._expand(function_id, now, events):
+            raise FeedFault("the calendar could not be expanded; the last good copy stays")
         self._calendars[function_id] = events
-        self._expand(function_id, now)
-        await self.dispatch.run_internal(f"rota:{function_id}:{now.isoformat()}",
-                                         partial(rota_flow.look_ahead, function_ids=[function_id], now=now))
+        await self._look(function_id, f"rota:{function_id}:{now.isoformat()}", now)
 
-    def _expand(self, function_id: str, now: datetime) -> None:
+    async def _look(self, function_id: str, key: str, now: datetime) -> None:
+        """One function's look ahead, on its own: one that fails (logged with an incident id) stops no other."""
+        await self.dispatch.run_internal(key, partial(rota_flow.look_ahead, function_ids=[function_id], now=now))
+
+    def _expand(self, function_id: str, now: datetime, events: list[Any] | None = None) -> bool:
         """The shifts from a week back to a week beyond the look ahead, mapped to the people the bot knows; a gap
-        reaching past either end is open there."""
+        reaching past either end is open there. False when the calendar cannot be expanded (logged once, with a
+        traceback and an incident id, until it can again): the shifts expanded before stay in force."""
         settings, directory = self.world()
         function = directory.functions.get(function_id)
         if function is None:
-            return
+            return True
+        events = self._calendars.get(function_id, []) if events is None else events
         since, until = now - BACK, now + rota_flow.LOOK_AHEAD + BEYOND
-        entries = ical.entries(self._calendars[function_id], ZoneInfo(settings.bot.timezone), since, until)
-        self.dispatch.schedules[function_id] = Schedule(
-            function_id, tuple(rota.shifts(entries, settings.people, function.holders)), since, until)
+        try:
+            entries = ical.entries(events, ZoneInfo(settings.bot.timezone), since, until)
+            found = rota.shifts(entries, settings.people, function.holders,
+                                {user for f in settings.functions for user in f.holders})
+        except Exception:  # one calendar the expansion trips on must not stop the others
+            if function_id not in self._failing:
+                incident = uuid.uuid4().hex[:8]
+                self._failing[function_id] = incident
+                log.exception("incident %s: the duty schedule of %s could not be expanded; the shifts read before "
+                              "stay", incident, function_id, extra={"incident": incident})
+            return False
+        if self._failing.pop(function_id, None) is not None:
+            log.info("the duty schedule of %s is expanded again", function_id)
+        self.dispatch.schedules[function_id] = Schedule(function_id, tuple(found), since, until)
+        return True
 
     async def imports(self) -> None:
         """The schedules imported from a spreadsheet (`roster import`) for functions without a feed, when new."""
@@ -73,7 +94,10 @@ class Rotas:
                     or self._imported.get(function_id) == copy.digest:
                 continue
             self._imported[function_id] = copy.digest
-            await self.changed(function_id, ical.read(copy.body.encode()))
+            try:
+                await self.changed(function_id, ical.read(copy.body.encode()))
+            except FeedFault as exc:
+                log.warning("the imported schedule of %s: %s", function_id, exc.reason)
 
     async def hourly(self) -> None:
         """Once an hour (called more often): imports taken, the schedules expanded afresh and looked at ahead, and a
@@ -83,11 +107,9 @@ class Rotas:
             return
         self._checked = now
         await self.imports()
-        for function_id in self._calendars:
-            self._expand(function_id, now)
-        if self._calendars:
-            await self.dispatch.run_internal(f"rota:all:{now.isoformat()}", partial(
-                rota_flow.look_ahead, function_ids=list(self._calendars), now=now))
+        for function_id in list(self._calendars):
+            self._expand(function_id, now)  # one that fails keeps the shifts it had; the others go on
+            await self._look(function_id, f"rota:hourly:{function_id}:{now.isoformat()}", now)
         _, directory = self.world()
         async with self.db.session() as session:
             failing = await feeds_store.failing_since(session, feeds_store.SCHEDULE, now - STALE)

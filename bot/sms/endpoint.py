@@ -71,9 +71,13 @@ class SmsEndpoint:
             log.warning("sms endpoint: a reply from a sender that is not a number; ignored")
             return web.Response(status=200, text="")
         text = str(params.get("text", ""))
-        gateway_id = str(params.get("id") or f"{number}:{self.clock.now().isoformat()}")
-        reply = SmsIn(gateway_id=gateway_id, number=self.vault.seal(number), lookup=self.vault.lookup(number),
-                      text=text[:500], masked=mask(number))
+        lookup = self.vault.lookup(number)
+        # Kannel's id for the SMS (`id=%I` in the get-url); without it, the number's lookup and the time: the
+        # id is kept (handled events) and logged, so it never carries the number in clear.
+        given = str(params.get("id") or "")
+        gateway_id = f"k{self.vault.lookup(given)[:24]}" if given else f"{lookup[:16]}:{self.clock.now().isoformat()}"
+        reply = SmsIn(gateway_id=gateway_id, number=self.vault.seal(number), lookup=lookup, text=text[:500],
+                      masked=mask(number))
         await self.on_reply(reply)
         return web.Response(status=200, text="")  # empty: the gateway texts nothing back by itself
 

@@ -19,7 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.config import SmsSettings
 from bot.domain.clock import Clock
 from bot.domain.sms import mask
-from bot.state import repo
+from bot.state import convocations, repo
 from bot.state import sms as store
 from bot.state.db import Database
 from bot.state.models import SmsMessage
@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 DUE_LIMIT = 500
 IDLE_WAIT = 30.0
 RETRY_CAP = 60.0
+GATEWAY_PROBE = 4.0  # seconds between tries while the gateway does not answer: due SMS go out within 5 s of its return
 MAX_ATTEMPTS = 5  # for a gateway that answers, but refuses this SMS
 # Delivered, failed, rejected by the operator. Not 8 (taken by the operator's centre): the gateway's 202 is
 # already recorded as accepted, and a report less per SMS leaves the database to the SMS going out.
@@ -77,9 +78,10 @@ class SmsSender:
                     backoff = 1.0
                     wait = IDLE_WAIT if upcoming is None else \
                         min(IDLE_WAIT, max(0.05, (upcoming - self.clock.now()).total_seconds()))
-                except GatewayDown as exc:
-                    wait, backoff = backoff, min(backoff * 2, RETRY_CAP)
-                    log.warning("sms gateway not answering (%s); trying again in %.0f s", exc, wait)
+                except GatewayDown as exc:  # asked again often: its return is noticed within GATEWAY_PROBE
+                    wait, backoff = min(backoff, GATEWAY_PROBE), min(backoff * 2, GATEWAY_PROBE)
+                    (log.warning if wait < GATEWAY_PROBE else log.debug)(
+                        "sms gateway not answering (%s); trying again in %.0f s", exc, wait)
                 except Exception:
                     wait, backoff = backoff, min(backoff * 2, RETRY_CAP)
                     log.exception("sms delivery failed; trying again in %.0f s", wait)
@@ -96,6 +98,11 @@ class SmsSender:
                 due = list(await store.due(session, self.clock.now(), DUE_LIMIT))
                 if not due:
                     return await store.next_not_before(session)
+                ended = await convocations.ended_refs(session, [r.ref for r in due if r.ref])
+            if ended:  # a step of a convocation that ended after it was written: never sent
+                refs = sorted(ended)
+                await self.db.write(lambda session, refs=refs: store.cancel_steps(session, refs))  # type: ignore[misc]
+                due = [r for r in due if r.ref not in ended or r.kind != "convocation"]
             for row in due:
                 if self.stopped:
                     return None

@@ -30,6 +30,11 @@ async def links(session: AsyncSession, forum_id: str, now: datetime) -> Sequence
                                .order_by(col(BoardLink.id)))).all()
 
 
+async def made_by(session: AsyncSession, forum_id: str, user_id: str, now: datetime) -> Sequence[BoardLink]:
+    """The forum's links still valid that this person made, oldest first."""
+    return [link for link in await links(session, forum_id, now) if link.created_by == user_id]
+
+
 async def get(session: AsyncSession, link_id: int) -> BoardLink | None:
     return await session.get(BoardLink, link_id)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func
@@ -11,6 +11,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.state import repo
+from bot.state import sms as sms_store
 from bot.state.models import AddedFunction, Convocation, KeyValue, OutboxMessage, Summons
 
 
@@ -181,6 +182,75 @@ async def stop_escalations(session: AsyncSession, forum_id: str) -> int:
         row.due_at = None
         session.add(row)
     return len(rows)
+
+
+# ---- the end of a convocation: none of its steps is delivered after it ----
+
+CancelSteps = Callable[[AsyncSession, Sequence[str], Sequence[str] | None], Awaitable[int]]
+# Each channel's pending steps, by the convocation's ref ("conv:N") and, for a release, only the steps of
+# these people: the Matrix outbox (room pings, direct messages, reminders) and the SMS outbox. A new channel
+# adds its own `cancel_steps` here and checks `ended_refs` before it delivers.
+PENDING_STEPS: tuple[CancelSteps, ...] = (repo.cancel_steps, sms_store.cancel_steps)
+
+
+async def end(session: AsyncSession, convocations: Sequence[Convocation], at: datetime, why: str) -> list[Convocation]:
+    """End these convocations (`why`: deactivated | replaced | cancelled | moved) in the caller's transaction:
+    their escalation and SMS timers stop and every step of them not yet delivered, on every channel, is
+    cancelled. Returns those that stood until now."""
+    ended = [c for c in convocations if c.ended_at is None]
+    if not ended:
+        return []
+    ids = [c.id for c in ended if c.id is not None]
+    for convocation in ended:
+        convocation.ended_at, convocation.ended_why = at, why
+        session.add(convocation)
+    for summons in (await session.exec(select(Summons).where(col(Summons.convocation_id).in_(ids)))).all():
+        if summons.due_at is not None or summons.sms_due_at is not None:
+            summons.due_at = summons.sms_due_at = None
+            session.add(summons)
+    refs = [f"conv:{i}" for i in ids]
+    for cancel in PENDING_STEPS:
+        await cancel(session, refs, None)
+    return ended
+
+
+async def release(session: AsyncSession, convocation: Convocation, function_ids: Sequence[str],
+                  people: Sequence[str]) -> None:
+    """Functions called out of a standing convocation: the steps still pending for `people` (their holders)
+    are cancelled, as `end` does for a whole convocation, and their unanswered summonses go (called in again,
+    they are convened anew; an answer given stays on record)."""
+    assert convocation.id is not None
+    for summons in await summonses(session, convocation.id):
+        if summons.function_id in function_ids:
+            if summons.ack_at is None:
+                await session.delete(summons)
+            else:
+                summons.due_at = summons.sms_due_at = None
+                session.add(summons)
+    for cancel in PENDING_STEPS:
+        await cancel(session, [f"conv:{convocation.id}"], people)
+
+
+async def standing(session: AsyncSession, forum_id: str, *, activation_id: int | None = None,
+                   starts_by: datetime | None = None) -> list[Convocation]:
+    """A forum's convocations that still stand: of one activation, or for a conference at `starts_by` or
+    earlier."""
+    query = select(Convocation).where(Convocation.forum_id == forum_id, col(Convocation.ended_at).is_(None))
+    if activation_id is not None:
+        query = query.where(Convocation.activation_id == activation_id)
+    if starts_by is not None:
+        query = query.where(col(Convocation.starts_at) <= starts_by)
+    return list((await session.exec(query.order_by(col(Convocation.id)))).all())
+
+
+async def ended_refs(session: AsyncSession, refs: Sequence[str]) -> set[str]:
+    """Which of these refs ("conv:N") name a convocation that has ended: checked by a channel before it
+    delivers, so a step that slipped past `end` is still not delivered."""
+    ids = {int(r.partition(":")[2]) for r in refs if r.startswith("conv:") and r.partition(":")[2].isdigit()}
+    if not ids:
+        return set()
+    query = select(Convocation.id).where(col(Convocation.id).in_(ids), col(Convocation.ended_at).is_not(None))
+    return {f"conv:{i}" for i in (await session.exec(query)).all()}
 
 
 async def of_activations(session: AsyncSession, activation_ids: Sequence[int]) -> Sequence[Convocation]:

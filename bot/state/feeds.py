@@ -34,12 +34,17 @@ async def good(session: AsyncSession, name: str, url: str, at: datetime, *, body
     return row
 
 
-async def fault(session: AsyncSession, name: str, url: str, at: datetime, why: str) -> FeedCopy:
-    """A poll without a good answer: counted, the copy kept."""
+async def fault(session: AsyncSession, name: str, url: str, at: datetime, why: str, *,
+                answered: bool = True) -> FeedCopy:
+    """A poll without a good answer: counted, the copy kept. `answered`: the feed answered, with something
+    unusable, rather than not at all; once it has answered since the last good copy, the fault kept is the latest
+    such answer, so that a later silence does not read as "has not answered since"."""
     row = await session.get(FeedCopy, name) or FeedCopy(name=name, url=url)
+    fresh = row.failing_since is None
     row.failing_since = row.failing_since or at
     row.misses += 1
-    row.fault = why[:300]
+    if answered or fresh:
+        row.fault = why[:300]
     session.add(row)
     return row
 

@@ -191,6 +191,10 @@ class Convocation(SQLModel, table=True):
     created_by: str
     starts_at: datetime = Field(sa_column=_utc_column(nullable=False))  # when the conference begins
     sms_after: int | None = None  # seconds: unacknowledged this long, one SMS (None: no SMS)
+    # When it stopped standing (None: it stands) and why: deactivated | replaced | cancelled | moved. From then
+    # on none of its steps is delivered (`state.convocations.end`).
+    ended_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    ended_why: str | None = None
 
 
 class Summons(SQLModel, table=True):
@@ -215,6 +219,7 @@ class Summons(SQLModel, table=True):
     due_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True, index=True))
     undeliverable: str | None = None  # why a holder could not be reached
     sms_due_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True, index=True))  # one SMS then
+    declined_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))  # "cannot come" (SMS 2)
 
 
 class AddedFunction(SQLModel, table=True):
@@ -465,6 +470,7 @@ class SmsMessage(SQLModel, table=True):
     delivered_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
     failed_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
     last_error: str | None = None
+    code: str | None = None  # the letter a reply names it by (`1A`), among the number's open convocations
 
 
 class FeedCopy(SQLModel, table=True):

@@ -105,7 +105,7 @@ async def enqueue(session: AsyncSession, cause: str, messages: Sequence[Outgoing
         if isinstance(sms, Sms):
             session.add(SmsMessage(key=sms.key, kind=sms.kind, user_id=sms.user_id, number=sms.number,
                                    lookup=sms.lookup, text=sms.text, ref=sms.ref, event_key=sms.event_key,
-                                   created_at=now, not_before=now))
+                                   code=sms.code, created_at=now, not_before=now))
     rows = [row for message in messages if not isinstance(message, Sms) for row in _rows(message, now)]
     for index, row in enumerate(rows):
         row.txn_id = transaction_id(cause, index)
@@ -167,6 +167,21 @@ async def postpone(session: AsyncSession, message_id: int, not_before: datetime)
 async def mark_sent(session: AsyncSession, message_id: int, room_id: str, event_id: str, at: datetime) -> None:
     await session.exec(update(OutboxMessage).where(col(OutboxMessage.id) == message_id)
                           .values(sent_at=at, room_id=room_id, event_id=event_id))
+
+
+CANCELLED = "cancelled: the convocation has ended"
+
+
+async def cancel_steps(session: AsyncSession, refs: Sequence[str], people: Sequence[str] | None = None) -> int:
+    """The Matrix steps of these convocations not sent yet (room pings, direct messages, reminders) are not
+    sent: marked failed, with why. `people`: only their direct messages."""
+    if not refs:
+        return 0
+    query = update(OutboxMessage).where(col(OutboxMessage.ref).in_(list(refs)), *_undelivered(EVERY))
+    if people is not None:
+        query = query.where(col(OutboxMessage.target).in_([f"user:{p}" for p in people]))
+    result = await session.exec(query.values(failed=True, last_error=CANCELLED))
+    return int(result.rowcount or 0)
 
 
 async def mark_retry(session: AsyncSession, message_id: int, not_before: datetime, error: str,

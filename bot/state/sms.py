@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.state.models import PhoneNumber, SmsCode, SmsMessage
 
 QUEUED, ACCEPTED, DELIVERED, FAILED = "queued", "accepted", "delivered", "failed"
+CANCELLED = "cancelled"  # never sent: its convocation ended (or its person was called out) before it went
 GATEWAY = "sms:gateway"  # bot_state: "ok", or "down <since> <why>", as the sender last found the gateway
 
 # ---- numbers ----
@@ -130,6 +131,24 @@ async def latest_to(session: AsyncSession, lookup: str, kind: str) -> SmsMessage
     return (await session.exec(query)).first()
 
 
+async def texted_since(session: AsyncSession, lookups: Sequence[str], since: datetime) -> set[str]:
+    """Which of these numbers were sent a convocation since `since` (one query, however many)."""
+    if not lookups:
+        return set()
+    query = select(SmsMessage.lookup).where(col(SmsMessage.lookup).in_(list(lookups)),
+                                            col(SmsMessage.kind) == "convocation", col(SmsMessage.state) != CANCELLED,
+                                            col(SmsMessage.created_at) >= since).distinct()
+    return set((await session.exec(query)).all())
+
+
+async def convocations_to(session: AsyncSession, lookup: str, since: datetime) -> list[SmsMessage]:
+    """The convocation SMS written to a number since `since` and not cancelled, newest first."""
+    query = (select(SmsMessage).where(SmsMessage.lookup == lookup, col(SmsMessage.kind) == "convocation",
+                                      col(SmsMessage.state) != CANCELLED, col(SmsMessage.created_at) >= since)
+             .order_by(col(SmsMessage.id).desc()))
+    return list((await session.exec(query)).all())
+
+
 async def due(session: AsyncSession, now: datetime, limit: int) -> Sequence[SmsMessage]:
     query = (select(SmsMessage).where(SmsMessage.state == QUEUED, col(SmsMessage.not_before) <= now)
              .order_by(col(SmsMessage.id)).limit(limit))
@@ -140,6 +159,26 @@ async def next_not_before(session: AsyncSession) -> datetime | None:
     query = select(func.min(SmsMessage.not_before)).where(SmsMessage.state == QUEUED)
     value: datetime | None = (await session.exec(query)).first()  # the column's type: aware, on both backends
     return value
+
+
+async def cancel_steps(session: AsyncSession, refs: Sequence[str], people: Sequence[str] | None = None) -> int:
+    """The SMS of these convocations not handed to the gateway yet are not sent (`people`: only theirs)."""
+    if not refs:
+        return 0
+    query = update(SmsMessage).where(col(SmsMessage.ref).in_(list(refs)), col(SmsMessage.state) == QUEUED,
+                                     col(SmsMessage.kind) == "convocation")
+    if people is not None:
+        query = query.where(col(SmsMessage.user_id).in_(list(people)))
+    result = await session.exec(query.values(state=CANCELLED))
+    return int(result.rowcount or 0)
+
+
+async def texted(session: AsyncSession, ref: str) -> list[SmsMessage]:
+    """The convocation SMS of one convocation that the gateway took: those who got it by SMS."""
+    query = (select(SmsMessage).where(SmsMessage.ref == ref, SmsMessage.kind == "convocation",
+                                      col(SmsMessage.state).in_([ACCEPTED, DELIVERED]))
+             .order_by(col(SmsMessage.id)))
+    return list((await session.exec(query)).all())
 
 
 async def backlog(session: AsyncSession) -> int:

@@ -62,6 +62,13 @@ async def proposals_of(session: AsyncSession, key: str) -> Sequence[WarningPropo
     return (await session.exec(query)).all()
 
 
+async def proposals_of_warning(session: AsyncSession, warning_id: str) -> Sequence[WarningProposal]:
+    """The proposals made for any of a warning's areas."""
+    query = select(WarningProposal).where(col(WarningProposal.warning_key).startswith(f"{warning_id}:", autoescape=True)
+                                          ).order_by(col(WarningProposal.id))
+    return (await session.exec(query)).all()
+
+
 async def proposal(session: AsyncSession, proposal_id: int) -> WarningProposal | None:
     return await session.get(WarningProposal, proposal_id)
 
@@ -98,9 +105,11 @@ async def of_activation(session: AsyncSession, activation_id: int | None) -> Wea
 
 
 async def activations_of(session: AsyncSession, key: str) -> list[int]:
-    """The activations that came from this warning."""
-    query = select(WarningProposal.activation_id).where(WarningProposal.warning_key == key,
-                                                        col(WarningProposal.activation_id).is_not(None))
+    """The activations that came from this warning (a proposal is shared by the warning's areas: any of them)."""
+    warning_id = key.partition(":")[0]
+    query = select(WarningProposal.activation_id).where(
+        col(WarningProposal.warning_key).startswith(f"{warning_id}:", autoescape=True),
+        col(WarningProposal.activation_id).is_not(None))
     return [a for a in (await session.exec(query)).all() if a is not None]
 
 

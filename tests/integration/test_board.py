@@ -18,7 +18,8 @@ from zoneinfo import ZoneInfo
 import aiohttp
 import pytest
 from pgserver import free_port
-from support import World, command, direct_bodies, react, room_events, room_state, unique, wait_for
+from support import World, bot_said, command, direct_bodies, react, room_events, room_state, settle, unique, wait_for
+from test_rooms_move import upgrade
 
 from bot.app import App
 from bot.config import Settings
@@ -315,6 +316,89 @@ async def test_leaving_being_kicked_or_banned_ends_a_members_sessions_and_stream
             stream.close()
 
 
+@pytest.fixture
+async def board_by_id(world: World) -> AsyncIterator[Board]:
+    """The board, with the forum's room named in the configuration by its id (an upgrade leaves the old id there)."""
+    async with aiohttp.ClientSession() as http:
+        found = Board(world, f"http://127.0.0.1:{free_port()}", FakeClock(datetime.now(UTC)), http)
+
+        def by_id(data: dict[str, Any]) -> None:
+            data["board"] = {"listen": found.url.removeprefix("http://"), "public_url": found.url}
+            next(f for f in data["forum"] if f["id"] == "samordnande")["room"] = world.rooms["samordnande"]
+
+        found.app = await world.start_bot(world.settings(by_id), found.clock)
+        yield found
+        await world.stop_bots()
+
+
+async def test_kicked_from_the_upgraded_room_ends_the_session_opened_in_the_old_one(board_by_id: Board) -> None:
+    """When the forum's room is upgraded, the sessions its old id granted end with their streams; the page asks
+    again from the old room's widget and gets a session that stands on the new room, which a kick from the new
+    room ends within 10 s; a convener who leaves the old room for the new one keeps their links."""
+    board = board_by_id
+    world = board.world
+    old, admin = world.rooms["samordnande"], world.clients["admin"]
+    secret = await _link(board, 1)
+    before = await _member(board, "nacka")
+    stream = await events(board, before)
+    try:
+        await stream.until(lambda s: s["forum"] == "samordnande")
+        await admin.room_put_state(old, "m.room.join_rules", {"join_rule": "public"})
+        new = await upgrade(world, old)
+        await world.clients["nacka"].join(new)
+        await world.clients["tib"].join(new)
+        await world.clients["tib"].room_leave(old)  # the convener moves along: their link stays
+        await wait_for(lambda: _ended(stream), 10)
+        assert (await board.state(before))[0] == 401, "the old room's session ended with the move"
+    finally:
+        stream.close()
+    after = await wait_for(lambda: _session_now(board, "nacka"), 15)  # asked with the old room's id
+    stream = await events(board, after)
+    try:
+        await stream.until(lambda s: s["forum"] == "samordnande")
+        await admin.room_kick(new, world.people["nacka"].user_id, "out")
+        await wait_for(lambda: _ended(stream), 10)
+
+        async def refused() -> bool:
+            return (await board.state(after))[0] == 401
+
+        assert await wait_for(refused, 10)
+        assert (await board.session({"openid": await board.openid("nacka"), "room_id": old}))[0] == 403, \
+            "still in the old room, but out of the forum's room"
+        assert (await board.session({"link": secret}))[0] == 200, "leaving the old room revokes nothing"
+    finally:
+        stream.close()
+
+
+async def test_a_conveners_links_are_revoked_when_they_are_kicked_from_the_forums_room(board: Board) -> None:
+    """A convener made links and is then kicked: the links are revoked, the screen they opened goes dark within
+    10 s, no new session opens on them, and the log room is told once, in one sentence, naming the forum, the
+    convener and how many links; a member's board goes on."""
+    world = board.world
+    room, tib = world.rooms["samordnande"], world.people["tib"].user_id
+    secret, other = await _link(board, 1, "7d"), await _link(board, 2, "1h")
+    wall = (await board.session({"link": secret}))[1]["token"]
+    member = await _member(board, "sos")
+    stream = await events(board, wall)
+    try:
+        await stream.until(lambda s: s["forum"] == "samordnande")
+        await world.clients["admin"].room_kick(room, tib, "out")
+        await wait_for(lambda: _ended(stream), 10)
+    finally:
+        stream.close()
+    for made in (secret, other):
+        assert (await board.session({"link": made}))[0] == 403
+    assert (await board.state(wall))[0] == 401 and (await board.state(member))[0] == 200
+    told = await wait_for(lambda: bot_said(world, "logg", "länkar till lägestavlan"))
+    assert told[0]["content"]["body"] == (
+        "2 länkar till lägestavlan för Regionalt samordnande forum har återkallats eftersom den som skapade dem, "
+        f"{tib}, inte längre är med i forumets rum.")
+    assert told[0]["content"]["msgtype"] == "m.notice"
+    assert board.app is not None
+    await settle(board.app)
+    assert len(await bot_said(world, "logg", "länkar till lägestavlan")) == 1, "told once"
+
+
 async def _session_now(board: Board, who: str) -> str | None:
     status, opened = await board.session({"openid": await board.openid(who), "room_id": board.world.rooms[
         "samordnande"]})
@@ -346,8 +430,27 @@ async def test_a_bad_body_is_a_sentence_and_every_answer_says_nosniff(board: Boa
         stream.close()
 
 
+async def test_a_lone_surrogate_in_any_field_is_a_400_not_a_500(board: Board,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    """Valid JSON that carries a lone surrogate ("\\ud800") in the link, the room, the token or the server name
+    gets 400 and the sentence, never a 500 with a traceback in the log."""
+    room = board.world.rooms["samordnande"]
+    bodies = (b'{"link": "\\ud800"}', b'{"link": "ok", "\\udfff": 1}',
+              b'{"openid": {"access_token": "\\ud800", "matrix_server_name": "localhost"}, "room_id": "%s"}'
+              % room.encode(),
+              b'{"openid": {"access_token": "t", "matrix_server_name": "\\udc00x"}, "room_id": "%s"}' % room.encode(),
+              b'{"openid": {"access_token": "t", "matrix_server_name": "localhost"}, "room_id": "!\\ud800"}')
+    for body in bodies:
+        async with board.http.post(f"{board.url}/board/api/session", data=body,
+                                   headers={"Content-Type": "application/json"}) as answer:
+            status, nosniff = answer.status, answer.headers.get("X-Content-Type-Options")
+            assert (status, nosniff, await answer.json()) == (400, "nosniff", {"error": "Begäran kunde inte läsas."})
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info], "no traceback"
+
+
 async def test_limits_refuse_with_a_sentence_and_log_it_once(world: World, caplog: pytest.LogCaptureFixture) -> None:
-    """Two sessions a link and a person, one stream a session, eight checks a minute: beyond them the page gets
+    """Two sessions a link and a person, one stream a session, eight links and eight tokens checked a minute from
+    one address: beyond them the page gets
     a sentence and the log one line per limit, however often it is tried; an idle session gives way to a new
     one, a streaming one never; the minute past, checks are taken again."""
     async with aiohttp.ClientSession() as http:
@@ -375,21 +478,37 @@ async def test_limits_refuse_with_a_sentence_and_log_it_once(world: World, caplo
             streams.append(await events(board, member))
             assert (await board.session({"openid": await board.openid("sos"), "room_id": world.rooms[
                 "samordnande"]}))[0] == 200, "the idle one gave way"
+            for _ in range(3):
+                assert await board.session({"link": secret}) == (429, full)
             checks = {"error": "För många inloggningar till lägestavlan just nu. Försök igen om en minut."}
-            assert await board.session({"link": secret}) == (429, checks), "the ninth check in the minute"
+            assert await board.session({"link": secret}) == (429, checks), "the ninth link checked in the minute"
             assert await board.session({"link": "nonsense"}) == (429, checks)
+            assert (await board.session({"openid": await board.openid("tib"), "room_id": world.rooms[
+                "samordnande"]}))[0] == 200, "tokens have their own budget"
             board.clock.advance(timedelta(minutes=1, seconds=1))
             assert (await board.session({"link": "nonsense"}))[0] == 403, "a new minute"
             lines = [r.getMessage() for r in caplog.records if r.name == "bot.board.server" and "reached" in
                      r.getMessage()]
             assert sorted(line.split()[1] for line in lines) == [
-                "checks_per_minute", "sessions_per_link", "streams_per_session"], lines
+                "link_checks_per_minute", "sessions_per_link", "streams_per_session"], lines
             async with board.http.get(f"{board.url}/board/") as answer:
                 assert "frame-ancestors https://element.example.org" in answer.headers["Content-Security-Policy"]
             for stream in streams:
                 stream.close()
         finally:
             await world.stop_bots()
+
+
+async def test_a_flood_of_bad_links_never_refuses_a_member(board: Board) -> None:
+    """Sixty bad links in a minute spend that address's link checks only: a member's token from the same address
+    is still checked and answered."""
+    checks = {"error": "För många inloggningar till lägestavlan just nu. Försök igen om en minut."}
+    for _ in range(60):
+        assert (await board.session({"link": "nonsense"}))[0] == 403
+    assert await board.session({"link": "nonsense"}) == (429, checks), "the link budget is spent"
+    status, answer = await board.session({"openid": await board.openid("sos"),
+                                          "room_id": board.world.rooms["samordnande"]})
+    assert status == 200, (status, answer)
 
 
 async def test_the_board_takes_its_own_place_in_the_layout_and_leaves_the_others(board: Board) -> None:

@@ -235,6 +235,89 @@ async def test_a_wall_screen_reads_across_the_room_and_says_when_it_is_stale_or_
         await proxy.cut()
 
 
+WATCH = """window.seen = [];
+new MutationObserver(() => {
+  const text = document.body.innerText;
+  if (!text.includes("Regionalt samordnande forum")) window.seen.push(text);
+}).observe(document.body, { subtree: true, childList: true, characterData: true });"""
+
+
+@pytest.mark.timeout(180)
+async def test_a_silent_dead_stream_is_dropped_and_the_board_comes_back(world: World, chromium: Chromium,
+                                                                        caplog: pytest.LogCaptureFixture) -> None:
+    """A wall screen whose stream goes silent without ever closing (a connection dead somewhere on the way) says
+    so after 30 s, gives the stream up, opens a new one (on a new session, since the dead stream still holds the
+    session's only one at the bot), and shows what happened meanwhile: an activation made while the screen was cut
+    off appears within a minute."""
+    board = f"http://127.0.0.1:{free_port()}"
+    app = await world.start_bot(world.settings(lambda d: d.update(board={  # the dead stream holds the only one
+        "listen": board.removeprefix("http://"), "public_url": board, "streams_per_session": 1})),
+        FakeClock(datetime.now(UTC)))
+    relay = Blackhole(int(board.rsplit(":", 1)[1]))
+    await relay.start()
+    try:
+        await command(world, "tib", "samordnande", "!tavla länk 1d")
+
+        async def link() -> str | None:
+            found = [re.search(r"(http\S+#link=\S+)", b) for b in await direct_bodies(world, app, "tib")]
+            return next((m.group(1) for m in found if m), None)
+
+        page = await chromium.open((await wait_for(link)).replace(board, f"http://127.0.0.1:{relay.port}"))
+        await page.until("ordinarie läge")
+        await page.call("Runtime.evaluate", expression=WATCH)
+        relay.swallow()
+        await page.until("Tavlan är inte uppdaterad sedan", timeout=45)
+        await command(world, "tib", "samordnande", "!aktivera samordnande snöoväder")
+        text = await page.until("AKTIVERAT: snöoväder", timeout=60)
+        assert "inte uppdaterad" not in text, "back in contact: the banner goes"
+        assert any("streams_per_session reached" in r.getMessage() for r in caplog.records), "a new session was needed"
+        seen = await page.call("Runtime.evaluate", expression="window.seen", returnByValue=True)
+        assert seen["result"]["value"] == [], "the board stayed on the screen, never a refusal or a blank"
+        await page.close()
+    finally:
+        await world.stop_bots()
+        relay.close()
+
+
+class Blackhole:
+    """A TCP relay to the board whose open connections can be silenced, as a network that drops them without a
+    word does: nothing passes either way and nothing closes, while new connections pass."""
+
+    def __init__(self, target: int) -> None:
+        self.target, self.port = target, free_port()
+        self.silent: set[asyncio.StreamWriter] = set()
+        self.open: set[asyncio.StreamWriter] = set()
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._relay, "127.0.0.1", self.port)
+
+    def swallow(self) -> None:
+        self.silent |= self.open
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+        for writer in self.open:
+            writer.transport.abort()
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up = await asyncio.open_connection("127.0.0.1", self.target)
+        self.open.add(writer)
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(OSError):
+                while data := await source.read(65536):
+                    if writer in self.silent:
+                        continue
+                    sink.write(data)
+                    await sink.drain()
+            if writer not in self.silent:
+                sink.transport.abort()
+
+        await asyncio.gather(pipe(reader, up), pipe(up_reader, writer))
+
+
 class Cable:
     """A TCP relay to the board that the test can cut, as a network does: open connections die, new ones are
     refused, until it is plugged in again."""

@@ -118,7 +118,7 @@ async def test_an_unanswered_holder_gets_one_sms_and_a_reply_acknowledges_only_t
     rsib = await texts(kannel, PHONES["rsib"], 1)
     await quiet(app)
     expected = (f"AKTIVERAT snöoväder: Regionalt samordnande forum, konf {when}. Ring 08-123 456 78 PIN 4711. "
-                "Svara 1 = kvittera")
+                "Svara 1 = kvittera /Länsstyrelsen Stockholm")
     assert nacka == [expected] and rsib == [expected]  # å, ä, ö as sent: one GSM message, not UCS-2
     assert gsm_length(expected) <= 160
     assert kannel.to(PHONES["sos"]) == [], "acknowledged first: no SMS"
@@ -135,7 +135,7 @@ async def test_an_unanswered_holder_gets_one_sms_and_a_reply_acknowledges_only_t
         return sum(row.state == "delivered" for row in await sms_rows(app)) >= 3
 
     await wait_for(delivered, 20)
-    assert answer[1] == "Kvitterat: TiB, Nacka kommun."
+    assert answer[1] == "Kvitterat: Regionalt samordnande forum (TiB, Nacka kommun). /Länsstyrelsen Stockholm"
     report = await command(world, "tib", "samordnande", "!kallelse")
     assert "✅ TiB, Nacka kommun" in report
     assert "⏳ Regional samverkanskoordinator" in report, "a reply acknowledges only the sender's functions"
@@ -143,7 +143,7 @@ async def test_an_unanswered_holder_gets_one_sms_and_a_reply_acknowledges_only_t
 
     kannel.reply(STRANGER, "1")
     stranger = await texts(kannel, STRANGER, 1)
-    assert stranger == ["Samverkan: numret är inte registrerat. Inget har ändrats."]
+    assert stranger == ["Numret är inte registrerat. Inget har ändrats. /Samverkan"]
     kannel.reply(STRANGER, "1")  # a number that keeps writing is answered once a day
     await wait_for(lambda: _audited(app, kannel, "sms-reply", 2))
     await quiet(app)
@@ -175,10 +175,10 @@ async def test_a_stale_convocation_is_not_acknowledged_by_a_late_reply(sms: Sms)
     sms.clock.advance(timedelta(hours=25))
     kannel.reply(PHONES["nacka"], "ok")
     late = await texts(kannel, PHONES["nacka"], 2)
-    assert late[1] == "Ingen kallelse till dig det senaste dygnet. Inget har ändrats."
+    assert late[1] == "Ingen kallelse till dig det senaste dygnet. Inget har ändrats. /Samverkan"
     assert "⏳ TiB, Nacka kommun" in await command(world, "tib", "samordnande", "!kallelse")
     kannel.reply(PHONES["rsib"], "avaktivera samordnande")  # an SMS never changes a forum's state
-    assert (await texts(kannel, PHONES["rsib"], 2))[1].startswith("Svara 1 för att kvittera")
+    assert (await texts(kannel, PHONES["rsib"], 2))[1].startswith("Svara 1 = kvittera, 1 kommer 10:15")
     assert "AKTIVERAT" in await command(world, "tib", "samordnande", "!status samordnande")
 
 
@@ -264,7 +264,7 @@ async def test_a_number_is_registered_by_a_texted_code_and_shown_masked(sms: Sms
 
     sent = await _dm_command(world, app, "sos", "!sms +46 70 123 45 67")
     assert "+46 70 *** ** 67" in sent and "123 45" not in sent
-    code = (await texts(kannel, "+46701234567", 1))[0].split("din kod är ")[1][:6]
+    code = (await texts(kannel, "+46701234567", 1))[0].split("Din kod är ")[1][:6]
     wrong = f"{(int(code) + 1) % 1_000_000:06d}"
     assert "2 försök kvar" in await _dm_command(world, app, "sos", f"!sms kod {wrong}")
     assert "1 försök kvar" in await _dm_command(world, app, "sos", f"!sms kod {wrong}")
@@ -273,7 +273,7 @@ async def test_a_number_is_registered_by_a_texted_code_and_shown_masked(sms: Sms
     assert "inget nummer" in await _dm_command(world, app, "sos", "!sms")
 
     await _dm_command(world, app, "sos", "!sms 070-123 45 67")
-    second = (await texts(kannel, "+46701234567", 2))[1].split("din kod är ")[1][:6]
+    second = (await texts(kannel, "+46701234567", 2))[1].split("Din kod är ")[1][:6]
     assert "är registrerat" in await _dm_command(world, app, "sos", f"!sms kod {second}")
     assert "+46 70 *** ** 67" in await _dm_command(world, app, "sos", "!sms")
     assert "inte ett mobilnummer" in await _dm_command(world, app, "sos", "!sms 12")
@@ -353,7 +353,8 @@ async def test_a_holder_without_matrix_is_texted_at_once_and_acknowledges_by_rep
     assert "Kalle Karlsson (SMS)" in line and world.people["nacka"].user_id in line
 
     kannel.reply(kalle, "1")
-    assert (await texts(kannel, kalle, 2))[1] == "Kvitterat: TiB, Nacka kommun."
+    assert (await texts(kannel, kalle, 2))[1] == \
+        "Kvitterat: Regionalt samordnande forum (TiB, Nacka kommun). /Länsstyrelsen Stockholm"
     report = await command(world, "tib", "samordnande", "!kallelse")
     assert "✅ TiB, Nacka kommun — Kalle Karlsson (SMS)" in report
     sms.clock.advance(timedelta(minutes=2, seconds=5))

@@ -37,12 +37,14 @@ RELEASED = {
     "0008_feeds_and_warnings.py": "048fbc343ba7d9c5af8035915b94d2ac917b4c68f3a3a559665097e622ae0a90",
     "0009_board_links.py": "0ca57075820e52b786675f72d05fdb703ab768f84e74e714989b9c4772af4484",
     "0010_identity_pins.py": "543226ad4a37632c4c6412f5960d4b074d04965ec8976348eb9685534f630123",
-    "0011_megolm_seen.py": "c1942cca66987b9ac96de7e85a76c28cba37abae5d905800e6b8fd991a9df570",
+    "0011_convocation_end.py": "065b9d3e730db6549657c0d8f993f4cf1075a4e37bc3ee0ef2c4d5d8350ba927",
+    "0012_megolm_seen.py": "ef9dcc7a77414ebadc6facfbe9fcdec98f5abcbbd0dead51240b60838775685a",
 }
 
 
 LATER_COLUMNS = {"log_entry": ("chased_at", "deviation", "deviation_at"),  # added by 0004
-                 "summons": ("sms_due_at",), "convocation": ("sms_after",)}  # added by 0007
+                 "summons": ("sms_due_at", "declined_at"),  # added by 0007, 0011
+                 "convocation": ("sms_after", "ended_at", "ended_why")}  # added by 0007, 0011
 
 
 def _previous_release_migrate(conn: Connection) -> None:
@@ -77,15 +79,15 @@ async def test_a_database_of_the_previous_release_upgrades_without_loss(new_data
         await repo.audit(session, at=datetime.now(UTC), user_id="@anna:example.org", action="activate",
                          forum_id="samordnande")
         await repo.set_value(session, "sync_token", "s72594_4483_1934")
-    assert await db.migrate() == ["0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009", "0010", "0011"], \
-        "taken over: only what came after it runs"
+    assert await db.migrate() == ["0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009", "0010", "0011",
+                                  "0012"], "taken over: only what came after it runs"
     assert await db.migrate() == []
     async with db.session() as session:
         audit = (await session.exec(select(AuditEntry))).all()
         assert [(a.user_id, a.action) for a in audit] == [("@anna:example.org", "activate")]
         assert await repo.get_value(session, "sync_token") == "s72594_4483_1934"
-        assert sorted((await session.exec(select(SchemaVersion.version))).all()) == list(range(1, 16))
-        assert (await session.exec(text("SELECT version_num FROM alembic_version"))).all() == [("0011",)]
+        assert sorted((await session.exec(select(SchemaVersion.version))).all()) == list(range(1, 17))
+        assert (await session.exec(text("SELECT version_num FROM alembic_version"))).all() == [("0012",)]
         session.add(ForumStateRow(forum_id="samordnande", mode="activated"))  # the tables work as before
     await db.close()
 
@@ -93,7 +95,7 @@ async def test_a_database_of_the_previous_release_upgrades_without_loss(new_data
 async def test_a_new_database_gets_every_revision_and_its_history(new_database: Callable[[], str]) -> None:
     db = Database(new_database())
     assert await db.migrate() == ["0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009", "0010",
-                                  "0011"]
+                                  "0011", "0012"]
     assert await db.migrate() == []
     async with db.session() as session:
         rows = (await session.exec(select(SchemaVersion))).all()

@@ -141,3 +141,34 @@ async def test_a_failed_pass_reads_again_and_loses_nothing(db: Database, monkeyp
     recorded.outbox.hand(after)
     await recorded.outbox.deliver_due(0)
     assert recorded.sent == [rows[0].txn_id, after[0].txn_id] and recorded.reads == 2
+
+
+async def test_a_handed_convocation_ping_is_not_sent_once_the_convocation_has_ended(
+        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Handed over as committed, then the forum deactivated before the lane got to it: never sent; the answer
+    handed beside it still goes."""
+    from bot.state import convocations
+    from bot.state.models import Convocation
+
+    recorded = Recorded(db, monkeypatch)
+    await recorded.outbox.deliver_due(0)
+    async with db.session() as session:
+        convocation = await convocations.add(session, Convocation(forum_id="f", kind="activation", created_at=NOW,
+                                                                  created_by="@tib:test", starts_at=NOW))
+        rows = await repo.enqueue(session, "activate", [Message("!room:test", "ping", "ping", ping=True,
+                                                                priority=PRIORITY_PING, ref=f"conv:{convocation.id}")],
+                                  NOW)
+    recorded.outbox.hand(rows)
+    async with db.session() as session:
+        ended = await convocations.end(session, [c for c in await convocations.standing(session, "f")], NOW,
+                                       "deactivated")
+    assert len(ended) == 1
+    await recorded.outbox.deliver_due(0)
+    await recorded.outbox.deliver_due(0)
+    assert recorded.sent == [], "nothing for an ended convocation"
+    assert await unsent(db) == [rows[0].txn_id]  # kept, marked as cancelled
+
+    answer = await commit(db, "answer", PRIORITY_PING)
+    recorded.outbox.hand(answer)
+    await recorded.outbox.deliver_due(0)
+    assert recorded.sent == [answer[0].txn_id]

@@ -11,6 +11,7 @@ import pytest
 from bot.domain.model import Person
 from bot.domain.rota import (
     GAP,
+    NAMELESS,
     OVERLAP,
     UNKNOWN,
     Entry,
@@ -93,7 +94,9 @@ def test_who_a_shift_names() -> None:
     at = local(2026, 11, 2)
     assert holder_of(Entry(at, at, ("NINA@nacka.se",)), PEOPLE, ()) == "@nina:x"
     assert holder_of(Entry(at, at, (), "olle olsson"), PEOPLE, ()) == "@olle:x"
-    assert holder_of(Entry(at, at, (), "Jour: @kim:x"), PEOPLE, ()) == "@kim:x"
+    assert holder_of(Entry(at, at, (), "Jour: @kim:x"), PEOPLE, ("@kim:x",)) == "@kim:x", "a holder's Matrix id"
+    assert holder_of(Entry(at, at, (), "Jour: @kim:x"), PEOPLE, (), ("@kim:x",)) == "@kim:x", "listed elsewhere"
+    assert holder_of(Entry(at, at, (), "Jour – @Nina:x"), PEOPLE, ()) == "@nina:x", "read whole, any case"
     assert holder_of(Entry(at, at, (), "kim"), PEOPLE, ("@kim:x",)) == "@kim:x"
     assert holder_of(Entry(at, at, ("maja@nacka.se",), "Maja"), PEOPLE, ()) is None
 
@@ -101,8 +104,14 @@ def test_who_a_shift_names() -> None:
 @pytest.mark.parametrize(("summary", "name"), [
     ("TiB: Anna Berg", "Anna Berg"), ("Beredskap – Anna Berg", "Anna Berg"), ("Jour - Anna Berg", "Anna Berg"),
     ("Beredskap — TiB: Anna Berg", "Anna Berg"), ("Anna-Karin Berg", "Anna-Karin Berg"), ("Anna Berg", "Anna Berg"),
-    ("TiB:Anna Berg", "Anna Berg"), ("TiB: ", "TiB:")])
+    ("TiB:Anna Berg", "Anna Berg"), ("TiB: ", ""), ("TiB:", ""), ("", ""), ("Jour", ""),
+    ("TiB: Anna  Berg", "Anna Berg"), ("Jour: Anna\u00a0Berg ", "Anna Berg"), ("Anna Berg – TiB", "Anna Berg"),
+    ("Jour – Anna Berg (ersätter Bo)", "Anna Berg"), ("TiB – Anna Berg, 070-1234567", "Anna Berg"),
+    ("TiB: Anna Berg 070-123 45 67", "Anna Berg"), ("TiB: 070-1234567", ""),
+    ("Jour – @anna:lst.test", "@anna:lst.test"), ("TiB: @anna:lst.test (ersätter Bo)", "@anna:lst.test")])
 def test_the_name_in_a_summary_is_what_follows_its_last_label(summary: str, name: str) -> None:
+    """Whitespace collapsed, a Matrix id read whole, a trailing note or phone number dropped, a label-only part
+    skipped for the one before it; "" when it names nobody."""
     assert summary_name(summary) == name
 
 
@@ -144,8 +153,17 @@ def test_a_gap_told_before_is_the_same_gap_when_one_of_its_ends_has_come_into_or
     gap = Gap(GAP, local(2026, 11, 20, 7), local(2026, 11, 27, 7))
     assert same(gap, local(2026, 11, 20, 7), local(2026, 11, 27, 7))
     assert same(gap, local(2026, 11, 20, 7), None), "told as open-ended, its end now known"
-    assert same(Gap(GAP, local(2026, 11, 1), local(2026, 11, 27, 7), open_start=True), local(2026, 11, 20, 7),
-                local(2026, 11, 27, 7)), "its start gone out of view"
+    assert same(Gap(GAP, local(2026, 11, 21), local(2026, 11, 27, 7), open_start=True), local(2026, 11, 20, 7),
+                local(2026, 11, 27, 7)), "its start gone out of view (read now from the 21st)"
+    assert same(gap, local(2026, 11, 20, 7), None, local(2026, 11, 24)), "its end came into view past what was told"
+    assert not same(gap, local(2026, 11, 20, 7), None, local(2026, 11, 28)), \
+        "told 'at least until the 28th', now ending on the 27th: the calendar changed, another gap"
+    assert not same(Gap(GAP, local(2026, 11, 20, 7), local(2026, 12, 1), open_end=True), local(2026, 11, 20, 7),
+                    local(2026, 11, 22, 7)), "told with its end, now reaching past what is read: it grew, another gap"
+    assert not same(Gap(GAP, local(2026, 11, 1), local(2026, 12, 1), open_start=True, open_end=True),
+                    local(2026, 11, 20, 7), local(2026, 11, 22, 7)), "a calendar emptied: another gap"
+    assert not same(Gap(GAP, local(2026, 11, 1), local(2026, 11, 27, 7), open_start=True), local(2026, 11, 20, 7),
+                    local(2026, 11, 27, 7)), "its start told in view but now before what is read: it grew"
     assert not same(gap, local(2026, 11, 20, 7), local(2026, 11, 26, 7)), "another end: another gap"
     assert not same(gap, local(2026, 11, 21, 7), None)
     assert not same(Gap(GAP, local(2026, 11, 1), local(2026, 11, 10), open_start=True), None,
@@ -166,7 +184,7 @@ def test_gaps_unknown_names_and_overlaps_are_found_whole_and_nothing_else() -> N
     assert schedule.holders(local(2026, 11, 4, 8)) == ()
     assert gaps(schedule, local(2026, 11, 2, 7), local(2026, 11, 9, 7)) == [
         Gap(GAP, local(2026, 11, 4, 7), local(2026, 11, 4, 12)),
-        Gap(UNKNOWN, local(2026, 11, 5, 7), local(2026, 11, 5, 19), ("Maja",)),
+        Gap(UNKNOWN, local(2026, 11, 5, 7), local(2026, 11, 6, 7), ("Maja",)),
         Gap(OVERLAP, local(2026, 11, 7, 10), local(2026, 11, 7, 12), ("Nina", "Olle"))]
     assert gaps(schedule, local(2026, 11, 9, 7), local(2026, 11, 10)) == [
         Gap(GAP, local(2026, 11, 9, 7), local(2026, 11, 10))]
@@ -185,3 +203,52 @@ def test_a_zone_the_calendar_defines_itself_as_outlook_writes_it() -> None:
     assert [(s.astimezone(UTC), e.astimezone(UTC)) for s, e in spans(body, local(2026, 10, 1), local(2026, 12, 1))] \
         == [(datetime(2026, 10, 23, 5, tzinfo=UTC), datetime(2026, 10, 30, 6, tzinfo=UTC)),
             (datetime(2026, 10, 30, 6, tzinfo=UTC), datetime(2026, 11, 6, 6, tzinfo=UTC))]
+
+
+@pytest.mark.parametrize("broken", [
+    ("RRULE:FREQ=WEEKLY", "RRULE:FREQ=FORTNIGHTLY"), ("RRULE:FREQ=WEEKLY", "RRULE:FREQ=WEEKLY;UNTIL=2026"),
+    ("RRULE:FREQ=WEEKLY", "RRULE:FREQ=WEEKLY;BYDAY=XX"),
+    ("DTEND;TZID=Europe/Stockholm:20261109T070000", "DTEND:garbage"),
+    ("DTEND;TZID=Europe/Stockholm:20261109T070000", "DURATION:P1X"),
+    ("RRULE:FREQ=WEEKLY", "RRULE:FREQ=WEEKLY\nEXDATE:notadate"),
+    ("RRULE:FREQ=WEEKLY", "RECURRENCE-ID:xx"),
+], ids=["freq", "until", "byday", "dtend", "duration", "exdate", "recurrence-id"])
+def test_a_calendar_with_a_property_the_expansion_cannot_read_is_refused_when_read(broken: tuple[str, str]) -> None:
+    """Refused at read (the last good copy stays, the feed shows stale), never at a look ahead."""
+    good = ("SUMMARY:TiB: Nina Nilsson\nDTSTART;TZID=Europe/Stockholm:20261106T170000\n"
+            "DTEND;TZID=Europe/Stockholm:20261109T070000\nRRULE:FREQ=WEEKLY")
+    assert len(spans(feed(good), local(2026, 11, 1), local(2026, 11, 30))) == 4
+    with pytest.raises(FeedFault, match="not a calendar"):
+        read(feed(good.replace(*broken)))
+
+
+def test_a_matrix_id_nobody_knows_names_nobody_and_the_roster_falls_through() -> None:
+    """A mistyped Matrix id is an unknown name, never the holder rung."""
+    from bot.config import parse_settings
+    from bot.domain.directory import Directory
+    from bot.domain.roster import Roster
+
+    settings = parse_settings({
+        "matrix": {"homeserver": "http://127.0.0.1:1", "user_id": "@bot:x"},
+        "organisation": [{"id": "nacka", "name": "Nacka kommun"}],
+        "function": [{"id": "nacka-tib", "organisation": "nacka", "name": "TiB", "holders": ["@nacka:x"]}],
+        "person": [{"user": "@nina:x", "name": "Nina Nilsson"}]})
+    start, end = local(2026, 11, 2, 7), local(2026, 11, 2, 19)
+    for summary, holder in (("TiB: @nnia:x", None), ("TiB: @nina:x", "@nina:x"), ("TiB: @nacka:x", "@nacka:x")):
+        found = shifts([Entry(start, end, (), summary)], settings.people, ("@nacka:x",))
+        schedule = Schedule("nacka-tib", tuple(found), start, end)
+        roster = Roster(Directory.build(settings), [], TZ, {"nacka-tib": schedule})
+        duty = roster.duty("nacka-tib", local(2026, 11, 2, 9))
+        assert found[0].holder == holder, summary
+        assert (duty.source, duty.holders) == (("schedule", (holder,)) if holder else ("holders", ("@nacka:x",)))
+        assert gaps(schedule, start, end) == ([Gap(UNKNOWN, start, end, ("@nnia:x",))] if holder is None else []), \
+            "one unknown name, told as the calendar writes it"
+
+
+def test_a_shift_that_names_nobody_is_nameless_and_an_unknown_name_beside_a_known_holder_is_found() -> None:
+    at, end = local(2026, 11, 2, 7), local(2026, 11, 2, 19)
+    found = shifts([Entry(at, end, (), "TiB:"), Entry(at, end, (), "TiB: Nina Nilsson"),
+                    Entry(at, end, (), "Jour – Maja Svensson, 070-1234567")], PEOPLE, ())
+    assert [(s.who, s.holder) for s in found] == [("", None), ("Nina Nilsson", "@nina:x"), ("Maja Svensson", None)]
+    assert gaps(Schedule("nacka-tib", tuple(found)), at, end) == [
+        Gap(UNKNOWN, at, end, ("Maja Svensson",)), Gap(NAMELESS, at, end)], "no overlap: one holder is known"

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import icalendar
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -22,6 +23,7 @@ from bot.config import Settings, parse_settings
 from bot.domain.clock import FakeClock
 from bot.domain.directory import Directory
 from bot.feeds import ical
+from bot.feeds.http import FeedFault
 from bot.runtime.dispatch import Dispatcher
 from bot.runtime.rotas import Rotas
 from bot.state import repo
@@ -413,3 +415,189 @@ async def test_a_calendar_written_again_in_utc_or_as_an_outlook_zone_tells_nothi
         await bot.stop()
     assert bot.home() == ["Ingen i tjänst som TiB, Nacka kommun (Nacka kommun) tis 10 nov 07:00 – tor 12 nov 07:00 "
                           "(beredskapsschemat)."], "the same instants, written otherwise: the same gap"
+
+
+SOLNA_HOME = "#solna:lst.test"
+
+
+async def test_a_calendar_that_cannot_be_expanded_keeps_its_last_shifts_and_stops_no_other_schedule(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Solna's calendar delivered with a rule the expansion trips on: a fault for Solna's feed (its last good shifts
+    stay), logged once; Nacka's gaps are told through the week all the same, and no hourly look raises."""
+    clock = FakeClock(datetime(2026, 11, 2, 9, tzinfo=TZ).astimezone(UTC))
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")
+    await db.migrate()
+    settings = parse_settings({
+        "bot": {"rota_gaps_to": "rsib"},
+        "matrix": {"homeserver": "http://127.0.0.1:1", "user_id": "@bot:lst.test"},
+        "organisation": [{"id": "lst", "name": "Länsstyrelsen"},
+                         {"id": "nacka", "name": "Nacka kommun", "home_room": HOME},
+                         {"id": "solna", "name": "Solna stad", "home_room": SOLNA_HOME}],
+        "function": [{"id": "rsib", "organisation": "lst", "name": "RSIB", "holders": [RSIB]},
+                     {"id": "nacka-tib", "organisation": "nacka", "name": "TiB, Nacka kommun",
+                      "holders": ["@nacka:lst.test"], "schedule": "https://nacka.test/tib.ics"},
+                     {"id": "solna-tib", "organisation": "solna", "name": "TiB, Solna stad",
+                      "holders": ["@solna:lst.test"], "schedule": "https://solna.test/tib.ics"}],
+        "person": [{"user": "@anna:lst.test", "name": "Anna Berg"}]})
+    directory = Directory.build(settings)
+    told: list[tuple[str, str]] = []
+    dispatch = Dispatcher(db, directory, clock, bot_user="@bot:lst.test", on_enqueued=lambda _, rows: told.extend(
+        (row.target, json.loads(row.content)["message"]["body"]) for row in rows))
+    rotas = Rotas(db, dispatch, clock, lambda: (settings, directory))
+    try:
+        await rotas.changed("nacka-tib", ical.read(calendar(WEEKENDS)))
+        await rotas.changed("solna-tib", ical.read(calendar(WEEKENDS)))
+        solna = dispatch.schedules["solna-tib"]
+        broken = icalendar.Calendar.from_ical(calendar(WEEKENDS.replace("FREQ=WEEKLY", "FREQ=FORTNIGHTLY")))
+        with pytest.raises(FeedFault):  # what the poller counts as a fault: the feed reads as stale
+            await rotas.changed("solna-tib", list(broken.walk("VEVENT")))
+        assert dispatch.schedules["solna-tib"] is solna, "Solna's last good shifts stay"
+        before = Counter(target for target, _ in told)
+        for _ in range(7 * 24):
+            clock.advance(timedelta(hours=1))
+            await rotas.hourly()
+    finally:
+        await db.close()
+    after = Counter(target for target, _ in told)
+    assert before[HOME] == before[SOLNA_HOME] == 3
+    assert after[HOME] - before[HOME] == after[SOLNA_HOME] - before[SOLNA_HOME] == 2, \
+        "each municipality told its next weekday gap and one reminder, Solna from its last good copy"
+    failed = [r for r in caplog.records if "could not be expanded" in r.getMessage()]
+    assert len(failed) == 1 and failed[0].exc_info is not None and "incident" in failed[0].getMessage()
+
+
+def shift(day: int, end_day: int, summary: str = "TiB: Anna Berg") -> str:
+    return (f"SUMMARY:{summary}\nDTSTART;TZID=Europe/Stockholm:202611{day:02d}T070000\n"
+            f"DTEND;TZID=Europe/Stockholm:202611{end_day:02d}T070000")
+
+
+async def test_a_gap_that_grows_past_what_is_read_is_a_new_gap_told_once(tmp_path: Path) -> None:
+    """Anna covers 1-10 and 12-30 November; the gap 10-12 November is told. The later block is cancelled: from the
+    10th nobody is on duty as far as is read, told once; then the calendar is emptied for good, told once."""
+    clock = FakeClock(datetime(2026, 11, 2, 9, tzinfo=TZ).astimezone(UTC))
+    bot = Bot(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", clock)
+    bot.body = calendar(shift(1, 10), shift(12, 30))
+    gap = "Ingen i tjänst som TiB, Nacka kommun (Nacka kommun) {} (beredskapsschemat)."
+    await bot.start()
+    try:
+        assert bot.home() == [gap.format("tis 10 nov 07:00 – tor 12 nov 07:00")]
+        clock.advance(timedelta(minutes=15))
+        await bot.serve(calendar(shift(1, 10)))
+        for _ in range(24):
+            clock.advance(timedelta(hours=1))
+            await bot.hourly()
+        grown = len(bot.home())
+        await bot.serve(calendar())
+        for _ in range(24):
+            clock.advance(timedelta(hours=1))
+            await bot.hourly()
+        await bot.restart()
+    finally:
+        await bot.stop()
+    assert bot.home()[1:grown] == [gap.format("tis 10 nov 07:00 – minst till mån 23 nov")], \
+        "the grown gap told once, not matched to the closed one told before, nor told again as the days pass"
+    assert bot.home()[grown:] == [gap.format("nu och minst till tis 24 nov")], "an emptied calendar: told once"
+
+
+async def test_summaries_that_name_nobody_a_mistyped_id_and_names_with_notes_are_told_as_an_rsib_expects(
+        tmp_path: Path) -> None:
+    clock = FakeClock(datetime(2026, 11, 2, 9, tzinfo=TZ).astimezone(UTC))
+    bot = Bot(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", clock)
+    bot.body = calendar(shift(2, 3, "TiB: "), shift(3, 4, "TiB:"), "DTSTART;TZID=Europe/Stockholm:20261104T070000\n"
+                        "DTEND;TZID=Europe/Stockholm:20261105T070000", shift(5, 6, "TiB: @anan:lst.test"),
+                        shift(6, 7, "TiB: Anna  Berg"), shift(7, 8, "Jour – Anna Berg (ersätter Bo)"),
+                        shift(8, 9, "TiB – Anna Berg, 070-1234567"), shift(9, 10, "Anna Berg – TiB"),
+                        shift(10, 11, "Jour – @anna:lst.test"), shift(11, 30, "TiB: Maja Svensson, 08-123 456 78"))
+    await bot.start()
+    try:
+        for _ in range(3 * 24):
+            clock.advance(timedelta(hours=1))
+            await bot.hourly()
+        await bot.restart()
+    finally:
+        await bot.stop()
+    told = [body for body in bot.home() if not body.startswith(REMINDER)]
+    assert told == [
+        "Ett pass som TiB, Nacka kommun (Nacka kommun) mån 2 nov 07:00 – tor 5 nov 07:00 i beredskapsschemat namnger "
+        "ingen (pass utan namn): skriv vem som har passet i händelsens rubrik. Tills dess gäller rotationen eller de "
+        "listade innehavarna.",
+        "@anan:lst.test står som TiB, Nacka kommun (Nacka kommun) tor 5 nov 07:00 – fre 6 nov 07:00 i "
+        "beredskapsschemat men är ingen jag känner: lägg till personen som [[person]] i konfigurationen.",
+        "Maja Svensson står som TiB, Nacka kommun (Nacka kommun) ons 11 nov 07:00 – minst till mån 23 nov i "
+        "beredskapsschemat men är ingen jag känner: lägg till personen som [[person]] i konfigurationen."], \
+        "one nameless notice for three shifts in a row; Anna Berg read in every spelling; the mistyped id told once"
+    assert not any(" 070" in body or " 08-" in body or body.startswith((" ", "TiB")) for body in bot.home()), \
+        "no phone number repeated, never an empty or label-only name"
+    assert [body for body in bot.home() if body.startswith(REMINDER)] == [REMINDER + told[1]], \
+        "reminded once the day before; the nameless stretch was under way at the first look"
+
+
+async def test_an_unknown_name_beside_a_known_holder_is_told_once_and_told_again_when_back_after_it_was_forgotten(
+        tmp_path: Path) -> None:
+    maja = ("SUMMARY:Jour: Maja Svensson\nDTSTART;TZID=Europe/Stockholm:20261107T100000\n"
+            "DTEND;TZID=Europe/Stockholm:20261107T120000")  # Saturday 7 November, beside Anna
+    later = maja.replace("20261107", "20270206")  # back three months later
+    clock = FakeClock(datetime(2026, 11, 2, 9, tzinfo=TZ).astimezone(UTC))
+    bot = Bot(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", clock)
+    bot.body = calendar(WEEKENDS, maja)
+    await bot.start()
+    try:
+        kept = []
+        for _ in range(16 * 24):
+            clock.advance(timedelta(hours=1))
+            await bot.hourly()
+            assert bot.db is not None
+            async with bot.db.session() as session:
+                kept.append("unknown:maja svensson" in await repo.values_under(session, "rota_gap:nacka-tib:"))
+        assert kept.index(False) == 24 * 12 + 3, "forgotten a week after the shift it was named for (7 Nov 12:00)"
+        await bot.serve(calendar(WEEKENDS, maja, later))  # the name back in the calendar, months ahead
+        clock.advance(timedelta(days=75))
+        for _ in range(2 * 24):
+            clock.advance(timedelta(hours=1))
+            await bot.hourly()
+    finally:
+        await bot.stop()
+    unknown = [body for body in bot.home() if "Maja" in body]
+    assert unknown == [
+        "Maja Svensson står som TiB, Nacka kommun (Nacka kommun) lör 7 nov 10:00 – lör 7 nov 12:00 i "
+        "beredskapsschemat men är ingen jag känner: lägg till personen som [[person]] i konfigurationen.",
+        REMINDER + "Maja Svensson står som TiB, Nacka kommun (Nacka kommun) lör 7 nov 10:00 – lör 7 nov 12:00 i "
+        "beredskapsschemat men är ingen jag känner: lägg till personen som [[person]] i konfigurationen.",
+        "Maja Svensson står som TiB, Nacka kommun (Nacka kommun) lör 6 feb 10:00 – lör 6 feb 12:00 i "
+        "beredskapsschemat men är ingen jag känner: lägg till personen som [[person]] i konfigurationen."], \
+        "told beside Anna once and reminded once; forgotten a week after, so told again when back"
+    assert not any(body.startswith("Två i tjänst") for body in bot.home()), "one known holder: no overlap"
+
+
+async def test_an_hourly_look_that_trips_on_one_schedule_keeps_its_shifts_and_looks_at_the_others(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The expansion of one calendar fails at every hourly look (a rule dateutil trips on in a later window): its
+    last shifts stay, it is logged once with an incident id, and the other schedules are looked at all the same."""
+    clock = FakeClock(datetime(2026, 11, 2, 9, tzinfo=TZ).astimezone(UTC))
+    bot = Bot(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", clock)
+    await bot.start()
+    assert bot.rotas is not None
+    broken = ical.read(calendar(WEEKDAY_OLLE))
+    await bot.rotas.changed("tib", broken)  # a second schedule, on the regional TiB
+    entries = ical.entries
+
+    def tripping(events: list[Any], *args: Any) -> list[Any]:
+        if events is broken:
+            raise RuntimeError("a rule the expansion trips on")
+        return entries(events, *args)
+
+    monkeypatch.setattr(ical, "entries", tripping)
+    tib = bot.rotas.dispatch.schedules["tib"]
+    try:
+        for _ in range(7 * 24):
+            clock.advance(timedelta(hours=1))
+            await bot.hourly()
+    finally:
+        await bot.stop()
+    assert bot.rotas.dispatch.schedules["tib"] is tib, "the shifts read before stay"
+    gaps = weekday_gaps(datetime(2026, 11, 2, 9, tzinfo=TZ), clock.now() + timedelta(days=14))
+    assert Counter(body for body in bot.home() if not body.startswith(REMINDER)) == Counter(list(gaps)), \
+        "Nacka's gaps told as ever"
+    failed = [r for r in caplog.records if "could not be expanded" in r.getMessage()]
+    assert len(failed) == 1 and failed[0].exc_info is not None and "incident" in failed[0].getMessage(), \
+        "logged once, with its traceback and an incident id, not once an hour"

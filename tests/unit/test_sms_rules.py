@@ -77,3 +77,15 @@ def test_the_contacts_file_names_a_bad_entry_by_its_place_not_its_number(tmp_pat
     assert len(errors) == 3 and "contact[1]" in errors[0] and "contact[2].number" in errors[1]
     assert "contact[4].functions: unknown function nacka-tbi" in errors[2]
     assert not any("0701" in e or "174" in e for e in errors)
+
+
+@pytest.mark.parametrize("delivered", ["46701234567", "+46701234567", "0046701234567", "0701234567", "701234567"])
+def test_a_sender_as_operators_deliver_it_is_the_same_number(delivered: str) -> None:
+    """Some operators hand over the sender without its '+': still the registered person, never dropped."""
+    assert normalise_number(delivered) == "+46701234567"
+
+
+@pytest.mark.parametrize("delivered", ["4670123456", "467", "4612"])
+def test_bare_digits_that_are_no_number_either_way_are_refused(delivered: str) -> None:
+    with pytest.raises(BadNumber):
+        normalise_number(delivered)

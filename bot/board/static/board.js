@@ -23,6 +23,11 @@ const SAY = {
   },
 }[lang];
 const SILENT = 30000; // ms without a word from the stream before the board says it is not up to date
+// The bot writes at least every 15 s (a heartbeat), so a stream silent for 30 s is dead even if it never closed
+// (a connection dropped somewhere on the way): it is aborted and a new one opened. An answer to a request is
+// awaited 10 s at most, so that a dead connection the browser reuses is given up as well.
+const DEAD = 30000;
+const ANSWER = 10000;
 const board = document.getElementById("board");
 const clock = document.getElementById("clock");
 const banner = document.getElementById("banner");
@@ -89,7 +94,8 @@ async function session() {
   } else {
     throw new Refusal(SAY.widget);
   }
-  const answer = await fetch("api/session", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  const answer = await fetch("api/session", { method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body), signal: AbortSignal.timeout(ANSWER) });
   const data = await answer.json();
   if (!answer.ok) throw new Refusal(data.error);
   return data.token;
@@ -149,25 +155,41 @@ function render(s) {
 }
 
 async function follow(token) {
-  const answer = await fetch("api/events", { headers: { Authorization: "Bearer " + token } });
-  if (answer.status === 401) return "expired";
-  if (!answer.ok) throw new Refusal((await answer.json()).error);
-  const reader = answer.body.pipeThrough(new TextDecoderStream()).getReader();
-  let buffer = "";
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) return "ended";
-    heard = Date.now();
-    lost = false;
-    buffer += value;
-    let cut;
-    while ((cut = buffer.indexOf("\n\n")) >= 0) {
-      const block = buffer.slice(0, cut);
-      buffer = buffer.slice(cut + 2);
-      const data = block.split("\n").filter((l) => l.startsWith("data: ")).map((l) => l.slice(6)).join("\n");
-      if (data) render(JSON.parse(data));
+  // Measured on the monotonic clock: a wall clock that jumps never takes a live stream for a dead one.
+  const control = new AbortController();
+  let last = performance.now();
+  let limit = ANSWER;
+  const watch = setInterval(() => { if (performance.now() - last > limit) control.abort(); }, 1000);
+  try {
+    const answer = await fetch("api/events", { headers: { Authorization: "Bearer " + token }, signal: control.signal });
+    if (answer.status === 401) return "expired";
+    if (answer.status === 429) return "busy"; // the session's streams are taken (dead ones among them): a new session
+    if (!answer.ok) throw new Refusal((await answer.json()).error);
+    const reader = answer.body.pipeThrough(new TextDecoderStream()).getReader();
+    last = performance.now();
+    limit = DEAD;
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return "ended";
+      last = performance.now();
+      heard = Date.now();
+      lost = false;
+      buffer += value;
+      let cut;
+      while ((cut = buffer.indexOf("\n\n")) >= 0) {
+        const block = buffer.slice(0, cut);
+        buffer = buffer.slice(cut + 2);
+        const data = block.split("\n").filter((l) => l.startsWith("data: ")).map((l) => l.slice(6)).join("\n");
+        if (data) render(JSON.parse(data));
+      }
+      tick();
     }
-    tick();
+  } catch (error) {
+    if (control.signal.aborted) return "silent";
+    throw error;
+  } finally {
+    clearInterval(watch);
   }
 }
 
@@ -180,13 +202,21 @@ async function main() {
     try {
       token = token || await session();
       const how = await follow(token);
-      // The stream ended: the session has ended (its right with it) or the bot stopped. What was shown goes,
-      // and the page asks again at once; it shows the forum again only if the right still holds.
-      shown = null;
-      heard = null;
-      note(SAY.connecting);
-      wait = 500;
-      if (how === "expired" || params.get("link")) token = null;
+      if (how === "silent" || how === "busy") {
+        // The stream went silent without closing, or the session has no stream left: what was shown stays under
+        // the banner, and a new stream is opened (on a new session, when this one's streams are taken).
+        if (how === "busy") token = null;
+        if (shown) lost = true;
+        tick();
+      } else {
+        // The stream ended: the session has ended (its right with it) or the bot stopped. What was shown goes,
+        // and the page asks again at once; it shows the forum again only if the right still holds.
+        shown = null;
+        heard = null;
+        note(SAY.connecting);
+        wait = 500;
+        if (how === "expired" || params.get("link")) token = null;
+      }
     } catch (error) {
       if (error instanceof Refusal) {
         shown = null;

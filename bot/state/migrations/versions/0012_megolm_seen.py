@@ -2,8 +2,8 @@
 
 Frozen: this file never changes.
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011"
-down_revision: str | None = "0010"
+revision = "0012"
+down_revision: str | None = "0011"
 branch_labels = None
 depends_on = None
 
-HISTORY = [(15, "megolm: the decrypted messages seen, against replays")]
+HISTORY = [(16, "megolm: the decrypted messages seen, against replays")]
 
 
 def upgrade() -> None:
@@ -40,4 +40,4 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_megolm_seen_seen_at", table_name="megolm_seen")
     op.drop_table("megolm_seen")
-    op.execute("DELETE FROM schema_version WHERE version = 15")
+    op.execute("DELETE FROM schema_version WHERE version = 16")

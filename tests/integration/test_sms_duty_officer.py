@@ -1,0 +1,172 @@
+"""SMS as a duty officer lives it (issue 37), through the real Kannel with fakesmsc as the phones, counted at
+fakesmsc: never a text after the end, told when it is over, every answer understood, the gateway's return
+noticed at once, and a number never kept or logged in clear."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import timedelta
+
+import pytest
+from sqlmodel import select
+from support import command, wait_for
+from test_sms import PHONES, Sms, quiet, sms, sms_rows, texts  # noqa: F401 - sms is the fixture
+
+from bot.state.models import HandledEvent
+
+SIGNED = " /Länsstyrelsen Stockholm"
+
+
+async def test_deactivated_at_once_nobody_is_texted_after_the_end(sms: Sms) -> None:  # noqa: F811
+    """`!aktivera`, then `!avaktivera` at once: when the SMS time comes, fakesmsc receives nothing."""
+    world, kannel = sms.world, sms.kannel
+    app = await sms.start()
+    await command(world, "tib", "samordnande", "!aktivera samordnande brandlarm")
+    sms.clock.advance(timedelta(milliseconds=800))
+    await command(world, "tib", "samordnande", "!avaktivera samordnande")
+    sms.clock.advance(timedelta(minutes=2, seconds=20))
+    assert await app.timers.fire_due() == 0
+    await quiet(app)
+    assert kannel.received() == [], "nothing for an ended convocation"
+    assert await sms_rows(app) == []
+
+
+async def test_a_replaced_activation_texts_each_phone_once(sms: Sms) -> None:  # noqa: F811
+    world, kannel = sms.world, sms.kannel
+    app = await sms.start()
+    await command(world, "tib", "samordnande", "!aktivera samordnande brand")
+    sms.clock.advance(timedelta(seconds=30))
+    await command(world, "tib", "samordnande", "!aktivera samordnande gasläcka ny")
+    sms.clock.advance(timedelta(minutes=2, seconds=5))
+    await app.timers.fire_due()
+    nacka = await texts(kannel, PHONES["nacka"], 1)
+    await quiet(app)
+    sms.clock.advance(timedelta(minutes=2))
+    await app.timers.fire_due()
+    await quiet(app)
+    assert len(kannel.to(PHONES["nacka"])) == 1 and nacka[0].startswith("AKTIVERAT gasläcka: ")
+    assert sorted(t.to for t in kannel.received()) == sorted([PHONES["nacka"], PHONES["rsib"], PHONES["sos"]])
+
+
+async def test_those_texted_are_told_it_ended_once_and_nobody_else(sms: Sms) -> None:  # noqa: F811
+    world, kannel = sms.world, sms.kannel
+    app = await sms.start()
+    await command(world, "tib", "samordnande", "!aktivera samordnande snöoväder")
+    await command(world, "sos", "samordnande", "!kvittera")  # answered in time: never texted
+    sms.clock.advance(timedelta(minutes=2, seconds=5))
+    await texts(kannel, PHONES["nacka"], 1)
+    await texts(kannel, PHONES["rsib"], 1)
+    await quiet(app)
+    await command(world, "tib", "samordnande", "!avaktivera samordnande")
+    ended = f"AVSLUTAT snöoväder: Regionalt samordnande forum. Kallelsen gäller inte längre.{SIGNED}"
+    assert (await texts(kannel, PHONES["nacka"], 2))[1] == ended
+    assert (await texts(kannel, PHONES["rsib"], 2))[1] == ended
+    await quiet(app)
+    sms.clock.advance(timedelta(minutes=10))
+    await app.timers.fire_due()
+    await quiet(app)
+    assert kannel.to(PHONES["sos"]) == [], "not texted, so not told by SMS"
+    assert len(kannel.to(PHONES["nacka"])) == 2 and len(kannel.to(PHONES["rsib"])) == 2
+
+
+async def test_two_forums_on_one_number_each_answered_by_its_code(sms: Sms) -> None:  # noqa: F811
+    world, kannel = sms.world, sms.kannel
+    app = await sms.start()
+    await command(world, "tib", "samordnande", "!aktivera samordnande snöoväder")
+    sms.clock.advance(timedelta(minutes=2, seconds=5))
+    await texts(kannel, PHONES["nacka"], 1)
+    await command(world, "tib", "inriktande", "!aktivera inriktande snöoväder")
+    sms.clock.advance(timedelta(minutes=2, seconds=5))
+    await app.timers.fire_due()
+    first, second = await texts(kannel, PHONES["nacka"], 2)
+    assert "Svara 1 = kvittera" in first and "Svara 1B = kvittera" in second
+    kannel.reply(PHONES["nacka"], "1")
+    answer = (await texts(kannel, PHONES["nacka"], 3))[2]
+    assert answer == ("Kvitterat: Regionalt inriktande forum (TiB, Nacka kommun). Öppen även: Regionalt "
+                      f"samordnande forum, svara 1A.{SIGNED}")
+    kannel.reply(PHONES["nacka"], "1A")
+    assert (await texts(kannel, PHONES["nacka"], 4))[3] == \
+        f"Kvitterat: Regionalt samordnande forum (TiB, Nacka kommun).{SIGNED}"
+    assert "✅ TiB, Nacka kommun" in await command(world, "tib", "samordnande", "!kallelse samordnande")
+    assert "✅ TiB, Nacka kommun" in await command(world, "tib", "inriktande", "!kallelse inriktande")
+    await quiet(app)
+    assert len(kannel.to(PHONES["nacka"])) == 4
+
+
+async def test_no_is_shown_to_the_chair_and_calls_the_deputy(sms: Sms) -> None:  # noqa: F811
+    world, kannel = sms.world, sms.kannel
+    app = await sms.start()
+    await command(world, "tib", "samordnande", "!aktivera samordnande snöoväder")
+    await command(world, "rsib", "samordnande", "!kvittera")
+    sms.clock.advance(timedelta(minutes=2, seconds=5))
+    await texts(kannel, PHONES["sos"], 1)
+    kannel.reply(PHONES["sos"], "nej")
+    answer = (await texts(kannel, PHONES["sos"], 2))[1]
+    assert answer.startswith("Noterat: du kan inte komma till Regionalt samordnande forum.")
+    report = await command(world, "tib", "samordnande", "!kallelse")
+    line = next(x for x in report.splitlines() if "Vakthavande, SOS Alarm" in x)
+    assert "❌" in line and "kan inte komma" in line
+    await quiet(app)
+    assert len(kannel.to(PHONES["sos"])) == 2
+
+
+async def test_a_sender_without_plus_arrival_time_and_anything_else(sms: Sms) -> None:  # noqa: F811
+    """An operator delivers the sender as 46701110001: understood; `1 kommer 10:15` acknowledged with a time."""
+    world, kannel = sms.world, sms.kannel
+    app = await sms.start()
+    await command(world, "tib", "samordnande", "!aktivera samordnande snöoväder")
+    sms.clock.advance(timedelta(minutes=2, seconds=5))
+    await texts(kannel, PHONES["nacka"], 1)
+    kannel.reply(PHONES["nacka"].removeprefix("+"), "vad gäller?")
+    assert (await texts(kannel, PHONES["nacka"], 2))[1] == \
+        "Svara 1 = kvittera, 1 kommer 10:15 = kvittera med tid, 2 = kan inte komma. /Samverkan"
+    kannel.reply(PHONES["nacka"].removeprefix("+"), "1 kommer 10:15")
+    assert (await texts(kannel, PHONES["nacka"], 3))[2] == \
+        f"Kvitterat: Regionalt samordnande forum (TiB, Nacka kommun). Du ansluter 10:15.{SIGNED}"
+    assert "ansluter" in next(x for x in (await command(world, "tib", "samordnande", "!kallelse")).splitlines()
+                              if "TiB, Nacka kommun" in x)
+    await quiet(app)
+    assert len(kannel.to(PHONES["nacka"])) == 3
+
+
+async def test_due_sms_go_out_within_five_seconds_of_the_gateways_return(
+        sms: Sms, caplog: pytest.LogCaptureFixture) -> None:  # noqa: F811
+    caplog.set_level(logging.DEBUG, logger="bot.sms")
+    world, kannel = sms.world, sms.kannel
+    app = await sms.start()
+    await command(world, "tib", "samordnande", "!aktivera samordnande snöoväder")
+    kannel.stop_smsbox()
+    sms.clock.advance(timedelta(minutes=2, seconds=5))
+    await app.timers.fire_due()
+
+    async def tried(times: int) -> bool:
+        return sum("sms gateway not answering" in r.getMessage() for r in caplog.records) >= times
+
+    await wait_for(lambda: tried(4), 30)  # 1 + 2 + 4 s: a backoff that kept doubling would wait 8 s now
+    kannel.start_smsbox()
+    back = time.monotonic()  # nobody wakes the sender: it notices by itself
+    await texts(kannel, PHONES["nacka"], 1)
+    assert time.monotonic() - back <= 5.0
+    await quiet(app)
+    assert [len(kannel.to(n)) for n in PHONES.values()] == [1, 1, 1]
+
+
+async def test_without_kannels_id_the_number_is_kept_and_logged_only_sealed(
+        sms: Sms, caplog: pytest.LogCaptureFixture) -> None:  # noqa: F811
+    caplog.set_level(logging.DEBUG)
+    world, kannel = sms.world, sms.kannel
+    kannel.stop()
+    kannel.with_id = False
+    kannel.start()
+    app = await sms.start()
+    await command(world, "tib", "samordnande", "!aktivera samordnande snöoväder")
+    sms.clock.advance(timedelta(minutes=2, seconds=5))
+    await texts(kannel, PHONES["nacka"], 1)
+    kannel.reply(PHONES["nacka"], "1")
+    await texts(kannel, PHONES["nacka"], 2)
+    async with app.db.session() as session:
+        handled = " ".join(h.event_id for h in (await session.exec(select(HandledEvent))).all())
+    number = PHONES["nacka"]
+    assert number not in handled and number[1:] not in handled and number[3:] not in handled
+    assert number[3:] not in caplog.text
