@@ -192,9 +192,9 @@ class ConvocationSteps(RuleBasedStateMachine):
     def deactivate(self) -> None:
         if not self.run(self.active()):
             return
-        live = [c.id for c in self.run(self.convocations()) if c.id not in self.ended]
+        live = [c.id for c in self.run(self.convocations()) if c.id not in self.ended and c.forum_id == "samordnande"]
         batch = self.batch
-        self.run(self.command(TIB, "!avaktivera samordnande"))
+        self.run(self.command(TIB, "!avaktivera samordnande"))  # another forum's meeting stands
         for conv in live:
             assert conv is not None
             self.ended.setdefault(conv, batch)
