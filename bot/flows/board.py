@@ -11,6 +11,7 @@ from bot.domain.model import Forum
 from bot.flows.context import Context
 from bot.flows.lagesbild import event_picture, week_picture
 from bot.flows.meetings import upcoming
+from bot.flows.voice import delivery as calls
 from bot.flows.warnings import headline
 from bot.state import convocations, meetings, warnings
 from bot.state import forums as forum_store
@@ -54,6 +55,7 @@ async def _convocation(ctx: Context, forum: Forum) -> dict[str, Any] | None:
     if convocation is None or convocation.id is None:
         return None
     people = []
+    called = await calls(ctx, convocation.id)
     for summons in await convocations.summonses(ctx.session, convocation.id):
         function = ctx.directory.function(summons.function_id)
         if summons.ack_at is not None:
@@ -63,8 +65,11 @@ async def _convocation(ctx: Context, forum: Forum) -> dict[str, Any] | None:
         else:
             state = "waiting"
         organisation = ctx.directory.organisation(function.organisation).name
+        call = next((called[u] for u in ([summons.ack_by] if summons.ack_by else convocations.holders(summons))
+                     if u in called), None)
         people.append({"function": function.name, "organisation": organisation, "state": state,
-                       "by": summons.ack_by, "at": ctx.when(summons.ack_at) if summons.ack_at else None})
+                       "by": summons.ack_by, "at": ctx.when(summons.ack_at) if summons.ack_at else None,
+                       "call": call})
     order = {"not_reached": 0, "waiting": 1, "acknowledged": 2}
     people.sort(key=lambda p: (order[str(p["state"])], str(p["function"])))
     return {"title": ctx.t(f"conv.title.{convocation.kind}"), "starts": ctx.when(convocation.starts_at),

@@ -24,6 +24,7 @@ from bot.state import convocations as store
 from bot.state import forums as forum_store
 from bot.state import repo
 from bot.state import sms as sms_store
+from bot.state import voice as voice_store
 from bot.state.models import Convocation, Summons
 from bot.texts.rich import Rich
 
@@ -149,13 +150,15 @@ async def convene(ctx: Context, forum: Forum, state: ForumState, *, kind: str, s
                   subject: str | None = None, function_ids: Sequence[str] | None = None,
                   into: Convocation | None = None, added: bool = False,
                   intro: Rich | None = None, escalate: bool = True, rings_at: datetime | None = None,
-                  meeting_sms_after: timedelta | None = None) -> list[Outgoing]:
+                  meeting_sms_after: timedelta | None = None,
+                  meeting_call_after: timedelta | None = None) -> list[Outgoing]:
     """Convene the forum's composition (or `function_ids`) now; `into` adds to an existing convocation.
 
     Without `escalate` (a weekly meeting convened a day ahead) nobody is escalated; a reminder
     before the meeting takes that role, and the escalations of a convocation in hand go on.
     `rings_at`: planned quietly, the phones ring only then, and the time to acknowledge counts from it.
-    Unacknowledged after `sms_wait` (a planned meeting's own `meeting_sms_after`), a holder gets one SMS.
+    Unacknowledged after `sms_wait` (a planned meeting's own `meeting_sms_after`), a holder gets one SMS;
+    after `call_wait` (`meeting_call_after`), a voice call.
     """
     now = ctx.clock.now()
     roster = await ctx.roster()
@@ -164,14 +167,19 @@ async def convene(ctx: Context, forum: Forum, state: ForumState, *, kind: str, s
     first = [f.id for f in conveners(ctx.directory, forum)] + [state.chair_function(forum)]
     if into is None and escalate:
         await store.stop_escalations(ctx.session, forum.id)  # a new convocation supersedes the last one
+        await voice_store.cancel_calls_of_ended_convocations(ctx.session, forum.id, now)
     wait = sms_wait(ctx, state.active, meeting_sms_after)
+    ring_wait = call_wait(ctx, state.active, meeting_call_after)
     convocation = into or await store.add(ctx.session, Convocation(
         forum_id=forum.id, kind=kind, activation_id=state.activation_id, event=state.event, subject=subject,
         mode=state.mode, exercise=state.exercise, created_at=now, created_by=ctx.sender, starts_at=starts_at or now,
-        sms_after=int(wait.total_seconds()) if wait is not None else None))
+        sms_after=int(wait.total_seconds()) if wait is not None else None,
+        call_after=int(ring_wait.total_seconds()) if ring_wait is not None else None))
     assert convocation.id is not None
     sms_due = (rings_at or now) + timedelta(seconds=convocation.sms_after) if convocation.sms_after is not None \
         else None
+    call_due = (rings_at or now) + timedelta(seconds=convocation.call_after) \
+        if convocation.call_after is not None else None
     already = {s.function_id for s in await store.summonses(ctx.session, convocation.id)}
     call_list = [c for c in policy.calls(roster, function_ids, now, first) if c.function.id not in already]
     nobody = [c for c in call_list if not c.holders]
@@ -186,10 +194,11 @@ async def convene(ctx: Context, forum: Forum, state: ForumState, *, kind: str, s
     for call in call_list:
         due = now + call.function.ack_within if call.holders and escalate else None
         await store.summon(ctx.session, convocation.id, call.function.id, call.holders, rings_at or now, due_at=due,
-                           added=added, sms_due_at=sms_step(call))
+                           added=added, sms_due_at=sms_step(call), call_due_at=call_due if call.holders else None)
     for call in deputies:
         await store.summon(ctx.session, convocation.id, call.function.id, call.holders, rings_at or now,
-                           due_at=None, deputy_for=call.deputy_for, sms_due_at=sms_step(call))
+                           due_at=None, deputy_for=call.deputy_for, sms_due_at=sms_step(call),
+                           call_due_at=call_due if call.holders else None)
     everyone = call_list + deputies
     if into is None:
         ctx.committed.append(metrics.CONVOCATIONS.labels(kind).inc)
@@ -210,6 +219,15 @@ def sms_wait(ctx: Context, active: bool, meeting_after: timedelta | None = None)
     if configured is None:
         return None
     return meeting_after if meeting_after is not None else (configured.sms_after if active else None)
+
+
+def call_wait(ctx: Context, active: bool, meeting_after: timedelta | None = None) -> timedelta | None:
+    """How long a convocation waits for an acknowledgement before the voice call: `[voice] call_after` while
+    activated, a planned meeting's own `call_after`, otherwise (or without `[voice]`) no call."""
+    configured = ctx.directory.settings.voice
+    if configured is None:
+        return None
+    return meeting_after if meeting_after is not None else (configured.call_after if active else None)
 
 
 def room_ping(ctx: Context, forum: Forum, state: ForumState, convocation: Convocation,
@@ -391,9 +409,11 @@ async def escalate(ctx: Context, convocation_id: int, summons_ids: Sequence[int]
             deputies += policy.deputy_calls(roster, summons.function_id, now, convened)
             convened |= {d.function.id for d in deputies}
         sms_due = now + timedelta(seconds=convocation.sms_after) if convocation.sms_after is not None else None
+        call_due = now + timedelta(seconds=convocation.call_after) if convocation.call_after is not None else None
         for call in deputies:
             await store.summon(ctx.session, convocation_id, call.function.id, call.holders, now, due_at=None,
-                               deputy_for=call.deputy_for, sms_due_at=sms_due if call.holders else None)
+                               deputy_for=call.deputy_for, sms_due_at=sms_due if call.holders else None,
+                               call_due_at=call_due if call.holders else None)
         out += escalation_ping(ctx, forum, state, convocation, again, deputies)
         out += await direct_messages(ctx, forum, state, convocation, again, reminder=True)
         out += await direct_messages(ctx, forum, state, convocation, deputies)

@@ -15,6 +15,7 @@ from bot.flows.convocation import convene, pings, rings
 from bot.messages import PRIORITY_DIRECT, TOPIC_PREFIX, UNPIN, Message, Outgoing, StateUpdate
 from bot.state import convocations, repo, warnings
 from bot.state import forums as store
+from bot.state import voice as voice_store
 from bot.state.models import ActivationRequest, WarningProposal
 from bot.texts.rich import Rich
 
@@ -51,6 +52,7 @@ async def deactivate(ctx: Context, forum: Forum, state: ForumState, function: Fu
     now = ctx.clock.now()
     await store.deactivate(ctx.session, forum.id, at=now, by=ctx.sender)
     await convocations.stop_escalations(ctx.session, forum.id)
+    await voice_store.cancel_calls_of_ended_convocations(ctx.session, forum.id, now)
     await repo.audit(ctx.session, at=now, user_id=ctx.sender, function_id=function.id,
                      action="dissolve_forum" if dissolved else "deactivate", forum_id=forum.id,
                      event_id=ctx.incoming.event_id, detail={"event": state.event})

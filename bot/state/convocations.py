@@ -26,9 +26,10 @@ async def add(session: AsyncSession, convocation: Convocation) -> Convocation:
 
 async def summon(session: AsyncSession, convocation_id: int, function_id: str, people: Sequence[str], at: datetime,
                  *, due_at: datetime | None, deputy_for: str | None = None, added: bool = False,
-                 sms_due_at: datetime | None = None) -> Summons:
+                 sms_due_at: datetime | None = None, call_due_at: datetime | None = None) -> Summons:
     row = Summons(convocation_id=convocation_id, function_id=function_id, holders=json.dumps(list(people)),
-                  deputy_for=deputy_for, added=added, convened_at=at, due_at=due_at, sms_due_at=sms_due_at)
+                  deputy_for=deputy_for, added=added, convened_at=at, due_at=due_at, sms_due_at=sms_due_at,
+                  call_due_at=call_due_at)
     session.add(row)
     return row
 
@@ -89,9 +90,9 @@ async def sms_due(session: AsyncSession, now: datetime) -> Sequence[Summons]:
 
 
 async def next_due(session: AsyncSession) -> datetime | None:
-    """When the next escalation or SMS step falls due."""
+    """When the next escalation, SMS or call step falls due."""
     found = []
-    for column in (Summons.due_at, Summons.sms_due_at):
+    for column in (Summons.due_at, Summons.sms_due_at, Summons.call_due_at):
         value: datetime | str | None = (await session.exec(
             select(func.min(column)).where(col(Summons.ack_at).is_(None)))).first()
         if isinstance(value, str):  # SQLite gives an aggregate back without the column's type

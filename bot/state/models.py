@@ -191,6 +191,7 @@ class Convocation(SQLModel, table=True):
     created_by: str
     starts_at: datetime = Field(sa_column=_utc_column(nullable=False))  # when the conference begins
     sms_after: int | None = None  # seconds: unacknowledged this long, one SMS (None: no SMS)
+    call_after: int | None = None  # seconds: unacknowledged this long, a voice call (None: no call)
 
 
 class Summons(SQLModel, table=True):
@@ -215,6 +216,7 @@ class Summons(SQLModel, table=True):
     due_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True, index=True))
     undeliverable: str | None = None  # why a holder could not be reached
     sms_due_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True, index=True))  # one SMS then
+    call_due_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True, index=True))  # rung then
 
 
 class AddedFunction(SQLModel, table=True):
@@ -464,6 +466,31 @@ class SmsMessage(SQLModel, table=True):
     accepted_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
     delivered_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
     failed_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    last_error: str | None = None
+
+
+class VoiceCall(SQLModel, table=True):
+    """One voice call to one person for one convocation, written before it is dialled, with how it ended.
+
+    `state`: queued -> dialling -> answered -> an end (see bot/domain/voice.py). `key` (convocation, person,
+    attempt) makes one step ring a person once, whatever crashes in between.
+    """
+
+    __tablename__ = "call"
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True)
+    convocation_id: int = Field(index=True)
+    user_id: str = Field(index=True)
+    number: str = Field(sa_column=Column(Text, nullable=False))  # sealed E.164
+    attempt: int = 1
+    state: str = Field(default="queued", index=True)
+    created_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    not_before: datetime = Field(sa_column=_utc_column(nullable=False))
+    dialled_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    answered_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    ended_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    digit: str | None = None
+    dials: int = 0  # how often it was dialled: more than once only after a crash during the call
     last_error: str | None = None
 
 

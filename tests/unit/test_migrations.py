@@ -36,11 +36,13 @@ RELEASED = {
     "0007_sms.py": "d1c66c6d162bb3a1a75c5f5e48b624461eb52cf9081472b6b82f54fdb850ca90",
     "0008_feeds_and_warnings.py": "048fbc343ba7d9c5af8035915b94d2ac917b4c68f3a3a559665097e622ae0a90",
     "0009_board_links.py": "0ca57075820e52b786675f72d05fdb703ab768f84e74e714989b9c4772af4484",
+    "0014_calls.py": "0a8c71b4b1d9bdca21a17969246ef9b757d0801516943fa8408b427551370032",
 }
 
 
 LATER_COLUMNS = {"log_entry": ("chased_at", "deviation", "deviation_at"),  # added by 0004
-                 "summons": ("sms_due_at",), "convocation": ("sms_after",)}  # added by 0007
+                 "summons": ("sms_due_at", "call_due_at"),  # added by 0007, 0014
+                 "convocation": ("sms_after", "call_after")}  # added by 0007, 0014
 
 
 def _previous_release_migrate(conn: Connection) -> None:
@@ -75,22 +77,23 @@ async def test_a_database_of_the_previous_release_upgrades_without_loss(new_data
         await repo.audit(session, at=datetime.now(UTC), user_id="@anna:example.org", action="activate",
                          forum_id="samordnande")
         await repo.set_value(session, "sync_token", "s72594_4483_1934")
-    assert await db.migrate() == ["0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009"], \
+    assert await db.migrate() == ["0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009", "0014"], \
         "taken over: only what came after it runs"
     assert await db.migrate() == []
     async with db.session() as session:
         audit = (await session.exec(select(AuditEntry))).all()
         assert [(a.user_id, a.action) for a in audit] == [("@anna:example.org", "activate")]
         assert await repo.get_value(session, "sync_token") == "s72594_4483_1934"
-        assert sorted((await session.exec(select(SchemaVersion.version))).all()) == list(range(1, 14))
-        assert (await session.exec(text("SELECT version_num FROM alembic_version"))).all() == [("0009",)]
+        assert sorted((await session.exec(select(SchemaVersion.version))).all()) == [*range(1, 14), 18]
+        assert (await session.exec(text("SELECT version_num FROM alembic_version"))).all() == [("0014",)]
         session.add(ForumStateRow(forum_id="samordnande", mode="activated"))  # the tables work as before
     await db.close()
 
 
 async def test_a_new_database_gets_every_revision_and_its_history(new_database: Callable[[], str]) -> None:
     db = Database(new_database())
-    assert await db.migrate() == ["0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009"]
+    assert await db.migrate() == ["0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009",
+                                  "0014"]
     assert await db.migrate() == []
     async with db.session() as session:
         rows = (await session.exec(select(SchemaVersion))).all()

@@ -58,7 +58,7 @@ function render(s) {
     const mark = { acknowledged: "✅", waiting: "⏳", not_reached: "❌" };
     for (const p of c.people) {
       people.append(el("li", { class: "state-" + p.state },
-        `${mark[p.state]} ${p.function} — ${L[p.state]}` + (p.by ? ` (${p.by}${p.at ? ", " + p.at : ""})` : "")));
+        `${mark[p.state]} ${p.function} — ${L[p.state]}` + (p.by ? ` (${p.by}${p.at ? ", " + p.at : ""})` : "") + (p.call ? ` · ${p.call}` : "")));
     }
     parts.push(el("section", {}, el("h2", {}, `${c.title.replace(/\.$/, "")} — ${c.starts}`),
       el("div", { class: "big" }, `${L.acknowledged} ${c.acknowledged} / ${c.total}`), people));

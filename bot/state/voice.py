@@ -1,0 +1,169 @@
+"""Voice calls: the call outbox and the queries that keep each call once.
+
+A call is picked to be dialled only in the query that also checks, at that moment, that its convocation
+still stands (its activation in force, not older than a day) and that the person has not acknowledged it on
+any channel, and that nobody is on the phone with that person already.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, exists, func, literal, or_, update
+from sqlalchemy.orm import aliased
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.domain import voice as rules
+from bot.state.models import Convocation, ForumStateRow, Summons, VoiceCall
+
+RECENT = timedelta(hours=24)  # a convocation older than this is no longer rung for
+TRUNK = "voice_trunk"  # bot_state: the SIP user agent's and trunk's state ("ok" | "down <since> <why>")
+
+
+def _stands(now: datetime) -> Any:
+    """The call's convocation still stands and the person has not acknowledged it: one SQL condition."""
+    convocation = aliased(Convocation)
+    state = aliased(ForumStateRow)
+    unacknowledged = exists().where(
+        col(Summons.convocation_id) == col(VoiceCall.convocation_id), col(Summons.ack_at).is_(None),
+        col(Summons.holders).contains(literal('"') + col(VoiceCall.user_id) + literal('"')))
+    in_force = exists().where(
+        col(convocation.id) == col(VoiceCall.convocation_id), col(convocation.created_at) >= now - RECENT,
+        or_(col(convocation.activation_id).is_(None),
+            exists().where(col(state.forum_id) == col(convocation.forum_id),
+                           col(state.activation_id) == col(convocation.activation_id))))
+    return and_(unacknowledged, in_force)
+
+
+def _nobody_on_the_line() -> Any:
+    other = aliased(VoiceCall)
+    return ~exists().where(col(other.user_id) == col(VoiceCall.user_id), col(other.state).in_(rules.ACTIVE),
+                           col(other.id) != col(VoiceCall.id))
+
+
+async def due(session: AsyncSession, now: datetime, limit: int) -> list[VoiceCall]:
+    """Calls to dial now, oldest first: queued, their time come, the convocation standing, the person not
+    acknowledged and not on a call of ours already (one person each)."""
+    if limit <= 0:
+        return []
+    query = (select(VoiceCall).where(col(VoiceCall.state) == rules.QUEUED, col(VoiceCall.not_before) <= now,
+                                     _stands(now), _nobody_on_the_line())
+             .order_by(col(VoiceCall.not_before), col(VoiceCall.id)).limit(limit * 4))
+    picked: list[VoiceCall] = []
+    people: set[str] = set()
+    for row in (await session.exec(query)).all():
+        if row.user_id not in people:
+            people.add(row.user_id)
+            picked.append(row)
+    return picked[:limit]
+
+
+async def standing(session: AsyncSession, call_ids: Sequence[int], now: datetime) -> set[int]:
+    """Of these calls in progress, those still wanted (not ended by the bot, convocation standing, person not
+    acknowledged): the rest are hung up."""
+    if not call_ids:
+        return set()
+    query = select(VoiceCall.id).where(col(VoiceCall.id).in_(list(call_ids)), col(VoiceCall.state).in_(rules.ACTIVE),
+                                       _stands(now))
+    return {i for i in (await session.exec(query)).all() if i is not None}
+
+
+async def next_not_before(session: AsyncSession) -> datetime | None:
+    query = select(func.min(VoiceCall.not_before)).where(col(VoiceCall.state) == rules.QUEUED)
+    value: datetime | str | None = (await session.exec(query)).first()
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value
+
+
+async def dialling(session: AsyncSession, call_id: int, at: datetime) -> bool:
+    """Written before the dial: queued -> dialling. False if it was taken or ended meanwhile."""
+    result = await session.exec(update(VoiceCall).where(col(VoiceCall.id) == call_id,
+                                                        col(VoiceCall.state) == rules.QUEUED)
+                                .values(state=rules.DIALLING, dialled_at=at, dials=VoiceCall.dials + 1))
+    return bool(result.rowcount)
+
+
+async def answered(session: AsyncSession, call_id: int, at: datetime) -> None:
+    await session.exec(update(VoiceCall).where(col(VoiceCall.id) == call_id,
+                                               col(VoiceCall.state) == rules.DIALLING)
+                       .values(state=rules.ANSWERED, answered_at=at))
+
+
+async def end(session: AsyncSession, call_id: int, state: str, at: datetime, *, digit: str | None = None,
+              error: str | None = None) -> VoiceCall | None:
+    """A call's end, once: the row as it ended, or None if it had ended already."""
+    row = await session.get(VoiceCall, call_id)
+    if row is None or row.state in rules.ENDS:
+        return None
+    row.state, row.ended_at, row.digit = state, at, digit
+    if error:
+        row.last_error = error[:300]
+    session.add(row)
+    return row
+
+
+async def after_crash(session: AsyncSession) -> int:
+    """Calls the last run left in progress are dialled again (if they are still wanted when due): a crash
+    repeats at most the call in progress."""
+    result = await session.exec(update(VoiceCall).where(col(VoiceCall.state).in_(rules.ACTIVE))
+                                .values(state=rules.QUEUED))
+    return int(result.rowcount or 0)
+
+
+async def cancel_calls_of_ended_convocations(session: AsyncSession, forum_id: str, at: datetime) -> int:
+    """The forum's convocations have ended (deactivated, or replaced by a new one): their calls not yet dialled
+    are cancelled, those in progress marked to be hung up, and no call step is left due. Returns how many."""
+    convocations = select(Convocation.id).where(Convocation.forum_id == forum_id)
+    queued = await session.exec(update(VoiceCall).where(
+        col(VoiceCall.convocation_id).in_(convocations), col(VoiceCall.state) == rules.QUEUED)
+        .values(state=rules.CANCELLED, ended_at=at))
+    active = await session.exec(update(VoiceCall).where(
+        col(VoiceCall.convocation_id).in_(convocations), col(VoiceCall.state).in_(rules.ACTIVE))
+        .values(state=rules.HUNG_UP, ended_at=at, last_error="the convocation ended"))
+    await session.exec(update(Summons).where(
+        col(Summons.convocation_id).in_(convocations), col(Summons.call_due_at).is_not(None))
+        .values(call_due_at=None))
+    return int(queued.rowcount or 0) + int(active.rowcount or 0)
+
+
+async def of_convocation(session: AsyncSession, convocation_id: int) -> list[VoiceCall]:
+    query = select(VoiceCall).where(VoiceCall.convocation_id == convocation_id).order_by(col(VoiceCall.id))
+    return list((await session.exec(query)).all())
+
+
+async def existing(session: AsyncSession, keys: Sequence[str]) -> set[str]:
+    if not keys:
+        return set()
+    return set((await session.exec(select(VoiceCall.key).where(col(VoiceCall.key).in_(list(keys))))).all())
+
+
+async def get(session: AsyncSession, call_id: int) -> VoiceCall | None:
+    return await session.get(VoiceCall, call_id)
+
+
+async def in_progress(session: AsyncSession) -> list[VoiceCall]:
+    query = select(VoiceCall).where(col(VoiceCall.state).in_(rules.ACTIVE))
+    return list((await session.exec(query)).all())
+
+
+async def call_due(session: AsyncSession, now: datetime) -> Sequence[Summons]:
+    """Unacknowledged summonses whose call step has fallen due, oldest first."""
+    query = (select(Summons).where(col(Summons.call_due_at) <= now, col(Summons.ack_at).is_(None))
+             .order_by(col(Summons.call_due_at), col(Summons.id)))
+    return (await session.exec(query)).all()
+
+
+async def backlog(session: AsyncSession) -> int:
+    query = select(func.count()).select_from(VoiceCall).where(col(VoiceCall.state) == rules.QUEUED)
+    return int((await session.exec(query)).one())
+
+
+async def requeue(session: AsyncSession, call_id: int, not_before: datetime, error: str) -> None:
+    """The trunk refused the call (not the number): it waits and is dialled again."""
+    await session.exec(update(VoiceCall).where(col(VoiceCall.id) == call_id,
+                                               col(VoiceCall.state).in_(rules.ACTIVE))
+                       .values(state=rules.QUEUED, not_before=not_before, last_error=error[:300]))

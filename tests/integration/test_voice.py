@@ -1,0 +1,139 @@
+"""Voice calls with real SIP on loopback: the bot's own baresip calls test phones (baresip with an account per
+number), which answer, listen (recorded, checked with sox) and press keys; a bridge user agent stands for a
+conference. The clock is injected: `call_after` passes when the test moves it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pgserver import free_port
+from sqlmodel import col, select
+from support import World, command, wait_for
+from voicephone import AUTO, BUSY, RING, Bridge, Phones, find, stats
+
+from bot.app import App
+from bot.config import Settings
+from bot.domain.clock import FakeClock
+from bot.ops.health import check
+from bot.state.models import AuditEntry, Summons, VoiceCall
+
+PHONES = {"nacka": "+46701110001", "rsib": "+46701110002", "sos": "+46701110003"}  # fictitious
+
+
+@dataclass
+class Voice:
+    world: World
+    phones: Phones
+    bridge: Bridge
+    clock: FakeClock
+    tmp: Path
+
+    def settings(self, *, modes: dict[str, str] | None = None, conference: dict[str, Any] | None = None,
+                 **voice: Any) -> Settings:
+        contacts = self.tmp / "contacts.toml"
+        contacts.write_text("".join(f'[[contact]]\nuser = "{self.world.people[who].user_id}"\nnumber = "{n}"\n\n'
+                                    for who, n in PHONES.items()))
+
+        def add(data: dict[str, Any]) -> None:
+            data["sms"] = {"gateway": f"http://127.0.0.1:{free_port()}/cgi-bin/sendsms", "user": "u",
+                           "sender": "+46700000001", "listen": f"127.0.0.1:{free_port()}",
+                           "contacts": str(contacts), "sms_after": "1h"}
+            data["voice"] = {"account": f"sip:samverkan@{self.phones.domain}", "registrar": False,
+                             "listen": f"127.0.0.1:{free_port()}", "control": f"127.0.0.1:{free_port()}",
+                             "call_after": "5m", "ring_for": "2s", "folder": str(self.tmp / "voice"), **voice}
+            forum = data["forum"][0]
+            forum["conference"] = conference or {"phone": "+46812345678", "pin": "4711", "sip": self.bridge.address}
+
+        return self.world.settings(add)
+
+    async def start(self, settings: Settings | None = None) -> App:
+        env = {"SAMVERKAN_SMS_PASSWORD": "p", "SAMVERKAN_SMS_SECRET": "s"}
+        return await self.world.start_bot(settings or self.settings(), self.clock, env)
+
+
+@pytest.fixture
+async def voice(world: World, tmp_path: Path) -> AsyncIterator[Voice]:
+    why = find()
+    if why:
+        pytest.skip(why)
+    phones = Phones(tmp_path / "phones", {PHONES["nacka"]: AUTO, PHONES["rsib"]: AUTO, PHONES["sos"]: AUTO})
+    await phones.start()
+    bridge = Bridge(tmp_path / "bridge")
+    await bridge.start()
+    yield Voice(world, phones, bridge, FakeClock(datetime.now(UTC)), tmp_path)
+    await world.stop_bots()
+    await phones.stop()
+    await bridge.stop()
+
+
+async def calls(app: App) -> list[VoiceCall]:
+    async with app.db.session() as session:
+        return list((await session.exec(select(VoiceCall).order_by(col(VoiceCall.id)))).all())
+
+
+async def answered(phones: Phones, number: str, count: int = 1, timeout: float = 20) -> str:
+    """The id of the `count`th call answered by `number`, once it is."""
+
+    async def found() -> str | None:
+        got = phones.answered(number)
+        return got[count - 1].call_id if len(got) >= count else None
+
+    call_id: str = await wait_for(found, timeout)
+    return call_id
+
+
+async def ended(app: App, predicate: Callable[[list[VoiceCall]], bool], timeout: float = 20) -> list[VoiceCall]:
+    async def done() -> list[VoiceCall] | None:
+        rows = await calls(app)
+        return rows if predicate(rows) else None
+
+    rows: list[VoiceCall] = await wait_for(done, timeout)
+    return rows
+
+
+async def activate_and_wait(voice: Voice, app: App, acked_by: tuple[str, ...] = ("sos",)) -> None:
+    """Activate; those in `acked_by` acknowledge; then `call_after` passes."""
+    await command(voice.world, "tib", "samordnande", "!aktivera samordnande snöoväder")
+    for who in acked_by:
+        assert "Kvitterat" in await command(voice.world, who, "samordnande", "!kvittera")
+    voice.clock.advance(timedelta(minutes=4, seconds=50))
+    await app.timers.fire_due()
+    assert await calls(app) == [], "before call_after nobody is called"
+    voice.clock.advance(timedelta(seconds=15))
+    await app.timers.fire_due()
+
+
+async def test_key_1_acknowledges_after_the_phone_heard_the_message_and_the_room_sees_it(voice: Voice) -> None:
+    """The phone rings once, a Swedish voice speaks (recorded: speech, not silence), 1 acknowledges as ✅ does:
+    !kallelse shows 'samtal: kvitterat HH:MM (tryck 1)'; an acknowledged holder is never called."""
+    app = await voice.start()
+    await activate_and_wait(voice, app)
+    nacka = await answered(voice.phones, PHONES["nacka"])
+    await asyncio.sleep(3)  # three seconds of the message
+    await voice.phones.press(nacka, "1")
+    rows = await ended(app, lambda rows: any(r.state == "acked" for r in rows))
+    report = await command(voice.world, "tib", "samordnande", "!kallelse")
+    line = next(l for l in report.splitlines() if "TiB, Nacka kommun" in l)
+    assert line.lstrip("• ").startswith("✅") and "samtal: kvitterat" in line and "(tryck 1)" in line, line
+    assert [r.digit for r in rows if r.user_id == voice.world.people["nacka"].user_id] == ["1"]
+    assert voice.phones.rang(PHONES["sos"]) == [], "acknowledged before: never called"
+    assert len(voice.phones.rang(PHONES["nacka"])) == 1, "exactly one call"
+
+    async def hung_up() -> bool:
+        return voice.phones.in_progress(PHONES["nacka"]) == 0
+
+    await wait_for(hung_up, 10)
+    heard = [stats(p) for p in voice.phones.recordings()]
+    assert heard and max(h["RMS amplitude"] for h in heard) > 0.02, "speech, not silence"
+    assert all(h["Length (seconds)"] < 10 for h in heard), "hung up after the key, not at the end of the message"
+    async with app.db.session() as session:
+        audit = (await session.exec(select(AuditEntry).where(AuditEntry.action == "acknowledge"))).all()
+    assert [a.detail for a in audit if a.user_id == voice.world.people["nacka"].user_id] == \
+        ['{"channel": "voice", "digit": "1"}']
