@@ -120,7 +120,7 @@ async def test_key_1_acknowledges_after_the_phone_heard_the_message_and_the_room
     await voice.phones.press(nacka, "1")
     rows = await ended(app, lambda rows: any(r.state == "acked" for r in rows))
     report = await command(voice.world, "tib", "samordnande", "!kallelse")
-    line = next(l for l in report.splitlines() if "TiB, Nacka kommun" in l)
+    line = next(x for x in report.splitlines() if "TiB, Nacka kommun" in x)
     assert line.lstrip("• ").startswith("✅") and "samtal: kvitterat" in line and "(tryck 1)" in line, line
     assert [r.digit for r in rows if r.user_id == voice.world.people["nacka"].user_id] == ["1"]
     assert voice.phones.rang(PHONES["sos"]) == [], "acknowledged before: never called"
@@ -137,3 +137,107 @@ async def test_key_1_acknowledges_after_the_phone_heard_the_message_and_the_room
         audit = (await session.exec(select(AuditEntry).where(AuditEntry.action == "acknowledge"))).all()
     assert [a.detail for a in audit if a.user_id == voice.world.people["nacka"].user_id] == \
         ['{"channel": "voice", "digit": "1"}']
+
+
+async def test_key_2_acknowledges_and_transfers_the_caller_to_the_conference_bridge(voice: Voice) -> None:
+    """2: acknowledged, and the phone is sent on (REFER) to the forum's conference: the bridge answers it."""
+    app = await voice.start()
+    await activate_and_wait(voice, app)
+    nacka = await answered(voice.phones, PHONES["nacka"])
+    await voice.phones.press(nacka, "2")
+
+    async def joined() -> bool:
+        return any(PHONES["nacka"] in caller for caller in voice.bridge.callers())
+
+    await wait_for(joined, 15)
+    rows = await calls(app)
+    mine = [r for r in rows if r.user_id == voice.world.people["nacka"].user_id]
+    assert [(r.state, r.digit) for r in mine] == [("joined", "2")]
+    assert len(voice.bridge.callers()) == 1, "one caller transferred, once"
+    report = await command(voice.world, "tib", "samordnande", "!kallelse")
+    assert "samtal: kvitterat, kopplad till konferensen" in report
+
+
+async def test_key_9_declines_tells_the_chair_and_convenes_the_deputy_at_once(voice: Voice) -> None:
+    """9: not acknowledged; the chair is told and the deputy convened at once; the decliner is not rung again."""
+    app = await voice.start()
+    await activate_and_wait(voice, app, acked_by=("sos", "rsib"))
+    async with app.db.session() as session:
+        before = len((await session.exec(select(Summons))).all())
+    tib = await answered(voice.phones, PHONES["nacka"])
+    await voice.phones.press(tib, "9")
+    await ended(app, lambda rows: any(r.state == "declined" for r in rows))
+    report = await command(voice.world, "tib", "samordnande", "!kallelse")
+    line = next(x for x in report.splitlines() if "TiB, Nacka kommun" in x)
+    assert "✅" not in line and "samtal: kan inte delta" in line and "(tryck 9)" in line, line
+    async with app.db.session() as session:
+        summonses = (await session.exec(select(Summons))).all()
+    nacka_deputies = [s for s in summonses if s.deputy_for == "nacka-tib"]
+    assert len(summonses) >= before and all(s.ack_at is None for s in nacka_deputies)
+    voice.clock.advance(timedelta(minutes=30))
+    await app.timers.fire_due()
+    await asyncio.sleep(1)
+    assert len(voice.phones.rang(PHONES["nacka"])) == 1, "declined: never rung again"
+
+
+async def test_an_unanswered_call_is_tried_once_more_after_two_minutes_then_never_again(
+        voice: Voice, caplog: pytest.LogCaptureFixture) -> None:
+    """Not answered: one more call after 2 minutes on the bot's clock (not before), then no third."""
+    caplog.set_level(logging.INFO, logger="bot")
+    voice.phones.numbers[PHONES["nacka"]] = RING
+    voice.phones.numbers[PHONES["rsib"]] = BUSY
+    await voice.phones.stop()
+    await voice.phones.start()
+    app = await voice.start()
+    await activate_and_wait(voice, app)
+    rows = await ended(app, lambda rows: sorted(r.state for r in rows if r.attempt == 1) == ["busy", "no_answer"])
+    assert sorted((r.attempt, r.state) for r in rows if r.attempt == 2) == [(2, "queued"), (2, "queued")]
+    assert [len(voice.phones.rang(PHONES[w])) for w in ("nacka", "rsib")] == [1, 1]
+    voice.clock.advance(timedelta(minutes=1, seconds=50))
+    await asyncio.sleep(1.5)
+    assert [len(voice.phones.rang(PHONES[w])) for w in ("nacka", "rsib")] == [1, 1], "not before two minutes"
+    voice.clock.advance(timedelta(seconds=15))
+    rows = await ended(app, lambda rows: len(rows) == 4 and all(r.state in ("busy", "no_answer") for r in rows), 30)
+    assert sorted(r.attempt for r in rows) == [1, 1, 2, 2]
+    voice.clock.advance(timedelta(minutes=10))
+    await app.timers.fire_due()
+    await asyncio.sleep(1.5)
+    assert [len(voice.phones.rang(PHONES[w])) for w in ("nacka", "rsib")] == [2, 2], "two attempts, no third"
+    assert len(await calls(app)) == 4
+
+
+async def test_deactivation_hangs_up_the_call_in_progress_and_no_call_follows(voice: Voice) -> None:
+    """A call ringing out its message when the forum is deactivated is hung up; no further call is placed."""
+    app = await voice.start()
+    await activate_and_wait(voice, app, acked_by=("sos", "rsib"))
+    await answered(voice.phones, PHONES["nacka"])
+    await command(voice.world, "tib", "samordnande", "!avaktivera samordnande")
+
+    async def hung_up() -> bool:
+        return voice.phones.in_progress(PHONES["nacka"]) == 0
+
+    await wait_for(hung_up, 10)
+    rows = await ended(app, lambda rows: all(r.state not in ("dialling", "answered") for r in rows))
+    assert [r.state for r in rows] == ["hung_up"]
+    voice.clock.advance(timedelta(minutes=30))
+    await app.timers.fire_due()
+    await asyncio.sleep(1.5)
+    assert len(voice.phones.rang(PHONES["nacka"])) == 1 and len(await calls(app)) == 1, "no call after the end"
+
+
+async def test_a_number_the_trunk_does_not_know_fails_with_a_log_line_and_the_ladder_goes_on(
+        voice: Voice, caplog: pytest.LogCaptureFixture) -> None:
+    """A number nobody answers to (404) is logged masked, shown as failed, and not retried."""
+    caplog.set_level(logging.INFO, logger="bot")
+    del voice.phones.numbers[PHONES["nacka"]]
+    await voice.phones.stop()
+    await voice.phones.start()
+    app = await voice.start()
+    await activate_and_wait(voice, app, acked_by=("sos", "rsib"))
+    rows = await ended(app, lambda rows: [r.state for r in rows] == ["failed"])
+    assert rows[0].last_error and rows[0].last_error.startswith("404")
+    assert any("failed (404" in r.getMessage() and PHONES["nacka"] not in r.getMessage() for r in caplog.records)
+    report = await command(voice.world, "tib", "samordnande", "!kallelse")
+    assert "samtal: kunde inte ringas" in report and PHONES["nacka"] not in report
+    healthy, _ = await check(app.settings)
+    assert healthy, "a bad number is not the trunk's fault"
