@@ -136,7 +136,8 @@ class UserAgent:
                     except Exception:
                         log.exception("voice: handling a user agent event failed")
         except (asyncio.IncompleteReadError, ConnectionError, ValueError) as exc:
-            (log.debug if self._closing else log.error)("voice: the connection to the user agent ended (%s)", type(exc).__name__)
+            (log.debug if self._closing else log.error)("voice: the connection to the user agent ended (%s)",
+                                                        type(exc).__name__)
         finally:
             for waiting in self._replies.values():
                 if not waiting.done():

@@ -1,0 +1,260 @@
+"""The call lifecycle on SQLite, as a state machine: the rows the flows write, the query that picks a call to
+dial, the ends a call can have, acknowledgements on other channels, convocations that end, crashes. Whatever
+the order: never two calls at once to one person, no call dialled for an ended convocation or an acknowledged
+person, at most two attempts per person and convocation."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tempfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from sqlmodel import col, select
+
+from bot.domain import voice as rules
+from bot.state import voice as store
+from bot.state.db import Database
+from bot.state.models import Convocation, ForumStateRow, Summons, VoiceCall
+
+PEOPLE = ("@anna:example.org", "@bengt:example.org")
+START = datetime(2026, 12, 7, 3, 0, tzinfo=UTC)
+FORUMS = ("samordnande", "inriktande")  # one person can be convened by both at once
+
+
+class CallLifecycle(RuleBasedStateMachine):
+    """The bot's side of calls, driven through bot/state/voice.py as the flows and the caller use it."""
+
+    @initialize()
+    def start(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.folder = tempfile.TemporaryDirectory()
+        self.db = Database(f"sqlite+aiosqlite:///{Path(self.folder.name) / 'bot.db'}")
+        self.run(self.db.migrate())
+        self.now = START
+        self.activation = 0
+        self.convocations: dict[str, int] = {}
+        self.acked: set[tuple[int, str]] = set()
+        self.ended: set[int] = set()
+
+    def teardown(self) -> None:
+        if hasattr(self, "loop"):
+            self.run(self.db.close())
+            self.loop.close()
+            self.folder.cleanup()
+
+    def run(self, work):  # type: ignore[no-untyped-def]
+        return self.loop.run_until_complete(work)
+
+    def write(self, work):  # type: ignore[no-untyped-def]
+        return self.run(self.db.write(work))
+
+    def rows(self) -> list[VoiceCall]:
+        async def read() -> list[VoiceCall]:
+            async with self.db.session() as session:
+                return list((await session.exec(select(VoiceCall).order_by(col(VoiceCall.id)))).all())
+
+        return self.run(read())
+
+    # ---- what the flows do ----
+
+    @rule(forum=st.sampled_from(FORUMS))
+    def convene(self, forum: str) -> None:
+        """A new activation and its convocation; the forum's last one ends (its calls cancelled, as the flow
+        does)."""
+        self.activation += 1
+        previous = self.convocations.get(forum)
+
+        async def work(session):  # type: ignore[no-untyped-def]
+            if previous is not None:
+                await store.cancel_calls_of_ended_convocations(session, forum, self.now)
+            state = await session.get(ForumStateRow, forum) or ForumStateRow(forum_id=forum)
+            state.mode, state.activation_id = "activated", self.activation
+            session.add(state)
+            convocation = Convocation(forum_id=forum, kind="activation", activation_id=self.activation,
+                                      mode="activated", created_at=self.now, created_by="@tib:example.org",
+                                      starts_at=self.now, call_after=300)
+            session.add(convocation)
+            await session.flush()
+            for person in PEOPLE:
+                session.add(Summons(convocation_id=convocation.id, function_id=f"f-{person}",
+                                    holders=json.dumps([person]), convened_at=self.now))
+            return convocation.id
+
+        if previous is not None:
+            self.ended.add(previous)
+        self.convocations[forum] = self.write(work)
+
+    @precondition(lambda self: self.convocations)
+    @rule(data=st.data(), person=st.sampled_from(PEOPLE))
+    def call_step(self, data: st.DataObject, person: str) -> None:
+        """The ladder's call step writes attempt 1 once per person and convocation."""
+        convocation = data.draw(st.sampled_from(sorted(self.convocations.values())))
+
+        async def work(session):  # type: ignore[no-untyped-def]
+            key = f"conv:{convocation}:{person}:1"
+            if not await store.existing(session, [key]):
+                session.add(VoiceCall(key=key, convocation_id=convocation, user_id=person, number="sealed",
+                                      created_at=self.now, not_before=self.now))
+
+        self.write(work)
+
+    @precondition(lambda self: self.convocations)
+    @rule(data=st.data(), person=st.sampled_from(PEOPLE))
+    def acknowledged_elsewhere(self, data: st.DataObject, person: str) -> None:
+        """A ✅ or an SMS reply."""
+        convocation = data.draw(st.sampled_from(sorted(self.convocations.values())))
+
+        async def work(session):  # type: ignore[no-untyped-def]
+            for summons in (await session.exec(select(Summons).where(Summons.convocation_id == convocation))).all():
+                if person in json.loads(summons.holders):
+                    summons.ack_at = self.now
+                    session.add(summons)
+
+        self.write(work)
+        self.acked.add((convocation, person))
+
+    @precondition(lambda self: self.convocations)
+    @rule(data=st.data())
+    def deactivate(self, data: st.DataObject) -> None:
+        forum = data.draw(st.sampled_from(sorted(self.convocations)))
+
+        async def work(session):  # type: ignore[no-untyped-def]
+            state = await session.get(ForumStateRow, forum)
+            state.mode, state.activation_id = "ordinary", None
+            session.add(state)
+            await store.cancel_calls_of_ended_convocations(session, forum, self.now)
+
+        self.write(work)
+        self.ended.add(self.convocations[forum])
+
+    @rule(minutes=st.integers(0, 5))
+    def time_passes(self, minutes: int) -> None:
+        self.now += timedelta(minutes=minutes)
+
+    # ---- what the caller does ----
+
+    @rule(lines=st.integers(1, 3))
+    def dial_due(self, lines: int) -> None:
+        """The caller picks what is due and marks each row before its dial."""
+        async def pick(session):  # type: ignore[no-untyped-def]
+            return await store.due(session, self.now, lines)
+
+        for row in self.write(pick):
+            assert row.convocation_id not in self.ended, "no call for an ended convocation"
+            assert (row.convocation_id, row.user_id) not in self.acked, "no call to an acknowledged person"
+            self.write(lambda session, row=row: store.dialling(session, row.id, self.now))
+
+    @rule(data=st.data(), end=st.sampled_from((rules.NO_ANSWER, rules.BUSY, rules.NO_KEY, rules.ACKED,
+                                               rules.JOINED, rules.DECLINED, rules.FAILED)))
+    def call_ends(self, data: st.DataObject, end: str) -> None:
+        """A call in progress ends; the flow records it and writes the retry the rules ask for."""
+        active = [r for r in self.rows() if r.state in rules.ACTIVE]
+        if not active:
+            return
+        row = data.draw(st.sampled_from(active))
+        if end in (rules.ACKED, rules.JOINED, rules.DECLINED, rules.NO_KEY):
+            self.write(lambda session: store.answered(session, row.id, self.now))
+
+        async def work(session):  # type: ignore[no-untyped-def]
+            done = await store.end(session, row.id, end, self.now)
+            if done is None:
+                return
+            after = rules.after_call(end, done.attempt, self.now)
+            if after.retry_at is not None:
+                session.add(VoiceCall(key=f"conv:{done.convocation_id}:{done.user_id}:{done.attempt + 1}",
+                                      convocation_id=done.convocation_id, user_id=done.user_id, number="sealed",
+                                      attempt=done.attempt + 1, created_at=self.now, not_before=after.retry_at))
+            if after.acknowledged:
+                for summons in (await session.exec(select(Summons).where(
+                        Summons.convocation_id == done.convocation_id))).all():
+                    if done.user_id in json.loads(summons.holders):
+                        summons.ack_at = self.now
+                        session.add(summons)
+
+        self.write(work)
+        if end in (rules.ACKED, rules.JOINED):
+            self.acked.add((row.convocation_id, row.user_id))
+
+    @rule()
+    def hang_up_unwanted(self) -> None:
+        """The caller hangs up calls whose convocation ended or whose person acknowledged."""
+        active = [r.id for r in self.rows() if r.state in rules.ACTIVE]
+
+        async def work(session):  # type: ignore[no-untyped-def]
+            wanted = await store.standing(session, active, self.now)
+            for call in active:
+                if call not in wanted:
+                    await store.end(session, call, rules.HUNG_UP, self.now)
+
+        self.write(work)
+        for row in self.rows():
+            if row.id in active and row.state in rules.ACTIVE:
+                assert row.convocation_id not in self.ended and (row.convocation_id, row.user_id) not in self.acked
+
+    @rule()
+    def crash(self) -> None:
+        """The bot dies mid-call and starts again: the calls in progress wait to be dialled again."""
+        self.write(store.after_crash)
+
+    # ---- what must always hold ----
+
+    @invariant()
+    def never_two_calls_at_once_to_one_person(self) -> None:
+        if not hasattr(self, "db"):
+            return
+        active = [r.user_id for r in self.rows() if r.state in rules.ACTIVE]
+        assert len(active) == len(set(active))
+
+    @invariant()
+    def at_most_two_attempts(self) -> None:
+        if not hasattr(self, "db"):
+            return
+        attempts: dict[tuple[int, str], int] = {}
+        for row in self.rows():
+            attempts[(row.convocation_id, row.user_id)] = attempts.get((row.convocation_id, row.user_id), 0) + 1
+            assert row.attempt <= rules.ATTEMPTS
+        assert all(n <= rules.ATTEMPTS for n in attempts.values())
+
+
+TestCallLifecycle = CallLifecycle.TestCase
+TestCallLifecycle.settings = settings(max_examples=150, stateful_step_count=30, deadline=None)
+
+
+class _Pick:
+    """Draws for the machine's rules when a test drives it step by step."""
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+    def draw(self, strategy: object) -> object:
+        return self.value
+
+
+def test_a_person_convened_by_two_forums_is_rung_for_one_at_a_time_and_a_crash_repeats_only_that_call() -> None:
+    """Two forums call the same person: the second call waits until the first has ended; a crash during the
+    first dials it again once, and never both."""
+    machine = CallLifecycle()
+    machine.start()
+    try:
+        machine.convene("samordnande")
+        machine.convene("inriktande")
+        for convocation in machine.convocations.values():
+            machine.call_step(_Pick(convocation), PEOPLE[0])  # type: ignore[arg-type]
+        machine.dial_due(3)
+        machine.dial_due(3)
+        assert [r.state for r in machine.rows()] == ["dialling", "queued"]
+        machine.crash()
+        machine.dial_due(3)
+        rows = machine.rows()
+        assert [r.state for r in rows] == ["dialling", "queued"] and rows[0].dials == 2
+        machine.call_ends(_Pick(rows[0]), rules.ACKED)  # type: ignore[arg-type]
+        machine.dial_due(3)
+        assert [r.state for r in machine.rows()] == ["acked", "dialling"]
+        machine.never_two_calls_at_once_to_one_person()
+    finally:
+        machine.teardown()
