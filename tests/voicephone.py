@@ -26,8 +26,9 @@ AUTO, RING, BUSY = "auto", "ring", "busy"
 
 def find() -> str | None:
     """None when the voice tests can run here; else why not."""
-    missing = [p for p in ("baresip", "espeak-ng", "sox") if shutil.which(p) is None]
-    return f"not installed: {', '.join(missing)} (Debian's baresip, espeak-ng, sox)" if missing else None
+    missing = [p for p in ("baresip", "espeak-ng", "sox", "sipp") if shutil.which(p) is None]
+    return (f"not installed: {', '.join(missing)} (Debian's baresip, espeak-ng, sox, sip-tester)"
+            if missing else None)
 
 
 def silence(path: Path, seconds: float) -> Path:
@@ -61,6 +62,10 @@ class Heard:
     number: str
     events: list[str] = field(default_factory=list)
 
+    @property
+    def in_call(self) -> bool:
+        return "CALL_ESTABLISHED" in self.events and "CALL_CLOSED" not in self.events
+
 
 class Phones:
     """One baresip with an account per number: AUTO answers, RING rings and is never answered, BUSY rejects."""
@@ -71,6 +76,7 @@ class Phones:
         self.port = free_port()
         self.domain = f"{host}:{self.port}"
         self.calls: dict[str, Heard] = {}
+        self.most_at_once = 0
         self.transfers: list[dict[str, Any]] = []
         self.events: list[dict[str, Any]] = []
         records = folder / "heard"
@@ -109,8 +115,16 @@ class Phones:
             return
         heard = self.calls.setdefault(call_id, Heard(call_id, number))
         heard.events.append(kind)
+        if kind == "CALL_ESTABLISHED":
+            self.most_at_once = max(self.most_at_once, sum(n.in_call for n in self.calls.values()))
         if kind == "CALL_INCOMING" and self.numbers.get(number) == BUSY:
-            asyncio.get_running_loop().create_task(self.agent.on_call(call_id, "hangup"))
+            asyncio.get_running_loop().create_task(self._reject(number, call_id))
+
+    async def _reject(self, number: str, call_id: str) -> None:
+        async with self.agent._lock:
+            await self.agent.command("uafind", f"sip:{number}@{self.domain}")
+            await self.agent.command("callfind", call_id)
+            await self.agent.command("hangup")
 
     def rang(self, number: str) -> list[Heard]:
         """The calls that reached `number`, oldest first."""
@@ -123,8 +137,13 @@ class Phones:
         return sum(1 for h in self.rang(number) if "CALL_ESTABLISHED" in h.events and "CALL_CLOSED" not in h.events)
 
     async def press(self, call_id: str, keys: str) -> None:
+        """The phone that has the call presses `keys` (its account made current first: calls are per account)."""
+        number = self.calls[call_id].number
         for key in keys:
-            await self.agent.on_call(call_id, "sndcode", key)
+            async with self.agent._lock:
+                await self.agent.command("uafind", f"sip:{number}@{self.domain}")
+                await self.agent.command("callfind", call_id)
+                await self.agent.command("sndcode", key)
             await asyncio.sleep(0.3)
 
     def recordings(self) -> list[Path]:
@@ -147,3 +166,57 @@ class Bridge(Phones):
 
     def callers(self) -> list[str]:
         return [str(e.get("peeruri")) for e in self.events if e.get("type") == "CALL_ESTABLISHED"]
+
+
+TRUNK_REFUSES = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="a trunk that refuses every call">
+  <recv request="INVITE" />
+  <send>
+    <![CDATA[
+      SIP/2.0 503 Service Unavailable
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv request="ACK" optional="true" />
+</scenario>
+"""
+
+
+class SippTrunk:
+    """SIPp (Debian's sip-tester) as a trunk that answers every INVITE with 503."""
+
+    def __init__(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.folder = folder
+        self.port = free_port()
+        self.domain = f"127.0.0.1:{self.port}"
+        self.scenario = folder / "refuse.xml"
+        self.scenario.write_text(TRUNK_REFUSES)
+        self.trace = folder / "messages.log"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self._process = subprocess.Popen(
+            ["sipp", "-sf", str(self.scenario), "-i", "127.0.0.1", "-p", str(self.port), "-trace_msg",
+             "-message_file", str(self.trace), "-nostdin"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            cwd=self.folder)
+
+    def invites(self) -> int:
+        if not self.trace.exists():
+            return 0
+        return sum(1 for line in self.trace.read_text(errors="replace").splitlines() if line.startswith("INVITE "))
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            try:
+                self._process.wait(5)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait(5)

@@ -16,7 +16,7 @@ import pytest
 from pgserver import free_port
 from sqlmodel import col, select
 from support import World, command, wait_for
-from voicephone import AUTO, BUSY, RING, Bridge, Phones, find, stats
+from voicephone import AUTO, BUSY, RING, Bridge, Phones, SippTrunk, find, stats
 
 from bot.app import App
 from bot.config import Settings
@@ -241,3 +241,101 @@ async def test_a_number_the_trunk_does_not_know_fails_with_a_log_line_and_the_la
     assert "samtal: kunde inte ringas" in report and PHONES["nacka"] not in report
     healthy, _ = await check(app.settings)
     assert healthy, "a bad number is not the trunk's fault"
+
+
+async def test_a_call_answered_without_a_key_hears_the_message_twice_and_counts_as_not_acknowledged(
+        voice: Voice) -> None:
+    """The phone listens to the end: speech of the expected length (the message twice, then the time for a key),
+    then the call ends; nothing is acknowledged, nobody is rung again, and the event record keeps the call."""
+    app = await voice.start()
+    await activate_and_wait(voice, app, acked_by=("sos", "rsib"))
+    await answered(voice.phones, PHONES["nacka"])
+    rows = await ended(app, lambda rows: [r.state for r in rows] == ["no_key"], timeout=45)
+    assert rows[0].answered_at is not None and rows[0].digit is None
+    [recording] = voice.phones.recordings()
+    heard = stats(recording)
+    assert 14 <= heard["Length (seconds)"] <= 30, heard
+    assert heard["RMS amplitude"] > 0.02, "speech, not silence"
+    async with app.db.session() as session:
+        nacka = [s for s in (await session.exec(select(Summons))).all() if s.function_id == "nacka-tib"]
+    assert [s.ack_at for s in nacka] == [None]
+    report = await command(voice.world, "tib", "samordnande", "!kallelse")
+    assert "samtal: svarat utan att trycka" in report
+    from functools import partial
+
+    from bot.flows.record import event_record
+    record = await app.dispatch.read(partial(event_record, event="snöoväder"))
+    assert record is not None
+    assert [c["state"] for c in record.data["convocations"][0]["calls"]] == ["no_key"]
+    assert PHONES["nacka"] not in record.json()
+    voice.clock.advance(timedelta(minutes=3))
+    await app.timers.fire_due()
+    await asyncio.sleep(1.5)
+    assert len(voice.phones.rang(PHONES["nacka"])) == 1, "answered: not tried again"
+
+
+async def test_an_acknowledgement_in_the_room_hangs_up_the_call_in_progress(voice: Voice) -> None:
+    """✅ (here !kvittera) while the phone plays the message: the call is hung up, and no other follows."""
+    app = await voice.start()
+    await activate_and_wait(voice, app, acked_by=("sos", "rsib"))
+    await answered(voice.phones, PHONES["nacka"])
+    assert "Kvitterat" in await command(voice.world, "nacka", "samordnande", "!kvittera")
+
+    async def hung_up() -> bool:
+        return voice.phones.in_progress(PHONES["nacka"]) == 0
+
+    await wait_for(hung_up, 10)
+    rows = await ended(app, lambda rows: [r.state for r in rows] == ["hung_up"])
+    assert rows[0].ended_at is not None
+    voice.clock.advance(timedelta(minutes=5))
+    await app.timers.fire_due()
+    await asyncio.sleep(1.5)
+    assert len(voice.phones.rang(PHONES["nacka"])) == 1 and len(await calls(app)) == 1
+
+
+async def test_no_more_calls_at_once_than_the_trunk_has_channels(voice: Voice) -> None:
+    """max_parallel_calls = 1: three holders are rung one after the other, each once."""
+    app = await voice.start(voice.settings(max_parallel_calls=1))
+    answering = asyncio.create_task(press_when_answered(voice.phones, "1"))
+    try:
+        await activate_and_wait(voice, app, acked_by=())
+        await ended(app, lambda rows: len(rows) == 3 and all(r.state == "acked" for r in rows), timeout=40)
+    finally:
+        answering.cancel()
+    assert [len(voice.phones.rang(PHONES[w])) for w in ("nacka", "rsib", "sos")] == [1, 1, 1]
+    assert voice.phones.most_at_once == 1
+
+
+async def press_when_answered(phones: Phones, key: str) -> None:
+    """Each phone presses `key` as soon as a call is answered (and notes how many were in progress at once)."""
+    pressed: set[str] = set()
+    while True:
+        for heard in list(phones.calls.values()):
+            if "CALL_RTPESTAB" in heard.events and heard.call_id not in pressed:
+                pressed.add(heard.call_id)
+                await asyncio.sleep(0.5)  # a key sent before the audio flows is lost, as on a real phone
+                await phones.press(heard.call_id, key)
+        await asyncio.sleep(0.1)
+
+
+async def test_a_trunk_that_refuses_makes_health_fail_and_the_call_waits(voice: Voice, tmp_path: Path) -> None:
+    """A trunk answering 503 (a SIPp scenario): health says so, the call is kept and dialled again later."""
+    sipp = SippTrunk(tmp_path / "sipp")
+    sipp.start()
+    try:
+        settings = voice.settings()
+        assert settings.voice is not None
+        refused = settings.model_copy(update={"voice": settings.voice.model_copy(
+            update={"account": f"sip:samverkan@{sipp.domain}"})})
+        app = await voice.start(refused)
+        await activate_and_wait(voice, app, acked_by=("sos", "rsib"))
+        rows = await ended(app, lambda rows: len(rows) == 1 and rows[0].state == "queued" and rows[0].dials == 1)
+        assert rows[0].last_error and rows[0].last_error.startswith("503")
+        healthy, why = await check(app.settings)
+        assert not healthy and "voice calls failing" in why and "503" in why, why
+        assert sipp.invites() == 1
+        voice.clock.advance(timedelta(seconds=31))
+        await ended(app, lambda rows: rows[0].dials == 2)
+        assert sipp.invites() == 2, "tried again, once per wait"
+    finally:
+        sipp.stop()
