@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import socket
 import subprocess
 import wave
 from dataclasses import dataclass, field
@@ -22,6 +23,30 @@ from pgserver import free_port
 from bot.voice.useragent import UserAgent
 
 AUTO, RING, BUSY = "auto", "ring", "busy"
+_TAKEN: set[int] = set()  # SIP ports and the TCP port after each (baresip takes p+1 too)
+
+
+def sip_port() -> int:
+    """A port p for a SIP listener such that p + 1 is free as well, and kept from `port()`."""
+    while True:
+        found = free_port()
+        if found not in _TAKEN and found + 1 not in _TAKEN:
+            try:
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", found + 1))
+            except OSError:
+                continue
+            _TAKEN.update((found, found + 1))
+            return found
+
+
+def port() -> int:
+    """A free port that is no SIP listener's p + 1."""
+    while True:
+        found = free_port()
+        if found not in _TAKEN:
+            _TAKEN.add(found)
+            return found
 
 
 def find() -> str | None:
@@ -41,9 +66,10 @@ def silence(path: Path, seconds: float) -> Path:
     return path
 
 
-def stats(path: Path) -> dict[str, float]:
-    """sox's statistics of a recording: 'Length (seconds)', 'RMS amplitude', …"""
-    out = subprocess.run(["sox", str(path), "-n", "stat"], capture_output=True, text=True, check=True).stderr
+def stats(path: Path, start: float | None = None, length: float | None = None) -> dict[str, float]:
+    """sox's statistics of a recording (or of `length` seconds from `start`): 'Length (seconds)', 'RMS amplitude'…"""
+    trim = ["trim", str(start), str(length)] if start is not None and length is not None else []
+    out = subprocess.run(["sox", str(path), "-n", *trim, "stat"], capture_output=True, text=True, check=True).stderr
     found: dict[str, float] = {}
     for line in out.splitlines():
         name, _, value = line.partition(":")
@@ -73,7 +99,7 @@ class Phones:
     def __init__(self, folder: Path, numbers: dict[str, str], host: str = "127.0.0.1") -> None:
         self.folder = folder
         self.numbers = numbers  # number -> AUTO | RING | BUSY
-        self.port = free_port()
+        self.port = sip_port()
         self.domain = f"{host}:{self.port}"
         self.calls: dict[str, Heard] = {}
         self.most_at_once = 0
@@ -83,7 +109,7 @@ class Phones:
         records.mkdir(parents=True, exist_ok=True)
         self.records = records
         quiet = silence(folder / "quiet.wav", 120)
-        self.agent = UserAgent(folder / "ua", f"sip:phones@{self.domain}", self.domain, f"{host}:{free_port()}",
+        self.agent = UserAgent(folder / "ua", f"sip:phones@{self.domain}", self.domain, f"{host}:{port()}",
                                register=False,
                                extra=f"audio_source aufile,{quiet}\nmodule sndfile.so\nsnd_path {records}\n")
         self.agent.on_event = self._event
@@ -140,10 +166,7 @@ class Phones:
         """The phone that has the call presses `keys` (its account made current first: calls are per account)."""
         number = self.calls[call_id].number
         for key in keys:
-            async with self.agent._lock:
-                await self.agent.command("uafind", f"sip:{number}@{self.domain}")
-                await self.agent.command("callfind", call_id)
-                await self.agent.command("sndcode", key)
+            await self.agent.on_call(call_id, "sndcode", key, account=f"sip:{number}@{self.domain}")
             await asyncio.sleep(0.3)
 
     def recordings(self) -> list[Path]:
@@ -194,7 +217,7 @@ class SippTrunk:
     def __init__(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.folder = folder
-        self.port = free_port()
+        self.port = sip_port()
         self.domain = f"127.0.0.1:{self.port}"
         self.scenario = folder / "refuse.xml"
         self.scenario.write_text(TRUNK_REFUSES)

@@ -15,8 +15,9 @@ from pathlib import Path
 
 RATE = 8000
 LISTEN = 6.0  # seconds of silence after the message, to press a key
-LONGEST = 21.0  # seconds the message (said twice) may take; spoken faster if it would take longer
+LONGEST = 40.0  # seconds the message said twice may take (each saying about 20 s); spoken faster if longer
 SPEED = 165  # words a minute
+FASTEST = 240  # still understood on a phone
 
 
 class SpeechError(Exception):
@@ -67,12 +68,12 @@ class Speech:
             await asyncio.to_thread(self.folder.mkdir, parents=True, exist_ok=True)
             raw = path.with_suffix(".raw.wav")
             speed = SPEED
-            for _ in range(3):
+            for _ in range(4):
                 await self._espeak(text, raw, speed)
                 spoken = duration(raw)
-                if spoken <= LONGEST:
+                if spoken <= LONGEST or speed >= FASTEST:
                     break
-                speed = min(260, int(speed * spoken / (LONGEST - 0.5)) + 1)
+                speed = min(FASTEST, int(speed * spoken / (LONGEST - 1.0)) + 2)
             await asyncio.to_thread(self._convert, raw, path)
             raw.unlink(missing_ok=True)
             return path

@@ -175,9 +175,10 @@ class UserAgent:
             await self.command("uafind", self.aor)
             await self.command("dial", uri)
 
-    async def on_call(self, call_id: str, name: str, params: str | None = None) -> None:
-        """A command for one call: it is made the current call first."""
+    async def on_call(self, call_id: str, name: str, params: str | None = None, *, account: str | None = None) -> None:
+        """A command for one call: it is made the current call first (of `account`, the bot's own by default)."""
         async with self._lock:
+            await self.command("uafind", account or self.aor)
             await self.command("callfind", call_id)
             await self.command(name, params)
 

@@ -13,16 +13,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pgserver import free_port
 from sqlmodel import col, select
 from support import World, command, wait_for
-from voicephone import AUTO, BUSY, RING, Bridge, Phones, SippTrunk, find, stats
+from voicephone import AUTO, BUSY, RING, Bridge, Phones, SippTrunk, find, port, sip_port, stats
 
 from bot.app import App
 from bot.config import Settings
 from bot.domain.clock import FakeClock
 from bot.ops.health import check
 from bot.state.models import AuditEntry, Summons, VoiceCall
+from bot.voice.speech import LISTEN
 
 PHONES = {"nacka": "+46701110001", "rsib": "+46701110002", "sos": "+46701110003"}  # fictitious
 
@@ -42,11 +42,11 @@ class Voice:
                                     for who, n in PHONES.items()))
 
         def add(data: dict[str, Any]) -> None:
-            data["sms"] = {"gateway": f"http://127.0.0.1:{free_port()}/cgi-bin/sendsms", "user": "u",
-                           "sender": "+46700000001", "listen": f"127.0.0.1:{free_port()}",
+            data["sms"] = {"gateway": f"http://127.0.0.1:{port()}/cgi-bin/sendsms", "user": "u",
+                           "sender": "+46700000001", "listen": f"127.0.0.1:{port()}",
                            "contacts": str(contacts), "sms_after": "1h"}
             data["voice"] = {"account": f"sip:samverkan@{self.phones.domain}", "registrar": False,
-                             "listen": f"127.0.0.1:{free_port()}", "control": f"127.0.0.1:{free_port()}",
+                             "listen": f"127.0.0.1:{sip_port()}", "control": f"127.0.0.1:{port()}",
                              "call_after": "5m", "ring_for": "2s", "folder": str(self.tmp / "voice"), **voice}
             forum = data["forum"][0]
             forum["conference"] = conference or {"phone": "+46812345678", "pin": "4711", "sip": self.bridge.address}
@@ -64,13 +64,15 @@ async def voice(world: World, tmp_path: Path) -> AsyncIterator[Voice]:
     if why:
         pytest.skip(why)
     phones = Phones(tmp_path / "phones", {PHONES["nacka"]: AUTO, PHONES["rsib"]: AUTO, PHONES["sos"]: AUTO})
-    await phones.start()
     bridge = Bridge(tmp_path / "bridge")
-    await bridge.start()
-    yield Voice(world, phones, bridge, FakeClock(datetime.now(UTC)), tmp_path)
-    await world.stop_bots()
-    await phones.stop()
-    await bridge.stop()
+    try:
+        await phones.start()
+        await bridge.start()
+        yield Voice(world, phones, bridge, FakeClock(datetime.now(UTC)), tmp_path)
+    finally:
+        await world.stop_bots()
+        await phones.stop()
+        await bridge.stop()
 
 
 async def calls(app: App) -> list[VoiceCall]:
@@ -253,9 +255,13 @@ async def test_a_call_answered_without_a_key_hears_the_message_twice_and_counts_
     rows = await ended(app, lambda rows: [r.state for r in rows] == ["no_key"], timeout=45)
     assert rows[0].answered_at is not None and rows[0].digit is None
     [recording] = voice.phones.recordings()
-    heard = stats(recording)
-    assert 14 <= heard["Length (seconds)"] <= 30, heard
-    assert heard["RMS amplitude"] > 0.02, "speech, not silence"
+    [said] = (voice.tmp / "voice" / "speech").glob("say-*.wav")
+    heard, expected = stats(recording), stats(said)["Length (seconds)"]
+    assert abs(heard["Length (seconds)"] - expected) < 2.5, (heard, expected)
+    half = (expected - LISTEN) / 2
+    for start in (0.5, half + 0.5):  # the message, and the message again
+        assert stats(recording, start, half - 2)["RMS amplitude"] > 0.02, f"speech from {start} s, not silence"
+    assert stats(recording, expected - LISTEN + 1, LISTEN - 3)["RMS amplitude"] < 0.01, "then quiet, for a key"
     async with app.db.session() as session:
         nacka = [s for s in (await session.exec(select(Summons))).all() if s.function_id == "nacka-tib"]
     assert [s.ack_at for s in nacka] == [None]
