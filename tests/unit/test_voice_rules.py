@@ -62,7 +62,10 @@ async def test_the_message_is_rendered_once_as_8_khz_mono_and_is_padded_for_the_
     with wave.open(str(path)) as wav:
         assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) == (1, 2, RATE)
         seconds = wav.getnframes() / RATE
+        wav.setpos(wav.getnframes() - int(LISTEN * RATE))
+        tail = wav.readframes(int(LISTEN * RATE))
     assert LISTEN + 20 < seconds <= LONGEST + LISTEN + 0.1, seconds  # each saying at most about 20 s
+    assert tail == b"\0" * len(tail), "the message, then silence to press a key in before the file ends the call"
     stamp = path.stat().st_mtime_ns
     speech.espeak = "/nonexistent/espeak-ng"  # a second render of the same words would fail: it is not made again
     assert await speech.render(text) == path and path.stat().st_mtime_ns == stamp
