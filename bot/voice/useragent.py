@@ -98,9 +98,13 @@ class UserAgent:
         self.write_config()
         self.lost.clear()
         self._closing = False
-        self._process = await asyncio.create_subprocess_exec(
-            self.program, "-f", str(self.folder), stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        try:
+            self._process = await asyncio.create_subprocess_exec(
+                self.program, "-f", str(self.folder), stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        except OSError as exc:
+            raise UserAgentDown(f"{self.program} cannot be started ({exc.strerror}); is Debian's baresip installed?") \
+                from None
         host, port = _host_port(self.control)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + CONNECT_FOR
