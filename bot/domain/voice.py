@@ -63,7 +63,7 @@ class Spoken:
     exercise: bool
     event: str | None  # the activation's event, if the forum is activated
     forum: str
-    when: str  # "klockan 03:15" or "i morgon klockan 10:00"
+    when: str  # "i dag klockan 03.15", "lördag den 21 november klockan 10.00"
     joins: bool  # whether 2 can connect the caller to a conference
 
 
@@ -76,7 +76,14 @@ def script(spoken: Spoken, words: dict[str, str]) -> str:
     return f"{once} {words['again']} {once}"
 
 
-def spoken_time(starts: datetime, today: bool, day: str) -> str:
-    """'klockan 03.15' is read as a time; the day in words when it is not today."""
+def spoken_time(starts: datetime, days_ahead: int, words: dict[str, str]) -> str:
+    """When the conference begins, as it is said: 'i dag klockan 10.00', 'i morgon klockan 10.00', 'lördag den
+    21 november klockan 10.00' ('10.00' is read as a time). `starts` in local time; `words` the language's
+    (voice.say.*)."""
     clock = f"{starts:%H}.{starts:%M}"
-    return clock if today else f"{day} {clock}"
+    if days_ahead == 0:
+        return words["today"].format(time=clock)
+    if days_ahead == 1:
+        return words["tomorrow"].format(time=clock)
+    return words["date"].format(weekday=words["weekdays"].split()[starts.weekday()], day=starts.day,
+                                month=words["months"].split()[starts.month - 1], time=clock)

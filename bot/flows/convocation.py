@@ -151,14 +151,15 @@ async def convene(ctx: Context, forum: Forum, state: ForumState, *, kind: str, s
                   into: Convocation | None = None, added: bool = False,
                   intro: Rich | None = None, escalate: bool = True, rings_at: datetime | None = None,
                   meeting_sms_after: timedelta | None = None,
-                  meeting_call_after: timedelta | None = None) -> list[Outgoing]:
+                  meeting_call_after: timedelta | None = None, planned: bool = False) -> list[Outgoing]:
     """Convene the forum's composition (or `function_ids`) now; `into` adds to an existing convocation.
 
     Without `escalate` (a weekly meeting convened a day ahead) nobody is escalated; a reminder
     before the meeting takes that role, and the escalations of a convocation in hand go on.
     `rings_at`: planned quietly, the phones ring only then, and the time to acknowledge counts from it.
     Unacknowledged after `sms_wait` (a planned meeting's own `meeting_sms_after`), a holder gets one SMS;
-    after `call_wait` (`meeting_call_after`), a voice call.
+    after `call_wait` (`meeting_call_after`), a voice call; a `planned` meeting is rung only if it sets
+    `meeting_call_after`, activated or not.
     """
     now = ctx.clock.now()
     roster = await ctx.roster()
@@ -169,7 +170,7 @@ async def convene(ctx: Context, forum: Forum, state: ForumState, *, kind: str, s
         await store.stop_escalations(ctx.session, forum.id)  # a new convocation supersedes the last one
         await voice_store.cancel_calls_of_ended_convocations(ctx.session, forum.id, now)
     wait = sms_wait(ctx, state.active, meeting_sms_after)
-    ring_wait = call_wait(ctx, state.active, meeting_call_after)
+    ring_wait = call_wait(ctx, state.active, meeting_call_after, planned=planned)
     convocation = into or await store.add(ctx.session, Convocation(
         forum_id=forum.id, kind=kind, activation_id=state.activation_id, event=state.event, subject=subject,
         mode=state.mode, exercise=state.exercise, created_at=now, created_by=ctx.sender, starts_at=starts_at or now,
@@ -221,13 +222,17 @@ def sms_wait(ctx: Context, active: bool, meeting_after: timedelta | None = None)
     return meeting_after if meeting_after is not None else (configured.sms_after if active else None)
 
 
-def call_wait(ctx: Context, active: bool, meeting_after: timedelta | None = None) -> timedelta | None:
-    """How long a convocation waits for an acknowledgement before the voice call: `[voice] call_after` while
-    activated, a planned meeting's own `call_after`, otherwise (or without `[voice]`) no call."""
+def call_wait(ctx: Context, active: bool, meeting_after: timedelta | None = None, *,
+              planned: bool = False) -> timedelta | None:
+    """How long a convocation waits for an acknowledgement before the voice call: a planned meeting only its
+    own `call_after` (activated or not); otherwise `[voice] call_after` while activated; else (or without
+    `[voice]`) no call."""
     configured = ctx.directory.settings.voice
     if configured is None:
         return None
-    return meeting_after if meeting_after is not None else (configured.call_after if active else None)
+    if planned:
+        return meeting_after
+    return configured.call_after if active else None
 
 
 def room_ping(ctx: Context, forum: Forum, state: ForumState, convocation: Convocation,

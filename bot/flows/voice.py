@@ -179,11 +179,11 @@ def _stop_ladder(summons: Summons) -> None:
 def spoken(ctx: Context, convocation: Convocation) -> Spoken:
     forum = ctx.directory.forum(convocation.forum_id)
     starts = convocation.starts_at.astimezone(ctx.tz)
-    today = starts.date() == ctx.clock.now().astimezone(ctx.tz).date()
+    days_ahead = (starts.date() - ctx.clock.now().astimezone(ctx.tz).date()).days
     event = convocation.event if convocation.mode == "activated" else None
+    words = {name: ctx.t(f"voice.say.{name}") for name in ("today", "tomorrow", "date", "weekdays", "months")}
     return Spoken(exercise=convocation.exercise, event=event, forum=forum.name,
-                  when=rules.spoken_time(starts, today, ctx.when(starts).rsplit(" ", 1)[0]),
-                  joins=conference_address(ctx, forum) is not None)
+                  when=rules.spoken_time(starts, days_ahead, words), joins=conference_address(ctx, forum) is not None)
 
 
 def script(ctx: Context, convocation: Convocation) -> str:

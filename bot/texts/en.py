@@ -178,7 +178,12 @@ TEXTS: dict[str, str] = {
     "voice.say.exercise": "Exercise.",
     "voice.say.activated": "Activated: {event}.",
     "voice.say.convened": "Convocation of",
-    "voice.say.when": "The conference begins at {when}.",
+    "voice.say.when": "The conference begins {when}.",
+    "voice.say.today": "today at {time}",
+    "voice.say.tomorrow": "tomorrow at {time}",
+    "voice.say.date": "on {weekday} {day} {month} at {time}",
+    "voice.say.weekdays": "Monday Tuesday Wednesday Thursday Friday Saturday Sunday",
+    "voice.say.months": "January February March April May June July August September October November December",
     "voice.say.keys": "Press 1 to acknowledge. Press 9 if you cannot take part.",
     "voice.say.keys_join": "Press 1 to acknowledge. Press 2 to be connected to the conference now. "
                            "Press 9 if you cannot take part.",

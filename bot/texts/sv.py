@@ -180,7 +180,12 @@ TEXTS: dict[str, str] = {
     "voice.say.exercise": "Övning.",
     "voice.say.activated": "Aktiverat: {event}.",
     "voice.say.convened": "Kallelse till",
-    "voice.say.when": "Konferensen börjar klockan {when}.",
+    "voice.say.when": "Konferensen börjar {when}.",
+    "voice.say.today": "i dag klockan {time}",
+    "voice.say.tomorrow": "i morgon klockan {time}",
+    "voice.say.date": "{weekday} den {day} {month} klockan {time}",
+    "voice.say.weekdays": "måndag tisdag onsdag torsdag fredag lördag söndag",
+    "voice.say.months": "januari februari mars april maj juni juli augusti september oktober november december",
     "voice.say.keys": "Tryck 1 för att kvittera. Tryck 9 om du inte kan delta.",
     "voice.say.keys_join": "Tryck 1 för att kvittera. Tryck 2 för att kopplas till konferensen nu. "
                            "Tryck 9 om du inte kan delta.",
