@@ -373,6 +373,7 @@ async def acknowledge(ctx: Context, pending: Sequence[Summons], ack: Ack) -> lis
         entry = done.setdefault(convocation.id, Acknowledged(ctx.directory.forum(convocation.forum_id), []))
         entry.functions.append(ctx.directory.function(summons.function_id))
         ctx.committed.append(metrics.ACKNOWLEDGEMENTS.inc)
+    await voice_store.cancel_unwanted(ctx.session, list(done), now)  # acknowledged: no call waits for them
     return list(done.values())
 
 

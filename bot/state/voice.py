@@ -17,7 +17,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain import voice as rules
-from bot.state.models import Convocation, ForumStateRow, Summons, VoiceCall
+from bot.state.models import Convocation, ForumStateRow, PhoneNumber, Summons, VoiceCall
 
 RECENT = timedelta(hours=24)  # a convocation older than this is no longer rung for
 TRUNK = "voice_trunk"  # bot_state: the SIP user agent's and trunk's state ("ok" | "down <since> <why>")
@@ -38,10 +38,25 @@ def _stands(now: datetime) -> Any:
     return and_(unacknowledged, in_force)
 
 
+def _line(call: Any) -> Any:
+    """The call's line: the lookup hash of its person's number in the contacts store (two people who share a
+    duty phone share a line), or the person when the store has no number for them."""
+    phone = aliased(PhoneNumber)
+    return func.coalesce(select(phone.lookup).where(col(phone.user_id) == col(call.user_id))
+                         .correlate(call).scalar_subquery(), literal("user:") + col(call.user_id))
+
+
 def _nobody_on_the_line() -> Any:
+    """Nobody is on the phone with this call's person or number already."""
     other = aliased(VoiceCall)
-    return ~exists().where(col(other.user_id) == col(VoiceCall.user_id), col(other.state).in_(rules.ACTIVE),
-                           col(other.id) != col(VoiceCall.id))
+    return ~exists().where(col(other.state).in_(rules.ACTIVE), col(other.id) != col(VoiceCall.id),
+                           or_(col(other.user_id) == col(VoiceCall.user_id), _line(other) == _line(VoiceCall)))
+
+
+def _wanted(now: datetime) -> Any:
+    """A queued call the caller will dial once its time comes: the one condition `due` and `next_not_before`
+    share (a row it would never pick must not keep the caller awake)."""
+    return and_(col(VoiceCall.state) == rules.QUEUED, _stands(now), _nobody_on_the_line())
 
 
 async def due(session: AsyncSession, now: datetime, limit: int) -> list[VoiceCall]:
@@ -49,14 +64,13 @@ async def due(session: AsyncSession, now: datetime, limit: int) -> list[VoiceCal
     acknowledged and not on a call of ours already (one person each)."""
     if limit <= 0:
         return []
-    query = (select(VoiceCall).where(col(VoiceCall.state) == rules.QUEUED, col(VoiceCall.not_before) <= now,
-                                     _stands(now), _nobody_on_the_line())
+    query = (select(VoiceCall, _line(VoiceCall)).where(_wanted(now), col(VoiceCall.not_before) <= now)
              .order_by(col(VoiceCall.not_before), col(VoiceCall.id)).limit(limit * 4))
     picked: list[VoiceCall] = []
-    people: set[str] = set()
-    for row in (await session.exec(query)).all():
-        if row.user_id not in people:
-            people.add(row.user_id)
+    taken: set[str] = set()
+    for row, line in (await session.exec(query)).all():
+        if row.user_id not in taken and line not in taken:  # one call at a time to a person and to a number
+            taken.update((row.user_id, line))
             picked.append(row)
     return picked[:limit]
 
@@ -71,8 +85,9 @@ async def standing(session: AsyncSession, call_ids: Sequence[int], now: datetime
     return {i for i in (await session.exec(query)).all() if i is not None}
 
 
-async def next_not_before(session: AsyncSession) -> datetime | None:
-    query = select(func.min(VoiceCall.not_before)).where(col(VoiceCall.state) == rules.QUEUED)
+async def next_not_before(session: AsyncSession, now: datetime) -> datetime | None:
+    """When the next call `due` would pick falls due (None: none waits)."""
+    query = select(func.min(VoiceCall.not_before)).where(_wanted(now))
     value: datetime | str | None = (await session.exec(query)).first()
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
@@ -128,6 +143,18 @@ async def cancel_calls_of_ended_convocations(session: AsyncSession, forum_id: st
         col(Summons.convocation_id).in_(convocations), col(Summons.call_due_at).is_not(None))
         .values(call_due_at=None))
     return int(queued.rowcount or 0) + int(active.rowcount or 0)
+
+
+async def cancel_unwanted(session: AsyncSession, convocation_ids: Sequence[int], at: datetime) -> int:
+    """Queued calls of these convocations whose person has acknowledged (on any channel) or whose convocation
+    no longer stands: cancelled, in the same transaction as the acknowledgement. Returns how many."""
+    if not convocation_ids:
+        return 0
+    await session.flush()
+    result = await session.exec(update(VoiceCall).where(
+        col(VoiceCall.convocation_id).in_(list(convocation_ids)), col(VoiceCall.state) == rules.QUEUED,
+        ~_stands(at)).values(state=rules.CANCELLED, ended_at=at).execution_options(synchronize_session=False))
+    return int(result.rowcount or 0)
 
 
 async def of_convocation(session: AsyncSession, convocation_id: int) -> list[VoiceCall]:

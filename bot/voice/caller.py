@@ -145,7 +145,7 @@ class VoiceCaller:
         free = self.settings.max_parallel_calls - len(self.live)
         async with self.db.session() as session:
             due = await store.due(session, self.clock.now(), free) if free > 0 else []
-            upcoming = await store.next_not_before(session)
+            upcoming = await store.next_not_before(session, self.clock.now())
         if not due:
             return upcoming if free > 0 else None
         words = await self.scripts(sorted({row.convocation_id for row in due}))

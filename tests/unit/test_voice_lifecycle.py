@@ -19,7 +19,7 @@ from sqlmodel import col, select
 from bot.domain import voice as rules
 from bot.state import voice as store
 from bot.state.db import Database
-from bot.state.models import Convocation, ForumStateRow, Summons, VoiceCall
+from bot.state.models import Convocation, ForumStateRow, PhoneNumber, Summons, VoiceCall
 
 PEOPLE = ("@anna:example.org", "@bengt:example.org")
 START = datetime(2026, 12, 7, 3, 0, tzinfo=UTC)
@@ -256,5 +256,80 @@ def test_a_person_convened_by_two_forums_is_rung_for_one_at_a_time_and_a_crash_r
         machine.dial_due(3)
         assert [r.state for r in machine.rows()] == ["acked", "dialling"]
         machine.never_two_calls_at_once_to_one_person()
+    finally:
+        machine.teardown()
+
+
+def _with_calls(machine: CallLifecycle, people: tuple[str, ...], lookups: dict[str, str]) -> int:
+    """One convocation of `people`, each with a number in the contacts store (its lookup) and a call row."""
+    machine.convene("samordnande")
+    convocation = machine.convocations["samordnande"]
+
+    async def work(session):  # type: ignore[no-untyped-def]
+        for person in people:
+            if person not in PEOPLE:
+                session.add(Summons(convocation_id=convocation, function_id=f"f-{person}",
+                                    holders=json.dumps([person]), convened_at=machine.now))
+            session.add(PhoneNumber(user_id=person, number="sealed", lookup=lookups[person], source="contacts",
+                                    confirmed_at=machine.now))
+            session.add(VoiceCall(key=f"conv:{convocation}:{person}:1", convocation_id=convocation, user_id=person,
+                                  number="sealed", created_at=machine.now, not_before=machine.now))
+
+    machine.write(work)
+    return convocation
+
+
+def test_two_holders_who_share_one_number_are_rung_one_after_the_other_never_at_once() -> None:
+    """A shared duty phone: two people, one number (the same lookup in the contacts store). One call is dialled;
+    the other waits (and keeps no one awake) until the first has ended; a third person's number is rung at once."""
+    machine = CallLifecycle()
+    machine.start()
+    try:
+        third = "@cecilia:example.org"
+        _with_calls(machine, (*PEOPLE, third), {PEOPLE[0]: "duty-phone", PEOPLE[1]: "duty-phone", third: "own"})
+        machine.dial_due(3)
+        states = {r.user_id: r.state for r in machine.rows()}
+        assert sorted(states.values()) == ["dialling", "dialling", "queued"], states
+        assert states[third] == "dialling" and [states[p] for p in PEOPLE].count("dialling") == 1
+        machine.dial_due(3)
+        assert [states[p] for p in PEOPLE].count("queued") == 1, "not while the number is on the line"
+
+        async def upcoming(session):  # type: ignore[no-untyped-def]
+            return await store.next_not_before(session, machine.now)
+
+        assert machine.write(upcoming) is None, "a call that waits for the line does not keep the caller awake"
+        first = next(r for r in machine.rows() if r.user_id in PEOPLE and r.state == "dialling")
+        machine.write(lambda session: store.end(session, first.id, rules.NO_KEY, machine.now))
+        machine.dial_due(3)
+        assert sorted(r.state for r in machine.rows() if r.user_id in PEOPLE) == ["dialling", "no_key"]
+    finally:
+        machine.teardown()
+
+
+def test_an_acknowledgement_cancels_the_persons_waiting_calls_and_nothing_left_keeps_the_caller_awake() -> None:
+    """A queued retry of a person who acknowledged is cancelled in the acknowledgement's transaction; another
+    person's call stays. A convocation over a day old is not waited for either."""
+    machine = CallLifecycle()
+    machine.start()
+    try:
+        convocation = _with_calls(machine, PEOPLE, {PEOPLE[0]: "a", PEOPLE[1]: "b"})
+        machine.time_passes(0)
+
+        async def acknowledge(session):  # type: ignore[no-untyped-def]
+            for summons in (await session.exec(select(Summons).where(Summons.convocation_id == convocation))).all():
+                if PEOPLE[0] in json.loads(summons.holders):
+                    summons.ack_at = machine.now
+                    session.add(summons)
+            return await store.cancel_unwanted(session, [convocation], machine.now)
+
+        assert machine.write(acknowledge) == 1
+        assert {r.user_id: r.state for r in machine.rows()} == {PEOPLE[0]: "cancelled", PEOPLE[1]: "queued"}
+
+        async def upcoming(session):  # type: ignore[no-untyped-def]
+            return await store.next_not_before(session, machine.now)
+
+        assert machine.write(upcoming) == START
+        machine.now = START + timedelta(hours=25)
+        assert machine.write(upcoming) is None, "a convocation over a day old is no longer rung for: nothing waits"
     finally:
         machine.teardown()
