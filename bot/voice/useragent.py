@@ -12,10 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import json
 import logging
+import os
 import secrets
+import signal
 import socket
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,6 +32,33 @@ CONNECT_FOR = 10.0  # seconds the user agent has to open its control port
 COMMAND_TIMEOUT = 10.0
 
 Event = dict[str, Any]
+PID_FILE = "baresip.pid"
+PR_SET_PDEATHSIG = 1
+
+
+def _dies_with_the_bot() -> None:
+    """In the child, before baresip runs: the kernel sends it SIGTERM when the bot dies, even by SIGKILL, so a
+    user agent never outlives the bot that drives it (Linux; elsewhere the pid file covers it)."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _command_line(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as found:
+            return found.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
 
 
 class UserAgentDown(Exception):
@@ -93,18 +124,55 @@ class UserAgent:
         (self.folder / "accounts").write_text(f"{own}\n<{self.idle}>;regint=0\n")
         (self.folder / "accounts").chmod(0o600)
 
+    @property
+    def pid_file(self) -> Path:
+        return self.folder / PID_FILE
+
+    async def _stop_leftover(self) -> None:
+        """A user agent an earlier run of the bot left behind (named by the pid file, its command line ours) is
+        stopped; then nothing may answer at the control port, or the bot would drive another program."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            pid = 0
+        if pid > 0 and _running(pid) and str(self.folder) in _command_line(pid):
+            log.warning("voice: a user agent an earlier run left behind (pid %d) is stopped", pid)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+            for _ in range(100):
+                if not _running(pid) or _command_line(pid) == "":
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        self.pid_file.unlink(missing_ok=True)
+        host, port = _host_port(self.control)
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 2)
+        except (OSError, TimeoutError):
+            return
+        writer.close()
+        with contextlib.suppress(Exception):
+            await writer.wait_closed()
+        raise UserAgentDown(f"another program answers at the control port {self.control}, not a user agent the bot "
+                            f"started; stop it or set another [voice] control")
+
     async def start(self) -> None:
-        """Start baresip and connect to it."""
+        """Start baresip (it dies with the bot) and connect to it; a leftover of an earlier run is stopped first."""
         self.write_config()
         self.lost.clear()
         self._closing = False
+        await self._stop_leftover()
         try:
             self._process = await asyncio.create_subprocess_exec(
                 self.program, "-f", str(self.folder), stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+                preexec_fn=_dies_with_the_bot)
         except OSError as exc:
             raise UserAgentDown(f"{self.program} cannot be started ({exc.strerror}); is Debian's baresip installed?") \
                 from None
+        self.pid_file.write_text(f"{self._process.pid}\n")
         host, port = _host_port(self.control)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + CONNECT_FOR
@@ -174,9 +242,12 @@ class UserAgent:
         """Dial `uri`, playing `wav` into the call (the source is switched while the idle account is current,
         so calls in progress keep theirs)."""
         async with self._lock:
-            await self.command("uafind", self.idle)
-            await self.command("ausrc", f"aufile,{wav}")
-            await self.command("uafind", self.aor)
+            try:
+                await self.command("uafind", self.idle)
+                await self.command("ausrc", f"aufile,{wav}")
+                await self.command("uafind", self.aor)
+            except RuntimeError as exc:  # it does not know the bot's own accounts: not the one the bot set up
+                raise UserAgentDown(f"the user agent does not know the bot's accounts ({exc})") from None
             await self.command("dial", uri)
 
     async def on_call(self, call_id: str, name: str, params: str | None = None, *, account: str | None = None) -> None:
@@ -204,4 +275,6 @@ class UserAgent:
             except TimeoutError:
                 self._process.kill()
                 await self._process.wait()
+        if self._process is not None:
+            self.pid_file.unlink(missing_ok=True)
         self._process = None
