@@ -59,7 +59,7 @@ from bot.state import feeds as feeds_store
 from bot.state import formed
 from bot.state import sms as sms_store
 from bot.state.db import Database
-from bot.state.models import OutboxMessage
+from bot.state.models import OutboxMessage, VoiceCall
 from bot.texts import t
 from bot.voice.caller import VoiceCaller
 from bot.voice.speech import Speech
@@ -192,7 +192,7 @@ class App:
                           password=env.get(VOICE_PASSWORD_ENV), register=voice.registrar)
         caller = VoiceCaller(self.db, voice, agent, Speech(folder / "speech", voice.espeak,
                                                            "sv" if settings.bot.language == "sv" else "en"),
-                             self.vault, self.clock, self._call_ended, self._scripts)
+                             self.vault, self.clock, self._call_ended, self._scripts, self._call_unreached)
         caller.dialled = metrics.CALLS_DIALLED.inc
         return caller
 
@@ -202,6 +202,12 @@ class App:
         await self.dispatch.run_internal(f"call:{call_id}:{state}", partial(
             voice_flow.ended, call_id=call_id, state=state, digit=digit, error=why, answer=answer))
         return answer.transfer_to
+
+    async def _call_unreached(self, row: VoiceCall) -> None:
+        """The trunk took none of a person's calls for as long as the ladder gives them: once per person and
+        convocation, the deputy is convened."""
+        await self.dispatch.run_internal(f"unreached:{row.convocation_id}:{row.user_id}",
+                                         partial(voice_flow.unreached, call_id=row.id or 0))
 
     async def _scripts(self, convocation_ids: Sequence[int]) -> dict[int, str]:
         return await self.dispatch.read(partial(voice_flow.scripts, convocation_ids=convocation_ids))

@@ -15,6 +15,8 @@ from datetime import datetime, timedelta
 
 RETRY = timedelta(minutes=2)
 ATTEMPTS = 2  # per person and convocation
+TRUNK_WAIT = timedelta(seconds=30)  # a call the trunk did not take waits this long, doubled each time…
+TRUNK_WAIT_MOST = timedelta(minutes=5)  # …up to this
 
 # A call's state: queued (written, waiting for its time or a free line), dialling (written before the dial),
 # answered; then one of the ends.
@@ -49,6 +51,19 @@ def after_call(state: str, attempt: int, ended_at: datetime) -> After:
             return After(retry_at=ended_at + RETRY)
         return After(deputy=True)
     return After()
+
+
+def trunk_wait(dials: int) -> timedelta:
+    """How long a call the trunk did not take (refused, unreachable) waits before it is dialled again, after
+    its `dials`th dial: 30 s, doubled each time, at most 5 minutes. The call is never given up."""
+    doubled: timedelta = TRUNK_WAIT * 2 ** max(0, min(dials - 1, 10))
+    return min(doubled, TRUNK_WAIT_MOST)
+
+
+def unreached_at(attempt: int, created_at: datetime) -> datetime:
+    """While the trunk takes no call, when the person counts as not reached, as if the calls had gone
+    unanswered: when the second attempt would have been made (the first), at once (the second)."""
+    return created_at + RETRY if attempt < ATTEMPTS else created_at
 
 
 def digit_state(digit: str) -> str | None:

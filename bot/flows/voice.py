@@ -117,8 +117,28 @@ async def ended(ctx: Context, call_id: int, state: str, digit: str | None = None
                                   convocation_id=row.convocation_id, user_id=row.user_id, number=row.number,
                                   attempt=row.attempt + 1, created_at=now, not_before=after.retry_at))
     if after.deputy:
-        out += await _deputies(ctx, forum, convocation, row, declined=state == rules.DECLINED)
+        out += await _deputies(ctx, forum, convocation, row, "declined" if state == rules.DECLINED else "unanswered")
     return out
+
+
+async def unreached(ctx: Context, call_id: int) -> list[Outgoing]:
+    """The trunk has taken none of the person's calls for as long as the ladder gives two calls: they count as
+    not reached, as if the calls had gone unanswered (the chair is told, the deputy convened). The call itself
+    waits and is dialled when the trunk takes calls again."""
+    row = await voice_store.get(ctx.session, call_id)
+    if row is None or row.state in rules.ENDS:
+        return []
+    convocation = await store.get(ctx.session, row.convocation_id)
+    if convocation is None:
+        return []
+    summonses = await store.summonses(ctx.session, row.convocation_id)
+    if not any(s.ack_at is None and row.user_id in store.holders(s) for s in summonses):
+        return []
+    forum = ctx.directory.forum(convocation.forum_id)
+    await repo.audit(ctx.session, at=ctx.clock.now(), user_id=row.user_id, action="call", forum_id=forum.id,
+                     event_id=ctx.incoming.event_id,
+                     detail={"call": call_id, "attempt": row.attempt, "state": "unreached"})
+    return await _deputies(ctx, forum, convocation, row, "unreached")
 
 
 def conference_address(ctx: Context, forum: Forum) -> str | None:
@@ -131,10 +151,11 @@ def conference_address(ctx: Context, forum: Forum) -> str | None:
     return None
 
 
-async def _deputies(ctx: Context, forum: Forum, convocation: Convocation, row: VoiceCall, *,
-                    declined: bool) -> list[Outgoing]:
+async def _deputies(ctx: Context, forum: Forum, convocation: Convocation, row: VoiceCall,
+                    why: str) -> list[Outgoing]:
     """Convene at once the deputies of the functions `row`'s person holds in the convocation, and tell the
-    chair why."""
+    chair `why`: declined (9), unanswered (two calls), unreached (the trunk took no call)."""
+    declined = why == "declined"
     assert convocation.id is not None
     now = ctx.clock.now()
     roster = await ctx.roster()
@@ -157,7 +178,7 @@ async def _deputies(ctx: Context, forum: Forum, convocation: Convocation, row: V
                            deputy_for=call.deputy_for, sms_due_at=sms_due if call.holders else None,
                            call_due_at=call_due if call.holders else None)
     functions = ", ".join(ctx.directory.function(s.function_id).name for s in theirs)
-    text = ctx.t("voice.declined" if declined else "voice.unanswered", functions=functions,
+    text = ctx.t(f"voice.{why}", functions=functions,
                  deputies=", ".join(c.function.name for c in deputies) or ctx.t("voice.no_deputy"))
     out = await tell_chair(ctx, forum, state, text, ref(convocation))
     if deputies:

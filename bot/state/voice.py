@@ -189,8 +189,13 @@ async def backlog(session: AsyncSession) -> int:
     return int((await session.exec(query)).one())
 
 
-async def requeue(session: AsyncSession, call_id: int, not_before: datetime, error: str) -> None:
-    """The trunk refused the call (not the number): it waits and is dialled again."""
-    await session.exec(update(VoiceCall).where(col(VoiceCall.id) == call_id,
-                                               col(VoiceCall.state).in_(rules.ACTIVE))
-                       .values(state=rules.QUEUED, not_before=not_before, last_error=error[:300]))
+async def requeue(session: AsyncSession, call_id: int, now: datetime, error: str) -> timedelta | None:
+    """The trunk did not take the call (not the number's fault): it waits and is dialled again, later each
+    time (the wait read from the row's own count of dials). How long it waits; None if it had ended."""
+    row = await session.get(VoiceCall, call_id)
+    if row is None or row.state not in rules.ACTIVE:
+        return None
+    wait = rules.trunk_wait(row.dials)
+    row.state, row.not_before, row.last_error = rules.QUEUED, now + wait, error[:300]
+    session.add(row)
+    return wait

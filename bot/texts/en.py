@@ -173,6 +173,8 @@ TEXTS: dict[str, str] = {
     "voice.acked_room": "Acknowledged by phone (key {digit}): {functions},",
     "voice.declined": "Cannot take part (answered by phone): {functions}. Deputies convened: {deputies}.",
     "voice.unanswered": "No answer to two calls: {functions}. Deputies convened: {deputies}.",
+    "voice.unreached": "Not reached by phone, as the telephone line takes no calls: {functions}. "
+                       "Deputies convened: {deputies}. The call is made once the line works again.",
     "voice.no_deputy": "there is no deputy",
     "voice.trunk.down": "The telephony has not answered since {since} ({why}). The calls wait in the database.",
     "voice.say.exercise": "Exercise.",

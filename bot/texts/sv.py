@@ -175,6 +175,8 @@ TEXTS: dict[str, str] = {
     "voice.acked_room": "Kvitterat per telefon (tryck {digit}): {functions},",
     "voice.declined": "Kan inte delta (svar per telefon): {functions}. Ersättare kallas: {deputies}.",
     "voice.unanswered": "Inget svar på två samtal: {functions}. Ersättare kallas: {deputies}.",
+    "voice.unreached": "Kunde inte nås per telefon, eftersom telefonilinjen inte tar emot samtal: {functions}. "
+                       "Ersättare kallas: {deputies}. Samtalet rings när linjen fungerar igen.",
     "voice.no_deputy": "ingen ersättare finns",
     "voice.trunk.down": "Telefonin svarar inte sedan {since} ({why}). Samtalen väntar i databasen.",
     "voice.say.exercise": "Övning.",

@@ -15,7 +15,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from bot.config import VoiceSettings
 from bot.domain import voice as rules
@@ -33,12 +33,12 @@ log = logging.getLogger(__name__)
 
 IDLE_WAIT = 30.0
 RESTART_CAP = 60.0
-TRUNK_TRIES = 3  # a call the trunk refuses (5xx) is tried again this often before it counts as failed
-TRUNK_WAIT = timedelta(seconds=30)
+TRUNK = "trunk"  # how a call ended that the trunk did not take: not an end, the call waits (see `_closed`)
 
 # call id, its end (bot/domain/voice.py), the key pressed, why -> where to transfer the call, if anywhere
 Report = Callable[[int, str, str | None, str | None], Awaitable[str | None]]
 Scripts = Callable[[Sequence[int]], Awaitable[dict[int, str]]]
+Unreached = Callable[[VoiceCall], Awaitable[None]]  # the trunk takes none of this person's calls
 
 
 @dataclass
@@ -51,35 +51,43 @@ class Live:
     answered: bool = False
     keyed: bool = False
     timed_out: bool = False
-    hung_up: bool = False
+    hung_up: bool = False  # no longer wanted: hung up, or to be as soon as its call id is known
+    hangup_sent: bool = False
     ring: asyncio.Task[None] | None = None
 
 
 def ended_as(live: Live, reason: str) -> tuple[str, str | None]:
-    """A call that closed without a key: what it counts as, and why (for the log and the row)."""
+    """A call that closed without a key: what it counts as, and why (for the log and the row). `TRUNK` when
+    the trunk, not the number, did not take it: no answer from it (a timeout, a refused connection, a name
+    that does not resolve: a reason without a SIP code), 408, 5xx, or the account's credentials."""
     if live.hung_up:
         return rules.HUNG_UP, "hung up: the convocation ended or was acknowledged"
     if live.answered:
         return rules.NO_KEY, None
     if live.timed_out:
         return rules.NO_ANSWER, "not answered in time"
+    if trunk_fault(reason):
+        return TRUNK, reason or "closed before the trunk answered"
     code = reason.split(" ", 1)[0]
     if code in ("486", "600", "603"):
         return rules.BUSY, reason
-    if code in ("408", "480", "487"):
+    if code in ("480", "487"):
         return rules.NO_ANSWER, reason
-    return rules.FAILED, reason or "closed before it was answered"
+    return rules.FAILED, reason
 
 
-def trunk_refused(reason: str) -> bool:
-    """The trunk, not the number, refused: 5xx, or the account's credentials (401, 403, 407)."""
+def trunk_fault(reason: str) -> bool:
+    """The trunk, not the number: no SIP answer at all (transport), 408, 5xx, or the account's credentials
+    (401, 403, 407)."""
     code = reason.split(" ", 1)[0]
-    return code.startswith("5") or code in ("401", "403", "407")
+    if not (len(code) == 3 and code.isdigit()):
+        return True
+    return code.startswith("5") or code in ("401", "403", "407", "408")
 
 
 class VoiceCaller:
     def __init__(self, db: Database, settings: VoiceSettings, agent: UserAgent, speech: Speech, vault: Vault,
-                 clock: Clock, report: Report, scripts: Scripts) -> None:
+                 clock: Clock, report: Report, scripts: Scripts, unreached: Unreached | None = None) -> None:
         self.db = db
         self.settings = settings
         self.agent = agent
@@ -88,6 +96,7 @@ class VoiceCaller:
         self.clock = clock
         self.report = report
         self.scripts = scripts
+        self.unreached = unreached
         self.stopped = False
         self.idle = asyncio.Event()
         self.dialled: Callable[[int], None] = lambda count: None  # counts calls dialled
@@ -175,9 +184,8 @@ class VoiceCaller:
         self.live[row.id] = live
         try:
             await self.agent.dial(uri, wav)
-        except RuntimeError as exc:  # refused at once: an address the user agent cannot dial
-            log.error("voice: call %s to %s refused by the user agent (%s)", row.id, mask(number), exc)
-            await self._closed(live, str(exc))
+        except RuntimeError as exc:  # the user agent refused the command: its fault, not the number's
+            await self._closed(live, f"the user agent refused the call: {exc}")
             return
         self.dialled(1)
         live.ring = asyncio.create_task(self._ring(live), name=f"ring-{row.id}")
@@ -191,20 +199,27 @@ class VoiceCaller:
                 await self.agent.on_call(live.call_id, "hangup")
 
     async def hang_up_unwanted(self) -> None:
-        """Calls in progress whose convocation ended, or whose person acknowledged meanwhile: hung up."""
-        ids = [i for i, live in self.live.items() if live.call_id is not None and not live.keyed]
+        """Calls in progress whose convocation ended, or whose person acknowledged meanwhile: hung up (one
+        dialled but not yet known by its call id is hung up as soon as its first event names it)."""
+        ids = [i for i, live in self.live.items() if not live.keyed and not live.hung_up]
         if not ids:
             return
         async with self.db.session() as session:
             wanted = await store.standing(session, ids, self.clock.now())
         for call in ids:
             live = self.live.get(call)
-            if call in wanted or live is None or live.call_id is None or live.hung_up:
+            if call in wanted or live is None or live.hung_up:
                 continue
             live.hung_up = True
             log.info("voice: call %s hung up: its convocation ended or the person acknowledged", call)
-            with contextlib.suppress(UserAgentDown, RuntimeError):
-                await self.agent.on_call(live.call_id, "hangup")
+            await self._hang_up(live)
+
+    async def _hang_up(self, live: Live) -> None:
+        if live.call_id is None or live.hangup_sent:
+            return
+        live.hangup_sent = True
+        with contextlib.suppress(UserAgentDown, RuntimeError):
+            await self.agent.on_call(live.call_id, "hangup")
 
     # ---- events ----
 
@@ -238,6 +253,9 @@ class VoiceCaller:
                     await self.agent.on_call(str(event["id"]), "hangup")
             return
         row_id = live.row.id
+        if live.hung_up and kind != "CALL_CLOSED":  # no longer wanted before its call id was known
+            await self._hang_up(live)
+            return
         if kind == "CALL_RINGING":
             await self._trunk("ok")
         elif kind == "CALL_ESTABLISHED":
@@ -278,17 +296,29 @@ class VoiceCaller:
         if live.keyed:
             return
         state, why = ended_as(live, reason)
-        if state == rules.FAILED and trunk_refused(reason):
-            await self._trunk(f"down {reason}")
-            if row.dials < TRUNK_TRIES:  # the trunk's fault, not the number's: the call waits and is tried again
-                log.error("voice: the trunk refused call %s (%s); trying again in %d s", row.id, reason,
-                          TRUNK_WAIT.total_seconds())
-                await self.db.write(lambda session: store.requeue(session, row.id or 0,
-                                                                  self.clock.now() + TRUNK_WAIT, reason))
-                return
+        if state == TRUNK:
+            await self._not_taken(row, reason)
+            return
         if state == rules.FAILED:
             log.error("voice: call %s to %s failed (%s)", row.id, mask(self.vault.open(row.number)), reason)
         await self.report(row.id, state, None, why)
+
+    async def _not_taken(self, row: VoiceCall, reason: str) -> None:
+        """The trunk (or the user agent) did not take the call: the number is not to blame. The call waits and
+        is dialled again (backing off, never given up); once the ladder would have gone on, the person counts
+        as not reached and the deputy is convened."""
+        assert row.id is not None
+        await self._trunk(f"down {reason}")
+        now = self.clock.now()
+        wait = await self.db.write(lambda session: store.requeue(session, row.id or 0, now, reason))
+        if wait is None:
+            return
+        self.notify()  # look again: the wait it has now
+        who = "the user agent" if reason.startswith("the user agent") else f"the trunk {self.settings.domain}"
+        log.error("voice: %s did not take call %s (%s); the call waits and is dialled again in %d s", who, row.id,
+                  reason, wait.total_seconds())
+        if self.unreached is not None and now >= rules.unreached_at(row.attempt, row.created_at):
+            await self.unreached(row)
 
     async def _forget_all(self) -> None:
         """The user agent is gone: its calls are gone with it (their rows are dialled again at the restart)."""

@@ -14,7 +14,7 @@ from bot.config import ConfigError, parse_settings
 from bot.domain import voice as rules
 from bot.domain.voice import Spoken, after_call, digit_state, script
 from bot.texts import t
-from bot.voice.caller import Live, ended_as, trunk_refused
+from bot.voice.caller import TRUNK, Live, ended_as, trunk_fault
 from bot.voice.speech import LISTEN, LONGEST, RATE, Speech
 from bot.voice.useragent import netstring
 
@@ -39,7 +39,7 @@ def test_keys_acknowledge_or_decline_and_an_answer_without_a_key_changes_nothing
 
 def spoken(**changes: Any) -> Spoken:
     values: dict[str, Any] = {"exercise": False, "event": "snöoväder", "forum": "Regionalt samordnande forum",
-                              "when": "03.15", "joins": True}
+                              "when": "i dag klockan 03.15", "joins": True}
     return Spoken(**{**values, **changes})
 
 
@@ -81,9 +81,52 @@ def test_how_a_call_that_closed_without_a_key_is_read() -> None:
     assert ended_as(live(timed_out=True), "Connection reset by user")[0] == rules.NO_ANSWER
     assert ended_as(live(answered=True), "end of file")[0] == rules.NO_KEY
     assert ended_as(live(answered=True, hung_up=True), "")[0] == rules.HUNG_UP
-    assert ended_as(live(), "404 Not Found")[0] == rules.FAILED
-    assert trunk_refused("503 Service Unavailable") and trunk_refused("403 Forbidden")
-    assert not trunk_refused("404 Not Found") and not trunk_refused("486 Busy Here")
+    assert ended_as(live(), "404 Not Found") == (rules.FAILED, "404 Not Found")
+    assert ended_as(live(), "484 Address Incomplete")[0] == rules.FAILED
+
+
+def test_a_call_the_trunk_did_not_take_is_the_trunks_fault_never_the_numbers() -> None:
+    """A dead or refusing trunk, or a user agent that refused the command, never ends a call as failed: the call
+    waits (TRUNK), and the log blames the trunk."""
+    for reason in ("Connection timed out", "Connection refused", "Name or service not known",
+                   "Network is unreachable", "", "408 Request Timeout", "503 Service Unavailable",
+                   "500 Server Internal Error", "403 Forbidden", "401 Unauthorized",
+                   "407 Proxy Authentication Required",
+                   "the user agent refused the call: uafind: could not find UA"):
+        assert trunk_fault(reason), reason
+        assert ended_as(live(), reason)[0] == TRUNK, reason
+    for reason in ("404 Not Found", "486 Busy Here", "480 Temporarily Unavailable", "603 Decline",
+                   "484 Address Incomplete"):
+        assert not trunk_fault(reason), reason
+        assert ended_as(live(), reason)[0] != TRUNK, reason
+    assert ended_as(live(timed_out=True), "Connection timed out")[0] == rules.NO_ANSWER, "our own hang-up at ring_for"
+    assert ended_as(live(answered=True), "Connection reset by peer")[0] == rules.NO_KEY
+
+
+def test_a_call_the_trunk_did_not_take_waits_longer_each_time_but_at_most_five_minutes_and_is_never_given_up() -> None:
+    waits = [rules.trunk_wait(dials) for dials in range(1, 40)]
+    assert [w.total_seconds() for w in waits[:6]] == [30, 60, 120, 240, 300, 300]
+    assert all(w == timedelta(minutes=5) for w in waits[4:]), "capped, and no dial count ends it"
+
+
+def test_while_the_trunk_takes_no_call_the_person_counts_as_not_reached_when_the_second_call_would_have_been_made(
+) -> None:
+    assert rules.unreached_at(1, NOW) == NOW + timedelta(minutes=2)
+    assert rules.unreached_at(2, NOW) == NOW, "the second attempt not taken: at once"
+
+
+SPOKEN = {name: t("sv", f"voice.say.{name}") for name in ("today", "tomorrow", "date", "weekdays", "months")}
+
+
+def test_the_time_is_said_as_a_swedish_authority_says_it() -> None:
+    saturday = datetime(2026, 11, 21, 10, 0)
+    assert rules.spoken_time(saturday, 0, SPOKEN) == "i dag klockan 10.00"
+    assert rules.spoken_time(saturday, 1, SPOKEN) == "i morgon klockan 10.00"
+    assert rules.spoken_time(saturday, 4, SPOKEN) == "lördag den 21 november klockan 10.00"
+    said = script(spoken(when=rules.spoken_time(saturday, 4, SPOKEN)), WORDS)
+    assert said.count("Konferensen börjar lördag den 21 november klockan 10.00.") == 2, said
+    assert "lör " not in said and "nov " not in said, "no abbreviations read aloud"
+    assert rules.spoken_time(datetime(2026, 12, 7, 3, 5), 0, SPOKEN) == "i dag klockan 03.05"
 
 
 def test_commands_go_to_the_user_agent_as_netstrings() -> None:
@@ -126,3 +169,20 @@ def test_check_config_validates_voice() -> None:
     bridge = base(account="sip:a@b")
     bridge["forum"][0]["conference"] = {"sip": "konferensen"}
     assert errors(bridge)[0].startswith("forum[0].conference.sip: a SIP address")
+
+
+def test_a_planned_meeting_rings_only_if_it_sets_call_after_even_while_the_forum_is_activated() -> None:
+    """README: `call_after` while activated; a planned meeting only if its [[forum.meeting]] sets it."""
+    from types import SimpleNamespace
+
+    from bot.flows.convocation import call_wait
+
+    settings = parse_settings(base(account="sip:samverkan@pbx.example.org"))
+    ctx: Any = SimpleNamespace(directory=SimpleNamespace(settings=settings))
+    assert call_wait(ctx, True) == timedelta(minutes=5), "an activation: [voice] call_after"
+    assert call_wait(ctx, False) is None, "ordinary mode: no call"
+    assert call_wait(ctx, True, planned=True) is None, "a planned meeting during an activation: no call"
+    assert call_wait(ctx, False, timedelta(minutes=10), planned=True) == timedelta(minutes=10)
+    assert call_wait(ctx, True, timedelta(minutes=10), planned=True) == timedelta(minutes=10)
+    without: Any = SimpleNamespace(directory=SimpleNamespace(settings=parse_settings(base())))
+    assert call_wait(without, True, timedelta(minutes=10), planned=True) is None, "no [voice]: no call"
