@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
+import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,6 +27,7 @@ from bot.ops.health import check
 from bot.state.models import AuditEntry, Summons, VoiceCall
 from bot.voice.speech import LISTEN
 
+ROOT = Path(__file__).resolve().parents[2]
 PHONES = {"nacka": "+46701110001", "rsib": "+46701110002", "sos": "+46701110003"}  # fictitious
 
 
@@ -361,3 +365,281 @@ async def test_a_trunk_that_refuses_makes_health_fail_and_the_call_waits(voice: 
         assert sipp.invites() == 2, "tried again, once per wait"
     finally:
         sipp.stop()
+
+
+def on_trunk(voice: Voice, domain: str, **changes: Any) -> Settings:
+    """The settings with the bot's account at another trunk (`domain`)."""
+    settings = voice.settings(**changes)
+    assert settings.voice is not None
+    return settings.model_copy(update={"voice": settings.voice.model_copy(
+        update={"account": f"sip:samverkan@{domain}"})})
+
+
+def with_deputy(voice: Voice) -> Callable[[dict[str, Any]], None]:
+    """Nacka's TiB has a deputy (the outsider), convened by the ladder only after 15 minutes."""
+    def add(data: dict[str, Any]) -> None:
+        nacka = next(f for f in data["function"] if f["id"] == "nacka-tib")
+        nacka["ack_within"], nacka["deputies"] = "15m", ["nacka-ersattare"]
+        data["function"].append({"id": "nacka-ersattare", "organisation": "nacka", "name": "Ersättare, Nacka kommun",
+                                 "holders": [voice.world.people["outsider"].user_id]})
+    return add
+
+
+async def deputies_of_nacka(app: App) -> list[Summons]:
+    async with app.db.session() as session:
+        return [s for s in (await session.exec(select(Summons))).all() if s.deputy_for == "nacka-tib"]
+
+
+async def test_an_unreachable_trunk_keeps_the_call_waiting_fails_health_and_blames_the_trunk_not_the_number(
+        voice: Voice, caplog: pytest.LogCaptureFixture) -> None:
+    """Nothing answers at the trunk's address: the call is not failed but waits to be dialled again, health fails
+    and says why, the log names the trunk (never the number), and the room is not told the number is bad."""
+    caplog.set_level(logging.INFO, logger="bot")
+    dead = f"127.0.0.1:{sip_port()}"  # nothing listens there
+    app = await voice.start(on_trunk(voice, dead))
+    await activate_and_wait(voice, app, acked_by=("sos", "rsib"))
+    dialled_at = voice.clock.now()
+    rows = await ended(app, lambda rows: len(rows) == 1 and rows[0].dials == 1 and rows[0].state == "queued"
+                       and rows[0].last_error is not None, timeout=60)
+    assert rows[0].not_before >= dialled_at + timedelta(seconds=30), "dialled again after a wait, not at once"
+    healthy, why = await check(app.settings)
+    assert not healthy and "voice calls failing since" in why and "calls wait in the database" in why, why
+    said = [r.getMessage() for r in caplog.records if r.name.startswith("bot.voice")]
+    assert any(f"the trunk {dead} did not take call" in line for line in said), said
+    assert not any("failed (" in line for line in said), "the number is not blamed"
+    assert not any(PHONES["nacka"] in line or PHONES["nacka"][-4:] in line for line in said), "no number in the log"
+    report = await command(voice.world, "tib", "samordnande", "!kallelse")
+    assert "kunde inte ringas" not in report
+    assert [r.state for r in await calls(app)] == ["queued"], "one call, waiting"
+
+
+async def test_a_refusing_trunk_never_loses_the_call_and_the_deputy_is_convened_once_when_the_ladder_would(
+        voice: Voice, tmp_path: Path) -> None:
+    """The trunk answers every call with 503 for minutes: the call waits longer each time (30 s, 60 s, 120 s…)
+    and is never failed; once the second call would have been made, the person counts as not reached: the
+    deputy is convened and the chair told, once; health says calls are failing."""
+    sipp = SippTrunk(tmp_path / "sipp")
+    sipp.start()
+    try:
+        app = await voice.start(on_trunk(voice, sipp.domain, extra=with_deputy(voice)))
+        await activate_and_wait(voice, app, acked_by=("sos", "rsib"))
+        await ended(app, lambda rows: len(rows) == 1 and rows[0].dials == 1 and rows[0].state == "queued")
+        for dials, wait in ((2, 30), (3, 60), (4, 120), (5, 240)):
+            voice.clock.advance(timedelta(seconds=wait - 5))
+            await asyncio.sleep(1.5)
+            assert sipp.invites() == dials - 1, f"not before {wait} s"
+            voice.clock.advance(timedelta(seconds=6))
+            await ended(app, lambda rows, n=dials: rows[0].dials == n and rows[0].state == "queued")
+            assert sipp.invites() == dials
+            if dials == 3:
+                assert await deputies_of_nacka(app) == [], "not before the ladder's second call would have been made"
+        rows = await calls(app)
+        assert [(r.state, r.attempt) for r in rows] == [("queued", 1)], "never failed, never lost"
+        [convened] = await deputies_of_nacka(app)
+        assert convened.function_id == "nacka-ersattare"
+
+        async def chair_told() -> list[dict[str, Any]]:
+            return await bot_said(voice.world, "samordnande", "Kunde inte nås per telefon")
+
+        assert len(await wait_for(chair_told, 10)) == 1, "the chair is told once, not at each refusal"
+        healthy, why = await check(app.settings)
+        assert not healthy and "503" in why, why
+    finally:
+        sipp.stop()
+
+
+async def test_an_acknowledged_persons_waiting_call_is_cancelled_and_the_caller_goes_quiet(voice: Voice) -> None:
+    """Unanswered, then ✅ (!kvittera) before the second call: the waiting call is cancelled, never dialled, and
+    the caller does not keep asking the database for it."""
+    voice.phones.numbers[PHONES["nacka"]] = RING
+    await voice.phones.stop()
+    await voice.phones.start()
+    app = await voice.start()
+    await activate_and_wait(voice, app, acked_by=("sos", "rsib"))
+    await ended(app, lambda rows: [r.state for r in rows] == ["no_answer", "queued"], timeout=30)
+    assert "Kvitterat" in await command(voice.world, "nacka", "samordnande", "!kvittera")
+    assert [r.state for r in await calls(app)] == ["no_answer", "cancelled"]
+    voice.clock.advance(timedelta(minutes=3))
+    assert app.voice is not None
+    passes = 0
+    real = app.voice.dial_due
+
+    async def counting() -> datetime | None:
+        nonlocal passes
+        passes += 1
+        return await real()
+
+    app.voice.dial_due = counting  # type: ignore[method-assign]
+    app.voice.notify()
+    await asyncio.sleep(3)
+    assert passes <= 3, f"the caller looked {passes} times in 3 s"
+    assert len(voice.phones.rang(PHONES["nacka"])) == 1, "the cancelled call is never dialled"
+
+
+async def test_two_holders_sharing_one_number_are_rung_one_after_the_other_never_at_once(voice: Voice) -> None:
+    """A shared duty phone: Nacka's TiB and the RSIB have one number. It is rung for one of them; the other's
+    call waits until that call has ended, then rings."""
+    settings = voice.settings()
+    (voice.tmp / "contacts.toml").write_text(
+        "".join(f'[[contact]]\nuser = "{voice.world.people[w].user_id}"\nnumber = "{PHONES["nacka"]}"\n\n'
+                for w in ("nacka", "rsib")))
+    app = await voice.start(settings)
+    await activate_and_wait(voice, app, acked_by=("sos",))
+    first = await answered(voice.phones, PHONES["nacka"])
+    await asyncio.sleep(3)
+    assert len(voice.phones.rang(PHONES["nacka"])) == 1, "one call at a time to one number"
+    assert sorted(r.state for r in await calls(app)) == ["answered", "queued"]
+    await voice.phones.press(first, "1")
+    second = await answered(voice.phones, PHONES["nacka"], count=2)
+    await voice.phones.press(second, "1")
+    rows = await ended(app, lambda rows: [r.state for r in rows] == ["acked", "acked"])
+    assert {r.user_id for r in rows} == {voice.world.people[w].user_id for w in ("nacka", "rsib")}
+    assert voice.phones.most_at_once == 1 and len(voice.phones.rang(PHONES["nacka"])) == 2
+
+
+async def test_an_acknowledgement_between_the_dial_and_the_first_event_hangs_up_at_once(voice: Voice) -> None:
+    """✅ arrives after the dial but before the user agent has said a word about the call: the call is hung up
+    as soon as its first event names it, not at the next look half a minute later."""
+    app = await voice.start()
+    assert app.voice is not None
+    held: list[dict[str, Any]] = []
+    holding = True
+    deliver = app.voice.agent.on_event
+
+    def hold(event: dict[str, Any]) -> None:
+        if holding:
+            held.append(event)
+        else:
+            deliver(event)
+
+    app.voice.agent.on_event = hold
+    await activate_and_wait(voice, app, acked_by=("sos", "rsib"))
+
+    async def dialled() -> bool:
+        return any(e.get("type") == "CALL_OUTGOING" or e.get("id") for e in held)
+
+    await wait_for(dialled, 10)
+    assert "Kvitterat" in await command(voice.world, "nacka", "samordnande", "!kvittera")
+    await asyncio.sleep(1)  # the caller has looked at its calls meanwhile
+    holding = False
+    for event in held:
+        deliver(event)
+    rows = await ended(app, lambda rows: [r.state for r in rows] == ["hung_up"], timeout=5)
+    assert rows[0].ended_at is not None
+
+    async def hung_up() -> bool:
+        return voice.phones.in_progress(PHONES["nacka"]) == 0
+
+    await wait_for(hung_up, 5)
+    assert len(voice.phones.rang(PHONES["nacka"])) <= 1 and len(await calls(app)) == 1
+
+
+async def test_a_user_agent_left_behind_by_a_killed_bot_is_stopped_at_start_and_the_call_is_made_once_more(
+        voice: Voice) -> None:
+    """The bot is killed mid-call (its baresip outlives it, as when the kernel could not stop it): the next
+    start stops that baresip (its pid file) and drives its own; the call is made again once, never two at once,
+    and health is ok."""
+    settings = voice.settings()
+    app = await voice.start(settings)
+    await activate_and_wait(voice, app, acked_by=("sos", "rsib"))
+    await answered(voice.phones, PHONES["nacka"])
+    assert app.voice is not None
+    orphan = app.voice.agent._process
+    assert orphan is not None
+    app.voice.agent._process = None  # as if the bot were SIGKILLed: the child lives on, the socket closes
+    voice.world.apps.remove(app)
+    await app.stop()
+    assert orphan.returncode is None
+    try:
+        app2 = await voice.start(settings)
+        second = await answered(voice.phones, PHONES["nacka"], count=2, timeout=30)
+        assert orphan.returncode is not None, "the old user agent is stopped"
+        assert voice.phones.in_progress(PHONES["nacka"]) == 1, "the old call ended with its user agent"
+        await voice.phones.press(second, "1")
+        rows = await ended(app2, lambda rows: [r.state for r in rows] == ["acked"])
+        assert rows[0].dials == 2, "the call in progress at the crash, made once more"
+        assert len(voice.phones.rang(PHONES["nacka"])) == 2
+        healthy, why = await check(app2.settings)
+        assert healthy, why
+    finally:
+        if orphan.returncode is None:
+            orphan.kill()
+
+
+async def test_another_program_at_the_control_port_is_never_driven_and_health_says_so(
+        voice: Voice, caplog: pytest.LogCaptureFixture) -> None:
+    """Something the bot did not start answers at `[voice] control`: the bot does not talk to it, no call is
+    dialled, one clear log line, and health fails naming the port."""
+    caplog.set_level(logging.INFO, logger="bot")
+    settings = voice.settings()
+    assert settings.voice is not None
+    host, _, control = settings.voice.control.rpartition(":")
+    spoken_to: list[bytes] = []
+
+    async def stranger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        spoken_to.append(await reader.read(100))
+        writer.close()
+
+    server = await asyncio.start_server(stranger, host, int(control))
+    try:
+        app = await voice.start(settings)
+        await activate_and_wait(voice, app, acked_by=("sos", "rsib"))
+        await asyncio.sleep(3)
+        healthy, why = await check(app.settings)
+        assert not healthy and f"another program answers at the control port {settings.voice.control}" in why, why
+        assert voice.phones.rang(PHONES["nacka"]) == [] and [r.state for r in await calls(app)] == ["queued"]
+        assert all(b"dial" not in said for said in spoken_to), "nothing is asked of it"
+        assert any("another program answers at the control port" in r.getMessage() for r in caplog.records)
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+DRIVER = """
+import asyncio, sys
+from pathlib import Path
+from bot.voice.useragent import UserAgent
+
+async def main() -> None:
+    sip, control = sys.argv[2], sys.argv[3]
+    agent = UserAgent(Path(sys.argv[1]), f"sip:samverkan@{sip}", sip, control, register=False)
+    await agent.start()
+    print("started", flush=True)
+    await asyncio.sleep(120)
+
+asyncio.run(main())
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return not any(line.startswith("State:") and "Z" in line.split()[1] for line in status)
+    except OSError:
+        return False
+
+
+async def test_the_user_agent_dies_with_the_bot_even_when_the_bot_is_killed(tmp_path: Path) -> None:
+    """SIGKILL of the process that started baresip: baresip goes too, within seconds, and frees its ports."""
+    why = find()
+    if why:
+        pytest.skip(why)
+    sip = f"127.0.0.1:{sip_port()}"
+    control = f"127.0.0.1:{port()}"
+    child = await asyncio.create_subprocess_exec(sys.executable, "-c", DRIVER, str(tmp_path / "ua"), sip, control,
+                                                 stdout=asyncio.subprocess.PIPE, cwd=ROOT)
+    assert child.stdout is not None
+    assert await asyncio.wait_for(child.stdout.readline(), 20) == b"started\n"
+    baresip = int((tmp_path / "ua" / "baresip.pid").read_text())
+    assert _alive(baresip)
+    try:
+        os.kill(child.pid, signal.SIGKILL)
+        await child.wait()
+
+        async def gone() -> bool:
+            return not _alive(baresip)
+
+        await wait_for(gone, 10)
+    finally:
+        if _alive(baresip):
+            os.kill(baresip, signal.SIGKILL)
