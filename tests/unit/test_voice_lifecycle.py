@@ -333,3 +333,52 @@ def test_an_acknowledgement_cancels_the_persons_waiting_calls_and_nothing_left_k
         assert machine.write(upcoming) is None, "a convocation over a day old is no longer rung for: nothing waits"
     finally:
         machine.teardown()
+
+
+async def test_the_queries_that_keep_one_call_per_number_hold_on_each_backend(db: Database) -> None:
+    """SQLite and PostgreSQL alike: a shared number is rung once at a time, a person's ✅ cancels their waiting
+    call (not another's), and the caller's next look is only for calls it would dial."""
+    people = (*PEOPLE, "@cecilia:example.org")
+
+    async def setup(session):  # type: ignore[no-untyped-def]
+        session.add(ForumStateRow(forum_id="samordnande", mode="activated", activation_id=1))
+        convocation = Convocation(forum_id="samordnande", kind="activation", activation_id=1, mode="activated",
+                                  created_at=START, created_by="@tib:example.org", starts_at=START, call_after=300)
+        session.add(convocation)
+        await session.flush()
+        for person, line in zip(people, ("duty-phone", "duty-phone", "own"), strict=True):
+            session.add(Summons(convocation_id=convocation.id, function_id=f"f-{person}",
+                                holders=json.dumps([person]), convened_at=START))
+            session.add(PhoneNumber(user_id=person, number="sealed", lookup=line, source="contacts",
+                                    confirmed_at=START))
+            session.add(VoiceCall(key=f"k-{person}", convocation_id=convocation.id, user_id=person, number="sealed",
+                                  created_at=START, not_before=START))
+        return convocation.id
+
+    convocation = await db.write(setup)
+
+    async def dial(session):  # type: ignore[no-untyped-def]
+        picked = await store.due(session, START, 3)
+        for row in picked:
+            await store.dialling(session, row.id, START)
+        return sorted(row.user_id for row in picked)
+
+    first = await db.write(dial)
+    assert len(first) == 2 and people[2] in first, first
+    assert await db.write(dial) == [], "the shared number is on the line"
+    async with db.session() as session:
+        assert await store.next_not_before(session, START) is None
+
+    waiting = next(p for p in PEOPLE if p not in first)
+
+    async def acknowledge(session):  # type: ignore[no-untyped-def]
+        for summons in (await session.exec(select(Summons))).all():
+            if waiting in json.loads(summons.holders):
+                summons.ack_at = START
+                session.add(summons)
+        return await store.cancel_unwanted(session, [convocation], START)
+
+    assert await db.write(acknowledge) == 1
+    async with db.session() as session:
+        rows = {r.user_id: r.state for r in (await session.exec(select(VoiceCall))).all()}
+    assert rows == {**{p: "dialling" for p in first}, waiting: "cancelled"}
