@@ -34,13 +34,15 @@ COMMAND_TIMEOUT = 10.0
 Event = dict[str, Any]
 PID_FILE = "baresip.pid"
 PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None  # looked up before any fork
 
 
 def _dies_with_the_bot() -> None:
     """In the child, before baresip runs: the kernel sends it SIGTERM when the bot dies, even by SIGKILL, so a
-    user agent never outlives the bot that drives it (Linux; elsewhere the pid file covers it)."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    user agent never outlives the bot that drives it (Linux; elsewhere the pid file covers it). Only the call
+    itself runs in the child: the library was loaded in the parent."""
+    if _LIBC is not None:
+        _LIBC.prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
 
 
 def _running(pid: int) -> bool:
