@@ -11,6 +11,9 @@ LABEL org.opencontainers.image.title="Samverkan bot" \
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 WORKDIR /app
+# The voice channel's SIP user agent and speech synthesiser (used only with [voice]).
+RUN apt-get update && apt-get install -y --no-install-recommends baresip-core espeak-ng \
+    && rm -rf /var/lib/apt/lists/*
 COPY requirements.lock ./
 # Exactly the versions tested, checked against their hashes.
 RUN pip install --no-cache-dir --require-hashes -r requirements.lock

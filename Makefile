@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 PHONE := tests/phone/node_modules/.installed
 
-.PHONY: test demo lint clean postgres kannel phone chromium lock mutants screenshots
+.PHONY: test demo lint clean postgres kannel voice phone chromium lock mutants screenshots
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	PYTHONWARNINGS='ignore:Editable installation' $(PY) -m pip install --quiet -e '.[test,dev]'
 	touch $(STAMP)
 
-test: $(STAMP) postgres kannel phone chromium
+test: $(STAMP) postgres kannel voice phone chromium
 	$(PY) -m dev.audit
 	$(PY) -m pytest -q -n auto --dist loadgroup
 
@@ -46,6 +46,15 @@ kannel:
 	  { apt-get install -y -qq kannel kannel-extras >/dev/null 2>&1 || \
 	    { apt-get update -qq >/dev/null && apt-get install -y -qq kannel kannel-extras >/dev/null; }; }; } || \
 	  echo "Kannel could not be installed: the SMS tests will be skipped"
+
+# The voice tests call test phones over SIP on loopback: Debian's baresip (the bot's user agent and the phones),
+# espeak-ng (the spoken message), sip-tester (SIPp) and sox (what a phone heard).
+voice:
+	@{ command -v baresip && command -v espeak-ng && command -v sipp && command -v sox; } >/dev/null || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  { apt-get install -y -qq baresip espeak-ng sip-tester sox >/dev/null 2>&1 || \
+	    { apt-get update -qq >/dev/null && apt-get install -y -qq baresip espeak-ng sip-tester sox >/dev/null; }; }; } || \
+	  echo "baresip, espeak-ng, sip-tester or sox could not be installed: the voice tests will be skipped"
 
 # The board is tested in a real browser: Debian's chromium, headless.
 chromium:

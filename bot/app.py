@@ -8,7 +8,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -19,6 +19,7 @@ from bot.board.sessions import Limits
 from bot.config import (
     SMS_PASSWORD_ENV,
     SMS_SECRET_ENV,
+    VOICE_PASSWORD_ENV,
     ConfigError,
     Contacts,
     Reloaded,
@@ -40,6 +41,7 @@ from bot.flows import board as board_flow
 from bot.flows import forums as forums_flow
 from bot.flows import identity as identity_flow
 from bot.flows import sms as sms_flow
+from bot.flows import voice as voice_flow
 from bot.flows import warnings as warnings_flow
 from bot.flows.context import Context
 from bot.flows.convocation import undelivered
@@ -60,13 +62,17 @@ from bot.state import feeds as feeds_store
 from bot.state import formed
 from bot.state import sms as sms_store
 from bot.state.db import Database
-from bot.state.models import OutboxMessage
+from bot.state.models import OutboxMessage, VoiceCall
 from bot.texts import t
+from bot.voice.caller import VoiceCaller
+from bot.voice.speech import Speech
+from bot.voice.useragent import UserAgent
 
 log = logging.getLogger(__name__)
 
 SCHEDULE_MAX_BYTES = 5_000_000  # a year of shifts is a few hundred kilobytes
 TIMED = frozenset({"summons", "log_entry", "convocation"})  # what the timers wait on: escalations, actions, conferences
+VOICE = frozenset({"call", "summons", "forum_state", "convocation"})  # what may start or end a call
 STOP_GRACE = 2.0  # seconds the loops get to end by themselves before they are cancelled
 
 
@@ -134,6 +140,9 @@ class App:
             self.sms.accepted = metrics.SMS_ACCEPTED.inc
             self.sms_endpoint = SmsEndpoint(self.vault, self.clock, env[SMS_SECRET_ENV], settings.sms.listen,
                                             self._sms_in, self.sms.record)
+        self.voice: VoiceCaller | None = None
+        if settings.voice is not None:
+            self.voice = self._voice(settings, env)
         self.rotas = Rotas(self.db, self.dispatch, self.clock, lambda: (self.settings, self.directory))
         self.feeds = Poller(self.db, self.clock, self._feeds(settings))
         self.feeds.each_pass = self.rotas.hourly
@@ -177,6 +186,8 @@ class App:
             await self._import_contacts()
             await self.sms_endpoint.start()
             self._tasks.append(asyncio.create_task(self.sms.run(), name="sms"))
+        if self.voice is not None:
+            self._tasks.append(asyncio.create_task(self.voice.run(), name="voice"))
         if self.board is not None:
             await self.board.start()
         await self.feeds.replay_stored()
@@ -185,6 +196,35 @@ class App:
         if self.settings.metrics.listen:
             metrics.serve(self.settings.metrics.listen, self._sync_lag)
         log.info("started: %s", self.settings.summary())
+
+    def _voice(self, settings: Settings, env: Mapping[str, str]) -> VoiceCaller:
+        """The voice channel: baresip in a folder beside the database, driven by the caller."""
+        voice = settings.voice
+        assert voice is not None
+        folder = Path(voice.folder) if voice.folder else settings.crypto_store().parent / "voice"
+        agent = UserAgent(folder / "baresip", voice.account, voice.listen, voice.control, program=voice.baresip,
+                          password=env.get(VOICE_PASSWORD_ENV), register=voice.registrar)
+        caller = VoiceCaller(self.db, voice, agent, Speech(folder / "speech", voice.espeak,
+                                                           "sv" if settings.bot.language == "sv" else "en"),
+                             self.vault, self.clock, self._call_ended, self._scripts, self._call_unreached)
+        caller.dialled = metrics.CALLS_DIALLED.inc
+        return caller
+
+    async def _call_ended(self, call_id: int, state: str, digit: str | None, why: str | None) -> str | None:
+        """How a call ended (or the key pressed), handled once as internal work; returns where to transfer it."""
+        answer = voice_flow.Answer()
+        await self.dispatch.run_internal(f"call:{call_id}:{state}", partial(
+            voice_flow.ended, call_id=call_id, state=state, digit=digit, error=why, answer=answer))
+        return answer.transfer_to
+
+    async def _call_unreached(self, row: VoiceCall) -> None:
+        """The trunk took none of a person's calls for as long as the ladder gives them: once per person and
+        convocation, the deputy is convened."""
+        await self.dispatch.run_internal(f"unreached:{row.convocation_id}:{row.user_id}",
+                                         partial(voice_flow.unreached, call_id=row.id or 0))
+
+    async def _scripts(self, convocation_ids: Sequence[int]) -> dict[int, str]:
+        return await self.dispatch.read(partial(voice_flow.scripts, convocation_ids=convocation_ids))
 
     def _feeds(self, settings: Settings) -> list[Feed]:
         """What the bot polls: SMHI's warnings when `[warnings]` is set, and each function's duty schedule."""
@@ -334,12 +374,16 @@ class App:
         self.meetings.clock_moved()
         if self.board is not None:
             self.board.clock_moved()
+        if self.voice is not None:
+            self.voice.notify()
 
     def _enqueued(self, tables: frozenset[str], rows: list[OutboxMessage]) -> None:
         """After a command or a step has committed: wake what its changes concern, and only that. Commands
         only add to the outbox, so the rows they added are handed to it as they are."""
         if "sms" in tables and self.sms is not None:
             self.sms.notify()
+        if tables & VOICE and self.voice is not None:  # a call to dial, or one to hang up
+            self.voice.notify()
         if self.board is not None:
             self.board.changed()
         if rows:
@@ -382,6 +426,8 @@ class App:
             self.sms.stopped = True
             self.sms.notify()
             await self.sms_endpoint.stop()
+        if self.voice is not None:
+            await self.voice.stop()
         if self.board is not None:
             await self.board.stop()
         self.outbox.notify()

@@ -38,6 +38,7 @@ from bot.messages import SMS_ONLY
 SECRET_ENV = ("SAMVERKAN_PASSWORD", "SAMVERKAN_ACCESS_TOKEN")
 SMS_PASSWORD_ENV = "SAMVERKAN_SMS_PASSWORD"  # the gateway's sendsms password
 SMS_SECRET_ENV = "SAMVERKAN_SMS_SECRET"  # what the gateway's calls to the bot must carry
+VOICE_PASSWORD_ENV = "SAMVERKAN_SIP_PASSWORD"  # the SIP account's password at the trunk or PBX
 LEVELS = ("inriktande", "samordnande", "verkställande")
 class BotSettings(Strict):
     language: Literal["sv", "en"] = "sv"
@@ -138,6 +139,44 @@ class SmsSettings(Strict):
     @property
     def base_url(self) -> str:
         return (self.callback_url or f"http://{self.listen}").rstrip("/")
+
+
+class VoiceSettings(Strict):
+    """The voice channel: a SIP user agent (Debian's baresip) the bot starts and drives, registered at the
+    organisation's trunk or PBX as `account`. Numbers come from the same sealed contacts as SMS. The password,
+    if the trunk asks for one, comes from SAMVERKAN_SIP_PASSWORD."""
+
+    # The SIP account: sip:user@pbx.example.org, with baresip's parameters (";transport=tls",
+    # ";mediaenc=srtp-mand"). Numbers are dialled as sip:<number>@<the account's host>.
+    account: str
+    listen: HostPort = "127.0.0.1:5060"  # the user agent's SIP address (UDP and TCP; TCP port+1 is taken too)
+    control: HostPort = "127.0.0.1:4444"  # where the bot drives it (ctrl_tcp), on loopback
+    call_after: Duration = timedelta(minutes=5)  # unacknowledged this long while activated: a voice call
+    max_parallel_calls: int = Field(default=4, ge=1, le=200)  # the trunk's channels
+    ring_for: Duration = timedelta(seconds=30)  # a call not answered in this long counts as not answered
+    registrar: bool = True  # register at the account's host; false for a trunk that takes calls unregistered
+    baresip: str = "baresip"  # the program
+    espeak: str = "espeak-ng"
+    folder: str | None = None  # baresip's configuration and the spoken messages; beside the database by default
+
+    @field_validator("account")
+    @classmethod
+    def _sip(cls, value: str) -> str:
+        if not re.fullmatch(r"sips?:[^\s@;]+@[^\s;]+(;[^\s;]+)*", value):
+            raise ValueError(f"a SIP account such as sip:samverkan@pbx.example.org;transport=tls, not {value!r}")
+        return value
+
+    @field_validator("ring_for")
+    @classmethod
+    def _ring(cls, value: timedelta) -> timedelta:
+        if not timedelta(seconds=1) <= value <= timedelta(minutes=2):
+            raise ValueError("between 1s and 2m")
+        return value
+
+    @property
+    def domain(self) -> str:
+        """The host numbers are dialled at: the account's, without its parameters."""
+        return self.account.split("@", 1)[1].split(";", 1)[0]
 
 
 class WarningsSettings(Strict):
@@ -248,6 +287,7 @@ class Settings(Strict):
     database: DatabaseSettings = DatabaseSettings()
     metrics: MetricsSettings = MetricsSettings()
     sms: SmsSettings | None = None
+    voice: VoiceSettings | None = None
     warnings: WarningsSettings | None = None
     board: BoardSettings | None = None
     security: SecuritySettings = SecuritySettings()
@@ -307,7 +347,7 @@ def _pydantic_errors(exc: ValidationError) -> list[str]:
             key = str(err["loc"][-1])
             if key in ("password", "access_token", "token", "secret"):
                 where = (f"{SMS_PASSWORD_ENV} and {SMS_SECRET_ENV}" if place.startswith("sms")
-                         else " or ".join(SECRET_ENV))
+                         else VOICE_PASSWORD_ENV if place.startswith("voice") else " or ".join(SECRET_ENV))
                 errors.append(f"{place}: secrets do not belong in the file; set {where}")
             else:
                 errors.append(f"{place}: unknown setting '{key}'")
@@ -373,6 +413,8 @@ def _cross_references(settings: Settings) -> list[str]:
     if settings.bot.rota_gaps_to is not None:
         known_function("bot.rota_gaps_to", settings.bot.rota_gaps_to)
     forum_ids = {forum.id for forum in settings.forums}
+    if settings.voice is not None and settings.sms is None:
+        errors.append("voice: the numbers to call come from [sms] contacts and !sms; set [sms] as well")
     for i, rule in enumerate(settings.warnings.propose if settings.warnings else ()):
         if rule.forum not in forum_ids:
             errors.append(f"warnings.propose[{i}].forum: unknown forum '{rule.forum}'")
@@ -529,6 +571,7 @@ def reload_errors(old: Settings, new: Settings) -> list[str]:
             for section, name in FIXED_AT_START
             if getattr(getattr(old, section), name) != getattr(getattr(new, section), name)] + (
         ["sms: changes only with a restart of the bot"] if old.sms != new.sms else []) + (
+        ["voice: changes only with a restart of the bot"] if old.voice != new.voice else []) + (
         ["warnings: changes only with a restart of the bot"] if old.warnings != new.warnings else []) + (
         ["board: changes only with a restart of the bot"] if old.board != new.board else []) + (
         ["function.schedule: a duty schedule feed is added, moved or removed only with a restart of the bot"]

@@ -10,6 +10,7 @@ from bot.domain.convocation import ESCALATED, REPORTED
 from bot.domain.forums import ForumState
 from bot.domain.model import Forum
 from bot.flows import sms as sms_flow
+from bot.flows import voice as voice_flow
 from bot.flows.context import Context
 from bot.flows.convocation import RECENT, UNPROVEN, headline
 from bot.flows.errors import UserError
@@ -32,7 +33,7 @@ def _ack_note(ctx: Context, summons: Summons) -> str:
 
 
 def summons_line(ctx: Context, summons: Summons, reached: dict[str, str], rich: Rich,
-                 texted: dict[str, str] | None = None) -> None:
+                 texted: dict[str, str] | None = None, called: dict[str, str] | None = None) -> None:
     function = ctx.directory.function(summons.function_id)
     people = store.holders(summons)
     rich.item()
@@ -41,6 +42,8 @@ def summons_line(ctx: Context, summons: Summons, reached: dict[str, str], rich: 
         if summons.ack_by:
             rich.pill(summons.ack_by).text(" ")
         rich.text(f"{ctx.when(summons.ack_at)}{_ack_note(ctx, summons)}")
+        if called and summons.ack_by in called:
+            rich.text(f" ({called[summons.ack_by]})")
         return
     mark = "❌" if summons.step >= REPORTED or not people or summons.undeliverable or summons.declined_at else "⏳"
     rich.text(f"{mark} {function.name} — ")
@@ -48,6 +51,7 @@ def summons_line(ctx: Context, summons: Summons, reached: dict[str, str], rich: 
         rich.text(", " if i else "").pill(person)
         shown = [ctx.t("kallelse.reach." + reached[person])] if person in reached else []
         shown += [texted[person]] if texted and person in texted else []
+        shown += [called[person]] if called and person in called else []
         if shown:
             rich.text(f" ({' · '.join(shown)})")
     if not people:
@@ -86,8 +90,9 @@ async def report(ctx: Context, forum: Forum, state: ForumState, convocation: Con
     if store.FAILED in states:
         rich.text(" · " + ctx.t("kallelse.failed", failed=states.count(store.FAILED)))
     texted = await sms_flow.delivery(ctx, convocation.id)
+    called = await voice_flow.delivery(ctx, convocation.id)
     for summons in sorted(summonses, key=lambda s: (s.ack_at is not None, s.id or 0)):
-        summons_line(ctx, summons, reached, rich, texted)
+        summons_line(ctx, summons, reached, rich, texted, called)
     return rich
 
 

@@ -102,6 +102,14 @@ class Conference(Strict):
     phone: str | None = None
     pin: str | None = None
     url: str | None = None
+    sip: str | None = None  # the bridge's SIP address: a call's key 2 transfers the caller there (REFER)
+
+    @field_validator("sip")
+    @classmethod
+    def _sip(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"sips?:[^\s@]+@[^\s]+", value):
+            raise ValueError(f"a SIP address such as sip:samordnande@konferens.example.org, not {value!r}")
+        return value
 
 
 MEETING_KINDS = ("veckomöte", "chefsgrupp", "samordningsgrupp", "extra")
@@ -121,6 +129,8 @@ class Meeting(Strict):
     summary_before: Duration = timedelta(minutes=10)  # when "Regional lägesbild vecka NN" is posted
     # Unacknowledged this long after the convocation rings: one SMS (off for planned meetings unless set).
     sms_after: Duration | None = None
+    # Unacknowledged this long after the convocation rings: a voice call (off for planned meetings unless set).
+    call_after: Duration | None = None
     # The first occurrence, in local time; needed when the rule has an INTERVAL (every other week).
     start: datetime | None = None
 
@@ -199,6 +209,15 @@ class SmsOptions(Protocol):
     def country(self) -> str: ...
 
 
+class VoiceOptions(Protocol):
+    """What the convocation needs of the voice channel's configuration."""
+
+    @property
+    def call_after(self) -> timedelta: ...
+    @property
+    def domain(self) -> str: ...
+
+
 class SecurityOptions(Protocol):
     @property
     def commands_from(self) -> str: ...
@@ -217,6 +236,8 @@ class Region(Protocol):
     def forums(self) -> tuple[Forum, ...]: ...
     @property
     def sms(self) -> SmsOptions | None: ...
+    @property
+    def voice(self) -> VoiceOptions | None: ...
     @property
     def security(self) -> SecurityOptions: ...
     @property

@@ -18,6 +18,7 @@ from bot.flows.convocation import CONFERENCE_REMIND
 from bot.flows.forums import log_notice
 from bot.flows.lagesbild import event_picture, week_picture
 from bot.flows.meetings import upcoming
+from bot.flows.voice import delivery as calls
 from bot.flows.warnings import headline
 from bot.messages import Outgoing
 from bot.state import board as board_store
@@ -93,6 +94,7 @@ async def _convocation(ctx: Context, forum: Forum, name_of: Names) -> dict[str, 
         if summons.deputy_for:
             deputies.setdefault(summons.deputy_for, []).append(summons)
     people = []
+    called = await calls(ctx, convocation.id)
     for summons in summonses:
         function = ctx.directory.function(summons.function_id)
         state = _state(summons)
@@ -106,7 +108,9 @@ async def _convocation(ctx: Context, forum: Forum, name_of: Names) -> dict[str, 
             "at": ctx.when(summons.ack_at, within_week=True) if summons.ack_at else None,
             "holders": holders, "deputies": deputy,
             "deputy_for": ctx.directory.function(summons.deputy_for).name if summons.deputy_for else None,
-            "convened_at": summons.convened_at.isoformat() if state != "acknowledged" else None})
+            "convened_at": summons.convened_at.isoformat() if state != "acknowledged" else None,
+            "call": next((called[u] for u in ([summons.ack_by] if summons.ack_by else convocations.holders(summons))
+                          if u in called), None)})
     order = {"not_reached": 0, "waiting": 1, "acknowledged": 2}
     people.sort(key=lambda p: (order[str(p["state"])], str(p["organisation"]), str(p["function"])))
     return {"title": ctx.t(f"conv.title.{convocation.kind}"), "starts": ctx.when(convocation.starts_at),

@@ -24,6 +24,7 @@ from bot.state import convocations as store
 from bot.state import forums as forum_store
 from bot.state import repo
 from bot.state import sms as sms_store
+from bot.state import voice as voice_store
 from bot.state.models import Convocation, Summons
 from bot.texts.rich import Rich
 
@@ -149,13 +150,16 @@ async def convene(ctx: Context, forum: Forum, state: ForumState, *, kind: str, s
                   subject: str | None = None, function_ids: Sequence[str] | None = None,
                   into: Convocation | None = None, added: bool = False,
                   intro: Rich | None = None, escalate: bool = True, rings_at: datetime | None = None,
-                  meeting_sms_after: timedelta | None = None) -> list[Outgoing]:
+                  meeting_sms_after: timedelta | None = None,
+                  meeting_call_after: timedelta | None = None, planned: bool = False) -> list[Outgoing]:
     """Convene the forum's composition (or `function_ids`) now; `into` adds to an existing convocation.
 
     Without `escalate` (a weekly meeting convened a day ahead) nobody is escalated; a reminder
     before the meeting takes that role, and the escalations of a convocation in hand go on.
     `rings_at`: planned quietly, the phones ring only then, and the time to acknowledge counts from it.
-    Unacknowledged after `sms_wait` (a planned meeting's own `meeting_sms_after`), a holder gets one SMS.
+    Unacknowledged after `sms_wait` (a planned meeting's own `meeting_sms_after`), a holder gets one SMS;
+    after `call_wait` (`meeting_call_after`), a voice call; a `planned` meeting is rung only if it sets
+    `meeting_call_after`, activated or not.
     """
     now = ctx.clock.now()
     roster = await ctx.roster()
@@ -168,13 +172,17 @@ async def convene(ctx: Context, forum: Forum, state: ForumState, *, kind: str, s
         function_ids = await current_composition(ctx, forum, state)
     first = [f.id for f in conveners(ctx.directory, forum)] + [state.chair_function(forum)]
     wait = sms_wait(ctx, state.active, meeting_sms_after)
+    ring_wait = call_wait(ctx, state.active, meeting_call_after, planned=planned)
     convocation = into or await store.add(ctx.session, Convocation(
         forum_id=forum.id, kind=kind, activation_id=state.activation_id, event=state.event, subject=subject,
         mode=state.mode, exercise=state.exercise, created_at=now, created_by=ctx.sender, starts_at=starts_at or now,
-        sms_after=int(wait.total_seconds()) if wait is not None else None))
+        sms_after=int(wait.total_seconds()) if wait is not None else None,
+        call_after=int(ring_wait.total_seconds()) if ring_wait is not None else None))
     assert convocation.id is not None
     sms_due = (rings_at or now) + timedelta(seconds=convocation.sms_after) if convocation.sms_after is not None \
         else None
+    call_due = (rings_at or now) + timedelta(seconds=convocation.call_after) \
+        if convocation.call_after is not None else None
     already = {s.function_id for s in await store.summonses(ctx.session, convocation.id)}
     call_list = [c for c in policy.calls(roster, function_ids, now, first) if c.function.id not in already]
     nobody = [c for c in call_list if not c.holders]
@@ -189,10 +197,11 @@ async def convene(ctx: Context, forum: Forum, state: ForumState, *, kind: str, s
     for call in call_list:
         due = now + call.function.ack_within if call.holders and escalate else None
         await store.summon(ctx.session, convocation.id, call.function.id, call.holders, rings_at or now, due_at=due,
-                           added=added, sms_due_at=sms_step(call))
+                           added=added, sms_due_at=sms_step(call), call_due_at=call_due if call.holders else None)
     for call in deputies:
         await store.summon(ctx.session, convocation.id, call.function.id, call.holders, rings_at or now,
-                           due_at=None, deputy_for=call.deputy_for, sms_due_at=sms_step(call))
+                           due_at=None, deputy_for=call.deputy_for, sms_due_at=sms_step(call),
+                           call_due_at=call_due if call.holders else None)
     everyone = call_list + deputies
     if into is None:
         ctx.committed.append(metrics.CONVOCATIONS.labels(kind).inc)
@@ -213,6 +222,19 @@ def sms_wait(ctx: Context, active: bool, meeting_after: timedelta | None = None)
     if configured is None:
         return None
     return meeting_after if meeting_after is not None else (configured.sms_after if active else None)
+
+
+def call_wait(ctx: Context, active: bool, meeting_after: timedelta | None = None, *,
+              planned: bool = False) -> timedelta | None:
+    """How long a convocation waits for an acknowledgement before the voice call: a planned meeting only its
+    own `call_after` (activated or not); otherwise `[voice] call_after` while activated; else (or without
+    `[voice]`) no call."""
+    configured = ctx.directory.settings.voice
+    if configured is None:
+        return None
+    if planned:
+        return meeting_after
+    return configured.call_after if active else None
 
 
 def room_ping(ctx: Context, forum: Forum, state: ForumState, convocation: Convocation,
@@ -353,6 +375,7 @@ async def acknowledge(ctx: Context, pending: Sequence[Summons], ack: Ack) -> lis
         entry = done.setdefault(convocation.id, Acknowledged(ctx.directory.forum(convocation.forum_id), []))
         entry.functions.append(ctx.directory.function(summons.function_id))
         ctx.committed.append(metrics.ACKNOWLEDGEMENTS.inc)
+    await voice_store.cancel_unwanted(ctx.session, list(done), now)  # acknowledged: no call waits for them
     return list(done.values())
 
 
@@ -379,7 +402,7 @@ async def decline(ctx: Context, pending: Sequence[Summons], channel: str) -> tup
     convened = {s.function_id for s in await store.summonses(ctx.session, convocation.id)}
     deputies: list[Call] = []
     for summons in pending:
-        summons.declined_at, summons.due_at, summons.sms_due_at = now, None, None
+        summons.declined_at, summons.due_at, summons.sms_due_at, summons.call_due_at = now, None, None, None
         summons.ack_note = f"declined:{channel}"
         ctx.session.add(summons)
         found = policy.deputy_calls(roster, summons.function_id, now, convened)
@@ -454,9 +477,11 @@ async def escalate(ctx: Context, convocation_id: int, summons_ids: Sequence[int]
             deputies += policy.deputy_calls(roster, summons.function_id, now, convened)
             convened |= {d.function.id for d in deputies}
         sms_due = now + timedelta(seconds=convocation.sms_after) if convocation.sms_after is not None else None
+        call_due = now + timedelta(seconds=convocation.call_after) if convocation.call_after is not None else None
         for call in deputies:
             await store.summon(ctx.session, convocation_id, call.function.id, call.holders, now, due_at=None,
-                               deputy_for=call.deputy_for, sms_due_at=sms_due if call.holders else None)
+                               deputy_for=call.deputy_for, sms_due_at=sms_due if call.holders else None,
+                               call_due_at=call_due if call.holders else None)
         out += escalation_ping(ctx, forum, state, convocation, again, deputies)
         out += await direct_messages(ctx, forum, state, convocation, again, reminder=True)
         out += await direct_messages(ctx, forum, state, convocation, deputies)

@@ -81,7 +81,8 @@ async def _convene(ctx: Context, forum: Forum, state: ForumState, meeting: Meeti
                    late: bool) -> list[Outgoing]:
     subject = meeting.name + (" — " + ctx.t("meeting.late_convocation") if late else "")
     out = await convene(ctx, forum, state, kind=planned.kind, starts_at=meeting.starts_at, subject=subject,
-                        escalate=False, meeting_sms_after=planned.sms_after)
+                        escalate=False, meeting_sms_after=planned.sms_after,
+                        meeting_call_after=planned.call_after, planned=True)
     convocation = await conv_store.latest(ctx.session, forum.id)
     meeting.convocation_id = convocation.id if convocation else None
     ctx.session.add(meeting)

@@ -13,6 +13,7 @@ from typing import Any
 
 from bot.domain.record import AckFigures, Summoned, ack_figures, duration
 from bot.flows.context import Context
+from bot.flows.voice import shown as call_shown
 from bot.flows.warnings import headline
 from bot.messages import Attachment
 from bot.state import convocations as conv_store
@@ -20,6 +21,7 @@ from bot.state import forums as forum_store
 from bot.state import joint_messages as message_store
 from bot.state import meetings as meeting_store
 from bot.state import reports as report_store
+from bot.state import voice as voice_store
 from bot.state import warnings as warning_store
 from bot.texts.rich import Rich
 
@@ -114,8 +116,14 @@ async def event_record(ctx: Context, event: str) -> Record | None:
             rich.item().text(ctx.t("record.convocation", forum=forum, when=when, convened=figures.convened,
                                    acknowledged=figures.acknowledged, median=duration(figures.median),
                                    worst=duration(figures.worst)))
+        calls = []
+        for call in await voice_store.of_convocation(ctx.session, c.id or 0):  # each call, never its number
+            rich.indent().text(f"{call.user_id}: {call_shown(ctx, call)}")
+            calls.append({"user": call.user_id, "attempt": call.attempt, "state": call.state, "digit": call.digit,
+                          "dialled_at": _iso(call.dialled_at), "answered_at": _iso(call.answered_at),
+                          "ended_at": _iso(call.ended_at)})
         data["convocations"].append({"forum": c.forum_id, "kind": c.kind, "created_at": _iso(c.created_at),
-                                     "starts_at": _iso(c.starts_at), **_figures(figures)})
+                                     "starts_at": _iso(c.starts_at), **_figures(figures), "calls": calls})
     overall = ack_figures(everyone)
     data["acknowledgement"] = _figures(overall)
     if overall.never:

@@ -14,6 +14,7 @@ from bot.matrix.rooms import MOVED, REMOVED
 from bot.matrix.sync import LAST_SYNC, NOT_READY
 from bot.state import feeds, repo
 from bot.state import sms as sms_store
+from bot.state import voice as voice_store
 from bot.state.db import Database
 
 # The sync long-polls for 30 s; two missed polls and a bit is unhealthy.
@@ -67,6 +68,7 @@ async def check(settings: Settings, now: datetime | None = None) -> tuple[bool, 
             last = await repo.get_value(session, LAST_SYNC)
             not_ready = await repo.get_value(session, NOT_READY)
             gateway = await repo.get_value(session, sms_store.GATEWAY) if settings.sms else None
+            trunk = await repo.get_value(session, voice_store.TRUNK) if settings.voice else None
             removed = await repo.values_under(session, REMOVED)
             stale = [f for f in await feeds.failing(session, STALE_AFTER_MISSES)
                      if f.name == feeds.WARNINGS or (f.failing_since and now - f.failing_since > SCHEDULE_STALE)]
@@ -88,6 +90,9 @@ async def check(settings: Settings, now: datetime | None = None) -> tuple[bool, 
     if gateway is not None and gateway.startswith("down "):
         _, since, why = gateway.split(" ", 2)
         return False, f"sms gateway not answering since {since} ({why}); SMS wait in the database"
+    if trunk is not None and trunk.startswith("down "):
+        _, since, why = trunk.split(" ", 2)
+        return False, f"voice calls failing since {since} ({why}); calls wait in the database"
     if stale:
         return False, "; ".join(f"{f.name} feed stale since {(f.good_at or f.failing_since or now).isoformat()} "
                                 f"({f.fault}); the last good copy is used" for f in stale)

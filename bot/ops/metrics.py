@@ -17,6 +17,7 @@ ESCALATIONS = Counter("samverkan_escalations", "Escalation steps run: reminders,
 COMMANDS = Counter("samverkan_commands", "Commands handled, by outcome (ok, refused, error, incident)",
                    ["outcome"])
 SMS_ACCEPTED = Counter("samverkan_sms_accepted", "SMS the gateway accepted for delivery")
+CALLS_DIALLED = Counter("samverkan_calls_dialled", "Voice calls dialled")
 MESSAGES_SENT = Counter("samverkan_messages_sent", "Messages the homeserver accepted from the outbox")
 OUTBOX_BACKLOG = Gauge("samverkan_outbox_backlog", "Messages due and not yet delivered at the outbox's last look")
 SYNC_LAG = Gauge("samverkan_sync_lag_seconds", "Seconds since the last successful sync with the homeserver")

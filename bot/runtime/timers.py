@@ -21,9 +21,11 @@ from bot.flows.convocation import CONFERENCE_REMIND, escalate
 from bot.flows.meeting_steps import later_conference_step
 from bot.flows.meetings import chase_action, remind_action
 from bot.flows.sms import text_unanswered
+from bot.flows.voice import call_unanswered
 from bot.runtime.dispatch import Dispatcher
 from bot.state import convocations as store
 from bot.state import joint_messages, meetings
+from bot.state import voice as voice_store
 from bot.state.db import Database
 
 log = logging.getLogger(__name__)
@@ -101,4 +103,12 @@ class Timers:
         for convocation_id, ids in texts.items():  # the SMS step: each summons's clears it, so it runs once
             await self.dispatch.run_internal(f"sms-step:{convocation_id}:{ids[0]}:{now.isoformat()}",
                                              partial(text_unanswered, summons_ids=ids))
-        return len(due) + len(actions) + len(overdue) + len(unanswered) + len(to_text)
+        async with self.db.session() as session:
+            to_call = await voice_store.call_due(session, now)
+        calls: dict[int, list[int]] = defaultdict(list)
+        for summons in to_call:
+            calls[summons.convocation_id].append(summons.id or 0)
+        for convocation_id, ids in calls.items():  # the call step: each summons's clears it, so it runs once
+            await self.dispatch.run_internal(f"call-step:{convocation_id}:{ids[0]}:{now.isoformat()}",
+                                             partial(call_unanswered, summons_ids=ids))
+        return len(due) + len(actions) + len(overdue) + len(unanswered) + len(to_text) + len(to_call)

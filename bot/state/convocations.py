@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.state import repo
 from bot.state import sms as sms_store
+from bot.state import voice as voice_store
 from bot.state.models import AddedFunction, Convocation, KeyValue, OutboxMessage, Summons
 
 
@@ -27,9 +28,10 @@ async def add(session: AsyncSession, convocation: Convocation) -> Convocation:
 
 async def summon(session: AsyncSession, convocation_id: int, function_id: str, people: Sequence[str], at: datetime,
                  *, due_at: datetime | None, deputy_for: str | None = None, added: bool = False,
-                 sms_due_at: datetime | None = None) -> Summons:
+                 sms_due_at: datetime | None = None, call_due_at: datetime | None = None) -> Summons:
     row = Summons(convocation_id=convocation_id, function_id=function_id, holders=json.dumps(list(people)),
-                  deputy_for=deputy_for, added=added, convened_at=at, due_at=due_at, sms_due_at=sms_due_at)
+                  deputy_for=deputy_for, added=added, convened_at=at, due_at=due_at, sms_due_at=sms_due_at,
+                  call_due_at=call_due_at)
     session.add(row)
     return row
 
@@ -90,9 +92,9 @@ async def sms_due(session: AsyncSession, now: datetime) -> Sequence[Summons]:
 
 
 async def next_due(session: AsyncSession) -> datetime | None:
-    """When the next escalation or SMS step falls due."""
+    """When the next escalation, SMS or call step falls due."""
     found = []
-    for column in (Summons.due_at, Summons.sms_due_at):
+    for column in (Summons.due_at, Summons.sms_due_at, Summons.call_due_at):
         value: datetime | str | None = (await session.exec(
             select(func.min(column)).where(col(Summons.ack_at).is_(None)))).first()
         if isinstance(value, str):  # SQLite gives an aggregate back without the column's type
@@ -188,9 +190,10 @@ async def stop_escalations(session: AsyncSession, forum_id: str) -> int:
 
 CancelSteps = Callable[[AsyncSession, Sequence[str], Sequence[str] | None], Awaitable[int]]
 # Each channel's pending steps, by the convocation's ref ("conv:N") and, for a release, only the steps of
-# these people: the Matrix outbox (room pings, direct messages, reminders) and the SMS outbox. A new channel
-# adds its own `cancel_steps` here and checks `ended_refs` before it delivers.
-PENDING_STEPS: tuple[CancelSteps, ...] = (repo.cancel_steps, sms_store.cancel_steps)
+# these people: the Matrix outbox (room pings, direct messages, reminders), the SMS outbox and the voice calls
+# (those in progress are hung up). A new channel adds its own `cancel_steps` here and checks `ended_refs`, or
+# that the convocation has no `ended_at`, before it delivers.
+PENDING_STEPS: tuple[CancelSteps, ...] = (repo.cancel_steps, sms_store.cancel_steps, voice_store.cancel_steps)
 
 
 async def end(session: AsyncSession, convocations: Sequence[Convocation], at: datetime, why: str) -> list[Convocation]:
@@ -205,8 +208,8 @@ async def end(session: AsyncSession, convocations: Sequence[Convocation], at: da
         convocation.ended_at, convocation.ended_why = at, why
         session.add(convocation)
     for summons in (await session.exec(select(Summons).where(col(Summons.convocation_id).in_(ids)))).all():
-        if summons.due_at is not None or summons.sms_due_at is not None:
-            summons.due_at = summons.sms_due_at = None
+        if summons.due_at is not None or summons.sms_due_at is not None or summons.call_due_at is not None:
+            summons.due_at = summons.sms_due_at = summons.call_due_at = None
             session.add(summons)
     refs = [f"conv:{i}" for i in ids]
     for cancel in PENDING_STEPS:
@@ -225,7 +228,7 @@ async def release(session: AsyncSession, convocation: Convocation, function_ids:
             if summons.ack_at is None:
                 await session.delete(summons)
             else:
-                summons.due_at = summons.sms_due_at = None
+                summons.due_at = summons.sms_due_at = summons.call_due_at = None
                 session.add(summons)
     for cancel in PENDING_STEPS:
         await cancel(session, [f"conv:{convocation.id}"], people)

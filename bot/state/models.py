@@ -195,6 +195,7 @@ class Convocation(SQLModel, table=True):
     # on none of its steps is delivered (`state.convocations.end`).
     ended_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
     ended_why: str | None = None
+    call_after: int | None = None  # seconds: unacknowledged this long, a voice call (None: no call)
 
 
 class Summons(SQLModel, table=True):
@@ -220,6 +221,7 @@ class Summons(SQLModel, table=True):
     undeliverable: str | None = None  # why a holder could not be reached
     sms_due_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True, index=True))  # one SMS then
     declined_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))  # "cannot come" (SMS 2)
+    call_due_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True, index=True))  # rung then
 
 
 class AddedFunction(SQLModel, table=True):
@@ -471,6 +473,31 @@ class SmsMessage(SQLModel, table=True):
     failed_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
     last_error: str | None = None
     code: str | None = None  # the letter a reply names it by (`1A`), among the number's open convocations
+
+
+class VoiceCall(SQLModel, table=True):
+    """One voice call to one person for one convocation, written before it is dialled, with how it ended.
+
+    `state`: queued -> dialling -> answered -> an end (see bot/domain/voice.py). `key` (convocation, person,
+    attempt) makes one step ring a person once, whatever crashes in between.
+    """
+
+    __tablename__ = "call"
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True)
+    convocation_id: int = Field(index=True)
+    user_id: str = Field(index=True)
+    number: str = Field(sa_column=Column(Text, nullable=False))  # sealed E.164
+    attempt: int = 1
+    state: str = Field(default="queued", index=True)
+    created_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    not_before: datetime = Field(sa_column=_utc_column(nullable=False))
+    dialled_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    answered_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    ended_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    digit: str | None = None
+    dials: int = 0  # how often it was dialled: more than once only after a crash during the call
+    last_error: str | None = None
 
 
 class FeedCopy(SQLModel, table=True):

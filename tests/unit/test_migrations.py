@@ -39,12 +39,13 @@ RELEASED = {
     "0010_identity_pins.py": "543226ad4a37632c4c6412f5960d4b074d04965ec8976348eb9685534f630123",
     "0011_convocation_end.py": "065b9d3e730db6549657c0d8f993f4cf1075a4e37bc3ee0ef2c4d5d8350ba927",
     "0012_megolm_seen.py": "ef9dcc7a77414ebadc6facfbe9fcdec98f5abcbbd0dead51240b60838775685a",
+    "0013_calls.py": "9c2681fe2f8cfdfa5386594eb9cf3d2bea3b8171dd0c27730783e246e80f7704",
 }
 
 
 LATER_COLUMNS = {"log_entry": ("chased_at", "deviation", "deviation_at"),  # added by 0004
-                 "summons": ("sms_due_at", "declined_at"),  # added by 0007, 0011
-                 "convocation": ("sms_after", "ended_at", "ended_why")}  # added by 0007, 0011
+                 "summons": ("sms_due_at", "declined_at", "call_due_at"),  # added by 0007, 0011, 0013
+                 "convocation": ("sms_after", "ended_at", "ended_why", "call_after")}  # added by 0007, 0011, 0013
 
 
 def _previous_release_migrate(conn: Connection) -> None:
@@ -80,14 +81,14 @@ async def test_a_database_of_the_previous_release_upgrades_without_loss(new_data
                          forum_id="samordnande")
         await repo.set_value(session, "sync_token", "s72594_4483_1934")
     assert await db.migrate() == ["0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009", "0010", "0011",
-                                  "0012"], "taken over: only what came after it runs"
+                                  "0012", "0013"], "taken over: only what came after it runs"
     assert await db.migrate() == []
     async with db.session() as session:
         audit = (await session.exec(select(AuditEntry))).all()
         assert [(a.user_id, a.action) for a in audit] == [("@anna:example.org", "activate")]
         assert await repo.get_value(session, "sync_token") == "s72594_4483_1934"
-        assert sorted((await session.exec(select(SchemaVersion.version))).all()) == list(range(1, 17))
-        assert (await session.exec(text("SELECT version_num FROM alembic_version"))).all() == [("0012",)]
+        assert sorted((await session.exec(select(SchemaVersion.version))).all()) == list(range(1, 18))
+        assert (await session.exec(text("SELECT version_num FROM alembic_version"))).all() == [("0013",)]
         session.add(ForumStateRow(forum_id="samordnande", mode="activated"))  # the tables work as before
     await db.close()
 
@@ -95,7 +96,7 @@ async def test_a_database_of_the_previous_release_upgrades_without_loss(new_data
 async def test_a_new_database_gets_every_revision_and_its_history(new_database: Callable[[], str]) -> None:
     db = Database(new_database())
     assert await db.migrate() == ["0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009", "0010",
-                                  "0011", "0012"]
+                                  "0011", "0012", "0013"]
     assert await db.migrate() == []
     async with db.session() as session:
         rows = (await session.exec(select(SchemaVersion))).all()

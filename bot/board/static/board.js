@@ -107,6 +107,7 @@ function person(p, L) {
     el("div", { class: "who" }, `${mark[p.state]} `, el("b", {}, p.function), el("span", { class: "org" }, ` · ${p.organisation}`)),
     el("div", {}, L[p.state] + (p.by ? ` — ${p.by}${p.at ? ", " + p.at : ""}` : "") +
       (p.deputy_for ? ` (${L.deputy_for} ${p.deputy_for})` : "")));
+  if (p.call) item.append(el("div", { class: "call" }, p.call));  // "samtal: inget svar 03:07"
   if (p.state !== "acknowledged") {
     if (p.holders.length) {
       item.append(el("div", { class: "holders" }, `${L.holders}: ` +
