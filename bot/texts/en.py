@@ -174,6 +174,7 @@ TEXTS: dict[str, str] = {
     "sms.reply.stale": "No convocation for you in the last 24 hours. Nothing was changed.",
     "sms.reply.help": "Reply 1 = acknowledge, 1 coming 10:15 = acknowledge with a time, 2 = cannot come.",
     "sms.state.queued": "SMS waiting to be sent",
+    "sms.state.sending": "SMS being sent",
     "sms.state.accepted": "SMS sent",
     "sms.state.delivered": "SMS delivered {when}",
     "sms.state.failed": "SMS could not be delivered",

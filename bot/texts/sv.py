@@ -176,6 +176,7 @@ TEXTS: dict[str, str] = {
     "sms.reply.stale": "Ingen kallelse till dig det senaste dygnet. Inget har ändrats.",
     "sms.reply.help": "Svara 1 = kvittera, 1 kommer 10:15 = kvittera med tid, 2 = kan inte komma.",
     "sms.state.queued": "SMS väntar på att skickas",
+    "sms.state.sending": "SMS skickas",
     "sms.state.accepted": "SMS skickat",
     "sms.state.delivered": "SMS levererat {when}",
     "sms.state.failed": "SMS kunde inte levereras",

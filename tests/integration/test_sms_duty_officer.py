@@ -4,9 +4,12 @@ noticed at once, and a number never kept or logged in clear."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from datetime import timedelta
+from functools import partial
+from typing import Any
 
 import pytest
 from sqlmodel import select
@@ -16,6 +19,7 @@ from test_sms import PHONES, Sms, quiet, sms, sms_rows, texts  # noqa: F401 - sm
 from bot.state.models import HandledEvent
 
 SIGNED = " /Länsstyrelsen Stockholm"
+ENDED = "AVSLUTAT snöoväder: Regionalt samordnande forum. Kallelsen gäller inte längre."
 
 
 async def test_deactivated_at_once_nobody_is_texted_after_the_end(sms: Sms) -> None:  # noqa: F811
@@ -170,3 +174,68 @@ async def test_without_kannels_id_the_number_is_kept_and_logged_only_sealed(
     number = PHONES["nacka"]
     assert number not in handled and number[1:] not in handled and number[3:] not in handled
     assert number[3:] not in caplog.text
+
+
+async def _held_at(held: asyncio.Event) -> bool:
+    return held.is_set()
+
+
+async def _ended_while_sending(sms: Sms, hold: str) -> dict[str, list[str]]:  # noqa: F811
+    """`!avaktivera` while the SMS step is being sent: with the second sendsms not yet made (`hold` 'send'), or
+    with the gateway's 202 for the first not yet written ('record'). Returns what each phone received."""
+    world, kannel = sms.world, sms.kannel
+    app = await sms.start()
+    assert app.sms is not None
+    gate, held = asyncio.Event(), asyncio.Event()
+    send, record, calls = app.sms.send, app.sms.record, []
+
+    async def slow_second(http: Any, row: Any) -> None:
+        calls.append(row.id)
+        if len(calls) == 2 and not gate.is_set():  # the first sendsms took a while
+            held.set()
+            await gate.wait()
+        await send(http, row)
+
+    async def slow_record(sms_id: int, state: str, at: Any, why: str | None = None, *, urgent: bool = False) -> None:
+        if urgent and state == "accepted" and not gate.is_set():  # the gateway said 202; its write is late
+            held.set()
+            await gate.wait()
+        await record(sms_id, state, at, why, urgent=urgent)
+
+    if hold == "send":
+        app.sms.send = slow_second  # type: ignore[method-assign]
+    else:
+        app.sms.record = slow_record  # type: ignore[method-assign]
+    await command(world, "tib", "samordnande", "!aktivera samordnande snöoväder")
+    sms.clock.advance(timedelta(minutes=2, seconds=5))
+    await app.timers.fire_due()
+    await wait_for(partial(_held_at, held), 20)
+    await command(world, "tib", "samordnande", "!avaktivera samordnande")
+    gate.set()
+
+    async def told() -> bool:
+        return sum(t.text.startswith("AVSLUTAT") for t in kannel.received()) >= 1
+
+    await wait_for(told, 20)
+    await quiet(app)
+    sms.clock.advance(timedelta(minutes=10))
+    await app.timers.fire_due()
+    await quiet(app)
+    await asyncio.sleep(1)  # anything still on its way reaches fakesmsc
+    return {who: kannel.to(number) for who, number in PHONES.items()}
+
+
+@pytest.mark.parametrize("hold", ["send", "record"])
+async def test_a_row_cancelled_while_the_batch_is_being_sent_is_still_sent(sms: Sms, hold: str) -> None:  # noqa: F811
+    """The end falls while the SMS step is being sent (between two sendsms, or between the gateway's 202 and its
+    record): the SMS the end cancelled never goes, and every phone that got AKTIVERAT gets exactly one AVSLUTAT;
+    nobody else gets one."""
+    got = await _ended_while_sending(sms, hold)
+    activated = [who for who, texts_ in got.items() if any(t.startswith("AKTIVERAT") for t in texts_)]
+    assert len(activated) == 1, got  # the SMS in hand went; the two the end cancelled did not
+    for who, received in got.items():
+        if who in activated:
+            assert len(received) == 2 and received[0].startswith("AKTIVERAT snöoväder")
+            assert received[1] == f"{ENDED}{SIGNED}"
+        else:
+            assert received == [], f"{who} was not texted, so gets nothing: {received}"
