@@ -378,8 +378,9 @@ async def decline(ctx: Context, pending: Sequence[Summons], channel: str) -> tup
     forum = ctx.directory.forum(convocation.forum_id)
     convened = {s.function_id for s in await store.summonses(ctx.session, convocation.id)}
     deputies: list[Call] = []
-    for summons in pending:
+    for summons in pending:  # an acknowledgement given before is withdrawn: the answer is now 'cannot come'
         summons.declined_at, summons.due_at, summons.sms_due_at = now, None, None
+        summons.ack_at = summons.ack_by = None
         summons.ack_note = f"declined:{channel}"
         ctx.session.add(summons)
         found = policy.deputy_calls(roster, summons.function_id, now, convened)
@@ -393,21 +394,34 @@ async def decline(ctx: Context, pending: Sequence[Summons], channel: str) -> tup
     return forum, [ctx.directory.function(s.function_id) for s in pending], deputies
 
 
+CONVENED_NOW, ALREADY_CONVENED, NO_DEPUTY = "now", "already", "none"
+
+
+async def deputy_outcome(ctx: Context, functions: Sequence[Function],
+                         deputies: Sequence[Call]) -> tuple[str, list[Function]]:
+    """What a decline did for the functions' deputies: convened now (and which), already convened before
+    (which), or none, the functions have no deputy."""
+    if deputies:
+        return CONVENED_NOW, [c.function for c in deputies]
+    roster = await ctx.roster()
+    already = list(dict.fromkeys(d for f in functions for d in roster.deputies(f.id)))
+    return (ALREADY_CONVENED, already) if already else (NO_DEPUTY, [])
+
+
 async def decline_messages(ctx: Context, convocation_id: int, functions: Sequence[Function],
-                           deputies: Sequence[Call]) -> list[Outgoing]:
-    """The chair told in the forum room who cannot come and which deputies are convened; the deputies' ping,
-    direct message and (without Matrix) SMS."""
+                           deputies: Sequence[Call], *, changed: bool = False) -> list[Outgoing]:
+    """The chair told in the forum room who cannot come (`changed`: after acknowledging) and which deputies are
+    convened; the deputies' ping, direct message and (without Matrix) SMS."""
     convocation = await store.get(ctx.session, convocation_id)
     assert convocation is not None
     forum = ctx.directory.forum(convocation.forum_id)
     state = await forum_store.forum_state(ctx.session, forum.id)
-    said = ctx.t("conv.declined", user=ctx.sender, functions=names(functions))
-    roster = await ctx.roster()
-    already = [d for f in functions for d in roster.deputies(f.id)]
-    if deputies:
-        said += " " + ctx.t("conv.deputies", functions=names([c.function for c in deputies]))
-    else:
-        said += " " + (ctx.t("conv.deputy_already", functions=names(already)) if already else ctx.t("conv.no_deputy"))
+    said = ctx.t("conv.declined_after_ack" if changed else "conv.declined", user=ctx.sender,
+                 functions=names(functions))
+    outcome, which = await deputy_outcome(ctx, functions, deputies)
+    said += " " + {CONVENED_NOW: ctx.t("conv.deputies", functions=names(which)),
+                   ALREADY_CONVENED: ctx.t("conv.deputy_already", functions=names(which)),
+                   NO_DEPUTY: ctx.t("conv.no_deputy")}[outcome]
     out = await tell_chair(ctx, forum, state, said, ref(convocation))
     if deputies:
         out += room_ping(ctx, forum, state, convocation, deputies)
@@ -632,6 +646,29 @@ async def text_convened(ctx: Context, convocation: Convocation, people: Sequence
 
 
 CODES = "ABCDEFGHJKLMNPQRSTUVWXYZ"  # a reply's letter (`1A`); I and O left out, read as 1 and 0
+
+
+async def answered_texted(ctx: Context, lookup: str, user: str) -> list[tuple[Convocation, str]]:
+    """The convocations texted to a number that still stand and that this person has acknowledged themselves
+    (by SMS or ✅) and not declined, newest first, each with its letter: a `2` may still change the answer."""
+    found: list[tuple[Convocation, str]] = []
+    seen: set[str] = set()
+    for row in await sms_store.convocations_to(ctx.session, lookup, ctx.clock.now() - RECENT):
+        if row.ref is None or row.ref in seen:
+            continue
+        seen.add(row.ref)
+        convocation = await store.get(ctx.session, int(row.ref.partition(":")[2]))
+        if convocation is None or convocation.ended_at is not None or convocation.id is None:
+            continue
+        if any(own_answer(s, user) for s in await store.summonses(ctx.session, convocation.id)):
+            found.append((convocation, row.code or CODES[0]))
+    return found
+
+
+def own_answer(summons: Summons, user: str) -> bool:
+    """Whether `user` holds this summons and acknowledged it themselves (not declined, not via a deputy)."""
+    return (user in store.holders(summons) and summons.ack_at is not None and summons.ack_by == user
+            and summons.declined_at is None and not (summons.ack_note or "").startswith("deputy:"))
 
 
 async def open_texted(ctx: Context, lookup: str, user: str) -> list[tuple[Convocation, str]]:

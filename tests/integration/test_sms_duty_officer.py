@@ -239,3 +239,27 @@ async def test_a_row_cancelled_while_the_batch_is_being_sent_is_still_sent(sms: 
             assert received[1] == f"{ENDED}{SIGNED}"
         else:
             assert received == [], f"{who} was not texted, so gets nothing: {received}"
+
+
+async def test_two_after_one_changes_the_answer_and_promises_no_deputy_that_does_not_exist(
+        sms: Sms) -> None:  # noqa: F811
+    """`1`, then `2 sjuk`: `!kallelse` shows Nacka's TiB cannot come (no longer ✅), and the answer says what is
+    true: the function has no deputy. Three texts at Nacka's phone, none more."""
+    world, kannel = sms.world, sms.kannel
+    app = await sms.start()
+    await command(world, "tib", "samordnande", "!aktivera samordnande snöoväder")
+    sms.clock.advance(timedelta(minutes=2, seconds=5))
+    await app.timers.fire_due()
+    await texts(kannel, PHONES["nacka"], 1)
+    kannel.reply(PHONES["nacka"], "1")
+    await texts(kannel, PHONES["nacka"], 2)
+    kannel.reply(PHONES["nacka"], "2 sjuk")
+    answer = (await texts(kannel, PHONES["nacka"], 3))[2]
+    assert answer == ("Noterat: du kan inte komma till Regionalt samordnande forum. Ordföranden ser det; din funktion "
+                      f"har ingen ersättare.{SIGNED}")
+    line = next(x for x in (await command(world, "tib", "samordnande", "!kallelse")).splitlines()
+                if "TiB, Nacka kommun" in x)
+    assert "kan inte komma" in line and "✅" not in line
+    await quiet(app)
+    await asyncio.sleep(1)
+    assert len(kannel.to(PHONES["nacka"])) == 3

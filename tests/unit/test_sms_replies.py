@@ -128,7 +128,7 @@ def test_no_means_cannot_come_and_the_deputy_is_called_at_once(bot: ConvocationS
     bot.run(bot.command(TIB, "!aktivera inriktande brand", room=inriktande))
     bot.time_passes(121)
     assert reply(bot, ANNA, "nej") == ("Noterat: du kan inte komma till Regionalt inriktande forum. Ordföranden "
-                                       "ser det och ersättare kallas. /Länsstyrelsen")
+                                       "ser det; ersättare kallas: Vakthavande. /Länsstyrelsen")
     said = [b for b in bodies(bot, inriktande) if "kan inte komma" in b]
     assert len(said) == 1 and f"{ANNA} kan inte komma (TiB Nacka), svar på SMS. Ersättare kallas: Vakthavande." \
         in said[0]
@@ -149,6 +149,52 @@ def test_no_when_the_deputy_is_already_convened_says_so(bot: ConvocationSteps) -
     reply(bot, ANNA, "nej")
     said = [b for b in bodies(bot) if "kan inte komma" in b]
     assert len(said) == 1 and "Ersättaren är redan kallad: Vakthavande." in said[0]
+    assert texts(bot, ANNA, "reply") == ["Noterat: du kan inte komma till Samordnande. Ordföranden ser det; "
+                                         "ersättaren är redan kallad: Vakthavande. /Länsstyrelsen"]
+
+
+def test_no_from_a_function_without_a_deputy_promises_none(bot: ConvocationSteps) -> None:
+    """Trafikledning has no deputy: the answer says so, and nobody is convened in its place."""
+    bot.activate("brand")
+    bot.run(bot.command(TIB, "!kalla-in tlc samordnande"))
+    bot.time_passes(121)
+    assert len(texts(bot, TOVE, "convocation")) == 1
+    dms_before = {who: len(bodies(bot, f"user:{who}")) for who in (ANNA, SARA)}
+    assert reply(bot, TOVE, "2") == ("Noterat: du kan inte komma till Samordnande. Ordföranden ser det; din "
+                                     "funktion har ingen ersättare. /Länsstyrelsen")
+    said = [b for b in bodies(bot) if "kan inte komma" in b]
+    assert len(said) == 1 and "Ingen ersättare finns." in said[0] and "Ersättare kallas" not in said[0]
+    assert {who: len(bodies(bot, f"user:{who}")) for who in (ANNA, SARA)} == dms_before, "nobody convened"
+
+
+@pytest.mark.parametrize("first", ["sms", "check mark"])
+def test_two_after_acknowledging_changes_the_answer_and_convenes_the_deputy_once(bot: ConvocationSteps,
+                                                                                 first: str) -> None:
+    """Nacka's TiB acknowledges the inriktande forum (`1`, or ✅ in Matrix), then answers `2`: the answer is now
+    'cannot come': `!kallelse` shows ❌ and not ✅, the chair is told once, Nacka's deputy is convened at once and
+    only once; a second `2` changes nothing more."""
+    inriktande = "!inriktande:example.org"
+    bot.run(bot.command(TIB, "!aktivera inriktande brand", room=inriktande))
+    bot.time_passes(121)
+    assert len(texts(bot, ANNA, "convocation")) == 1
+    if first == "sms":
+        assert reply(bot, ANNA, "1").startswith("Kvitterat: Regionalt inriktande forum (TiB Nacka).")
+    else:
+        bot.react(ANNA, 0)
+    bot.run(bot.command(TIB, "!kallelse inriktande", room=inriktande))
+    assert "✅ TiB Nacka" in bodies(bot, inriktande)[-1]
+    assert reply(bot, ANNA, "2 sjuk") == ("Noterat: du kan inte komma till Regionalt inriktande forum. Ordföranden "
+                                          "ser det; ersättare kallas: Vakthavande. /Länsstyrelsen")
+    said = [b for b in bodies(bot, inriktande) if "kan ändå inte komma" in b]
+    assert len(said) == 1 and "Ersättare kallas: Vakthavande." in said[0]
+    bot.run(bot.command(TIB, "!kallelse inriktande", room=inriktande))
+    report = bodies(bot, inriktande)[-1]
+    assert "❌ TiB Nacka" in report and "kan inte komma" in report and "✅ TiB Nacka" not in report
+    assert len([b for b in bodies(bot, f"user:{SARA}") if "ersättare för TiB Nacka" in b]) == 1
+    assert reply(bot, ANNA, "2").startswith("Inget att kvittera"), "answered already: nothing more changes"
+    bot.time_passes(301)
+    assert len([b for b in bodies(bot, f"user:{SARA}") if "ersättare för TiB Nacka" in b]) == 1, "convened once"
+    assert len([b for b in bodies(bot, inriktande) if "kan ändå inte komma" in b]) == 1
 
 
 def test_two_also_declines(bot: ConvocationSteps) -> None:
