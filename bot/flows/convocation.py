@@ -159,11 +159,12 @@ async def convene(ctx: Context, forum: Forum, state: ForumState, *, kind: str, s
     """
     now = ctx.clock.now()
     roster = await ctx.roster()
+    replaced: list[Convocation] = []
     if into is None and escalate:
         await store.stop_escalations(ctx.session, forum.id)  # a new convocation supersedes the last one
         if function_ids is None:  # the whole composition, for a conference no later than theirs: replaced
-            await store.end(ctx.session, await store.standing(ctx.session, forum.id, starts_by=starts_at or now),
-                            now, "replaced")
+            replaced = await store.end(ctx.session, await store.standing(ctx.session, forum.id,
+                                                                         starts_by=starts_at or now), now, "replaced")
     if function_ids is None:
         function_ids = await current_composition(ctx, forum, state)
     first = [f.id for f in conveners(ctx.directory, forum)] + [state.chair_function(forum)]
@@ -196,7 +197,9 @@ async def convene(ctx: Context, forum: Forum, state: ForumState, *, kind: str, s
     everyone = call_list + deputies
     if into is None:
         ctx.committed.append(metrics.CONVOCATIONS.labels(kind).inc)
-    out = room_ping(ctx, forum, state, convocation, everyone, intro)
+    # Those texted the convocation this one replaces are told so first; this one's SMS follows in its own time.
+    out = await tell_texted_it_ended(ctx, forum, replaced, replaced_by=convocation)
+    out += room_ping(ctx, forum, state, convocation, everyone, intro)
     out += await direct_messages(ctx, forum, state, convocation, everyone)
     if rings_at is None:  # a holder without Matrix has only the SMS: at once (planned quietly: at the ring)
         out += await text_convened(ctx, convocation, [u for u in policy.people(everyone) if not on_matrix(u)])
@@ -583,9 +586,17 @@ def dial_text(ctx: Context, forum: Forum) -> str:
                  number=policy.readable_phone(forum.conference.phone), pin=forum.conference.pin or "")
 
 
-def ended_text(ctx: Context, forum: Forum, convocation: Convocation, moved_to: datetime | None = None) -> str:
+def ended_text(ctx: Context, forum: Forum, convocation: Convocation, moved_to: datetime | None = None,
+               replaced_by: Convocation | None = None) -> str:
     """'AVSLUTAT snöoväder: Regionalt samordnande forum. Kallelsen gäller inte längre. /Länsstyrelsen
-    Stockholm' or, moved, 'FLYTTAD: Regionalt samordnande forum, ny tid 11:00. Ring …'."""
+    Stockholm'; moved, 'FLYTTAD: Regionalt samordnande forum, ny tid 11:00. Ring …'; replaced, 'ERSATT brand:
+    Regionalt samordnande forum. Gäller inte längre; ny kallelse: gasläcka. /…'."""
+    if replaced_by is not None:
+        new_event = replaced_by.event if replaced_by.mode == "activated" and replaced_by.event else ""
+        tail = ctx.t("sms.replaced_by", event=new_event) if new_event and new_event != convocation.event \
+            else ctx.t("sms.replaced")
+        return fit([*sms_head(ctx, convocation, ctx.t("sms.word.replaced")), forum.name, tail, signature(ctx, forum)],
+                   *SHRINK)
     if moved_to is None:
         word = ctx.t("sms.word.ended" if convocation.mode == "activated" else "sms.word.cancelled")
         return fit([*sms_head(ctx, convocation, word), forum.name, ctx.t("sms.ended"), signature(ctx, forum)],
@@ -596,20 +607,48 @@ def ended_text(ctx: Context, forum: Forum, convocation: Convocation, moved_to: d
 
 
 async def tell_texted_it_ended(ctx: Context, forum: Forum, ended: Sequence[Convocation],
-                               moved_to: datetime | None = None) -> list[Outgoing]:
+                               moved_to: datetime | None = None, *,
+                               replaced_by: Convocation | None = None) -> list[Outgoing]:
     """One short SMS to each person the gateway took one of these convocations' SMS for: it is over (or
-    moved to `moved_to`). Nobody who was not texted gets one, and nobody gets two."""
+    moved to `moved_to`, or replaced by `replaced_by`). Nobody who was not texted gets one, and nobody gets two."""
     out: list[Outgoing] = []
     told: set[str] = set()
     for convocation in ended:
-        for row in await sms_store.texted(ctx.session, ref(convocation)):
-            if row.user_id is None or row.user_id in told:
+        assert convocation.id is not None
+        rows = await sms_store.texted(ctx.session, ref(convocation))
+        # Called out and told so, and not called in again since: the end is no news to them.
+        released = await sms_store.existing(ctx.session, [f"released:{ref(convocation)}:{r.user_id}" for r in rows])
+        convened = {u for s in await store.summonses(ctx.session, convocation.id) for u in store.holders(s)}
+        for row in rows:
+            if row.user_id is None or row.user_id in told or (
+                    f"released:{ref(convocation)}:{row.user_id}" in released and row.user_id not in convened):
                 continue
             told.add(row.user_id)
             key = f"moved:{ref(convocation)}:{moved_to.isoformat()}" if moved_to else f"end:{ref(convocation)}"
             out.append(Sms(key=f"{key}:{row.user_id}", kind="notice", number=row.number,
-                           lookup=row.lookup, text=ended_text(ctx, forum, convocation, moved_to),
+                           lookup=row.lookup, text=ended_text(ctx, forum, convocation, moved_to, replaced_by),
                            user_id=row.user_id, ref=ref(convocation), event_key=event_key(convocation)))
+    return out
+
+
+async def tell_texted_released(ctx: Context, forum: Forum, convocation: Convocation, functions: Sequence[Function],
+                               people: Sequence[str]) -> list[Outgoing]:
+    """Functions called out (`!kalla-ut`): each of `people` the gateway took this convocation's SMS for gets one
+    short SMS that they are released (a holder without Matrix has no other way to learn it); nobody else."""
+    wanted = set(people)
+    rows = [r for r in await sms_store.texted(ctx.session, ref(convocation)) if r.user_id in wanted]
+    keys = {r.user_id: f"released:{ref(convocation)}:{r.user_id}" for r in rows if r.user_id}
+    sent = await sms_store.existing(ctx.session, list(keys.values()))
+    text = fit([*sms_head(ctx, convocation, ctx.t("sms.word.released")), forum.name,
+                ctx.t("sms.released", functions=names(functions)), signature(ctx, forum)], *SHRINK)
+    out: list[Outgoing] = []
+    for row in rows:
+        key = keys.get(row.user_id or "")
+        if key is None or key in sent:
+            continue
+        sent.add(key)
+        out.append(Sms(key=key, kind="notice", number=row.number, lookup=row.lookup, text=text,
+                       user_id=row.user_id, ref=ref(convocation), event_key=event_key(convocation)))
     return out
 
 

@@ -263,3 +263,56 @@ async def test_two_after_one_changes_the_answer_and_promises_no_deputy_that_does
     await quiet(app)
     await asyncio.sleep(1)
     assert len(kannel.to(PHONES["nacka"])) == 3
+
+
+async def test_those_texted_a_replaced_activation_are_told_it_is_replaced_then_texted_the_new(
+        sms: Sms) -> None:  # noqa: F811
+    """Texted `brand`, then `!aktivera … gasläcka ny`: Nacka's phone gets one SMS that `brand` is replaced by
+    `gasläcka` at once, and the new AKTIVERAT only after its own sms_after; each once."""
+    world, kannel = sms.world, sms.kannel
+    app = await sms.start()
+    await command(world, "tib", "samordnande", "!aktivera samordnande brand")
+    sms.clock.advance(timedelta(minutes=2, seconds=5))
+    await app.timers.fire_due()
+    await texts(kannel, PHONES["nacka"], 1)
+    await quiet(app)
+    await command(world, "tib", "samordnande", "!aktivera samordnande gasläcka ny")
+    replaced = (await texts(kannel, PHONES["nacka"], 2))[1]
+    assert replaced == f"ERSATT brand: Regionalt samordnande forum. Gäller inte längre; ny kallelse: gasläcka.{SIGNED}"
+    await quiet(app)
+    assert len(kannel.to(PHONES["nacka"])) == 2, "the new convocation's SMS waits for its own sms_after"
+    sms.clock.advance(timedelta(minutes=2, seconds=5))
+    await app.timers.fire_due()
+    got = await texts(kannel, PHONES["nacka"], 3)
+    assert got[2].startswith("AKTIVERAT gasläcka: Regionalt samordnande forum")
+    sms.clock.advance(timedelta(minutes=10))
+    await app.timers.fire_due()
+    await quiet(app)
+    await asyncio.sleep(1)
+    assert len(kannel.to(PHONES["nacka"])) == 3
+    assert not any(t.startswith(("ERSATT", "AVSLUTAT")) for t in kannel.to(PHONES["sos"]) if "brand" not in t)
+
+
+async def test_a_contact_without_matrix_called_out_is_told_once_by_sms(sms: Sms) -> None:  # noqa: F811
+    """Kalle, without Matrix, holds SOS Alarm's function; called in to the inriktande forum he is texted at once,
+    and `!kalla-ut` tells him once that he is released. Nobody else is told."""
+    world, kannel = sms.world, sms.kannel
+    kalle = "+46701110009"
+    with sms.contacts.open("a") as contacts:
+        contacts.write(f'[[contact]]\nname = "Kalle Karlsson"\nnumber = "{kalle}"\nfunctions = ["sos-vakthavande"]\n')
+    app = await sms.start()
+    await command(world, "tib", "inriktande", "!aktivera inriktande brand")
+    await command(world, "tib", "inriktande", "!kalla-in sos inriktande")
+    assert (await texts(kannel, kalle, 1))[0].startswith("AKTIVERAT brand: Regionalt inriktande forum")
+    await quiet(app)
+    await command(world, "tib", "inriktande", "!kalla-ut sos inriktande")
+    released = (await texts(kannel, kalle, 2))[1]
+    assert released == ("AVSLUTAT FÖR DIG brand: Regionalt inriktande forum. Vakthavande, SOS Alarm är inte längre "
+                        f"inkallad. Tack för insatsen.{SIGNED}")
+    await command(world, "tib", "inriktande", "!avaktivera inriktande")
+    sms.clock.advance(timedelta(minutes=10))
+    await app.timers.fire_due()
+    await quiet(app)
+    await asyncio.sleep(1)
+    assert len(kannel.to(kalle)) == 2, "released: the end of the activation is not told to him again"
+    assert kannel.to(PHONES["sos"]) == []

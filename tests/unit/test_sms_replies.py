@@ -83,6 +83,48 @@ def test_a_replaced_activation_texts_once_for_the_new_event_only(bot: Convocatio
         assert texts(bot, who)[0].startswith("AKTIVERAT gasläcka: Samordnande"), "the new event, not the old"
 
 
+def test_those_texted_a_replaced_activation_are_told_once_and_then_texted_the_new_one(bot: ConvocationSteps) -> None:
+    """Issue 37 review: `!aktivera … ny` after Anna was texted `brand`: she gets one SMS that it is replaced by
+    `gasläcka`, then the new convocation's SMS in its own time; Sara, who acknowledged, gets none."""
+    bot.activate("brand")
+    bot.run(bot.command(SARA, "!kvittera", room="!dm-sara:example.org"))
+    bot.time_passes(121)
+    assert len(texts(bot, ANNA)) == 1
+    bot.activate("gasläcka")  # `!aktivera samordnande gasläcka ny`
+    assert texts(bot, ANNA)[1:] == ["ERSATT brand: Samordnande. Gäller inte längre; ny kallelse: gasläcka. "
+                                    "/Länsstyrelsen"], "told at once, the new SMS not yet"
+    bot.time_passes(60)
+    assert len(texts(bot, ANNA)) == 2, "the new convocation's SMS waits for its own sms_after"
+    bot.time_passes(61)
+    got = texts(bot, ANNA)
+    assert len(got) == 3 and got[2].startswith("AKTIVERAT gasläcka: Samordnande")
+    assert texts(bot, SARA, "notice") == [], "not texted brand, so not told it is replaced"
+    bot.deactivate()
+    assert texts(bot, ANNA, "notice")[1:] == ["AVSLUTAT gasläcka: Samordnande. Kallelsen gäller inte längre. "
+                                              "/Länsstyrelsen"], "each convocation ends once"
+    notices = [d.ref for d in bot.delivered if d.channel == "sms" and d.target == ANNA and d.kind == "notice"]
+    assert len(notices) == 2 and len(set(notices)) == 2, "one notice per convocation, no more"
+
+
+def test_a_texted_holder_whose_function_is_called_out_is_told_once(bot: ConvocationSteps) -> None:
+    """`!kalla-ut tlc` after Trafikledning was texted: Tove gets one SMS that she is released; nobody else does,
+    and calling out again sends nothing more."""
+    bot.activate("brand")
+    bot.run(bot.command(TIB, "!kalla-in tlc samordnande"))
+    bot.time_passes(121)
+    assert len(texts(bot, TOVE, "convocation")) == 1
+    bot.run(bot.command(TIB, "!kalla-ut tlc samordnande"))
+    assert texts(bot, TOVE, "notice") == ["AVSLUTAT FÖR DIG brand: Samordnande. Trafikledning är inte längre "
+                                          "inkallad. Tack för insatsen. /Länsstyrelsen"]
+    assert texts(bot, ANNA, "notice") == [] and texts(bot, SARA, "notice") == []
+    bot.run(bot.command(TIB, "!kalla-in tlc samordnande"))
+    bot.run(bot.command(TIB, "!kalla-ut tlc samordnande"))
+    assert len(texts(bot, TOVE, "notice")) == 1
+    bot.deactivate()
+    assert len(texts(bot, TOVE, "notice")) == 1, "released and told: the end is no news to her"
+    assert len(texts(bot, ANNA, "notice")) == 1, "Anna, texted and still convened, is told it ended"
+
+
 def test_those_texted_are_told_once_when_it_ends_and_nobody_else(bot: ConvocationSteps) -> None:
     bot.activate("brand")
     bot.run(bot.command(SARA, "!kvittera", room="!dm-sara:example.org"))  # answered: never texted
