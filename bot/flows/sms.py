@@ -8,6 +8,7 @@ An SMS never changes a forum's state.
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import replace
@@ -15,7 +16,7 @@ from datetime import datetime, timedelta
 
 from bot.domain.convocation import Ack, Call, parse_ack
 from bot.domain.model import Forum, Function, SmsOptions
-from bot.domain.sms import ACK, ACK_WORDS, DECLINE, UNCLEAR, fit, mask, parse_reply
+from bot.domain.sms import ACK, DECLINE, UNCLEAR, fit, mask, parse_reply
 from bot.flows.context import Context
 from bot.flows.convocation import (
     ALREADY_CONVENED,
@@ -130,7 +131,7 @@ async def reply(ctx: Context, incoming: SmsIn) -> list[Outgoing]:
         return [_answer(ctx, incoming, user, forum, text + others), *told]
     pending = [s for s in await pending_for(as_them, None, convocation_id=convocation.id) if s.declined_at is None]
     ack, note = Ack(), ""
-    if said.rest and said.rest not in ACK_WORDS:
+    if said.rest and re.search(r"\d", said.rest):  # a time in the comment is the arrival time
         try:
             ack = parse_ack(said.rest, now, ctx.tz)
         except ValueError:
