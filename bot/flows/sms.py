@@ -32,6 +32,7 @@ from bot.flows.convocation import (
     own_answer,
     pending_for,
     signature,
+    sms_when,
     text_convened,
 )
 from bot.flows.errors import UserError
@@ -143,7 +144,7 @@ async def reply(ctx: Context, incoming: SmsIn) -> list[Outgoing]:
                          forum_id=forum.id, event_id=ctx.incoming.event_id,
                          detail={"channel": "sms", "joins_at": ack.joins_at.isoformat() if ack.joins_at else None})
     if ack.joins_at:
-        note = ctx.t("sms.reply.joins", when=f"{ack.joins_at.astimezone(ctx.tz):%H:%M}")
+        note = ctx.t("sms.reply.joins", when=sms_when(ctx, ack.joins_at))  # the day too, when not today
     text = ctx.t("sms.reply.acked", forum=forum.name, functions=", ".join(f.name for f in functions))
     return [_answer(ctx, incoming, user, forum, text + note + others)]
 

@@ -10,6 +10,7 @@ import json
 from datetime import timedelta
 from functools import partial
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlmodel import col, select
@@ -253,6 +254,18 @@ def test_one_with_an_arrival_time_acknowledges_as_kvittera_kommer_does(bot: Conv
     assert "ansluter" in kallelse(bot)
     assert reply(bot, SARA, "1 kommer 25:99").endswith("Tiden kunde inte läsas: skriv t.ex. 1 kommer 10:15. "
                                                        "/Länsstyrelsen"), "acknowledged; the time not read is said"
+
+
+def test_an_arrival_time_already_past_today_is_tomorrow_and_the_answer_says_so(bot: ConvocationSteps) -> None:
+    """`1 kommer 08:00` when it is past 08:00: tomorrow, and the answer shows the day, not only the time."""
+    bot.activate("brand")
+    bot.time_passes(121)
+    local = bot.clock.now().astimezone(ZoneInfo("Europe/Stockholm"))
+    assert local.hour >= 8
+    assert local.date().isoformat() == "2026-11-23"
+    assert reply(bot, ANNA, "1 kommer 08:00") == \
+        "Kvitterat: Samordnande (TiB Nacka). Du ansluter tis 24 nov 08:00. /Länsstyrelsen", "not today: the day"
+    assert reply(bot, SARA, "1 kommer 23:59").endswith("Du ansluter 23:59. /Länsstyrelsen"), "today: the time"
 
 
 def test_anything_else_gets_the_choices_and_changes_nothing(bot: ConvocationSteps) -> None:
