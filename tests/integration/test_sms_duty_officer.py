@@ -11,10 +11,11 @@ from datetime import timedelta
 from functools import partial
 from typing import Any
 
+import aiohttp
 import pytest
 from sqlmodel import select
 from support import command, wait_for
-from test_sms import PHONES, Sms, quiet, sms, sms_rows, texts  # noqa: F401 - sms is the fixture
+from test_sms import PHONES, SECRET, Sms, quiet, sms, sms_rows, texts  # noqa: F401 - sms is the fixture
 
 from bot.state.models import HandledEvent
 
@@ -316,3 +317,42 @@ async def test_a_contact_without_matrix_called_out_is_told_once_by_sms(sms: Sms)
     await asyncio.sleep(1)
     assert len(kannel.to(kalle)) == 2, "released: the end of the activation is not told to him again"
     assert kannel.to(PHONES["sos"]) == []
+
+
+async def test_without_kannels_id_a_retried_reply_is_handled_once(sms: Sms) -> None:  # noqa: F811
+    """A get-url without `id=%I`: Kannel's retry of a reply (the same sender and text, at once, or with the same
+    `time=%T`) is handled once; the same words later, or with another time, are a new reply."""
+    world, kannel = sms.world, sms.kannel
+    app = await sms.start()
+    await command(world, "tib", "samordnande", "!aktivera samordnande snöoväder")
+    sms.clock.advance(timedelta(minutes=2, seconds=5))
+    await texts(kannel, PHONES["nacka"], 1)
+    base = f"http://{sms.listen}/sms/incoming"
+
+    async def mo(text: str, **more: str) -> None:
+        async with aiohttp.ClientSession() as http:
+            params = {"secret": SECRET, "from": PHONES["nacka"].removeprefix("+"), "text": text, **more}
+            async with http.get(base, params=params) as answer:
+                assert answer.status == 200
+
+    await mo("1")
+    sms.clock.advance(timedelta(seconds=20))
+    await mo("1")  # Kannel did not see the first answer and calls again
+    assert (await texts(kannel, PHONES["nacka"], 2))[1].startswith("Kvitterat: Regionalt samordnande forum")
+    await quiet(app)
+    await asyncio.sleep(1)
+    assert len(kannel.to(PHONES["nacka"])) == 2, "the retry is not answered again"
+    await mo("vad gäller?", time="1796000000")
+    await mo("vad gäller?", time="1796000000")
+    await texts(kannel, PHONES["nacka"], 3)
+    await quiet(app)
+    await asyncio.sleep(1)
+    assert len(kannel.to(PHONES["nacka"])) == 3, "the same time from Kannel: one reply"
+    await mo("vad gäller?", time="1796000090")  # written again, later: a new reply
+    assert (await texts(kannel, PHONES["nacka"], 4))[3].startswith("Svara 1 = kvittera")
+    sms.clock.advance(timedelta(minutes=2))
+    await mo("1")  # the same words two minutes later are a new reply, answered
+    assert (await texts(kannel, PHONES["nacka"], 5))[4].startswith("Inget att kvittera")
+    await quiet(app)
+    await asyncio.sleep(1)
+    assert len(kannel.to(PHONES["nacka"])) == 5
