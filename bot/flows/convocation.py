@@ -677,7 +677,7 @@ async def text_convened(ctx: Context, convocation: Convocation, people: Sequence
         phone = numbers[user]
         others = {c.id: letter for c, letter in await open_texted(ctx, phone.lookup, user)
                   if c.id != convocation.id} if phone.lookup in busy else {}
-        code = next(c for c in CODES if c not in others.values()) if others else CODES[0]
+        code = await fresh_code(ctx, phone.lookup, set(others.values())) if phone.lookup in busy else CODES[0]
         out.append(Sms(key=key, kind="convocation", number=phone.number, lookup=phone.lookup,
                        text=convocation_text(ctx, forum, convocation, code) if others else text,
                        user_id=user, ref=ref(convocation), event_key=cap_key, code=code))
@@ -708,6 +708,14 @@ def own_answer(summons: Summons, user: str) -> bool:
     """Whether `user` holds this summons and acknowledged it themselves (not declined, not via a deputy)."""
     return (user in store.holders(summons) and summons.ack_at is not None and summons.ack_by == user
             and summons.declined_at is None and not (summons.ack_note or "").startswith("deputy:"))
+
+
+async def fresh_code(ctx: Context, lookup: str, open_codes: set[str]) -> str:
+    """A letter this number has not been given within RECENT, so a late `1A` for a convocation that has ended
+    never answers a new one; when all have been, one no open convocation of the number carries."""
+    used = {row.code for row in await sms_store.convocations_to(ctx.session, lookup, ctx.clock.now() - RECENT)
+            if row.code}
+    return next((c for c in CODES if c not in used), None) or next(c for c in CODES if c not in open_codes)
 
 
 async def open_texted(ctx: Context, lookup: str, user: str) -> list[tuple[Convocation, str]]:

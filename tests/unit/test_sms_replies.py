@@ -160,6 +160,24 @@ def test_a_number_with_two_open_convocations_answers_each_by_its_code(bot: Convo
         "Inget att kvittera: kallelsen till Regionalt inriktande forum är redan besvarad. /Länsstyrelsen"
 
 
+def test_a_letter_is_not_given_again_to_a_number_within_a_day(bot: ConvocationSteps) -> None:
+    """Anna has A (samordnande) and B (inriktande); A ends while B is open, and a new samordnande convocation is
+    texted: it gets a new letter, never A again, so a late `1A` acknowledges nothing and says so."""
+    bot.activate("brand")
+    bot.time_passes(121)
+    bot.run(bot.command(TIB, "!aktivera inriktande brand"))
+    bot.time_passes(121)
+    bot.deactivate()  # A ends; B stands
+    bot.activate("gasläcka")
+    bot.time_passes(121)
+    new = texts(bot, ANNA, "convocation")[-1]
+    assert new.startswith("AKTIVERAT gasläcka: Samordnande") and "Svara 1C = kvittera" in new
+    assert reply(bot, ANNA, "1A") == ("Ingen öppen kallelse har koden 1A. Öppen även: Samordnande, svara 1C. "
+                                      "Öppen även: Regionalt inriktande forum, svara 1B. /Samverkan")
+    assert "⏳ TiB Nacka" in kallelse(bot), "the new convocation is not acknowledged by the old letter"
+    assert reply(bot, ANNA, "1c").startswith("Kvitterat: Samordnande (TiB Nacka).")
+
+
 def bodies(bot: ConvocationSteps, target: str = FORUM_ROOM) -> list[str]:
     return [json.loads(c).get("message", {}).get("body", "") for c in room(bot, target)]
 
