@@ -10,6 +10,7 @@ import time
 from datetime import timedelta
 from functools import partial
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
@@ -126,9 +127,14 @@ async def test_a_sender_without_plus_arrival_time_and_anything_else(sms: Sms) ->
     kannel.reply(PHONES["nacka"].removeprefix("+"), "vad gäller?")
     assert (await texts(kannel, PHONES["nacka"], 2))[1] == \
         "Svara 1 = kvittera, 1 kommer 10:15 = kvittera med tid, 2 = kan inte komma. /Samverkan"
-    kannel.reply(PHONES["nacka"].removeprefix("+"), "1 kommer 10:15")
-    assert (await texts(kannel, PHONES["nacka"], 3))[2] == \
-        f"Kvitterat: Regionalt samordnande forum (TiB, Nacka kommun). Du ansluter 10:15.{SIGNED}"
+    now = sms.clock.now().astimezone(ZoneInfo("Europe/Stockholm"))
+    later = now + timedelta(minutes=10)  # today, unless it is just before midnight: then the day is named
+    kannel.reply(PHONES["nacka"].removeprefix("+"), f"1 kommer {later:%H:%M}")
+    answer = (await texts(kannel, PHONES["nacka"], 3))[2]
+    assert answer.startswith("Kvitterat: Regionalt samordnande forum (TiB, Nacka kommun). Du ansluter ")
+    assert answer.endswith(f"{later:%H:%M}.{SIGNED}")
+    if later.date() == now.date():
+        assert f"Du ansluter {later:%H:%M}.{SIGNED}" in answer
     assert "ansluter" in next(x for x in (await command(world, "tib", "samordnande", "!kallelse")).splitlines()
                               if "TiB, Nacka kommun" in x)
     await quiet(app)
