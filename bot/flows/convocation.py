@@ -617,11 +617,16 @@ async def tell_texted_it_ended(ctx: Context, forum: Forum, ended: Sequence[Convo
         assert convocation.id is not None
         rows = await sms_store.texted(ctx.session, ref(convocation))
         # Called out and told so, and not called in again since: the end is no news to them.
-        released = await sms_store.existing(ctx.session, [f"released:{ref(convocation)}:{r.user_id}" for r in rows])
-        convened = {u for s in await store.summonses(ctx.session, convocation.id) for u in store.holders(s)}
+        released = {r.user_id: r.created_at for r in await sms_store.of_ref(ctx.session, ref(convocation))
+                    if r.key.startswith(f"released:{ref(convocation)}:")}
+        convened: dict[str, datetime] = {}
+        for summons in await store.summonses(ctx.session, convocation.id):
+            for user in store.holders(summons):
+                convened[user] = max(convened.get(user, summons.convened_at), summons.convened_at)
         for row in rows:
-            if row.user_id is None or row.user_id in told or (
-                    f"released:{ref(convocation)}:{row.user_id}" in released and row.user_id not in convened):
+            if row.user_id is None or row.user_id in told:
+                continue
+            if row.user_id in released and convened.get(row.user_id, released[row.user_id]) <= released[row.user_id]:
                 continue
             told.add(row.user_id)
             key = f"moved:{ref(convocation)}:{moved_to.isoformat()}" if moved_to else f"end:{ref(convocation)}"

@@ -126,6 +126,19 @@ def test_a_texted_holder_whose_function_is_called_out_is_told_once(bot: Convocat
     assert len(texts(bot, ANNA, "notice")) == 1, "Anna, texted and still convened, is told it ended"
 
 
+def test_a_holder_who_acknowledged_and_was_called_out_is_not_told_the_end_again(bot: ConvocationSteps) -> None:
+    """Tove acknowledged by SMS, then Trafikledning is called out: one SMS that she is released, none at the end
+    (her answer stays on record, she is no longer convened)."""
+    bot.activate("brand")
+    bot.run(bot.command(TIB, "!kalla-in tlc samordnande"))
+    bot.time_passes(121)
+    assert reply(bot, TOVE, "1").startswith("Kvitterat: Samordnande (Trafikledning).")
+    bot.run(bot.command(TIB, "!kalla-ut tlc samordnande"))
+    bot.deactivate()
+    assert [t.split(":")[0] for t in texts(bot, TOVE, "notice")] == ["AVSLUTAT FÖR DIG brand"]
+    assert texts(bot, ANNA, "notice")[0].startswith("AVSLUTAT brand: Samordnande."), "Anna is still told"
+
+
 def test_those_texted_are_told_once_when_it_ends_and_nobody_else(bot: ConvocationSteps) -> None:
     bot.activate("brand")
     bot.run(bot.command(SARA, "!kvittera", room="!dm-sara:example.org"))  # answered: never texted
