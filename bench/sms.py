@@ -103,7 +103,7 @@ async def bot_round(app: App, clock: FakeClock, kannel: Kannel, convener: Any, r
         async with app.db.session() as session:
             key = f"activation:{conv.activation_id}" if conv else ""
             rows = (await session.exec(select(SmsMessage).where(SmsMessage.event_key == key))).all()
-        if len(rows) >= holders and all(row.state != "queued" for row in rows):
+        if len(rows) >= holders and all(row.state not in ("queued", "sending") for row in rows):
             break
         await asyncio.sleep(0.01)
     accepted = time.monotonic()

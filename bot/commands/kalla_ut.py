@@ -7,7 +7,8 @@ from __future__ import annotations
 from bot.commands import converters
 from bot.commands.registry import Arg, command
 from bot.flows.context import Context
-from bot.messages import Message, Outgoing, direct_target
+from bot.flows.convocation import tell_texted_released
+from bot.messages import Message, Outgoing, direct_target, on_matrix
 from bot.state import convocations as store
 from bot.state import forums as forum_store
 from bot.state import repo
@@ -34,7 +35,10 @@ async def kalla_ut(ctx: Context, who_forum: str) -> list[Outgoing]:
     roster = await ctx.roster()
     told = Rich().text(ctx.t("kalla.released_dm", functions=names, forum=forum.name))
     people = dict.fromkeys(u for f in gone for u in roster.holders(f.id, now))
+    texted: list[Outgoing] = []
     for convocation in await store.standing(ctx.session, forum.id, activation_id=state.activation_id):
         await store.release(ctx.session, convocation, [f.id for f in gone], list(people))
+        texted += await tell_texted_released(ctx, forum, convocation, gone, list(people))
     return [ctx.reply(Rich().text(ctx.t("kalla.released", functions=names, forum=forum.name))),
-            *(Message(target=direct_target(u), body=told.plain, html=told.html) for u in people)]
+            *(Message(target=direct_target(u), body=told.plain, html=told.html) for u in people if on_matrix(u)),
+            *texted]

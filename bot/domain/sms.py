@@ -121,14 +121,18 @@ def is_ack(text: str) -> bool:
 
 
 ACK, DECLINE, UNCLEAR = "ack", "decline", "unclear"
-DECLINE_WORDS = frozenset({"2", "nej", "no", "kan inte", "kaninte", "avböjer", "avbojer"})
+DECLINE_WORDS = frozenset({"2", "nej", "no", "avböjer", "avbojer", "👎"})
+NEGATIONS = frozenset({"inte", "ej", "not", "icke"})
+ARRIVING = frozenset({"kommer", "coming"})
+THUMBS_UP = ("👍", "✅")
+LETTERS = "abcdefghjklmnpqrstuvwxyz"  # a reply's code letter (`1A`): I and O are none, read as 1 and 0
 
 
 @dataclass(frozen=True)
 class Reply:
     """What a reply to the bot's SMS says: acknowledge (`1`, `1A`, `ok`, `1 kommer 10:15`), decline (`2`,
     `nej`), or something the bot cannot read. `code` is the letter of the convocation it names (`1A`: 'A'),
-    `rest` what followed the word ('kommer 10:15'), for the arrival time."""
+    `rest` what followed the word ('kommer 10:15'), read for an arrival time when it has a digit."""
 
     kind: str
     code: str | None = None
@@ -136,17 +140,30 @@ class Reply:
 
 
 def parse_reply(text: str) -> Reply:
-    """A reply as people write it: '1', '1a', '1 A', 'OK!', 'ja', '1 kommer 10:15', '2', '2B', 'Nej.', 'kan inte'."""
-    clean = re.sub(r"[.!,]+$", "", text.strip().lower()).strip()
-    match = re.fullmatch(r"([12])\s*([a-z])?(?:\s+(.*))?", clean)
+    """A reply as people write it, read by its first word (a leading `jag` aside): `1`, `ok`, `ja`, `kvittera`,
+    `kommer`, 👍 acknowledge; `2`, `nej`, `kan inte`, `kommer inte`, 👎 decline; what follows is a comment, and a
+    time in it is the arrival time ('1 kommer 10:15'). A letter right after the digit names the convocation
+    ('1A', '2 b'); I and O are no letters, so '1 i bilen' acknowledges. An acknowledging word with `inte` is not
+    read ('kvittera inte')."""
+    clean = re.sub(r"[.!,?]+$", "", text.strip().lower()).strip()
+    clean = re.sub(r"^jag\s+", "", clean)
+    match = re.fullmatch(rf"([12])(?:\s*([{LETTERS}]))?(?:[\s,.!:;-]+(.*))?", clean, re.DOTALL)
     if match:
         kind = ACK if match.group(1) == "1" else DECLINE
-        return Reply(kind, match.group(2).upper() if match.group(2) else None, (match.group(3) or "").strip())
-    if clean in DECLINE_WORDS:
+        rest = (match.group(3) or "").strip()
+        if kind == ACK and NEGATIONS & set(rest.split()):
+            return Reply(UNCLEAR)
+        return Reply(kind, match.group(2).upper() if match.group(2) else None, rest)
+    words = [w for w in re.split(r"[\s,!?;]+|[.:](?!\d)", clean) if w]  # '10:15' and '10.15' stay whole
+    if not words:
+        return Reply(UNCLEAR)
+    negated = bool(NEGATIONS & set(words))
+    if words[0] in DECLINE_WORDS or (words[0] == "kan" and negated) or words[0] in ("kaninte", "kanej"):
         return Reply(DECLINE)
-    words = clean.split()
-    if words and words[0] in ACK_WORDS:
+    if words[0] in ARRIVING:
+        return Reply(DECLINE) if negated else Reply(ACK, None, " ".join(words))
+    if words[0] in ACK_WORDS or words[0].startswith(THUMBS_UP):
+        if negated:
+            return Reply(UNCLEAR)
         return Reply(ACK, None, " ".join(words[1:]))
-    if words and words[0] in ("kommer", "coming"):
-        return Reply(ACK, None, clean)
     return Reply(UNCLEAR)

@@ -163,11 +163,12 @@ async def convene(ctx: Context, forum: Forum, state: ForumState, *, kind: str, s
     """
     now = ctx.clock.now()
     roster = await ctx.roster()
+    replaced: list[Convocation] = []
     if into is None and escalate:
         await store.stop_escalations(ctx.session, forum.id)  # a new convocation supersedes the last one
         if function_ids is None:  # the whole composition, for a conference no later than theirs: replaced
-            await store.end(ctx.session, await store.standing(ctx.session, forum.id, starts_by=starts_at or now),
-                            now, "replaced")
+            replaced = await store.end(ctx.session, await store.standing(ctx.session, forum.id,
+                                                                         starts_by=starts_at or now), now, "replaced")
     if function_ids is None:
         function_ids = await current_composition(ctx, forum, state)
     first = [f.id for f in conveners(ctx.directory, forum)] + [state.chair_function(forum)]
@@ -205,7 +206,9 @@ async def convene(ctx: Context, forum: Forum, state: ForumState, *, kind: str, s
     everyone = call_list + deputies
     if into is None:
         ctx.committed.append(metrics.CONVOCATIONS.labels(kind).inc)
-    out = room_ping(ctx, forum, state, convocation, everyone, intro)
+    # Those texted the convocation this one replaces are told so first; this one's SMS follows in its own time.
+    out = await tell_texted_it_ended(ctx, forum, replaced, replaced_by=convocation)
+    out += room_ping(ctx, forum, state, convocation, everyone, intro)
     out += await direct_messages(ctx, forum, state, convocation, everyone)
     if rings_at is None:  # a holder without Matrix has only the SMS: at once (planned quietly: at the ring)
         out += await text_convened(ctx, convocation, [u for u in policy.people(everyone) if not on_matrix(u)])
@@ -401,8 +404,9 @@ async def decline(ctx: Context, pending: Sequence[Summons], channel: str) -> tup
     forum = ctx.directory.forum(convocation.forum_id)
     convened = {s.function_id for s in await store.summonses(ctx.session, convocation.id)}
     deputies: list[Call] = []
-    for summons in pending:
+    for summons in pending:  # an acknowledgement given before is withdrawn: the answer is now 'cannot come'
         summons.declined_at, summons.due_at, summons.sms_due_at, summons.call_due_at = now, None, None, None
+        summons.ack_at = summons.ack_by = None
         summons.ack_note = f"declined:{channel}"
         ctx.session.add(summons)
         found = policy.deputy_calls(roster, summons.function_id, now, convened)
@@ -416,21 +420,34 @@ async def decline(ctx: Context, pending: Sequence[Summons], channel: str) -> tup
     return forum, [ctx.directory.function(s.function_id) for s in pending], deputies
 
 
+CONVENED_NOW, ALREADY_CONVENED, NO_DEPUTY = "now", "already", "none"
+
+
+async def deputy_outcome(ctx: Context, functions: Sequence[Function],
+                         deputies: Sequence[Call]) -> tuple[str, list[Function]]:
+    """What a decline did for the functions' deputies: convened now (and which), already convened before
+    (which), or none, the functions have no deputy."""
+    if deputies:
+        return CONVENED_NOW, [c.function for c in deputies]
+    roster = await ctx.roster()
+    already = list(dict.fromkeys(d for f in functions for d in roster.deputies(f.id)))
+    return (ALREADY_CONVENED, already) if already else (NO_DEPUTY, [])
+
+
 async def decline_messages(ctx: Context, convocation_id: int, functions: Sequence[Function],
-                           deputies: Sequence[Call]) -> list[Outgoing]:
-    """The chair told in the forum room who cannot come and which deputies are convened; the deputies' ping,
-    direct message and (without Matrix) SMS."""
+                           deputies: Sequence[Call], *, changed: bool = False) -> list[Outgoing]:
+    """The chair told in the forum room who cannot come (`changed`: after acknowledging) and which deputies are
+    convened; the deputies' ping, direct message and (without Matrix) SMS."""
     convocation = await store.get(ctx.session, convocation_id)
     assert convocation is not None
     forum = ctx.directory.forum(convocation.forum_id)
     state = await forum_store.forum_state(ctx.session, forum.id)
-    said = ctx.t("conv.declined", user=ctx.sender, functions=names(functions))
-    roster = await ctx.roster()
-    already = [d for f in functions for d in roster.deputies(f.id)]
-    if deputies:
-        said += " " + ctx.t("conv.deputies", functions=names([c.function for c in deputies]))
-    else:
-        said += " " + (ctx.t("conv.deputy_already", functions=names(already)) if already else ctx.t("conv.no_deputy"))
+    said = ctx.t("conv.declined_after_ack" if changed else "conv.declined", user=ctx.sender,
+                 functions=names(functions))
+    outcome, which = await deputy_outcome(ctx, functions, deputies)
+    said += " " + {CONVENED_NOW: ctx.t("conv.deputies", functions=names(which)),
+                   ALREADY_CONVENED: ctx.t("conv.deputy_already", functions=names(which)),
+                   NO_DEPUTY: ctx.t("conv.no_deputy")}[outcome]
     out = await tell_chair(ctx, forum, state, said, ref(convocation))
     if deputies:
         out += room_ping(ctx, forum, state, convocation, deputies)
@@ -594,9 +611,17 @@ def dial_text(ctx: Context, forum: Forum) -> str:
                  number=policy.readable_phone(forum.conference.phone), pin=forum.conference.pin or "")
 
 
-def ended_text(ctx: Context, forum: Forum, convocation: Convocation, moved_to: datetime | None = None) -> str:
+def ended_text(ctx: Context, forum: Forum, convocation: Convocation, moved_to: datetime | None = None,
+               replaced_by: Convocation | None = None) -> str:
     """'AVSLUTAT snöoväder: Regionalt samordnande forum. Kallelsen gäller inte längre. /Länsstyrelsen
-    Stockholm' or, moved, 'FLYTTAD: Regionalt samordnande forum, ny tid 11:00. Ring …'."""
+    Stockholm'; moved, 'FLYTTAD: Regionalt samordnande forum, ny tid 11:00. Ring …'; replaced, 'ERSATT brand:
+    Regionalt samordnande forum. Gäller inte längre; ny kallelse: gasläcka. /…'."""
+    if replaced_by is not None:
+        new_event = replaced_by.event if replaced_by.mode == "activated" and replaced_by.event else ""
+        tail = ctx.t("sms.replaced_by", event=new_event) if new_event and new_event != convocation.event \
+            else ctx.t("sms.replaced")
+        return fit([*sms_head(ctx, convocation, ctx.t("sms.word.replaced")), forum.name, tail, signature(ctx, forum)],
+                   *SHRINK)
     if moved_to is None:
         word = ctx.t("sms.word.ended" if convocation.mode == "activated" else "sms.word.cancelled")
         return fit([*sms_head(ctx, convocation, word), forum.name, ctx.t("sms.ended"), signature(ctx, forum)],
@@ -607,20 +632,53 @@ def ended_text(ctx: Context, forum: Forum, convocation: Convocation, moved_to: d
 
 
 async def tell_texted_it_ended(ctx: Context, forum: Forum, ended: Sequence[Convocation],
-                               moved_to: datetime | None = None) -> list[Outgoing]:
+                               moved_to: datetime | None = None, *,
+                               replaced_by: Convocation | None = None) -> list[Outgoing]:
     """One short SMS to each person the gateway took one of these convocations' SMS for: it is over (or
-    moved to `moved_to`). Nobody who was not texted gets one, and nobody gets two."""
+    moved to `moved_to`, or replaced by `replaced_by`). Nobody who was not texted gets one, and nobody gets two."""
     out: list[Outgoing] = []
     told: set[str] = set()
     for convocation in ended:
-        for row in await sms_store.texted(ctx.session, ref(convocation)):
+        assert convocation.id is not None
+        rows = await sms_store.texted(ctx.session, ref(convocation))
+        # Called out and told so, and not called in again since: the end is no news to them.
+        released = {r.user_id: r.created_at for r in await sms_store.of_ref(ctx.session, ref(convocation))
+                    if r.key.startswith(f"released:{ref(convocation)}:")}
+        convened: dict[str, datetime] = {}
+        for summons in await store.summonses(ctx.session, convocation.id):
+            for user in store.holders(summons):
+                convened[user] = max(convened.get(user, summons.convened_at), summons.convened_at)
+        for row in rows:
             if row.user_id is None or row.user_id in told:
+                continue
+            if row.user_id in released and convened.get(row.user_id, released[row.user_id]) <= released[row.user_id]:
                 continue
             told.add(row.user_id)
             key = f"moved:{ref(convocation)}:{moved_to.isoformat()}" if moved_to else f"end:{ref(convocation)}"
             out.append(Sms(key=f"{key}:{row.user_id}", kind="notice", number=row.number,
-                           lookup=row.lookup, text=ended_text(ctx, forum, convocation, moved_to),
+                           lookup=row.lookup, text=ended_text(ctx, forum, convocation, moved_to, replaced_by),
                            user_id=row.user_id, ref=ref(convocation), event_key=event_key(convocation)))
+    return out
+
+
+async def tell_texted_released(ctx: Context, forum: Forum, convocation: Convocation, functions: Sequence[Function],
+                               people: Sequence[str]) -> list[Outgoing]:
+    """Functions called out (`!kalla-ut`): each of `people` the gateway took this convocation's SMS for gets one
+    short SMS that they are released (a holder without Matrix has no other way to learn it); nobody else."""
+    wanted = set(people)
+    rows = [r for r in await sms_store.texted(ctx.session, ref(convocation)) if r.user_id in wanted]
+    keys = {r.user_id: f"released:{ref(convocation)}:{r.user_id}" for r in rows if r.user_id}
+    sent = await sms_store.existing(ctx.session, list(keys.values()))
+    text = fit([*sms_head(ctx, convocation, ctx.t("sms.word.released")), forum.name,
+                ctx.t("sms.released", functions=names(functions)), signature(ctx, forum)], *SHRINK)
+    out: list[Outgoing] = []
+    for row in rows:
+        key = keys.get(row.user_id or "")
+        if key is None or key in sent:
+            continue
+        sent.add(key)
+        out.append(Sms(key=key, kind="notice", number=row.number, lookup=row.lookup, text=text,
+                       user_id=row.user_id, ref=ref(convocation), event_key=event_key(convocation)))
     return out
 
 
@@ -649,7 +707,7 @@ async def text_convened(ctx: Context, convocation: Convocation, people: Sequence
         phone = numbers[user]
         others = {c.id: letter for c, letter in await open_texted(ctx, phone.lookup, user)
                   if c.id != convocation.id} if phone.lookup in busy else {}
-        code = next(c for c in CODES if c not in others.values()) if others else CODES[0]
+        code = await fresh_code(ctx, phone.lookup, set(others.values())) if phone.lookup in busy else CODES[0]
         out.append(Sms(key=key, kind="convocation", number=phone.number, lookup=phone.lookup,
                        text=convocation_text(ctx, forum, convocation, code) if others else text,
                        user_id=user, ref=ref(convocation), event_key=cap_key, code=code))
@@ -657,6 +715,37 @@ async def text_convened(ctx: Context, convocation: Convocation, people: Sequence
 
 
 CODES = "ABCDEFGHJKLMNPQRSTUVWXYZ"  # a reply's letter (`1A`); I and O left out, read as 1 and 0
+
+
+async def answered_texted(ctx: Context, lookup: str, user: str) -> list[tuple[Convocation, str]]:
+    """The convocations texted to a number that still stand and that this person has acknowledged themselves
+    (by SMS or ✅) and not declined, newest first, each with its letter: a `2` may still change the answer."""
+    found: list[tuple[Convocation, str]] = []
+    seen: set[str] = set()
+    for row in await sms_store.convocations_to(ctx.session, lookup, ctx.clock.now() - RECENT):
+        if row.ref is None or row.ref in seen:
+            continue
+        seen.add(row.ref)
+        convocation = await store.get(ctx.session, int(row.ref.partition(":")[2]))
+        if convocation is None or convocation.ended_at is not None or convocation.id is None:
+            continue
+        if any(own_answer(s, user) for s in await store.summonses(ctx.session, convocation.id)):
+            found.append((convocation, row.code or CODES[0]))
+    return found
+
+
+def own_answer(summons: Summons, user: str) -> bool:
+    """Whether `user` holds this summons and acknowledged it themselves (not declined, not via a deputy)."""
+    return (user in store.holders(summons) and summons.ack_at is not None and summons.ack_by == user
+            and summons.declined_at is None and not (summons.ack_note or "").startswith("deputy:"))
+
+
+async def fresh_code(ctx: Context, lookup: str, open_codes: set[str]) -> str:
+    """A letter this number has not been given within RECENT, so a late `1A` for a convocation that has ended
+    never answers a new one; when all have been, one no open convocation of the number carries."""
+    used = {row.code for row in await sms_store.convocations_to(ctx.session, lookup, ctx.clock.now() - RECENT)
+            if row.code}
+    return next((c for c in CODES if c not in used), None) or next(c for c in CODES if c not in open_codes)
 
 
 async def open_texted(ctx: Context, lookup: str, user: str) -> list[tuple[Convocation, str]]:

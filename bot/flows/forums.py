@@ -15,7 +15,6 @@ from bot.flows.convocation import convene, pings, rings, tell_texted_it_ended
 from bot.messages import PRIORITY_DIRECT, TOPIC_PREFIX, UNPIN, Message, Outgoing, StateUpdate
 from bot.state import convocations, repo, warnings
 from bot.state import forums as store
-from bot.state import voice as voice_store
 from bot.state.models import ActivationRequest, WarningProposal
 from bot.texts.rich import Rich
 

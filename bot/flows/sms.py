@@ -8,23 +8,31 @@ An SMS never changes a forum's state.
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from bot.domain.convocation import Ack, parse_ack
-from bot.domain.model import Forum, SmsOptions
-from bot.domain.sms import ACK, ACK_WORDS, DECLINE, UNCLEAR, fit, mask, parse_reply
+from bot.domain.convocation import Ack, Call, parse_ack
+from bot.domain.model import Forum, Function, SmsOptions
+from bot.domain.sms import ACK, DECLINE, UNCLEAR, fit, mask, parse_reply
 from bot.flows.context import Context
 from bot.flows.convocation import (
+    ALREADY_CONVENED,
+    CONVENED_NOW,
+    NO_DEPUTY,
     RECENT,
     acknowledge,
+    answered_texted,
     decline,
     decline_messages,
+    deputy_outcome,
     open_texted,
+    own_answer,
     pending_for,
     signature,
+    sms_when,
     text_convened,
 )
 from bot.flows.errors import UserError
@@ -96,9 +104,12 @@ async def reply(ctx: Context, incoming: SmsIn) -> list[Outgoing]:
         await _audit(ctx, "sms-reply", user, False, incoming, "not understood")
         return [_answer(ctx, incoming, user, None, ctx.t("sms.reply.help"))]
     open_ = await open_texted(ctx, incoming.lookup, user)
-    if not open_:
+    # A `2` may also change an acknowledgement (by SMS or ✅) of a convocation that still stands.
+    answered = await answered_texted(ctx, incoming.lookup, user) if said.kind == DECLINE else []
+    if not open_ and not answered:
         return [await _nothing_open(ctx, incoming, user)]
-    chosen = next((item for item in open_ if item[1] == said.code), None) if said.code else open_[0]
+    choices = [*open_, *answered]  # a bare `2` answers the latest open one, else the latest acknowledged
+    chosen = next((item for item in choices if item[1] == said.code), None) if said.code else choices[0]
     if chosen is None:
         asked = f"{1 if said.kind == ACK else 2}{said.code}"
         return [_answer(ctx, incoming, user, None, ctx.t("sms.reply.no_code", code=asked) + _still_open(ctx, open_))]
@@ -106,16 +117,22 @@ async def reply(ctx: Context, incoming: SmsIn) -> list[Outgoing]:
     assert convocation.id is not None
     forum = ctx.directory.forum(convocation.forum_id)
     others = _still_open(ctx, [item for item in open_ if item is not chosen])
-    pending = [s for s in await pending_for(as_them, None, convocation_id=convocation.id) if s.declined_at is None]
     if said.kind == DECLINE:
+        changed = chosen in answered
+        pending = [s for s in await store.summonses(ctx.session, convocation.id)
+                   if own_answer(s, user)] if changed else \
+            [s for s in await pending_for(as_them, None, convocation_id=convocation.id) if s.declined_at is None]
         _, functions, deputies = await decline(as_them, pending, "sms")
         for function in functions:
             await repo.audit(ctx.session, at=now, user_id=user, function_id=function.id, action="decline",
-                             forum_id=forum.id, event_id=ctx.incoming.event_id, detail={"channel": "sms"})
-        told = await decline_messages(as_them, convocation.id, functions, deputies)
-        return [_answer(ctx, incoming, user, forum, ctx.t("sms.reply.declined", forum=forum.name) + others), *told]
+                             forum_id=forum.id, event_id=ctx.incoming.event_id,
+                             detail={"channel": "sms", "after_acknowledging": changed})
+        told = await decline_messages(as_them, convocation.id, functions, deputies, changed=changed)
+        text = await _declined_text(ctx, forum, functions, deputies)
+        return [_answer(ctx, incoming, user, forum, text + others), *told]
+    pending = [s for s in await pending_for(as_them, None, convocation_id=convocation.id) if s.declined_at is None]
     ack, note = Ack(), ""
-    if said.rest and said.rest not in ACK_WORDS:
+    if said.rest and re.search(r"\d", said.rest):  # a time in the comment is the arrival time
         try:
             ack = parse_ack(said.rest, now, ctx.tz)
         except ValueError:
@@ -127,9 +144,19 @@ async def reply(ctx: Context, incoming: SmsIn) -> list[Outgoing]:
                          forum_id=forum.id, event_id=ctx.incoming.event_id,
                          detail={"channel": "sms", "joins_at": ack.joins_at.isoformat() if ack.joins_at else None})
     if ack.joins_at:
-        note = ctx.t("sms.reply.joins", when=f"{ack.joins_at.astimezone(ctx.tz):%H:%M}")
+        note = ctx.t("sms.reply.joins", when=sms_when(ctx, ack.joins_at))  # the day too, when not today
     text = ctx.t("sms.reply.acked", forum=forum.name, functions=", ".join(f.name for f in functions))
     return [_answer(ctx, incoming, user, forum, text + note + others)]
+
+
+async def _declined_text(ctx: Context, forum: Forum, functions: Sequence[Function], deputies: Sequence[Call]) -> str:
+    """What a `2` did, as it is: the deputies convened now (named), already convened, or none to convene."""
+    outcome, which = await deputy_outcome(ctx, functions, deputies)
+    short = ", ".join(f.name for f in which)
+    return ctx.t("sms.reply.declined", forum=forum.name) + {
+        CONVENED_NOW: ctx.t("sms.reply.deputies", deputies=short),
+        ALREADY_CONVENED: ctx.t("sms.reply.deputy_already", deputies=short),
+        NO_DEPUTY: ctx.t("sms.reply.no_deputy")}[outcome]
 
 
 def _still_open(ctx: Context, open_: Sequence[tuple[Convocation, str]]) -> str:

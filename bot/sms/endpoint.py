@@ -7,6 +7,7 @@ from __future__ import annotations
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -21,6 +22,7 @@ from bot.state.vault import Vault
 log = logging.getLogger(__name__)
 
 # Kannel's delivery report types: 1 delivered, 2 failed, 4 buffered, 8 accepted by the operator, 16 rejected.
+RETRY_WINDOW = timedelta(minutes=1)  # without Kannel's id or time, the same reply again within it is a retry
 REPORTS = {1: store.DELIVERED, 2: store.FAILED, 8: store.ACCEPTED, 16: store.FAILED}
 
 
@@ -34,6 +36,7 @@ class SmsEndpoint:
         self.on_reply = on_reply
         self.record = record
         self._runner: web.AppRunner | None = None
+        self._recent: dict[str, tuple[str, datetime]] = {}  # sender and text -> the id given, when (no id, no time)
 
     async def start(self) -> None:
         app = web.Application()
@@ -72,14 +75,29 @@ class SmsEndpoint:
             return web.Response(status=200, text="")
         text = str(params.get("text", ""))
         lookup = self.vault.lookup(number)
-        # Kannel's id for the SMS (`id=%I` in the get-url); without it, the number's lookup and the time: the
-        # id is kept (handled events) and logged, so it never carries the number in clear.
-        given = str(params.get("id") or "")
-        gateway_id = f"k{self.vault.lookup(given)[:24]}" if given else f"{lookup[:16]}:{self.clock.now().isoformat()}"
+        gateway_id = self._gateway_id(params, lookup, text)
         reply = SmsIn(gateway_id=gateway_id, number=self.vault.seal(number), lookup=lookup, text=text[:500],
                       masked=mask(number))
         await self.on_reply(reply)
         return web.Response(status=200, text="")  # empty: the gateway texts nothing back by itself
+
+    def _gateway_id(self, params: dict[str, Any], lookup: str, text: str) -> str:
+        """What makes a reply one: Kannel's id for it (`id=%I` in the get-url); without it, the sender's lookup,
+        the text and Kannel's own time for it (`time=%T`), which a retry repeats; without that too, the same
+        sender and text within RETRY_WINDOW count once (Kannel's retry of a call it saw fail). The id is kept
+        (handled events) and logged, so it never carries the number in clear."""
+        given = str(params.get("id") or "")
+        if given:
+            return f"k{self.vault.lookup(given)[:24]}"
+        stamp = str(params.get("time") or "")
+        if stamp:
+            return f"t{self.vault.lookup(f'{lookup}:{text}:{stamp}')[:24]}"
+        now = self.clock.now()
+        self._recent = {k: v for k, v in self._recent.items() if now - v[1] < RETRY_WINDOW}
+        key = f"{lookup}:{text}"
+        if key not in self._recent:
+            self._recent[key] = (f"w{self.vault.lookup(f'{key}:{now.isoformat()}')[:24]}", now)
+        return self._recent[key][0]
 
     async def report(self, request: web.Request) -> web.Response:
         params = await self._params(request)

@@ -68,8 +68,20 @@ class SmsSender:
     def notify(self) -> None:
         self._wake.set()
 
+    async def recover(self) -> None:
+        """SMS a crash left claimed (`sending`): sent again while their convocation stands (a crash can text a
+        person twice, never more), counted as taken once it has ended (the notice that it ended goes)."""
+
+        async def write(session: AsyncSession) -> int:
+            ended = await convocations.ended_refs(session, await store.sending_refs(session))
+            return await store.recover(session, ended)
+
+        if found := await self.db.write(write):
+            log.info("sms: %d SMS whose sendsms a stop cut short; the gateway may have them", found)
+
     async def run(self) -> None:
         backoff = 1.0
+        await self.recover()
         async with aiohttp.ClientSession(timeout=TIMEOUT) as http:
             while not self.stopped:
                 self._wake.clear()
@@ -109,7 +121,27 @@ class SmsSender:
                 await self.send(http, row)
 
     async def send(self, http: aiohttp.ClientSession, row: SmsMessage) -> None:
-        """One sendsms call; 'accepted' is written the moment the gateway says 202."""
+        """One sendsms call: the SMS is claimed first (`queued` -> `sending`, its own short transaction), so
+        one cancelled since it was read is not sent, and one the end finds being sent counts as texted (its
+        person is told it ended); 'accepted' is written the moment the gateway says 202."""
+        assert row.id is not None
+        sms_id = row.id
+
+        async def claim(session: AsyncSession) -> bool:
+            if row.kind == "notice" and await store.unfounded_notices(session, [row]):
+                await store.drop(session, [sms_id])  # the convocation's SMS was not taken after all
+                return False
+            return await store.claim(session, sms_id)
+
+        if not await self.db.write(claim):
+            return
+        try:
+            await self._sendsms(http, row)
+        except GatewayDown:
+            await self.db.write(lambda session: store.unclaim(session, sms_id))
+            raise
+
+    async def _sendsms(self, http: aiohttp.ClientSession, row: SmsMessage) -> None:
         assert row.id is not None
         number = self.vault.open(row.number)
         params = {"username": self.settings.user, "password": self.password, "from": self.settings.sender,

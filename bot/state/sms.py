@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.state.models import PhoneNumber, SmsCode, SmsMessage
 
 QUEUED, ACCEPTED, DELIVERED, FAILED = "queued", "accepted", "delivered", "failed"
+SENDING = "sending"  # claimed by the sender for its sendsms call: the gateway may have it; no longer cancelled
 CANCELLED = "cancelled"  # never sent: its convocation ended (or its person was called out) before it went
 GATEWAY = "sms:gateway"  # bot_state: "ok", or "down <since> <why>", as the sender last found the gateway
 
@@ -173,12 +174,68 @@ async def cancel_steps(session: AsyncSession, refs: Sequence[str], people: Seque
     return int(result.rowcount or 0)
 
 
+TEXTED = (SENDING, ACCEPTED, DELIVERED)  # the gateway took the SMS, or has it in hand now
+
+
 async def texted(session: AsyncSession, ref: str) -> list[SmsMessage]:
-    """The convocation SMS of one convocation that the gateway took: those who got it by SMS."""
+    """The convocation SMS of one convocation that the gateway took or has in hand: those who got it by SMS
+    (one being sent as the convocation ends is told it ended; the sender drops that notice if the gateway
+    then does not take the convocation's SMS after all)."""
     query = (select(SmsMessage).where(SmsMessage.ref == ref, SmsMessage.kind == "convocation",
-                                      col(SmsMessage.state).in_([ACCEPTED, DELIVERED]))
+                                      col(SmsMessage.state).in_(TEXTED))
              .order_by(col(SmsMessage.id)))
     return list((await session.exec(query)).all())
+
+
+async def claim(session: AsyncSession, sms_id: int) -> bool:
+    """Take a queued SMS for its sendsms call, in one conditional statement: False when it is no longer
+    queued (its convocation ended, or its person was called out, since it was read). A claimed SMS is not
+    cancelled by the end; it counts as texted."""
+    result = await session.exec(update(SmsMessage).where(col(SmsMessage.id) == sms_id,
+                                                         col(SmsMessage.state) == QUEUED).values(state=SENDING))
+    return int(result.rowcount or 0) == 1
+
+
+async def unclaim(session: AsyncSession, sms_id: int) -> None:
+    """The gateway did not answer: the SMS waits again (and is cancelled if its convocation ends)."""
+    await session.exec(update(SmsMessage).where(col(SmsMessage.id) == sms_id, col(SmsMessage.state) == SENDING)
+                       .values(state=QUEUED))
+
+
+async def recover(session: AsyncSession, ended: set[str]) -> int:
+    """At start: SMS left claimed by a crash may or may not have been taken by the gateway. One whose
+    convocation still stands is sent again (a crash can text a person twice, never more); one whose
+    convocation has ended (refs in `ended`) counts as taken, so the notice that it ended goes."""
+    rows = (await session.exec(select(SmsMessage).where(SmsMessage.state == SENDING))).all()
+    for row in rows:
+        row.state = ACCEPTED if row.ref in ended else QUEUED
+        session.add(row)
+    return len(rows)
+
+
+async def sending_refs(session: AsyncSession) -> list[str]:
+    query = select(SmsMessage.ref).where(SmsMessage.state == SENDING, col(SmsMessage.ref).is_not(None)).distinct()
+    return [r for r in (await session.exec(query)).all() if r is not None]
+
+
+async def unfounded_notices(session: AsyncSession, rows: Sequence[SmsMessage]) -> list[int]:
+    """Of these SMS, the notices (ended, moved, released) to a person whose convocation SMS the gateway did not
+    take after all: never sent, nobody is told of a convocation they were not texted."""
+    notices = [r for r in rows if r.kind == "notice" and r.ref and r.user_id]
+    if not notices:
+        return []
+    query = select(SmsMessage.ref, SmsMessage.user_id).where(
+        col(SmsMessage.ref).in_({r.ref for r in notices}), SmsMessage.kind == "convocation",
+        col(SmsMessage.state).in_(TEXTED))
+    founded = set((await session.exec(query)).all())
+    return [r.id for r in notices if r.id is not None and (r.ref, r.user_id) not in founded]
+
+
+async def drop(session: AsyncSession, sms_ids: Sequence[int]) -> None:
+    """Queued SMS that are not to be sent after all."""
+    if sms_ids:
+        await session.exec(update(SmsMessage).where(col(SmsMessage.id).in_(list(sms_ids)),
+                                                    col(SmsMessage.state) == QUEUED).values(state=CANCELLED))
 
 
 async def backlog(session: AsyncSession) -> int:
@@ -189,7 +246,8 @@ async def backlog(session: AsyncSession) -> int:
 async def mark(session: AsyncSession, sms_id: int, state: str, at: datetime, error: str | None = None) -> None:
     """What the gateway says of an SMS, in one statement. A report never takes a delivered SMS back, and a
     late 'accepted' never hides a delivery or a failure."""
-    allowed = {ACCEPTED: [QUEUED], DELIVERED: [QUEUED, ACCEPTED, FAILED], FAILED: [QUEUED, ACCEPTED]}[state]
+    allowed = {ACCEPTED: [QUEUED, SENDING], DELIVERED: [QUEUED, SENDING, ACCEPTED, FAILED],
+               FAILED: [QUEUED, SENDING, ACCEPTED]}[state]
     values: dict[str, object] = {"state": state, {ACCEPTED: "accepted_at", DELIVERED: "delivered_at",
                                                   FAILED: "failed_at"}[state]: at}
     if state == FAILED:
@@ -203,6 +261,7 @@ async def retry(session: AsyncSession, sms_id: int, not_before: datetime, error:
     if row is not None:
         row.attempts += 1
         row.not_before, row.last_error = not_before, error[:300]
+        row.state = QUEUED if row.state == SENDING else row.state
         if give_up:
             row.state, row.failed_at = FAILED, not_before
         session.add(row)

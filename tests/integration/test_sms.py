@@ -93,7 +93,7 @@ async def quiet(app: App) -> None:
     """Until every SMS written has had its answer from the gateway (accepted, or refused)."""
 
     async def done() -> bool:
-        return all(row.state != "queued" for row in await sms_rows(app))
+        return all(row.state not in ("queued", "sending") for row in await sms_rows(app))
 
     await wait_for(done, 20)
 

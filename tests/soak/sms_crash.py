@@ -49,11 +49,12 @@ def start_bot(config: Path, env: dict[str, str], log: Path) -> subprocess.Popen[
 
 
 def queued(db: Path) -> int | None:
-    """SMS written and not yet taken by the gateway; None before the table is there."""
+    """SMS written and not yet taken by the gateway (queued, or claimed for a sendsms a kill may have cut short,
+    sent again at the next start); None before the table is there."""
     try:
         with sqlite3.connect(db, timeout=5) as conn:
             written = int(conn.execute("SELECT count(*) FROM sms WHERE kind = 'convocation'").fetchone()[0])
-            waiting = int(conn.execute("SELECT count(*) FROM sms WHERE state = 'queued'").fetchone()[0])
+            waiting = int(conn.execute("SELECT count(*) FROM sms WHERE state IN ('queued', 'sending')").fetchone()[0])
         return waiting if written else None
     except sqlite3.Error:
         return None

@@ -170,6 +170,10 @@ class ConvocationSteps(RuleBasedStateMachine):
         async with self.db.session() as session:
             return (await forum_store.forum_state(session, "samordnande")).active
 
+    async def activation(self) -> int | None:
+        async with self.db.session() as session:
+            return (await forum_store.forum_state(session, "samordnande")).activation_id
+
     async def replacing(self, text: str) -> None:
         """A command that convenes the whole composition anew: every earlier convocation is replaced."""
         before = {c.id for c in await self.convocations() if c.id not in self.ended and c.forum_id == "samordnande"
@@ -192,7 +196,9 @@ class ConvocationSteps(RuleBasedStateMachine):
     def deactivate(self) -> None:
         if not self.run(self.active()):
             return
-        live = [c.id for c in self.run(self.convocations()) if c.id not in self.ended and c.forum_id == "samordnande"]
+        activation = self.run(self.activation())  # only the activation's convocations end, not another forum's
+        live = [c.id for c in self.run(self.convocations()) if c.id not in self.ended
+                and c.forum_id == "samordnande" and c.activation_id == activation]
         batch = self.batch
         self.run(self.command(TIB, "!avaktivera samordnande"))  # another forum's meeting stands
         for conv in live:

@@ -10,6 +10,7 @@ import json
 from datetime import timedelta
 from functools import partial
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlmodel import col, select
@@ -83,6 +84,61 @@ def test_a_replaced_activation_texts_once_for_the_new_event_only(bot: Convocatio
         assert texts(bot, who)[0].startswith("AKTIVERAT gasläcka: Samordnande"), "the new event, not the old"
 
 
+def test_those_texted_a_replaced_activation_are_told_once_and_then_texted_the_new_one(bot: ConvocationSteps) -> None:
+    """Issue 37 review: `!aktivera … ny` after Anna was texted `brand`: she gets one SMS that it is replaced by
+    `gasläcka`, then the new convocation's SMS in its own time; Sara, who acknowledged, gets none."""
+    bot.activate("brand")
+    bot.run(bot.command(SARA, "!kvittera", room="!dm-sara:example.org"))
+    bot.time_passes(121)
+    assert len(texts(bot, ANNA)) == 1
+    bot.activate("gasläcka")  # `!aktivera samordnande gasläcka ny`
+    assert texts(bot, ANNA)[1:] == ["ERSATT brand: Samordnande. Gäller inte längre; ny kallelse: gasläcka. "
+                                    "/Länsstyrelsen"], "told at once, the new SMS not yet"
+    bot.time_passes(60)
+    assert len(texts(bot, ANNA)) == 2, "the new convocation's SMS waits for its own sms_after"
+    bot.time_passes(61)
+    got = texts(bot, ANNA)
+    assert len(got) == 3 and got[2].startswith("AKTIVERAT gasläcka: Samordnande")
+    assert texts(bot, SARA, "notice") == [], "not texted brand, so not told it is replaced"
+    bot.deactivate()
+    assert texts(bot, ANNA, "notice")[1:] == ["AVSLUTAT gasläcka: Samordnande. Kallelsen gäller inte längre. "
+                                              "/Länsstyrelsen"], "each convocation ends once"
+    notices = [d.ref for d in bot.delivered if d.channel == "sms" and d.target == ANNA and d.kind == "notice"]
+    assert len(notices) == 2 and len(set(notices)) == 2, "one notice per convocation, no more"
+
+
+def test_a_texted_holder_whose_function_is_called_out_is_told_once(bot: ConvocationSteps) -> None:
+    """`!kalla-ut tlc` after Trafikledning was texted: Tove gets one SMS that she is released; nobody else does,
+    and calling out again sends nothing more."""
+    bot.activate("brand")
+    bot.run(bot.command(TIB, "!kalla-in tlc samordnande"))
+    bot.time_passes(121)
+    assert len(texts(bot, TOVE, "convocation")) == 1
+    bot.run(bot.command(TIB, "!kalla-ut tlc samordnande"))
+    assert texts(bot, TOVE, "notice") == ["AVSLUTAT FÖR DIG brand: Samordnande. Trafikledning är inte längre "
+                                          "inkallad. Tack för insatsen. /Länsstyrelsen"]
+    assert texts(bot, ANNA, "notice") == [] and texts(bot, SARA, "notice") == []
+    bot.run(bot.command(TIB, "!kalla-in tlc samordnande"))
+    bot.run(bot.command(TIB, "!kalla-ut tlc samordnande"))
+    assert len(texts(bot, TOVE, "notice")) == 1
+    bot.deactivate()
+    assert len(texts(bot, TOVE, "notice")) == 1, "released and told: the end is no news to her"
+    assert len(texts(bot, ANNA, "notice")) == 1, "Anna, texted and still convened, is told it ended"
+
+
+def test_a_holder_who_acknowledged_and_was_called_out_is_not_told_the_end_again(bot: ConvocationSteps) -> None:
+    """Tove acknowledged by SMS, then Trafikledning is called out: one SMS that she is released, none at the end
+    (her answer stays on record, she is no longer convened)."""
+    bot.activate("brand")
+    bot.run(bot.command(TIB, "!kalla-in tlc samordnande"))
+    bot.time_passes(121)
+    assert reply(bot, TOVE, "1").startswith("Kvitterat: Samordnande (Trafikledning).")
+    bot.run(bot.command(TIB, "!kalla-ut tlc samordnande"))
+    bot.deactivate()
+    assert [t.split(":")[0] for t in texts(bot, TOVE, "notice")] == ["AVSLUTAT FÖR DIG brand"]
+    assert texts(bot, ANNA, "notice")[0].startswith("AVSLUTAT brand: Samordnande."), "Anna is still told"
+
+
 def test_those_texted_are_told_once_when_it_ends_and_nobody_else(bot: ConvocationSteps) -> None:
     bot.activate("brand")
     bot.run(bot.command(SARA, "!kvittera", room="!dm-sara:example.org"))  # answered: never texted
@@ -117,6 +173,24 @@ def test_a_number_with_two_open_convocations_answers_each_by_its_code(bot: Convo
         "Inget att kvittera: kallelsen till Regionalt inriktande forum är redan besvarad. /Länsstyrelsen"
 
 
+def test_a_letter_is_not_given_again_to_a_number_within_a_day(bot: ConvocationSteps) -> None:
+    """Anna has A (samordnande) and B (inriktande); A ends while B is open, and a new samordnande convocation is
+    texted: it gets a new letter, never A again, so a late `1A` acknowledges nothing and says so."""
+    bot.activate("brand")
+    bot.time_passes(121)
+    bot.run(bot.command(TIB, "!aktivera inriktande brand"))
+    bot.time_passes(121)
+    bot.deactivate()  # A ends; B stands
+    bot.activate("gasläcka")
+    bot.time_passes(121)
+    new = texts(bot, ANNA, "convocation")[-1]
+    assert new.startswith("AKTIVERAT gasläcka: Samordnande") and "Svara 1C = kvittera" in new
+    assert reply(bot, ANNA, "1A") == ("Ingen öppen kallelse har koden 1A. Öppen även: Samordnande, svara 1C. "
+                                      "Öppen även: Regionalt inriktande forum, svara 1B. /Samverkan")
+    assert "⏳ TiB Nacka" in kallelse(bot), "the new convocation is not acknowledged by the old letter"
+    assert reply(bot, ANNA, "1c").startswith("Kvitterat: Samordnande (TiB Nacka).")
+
+
 def bodies(bot: ConvocationSteps, target: str = FORUM_ROOM) -> list[str]:
     return [json.loads(c).get("message", {}).get("body", "") for c in room(bot, target)]
 
@@ -128,7 +202,7 @@ def test_no_means_cannot_come_and_the_deputy_is_called_at_once(bot: ConvocationS
     bot.run(bot.command(TIB, "!aktivera inriktande brand", room=inriktande))
     bot.time_passes(121)
     assert reply(bot, ANNA, "nej") == ("Noterat: du kan inte komma till Regionalt inriktande forum. Ordföranden "
-                                       "ser det och ersättare kallas. /Länsstyrelsen")
+                                       "ser det; ersättare kallas: Vakthavande. /Länsstyrelsen")
     said = [b for b in bodies(bot, inriktande) if "kan inte komma" in b]
     assert len(said) == 1 and f"{ANNA} kan inte komma (TiB Nacka), svar på SMS. Ersättare kallas: Vakthavande." \
         in said[0]
@@ -149,6 +223,52 @@ def test_no_when_the_deputy_is_already_convened_says_so(bot: ConvocationSteps) -
     reply(bot, ANNA, "nej")
     said = [b for b in bodies(bot) if "kan inte komma" in b]
     assert len(said) == 1 and "Ersättaren är redan kallad: Vakthavande." in said[0]
+    assert texts(bot, ANNA, "reply") == ["Noterat: du kan inte komma till Samordnande. Ordföranden ser det; "
+                                         "ersättaren är redan kallad: Vakthavande. /Länsstyrelsen"]
+
+
+def test_no_from_a_function_without_a_deputy_promises_none(bot: ConvocationSteps) -> None:
+    """Trafikledning has no deputy: the answer says so, and nobody is convened in its place."""
+    bot.activate("brand")
+    bot.run(bot.command(TIB, "!kalla-in tlc samordnande"))
+    bot.time_passes(121)
+    assert len(texts(bot, TOVE, "convocation")) == 1
+    dms_before = {who: len(bodies(bot, f"user:{who}")) for who in (ANNA, SARA)}
+    assert reply(bot, TOVE, "2") == ("Noterat: du kan inte komma till Samordnande. Ordföranden ser det; din "
+                                     "funktion har ingen ersättare. /Länsstyrelsen")
+    said = [b for b in bodies(bot) if "kan inte komma" in b]
+    assert len(said) == 1 and "Ingen ersättare finns." in said[0] and "Ersättare kallas" not in said[0]
+    assert {who: len(bodies(bot, f"user:{who}")) for who in (ANNA, SARA)} == dms_before, "nobody convened"
+
+
+@pytest.mark.parametrize("first", ["sms", "check mark"])
+def test_two_after_acknowledging_changes_the_answer_and_convenes_the_deputy_once(bot: ConvocationSteps,
+                                                                                 first: str) -> None:
+    """Nacka's TiB acknowledges the inriktande forum (`1`, or ✅ in Matrix), then answers `2`: the answer is now
+    'cannot come': `!kallelse` shows ❌ and not ✅, the chair is told once, Nacka's deputy is convened at once and
+    only once; a second `2` changes nothing more."""
+    inriktande = "!inriktande:example.org"
+    bot.run(bot.command(TIB, "!aktivera inriktande brand", room=inriktande))
+    bot.time_passes(121)
+    assert len(texts(bot, ANNA, "convocation")) == 1
+    if first == "sms":
+        assert reply(bot, ANNA, "1").startswith("Kvitterat: Regionalt inriktande forum (TiB Nacka).")
+    else:
+        bot.react(ANNA, 0)
+    bot.run(bot.command(TIB, "!kallelse inriktande", room=inriktande))
+    assert "✅ TiB Nacka" in bodies(bot, inriktande)[-1]
+    assert reply(bot, ANNA, "2 sjuk") == ("Noterat: du kan inte komma till Regionalt inriktande forum. Ordföranden "
+                                          "ser det; ersättare kallas: Vakthavande. /Länsstyrelsen")
+    said = [b for b in bodies(bot, inriktande) if "kan ändå inte komma" in b]
+    assert len(said) == 1 and "Ersättare kallas: Vakthavande." in said[0]
+    bot.run(bot.command(TIB, "!kallelse inriktande", room=inriktande))
+    report = bodies(bot, inriktande)[-1]
+    assert "❌ TiB Nacka" in report and "kan inte komma" in report and "✅ TiB Nacka" not in report
+    assert len([b for b in bodies(bot, f"user:{SARA}") if "ersättare för TiB Nacka" in b]) == 1
+    assert reply(bot, ANNA, "2").startswith("Inget att kvittera"), "answered already: nothing more changes"
+    bot.time_passes(301)
+    assert len([b for b in bodies(bot, f"user:{SARA}") if "ersättare för TiB Nacka" in b]) == 1, "convened once"
+    assert len([b for b in bodies(bot, inriktande) if "kan ändå inte komma" in b]) == 1
 
 
 def test_two_also_declines(bot: ConvocationSteps) -> None:
@@ -165,6 +285,18 @@ def test_one_with_an_arrival_time_acknowledges_as_kvittera_kommer_does(bot: Conv
     assert "ansluter" in kallelse(bot)
     assert reply(bot, SARA, "1 kommer 25:99").endswith("Tiden kunde inte läsas: skriv t.ex. 1 kommer 10:15. "
                                                        "/Länsstyrelsen"), "acknowledged; the time not read is said"
+
+
+def test_an_arrival_time_already_past_today_is_tomorrow_and_the_answer_says_so(bot: ConvocationSteps) -> None:
+    """`1 kommer 08:00` when it is past 08:00: tomorrow, and the answer shows the day, not only the time."""
+    bot.activate("brand")
+    bot.time_passes(121)
+    local = bot.clock.now().astimezone(ZoneInfo("Europe/Stockholm"))
+    assert local.hour >= 8
+    assert local.date().isoformat() == "2026-11-23"
+    assert reply(bot, ANNA, "1 kommer 08:00") == \
+        "Kvitterat: Samordnande (TiB Nacka). Du ansluter tis 24 nov 08:00. /Länsstyrelsen", "not today: the day"
+    assert reply(bot, SARA, "1 kommer 23:59").endswith("Du ansluter 23:59. /Länsstyrelsen"), "today: the time"
 
 
 def test_anything_else_gets_the_choices_and_changes_nothing(bot: ConvocationSteps) -> None:

@@ -9,7 +9,21 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.config import load_contacts
-from bot.domain.sms import SMS_LENGTH, BadNumber, fit, gsm_length, is_ack, mask, normalise_number, to_gsm
+from bot.domain.sms import (
+    ACK,
+    DECLINE,
+    SMS_LENGTH,
+    UNCLEAR,
+    BadNumber,
+    Reply,
+    fit,
+    gsm_length,
+    is_ack,
+    mask,
+    normalise_number,
+    parse_reply,
+    to_gsm,
+)
 
 
 @pytest.mark.parametrize("written", ["070-123 45 67", "+46 70 123 45 67", "0046701234567", "+46 (0)70 123 45 67",
@@ -61,6 +75,20 @@ def test_a_short_name_is_left_whole() -> None:
                                                  ("", False), ("kvittera inte", False)])
 def test_what_a_reply_acknowledges(reply: str, acknowledges: bool) -> None:
     assert is_ack(reply) is acknowledges
+
+
+@pytest.mark.parametrize("text, kind, code, rest", [
+    ("nej tack", DECLINE, None, ""), ("Nej, sjuk", DECLINE, None, ""), ("kan inte komma", DECLINE, None, ""),
+    ("Kommer inte.", DECLINE, None, ""), ("jag kommer inte", DECLINE, None, ""), ("2 sjuk", DECLINE, None, "sjuk"),
+    ("2B", DECLINE, "B", ""), ("Ok, kommer", ACK, None, "kommer"), ("jag kommer", ACK, None, "kommer"),
+    ("👍", ACK, None, ""), ("👍🏼", ACK, None, ""), ("1 i bilen", ACK, None, "i bilen"), ("1A", ACK, "A", ""),
+    ("1 b kommer 10:15", ACK, "B", "kommer 10:15"), ("1 kommer 10:15", ACK, None, "kommer 10:15"),
+    ("kommer 10:15", ACK, None, "kommer 10:15"), ("kvittera inte", UNCLEAR, None, ""), ("1 inte", UNCLEAR, None, ""),
+    ("vad gäller?", UNCLEAR, None, ""), ("1o", UNCLEAR, None, "")])
+def test_replies_as_people_write_them(text: str, kind: str, code: str | None, rest: str) -> None:
+    """One rule: the first word decides (`jag` aside), a letter right after the digit names the convocation
+    (never I or O), and the rest is a comment."""
+    assert parse_reply(text) == Reply(kind, code, rest)
 
 
 def test_the_contacts_file_names_a_bad_entry_by_its_place_not_its_number(tmp_path: Path) -> None:
