@@ -394,7 +394,8 @@ def note_unproven_ack(ctx: Context, pending: Sequence[Summons]) -> list[Summons]
 
 
 async def decline(ctx: Context, pending: Sequence[Summons], channel: str) -> tuple[Forum, list[Function], list[Call]]:
-    """The sender cannot come (`2` / `nej` by SMS): each summons is marked declined, its timers stop, and the
+    """The sender cannot come (`2` / `nej` by SMS, key 9 in a call): each summons is marked declined, its timers
+    stop, and the
     deputies of its function are convened at once; the chair is told in the forum room. Returns the forum, the
     functions declined and the deputies convened (the caller adds the messages `decline_messages` makes)."""
     now = ctx.clock.now()
@@ -413,10 +414,12 @@ async def decline(ctx: Context, pending: Sequence[Summons], channel: str) -> tup
         convened |= {d.function.id for d in found}
         deputies += found
     sms_due = now + timedelta(seconds=convocation.sms_after) if convocation.sms_after is not None else None
+    call_due = now + timedelta(seconds=convocation.call_after) if convocation.call_after is not None else None
     for call in deputies:
         await store.summon(ctx.session, convocation.id, call.function.id, call.holders, now,
                            due_at=now + call.function.ack_within if call.holders else None,
-                           deputy_for=call.deputy_for, sms_due_at=sms_due if call.holders else None)
+                           deputy_for=call.deputy_for, sms_due_at=sms_due if call.holders else None,
+                           call_due_at=call_due if call.holders else None)
     return forum, [ctx.directory.function(s.function_id) for s in pending], deputies
 
 
@@ -435,7 +438,7 @@ async def deputy_outcome(ctx: Context, functions: Sequence[Function],
 
 
 async def decline_messages(ctx: Context, convocation_id: int, functions: Sequence[Function],
-                           deputies: Sequence[Call], *, changed: bool = False) -> list[Outgoing]:
+                           deputies: Sequence[Call], *, changed: bool = False, channel: str = "sms") -> list[Outgoing]:
     """The chair told in the forum room who cannot come (`changed`: after acknowledging) and which deputies are
     convened; the deputies' ping, direct message and (without Matrix) SMS."""
     convocation = await store.get(ctx.session, convocation_id)
@@ -443,7 +446,7 @@ async def decline_messages(ctx: Context, convocation_id: int, functions: Sequenc
     forum = ctx.directory.forum(convocation.forum_id)
     state = await forum_store.forum_state(ctx.session, forum.id)
     said = ctx.t("conv.declined_after_ack" if changed else "conv.declined", user=ctx.sender,
-                 functions=names(functions))
+                 functions=names(functions), channel=ctx.t(f"conv.channel.{channel}"))
     outcome, which = await deputy_outcome(ctx, functions, deputies)
     said += " " + {CONVENED_NOW: ctx.t("conv.deputies", functions=names(which)),
                    ALREADY_CONVENED: ctx.t("conv.deputy_already", functions=names(which)),

@@ -21,6 +21,8 @@ from bot.domain.voice import Spoken
 from bot.flows.context import Context
 from bot.flows.convocation import (
     acknowledge,
+    decline,
+    decline_messages,
     direct_messages,
     escalation_ping,
     pending_for,
@@ -34,7 +36,7 @@ from bot.state import forums as forum_store
 from bot.state import repo
 from bot.state import sms as sms_store
 from bot.state import voice as voice_store
-from bot.state.models import Convocation, Summons, VoiceCall
+from bot.state.models import Convocation, VoiceCall
 from bot.texts.rich import Rich
 
 
@@ -116,8 +118,13 @@ async def ended(ctx: Context, call_id: int, state: str, digit: str | None = None
         ctx.session.add(VoiceCall(key=key(row.convocation_id, row.user_id, row.attempt + 1),
                                   convocation_id=row.convocation_id, user_id=row.user_id, number=row.number,
                                   attempt=row.attempt + 1, created_at=now, not_before=after.retry_at))
-    if after.deputy:
-        out += await _deputies(ctx, forum, convocation, row, "declined" if state == rules.DECLINED else "unanswered")
+    if state == rules.DECLINED:  # key 9: as `2` by SMS
+        pending = await pending_for(as_them, None, convocation_id=convocation.id)
+        if pending and convocation.id is not None:
+            _, functions, deputies = await decline(as_them, pending, "voice")
+            out += await decline_messages(as_them, convocation.id, functions, deputies, channel="voice")
+    elif after.deputy:
+        out += await _deputies(ctx, forum, convocation, row, "unanswered")
     return out
 
 
@@ -154,8 +161,7 @@ def conference_address(ctx: Context, forum: Forum) -> str | None:
 async def _deputies(ctx: Context, forum: Forum, convocation: Convocation, row: VoiceCall,
                     why: str) -> list[Outgoing]:
     """Convene at once the deputies of the functions `row`'s person holds in the convocation, and tell the
-    chair `why`: declined (9), unanswered (two calls), unreached (the trunk took no call)."""
-    declined = why == "declined"
+    chair `why`: unanswered (two calls), unreached (the trunk took no call)."""
     assert convocation.id is not None
     now = ctx.clock.now()
     roster = await ctx.roster()
@@ -168,9 +174,6 @@ async def _deputies(ctx: Context, forum: Forum, convocation: Convocation, row: V
         found = policy.deputy_calls(roster, summons.function_id, now, convened)
         convened |= {d.function.id for d in found}
         deputies += found
-        if declined:
-            _stop_ladder(summons)
-            ctx.session.add(summons)
     sms_due = now if convocation.sms_after is not None else None
     call_due = now if convocation.call_after is not None else None
     for call in deputies:
@@ -188,10 +191,6 @@ async def _deputies(ctx: Context, forum: Forum, convocation: Convocation, row: V
         out += await text_convened(ctx, convocation, [u for u in policy.people(deputies) if not on_matrix(u)])
     return out
 
-
-def _stop_ladder(summons: Summons) -> None:
-    """A person who declined is not reminded, texted or rung again for it."""
-    summons.ack_note, summons.due_at, summons.sms_due_at, summons.call_due_at = "declined", None, None, None
 
 
 # ---- what is said ----
