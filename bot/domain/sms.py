@@ -84,7 +84,7 @@ def normalise_number(text: str, country: str = "46") -> str:
     """A phone number as people write it, or as an operator delivers a sender -> E.164, read by Google's
     libphonenumber (`phonenumbers`); a national number (leading 0) is read in `country`. For example
     (fictitious): '070-174 06 01', '+46 70 174 06 01', '0046701740601', '46701740601' (a sender without its
-    '+', as some operators deliver it) -> '+46701740601'."""
+    '+', as some operators deliver it) all read as the same fictitious E.164 number."""
     compact = re.sub(r"[\s\-().]", "", text)
     if not re.fullmatch(r"\+?\d{3,17}", compact) or compact.startswith("+0"):
         raise BadNumber(text)

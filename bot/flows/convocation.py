@@ -7,7 +7,7 @@ single event, plus one direct message per holder with the dial-in and how to ack
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -723,18 +723,7 @@ CODES = "ABCDEFGHJKLMNPQRSTUVWXYZ"  # a reply's letter (`1A`); I and O left out,
 async def answered_texted(ctx: Context, lookup: str, user: str) -> list[tuple[Convocation, str]]:
     """The convocations texted to a number that still stand and that this person has acknowledged themselves
     (by SMS or ✅) and not declined, newest first, each with its letter: a `2` may still change the answer."""
-    found: list[tuple[Convocation, str]] = []
-    seen: set[str] = set()
-    for row in await sms_store.convocations_to(ctx.session, lookup, ctx.clock.now() - RECENT):
-        if row.ref is None or row.ref in seen:
-            continue
-        seen.add(row.ref)
-        convocation = await store.get(ctx.session, int(row.ref.partition(":")[2]))
-        if convocation is None or convocation.ended_at is not None or convocation.id is None:
-            continue
-        if any(own_answer(s, user) for s in await store.summonses(ctx.session, convocation.id)):
-            found.append((convocation, row.code or CODES[0]))
-    return found
+    return await _texted_standing(ctx, lookup, lambda s: own_answer(s, user))
 
 
 def own_answer(summons: Summons, user: str) -> bool:
@@ -754,6 +743,14 @@ async def fresh_code(ctx: Context, lookup: str, open_codes: set[str]) -> str:
 async def open_texted(ctx: Context, lookup: str, user: str) -> list[tuple[Convocation, str]]:
     """The convocations texted to a number that still stand and wait for this person's answer, newest first,
     each with the letter its SMS carries."""
+    return await _texted_standing(
+        ctx, lookup, lambda s: s.ack_at is None and s.declined_at is None and user in store.holders(s))
+
+
+async def _texted_standing(ctx: Context, lookup: str,
+                           wanted: Callable[[Summons], bool]) -> list[tuple[Convocation, str]]:
+    """The convocations texted to a number within RECENT that still stand and have a summons `wanted`, newest
+    first, each with the letter its SMS carries."""
     found: list[tuple[Convocation, str]] = []
     seen: set[str] = set()
     for row in await sms_store.convocations_to(ctx.session, lookup, ctx.clock.now() - RECENT):
@@ -763,8 +760,7 @@ async def open_texted(ctx: Context, lookup: str, user: str) -> list[tuple[Convoc
         convocation = await store.get(ctx.session, int(row.ref.partition(":")[2]))
         if convocation is None or convocation.ended_at is not None or convocation.id is None:
             continue
-        if any(s.ack_at is None and s.declined_at is None and user in store.holders(s)
-               for s in await store.summonses(ctx.session, convocation.id)):
+        if any(wanted(s) for s in await store.summonses(ctx.session, convocation.id)):
             found.append((convocation, row.code or CODES[0]))
     return found
 
