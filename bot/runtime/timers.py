@@ -11,7 +11,8 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from datetime import timedelta
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
 from functools import partial
 
 from bot.domain.clock import Clock
@@ -22,11 +23,13 @@ from bot.flows.meeting_steps import later_conference_step
 from bot.flows.meetings import chase_action, remind_action
 from bot.flows.sms import text_unanswered
 from bot.flows.voice import call_unanswered
+from bot.messages import Outgoing
 from bot.runtime.dispatch import Dispatcher
 from bot.state import convocations as store
 from bot.state import joint_messages, meetings
 from bot.state import voice as voice_store
 from bot.state.db import Database
+from bot.state.models import Summons
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +66,17 @@ class Timers:
                 await asyncio.wait_for(self.wake.wait(), wait)
             await asyncio.sleep(COALESCE)  # a burst of commands wakes the timers once
 
+    async def _step_by_convocation(self, name: str, summonses: Sequence[Summons], now: datetime,
+                                   step: Callable[..., Awaitable[list[Outgoing]]]) -> None:
+        """One channel's step (SMS, call) for the summonses due, one transaction per convocation: each summons's
+        step clears its due time, so it runs once."""
+        groups: dict[int, list[int]] = defaultdict(list)
+        for summons in summonses:
+            groups[summons.convocation_id].append(summons.id or 0)
+        for convocation_id, ids in groups.items():
+            await self.dispatch.run_internal(f"{name}:{convocation_id}:{ids[0]}:{now.isoformat()}",
+                                             partial(step, summons_ids=ids))
+
     async def fire_due(self) -> int:
         """Run every escalation step that is due now; returns how many summonses moved."""
         now = self.clock.now()
@@ -97,18 +111,7 @@ class Timers:
                                              partial(escalate, convocation_id=convocation_id, summons_ids=ids))
         async with self.db.session() as session:
             to_text = await store.sms_due(session, now)
-        texts: dict[int, list[int]] = defaultdict(list)
-        for summons in to_text:
-            texts[summons.convocation_id].append(summons.id or 0)
-        for convocation_id, ids in texts.items():  # the SMS step: each summons's clears it, so it runs once
-            await self.dispatch.run_internal(f"sms-step:{convocation_id}:{ids[0]}:{now.isoformat()}",
-                                             partial(text_unanswered, summons_ids=ids))
-        async with self.db.session() as session:
             to_call = await voice_store.call_due(session, now)
-        calls: dict[int, list[int]] = defaultdict(list)
-        for summons in to_call:
-            calls[summons.convocation_id].append(summons.id or 0)
-        for convocation_id, ids in calls.items():  # the call step: each summons's clears it, so it runs once
-            await self.dispatch.run_internal(f"call-step:{convocation_id}:{ids[0]}:{now.isoformat()}",
-                                             partial(call_unanswered, summons_ids=ids))
+        await self._step_by_convocation("sms-step", to_text, now, text_unanswered)
+        await self._step_by_convocation("call-step", to_call, now, call_unanswered)
         return len(due) + len(actions) + len(overdue) + len(unanswered) + len(to_text) + len(to_call)
